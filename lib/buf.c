@@ -1,0 +1,120 @@
+#include "ocigate/buf.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void og_buf_init(struct og_buf *buf, size_t max)
+{
+    buf->ptr = NULL;
+    buf->len = 0;
+    buf->cap = 0;
+    buf->max = max;
+}
+
+void og_buf_cleanup(struct og_buf *buf)
+{
+    free(buf->ptr);
+    buf->ptr = NULL;
+    buf->len = 0;
+    buf->cap = 0;
+}
+
+void og_buf_reset(struct og_buf *buf)
+{
+    buf->len = 0;
+    if (buf->ptr != NULL)
+        buf->ptr[0] = '\0';
+}
+
+enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
+{
+    size_t need, cap;
+    char *ptr;
+
+    if (extra > buf->max - buf->len)
+        return OG_ETOOBIG;
+    need = buf->len + extra + 1;
+    if (need <= buf->cap)
+        return OG_OK;
+    /* Grow geometrically so that appending n bytes costs O(n), but never beyond max + 1. */
+    cap = buf->cap < 64 ? 64 : buf->cap;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > buf->max + 1)
+        cap = buf->max + 1;
+    ptr = realloc(buf->ptr, cap);
+    if (ptr == NULL)
+        return OG_ENOMEM;
+    buf->ptr = ptr;
+    buf->cap = cap;
+    return OG_OK;
+}
+
+enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len)
+{
+    enum og_err rc = og_buf_reserve(buf, len);
+
+    if (rc != OG_OK)
+        return rc;
+    if (len > 0)
+        memcpy(buf->ptr + buf->len, data, len);
+    buf->len += len;
+    buf->ptr[buf->len] = '\0';
+    return OG_OK;
+}
+
+enum og_err og_buf_append_str(struct og_buf *buf, struct og_str s)
+{
+    return og_buf_append(buf, s.ptr, s.len);
+}
+
+enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s)
+{
+    return og_buf_append(buf, s, strlen(s));
+}
+
+enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    enum og_err rc;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return OG_EINVAL;
+    rc = og_buf_reserve(buf, (size_t)n);
+    if (rc != OG_OK)
+        return rc;
+    va_start(ap, fmt);
+    n = vsnprintf(buf->ptr + buf->len, buf->cap - buf->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return OG_EINVAL;
+    buf->len += (size_t)n;
+    return OG_OK;
+}
+
+struct og_str og_buf_view(const struct og_buf *buf)
+{
+    struct og_str s = {buf->ptr, buf->len};
+    return s;
+}
+
+char *og_buf_take(struct og_buf *buf, size_t *len)
+{
+    char *out = buf->ptr;
+
+    if (out == NULL)
+        out = calloc(1, 1);
+    if (len != NULL)
+        *len = out != NULL ? buf->len : 0;
+    buf->ptr = NULL;
+    buf->len = 0;
+    buf->cap = 0;
+    return out;
+}

@@ -1,0 +1,61 @@
+/*
+ * buf.h - growable byte buffers with a hard maximum, as curl's dynbuf.
+ */
+#ifndef OG_BUF_H
+#define OG_BUF_H
+
+#include <stddef.h>
+
+#include "ocigate/err.h"
+#include "ocigate/str.h"
+
+/**
+ * A growable buffer that never holds more than `max` bytes. Only the og_buf_* API touches the
+ * fields. The contents are always NUL-terminated once anything was appended (the NUL is not
+ * counted in `len` nor in `max`), so they can be handed to C string APIs.
+ */
+struct og_buf {
+    char *ptr;  /**< heap storage or NULL; owned by the buffer */
+    size_t len; /**< bytes in use */
+    size_t cap; /**< bytes allocated */
+    size_t max; /**< hard cap on `len` */
+};
+
+/** Makes `buf` empty with a cap of `max` bytes. Allocates nothing. */
+void og_buf_init(struct og_buf *buf, size_t max);
+
+/** Frees the storage and leaves `buf` empty, with the same cap. */
+void og_buf_cleanup(struct og_buf *buf);
+
+/** Drops the contents but keeps the storage. */
+void og_buf_reset(struct og_buf *buf);
+
+/**
+ * Makes room for `extra` more bytes (plus the NUL). OG_ETOOBIG past `max`, OG_ENOMEM when
+ * out of memory; `buf` is unchanged on failure.
+ */
+OG_NODISCARD enum og_err og_buf_reserve(struct og_buf *buf, size_t extra);
+
+/** Appends `len` bytes. Errors as og_buf_reserve(); on failure nothing is appended. */
+OG_NODISCARD enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len);
+
+/** Appends a view. */
+OG_NODISCARD enum og_err og_buf_append_str(struct og_buf *buf, struct og_str s);
+
+/** Appends a NUL-terminated string. */
+OG_NODISCARD enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s);
+
+/** Appends printf output. Errors as og_buf_reserve(); on failure nothing is appended. */
+OG_NODISCARD enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...) OG_PRINTF(2, 3);
+
+/** A view of the contents, valid until the buffer next changes. */
+struct og_str og_buf_view(const struct og_buf *buf);
+
+/**
+ * Moves the storage out: returns the NUL-terminated contents (never NULL: an empty buffer
+ * gives a fresh "" or NULL on OOM) and its length through `len`; the caller frees it with
+ * free(). The buffer is left empty.
+ */
+char *og_buf_take(struct og_buf *buf, size_t *len);
+
+#endif

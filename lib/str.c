@@ -1,0 +1,100 @@
+#include "ocigate/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct og_str og_str_of(const char *s)
+{
+    struct og_str out = {s, s != NULL ? strlen(s) : 0};
+    return out;
+}
+
+bool og_str_eq(struct og_str a, struct og_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static bool ieq_n(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (og_ascii_lower(a[i]) != og_ascii_lower(b[i]))
+            return false;
+    }
+    return true;
+}
+
+bool og_str_ieq(struct og_str a, struct og_str b)
+{
+    return a.len == b.len && ieq_n(a.ptr, b.ptr, a.len);
+}
+
+bool og_str_eq_lit(struct og_str s, const char *lit)
+{
+    return og_str_eq(s, og_str_of(lit));
+}
+
+bool og_str_has_prefix(struct og_str s, struct og_str prefix, bool icase)
+{
+    if (s.len < prefix.len)
+        return false;
+    if (prefix.len == 0)
+        return true;
+    return icase ? ieq_n(s.ptr, prefix.ptr, prefix.len)
+                 : memcmp(s.ptr, prefix.ptr, prefix.len) == 0;
+}
+
+bool og_str_has_suffix(struct og_str s, struct og_str suffix)
+{
+    if (s.len < suffix.len)
+        return false;
+    return suffix.len == 0 || memcmp(s.ptr + s.len - suffix.len, suffix.ptr, suffix.len) == 0;
+}
+
+struct og_str og_str_from(struct og_str s, size_t off)
+{
+    if (off >= s.len)
+        return (struct og_str){s.ptr != NULL ? s.ptr + s.len : NULL, 0};
+    return (struct og_str){s.ptr + off, s.len - off};
+}
+
+struct og_str og_str_trim(struct og_str s)
+{
+    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
+size_t og_str_find_char(struct og_str s, size_t from, char c)
+{
+    const char *hit;
+
+    if (from >= s.len)
+        return s.len;
+    hit = memchr(s.ptr + from, c, s.len - from);
+    return hit != NULL ? (size_t)(hit - s.ptr) : s.len;
+}
+
+size_t og_str_rfind_char(struct og_str s, char c)
+{
+    for (size_t i = s.len; i > 0; i--) {
+        if (s.ptr[i - 1] == c)
+            return i - 1;
+    }
+    return s.len;
+}
+
+char *og_str_dup(struct og_str s)
+{
+    char *out = malloc(s.len + 1);
+
+    if (out == NULL)
+        return NULL;
+    if (s.len > 0)
+        memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    return out;
+}

@@ -1,0 +1,15 @@
+/*
+ * cmd.h - the subcommands of the ocigate binary. Each takes the arguments after its own name
+ * (argv[0] is the subcommand) and returns the process exit status: 0 success, 1 failure at
+ * run time, 2 bad usage or invalid input.
+ */
+#ifndef SRV_CMD_H
+#define SRV_CMD_H
+
+struct srv_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+#endif

@@ -1,0 +1,141 @@
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = SRV_LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void srv_log_set_level(enum srv_log_level level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+int srv_log_parse_level(const char *name)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int srv_log_enabled(enum srv_log_level level)
+{
+    return (int)level <= atomic_load(&log_level);
+}
+
+size_t srv_log_escape(char *out, size_t size, const char *s)
+{
+    size_t o = 0;
+
+    if (size == 0)
+        return 0;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char tmp[8];
+        size_t n;
+
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            n = 2;
+        } else if (c < 0x20) {
+            n = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+        } else {
+            tmp[0] = (char)c;
+            n = 1;
+        }
+        if (o + n >= size)
+            break;
+        memcpy(out + o, tmp, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Assembles the line in one buffer so that a single write(2) keeps lines whole. */
+static void emit(enum srv_log_level level, const char *msg, const char *fields)
+{
+    char line[4096];
+    size_t off = 0;
+    struct timespec ts;
+    struct tm tm;
+    int n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = snprintf(line, sizeof(line),
+                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000, level_names[level]);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    off = (size_t)n;
+    off += srv_log_escape(line + off, sizeof(line) - off - 3, msg);
+    line[off++] = '"';
+    if (fields != NULL && fields[0] != '\0') {
+        n = snprintf(line + off, sizeof(line) - off - 2, ",%s", fields);
+        if (n > 0)
+            off += (size_t)n < sizeof(line) - off - 2 ? (size_t)n : sizeof(line) - off - 3;
+    }
+    line[off++] = '}';
+    line[off++] = '\n';
+    /* Logging must never take the process down; a short or failed write is dropped. */
+    if (write(STDERR_FILENO, line, off) < 0)
+        return;
+}
+
+void srv_log(enum srv_log_level level, const char *msg, ...)
+{
+    char fields[3072];
+    size_t off = 0;
+    va_list ap;
+    const char *key;
+
+    if (!srv_log_enabled(level))
+        return;
+    fields[0] = '\0';
+    va_start(ap, msg);
+    while ((key = va_arg(ap, const char *)) != NULL) {
+        const char *val = va_arg(ap, const char *);
+        char esc[1024];
+        int n;
+
+        if (val == NULL)
+            continue;
+        srv_log_escape(esc, sizeof(esc), val);
+        n = snprintf(fields + off, sizeof(fields) - off, "%s\"%s\":\"%s\"", off > 0 ? "," : "", key,
+                     esc);
+        if (n < 0 || (size_t)n >= sizeof(fields) - off)
+            break;
+        off += (size_t)n;
+    }
+    va_end(ap);
+    fields[off] = '\0';
+    emit(level, msg, fields);
+}
+
+void srv_logf(enum srv_log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (!srv_log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    emit(level, msg, NULL);
+}
+
+void srv_log_raw(enum srv_log_level level, const char *msg, const char *fields_json)
+{
+    if (srv_log_enabled(level))
+        emit(level, msg, fields_json);
+}

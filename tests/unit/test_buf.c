@@ -1,0 +1,81 @@
+#include "harness.h"
+
+#include "ocigate/buf.h"
+#include "ocigate/err.h"
+#include "ocigate/str.h"
+
+OG_TEST(buf_append_and_cap)
+{
+    struct og_buf b;
+
+    og_buf_init(&b, 8);
+    ASSERT_EQ(og_buf_append_cstr(&b, "abcd"), OG_OK);
+    ASSERT_EQ(og_buf_appendf(&b, "%d", 123), OG_OK);
+    ASSERT_MEM_EQ(b.ptr, b.len, "abcd123");
+    /* Exactly at the cap is fine, one past is refused and leaves the buffer as it was. */
+    ASSERT_EQ(og_buf_append(&b, "x", 1), OG_OK);
+    ASSERT_EQ(og_buf_append(&b, "y", 1), OG_ETOOBIG);
+    ASSERT_EQ(og_buf_appendf(&b, "%s", "zz"), OG_ETOOBIG);
+    ASSERT_MEM_EQ(b.ptr, b.len, "abcd123x");
+    ASSERT_EQ(b.ptr[b.len], '\0');
+    og_buf_cleanup(&b);
+    ASSERT(b.ptr == NULL);
+}
+
+OG_TEST(buf_take_moves_storage)
+{
+    struct og_buf b;
+    size_t len = 99;
+    char *s;
+
+    og_buf_init(&b, 1024);
+    s = og_buf_take(&b, &len);
+    ASSERT(s != NULL);
+    ASSERT_EQ(len, 0);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ(og_buf_append(&b, "0123456789", 10), OG_OK);
+    s = og_buf_take(&b, &len);
+    ASSERT_EQ(len, 1000);
+    ASSERT_EQ(strlen(s), 1000);
+    ASSERT(b.ptr == NULL && b.len == 0);
+    free(s);
+}
+
+OG_TEST(str_helpers)
+{
+    struct og_str s = OG_STR_LIT("  HTTPS://Charts.Example/x/  ");
+    struct og_str t = og_str_trim(s);
+
+    ASSERT_MEM_EQ(t.ptr, t.len, "HTTPS://Charts.Example/x/");
+    ASSERT(og_str_has_prefix(t, OG_STR_LIT("https://"), true));
+    ASSERT(!og_str_has_prefix(t, OG_STR_LIT("https://"), false));
+    ASSERT(og_str_has_suffix(t, OG_STR_LIT("/")));
+    ASSERT(og_str_ieq(OG_STR_LIT("ABC"), OG_STR_LIT("abc")));
+    ASSERT(!og_str_eq(OG_STR_LIT("ABC"), OG_STR_LIT("abc")));
+    ASSERT_EQ(og_str_find_char(t, 0, ':'), 5);
+    ASSERT_EQ(og_str_rfind_char(OG_STR_LIT("a/b/c"), '/'), 3);
+    ASSERT_EQ(og_str_rfind_char(OG_STR_LIT("abc"), '/'), 3);
+    ASSERT_EQ(og_str_from(OG_STR_LIT("abc"), 5).len, 0);
+}
+
+OG_TEST(diag_format)
+{
+    struct og_diag d;
+    char line[512];
+
+    og_diag_clear(&d);
+    ASSERT_EQ(og_diag_set(&d, OG_EPARSE, "unknown key '%s'", "modee"), OG_EPARSE);
+    og_diag_at(&d, 3, 7);
+    og_diag_where(&d, "policy.modee");
+    snprintf(d.file, sizeof(d.file), "%s", "ocigate.yaml");
+    ASSERT_STR_EQ(og_diag_format(&d, line, sizeof(line)),
+                  "ocigate.yaml:3:7: policy.modee: unknown key 'modee'");
+    og_diag_clear(&d);
+    ASSERT_STR_EQ(og_diag_format(&d, line, sizeof(line)), "error");
+    ASSERT_STR_EQ(og_strerror(OG_ETOOBIG), "size limit exceeded");
+}
+
+OG_TEST_MAIN(OG_T(buf_append_and_cap), OG_T(buf_take_moves_storage), OG_T(str_helpers),
+             OG_T(diag_format))
