@@ -504,16 +504,16 @@ static bool ieq_prefix(const char *text, size_t len, const char *lit)
 char *og__config_url_normalize(const char *url, size_t len)
 {
     const char *sep = memchr(url, ':', len);
-    size_t host_start, host_end;
+    size_t host_start = sep != NULL ? (size_t)(sep - url) + 3 : 0, host_end;
     char *out;
 
-    if (len > 0 && url[len - 1] == '/')
+    /* Trailing slashes go, all of them, so that normalizing twice changes nothing. */
+    while (len > host_start && url[len - 1] == '/')
         len--;
     out = og_str_dup((struct og_str){url, len});
     if (out == NULL || sep == NULL)
         return out;
     /* Lower-case the scheme and the host: "HTTPS://Charts.Example.COM/x". */
-    host_start = (size_t)(sep - url) + 3;
     host_end = host_start;
     while (host_end < len && url[host_end] != '/')
         host_end++;
@@ -564,8 +564,8 @@ static enum og_err check_oci_url(const char *text, size_t len, char *msg, size_t
     if (has_ctl_or_space(text, len))
         return failf(msg, size, "url \"%s\" contains whitespace or control characters",
                      show(text, all, shown));
-    if (len > off && text[len - 1] == '/')
-        len--; /* one trailing '/' is tolerated and dropped */
+    while (len > off && text[len - 1] == '/')
+        len--; /* trailing slashes are tolerated and dropped */
     host_end = off;
     while (host_end < len && text[host_end] != '/')
         host_end++;

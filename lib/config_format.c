@@ -234,6 +234,22 @@ static enum og_err comment(struct og_buf *out, int indent, const char *prefix, c
 
 static enum og_err default_rows(struct og_buf *out, const char *parent, int indent);
 
+/* The example and the empty default of a list. */
+static enum og_err default_list(struct og_buf *out, const struct og__key *k, int indent)
+{
+    const char *name = og__config_key_name(k);
+    enum og_err rc = OG_OK;
+    char prefix[64];
+    int w = snprintf(prefix, sizeof(prefix), "Example: %s: ", name);
+
+    (void)w; /* table names are short */
+    if (k->example != NULL)
+        rc = comment(out, indent, prefix, k->example);
+    if (rc == OG_OK)
+        rc = og_buf_appendf(out, "%*s%s: []\n", indent, "", name);
+    return rc;
+}
+
 static enum og_err default_row(struct og_buf *out, const struct og__key *k, int indent)
 {
     const char *name = og__config_key_name(k);
@@ -268,15 +284,9 @@ static enum og_err default_row(struct og_buf *out, const struct og__key *k, int 
                 rc = og_buf_appendf(out, "%*s#   %s -> %s\n", indent, "",
                                     og_builtin_migrations[i].from, og_builtin_migrations[i].to);
         }
-        /* FALLTHROUGH */
+        return rc == OG_OK ? default_list(out, k, indent) : rc;
     case OG__KEY_LIST:
-        w = snprintf(prefix, sizeof(prefix), "Example: %s: ", name);
-        (void)w; /* table names are short */
-        if (rc == OG_OK && k->example != NULL)
-            rc = comment(out, indent, prefix, k->example);
-        if (rc == OG_OK)
-            rc = og_buf_appendf(out, "%*s%s: []\n", indent, "", name);
-        return rc;
+        return rc == OG_OK ? default_list(out, k, indent) : rc;
     default:
         break;
     }

@@ -224,6 +224,19 @@ static enum og_err set_scalar(struct loader *ld, const struct og__key *key, cons
     return OG_OK;
 }
 
+/* The number of items of a list value, within the row's limit. */
+static enum og_err list_length(struct loader *ld, const struct og__key *key,
+                               const yaml_node_t *node, const char *where, size_t *n)
+{
+    if (node->type != YAML_SEQUENCE_NODE)
+        return fail_at(ld, node, where, OG_EINVAL, "expected a list, got %s", kind_name(node));
+    *n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (*n > key->max)
+        return fail_at(ld, node, where, OG_EINVAL, "too many items (%zu, at most %" PRIu64 ")", *n,
+                       key->max);
+    return OG_OK;
+}
+
 static enum og_err set_list(struct loader *ld, const struct og__key *key, const yaml_node_t *node,
                             const char *where, void *base)
 {
@@ -234,12 +247,9 @@ static enum og_err set_list(struct loader *ld, const struct og__key *key, const 
     enum og_err rc = OG_OK;
 
     if (!is_null(node)) {
-        if (node->type != YAML_SEQUENCE_NODE)
-            return fail_at(ld, node, where, OG_EINVAL, "expected a list, got %s", kind_name(node));
-        want = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-        if (want > key->max)
-            return fail_at(ld, node, where, OG_EINVAL, "too many items (%zu, at most %" PRIu64 ")",
-                           want, key->max);
+        rc = list_length(ld, key, node, where, &want);
+        if (rc != OG_OK)
+            return rc;
         items = calloc(want > 0 ? want : 1, sizeof(*items));
         if (items == NULL)
             return OG_ENOMEM;
@@ -285,20 +295,16 @@ static enum og_err set_objlist(struct loader *ld, const struct og__key *key,
     char **slot = (char **)((char *)base + key->off);
     size_t *count = (size_t *)((char *)base + key->n_off);
     char tparent[64];
-    size_t want, have = *count;
+    size_t want = 0, have = *count;
+    enum og_err rc;
     char *arr;
     int w;
 
     if (is_null(node))
         return OG_OK;
-    if (node->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, node, where, OG_EINVAL, "expected a list, got %s", kind_name(node));
-    want = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (want > key->max)
-        return fail_at(ld, node, where, OG_EINVAL, "too many items (%zu, at most %" PRIu64 ")",
-                       want, key->max);
-    if (want == 0)
-        return OG_OK;
+    rc = list_length(ld, key, node, where, &want);
+    if (rc != OG_OK || want == 0)
+        return rc;
     /* Items are appended after what is there (the built-in migrations); hooks merge them. */
     arr = realloc(*slot, (have + want) * key->size);
     if (arr == NULL)
@@ -312,7 +318,6 @@ static enum og_err set_objlist(struct loader *ld, const struct og__key *key,
         char iwhere[sizeof(((struct og_diag *)0)->where)];
         char msg[sizeof(((struct og_diag *)0)->msg)];
         void *elem = arr + *count * key->size;
-        enum og_err rc;
 
         index_path(iwhere, sizeof(iwhere), where, i);
         if (item->type != YAML_MAPPING_NODE)

@@ -580,6 +580,14 @@ OG_TEST(migrations_extend_override_disable)
     ASSERT_STR_EQ(cfg->migrations[2].from, "http://old.example/repo");
     og_config_unref(cfg);
 
+    /* Normalizing is idempotent: every trailing slash goes (found by fuzz_config). */
+    ASSERT_EQ(parse("migrations:\n  - {from: \"HTTPS://X.io/a///\", to: \"oci://r.io/c//\"}\n",
+                    &cfg, line, sizeof(line)),
+              OG_OK);
+    ASSERT_STR_EQ(cfg->migrations[1].from, "https://x.io/a");
+    ASSERT_STR_EQ(cfg->migrations[1].to, "oci://r.io/c");
+    og_config_unref(cfg);
+
     /* Overriding the built-in target. */
     ASSERT_EQ(parse("migrations:\n  - {from: \"https://charts.bitnami.com/bitnami\", "
                     "to: \"oci://mirror.example/bitnamicharts\"}\n",
