@@ -80,25 +80,30 @@ static enum og_err push(struct og_patch *p, enum op_kind kind, const char *path,
 }
 
 /*
- * Walks `ptr` one reference token at a time. Returns the node the pointer names, or NULL;
- * with `parent_out` set, also the container holding it (or that would hold it) and the last
- * token, so that "add" can tell a missing member from a missing parent.
+ * Walks `ptr` one reference token at a time. `*node_out` gets the node the pointer names, or
+ * NULL; with `parent_out` set, also the container holding it (or that would hold it, NULL
+ * when even that is missing) and with `last_out` the last token, unescaped, for the caller to
+ * free, so that "add" can tell a missing member from a missing parent. Only OG_ENOMEM fails.
  */
-static cJSON *resolve(const cJSON *doc, const char *ptr, cJSON **parent_out, char **last_out)
+static enum og_err resolve(const cJSON *doc, const char *ptr, cJSON **node_out, cJSON **parent_out,
+                           char **last_out)
 {
     cJSON *node = (cJSON *)(uintptr_t)doc;
     cJSON *parent = NULL;
     char *tok = NULL;
     const char *p = ptr;
 
+    *node_out = NULL;
     if (last_out != NULL)
         *last_out = NULL;
     if (parent_out != NULL)
         *parent_out = NULL;
-    if (*p == '\0')
-        return node;
+    if (*p == '\0') {
+        *node_out = node;
+        return OG_OK;
+    }
     if (*p != '/')
-        return NULL;
+        return OG_OK;
     while (*p == '/') {
         const char *end = strchr(p + 1, '/');
         size_t raw = end != NULL ? (size_t)(end - p - 1) : strlen(p + 1);
@@ -107,7 +112,7 @@ static cJSON *resolve(const cJSON *doc, const char *ptr, cJSON **parent_out, cha
         free(tok);
         tok = malloc(raw + 1);
         if (tok == NULL)
-            return NULL;
+            return OG_ENOMEM;
         /* Unescape "~1" to "/" and "~0" to "~" (RFC 6901 section 4, in that order). */
         for (size_t i = 0; i < raw; i++) {
             char c = p[1 + i];
@@ -115,7 +120,7 @@ static cJSON *resolve(const cJSON *doc, const char *ptr, cJSON **parent_out, cha
             if (c == '~') {
                 if (i + 1 >= raw || (p[2 + i] != '0' && p[2 + i] != '1')) {
                     free(tok);
-                    return NULL;
+                    return OG_OK;
                 }
                 c = p[2 + i] == '0' ? '~' : '/';
                 i++;
@@ -125,23 +130,18 @@ static cJSON *resolve(const cJSON *doc, const char *ptr, cJSON **parent_out, cha
         tok[n] = '\0';
         p += 1 + raw;
         parent = node;
-        if (node == NULL) {
-            break;
-        } else if (cJSON_IsObject(node)) {
+        if (cJSON_IsObject(node)) {
             node = cJSON_GetObjectItemCaseSensitive(node, tok);
         } else if (cJSON_IsArray(node)) {
             char *end_num = NULL;
             long long idx;
 
-            if (tok[0] == '\0' || (tok[0] == '0' && tok[1] != '\0') || tok[0] < '0' ||
-                tok[0] > '9') {
-                node = NULL;
-            } else {
+            node = NULL;
+            if (tok[0] >= '0' && tok[0] <= '9' && (tok[0] != '0' || tok[1] == '\0')) {
                 errno = 0;
                 idx = strtoll(tok, &end_num, 10);
-                node = errno == 0 && *end_num == '\0' && idx <= (long long)INT32_MAX
-                           ? cJSON_GetArrayItem(node, (int)idx)
-                           : NULL;
+                if (errno == 0 && *end_num == '\0' && idx <= (long long)INT32_MAX)
+                    node = cJSON_GetArrayItem(parent, (int)idx);
             }
         } else {
             node = NULL;
@@ -151,18 +151,21 @@ static cJSON *resolve(const cJSON *doc, const char *ptr, cJSON **parent_out, cha
             break;
         }
     }
+    *node_out = node;
     if (parent_out != NULL)
         *parent_out = parent;
     if (last_out != NULL)
         *last_out = tok;
     else
         free(tok);
-    return node;
+    return OG_OK;
 }
 
 cJSON *og_json_pointer_get(const cJSON *doc, const char *ptr)
 {
-    return resolve(doc, ptr, NULL, NULL);
+    cJSON *node = NULL;
+
+    return resolve(doc, ptr, &node, NULL, NULL) == OG_OK ? node : NULL;
 }
 
 enum og_err og_json_pointer_escape(struct og_str segment, struct og_buf *out)
@@ -185,11 +188,11 @@ enum og_err og_json_pointer_escape(struct og_str segment, struct og_buf *out)
 enum og_err og_patch_set_string(struct og_patch *patch, const cJSON *doc, const char *path,
                                 const char *value)
 {
-    cJSON *parent = NULL;
-    char *last = NULL;
-    cJSON *node = resolve(doc, path, &parent, &last);
+    cJSON *parent = NULL, *node = NULL;
+    enum og_err rc = resolve(doc, path, &node, &parent, NULL);
 
-    free(last);
+    if (rc != OG_OK)
+        return rc;
     if (node != NULL && path[0] != '\0')
         return push(patch, OP_REPLACE, path, value);
     if (parent == NULL || !cJSON_IsObject(parent))
@@ -199,8 +202,11 @@ enum og_err og_patch_set_string(struct og_patch *patch, const cJSON *doc, const 
 
 enum og_err og_patch_remove_if_present(struct og_patch *patch, const cJSON *doc, const char *path)
 {
-    if (path[0] == '\0' || og_json_pointer_get(doc, path) == NULL)
-        return OG_OK;
+    cJSON *node = NULL;
+    enum og_err rc = resolve(doc, path, &node, NULL, NULL);
+
+    if (rc != OG_OK || path[0] == '\0' || node == NULL)
+        return rc;
     return push(patch, OP_REMOVE, path, NULL);
 }
 
@@ -248,23 +254,23 @@ static int array_index(const cJSON *arr, const char *tok, int for_add)
     return (int)idx;
 }
 
-/* Detaches the node at `path`; NULL when it does not exist (or path is the root). */
-static cJSON *detach(cJSON *doc, const char *path)
+/* Detaches the node at `path` into `*out`; OG_ENOTFOUND when it does not exist or is the root. */
+static enum og_err detach(cJSON *doc, const char *path, cJSON **out)
 {
-    cJSON *parent = NULL, *node;
+    cJSON *parent = NULL, *node = NULL;
     char *last = NULL;
+    enum og_err rc;
 
-    node = resolve(doc, path, &parent, &last);
-    if (node == NULL || parent == NULL || path[0] == '\0') {
-        free(last);
-        return NULL;
-    }
-    if (cJSON_IsObject(parent))
-        node = cJSON_DetachItemFromObjectCaseSensitive(parent, last);
-    else
-        node = cJSON_DetachItemFromArray(parent, array_index(parent, last, 0));
+    *out = NULL;
+    rc = resolve(doc, path, &node, &parent, &last);
+    if (rc == OG_OK && (node == NULL || parent == NULL || path[0] == '\0'))
+        rc = OG_ENOTFOUND;
+    if (rc == OG_OK && cJSON_IsObject(parent))
+        *out = cJSON_DetachItemFromObjectCaseSensitive(parent, last);
+    else if (rc == OG_OK)
+        *out = cJSON_DetachItemFromArray(parent, array_index(parent, last, 0));
     free(last);
-    return node;
+    return rc;
 }
 
 /*
@@ -294,11 +300,13 @@ static enum og_err array_insert(cJSON *arr, int idx, cJSON *value)
 /* Inserts `value` at `path` (taking it on success). Replaces an existing object member. */
 static enum og_err insert(cJSON *doc, const char *path, cJSON *value)
 {
-    cJSON *parent = NULL;
+    cJSON *parent = NULL, *node = NULL;
     char *last = NULL;
-    enum og_err rc = OG_ENOTFOUND;
+    enum og_err rc = resolve(doc, path, &node, &parent, &last);
 
-    (void)resolve(doc, path, &parent, &last);
+    if (rc != OG_OK)
+        goto out;
+    rc = OG_ENOTFOUND;
     if (parent == NULL || last == NULL)
         goto out;
     if (cJSON_IsObject(parent)) {
@@ -347,18 +355,22 @@ static enum og_err apply_op(cJSON *doc, const cJSON *op, size_t i, struct og_dia
     if (path[0] == '\0' && strcmp(name, "test") != 0)
         return og_diag_set(diag, OG_EINVAL, "operation %zu: %s of the whole document", i, name);
 
-    if (strcmp(name, "test") == 0) {
-        node = og_json_pointer_get(doc, path);
-        if (node == NULL || !cJSON_Compare(node, jvalue, 1))
-            return og_diag_set(diag, OG_EINVAL, "operation %zu: test of \"%s\" failed", i, path);
-        return OG_OK;
-    }
-    if (strcmp(name, "remove") == 0 || strcmp(name, "replace") == 0) {
-        if (og_json_pointer_get(doc, path) == NULL)
+    if (strcmp(name, "test") == 0 || strcmp(name, "remove") == 0 || strcmp(name, "replace") == 0) {
+        rc = resolve(doc, path, &node, NULL, NULL);
+        if (rc != OG_OK)
+            return rc;
+        if (node == NULL && strcmp(name, "test") != 0)
             return og_diag_set(diag, OG_ENOTFOUND, "operation %zu: \"%s\" does not exist", i, path);
-        if (strcmp(name, "remove") == 0) {
-            cJSON_Delete(detach(doc, path));
+        if (strcmp(name, "test") == 0) {
+            if (node == NULL || !cJSON_Compare(node, jvalue, 1))
+                return og_diag_set(diag, OG_EINVAL, "operation %zu: test of \"%s\" failed", i,
+                                   path);
             return OG_OK;
+        }
+        if (strcmp(name, "remove") == 0) {
+            rc = detach(doc, path, &node);
+            cJSON_Delete(node);
+            return rc;
         }
     }
     if (strcmp(name, "move") == 0) {
@@ -366,10 +378,15 @@ static enum og_err apply_op(cJSON *doc, const cJSON *op, size_t i, struct og_dia
 
         if (strncmp(path, jfrom->valuestring, flen) == 0 && path[flen] == '/')
             return og_diag_set(diag, OG_EINVAL, "operation %zu: move into its own child", i);
-        node = detach(doc, jfrom->valuestring);
+        rc = detach(doc, jfrom->valuestring, &node);
+        if (rc == OG_ENOMEM)
+            return rc;
     } else if (strcmp(name, "copy") == 0) {
-        const cJSON *src = og_json_pointer_get(doc, jfrom->valuestring);
+        cJSON *src = NULL;
 
+        rc = resolve(doc, jfrom->valuestring, &src, NULL, NULL);
+        if (rc != OG_OK)
+            return rc;
         if (src == NULL)
             return og_diag_set(diag, OG_ENOTFOUND, "operation %zu: \"%s\" does not exist", i,
                                jfrom->valuestring);

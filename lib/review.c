@@ -13,6 +13,169 @@ struct og_review {
     const char **groups; /* the array behind req.groups; the strings are the tree's */
 };
 
+/*
+ * JSON syntax check (RFC 8259, with cJSON's nesting limit and number length) that allocates
+ * nothing. cJSON returns NULL both for malformed input and when out of memory; when it fails,
+ * this tells the two apart, and gives the offset of the first bad byte. Returns true when
+ * the text is well-formed, else false with `*bad` set.
+ */
+#define JSON_MAX_DEPTH 1000
+
+static size_t skip_ws(const char *p, size_t i, size_t len)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    return i;
+}
+
+static bool scan_string(const char *p, size_t *i, size_t len)
+{
+    size_t k = *i + 1;
+
+    while (k < len && p[k] != '"') {
+        unsigned char c = (unsigned char)p[k];
+
+        if (c < 0x20)
+            return false;
+        if (c == '\\') {
+            if (++k >= len)
+                return false;
+            if (p[k] == 'u') {
+                for (int h = 0; h < 4; h++) {
+                    char x = ++k < len ? p[k] : '\0';
+
+                    if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') ||
+                          (x >= 'A' && x <= 'F')))
+                        return false;
+                }
+            } else if (strchr("\"\\/bfnrt", p[k]) == NULL || p[k] == '\0') {
+                return false;
+            }
+        }
+        k++;
+    }
+    if (k >= len)
+        return false;
+    *i = k + 1;
+    return true;
+}
+
+static bool scan_number(const char *p, size_t *i, size_t len)
+{
+    size_t k = *i, start = *i;
+
+    if (k < len && p[k] == '-')
+        k++;
+    if (k < len && p[k] == '0') {
+        k++;
+    } else if (k < len && p[k] >= '1' && p[k] <= '9') {
+        while (k < len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    } else {
+        return false;
+    }
+    if (k < len && p[k] == '.') {
+        if (++k >= len || p[k] < '0' || p[k] > '9')
+            return false;
+        while (k < len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    }
+    if (k < len && (p[k] == 'e' || p[k] == 'E')) {
+        k++;
+        if (k < len && (p[k] == '+' || p[k] == '-'))
+            k++;
+        if (k >= len || p[k] < '0' || p[k] > '9')
+            return false;
+        while (k < len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    }
+    *i = k;
+    return k - start < 64; /* cJSON reads numbers of at most 63 bytes */
+}
+
+static bool json_well_formed(const char *p, size_t len, size_t *bad)
+{
+    unsigned char is_obj[JSON_MAX_DEPTH / 8 + 1];
+    size_t depth = 0, i = skip_ws(p, 0, len);
+    bool want_value = true;
+
+    for (;;) {
+        if (want_value) {
+            if (i >= len)
+                goto fail;
+            if (p[i] == '{' || p[i] == '[') {
+                bool obj = p[i] == '{';
+
+                if (depth >= JSON_MAX_DEPTH)
+                    goto fail;
+                is_obj[depth / 8] = (unsigned char)((is_obj[depth / 8] & ~(1u << (depth % 8))) |
+                                                    (unsigned)obj << (depth % 8));
+                depth++;
+                i = skip_ws(p, i + 1, len);
+                if (i < len && p[i] == (obj ? '}' : ']')) {
+                    depth--;
+                    i++;
+                    want_value = false;
+                    continue;
+                }
+                if (obj) {
+                    if (i >= len || p[i] != '"' || !scan_string(p, &i, len))
+                        goto fail;
+                    i = skip_ws(p, i, len);
+                    if (i >= len || p[i] != ':')
+                        goto fail;
+                    i = skip_ws(p, i + 1, len);
+                }
+                continue;
+            }
+            if (p[i] == '"') {
+                if (!scan_string(p, &i, len))
+                    goto fail;
+            } else if (len - i >= 4 && memcmp(p + i, "true", 4) == 0) {
+                i += 4;
+            } else if (len - i >= 5 && memcmp(p + i, "false", 5) == 0) {
+                i += 5;
+            } else if (len - i >= 4 && memcmp(p + i, "null", 4) == 0) {
+                i += 4;
+            } else if (!scan_number(p, &i, len)) {
+                goto fail;
+            }
+            want_value = false;
+        }
+        i = skip_ws(p, i, len);
+        if (depth == 0)
+            break;
+        if (i >= len)
+            goto fail;
+        {
+            bool obj = (is_obj[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
+
+            if (p[i] == (obj ? '}' : ']')) {
+                depth--;
+                i++;
+                continue;
+            }
+            if (p[i] != ',')
+                goto fail;
+            i = skip_ws(p, i + 1, len);
+            if (obj) {
+                if (i >= len || p[i] != '"' || !scan_string(p, &i, len))
+                    goto fail;
+                i = skip_ws(p, i, len);
+                if (i >= len || p[i] != ':')
+                    goto fail;
+                i = skip_ws(p, i + 1, len);
+            }
+            want_value = true;
+        }
+    }
+    if (i == len)
+        return true;
+fail:
+    *bad = i;
+    return false;
+}
+
 static const char *const api_versions[] = {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"};
 
 /*
@@ -189,9 +352,11 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
         goto out;
     rv->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (rv->root == NULL) {
-        size_t off = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        size_t off = 0;
 
-        rc = og_diag_set(diag, OG_EPARSE, "malformed JSON near byte %zu", off);
+        rc = OG_ENOMEM;
+        if (!json_well_formed(body, len, &off))
+            rc = og_diag_set(diag, OG_EPARSE, "malformed JSON at byte %zu", off);
         goto out;
     }
     /* cJSON stops after the first value; anything but whitespace after it is not JSON. */

@@ -14,6 +14,11 @@ OG_TEST(decode_bad_input)
         {"", "malformed JSON"},
         {"{\"request\":", "malformed JSON"},
         {"[1,2]", "must be a JSON object"},
+        {"{\"a\":1,}", "malformed JSON at byte 7"},
+        {"{\"a\" 1}", "malformed JSON at byte 5"},
+        {"[1 2]", "malformed JSON"},
+        {"{\"a\":\"\\x\"}", "malformed JSON"},
+        {"{\"a\":tru}", "malformed JSON"},
         {"{}", "has no request"},
         {"{\"request\":null}", "has no request"},
         {"{\"request\":{}}", "has no uid"},
@@ -40,6 +45,26 @@ OG_TEST(decode_bad_input)
 }
 
 /* The body is not NUL-terminated: decoding must stay within len. */
+/* Nesting past cJSON's limit is malformed input, not an allocation failure. */
+OG_TEST(decode_deep_nesting)
+{
+    struct og_buf b;
+    struct og_diag diag;
+    struct og_review *rv = NULL;
+
+    og_buf_init(&b, 1u << 20);
+    ASSERT_EQ(og_buf_append_cstr(&b, "{\"request\":{\"uid\":\"x\",\"object\":{\"a\":"), OG_OK);
+    for (int i = 0; i < 1200; i++)
+        ASSERT_EQ(og_buf_append(&b, "[", 1), OG_OK);
+    for (int i = 0; i < 1200; i++)
+        ASSERT_EQ(og_buf_append(&b, "]", 1), OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(&b, "}}}"), OG_OK);
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, &diag), OG_EPARSE);
+    ASSERT_STR_CONTAINS(diag.msg, "malformed JSON");
+    og_buf_cleanup(&b);
+}
+
 OG_TEST(decode_respects_length)
 {
     const char *full = "{\"request\":{\"uid\":\"abc\"}}GARBAGE";
@@ -178,5 +203,5 @@ OG_TEST(encode_denial_patch_warnings)
     og_review_free(rv);
 }
 
-OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_respects_length), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings))
+OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_deep_nesting), OG_T(decode_respects_length),
+             OG_T(captured_requests), OG_T(encode_denial_patch_warnings))
