@@ -12,4 +12,7 @@ struct srv_cmd {
     int (*run)(int argc, char **argv);
 };
 
+/** `ocigate config check FILE | default` (server/cmd_config.c). */
+int srv_cmd_config(int argc, char **argv);
+
 #endif
