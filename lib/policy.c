@@ -159,7 +159,15 @@ static enum og_err oci_base(struct og_str url, struct og_buf *out)
     return og_buf_append_str(out, url);
 }
 
-/* The enabled migration whose `from` matches `url`, or NULL. */
+/* `a` and `b` (normalized) name the same repository, http:// and https:// alike. */
+static bool same_repo(struct og_str a, struct og_str b)
+{
+    a = og_str_from(a, og_str_find_char(a, 0, ':'));
+    b = og_str_from(b, og_str_find_char(b, 0, ':'));
+    return og_str_eq(a, b);
+}
+
+/* The enabled migration whose `from` matches `url` (http or https), or NULL. */
 static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str url,
                                                  enum og_err *rc)
 {
@@ -175,7 +183,7 @@ static const struct og_migration *find_migration(const struct og_config *cfg, st
 
         og_buf_reset(&b);
         *rc = normalize_http(og_str_of(m->from), &b);
-        if (*rc == OG_OK && og_str_ieq(og_buf_view(&a), og_buf_view(&b))) {
+        if (*rc == OG_OK && same_repo(og_buf_view(&a), og_buf_view(&b))) {
             hit = m->enabled ? m : NULL;
             break;
         }

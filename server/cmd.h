@@ -18,4 +18,7 @@ int srv_cmd_certs(int argc, char **argv);
 /** `ocigate serve`: the admission webhook server (server/cmd_serve.c). */
 int srv_cmd_serve(int argc, char **argv);
 
+/** `ocigate config check FILE | default` (server/cmd_config.c). */
+int srv_cmd_config(int argc, char **argv);
+
 #endif

@@ -105,6 +105,8 @@ OG_TEST(mutate_rules)
         {"{\"url\":\"HTTPS://Charts.Bitnami.COM/bitnami/\",\"type\":\"default\"}",
          OG_RULE_KNOWN_MIGRATION,
          "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"http://charts.bitnami.com/bitnami//\"}", OG_RULE_KNOWN_MIGRATION,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
         {"{\"url\":\"https://charts.bitnami.com/bitnami\",\"type\":\"oci\"}",
          OG_RULE_KNOWN_MIGRATION,
          "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
