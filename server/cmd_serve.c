@@ -7,17 +7,21 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "cmd.h"
+#include "fetch.h"
 #include "httpd.h"
+#include "index_cache.h"
 #include "log.h"
 #include "snapshot.h"
 
 #include "ocigate/config.h"
+#include "ocigate/netaddr.h"
 
 #define DEFAULT_LISTEN ":8443"
 #define DEFAULT_CONN_TIMEOUT_S 10
@@ -25,12 +29,23 @@
 #define DEFAULT_MAX_CONNS 1024
 #define CONN_MEMORY (64 * 1024)
 
+/* The --index-* flags as given; applied to the snapshot by apply_index_flags(). */
+struct index_flags {
+    const char *enabled, *threshold, *ttl, *negative_ttl, *entries, *budget, *connect_timeout,
+        *timeout, *max_bytes, *on_unknown;
+    const char **hosts; /* --index-allow-host values (argv strings), room for argc */
+    size_t n_hosts;
+    const char **cidrs; /* --index-allow-cidr values */
+    size_t n_cidrs;
+};
+
 struct serve_opts {
     struct srv_httpd_opts http;
     const char *mode;
     const char *max_body;
     unsigned drain_s;
     int log_level;
+    struct index_flags index;
 };
 
 static void usage(FILE *out)
@@ -59,6 +74,27 @@ static void usage(FILE *out)
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
+            "live index analysis (HelmRepository urls no static rule decides):\n"
+            "  --index-enabled BOOL          true or false (default: true)\n"
+            "  --index-threshold T           newest (a chart's newest version is oci://) or\n"
+            "                                any (any entry is) (default: newest)\n"
+            "  --index-ttl S                 seconds a verdict is fresh, 1..604800 (default:\n"
+            "                                3600); stale ones serve one more TTL while\n"
+            "                                refreshed in the background\n"
+            "  --index-negative-ttl S        seconds a failure is kept, 1..86400 (default: 300)\n"
+            "  --index-cache-entries N       urls cached, 1..1000000 (default: 1024)\n"
+            "  --index-budget-ms MS          longest an admission waits, 0..30000 (default:\n"
+            "                                1500); past it --index-on-unknown applies\n"
+            "  --index-connect-timeout-ms MS 1..60000 (default: 3000)\n"
+            "  --index-timeout-ms MS         whole fetch, 1..600000 (default: 30000)\n"
+            "  --index-max-bytes N           index size cap, suffix K or M, up to 1024M\n"
+            "                                (default: 64M)\n"
+            "  --index-on-unknown A          allow (with a warning) or deny (enforce mode only)\n"
+            "                                (default: allow)\n"
+            "  --index-allow-host HOST       fetch HOST even if it resolves to a private,\n"
+            "                                loopback or link-local address (repeatable)\n"
+            "  --index-allow-cidr CIDR       let fetches connect inside CIDR (repeatable)\n"
+            "\n"
             "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP requests a reload.\n",
             DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S);
 }
@@ -80,18 +116,31 @@ static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t 
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"mode", required_argument, NULL, 'm'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"conn-timeout", required_argument, NULL, 'T'},
-                                             {"max-conns", required_argument, NULL, 'C'},
-                                             {"drain", required_argument, NULL, 'd'},
-                                             {"log-level", required_argument, NULL, 'L'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"mode", required_argument, NULL, 'm'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"conn-timeout", required_argument, NULL, 'T'},
+        {"max-conns", required_argument, NULL, 'C'},
+        {"drain", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"index-enabled", required_argument, NULL, 1000},
+        {"index-threshold", required_argument, NULL, 1001},
+        {"index-ttl", required_argument, NULL, 1002},
+        {"index-negative-ttl", required_argument, NULL, 1003},
+        {"index-cache-entries", required_argument, NULL, 1004},
+        {"index-budget-ms", required_argument, NULL, 1005},
+        {"index-connect-timeout-ms", required_argument, NULL, 1006},
+        {"index-timeout-ms", required_argument, NULL, 1007},
+        {"index-max-bytes", required_argument, NULL, 1008},
+        {"index-on-unknown", required_argument, NULL, 1009},
+        {"index-allow-host", required_argument, NULL, 1010},
+        {"index-allow-cidr", required_argument, NULL, 1011},
+        {NULL, 0, NULL, 0}};
     int c;
 
     opterr = 0;
@@ -139,6 +188,42 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
                 return 2;
             }
             break;
+        case 1000:
+            o->index.enabled = optarg;
+            break;
+        case 1001:
+            o->index.threshold = optarg;
+            break;
+        case 1002:
+            o->index.ttl = optarg;
+            break;
+        case 1003:
+            o->index.negative_ttl = optarg;
+            break;
+        case 1004:
+            o->index.entries = optarg;
+            break;
+        case 1005:
+            o->index.budget = optarg;
+            break;
+        case 1006:
+            o->index.connect_timeout = optarg;
+            break;
+        case 1007:
+            o->index.timeout = optarg;
+            break;
+        case 1008:
+            o->index.max_bytes = optarg;
+            break;
+        case 1009:
+            o->index.on_unknown = optarg;
+            break;
+        case 1010:
+            o->index.hosts[o->index.n_hosts++] = optarg;
+            break;
+        case 1011:
+            o->index.cidrs[o->index.n_cidrs++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -162,11 +247,130 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
     return -1;
 }
 
+/* A --index-* number in [min, max] into `*out`, when the flag was given. */
+static bool index_u32(const char *flag, const char *val, uint64_t min, uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+
+    if (val == NULL)
+        return true;
+    if (srv_args_parse_u64(val, min, max, &v) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s must be a number within %llu..%llu, not '%s'\n", flag,
+                (unsigned long long)min, (unsigned long long)max, val);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Appends copies of `vals` to the string list `*list` (`*n` long). */
+static bool append_strings(char ***list, size_t *n, const char **vals, size_t n_vals)
+{
+    char **grown;
+
+    if (n_vals == 0)
+        return true;
+    grown = realloc(*list, (*n + n_vals) * sizeof(*grown));
+    if (grown == NULL)
+        return false;
+    *list = grown;
+    for (size_t i = 0; i < n_vals; i++) {
+        grown[*n] = strdup(vals[i]);
+        if (grown[*n] == NULL)
+            return false;
+        (*n)++;
+    }
+    return true;
+}
+
+/* Sets cfg->index from the --index-* flags. Returns -1 or an exit status. */
+static int apply_index_flags(const struct index_flags *f, struct og_index_settings *s)
+{
+    uint64_t bytes;
+
+    if (f->enabled != NULL) {
+        if (strcmp(f->enabled, "true") == 0) {
+            s->enabled = true;
+        } else if (strcmp(f->enabled, "false") == 0) {
+            s->enabled = false;
+        } else {
+            fprintf(stderr, "ocigate serve: --index-enabled must be true or false, not '%s'\n",
+                    f->enabled);
+            return 2;
+        }
+    }
+    if (f->threshold != NULL) {
+        if (strcmp(f->threshold, "newest") == 0) {
+            s->threshold = OG_INDEX_THRESHOLD_NEWEST;
+        } else if (strcmp(f->threshold, "any") == 0) {
+            s->threshold = OG_INDEX_THRESHOLD_ANY;
+        } else {
+            fprintf(stderr, "ocigate serve: --index-threshold must be newest or any, not '%s'\n",
+                    f->threshold);
+            return 2;
+        }
+    }
+    if (f->on_unknown != NULL) {
+        if (strcmp(f->on_unknown, "allow") == 0) {
+            s->on_unknown = OG_ON_UNKNOWN_ALLOW;
+        } else if (strcmp(f->on_unknown, "deny") == 0) {
+            s->on_unknown = OG_ON_UNKNOWN_DENY;
+        } else {
+            fprintf(stderr, "ocigate serve: --index-on-unknown must be allow or deny, not '%s'\n",
+                    f->on_unknown);
+            return 2;
+        }
+    }
+    if (!index_u32("--index-ttl", f->ttl, 1, 604800, &s->ttl_s) ||
+        !index_u32("--index-negative-ttl", f->negative_ttl, 1, 86400, &s->negative_ttl_s) ||
+        !index_u32("--index-cache-entries", f->entries, 1, 1000000, &s->cache_entries) ||
+        !index_u32("--index-budget-ms", f->budget, 0, 30000, &s->budget_ms) ||
+        !index_u32("--index-connect-timeout-ms", f->connect_timeout, 1, 60000,
+                   &s->connect_timeout_ms) ||
+        !index_u32("--index-timeout-ms", f->timeout, 1, 600000, &s->fetch_timeout_ms))
+        return 2;
+    if (f->max_bytes != NULL) {
+        if (srv_args_parse_size(f->max_bytes, 1, (uint64_t)1 << 30, &bytes) != OG_OK) {
+            fprintf(stderr,
+                    "ocigate serve: --index-max-bytes must be a size within 1..1024M bytes "
+                    "(suffix K or M allowed), not '%s'\n",
+                    f->max_bytes);
+            return 2;
+        }
+        s->max_bytes = bytes;
+    }
+    for (size_t i = 0; i < f->n_hosts; i++) {
+        const char *h = f->hosts[i];
+
+        if (h[0] == '\0' || strpbrk(h, "/:@ \t[]") != NULL) {
+            fprintf(stderr, "ocigate serve: --index-allow-host takes a host name, not '%s'\n", h);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < f->n_cidrs; i++) {
+        struct og_cidr cidr;
+        struct og_diag diag;
+
+        og_diag_clear(&diag);
+        if (og_netaddr_cidr_parse(f->cidrs[i], &cidr, &diag) != OG_OK) {
+            fprintf(stderr, "ocigate serve: --index-allow-cidr: %s\n", diag.msg);
+            return 2;
+        }
+    }
+    if (!append_strings(&s->allow_hosts, &s->n_allow_hosts, f->hosts, f->n_hosts) ||
+        !append_strings(&s->allow_cidrs, &s->n_allow_cidrs, f->cidrs, f->n_cidrs)) {
+        fprintf(stderr, "ocigate serve: out of memory\n");
+        return 1;
+    }
+    return -1;
+}
+
 /* The configuration snapshot from the defaults and the flags. Returns -1 or an exit status. */
 static int make_config(const struct serve_opts *o, struct og_config **out)
 {
     struct og_config *cfg = NULL;
     uint64_t max_body;
+    int status;
 
     if (og_config_new(&cfg) != OG_OK) {
         fprintf(stderr, "ocigate serve: out of memory\n");
@@ -188,6 +392,11 @@ static int make_config(const struct serve_opts *o, struct og_config **out)
             return 2;
         }
         cfg->max_body = max_body;
+    }
+    status = apply_index_flags(&o->index, &cfg->index);
+    if (status >= 0) {
+        og_config_unref(cfg);
+        return status;
     }
     *out = cfg;
     return -1;
@@ -251,6 +460,8 @@ int srv_cmd_serve(int argc, char **argv)
     struct serve_opts o;
     struct og_config *cfg = NULL;
     struct srv_httpd *httpd = NULL;
+    struct srv_index_cache *cache = NULL;
+    struct srv_index_cache_opts co;
     struct og_diag diag;
     sigset_t set;
     char threads[16], drain[16];
@@ -264,9 +475,17 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.conn_memory = CONN_MEMORY;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;
+    /* Each repeatable flag occurs at most argc times. */
+    o.index.hosts = calloc((size_t)argc + 1, sizeof(*o.index.hosts));
+    o.index.cidrs = calloc((size_t)argc + 1, sizeof(*o.index.cidrs));
+    if (o.index.hosts == NULL || o.index.cidrs == NULL) {
+        fprintf(stderr, "ocigate serve: out of memory\n");
+        status = 1;
+        goto out;
+    }
     status = parse_flags(argc, argv, &o);
     if (status >= 0)
-        return status;
+        goto out;
     srv_log_set_level((enum srv_log_level)o.log_level);
     if (o.http.threads == 0) {
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -274,10 +493,17 @@ int srv_cmd_serve(int argc, char **argv)
     }
     status = make_config(&o, &cfg);
     if (status >= 0)
-        return status;
+        goto out;
+    if (srv_fetch_global_init() != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", "libcurl initialization failed", NULL);
+        og_config_unref(cfg);
+        status = 1;
+        goto out;
+    }
     srv_snapshot_init(cfg);
 
-    /* Every thread libmicrohttpd starts inherits this mask; only sigwait() sees them. */
+    /* Every thread libmicrohttpd and the index cache start inherit this mask; only
+     * sigwait() sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -285,16 +511,29 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* The entry bound and the pool are fixed here; TTLs and fetch settings follow each
+     * admission's snapshot (index_cache.h). */
+    srv_index_cache_opts_init(&co, cfg);
+    if (srv_index_cache_new(&co, &cache) != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", "index cache threads", NULL);
+        srv_snapshot_cleanup();
+        status = 1;
+        goto out;
+    }
+    o.http.index_cache = cache;
     og_diag_clear(&diag);
     if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_index_cache_free(cache);
         srv_snapshot_cleanup();
-        return 1;
+        status = 1;
+        goto out;
     }
     (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
     (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
     srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode",
-            og_mode_name(cfg->mode), "threads", threads, "version", OG_VERSION, NULL);
+            og_mode_name(cfg->mode), "threads", threads, "index",
+            cfg->index.enabled ? "enabled" : "disabled", "version", OG_VERSION, NULL);
 
     signal_loop(&set);
 
@@ -302,11 +541,19 @@ int srv_cmd_serve(int argc, char **argv)
     srv_log(SRV_LOG_INFO, "draining", "seconds", drain, NULL);
     drain_wait(&set, o.drain_s);
     srv_httpd_quiesce(httpd);
+    /* Resumes every admission parked on a fetch (they answer as past the budget) and cancels
+     * the fetches; the cache is freed only once the daemon, which calls it, is gone. */
+    srv_index_cache_stop(cache);
     /* A stalled client is cut by the connection timeout, so this wait is bounded too. */
     if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
         srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
     srv_httpd_stop(httpd);
+    srv_index_cache_free(cache);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);
-    return 0;
+    status = 0;
+out:
+    free(o.index.hosts);
+    free(o.index.cidrs);
+    return status;
 }
