@@ -17,11 +17,12 @@
 #include "fetch.h"
 #include "httpd.h"
 #include "index_cache.h"
+#include "index_flags.h"
 #include "log.h"
+#include "reload.h"
 #include "snapshot.h"
 
 #include "ocigate/config.h"
-#include "ocigate/netaddr.h"
 
 #define DEFAULT_LISTEN ":8443"
 #define DEFAULT_CONN_TIMEOUT_S 10
@@ -29,23 +30,14 @@
 #define DEFAULT_MAX_CONNS 1024
 #define CONN_MEMORY (64 * 1024)
 
-/* The --index-* flags as given; applied to the snapshot by apply_index_flags(). */
-struct index_flags {
-    const char *enabled, *threshold, *ttl, *negative_ttl, *entries, *budget, *connect_timeout,
-        *timeout, *max_bytes, *on_unknown;
-    const char **hosts; /* --index-allow-host values (argv strings), room for argc */
-    size_t n_hosts;
-    const char **cidrs; /* --index-allow-cidr values */
-    size_t n_cidrs;
-};
-
 struct serve_opts {
     struct srv_httpd_opts http;
+    const char *config;
     const char *mode;
     const char *max_body;
     unsigned drain_s;
     int log_level;
-    struct index_flags index;
+    struct srv_index_flags index; /* --index-*; hosts and cidrs have room for argc */
 };
 
 static void usage(FILE *out)
@@ -62,9 +54,12 @@ static void usage(FILE *out)
             "                       (default: " DEFAULT_LISTEN ")\n"
             "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
-            "  --mode MODE          mutate, enforce, audit or off (default: mutate)\n"
-            "  --max-body BYTES     largest request body, suffix K or M allowed\n"
-            "                       (default: 8M)\n"
+            "  --config FILE        YAML configuration (see 'ocigate config default');\n"
+            "                       reloaded on SIGHUP and when the file changes\n"
+            "  --mode MODE          mutate, enforce, audit or off; overrides the file\n"
+            "                       (default: the file's mode, else mutate)\n"
+            "  --max-body BYTES     largest request body, suffix K or M allowed;\n"
+            "                       overrides the file's maxBodyBytes (default: 8M)\n"
             "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
             "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
             "                       (default: %d)\n"
@@ -74,29 +69,12 @@ static void usage(FILE *out)
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "live index analysis (HelmRepository urls no static rule decides):\n"
-            "  --index-enabled BOOL          true or false (default: true)\n"
-            "  --index-threshold T           newest (a chart's newest version is oci://) or\n"
-            "                                any (any entry is) (default: newest)\n"
-            "  --index-ttl S                 seconds a verdict is fresh, 1..604800 (default:\n"
-            "                                3600); stale ones serve one more TTL while\n"
-            "                                refreshed in the background\n"
-            "  --index-negative-ttl S        seconds a failure is kept, 1..86400 (default: 300)\n"
-            "  --index-cache-entries N       urls cached, 1..1000000 (default: 1024)\n"
-            "  --index-budget-ms MS          longest an admission waits, 0..30000 (default:\n"
-            "                                1500); past it --index-on-unknown applies\n"
-            "  --index-connect-timeout-ms MS 1..60000 (default: 3000)\n"
-            "  --index-timeout-ms MS         whole fetch, 1..600000 (default: 30000)\n"
-            "  --index-max-bytes N           index size cap, suffix K or M, up to 1024M\n"
-            "                                (default: 64M)\n"
-            "  --index-on-unknown A          allow (with a warning) or deny (enforce mode only)\n"
-            "                                (default: allow)\n"
-            "  --index-allow-host HOST       fetch HOST even if it resolves to a private,\n"
-            "                                loopback or link-local address (repeatable)\n"
-            "  --index-allow-cidr CIDR       let fetches connect inside CIDR (repeatable)\n"
+            "%s"
             "\n"
-            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP requests a reload.\n",
-            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S);
+            "precedence: flags > the --config file > built-in defaults, also on reload.\n"
+            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
+            "file is logged and the running config stays).\n",
+            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S, srv_index_flags_usage);
 }
 
 /* Parses a flag's number into `*out`, or prints why not. */
@@ -120,6 +98,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         {"listen", required_argument, NULL, 'l'},
         {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'f'},
         {"mode", required_argument, NULL, 'm'},
         {"max-body", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 't'},
@@ -155,6 +134,9 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
             break;
         case 'k':
             o->http.key_file = optarg;
+            break;
+        case 'f':
+            o->config = optarg;
             break;
         case 'm':
             o->mode = optarg;
@@ -247,159 +229,51 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
     return -1;
 }
 
-/* A --index-* number in [min, max] into `*out`, when the flag was given. */
-static bool index_u32(const char *flag, const char *val, uint64_t min, uint64_t max, uint32_t *out)
+/*
+ * The flags that shape the configuration, checked. Precedence: a flag beats the --config
+ * file, which beats the defaults (reload.h). Returns -1 or an exit status.
+ */
+static int config_flags(const struct serve_opts *o, struct srv_config_flags *flags)
 {
-    uint64_t v;
+    struct og_diag diag;
 
-    if (val == NULL)
-        return true;
-    if (srv_args_parse_u64(val, min, max, &v) != OG_OK) {
-        fprintf(stderr, "ocigate serve: %s must be a number within %llu..%llu, not '%s'\n", flag,
-                (unsigned long long)min, (unsigned long long)max, val);
-        return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* Appends copies of `vals` to the string list `*list` (`*n` long). */
-static bool append_strings(char ***list, size_t *n, const char **vals, size_t n_vals)
-{
-    char **grown;
-
-    if (n_vals == 0)
-        return true;
-    grown = realloc(*list, (*n + n_vals) * sizeof(*grown));
-    if (grown == NULL)
-        return false;
-    *list = grown;
-    for (size_t i = 0; i < n_vals; i++) {
-        grown[*n] = strdup(vals[i]);
-        if (grown[*n] == NULL)
-            return false;
-        (*n)++;
-    }
-    return true;
-}
-
-/* Sets cfg->index from the --index-* flags. Returns -1 or an exit status. */
-static int apply_index_flags(const struct index_flags *f, struct og_index_settings *s)
-{
-    uint64_t bytes;
-
-    if (f->enabled != NULL) {
-        if (strcmp(f->enabled, "true") == 0) {
-            s->enabled = true;
-        } else if (strcmp(f->enabled, "false") == 0) {
-            s->enabled = false;
-        } else {
-            fprintf(stderr, "ocigate serve: --index-enabled must be true or false, not '%s'\n",
-                    f->enabled);
-            return 2;
-        }
-    }
-    if (f->threshold != NULL) {
-        if (strcmp(f->threshold, "newest") == 0) {
-            s->threshold = OG_INDEX_THRESHOLD_NEWEST;
-        } else if (strcmp(f->threshold, "any") == 0) {
-            s->threshold = OG_INDEX_THRESHOLD_ANY;
-        } else {
-            fprintf(stderr, "ocigate serve: --index-threshold must be newest or any, not '%s'\n",
-                    f->threshold);
-            return 2;
-        }
-    }
-    if (f->on_unknown != NULL) {
-        if (strcmp(f->on_unknown, "allow") == 0) {
-            s->on_unknown = OG_ON_UNKNOWN_ALLOW;
-        } else if (strcmp(f->on_unknown, "deny") == 0) {
-            s->on_unknown = OG_ON_UNKNOWN_DENY;
-        } else {
-            fprintf(stderr, "ocigate serve: --index-on-unknown must be allow or deny, not '%s'\n",
-                    f->on_unknown);
-            return 2;
-        }
-    }
-    if (!index_u32("--index-ttl", f->ttl, 1, 604800, &s->ttl_s) ||
-        !index_u32("--index-negative-ttl", f->negative_ttl, 1, 86400, &s->negative_ttl_s) ||
-        !index_u32("--index-cache-entries", f->entries, 1, 1000000, &s->cache_entries) ||
-        !index_u32("--index-budget-ms", f->budget, 0, 30000, &s->budget_ms) ||
-        !index_u32("--index-connect-timeout-ms", f->connect_timeout, 1, 60000,
-                   &s->connect_timeout_ms) ||
-        !index_u32("--index-timeout-ms", f->timeout, 1, 600000, &s->fetch_timeout_ms))
-        return 2;
-    if (f->max_bytes != NULL) {
-        if (srv_args_parse_size(f->max_bytes, 1, (uint64_t)1 << 30, &bytes) != OG_OK) {
-            fprintf(stderr,
-                    "ocigate serve: --index-max-bytes must be a size within 1..1024M bytes "
-                    "(suffix K or M allowed), not '%s'\n",
-                    f->max_bytes);
-            return 2;
-        }
-        s->max_bytes = bytes;
-    }
-    for (size_t i = 0; i < f->n_hosts; i++) {
-        const char *h = f->hosts[i];
-
-        if (h[0] == '\0' || strpbrk(h, "/:@ \t[]") != NULL) {
-            fprintf(stderr, "ocigate serve: --index-allow-host takes a host name, not '%s'\n", h);
-            return 2;
-        }
-    }
-    for (size_t i = 0; i < f->n_cidrs; i++) {
-        struct og_cidr cidr;
-        struct og_diag diag;
-
-        og_diag_clear(&diag);
-        if (og_netaddr_cidr_parse(f->cidrs[i], &cidr, &diag) != OG_OK) {
-            fprintf(stderr, "ocigate serve: --index-allow-cidr: %s\n", diag.msg);
-            return 2;
-        }
-    }
-    if (!append_strings(&s->allow_hosts, &s->n_allow_hosts, f->hosts, f->n_hosts) ||
-        !append_strings(&s->allow_cidrs, &s->n_allow_cidrs, f->cidrs, f->n_cidrs)) {
-        fprintf(stderr, "ocigate serve: out of memory\n");
-        return 1;
-    }
-    return -1;
-}
-
-/* The configuration snapshot from the defaults and the flags. Returns -1 or an exit status. */
-static int make_config(const struct serve_opts *o, struct og_config **out)
-{
-    struct og_config *cfg = NULL;
-    uint64_t max_body;
-    int status;
-
-    if (og_config_new(&cfg) != OG_OK) {
-        fprintf(stderr, "ocigate serve: out of memory\n");
-        return 1;
-    }
-    if (o->mode != NULL && og_mode_parse(o->mode, &cfg->mode) != OG_OK) {
-        fprintf(stderr, "ocigate serve: --mode must be mutate, enforce, audit or off, not '%s'\n",
-                o->mode);
-        og_config_unref(cfg);
-        return 2;
-    }
+    memset(flags, 0, sizeof(*flags));
+    flags->path = o->config;
+    flags->mode = o->mode;
     if (o->max_body != NULL) {
-        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &max_body) != OG_OK) {
+        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &flags->max_body) != OG_OK) {
             fprintf(stderr,
                     "ocigate serve: --max-body must be a size within 1..1G bytes (suffix K or "
                     "M allowed), not '%s'\n",
                     o->max_body);
-            og_config_unref(cfg);
             return 2;
         }
-        cfg->max_body = max_body;
+        flags->has_max_body = true;
     }
-    status = apply_index_flags(&o->index, &cfg->index);
-    if (status >= 0) {
-        og_config_unref(cfg);
-        return status;
+    og_diag_clear(&diag);
+    if (srv_index_flags_check(&o->index, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s\n", diag.msg);
+        return 2;
     }
-    *out = cfg;
+    flags->index = &o->index;
     return -1;
+}
+
+/* The first configuration snapshot. Returns -1 or an exit status. */
+static int make_config(const struct srv_config_flags *flags, struct og_config **out)
+{
+    struct og_diag diag;
+    char line[1024];
+    enum og_err rc;
+
+    og_diag_clear(&diag);
+    rc = srv_config_build(flags, out, &diag);
+    if (rc == OG_OK)
+        return -1;
+    if (diag.msg[0] == '\0')
+        og_diag_set(&diag, rc, "%s", og_strerror(rc));
+    fprintf(stderr, "ocigate serve: %s\n", og_diag_format(&diag, line, sizeof(line)));
+    return rc == OG_EINVAL || rc == OG_EPARSE || rc == OG_ETOOBIG ? 2 : 1;
 }
 
 /*
@@ -432,8 +306,8 @@ static void drain_wait(const sigset_t *set, unsigned seconds)
     }
 }
 
-/* Serves until SIGTERM or SIGINT. The switch is where new signals (SIGHUP reload) go. */
-static void signal_loop(const sigset_t *set)
+/* Serves until SIGTERM or SIGINT; SIGHUP hands a reload to the watcher thread. */
+static void signal_loop(const sigset_t *set, struct srv_reload *reload)
 {
     for (;;) {
         int sig = 0;
@@ -448,6 +322,7 @@ static void signal_loop(const sigset_t *set)
             return;
         case SIGHUP:
             srv_log(SRV_LOG_INFO, "reload requested", NULL);
+            srv_reload_request(reload);
             break;
         default:
             break; /* SIGPIPE: write errors are handled where they happen */
@@ -460,8 +335,11 @@ int srv_cmd_serve(int argc, char **argv)
     struct serve_opts o;
     struct og_config *cfg = NULL;
     struct srv_httpd *httpd = NULL;
+    struct srv_reload *reload = NULL;
     struct srv_index_cache *cache = NULL;
     struct srv_index_cache_opts co;
+    struct srv_config_flags flags;
+    const char *mode_name;
     struct og_diag diag;
     sigset_t set;
     char threads[16], drain[16];
@@ -491,7 +369,10 @@ int srv_cmd_serve(int argc, char **argv)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o.http.threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
     }
-    status = make_config(&o, &cfg);
+    status = config_flags(&o, &flags);
+    if (status >= 0)
+        goto out;
+    status = make_config(&flags, &cfg);
     if (status >= 0)
         goto out;
     if (srv_fetch_global_init() != OG_OK) {
@@ -500,10 +381,18 @@ int srv_cmd_serve(int argc, char **argv)
         status = 1;
         goto out;
     }
+    /* The entry bound and the pool size are fixed here; TTLs and fetch settings follow each
+     * admission's snapshot, reloads included (index_cache.h). */
+    srv_index_cache_opts_init(&co, cfg);
+    /* The TLS floor is read once: the listener's credentials are set up at start. */
+    o.http.tls13_only = cfg->tls_min_version == OG_TLS_1_3;
+    /* Read before the watcher starts: from then on a reload may free `cfg`. */
+    mode_name = og_mode_name(cfg->mode);
     srv_snapshot_init(cfg);
+    cfg = NULL;
 
-    /* Every thread libmicrohttpd and the index cache start inherit this mask; only
-     * sigwait() sees them. */
+    /* Every thread libmicrohttpd and the index cache start inherit this mask; only sigwait()
+     * sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -511,19 +400,23 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    /* The entry bound and the pool are fixed here; TTLs and fetch settings follow each
-     * admission's snapshot (index_cache.h). */
-    srv_index_cache_opts_init(&co, cfg);
     if (srv_index_cache_new(&co, &cache) != OG_OK) {
-        srv_log(SRV_LOG_ERROR, "cannot start", "error", "index cache threads", NULL);
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", "cannot start the index cache", NULL);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
     }
     o.http.index_cache = cache;
+    if (srv_reload_start(&flags, &reload) != OG_OK) {
+        srv_index_cache_free(cache);
+        srv_snapshot_cleanup();
+        status = 1;
+        goto out;
+    }
     og_diag_clear(&diag);
     if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_reload_stop(reload);
         srv_index_cache_free(cache);
         srv_snapshot_cleanup();
         status = 1;
@@ -531,11 +424,10 @@ int srv_cmd_serve(int argc, char **argv)
     }
     (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
     (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
-    srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode",
-            og_mode_name(cfg->mode), "threads", threads, "index",
-            cfg->index.enabled ? "enabled" : "disabled", "version", OG_VERSION, NULL);
+    srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode", mode_name, "config",
+            o.config, "threads", threads, "version", OG_VERSION, NULL);
 
-    signal_loop(&set);
+    signal_loop(&set, reload);
 
     srv_httpd_set_draining(httpd);
     srv_log(SRV_LOG_INFO, "draining", "seconds", drain, NULL);
@@ -548,6 +440,7 @@ int srv_cmd_serve(int argc, char **argv)
     if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
         srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
     srv_httpd_stop(httpd);
+    srv_reload_stop(reload);
     srv_index_cache_free(cache);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);

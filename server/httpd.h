@@ -55,6 +55,7 @@ struct srv_httpd_opts {
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
     unsigned max_conns;      /**< concurrent connections */
     size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
+    bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * The live index analysis cache (server/index_cache.h), lent: it must outlive the daemon
      * and be stopped (srv_index_cache_stop(), which resumes every parked request) before

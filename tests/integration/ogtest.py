@@ -128,7 +128,9 @@ class Server:
         self.ca = ca or c.ca
         self.logfile = tempfile.NamedTemporaryFile(prefix="ogtest-log-", delete=False)
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert or c.cert,
-                "--tls-key", key or c.key, "--mode", mode, "--drain", str(drain)]
+                "--tls-key", key or c.key, "--drain", str(drain)]
+        if mode is not None:  # None: no --mode flag, the --config file decides
+            argv += ["--mode", mode]
         if conn_timeout is not None:
             argv += ["--conn-timeout", str(conn_timeout)]
         argv += list(extra)
