@@ -15,12 +15,12 @@ const char srv_index_flags_usage[] =
     "  --index-ttl S                 seconds a verdict is fresh, 1..604800 (default: 3600);\n"
     "                                a stale one serves one more TTL while it is refreshed\n"
     "  --index-negative-ttl S        seconds a failure is kept, 1..86400 (default: 300)\n"
-    "  --index-cache-entries N       urls cached, 1..1000000 (default: 1024; read at start)\n"
-    "  --index-budget-ms MS          longest an admission waits, 0..30000 (default: 1500);\n"
+    "  --index-cache-entries N       urls cached, 1..1048576 (default: 1024; read at start)\n"
+    "  --index-budget-ms MS          longest an admission waits, 0..25000 (default: 1500);\n"
     "                                past it --index-on-unknown applies\n"
-    "  --index-connect-timeout-ms MS 1..60000 (default: 3000)\n"
-    "  --index-timeout-ms MS         whole fetch, 1..600000 (default: 30000)\n"
-    "  --index-max-bytes N           index size cap, suffix K or M, up to 1024M (default: 64M)\n"
+    "  --index-connect-timeout-ms MS 100..60000 (default: 3000)\n"
+    "  --index-timeout-ms MS         whole fetch, 1000..600000 (default: 30000)\n"
+    "  --index-max-bytes N           index size cap, 1K..1024M, suffix K or M (default: 64M)\n"
     "  --index-on-unknown A          allow (with a warning) or deny (enforce mode only)\n"
     "                                (default: allow)\n"
     "  --index-allow-host HOST       fetch from HOST even when it resolves to a private,\n"
@@ -84,7 +84,7 @@ static enum og_err append(char ***list, size_t *n, const char *const *vals, size
 static enum og_err parse_into(const struct srv_index_flags *f, struct og_index_settings *s,
                               struct og_diag *diag)
 {
-    static const char *const bools[2] = {"false", "true"};
+    static const char *const bools[2] = {"true", "false"};
     static const char *const thresholds[2] = {"newest", "any"};
     static const char *const unknowns[2] = {"allow", "deny"};
     int w = 0;
@@ -92,7 +92,7 @@ static enum og_err parse_into(const struct srv_index_flags *f, struct og_index_s
     if (word("--index-enabled", f->enabled, bools, &w, diag) != OG_OK)
         return OG_EINVAL;
     if (f->enabled != NULL)
-        s->enabled = w == 1;
+        s->enabled = w == 0;
     if (word("--index-threshold", f->threshold, thresholds, &w, diag) != OG_OK)
         return OG_EINVAL;
     if (f->threshold != NULL)
@@ -103,18 +103,18 @@ static enum og_err parse_into(const struct srv_index_flags *f, struct og_index_s
         s->on_unknown = w == 0 ? OG_ON_UNKNOWN_ALLOW : OG_ON_UNKNOWN_DENY;
     if (num("--index-ttl", f->ttl, 1, 604800, &s->ttl_s, diag) != OG_OK ||
         num("--index-negative-ttl", f->negative_ttl, 1, 86400, &s->negative_ttl_s, diag) != OG_OK ||
-        num("--index-cache-entries", f->entries, 1, 1000000, &s->cache_entries, diag) != OG_OK ||
-        num("--index-budget-ms", f->budget, 0, 30000, &s->budget_ms, diag) != OG_OK ||
-        num("--index-connect-timeout-ms", f->connect_timeout, 1, 60000, &s->connect_timeout_ms,
+        num("--index-cache-entries", f->entries, 1, 1048576, &s->cache_entries, diag) != OG_OK ||
+        num("--index-budget-ms", f->budget, 0, 25000, &s->budget_ms, diag) != OG_OK ||
+        num("--index-connect-timeout-ms", f->connect_timeout, 100, 60000, &s->connect_timeout_ms,
             diag) != OG_OK ||
-        num("--index-timeout-ms", f->timeout, 1, 600000, &s->fetch_timeout_ms, diag) != OG_OK)
+        num("--index-timeout-ms", f->timeout, 1000, 600000, &s->fetch_timeout_ms, diag) != OG_OK)
         return OG_EINVAL;
     if (f->max_bytes != NULL) {
         uint64_t bytes;
 
-        if (srv_args_parse_size(f->max_bytes, 1, (uint64_t)1 << 30, &bytes) != OG_OK)
+        if (srv_args_parse_size(f->max_bytes, 1024, (uint64_t)1 << 30, &bytes) != OG_OK)
             return og_diag_set(diag, OG_EINVAL,
-                               "--index-max-bytes must be a size within 1..1024M bytes (suffix "
+                               "--index-max-bytes must be a size within 1K..1024M bytes (suffix "
                                "K or M allowed), not '%s'",
                                f->max_bytes);
         s->max_bytes = bytes;

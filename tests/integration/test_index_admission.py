@@ -271,7 +271,8 @@ def test_flag_errors():
                        (["--index-threshold", "most"], "newest or any"),
                        (["--index-on-unknown", "maybe"], "allow or deny"),
                        (["--index-enabled", "yes"], "true or false"),
-                       (["--index-budget-ms", "30001"], "0..30000"),
+                       (["--index-budget-ms", "25001"], "0..25000"),
+                       (["--index-connect-timeout-ms", "99"], "100..60000"),
                        (["--index-max-bytes", "2G"], "--index-max-bytes"),
                        (["--index-allow-host", "http://x"], "host name"),
                        (["--index-ttl"], "needs a value")):
@@ -279,6 +280,34 @@ def test_flag_errors():
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
         eq(p.returncode, 2, "exit status for %r" % flags)
         check(msg in p.stderr.decode(), "message for %r" % flags, p.stderr.decode())
+
+
+def test_config_file_settings_and_reload():
+    with IndexServer() as ix:
+        import tempfile
+        d = tempfile.TemporaryDirectory(prefix="ogidx-")
+        path = os.path.join(d.name, "ocigate.yaml")
+        with open(path, "w") as f:
+            f.write("index:\n  allowCIDRs: [\"127.0.0.1/32\"]\n  budget: 3s\n")
+        # A reload applies the new file to fetches started after it; flags stay on top.
+        with Server("--config", path, "--index-threshold", "any", mode="mutate") as s:
+            resp, _, line = wait_warm(s, ix.base + "/repo/oci-small")
+            eq(line.get("index"), "oci", "allowed by the file's allowCIDRs")
+            with open(path + ".new", "w") as f:
+                f.write("index:\n  allowCIDRs: []\n")
+            os.rename(path + ".new", path)
+            deadline = time.monotonic() + 10
+            n = 0
+            while True:
+                n += 1
+                # A new url each time (cached failures would hide the change): a 404 until
+                # the reload, then refused by the guard.
+                resp, _, line = wait_warm(s, ix.base + "/repo/missing%d" % n)
+                if line.get("index_detail") == "address 127.0.0.1 is not allowed":
+                    break
+                check(time.monotonic() < deadline, "the reload took effect", line)
+                time.sleep(0.2)
+        d.cleanup()
 
 
 def closed_port():
