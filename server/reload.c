@@ -114,6 +114,9 @@ static void reload(struct srv_reload *r, const char *trigger)
                 "trigger", trigger, "file", r->path, NULL);
         goto out;
     }
+    if (cfg->tls_min_version != cur->tls_min_version)
+        srv_log(SRV_LOG_WARN, "tls.minVersion changed; it takes effect at the next start", "file",
+                r->path, "minVersion", og_tls_version_name(cfg->tls_min_version), NULL);
     srv_log(SRV_LOG_INFO, "config reloaded", "trigger", trigger, "file", r->path, "mode",
             og_mode_name(cfg->mode), NULL);
     srv_snapshot_swap(cfg);
