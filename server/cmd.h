@@ -12,4 +12,7 @@ struct srv_cmd {
     int (*run)(int argc, char **argv);
 };
 
+/** `ocigate index analyze FILE|-` (server/cmd_index.c). */
+int srv_cmd_index(int argc, char **argv);
+
 #endif

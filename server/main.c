@@ -18,6 +18,7 @@ static int cmd_version(int argc, char **argv)
 /* One row per subcommand; each lives in its own server/cmd_<name>.c. */
 static const struct srv_cmd commands[] = {
     {"version", "print the version", cmd_version},
+    {"index", "analyze a Helm repository index", srv_cmd_index},
 };
 
 static void usage(FILE *out)
