@@ -1383,6 +1383,7 @@ enum og_err og_index_verdict_copy(const struct og_index_verdict *src, struct og_
     }
     if (oom) {
         og_index_verdict_cleanup(&v);
+        memset(dst, 0, sizeof(*dst));
         return OG_ENOMEM;
     }
     *dst = v;

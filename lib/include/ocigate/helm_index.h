@@ -140,10 +140,10 @@ OG_NODISCARD enum og_err og_index_summary_format_json(const struct og_index_summ
 /** Where an index stands for the admission path. */
 enum og_index_state {
     OG_INDEX_STATE_NONE,    /**< not analyzed / not applicable */
-    OG_INDEX_STATE_PENDING, /**< fetch in flight, budget passed */
-    OG_INDEX_STATE_UNKNOWN, /**< fetch failed, 401/403, parse error */
-    OG_INDEX_STATE_CLEAN,   /**< http charts only */
-    OG_INDEX_STATE_OCI      /**< points to OCI */
+    OG_INDEX_STATE_PENDING, /**< a fetch is in flight and the budget has passed */
+    OG_INDEX_STATE_UNKNOWN, /**< the fetch failed (HTTP 401/403, network, parse error) */
+    OG_INDEX_STATE_CLEAN,   /**< the index serves its charts over http(s) */
+    OG_INDEX_STATE_OCI      /**< the index points to OCI */
 };
 
 /** "none", "pending", "unknown", "clean", "oci". */
@@ -159,7 +159,7 @@ struct og_index_verdict {
     char **bases;   /**< all bases, for the message */
     size_t n_bases;
     uint32_t charts, versions, oci_entries, charts_newest_oci;
-    char *detail; /**< short human reason, e.g. "HTTP 401" or "12 of 40 charts' newest..." */
+    char *detail; /**< short human reason, e.g. "HTTP 401", or NULL */
 };
 
 /**
@@ -185,7 +185,7 @@ OG_NODISCARD enum og_err og_index_verdict_init_state(struct og_index_verdict *ou
 /** Frees what `v` owns and zeroes it (state NONE). Safe on a zeroed verdict. */
 void og_index_verdict_cleanup(struct og_index_verdict *v);
 
-/** Deep copy, for the cache. OG_ENOMEM; `*dst` untouched on error. */
+/** Deep copy of `src` into `dst` (for the cache). OG_ENOMEM leaves `dst` zeroed. */
 OG_NODISCARD enum og_err og_index_verdict_copy(const struct og_index_verdict *src,
                                                struct og_index_verdict *dst);
 
