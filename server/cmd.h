@@ -12,6 +12,15 @@ struct srv_cmd {
     int (*run)(int argc, char **argv);
 };
 
+/** `ocigate certs`: a CA and a serving certificate (server/cmd_certs.c). */
+int srv_cmd_certs(int argc, char **argv);
+
+/** `ocigate serve`: the admission webhook server (server/cmd_serve.c). */
+int srv_cmd_serve(int argc, char **argv);
+
+/** `ocigate config check FILE | default` (server/cmd_config.c). */
+int srv_cmd_config(int argc, char **argv);
+
 /** `ocigate index analyze FILE|-` (server/cmd_index.c). */
 int srv_cmd_index(int argc, char **argv);
 

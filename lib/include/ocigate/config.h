@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ocigate/buf.h"
 #include "ocigate/err.h"
 
 /** What the webhook does with an affected HelmRepository. */
@@ -34,17 +35,21 @@ OG_NODISCARD enum og_err og_mode_parse(const char *name, enum og_mode *out);
 /**
  * A known migration: HelmRepository urls equal to `from` (an http(s) url; the host compared
  * without case, one trailing '/' ignored) moved to the OCI base `to` (oci://host/path).
+ * Rows loaded from a file are stored normalized: scheme and host in lower case, no trailing
+ * '/' on either url.
  */
 struct og_migration {
     char *from;
     char *to;
-    bool enabled; /**< false: an entry that switches a built-in one off */
+    bool enabled;  /**< false: an entry that switches a built-in one off */
+    unsigned line; /**< config file line that set or overrode it; 0 for a built-in row */
 };
 
 /** A per-namespace mode: `pattern` is an exact name or a glob with '*' (first match wins). */
 struct og_ns_rule {
     char *pattern;
     enum og_mode mode;
+    unsigned line; /**< config file line of the rule */
 };
 
 /** When an index counts as pointing to OCI. */
@@ -77,6 +82,12 @@ struct og_index_settings {
     size_t n_allow_cidrs;
 };
 
+/** Lowest TLS protocol version the webhook accepts. */
+enum og_tls_version {
+    OG_TLS_1_2, /**< TLS 1.2 and 1.3 (default) */
+    OG_TLS_1_3  /**< TLS 1.3 only */
+};
+
 /** The whole configuration snapshot. */
 struct og_config {
     atomic_uint refs;            /**< managed by og_config_ref/unref only */
@@ -93,8 +104,9 @@ struct og_config {
     struct og_migration *migrations; /**< effective table: built-in, then the config's */
     size_t n_migrations;
     struct og_index_settings index;
-    uint64_t max_body; /**< request body cap, default 8 MiB */
-    char *source;      /**< file it was loaded from, or NULL */
+    uint64_t max_body;                   /**< request body cap, default 8 MiB */
+    enum og_tls_version tls_min_version; /**< default OG_TLS_1_2 */
+    char *source;                        /**< file it was loaded from, or NULL */
 };
 
 /** A row of the built-in known-migrations table. */
@@ -117,5 +129,90 @@ struct og_config *og_config_ref(struct og_config *cfg);
 
 /** Drops a reference; the last one frees the snapshot. NULL is a no-op. Thread-safe. */
 void og_config_unref(struct og_config *cfg);
+
+/** Largest configuration file og_config_load() reads. */
+#define OG_CONFIG_MAX_FILE (1u << 20)
+
+/**
+ * Parses a YAML configuration (STYLE.md section 7) of `len` bytes at `data` (not necessarily
+ * NUL-terminated) into a new snapshot: every key of the key table (see `ocigate config
+ * default`) starts at its default and takes the file's value when present; `migrations`
+ * entries extend, override or switch off the built-in table. An empty document gives the
+ * defaults. `name` (may be NULL) is recorded as `source` and used as the diag file name.
+ *
+ * Errors: OG_EPARSE when the bytes are not YAML (or hold more than one document),
+ * OG_EINVAL for unknown or duplicate keys, wrong types, out-of-range or malformed values,
+ * OG_ENOMEM. On failure `diag` (may be NULL) holds file, 1-based line and column, the key
+ * path in `where` ("index.ttl", "namespaces[2].mode") and a message; `*out` is untouched.
+ * On success the caller owns one reference to `*out`. Pure and thread-safe.
+ */
+OG_NODISCARD enum og_err og_config_parse(const char *data, size_t len, const char *name,
+                                         struct og_config **out, struct og_diag *diag);
+
+/**
+ * Reads the file at `path` (at most OG_CONFIG_MAX_FILE bytes) and parses it as
+ * og_config_parse() with `path` as the name. Extra errors: OG_EIO when the file cannot be
+ * read, OG_ETOOBIG when it is larger than the cap (diag names the file and says why).
+ */
+OG_NODISCARD enum og_err og_config_load(const char *path, struct og_config **out,
+                                        struct og_diag *diag);
+
+/**
+ * Formats the effective configuration `cfg` as a YAML document (libyaml's emitter), every key
+ * in table order with its value, the effective migrations table included. The output parses
+ * back into an equal configuration. Appends to `out`; errors OG_ENOMEM, OG_ETOOBIG (the
+ * buffer's cap), OG_EINVAL (emitter failure); on failure `out` may hold a partial document.
+ */
+OG_NODISCARD enum og_err og_config_format(const struct og_config *cfg, struct og_buf *out);
+
+/**
+ * Appends the commented default configuration file (`ocigate config default`), generated from
+ * the key table: one comment per key and its default value. og_config_parse() of it gives a
+ * configuration equal to og_config_new(). Errors as og_buf_append().
+ */
+OG_NODISCARD enum og_err og_config_format_default(struct og_buf *out);
+
+/**
+ * True when `s` matches `pattern`, where '*' matches any run of characters (also none) and
+ * every other byte matches itself. No other wildcards. Linear in practice; never recursive.
+ */
+bool og_config_glob_match(const char *pattern, const char *s);
+
+/* Reasons og_config_resolve_mode() gives, as static strings (compare by value or pointer). */
+#define OG_MODE_WHY_EXEMPT_NAMESPACE "exempt namespace"
+#define OG_MODE_WHY_EXEMPT_USER "exempt user"
+#define OG_MODE_WHY_EXEMPT_GROUP "exempt group"
+#define OG_MODE_WHY_NAMESPACE_RULE "namespace rule"
+#define OG_MODE_WHY_ANNOTATION "annotation"
+#define OG_MODE_WHY_DEFAULT "default"
+/** The rule decided and an `ocigate.io/mode` annotation was present but ignored. */
+#define OG_MODE_WHY_NAMESPACE_RULE_ANNOTATION_IGNORED "namespace rule; annotation ignored"
+/** The default decided and an `ocigate.io/mode` annotation was present but ignored. */
+#define OG_MODE_WHY_DEFAULT_ANNOTATION_IGNORED "default; annotation ignored"
+
+/** The object annotation that may lower the mode to audit. */
+#define OG_MODE_ANNOTATION "ocigate.io/mode"
+
+/**
+ * Decides the mode for an object in namespace `ns` (NULL counts as "") requested by `user`
+ * (may be NULL) in `groups` (`n_groups` strings; NULL when 0), whose `ocigate.io/mode`
+ * annotation value is `annotation_mode` (NULL when absent). In order:
+ *   1. an exempt namespace, user or group gives OG_MODE_OFF;
+ *   2. the first `namespaces` rule whose glob matches `ns` gives its mode, else the default;
+ *   3. an annotation "audit" lowers enforce or mutate to audit, only when
+ *      allowAnnotationOverride is true. Any other annotation (a different value, or not
+ *      allowed) is ignored and the reason says so (og_mode_why_annotation_ignored()), so that
+ *      the policy engine can warn; an annotation that changes nothing is not "ignored".
+ * `why` (may be NULL) receives one of the static OG_MODE_WHY_* strings. Pure, thread-safe.
+ */
+enum og_mode og_config_resolve_mode(const struct og_config *cfg, const char *ns, const char *user,
+                                    const char *const *groups, size_t n_groups,
+                                    const char *annotation_mode, const char **why);
+
+/** True when `why` (from og_config_resolve_mode()) says an annotation was ignored. */
+bool og_mode_why_annotation_ignored(const char *why);
+
+/** "1.2" or "1.3". */
+const char *og_tls_version_name(enum og_tls_version v);
 
 #endif

@@ -9,6 +9,9 @@
  *   known-migration      url in the known-migrations table: url -> OCI base and type: oci
  *   oci-type-http-url    type: oci with an http(s) url not in the table: invalid, not fixable
  *   index-points-to-oci  the live index analysis verdict says the index serves oci:// charts
+ *   index-pending / index-unknown  no verdict within the budget / the analysis failed:
+ *                        allowed with a warning, or denied in enforce mode when on_unknown
+ *                        is deny
  */
 #ifndef OG_POLICY_H
 #define OG_POLICY_H
@@ -29,7 +32,8 @@ enum og_rule {
     OG_RULE_KNOWN_MIGRATION,
     OG_RULE_OCI_TYPE_HTTP_URL,
     OG_RULE_INDEX_OCI,
-    OG_RULE_INDEX_PENDING
+    OG_RULE_INDEX_PENDING,
+    OG_RULE_INDEX_UNKNOWN
 };
 
 /** The rule's stable name ("known-migration", ...); "none" for OG_RULE_NONE. */

@@ -1,0 +1,595 @@
+#include "ocigate/policy.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocigate/buf.h"
+#include "ocigate/guidance.h"
+#include "ocigate/jsonpatch.h"
+#include "ocigate/str.h"
+
+/* Limits the apiserver places on what a webhook returns (and that kubectl prints). */
+#define WARNING_MAX_RUNES 120
+#define WARNINGS_MAX 4
+#define MESSAGE_MAX (64u << 10)
+
+static const char *const rule_names[] = {"none",
+                                         "oci-url-http-type",
+                                         "known-migration",
+                                         "oci-type-http-url",
+                                         "index-points-to-oci",
+                                         "index-pending",
+                                         "index-unknown"};
+
+const char *og_rule_name(enum og_rule rule)
+{
+    if ((size_t)rule < sizeof(rule_names) / sizeof(rule_names[0]))
+        return rule_names[rule];
+    return "unknown";
+}
+
+void og_decision_cleanup(struct og_decision *d)
+{
+    free(d->reason);
+    free(d->message);
+    for (size_t i = 0; i < d->n_warnings; i++)
+        free(d->warnings[i]);
+    free(d->warnings);
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        free(d->annotations[i].key);
+        free(d->annotations[i].value);
+    }
+    free(d->annotations);
+    free(d->patch);
+    free(d->suggested_url);
+    memset(d, 0, sizeof(*d));
+}
+
+/* ---- the HelmRepository as the rules see it ---- */
+
+enum scheme { SCHEME_NONE, SCHEME_OCI, SCHEME_HTTP, SCHEME_OTHER };
+
+struct repo {
+    const cJSON *object;
+    const cJSON *spec;
+    const char *ns;
+    const char *name;
+    struct og_str url;
+    enum scheme scheme;
+    const char *type; /* "" when absent */
+    bool has_pass_credentials;
+    bool has_secret_ref;
+};
+
+static const char *member_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static bool in_scope(const struct og_review_request *req)
+{
+    return strcmp(req->group, "source.toolkit.fluxcd.io") == 0 &&
+           strcmp(req->kind, "HelmRepository") == 0 &&
+           (strcmp(req->version, "v1") == 0 || strcmp(req->version, "v1beta2") == 0 ||
+            strcmp(req->version, "v1beta1") == 0) &&
+           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && cJSON_IsObject(req->object);
+}
+
+/* Fills `r` from the review; false when the object has no spec.url to judge. */
+static bool read_repo(const struct og_review_request *req, struct repo *r)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req->object, "metadata");
+    const cJSON *url;
+
+    memset(r, 0, sizeof(*r));
+    r->object = req->object;
+    r->spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    url = cJSON_GetObjectItemCaseSensitive(r->spec, "url");
+    if (!cJSON_IsObject(r->spec) || !cJSON_IsString(url))
+        return false;
+    r->ns = req->namespace_[0] != '\0' ? req->namespace_ : member_str(meta, "namespace");
+    r->name = req->name[0] != '\0' ? req->name : member_str(meta, "name");
+    r->url = og_str_of(url->valuestring);
+    r->type = member_str(r->spec, "type");
+    r->has_pass_credentials = cJSON_GetObjectItemCaseSensitive(r->spec, "passCredentials") != NULL;
+    r->has_secret_ref = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->spec, "secretRef"));
+    if (og_str_has_prefix(r->url, OG_STR_LIT("oci://"), true))
+        r->scheme = SCHEME_OCI;
+    else if (og_str_has_prefix(r->url, OG_STR_LIT("https://"), true) ||
+             og_str_has_prefix(r->url, OG_STR_LIT("http://"), true))
+        r->scheme = SCHEME_HTTP;
+    else
+        r->scheme = r->url.len == 0 ? SCHEME_NONE : SCHEME_OTHER;
+    return true;
+}
+
+/*
+ * Appends the comparable form of an http(s) url: scheme and host in lower case, the path as
+ * it is, trailing '/' removed. Two urls that Flux would fetch the same index from compare
+ * equal; this is also the index cache's key.
+ */
+static enum og_err normalize_http(struct og_str url, struct og_buf *out)
+{
+    size_t scheme_end = og_str_find_char(url, 0, ':');
+    size_t host_start = scheme_end + 3;
+    size_t host_end = og_str_find_char(url, host_start, '/');
+    enum og_err rc = OG_OK;
+
+    if (host_start > url.len)
+        return og_buf_append_str(out, url);
+    for (size_t i = 0; rc == OG_OK && i < host_end; i++) {
+        char c = og_ascii_lower(url.ptr[i]);
+
+        rc = og_buf_append(out, &c, 1);
+    }
+    if (rc != OG_OK)
+        return rc;
+    url = og_str_from(url, host_end);
+    while (url.len > 0 && url.ptr[url.len - 1] == '/')
+        url.len--;
+    return og_buf_append_str(out, url);
+}
+
+/*
+ * The OCI base of an oci:// url: the registry path without a trailing '/', and without a
+ * last segment that names a chart version (`chart:tag`, `chart@digest`, `chart-1.0.0.tgz`),
+ * which Flux would otherwise treat as part of the repository path.
+ */
+static enum og_err oci_base(struct og_str url, struct og_buf *out)
+{
+    size_t slash, host_end;
+    struct og_str last;
+
+    while (url.len > 0 && url.ptr[url.len - 1] == '/')
+        url.len--;
+    host_end = og_str_find_char(url, sizeof("oci://") - 1, '/');
+    slash = og_str_rfind_char(url, '/');
+    if (slash < url.len && slash >= host_end) {
+        last = og_str_from(url, slash + 1);
+        if (og_str_find_char(last, 0, ':') < last.len ||
+            og_str_find_char(last, 0, '@') < last.len ||
+            og_str_has_suffix(last, OG_STR_LIT(".tgz")))
+            url.len = slash;
+    }
+    return og_buf_append_str(out, url);
+}
+
+/* `a` and `b` (normalized) name the same repository, http:// and https:// alike. */
+static bool same_repo(struct og_str a, struct og_str b)
+{
+    a = og_str_from(a, og_str_find_char(a, 0, ':'));
+    b = og_str_from(b, og_str_find_char(b, 0, ':'));
+    return og_str_eq(a, b);
+}
+
+/* The enabled migration whose `from` matches `url` (http or https), or NULL. */
+static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str url,
+                                                 enum og_err *rc)
+{
+    struct og_buf a, b;
+    const struct og_migration *hit = NULL;
+
+    og_buf_init(&a, 1u << 16);
+    og_buf_init(&b, 1u << 16);
+    *rc = normalize_http(url, &a);
+    /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
+    for (size_t i = cfg->n_migrations; *rc == OG_OK && i > 0; i--) {
+        const struct og_migration *m = &cfg->migrations[i - 1];
+
+        og_buf_reset(&b);
+        *rc = normalize_http(og_str_of(m->from), &b);
+        if (*rc == OG_OK && same_repo(og_buf_view(&a), og_buf_view(&b))) {
+            hit = m->enabled ? m : NULL;
+            break;
+        }
+    }
+    og_buf_cleanup(&a);
+    og_buf_cleanup(&b);
+    return hit;
+}
+
+/* ---- findings: what is wrong, and the fix when there is one ---- */
+
+struct finding {
+    enum og_rule rule;
+    bool fixable;
+    struct og_buf new_url; /* the url the fix sets (empty: url unchanged) */
+    struct og_buf problem; /* one line: what is wrong */
+};
+
+static enum og_err find(const struct og_config *cfg, const struct repo *r,
+                        const struct og_index_verdict *verdict, struct finding *f)
+{
+    const struct og_migration *m;
+    enum og_err rc = OG_OK;
+    bool typed_oci = strcmp(r->type, "oci") == 0;
+
+    if (r->scheme == SCHEME_OCI) {
+        if (typed_oci || (r->type[0] != '\0' && strcmp(r->type, "default") != 0))
+            return OG_OK;
+        f->rule = OG_RULE_OCI_URL_HTTP_TYPE;
+        f->fixable = true;
+        rc = oci_base(r->url, &f->new_url);
+        if (rc == OG_OK)
+            rc = og_buf_appendf(&f->problem,
+                                "spec.url is an OCI registry (%.*s) but spec.type is %s; Flux "
+                                "fetches it over HTTP and fails",
+                                (int)r->url.len, r->url.ptr, r->type[0] ? r->type : "not set");
+        return rc;
+    }
+    if (r->scheme != SCHEME_HTTP)
+        return OG_OK;
+    m = find_migration(cfg, r->url, &rc);
+    if (rc != OG_OK)
+        return rc;
+    if (m != NULL) {
+        f->rule = OG_RULE_KNOWN_MIGRATION;
+        f->fixable = true;
+        rc = og_buf_append_cstr(&f->new_url, m->to);
+        if (rc == OG_OK)
+            rc = og_buf_appendf(&f->problem, "%.*s moved its charts to OCI (%s)", (int)r->url.len,
+                                r->url.ptr, m->to);
+        return rc;
+    }
+    if (typed_oci) {
+        f->rule = OG_RULE_OCI_TYPE_HTTP_URL;
+        return og_buf_appendf(&f->problem,
+                              "spec.type is oci but spec.url %.*s is not an oci:// url; Flux "
+                              "rejects it",
+                              (int)r->url.len, r->url.ptr);
+    }
+    if (verdict == NULL)
+        return OG_OK;
+    switch (verdict->state) {
+    case OG_INDEX_STATE_OCI:
+        f->rule = OG_RULE_INDEX_OCI;
+        f->fixable = verdict->oci_base != NULL;
+        if (f->fixable) {
+            rc = og_buf_append_cstr(&f->new_url, verdict->oci_base);
+            if (rc == OG_OK)
+                rc = og_buf_appendf(&f->problem,
+                                    "index.yaml of %.*s lists oci:// charts (%s); Flux's HTTP "
+                                    "getter cannot fetch them",
+                                    (int)r->url.len, r->url.ptr, verdict->oci_base);
+        } else {
+            rc = og_buf_appendf(&f->problem,
+                                "index.yaml of %.*s lists oci:// charts in %zu registries",
+                                (int)r->url.len, r->url.ptr, verdict->n_bases);
+            for (size_t i = 0; rc == OG_OK && i < verdict->n_bases && i < 4; i++)
+                rc = og_buf_appendf(&f->problem, "%s%s", i == 0 ? " (" : ", ", verdict->bases[i]);
+            if (rc == OG_OK && verdict->n_bases > 0)
+                rc = og_buf_append_cstr(&f->problem, verdict->n_bases > 4 ? ", ...)" : ")");
+            if (rc == OG_OK)
+                rc = og_buf_append_cstr(&f->problem, "; move each chart to an OCIRepository");
+        }
+        return rc;
+    case OG_INDEX_STATE_PENDING:
+    case OG_INDEX_STATE_UNKNOWN:
+        f->rule = verdict->state == OG_INDEX_STATE_PENDING ? OG_RULE_INDEX_PENDING
+                                                           : OG_RULE_INDEX_UNKNOWN;
+        if (verdict->state == OG_INDEX_STATE_PENDING)
+            return og_buf_appendf(&f->problem, "analysis of %.*s/index.yaml is pending",
+                                  (int)r->url.len, r->url.ptr);
+        return og_buf_appendf(&f->problem, "%.*s/index.yaml could not be analyzed (%s)",
+                              (int)r->url.len, r->url.ptr,
+                              verdict->detail != NULL ? verdict->detail : "unknown error");
+    case OG_INDEX_STATE_NONE:
+    case OG_INDEX_STATE_CLEAN:
+        break;
+    }
+    return OG_OK;
+}
+
+/* ---- building the decision ---- */
+
+/* Counts UTF-8 code points, as the apiserver counts warning length. */
+static size_t runes(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/*
+ * Adds a warning: control characters replaced by spaces, cut to WARNING_MAX_RUNES on a
+ * character boundary (with "..."), duplicates and any past WARNINGS_MAX dropped.
+ */
+static enum og_err add_warning(struct og_decision *d, const char *fmt, ...) OG_PRINTF(2, 3);
+static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
+{
+    char line[1024];
+    char **grown;
+    size_t len;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return OG_EINVAL;
+    len = strlen(line);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+
+        if (c < 0x20 || c == 0x7f)
+            line[i] = ' ';
+    }
+    if (runes(line, len) > WARNING_MAX_RUNES) {
+        size_t keep = 0, count = 0;
+
+        while (keep < len && count < WARNING_MAX_RUNES - 3) {
+            keep++;
+            while (keep < len && ((unsigned char)line[keep] & 0xC0) == 0x80)
+                keep++;
+            count++;
+        }
+        memcpy(line + keep, "...", 4);
+    }
+    for (size_t i = 0; i < d->n_warnings; i++) {
+        if (strcmp(d->warnings[i], line) == 0)
+            return OG_OK;
+    }
+    if (d->n_warnings >= WARNINGS_MAX)
+        return OG_OK;
+    grown = realloc(d->warnings, (d->n_warnings + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return OG_ENOMEM;
+    d->warnings = grown;
+    d->warnings[d->n_warnings] = strdup(line);
+    if (d->warnings[d->n_warnings] == NULL)
+        return OG_ENOMEM;
+    d->n_warnings++;
+    return OG_OK;
+}
+
+static enum og_err add_annotation(struct og_decision *d, const char *key, const char *value)
+{
+    struct og_annotation *grown;
+    struct og_annotation a = {strdup(key), strdup(value)};
+
+    grown = realloc(d->annotations, (d->n_annotations + 1) * sizeof(*grown));
+    if (grown == NULL || a.key == NULL || a.value == NULL) {
+        free(a.key);
+        free(a.value);
+        if (grown != NULL)
+            d->annotations = grown;
+        return OG_ENOMEM;
+    }
+    d->annotations = grown;
+    d->annotations[d->n_annotations++] = a;
+    return OG_OK;
+}
+
+static enum og_err annotate(struct og_decision *d, const struct finding *f, const char *decision)
+{
+    enum og_err rc = add_annotation(d, "decision", decision);
+
+    if (rc == OG_OK)
+        rc = add_annotation(d, "rule", og_rule_name(f->rule));
+    if (rc == OG_OK && d->suggested_url != NULL)
+        rc = add_annotation(d, "suggested-url", d->suggested_url);
+    return rc;
+}
+
+/* The JSON patch that applies the fix to the object as sent. */
+static enum og_err build_patch(const struct repo *r, const struct finding *f, struct og_decision *d)
+{
+    struct og_patch *patch = NULL;
+    struct og_buf text;
+    enum og_err rc;
+
+    og_buf_init(&text, 1u << 20);
+    rc = og_patch_new(&patch);
+    if (rc != OG_OK)
+        goto out;
+    if (strcmp(r->type, "oci") != 0)
+        rc = og_patch_set_string(patch, r->object, "/spec/type", "oci");
+    if (rc == OG_OK && f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
+        rc = og_patch_set_string(patch, r->object, "/spec/url", f->new_url.ptr);
+    if (rc == OG_OK)
+        rc = og_patch_remove_if_present(patch, r->object, "/spec/passCredentials");
+    if (rc == OG_OK && og_patch_count(patch) > 0)
+        rc = og_patch_encode(patch, &text);
+    if (rc != OG_OK || og_patch_count(patch) == 0)
+        goto out;
+    d->patch_ops = og_patch_count(patch);
+    d->patch = og_buf_take(&text, &d->patch_len);
+    if (d->patch == NULL)
+        rc = OG_ENOMEM;
+out:
+    og_patch_free(patch);
+    og_buf_cleanup(&text);
+    return rc;
+}
+
+/* The denial message: one line with the problem and the fix, then ready-to-apply YAML. */
+static enum og_err build_message(const struct repo *r, const struct finding *f,
+                                 struct og_decision *d)
+{
+    struct og_guidance g = {r->object, NULL, NULL, false};
+    struct og_buf msg;
+    enum og_err rc;
+
+    og_buf_init(&msg, MESSAGE_MAX);
+    g.oci_base = f->new_url.len > 0 ? f->new_url.ptr : NULL;
+    rc =
+        og_buf_appendf(&msg, "ocigate: HelmRepository %s/%s: %s. ", r->ns, r->name, f->problem.ptr);
+    if (rc != OG_OK)
+        goto out;
+    if (f->rule == OG_RULE_OCI_TYPE_HTTP_URL) {
+        g.drop_type = true;
+        rc = og_buf_append_cstr(&msg, "Fix: set spec.url to the chart registry (oci://host/path), "
+                                      "or remove spec.type for an HTTP repository:\n\n");
+        if (rc == OG_OK)
+            rc = og_guidance_helmrepository(&g, &msg);
+    } else if (f->fixable) {
+        rc = og_buf_appendf(&msg,
+                            "Fix: set spec.type: oci and spec.url: %s, or (recommended since "
+                            "Flux 2.8) use an OCIRepository per chart with "
+                            "HelmRelease.spec.chartRef.\n\n# The fixed HelmRepository:\n",
+                            g.oci_base);
+        if (rc == OG_OK)
+            rc = og_guidance_helmrepository(&g, &msg);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&msg, "# Or, per chart, an OCIRepository and the HelmRelease "
+                                          "that uses it:\n");
+        if (rc == OG_OK)
+            rc = og_guidance_ocirepository(&g, &msg);
+    } else {
+        if (f->rule == OG_RULE_INDEX_OCI && d->suggested_url == NULL)
+            g.oci_base = NULL;
+        rc = og_buf_append_cstr(&msg, "Fix: use one OCIRepository per chart with "
+                                      "HelmRelease.spec.chartRef:\n\n");
+        if (rc == OG_OK)
+            rc = og_guidance_ocirepository(&g, &msg);
+    }
+    if (rc == OG_OK) {
+        d->message = og_buf_take(&msg, NULL);
+        rc = d->message != NULL ? OG_OK : OG_ENOMEM;
+    }
+out:
+    og_buf_cleanup(&msg);
+    return rc;
+}
+
+static enum og_err deny(const struct repo *r, const struct finding *f, struct og_decision *d)
+{
+    enum og_err rc;
+
+    d->allowed = false;
+    d->code = 403;
+    d->reason = strdup("Forbidden");
+    if (d->reason == NULL)
+        return OG_ENOMEM;
+    rc = build_message(r, f, d);
+    if (rc == OG_OK)
+        rc = annotate(d, f, "denied");
+    return rc;
+}
+
+/* A warning saying what the mutation changed (one line). */
+static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
+                                struct og_decision *d)
+{
+    const char *extra = r->has_pass_credentials ? ", removed passCredentials" : "";
+
+    if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
+        return add_warning(d, "ocigate: set spec.type to oci and spec.url to %s%s", f->new_url.ptr,
+                           extra);
+    return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
+}
+
+enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_review *rv,
+                                   char **url)
+{
+    const struct og_review_request *req = og_review_get_request(rv);
+    struct finding f;
+    struct repo r;
+    struct og_buf norm;
+    enum og_err rc = OG_OK;
+
+    *url = NULL;
+    if (!cfg->index.enabled || cfg->mode == OG_MODE_OFF || !in_scope(req) || !read_repo(req, &r) ||
+        r.scheme != SCHEME_HTTP)
+        return OG_OK;
+    memset(&f, 0, sizeof(f));
+    og_buf_init(&f.new_url, 1u << 16);
+    og_buf_init(&f.problem, 1u << 16);
+    og_buf_init(&norm, 1u << 16);
+    rc = find(cfg, &r, NULL, &f);
+    if (rc == OG_OK && f.rule == OG_RULE_NONE) {
+        rc = normalize_http(r.url, &norm);
+        if (rc == OG_OK)
+            *url = og_buf_take(&norm, NULL);
+        if (rc == OG_OK && *url == NULL)
+            rc = OG_ENOMEM;
+    }
+    og_buf_cleanup(&f.new_url);
+    og_buf_cleanup(&f.problem);
+    og_buf_cleanup(&norm);
+    return rc;
+}
+
+static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
+                          const struct finding *f, struct og_decision *d)
+{
+    enum og_mode mode = d->mode;
+    enum og_err rc;
+
+    if (f->fixable && f->new_url.len > 0) {
+        d->suggested_url = strdup(f->new_url.ptr);
+        if (d->suggested_url == NULL)
+            return OG_ENOMEM;
+    }
+    if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
+        if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
+            return deny(r, f, d);
+        rc = add_warning(d, "ocigate: %s; allowed", f->problem.ptr);
+        if (rc == OG_OK)
+            rc = annotate(d, f, "allowed");
+        return rc;
+    }
+    if (mode == OG_MODE_ENFORCE || (mode == OG_MODE_MUTATE && !f->fixable))
+        return deny(r, f, d);
+    if (mode == OG_MODE_MUTATE && ep == OG_ENDPOINT_MUTATE) {
+        rc = build_patch(r, f, d);
+        if (rc == OG_OK)
+            rc = warn_mutated(r, f, d);
+        if (rc == OG_OK && r->has_secret_ref)
+            rc = add_warning(d, "ocigate: check spec.secretRef: OCI registries need a "
+                                "dockerconfigjson or username/password secret");
+        if (rc == OG_OK)
+            rc = annotate(d, f, "mutated");
+        return rc;
+    }
+    /* audit, or mutate asked through /validate (which never patches): warn. */
+    rc = add_warning(d, "ocigate: %s", f->problem.ptr);
+    if (rc == OG_OK && d->suggested_url != NULL)
+        rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s", d->suggested_url);
+    if (rc == OG_OK)
+        rc = annotate(d, f, "warned");
+    return rc;
+}
+
+enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *rv,
+                           enum og_endpoint ep, const struct og_index_verdict *verdict,
+                           struct og_decision *out)
+{
+    const struct og_review_request *req = og_review_get_request(rv);
+    struct og_decision d;
+    struct finding f;
+    struct repo r;
+    enum og_err rc = OG_OK;
+
+    memset(&d, 0, sizeof(d));
+    memset(&f, 0, sizeof(f));
+    memset(out, 0, sizeof(*out));
+    og_buf_init(&f.new_url, 1u << 16);
+    og_buf_init(&f.problem, 1u << 16);
+    d.allowed = true;
+    d.mode = cfg->mode;
+    if (d.mode == OG_MODE_OFF || !in_scope(req) || !read_repo(req, &r))
+        goto out;
+    rc = find(cfg, &r, verdict, &f);
+    if (rc != OG_OK || f.rule == OG_RULE_NONE)
+        goto out;
+    d.rule = f.rule;
+    rc = decide(cfg, &r, ep, &f, &d);
+out:
+    og_buf_cleanup(&f.new_url);
+    og_buf_cleanup(&f.problem);
+    if (rc != OG_OK) {
+        og_decision_cleanup(&d);
+        return rc;
+    }
+    *out = d;
+    return OG_OK;
+}

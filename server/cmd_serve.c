@@ -1,0 +1,349 @@
+/*
+ * cmd_serve.c - `ocigate serve`: flags, the configuration snapshot, signals, and the HTTPS
+ * daemon's life cycle (start, ready, drain, stop).
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "httpd.h"
+#include "log.h"
+#include "reload.h"
+#include "snapshot.h"
+
+#include "ocigate/config.h"
+
+#define DEFAULT_LISTEN ":8443"
+#define DEFAULT_CONN_TIMEOUT_S 10
+#define DEFAULT_DRAIN_S 5
+#define DEFAULT_MAX_CONNS 1024
+#define CONN_MEMORY (64 * 1024)
+
+struct serve_opts {
+    struct srv_httpd_opts http;
+    const char *config;
+    const char *mode;
+    const char *max_body;
+    unsigned drain_s;
+    int log_level;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ocigate serve --tls-cert FILE --tls-key FILE [options]\n"
+            "\n"
+            "Serves the admission webhook over HTTPS (TLS 1.2/1.3): POST /mutate,\n"
+            "POST /validate, GET /healthz, GET /readyz.\n"
+            "\n"
+            "options:\n"
+            "  --listen ADDR:PORT   address to listen on; [V6ADDR]:PORT for IPv6, :PORT for\n"
+            "                       every IPv4 address, port 0 for any free port\n"
+            "                       (default: " DEFAULT_LISTEN ")\n"
+            "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
+            "  --tls-key FILE       PEM private key of the certificate (required)\n"
+            "  --config FILE        YAML configuration (see 'ocigate config default');\n"
+            "                       reloaded on SIGHUP and when the file changes\n"
+            "  --mode MODE          mutate, enforce, audit or off; overrides the file\n"
+            "                       (default: the file's mode, else mutate)\n"
+            "  --max-body BYTES     largest request body, suffix K or M allowed;\n"
+            "                       overrides the file's maxBodyBytes (default: 8M)\n"
+            "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
+            "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
+            "                       (default: %d)\n"
+            "  --max-conns N        concurrent connections, 1..65536 (default: %d)\n"
+            "  --drain S            seconds between SIGTERM (readyz turns 503) and closing\n"
+            "                       the listener, 0..3600 (default: %d)\n"
+            "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
+            "  -h, --help           show this help\n"
+            "\n"
+            "precedence: flags > the --config file > built-in defaults, also on reload.\n"
+            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
+            "file is logged and the running config stays).\n",
+            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S);
+}
+
+/* Parses a flag's number into `*out`, or prints why not. */
+static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t max, unsigned *out)
+{
+    uint64_t v;
+
+    if (srv_args_parse_u64(val, min, max, &v) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s must be a number within %llu..%llu, not '%s'\n", flag,
+                (unsigned long long)min, (unsigned long long)max, val);
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_flags(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
+                                             {"tls-cert", required_argument, NULL, 'c'},
+                                             {"tls-key", required_argument, NULL, 'k'},
+                                             {"config", required_argument, NULL, 'f'},
+                                             {"mode", required_argument, NULL, 'm'},
+                                             {"max-body", required_argument, NULL, 'b'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"conn-timeout", required_argument, NULL, 'T'},
+                                             {"max-conns", required_argument, NULL, 'C'},
+                                             {"drain", required_argument, NULL, 'd'},
+                                             {"log-level", required_argument, NULL, 'L'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            o->http.listen = optarg;
+            break;
+        case 'c':
+            o->http.cert_file = optarg;
+            break;
+        case 'k':
+            o->http.key_file = optarg;
+            break;
+        case 'f':
+            o->config = optarg;
+            break;
+        case 'm':
+            o->mode = optarg;
+            break;
+        case 'b':
+            o->max_body = optarg;
+            break;
+        case 't':
+            if (!flag_uint("--threads", optarg, 1, 256, &o->http.threads))
+                return 2;
+            break;
+        case 'T':
+            if (!flag_uint("--conn-timeout", optarg, 1, 3600, &o->http.conn_timeout_s))
+                return 2;
+            break;
+        case 'C':
+            if (!flag_uint("--max-conns", optarg, 1, 65536, &o->http.max_conns))
+                return 2;
+            break;
+        case 'd':
+            if (!flag_uint("--drain", optarg, 0, 3600, &o->drain_s))
+                return 2;
+            break;
+        case 'L':
+            o->log_level = srv_log_parse_level(optarg);
+            if (o->log_level < 0) {
+                fprintf(stderr,
+                        "ocigate serve: --log-level must be error, warn, info or debug, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            fprintf(stderr, "ocigate serve: %s needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "ocigate serve: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ocigate serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (o->http.cert_file == NULL || o->http.key_file == NULL) {
+        fprintf(stderr, "ocigate serve: --tls-cert and --tls-key are required\n");
+        return 2;
+    }
+    return -1;
+}
+
+/*
+ * The flags that shape the configuration, checked. Precedence: a flag beats the --config
+ * file, which beats the defaults (reload.h). Returns -1 or an exit status.
+ */
+static int config_flags(const struct serve_opts *o, struct srv_config_flags *flags)
+{
+    memset(flags, 0, sizeof(*flags));
+    flags->path = o->config;
+    flags->mode = o->mode;
+    if (o->max_body != NULL) {
+        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &flags->max_body) != OG_OK) {
+            fprintf(stderr,
+                    "ocigate serve: --max-body must be a size within 1..1G bytes (suffix K or "
+                    "M allowed), not '%s'\n",
+                    o->max_body);
+            return 2;
+        }
+        flags->has_max_body = true;
+    }
+    return -1;
+}
+
+/* The first configuration snapshot. Returns -1 or an exit status. */
+static int make_config(const struct srv_config_flags *flags, struct og_config **out)
+{
+    struct og_diag diag;
+    char line[1024];
+    enum og_err rc;
+
+    og_diag_clear(&diag);
+    rc = srv_config_build(flags, out, &diag);
+    if (rc == OG_OK)
+        return -1;
+    if (diag.msg[0] == '\0')
+        og_diag_set(&diag, rc, "%s", og_strerror(rc));
+    fprintf(stderr, "ocigate serve: %s\n", og_diag_format(&diag, line, sizeof(line)));
+    return rc == OG_EINVAL || rc == OG_EPARSE || rc == OG_ETOOBIG ? 2 : 1;
+}
+
+/*
+ * Waits up to `seconds` for the drain period to pass; a second SIGTERM/SIGINT cuts it short.
+ * Other signals that arrive meanwhile are consumed.
+ */
+static void drain_wait(const sigset_t *set, unsigned seconds)
+{
+    struct timespec end, now, left;
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += (time_t)seconds;
+    for (;;) {
+        int sig;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = end.tv_sec - now.tv_sec;
+        left.tv_nsec = end.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        if (left.tv_sec < 0)
+            return;
+        sig = sigtimedwait(set, NULL, &left);
+        if (sig == SIGTERM || sig == SIGINT) {
+            srv_log(SRV_LOG_WARN, "second stop signal: ending the drain period early", NULL);
+            return;
+        }
+    }
+}
+
+/* Serves until SIGTERM or SIGINT; SIGHUP hands a reload to the watcher thread. */
+static void signal_loop(const sigset_t *set, struct srv_reload *reload)
+{
+    for (;;) {
+        int sig = 0;
+
+        if (sigwait(set, &sig) != 0)
+            continue;
+        switch (sig) {
+        case SIGTERM:
+        case SIGINT:
+            srv_log(SRV_LOG_INFO, "stop requested", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                    NULL);
+            return;
+        case SIGHUP:
+            srv_log(SRV_LOG_INFO, "reload requested", NULL);
+            srv_reload_request(reload);
+            break;
+        default:
+            break; /* SIGPIPE: write errors are handled where they happen */
+        }
+    }
+}
+
+int srv_cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    struct og_config *cfg = NULL;
+    struct srv_httpd *httpd = NULL;
+    struct srv_reload *reload = NULL;
+    struct srv_config_flags flags;
+    const char *mode_name;
+    struct og_diag diag;
+    sigset_t set;
+    char threads[16], drain[16];
+    long cpus;
+    int status;
+
+    memset(&o, 0, sizeof(o));
+    o.http.listen = DEFAULT_LISTEN;
+    o.http.conn_timeout_s = DEFAULT_CONN_TIMEOUT_S;
+    o.http.max_conns = DEFAULT_MAX_CONNS;
+    o.http.conn_memory = CONN_MEMORY;
+    o.drain_s = DEFAULT_DRAIN_S;
+    o.log_level = SRV_LOG_INFO;
+    status = parse_flags(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    srv_log_set_level((enum srv_log_level)o.log_level);
+    if (o.http.threads == 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.http.threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
+    }
+    status = config_flags(&o, &flags);
+    if (status >= 0)
+        return status;
+    status = make_config(&flags, &cfg);
+    if (status >= 0)
+        return status;
+    /* The TLS floor is read once: the listener's credentials are set up at start. */
+    o.http.tls13_only = cfg->tls_min_version == OG_TLS_1_3;
+    /* Read before the watcher starts: from then on a reload may free `cfg`. */
+    mode_name = og_mode_name(cfg->mode);
+    srv_snapshot_init(cfg);
+    cfg = NULL;
+
+    /* Every thread libmicrohttpd starts inherits this mask; only sigwait() sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (srv_reload_start(&flags, &reload) != OG_OK) {
+        srv_snapshot_cleanup();
+        return 1;
+    }
+    og_diag_clear(&diag);
+    if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_reload_stop(reload);
+        srv_snapshot_cleanup();
+        return 1;
+    }
+    (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
+    (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
+    srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode", mode_name, "config",
+            o.config, "threads", threads, "version", OG_VERSION, NULL);
+
+    signal_loop(&set, reload);
+
+    srv_httpd_set_draining(httpd);
+    srv_log(SRV_LOG_INFO, "draining", "seconds", drain, NULL);
+    drain_wait(&set, o.drain_s);
+    srv_httpd_quiesce(httpd);
+    /* A stalled client is cut by the connection timeout, so this wait is bounded too. */
+    if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
+        srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
+    srv_httpd_stop(httpd);
+    srv_reload_stop(reload);
+    srv_snapshot_cleanup();
+    srv_log(SRV_LOG_INFO, "stopped", NULL);
+    return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * httpd.h - the HTTPS front of the webhook, on libmicrohttpd (STYLE.md section 10).
+ *
+ * Endpoints:
+ *   POST /mutate    AdmissionReview in, AdmissionReview out (may carry a JSON patch)
+ *   POST /validate  the same policy, never a patch
+ *   GET  /healthz   200 while the process serves
+ *   GET  /readyz    200, or 503 once draining has begun
+ * A query string (`/mutate?timeout=10s`) is ignored. Bad input gets a JSON body
+ * {"error":"..."}: 404 unknown path, 405 wrong method (with Allow), 415 a Content-Type other
+ * than application/json (parameters allowed), 413 a body over the snapshot's max_body, 400 a
+ * body that is not an AdmissionReview.
+ *
+ * Request life cycle (all in libmicrohttpd's worker threads):
+ *   1. first call: a struct srv_request is made; method, path, media type and Content-Length
+ *      are checked; a Content-Length over the cap is answered 413 at once (and the connection
+ *      closed), other early errors are remembered and answered after the body;
+ *   2. body calls: bytes are appended to the request's capped og_buf (or counted and dropped
+ *      when an error is already known);
+ *   3. final call: the review is decoded, the index hook runs, the policy decides, and the
+ *      encoded response is queued;
+ *   4. completion callback: the request is freed (only there).
+ *
+ * Index analysis hook. When og_policy_index_target() names a url, httpd.c asks the index
+ * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
+ * parks the request: the hook then sets the request's phase to waiting, calls
+ * MHD_suspend_connection() and returns MHD_YES. Later (verdict ready, or the budget spent)
+ * the cache's thread calls srv_request_resume(req, verdict); libmicrohttpd then calls the
+ * handler again for the same connection with the same context, which carries on at step 3
+ * with that verdict. Rules for the cache:
+ *   - call srv_request_resume() exactly once per parked request, and never touch `req`
+ *     afterwards (its worker may free it at once);
+ *   - a suspended connection never times out: the cache must resume it within the budget,
+ *     and must resume every parked request before srv_httpd_stop() (libmicrohttpd forbids
+ *     stopping with suspended connections).
+ */
+#ifndef SRV_HTTPD_H
+#define SRV_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ocigate/err.h"
+#include "ocigate/helm_index.h"
+
+/** How to run the daemon. The caller owns the strings; nothing is kept after start. */
+struct srv_httpd_opts {
+    const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
+    const char *cert_file; /**< PEM certificate (chain) */
+    const char *key_file;  /**< PEM private key */
+    unsigned threads;      /**< worker threads; 0 = number of online CPUs */
+    unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
+    unsigned max_conns;      /**< concurrent connections */
+    size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
+    bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
+};
+
+/** The running daemon. Opaque. */
+struct srv_httpd;
+
+/** One HTTP request in flight. Opaque; owned by the daemon. */
+struct srv_request;
+
+/**
+ * Loads the certificate and key (wiped from memory once libmicrohttpd has parsed them),
+ * binds, and starts the worker threads. Block the process signals before calling: the
+ * workers inherit the mask. Errors: OG_EINVAL (bad address, unreadable credentials),
+ * OG_EIO (bind or TLS set-up failed; libmicrohttpd logs the detail), OG_ENOMEM; `diag` says
+ * why. On success the caller owns `*out` and ends it with srv_httpd_stop().
+ */
+OG_NODISCARD enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd **out,
+                                         struct og_diag *diag);
+
+/** The bound address as "HOST:PORT" (the real port when 0 was asked). Lent until stop. */
+const char *srv_httpd_addr(const struct srv_httpd *h);
+
+/** From now on /readyz answers 503 and responses carry "Connection: close". Thread-safe. */
+void srv_httpd_set_draining(struct srv_httpd *h);
+
+/** Stops accepting new connections; established ones carry on. Idempotent. */
+void srv_httpd_quiesce(struct srv_httpd *h);
+
+/** Requests started and not yet completed. Thread-safe. */
+unsigned srv_httpd_inflight(const struct srv_httpd *h);
+
+/**
+ * Waits until no request is in flight or `timeout_ms` has passed; returns true when idle.
+ */
+bool srv_httpd_wait_idle(const struct srv_httpd *h, unsigned timeout_ms);
+
+/** Stops the daemon (closing remaining connections) and frees `h`. NULL is a no-op. */
+void srv_httpd_stop(struct srv_httpd *h);
+
+/**
+ * Hands the index verdict to a request parked at the index hook and resumes its connection.
+ * Takes over what `verdict` owns (it is left zeroed); NULL leaves the request without one
+ * (as with analysis off); a budget spent is a verdict in state OG_INDEX_STATE_PENDING. Thread-safe;
+ * see the rules above.
+ */
+void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict);
+
+#endif

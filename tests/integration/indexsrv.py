@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+"""indexsrv.py - a tiny Helm index server for ocigate's fetch tests, on 127.0.0.1 only.
+
+Prints "port N" (and "sentinel N" when --sentinel is given) on stdout, one line each, then
+serves until killed or stdin closes. Paths (the last segment is normally index.yaml):
+
+  /repo/NAME/index.yaml          the file NAME.yaml from tests/data/index or the shared data
+  /delay/MS/NAME/index.yaml      the same, after MS milliseconds
+  /gzip/NAME/index.yaml          the same, Content-Encoding: gzip
+  /status/CODE/index.yaml        an empty CODE response (404, 401, 503, ...)
+  /drip/MS/index.yaml            a small valid index, one byte every MS milliseconds
+  /endless/index.yaml            200, chunked, never ends (YAML comment lines)
+  /garbage/index.yaml            200, bytes that are not YAML
+  /bomb/index.yaml               200, gzip of 256 MiB of spaces (a few hundred KiB on the wire)
+  /huge/index.yaml               200 with Content-Length: 1 TB, then a few bytes and a stall
+  /loop/index.yaml               302 to itself, forever
+  /hops/N/NAME/index.yaml        N redirects, then /repo/NAME/index.yaml
+  /to/URL-ESCAPED                302 to the given absolute url (urllib.parse.quote'd)
+  /_stats                        JSON: {"requests": {path: n}, "connections": n,
+                                        "sentinel_connections": n, "last_headers": {...}}
+                                 (connections leaves out the one asking)
+  /_reset                        zeroes the counters
+
+--sentinel ADDR also listens on ADDR (e.g. 127.0.0.2) and only counts connections there:
+a redirect to it proves whether the fetcher ever connected to a refused address.
+"""
+import argparse
+import gzip
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), "/work/shared/data/index"]
+if os.environ.get("OG_SHARED_DATA"):
+    DATA_DIRS.append(os.path.join(os.environ["OG_SHARED_DATA"], "index"))
+
+LOCK = threading.Lock()
+STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}
+
+SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
+               b"    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
+               b"generated: '2025-01-01T00:00:00Z'\n")
+
+
+def find_file(name):
+    if "/" in name or name.startswith("."):
+        return None
+    for d in DATA_DIRS:
+        p = os.path.join(d, name + ".yaml")
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # Clients that give up midway (caps, timeouts, refusals) are the point of the tests.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+    def get_request(self):
+        conn = super().get_request()
+        with LOCK:
+            STATS["connections"] += 1
+        return conn
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "indexsrv/1"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def count(self):
+        with LOCK:
+            STATS["requests"][self.path] = STATS["requests"].get(self.path, 0) + 1
+            STATS["last_headers"] = {k.lower(): v for k, v in self.headers.items()}
+
+    def send_body(self, code, body, ctype="application/x-yaml", extra=None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def redirect(self, location):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def serve_file(self, name, gz=False):
+        path = find_file(name)
+        if path is None:
+            self.send_body(404, b"not found\n", "text/plain")
+            return
+        with open(path, "rb") as f:
+            body = f.read()
+        if gz:
+            self.send_body(200, gzip.compress(body, 6), extra={"Content-Encoding": "gzip"})
+        else:
+            self.send_body(200, body)
+
+    def do_GET(self):  # noqa: C901 (one dispatch table)
+        if not self.path.startswith("/_"):
+            self.count()
+        parts = [urllib.parse.unquote(p) for p in self.path.split("?")[0].split("/")[1:]]
+        try:
+            self.dispatch(parts)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def dispatch(self, p):
+        if p == ["_stats"]:
+            with LOCK:
+                # Not counting the connection that asks.
+                body = json.dumps(dict(STATS, connections=STATS["connections"] - 1)).encode()
+            self.send_body(200, body, "application/json")
+        elif p == ["_reset"]:
+            with LOCK:
+                STATS["requests"].clear()
+                STATS["connections"] = 0
+                STATS["sentinel_connections"] = 0
+            self.send_body(200, b"{}", "application/json")
+        elif len(p) == 3 and p[0] == "repo":
+            self.serve_file(p[1])
+        elif len(p) == 4 and p[0] == "delay":
+            time.sleep(int(p[1]) / 1000.0)
+            self.serve_file(p[2])
+        elif len(p) == 3 and p[0] == "gzip":
+            self.serve_file(p[1], gz=True)
+        elif len(p) == 3 and p[0] == "status":
+            self.send_body(int(p[1]), b"", "text/plain")
+        elif len(p) == 3 and p[0] == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-yaml")
+            self.send_header("Content-Length", str(len(SMALL_INDEX)))
+            self.end_headers()
+            for i in range(len(SMALL_INDEX)):
+                self.wfile.write(SMALL_INDEX[i:i + 1])
+                self.wfile.flush()
+                time.sleep(int(p[1]) / 1000.0)
+        elif p == ["endless", "index.yaml"]:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-yaml")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            line = b"# " + b"x" * 1000 + b"\n"
+            chunk = b"%x\r\n%s\r\n" % (len(line) * 64, line * 64)
+            while True:
+                self.wfile.write(chunk)
+        elif p == ["garbage", "index.yaml"]:
+            self.send_body(200, b"\x00\xff{{{[[[:::\n\t- - -\x01" * 100)
+        elif p == ["bomb", "index.yaml"]:
+            body = getattr(Handler, "_bomb", None)
+            if body is None:
+                body = gzip.compress(b" " * (256 << 20), 9)
+                Handler._bomb = body
+            self.send_body(200, body, extra={"Content-Encoding": "gzip"})
+        elif p == ["huge", "index.yaml"]:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-yaml")
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.wfile.write(b"apiVersion: v1\n")
+            self.wfile.flush()
+            time.sleep(5)
+        elif p == ["loop", "index.yaml"]:
+            self.redirect("/loop/index.yaml")
+        elif len(p) == 4 and p[0] == "hops":
+            n = int(p[1])
+            self.redirect("/repo/%s/index.yaml" % p[2] if n <= 1 else
+                          "/hops/%d/%s/index.yaml" % (n - 1, p[2]))
+        elif len(p) >= 2 and p[0] == "to":
+            self.redirect(urllib.parse.unquote("/".join(p[1:])))
+        else:
+            self.send_body(404, b"no such path\n", "text/plain")
+
+    do_HEAD = do_GET
+
+
+def sentinel_loop(sock):
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        with LOCK:
+            STATS["sentinel_connections"] += 1
+        conn.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--sentinel", default=None, help="second loopback address to watch")
+    args = ap.parse_args()
+    if not args.bind.startswith("127."):
+        sys.exit("indexsrv: loopback only")
+    srv = Server((args.bind, args.port), Handler)
+    print("port %d" % srv.server_address[1], flush=True)
+    if args.sentinel:
+        if not args.sentinel.startswith("127."):
+            sys.exit("indexsrv: loopback only")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args.sentinel, 0))
+        s.listen(16)
+        print("sentinel %d" % s.getsockname()[1], flush=True)
+        threading.Thread(target=sentinel_loop, args=(s,), daemon=True).start()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # Exit when the parent goes away (its end of our stdin closes).
+    try:
+        sys.stdin.read()
+    except (KeyboardInterrupt, OSError):
+        pass
+
+
+if __name__ == "__main__":
+    main()

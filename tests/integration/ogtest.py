@@ -1,0 +1,267 @@
+"""ogtest - shared helpers of the integration tests (Debian python3 stdlib only).
+
+A test module defines functions named test_*; run(globals()) calls each in order, prints one
+line per test, ends with "N passed, N failed, N skipped" and exits non-zero on a failure.
+
+Server(...) starts `$OCIGATE_BIN serve --listen 127.0.0.1:0` with a throwaway CA and serving
+certificate made by the `openssl` CLI, finds the bound port in the "listening" log line, and
+talks HTTPS to it with a client that verifies the CA. stop() sends SIGTERM and checks the
+exit status (0).
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BIN = os.environ.get("OCIGATE_BIN", "")
+SOURCE_DIR = os.environ.get("OG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA_DIR = os.environ.get("OG_DATA_DIR", "/work/shared/data")
+CAPTURED = os.path.join(DATA_DIR, "k8s", "captured")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here (say why)."""
+
+
+def check(cond, what, *values):
+    """Fails the test with `what` and the values when `cond` is false."""
+    if not cond:
+        raise AssertionError(what + (": " + " | ".join(repr(v) for v in values) if values else ""))
+
+
+def eq(got, want, what="value"):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def captured(name):
+    """The bytes of a captured AdmissionReview, or Skip when the shared data is absent."""
+    path = os.path.join(CAPTURED, name)
+    if not os.path.exists(path):
+        raise Skip("shared data %s is absent" % path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def fixture(name):
+    with open(os.path.join(SOURCE_DIR, "tests", "data", name), "rb") as f:
+        return f.read()
+
+
+def _openssl(*args, cwd):
+    subprocess.run(("openssl",) + args, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+class Certs:
+    """A throwaway CA and a serving certificate for localhost/127.0.0.1, by the openssl CLI."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ogtest-")
+        d = self.dir = self.tmp.name
+        ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+        _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+                 "-subj", "/CN=ogtest CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+        _openssl("req", "-new", *ec, "-keyout", "tls.key", "-out", "tls.csr",
+                 "-subj", "/CN=localhost", cwd=d)
+        with open(os.path.join(d, "ext.cnf"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                    "extendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n")
+        _openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "tls.crt", cwd=d)
+        self.ca = os.path.join(d, "ca.crt")
+        self.cert = os.path.join(d, "tls.crt")
+        self.key = os.path.join(d, "tls.key")
+
+
+_CERTS = None
+
+
+def certs():
+    """One set of certificates per test process."""
+    global _CERTS
+    if _CERTS is None:
+        _CERTS = Certs()
+    return _CERTS
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        ctype = self.header("content-type")
+        check(ctype == "application/json", "Content-Type of the response", ctype)
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "Response(%d, %r)" % (self.status, self.body[:300])
+
+
+def _collect(resp):
+    body = resp.read()
+    return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
+
+
+class Server:
+    """The real daemon on 127.0.0.1:0. Use as a context manager or call stop()."""
+
+    def __init__(self, *extra, mode="mutate", drain=0, conn_timeout=None, cert=None, key=None,
+                 ca=None):
+        if not BIN:
+            raise Skip("OCIGATE_BIN is not set")
+        c = certs()
+        self.ca = ca or c.ca
+        self.logfile = tempfile.NamedTemporaryFile(prefix="ogtest-log-", delete=False)
+        argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert or c.cert,
+                "--tls-key", key or c.key, "--drain", str(drain)]
+        if mode is not None:  # None: no --mode flag, the --config file decides
+            argv += ["--mode", mode]
+        if conn_timeout is not None:
+            argv += ["--conn-timeout", str(conn_timeout)]
+        argv += list(extra)
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.logfile)
+        self.port = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for line in self.log_lines():
+                if line.get("msg") == "listening":
+                    host, _, port = line["addr"].rpartition(":")
+                    eq(host, "127.0.0.1", "listening host")
+                    self.port = int(port)
+            if self.port is not None:
+                break
+            if self.proc.poll() is not None:
+                raise AssertionError("ocigate exited with %d: %s" % (self.proc.returncode,
+                                                                     self.log_text()))
+            time.sleep(0.02)
+        if self.port is None:
+            self.proc.kill()
+            raise AssertionError("no listening line: " + self.log_text())
+        self.ctx = ssl.create_default_context(cafile=self.ca)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.proc.poll() is None:
+            if exc_type is None:
+                self.stop()
+            else:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.logfile.name)
+        return False
+
+    def log_text(self):
+        with open(self.logfile.name, "r", errors="replace") as f:
+            return f.read()
+
+    def log_lines(self):
+        """Every complete log line, parsed: each must be one JSON object."""
+        out = []
+        for raw in self.log_text().splitlines(keepends=True):
+            if not raw.endswith("\n"):
+                break
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                raise AssertionError("log line is not JSON: %r" % raw)
+            check(isinstance(obj, dict) and {"ts", "level", "msg"} <= set(obj),
+                  "log line fields", raw)
+            out.append(obj)
+        return out
+
+    def wait_log(self, msg, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_lines():
+                if line.get("msg") == msg:
+                    return line
+            time.sleep(0.02)
+        raise AssertionError("no %r log line: %s" % (msg, self.log_text()))
+
+    def conn(self, timeout=10):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx,
+                                           timeout=timeout)
+
+    def tls_socket(self, timeout=10):
+        """A raw TLS socket to the server, for requests http.client will not send."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return self.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """One request; on a new connection unless `conn` is given. Returns a Response."""
+        own = conn is None
+        c = conn or self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            return _collect(c.getresponse())
+        finally:
+            if own:
+                c.close()
+
+    def review(self, path, body, conn=None, content_type="application/json"):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        return self.request("POST", path, body, {"Content-Type": content_type}, conn=conn)
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, expect=0, timeout=20):
+        """Sends `sig`, waits for the exit, and checks the status and the log."""
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("ocigate did not stop within %ds" % timeout)
+        lines = self.log_lines()
+        check(rc == expect, "exit status %d, want %d" % (rc, expect), self.log_text()[-3000:])
+        if expect == 0:
+            check(any(l.get("msg") == "stopped" for l in lines), "a 'stopped' log line")
+        return lines
+
+
+def run(namespace):
+    """Runs every test_* function of `namespace` in definition order."""
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    passed = failed = skipped = 0
+    only = sys.argv[1:]
+    for name, fn in tests:
+        if only and name not in only:
+            continue
+        start = time.monotonic()
+        try:
+            fn()
+        except Skip as e:
+            skipped += 1
+            print("SKIP %s: %s" % (name, e), flush=True)
+            continue
+        except Exception:
+            failed += 1
+            print("FAIL %s" % name, flush=True)
+            traceback.print_exc()
+            continue
+        passed += 1
+        print("ok   %s (%.2fs)" % (name, time.monotonic() - start), flush=True)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,312 @@
+"""HTTP front of `ocigate serve`: endpoints, bad input, TLS versions, keep-alive, timeouts,
+concurrency. The policy itself is covered by test_policy.py."""
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import ogtest
+from ogtest import Server, Skip, captured, check, eq, fixture
+
+SRV = None
+
+
+def server():
+    """One daemon shared by the tests that do not need special flags."""
+    global SRV
+    if SRV is None:
+        SRV = Server("--max-body", "4096", conn_timeout=3)
+    return SRV
+
+
+def review_bytes():
+    return fixture("review-bitnami-create.json")
+
+
+def small_review(uid="u-1"):
+    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                       "request": {"uid": uid, "kind": {"group": "", "version": "v1",
+                                                        "kind": "ConfigMap"},
+                                   "operation": "CREATE", "namespace": "default", "name": "x",
+                                   "object": {"apiVersion": "v1", "kind": "ConfigMap"}}}).encode()
+
+
+def assert_error(resp, status, contains=None):
+    eq(resp.status, status, "status of %r" % resp)
+    body = resp.json()
+    check(isinstance(body.get("error"), str) and body["error"], "error message", body)
+    if contains:
+        check(contains in body["error"], "error mentions %r" % contains, body)
+    return body
+
+
+def test_healthz_and_readyz():
+    s = server()
+    for path in ("/healthz", "/readyz", "/healthz?verbose=1"):
+        r = s.request("GET", path)
+        eq(r.status, 200, path)
+        eq(r.json(), {"status": "ok"}, path)
+    r = s.request("HEAD", "/healthz")
+    eq(r.status, 200, "HEAD /healthz")
+    eq(r.body, b"", "HEAD body")
+
+
+def test_help_documents_every_flag():
+    out = subprocess.run([ogtest.BIN, "serve", "--help"], capture_output=True, text=True)
+    eq(out.returncode, 0, "serve --help exit status")
+    for flag in ("--listen", "--tls-cert", "--tls-key", "--mode", "--max-body", "--threads",
+                 "--conn-timeout", "--drain", "--log-level", "--max-conns"):
+        check(flag in out.stdout, "help mentions " + flag, out.stdout)
+    check("default" in out.stdout, "help gives defaults")
+    bad = subprocess.run([ogtest.BIN, "serve", "--mode", "loud", "--tls-cert", "x",
+                          "--tls-key", "y"], capture_output=True, text=True)
+    eq(bad.returncode, 2, "bad --mode exit status")
+    check("--mode" in bad.stderr, "bad --mode message", bad.stderr)
+    bad = subprocess.run([ogtest.BIN, "serve", "--threads", "-1", "--tls-cert", "x",
+                          "--tls-key", "y"], capture_output=True, text=True)
+    eq(bad.returncode, 2, "bad --threads exit status")
+    missing = subprocess.run([ogtest.BIN, "serve", "--listen", "127.0.0.1:0", "--tls-cert",
+                              "/nonexistent.crt", "--tls-key", "/nonexistent.key"],
+                             capture_output=True, text=True)
+    eq(missing.returncode, 1, "missing certificate exit status")
+    check("nonexistent.crt" in missing.stderr, "missing certificate named", missing.stderr)
+
+
+def test_unknown_path_404():
+    s = server()
+    for path in ("/", "/mutate/", "/Mutate", "/validate/x", "/index.yaml"):
+        assert_error(s.request("GET", path), 404)
+    assert_error(s.review("/nope", review_bytes()), 404)
+
+
+def test_wrong_method_405_with_allow():
+    s = server()
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        r = s.request(method, "/mutate")
+        assert_error(r, 405)
+        eq(r.header("allow"), "POST", "Allow of /mutate")
+    r = s.request("POST", "/healthz", b"{}", {"Content-Type": "application/json"})
+    assert_error(r, 405)
+    eq(r.header("allow"), "GET, HEAD", "Allow of /healthz")
+    assert_error(s.request("DELETE", "/readyz"), 405)
+
+
+def test_media_type_415():
+    s = server()
+    for ctype in ("text/plain", "application/jsonx", "text/json", "application/x-www-form-urlencoded",
+                  "application/yaml", ""):
+        r = s.review("/mutate", small_review(), content_type=ctype)
+        assert_error(r, 415, "application/json")
+    r = s.request("POST", "/validate", small_review())  # no Content-Type at all
+    assert_error(r, 415)
+    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
+                  "Application/Json;charset=UTF-8", " application/json "):
+        r = s.review("/validate", small_review(), content_type=ctype)
+        eq(r.status, 200, "status for Content-Type %r: %r" % (ctype, r))
+
+
+def test_bad_review_400():
+    s = server()
+    cases = [b"{not json", b"", b"[]", b"{}", b'{"request":{}}', b'{"request":null}',
+             b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":""}}',
+             b"null", b"\xff\xfe", b'{"request":{"uid":"x"', b"0" * 100]
+    for body in cases:
+        for path in ("/mutate", "/validate"):
+            r = s.review(path, body)
+            err = assert_error(r, 400)
+            check(len(err["error"]) < 600, "short error", err)
+    # The diagnostic names the problem.
+    assert_error(s.review("/mutate", b"{}"), 400, "request")
+
+
+def test_body_cap_413():
+    s = server()  # --max-body 4096
+    # Announced too big: answered from the headers alone, before any body byte.
+    sock = s.tls_socket()
+    sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 999999999\r\n\r\n")
+    resp = http.client.HTTPResponse(sock)
+    resp.begin()
+    eq(resp.status, 413, "status for a large Content-Length")
+    check(b"4096" in resp.read(), "413 names the cap")
+    sock.close()
+    # Announced size over the cap, body sent anyway.
+    assert_error(s.review("/mutate", b" " * 5000), 413, "4096")
+    # Chunked: the accumulated size is what counts.
+    c = s.conn()
+    c.request("POST", "/mutate", body=iter([b"{" + b" " * 2000, b" " * 2000, b" " * 2000 + b"}"]),
+              headers={"Content-Type": "application/json"}, encode_chunked=True)
+    r = ogtest._collect(c.getresponse())
+    assert_error(r, 413)
+    c.close()
+    # Exactly at the cap is fine.
+    body = small_review()
+    body = body[:-1] + b" " * (4096 - len(body)) + b"}"
+    eq(len(body), 4096, "padded size")
+    eq(s.review("/mutate", body).status, 200, "a body of exactly --max-body")
+
+
+def test_query_string_ignored():
+    s = server()
+    r = s.review("/mutate?timeout=10s", small_review("q-1"))
+    eq(r.status, 200, "status with a query")
+    eq(r.json()["response"]["uid"], "q-1", "uid")
+    eq(s.request("GET", "/readyz?x=1&y").status, 200, "readyz with a query")
+
+
+def test_keep_alive_many_requests_one_connection():
+    s = server()
+    c = s.conn()
+    seen = set()
+    statuses = []
+    for i in range(6):
+        for method, path, body, ctype in (("GET", "/healthz", None, None),
+                                          ("POST", "/mutate", small_review("k-%d" % i), "application/json"),
+                                          ("POST", "/validate", review_bytes(), "application/json"),
+                                          ("POST", "/nope", b"{}", "application/json"),
+                                          ("POST", "/mutate", b"{}", "text/plain"),
+                                          ("POST", "/mutate", b"{bad", "application/json"),
+                                          ("PUT", "/mutate", b"x", "application/json")):
+            headers = {"Content-Type": ctype} if ctype else {}
+            r = s.request(method, path, body, headers, conn=c)
+            statuses.append(r.status)
+            check(r.header("connection") != "close", "connection kept open after %d" % r.status)
+            seen.add(c.sock.getsockname())
+    eq(len(seen), 1, "one TCP connection for every request")
+    eq(sorted(set(statuses)), [200, 400, 404, 405, 415], "statuses")
+    c.close()
+
+
+def test_captured_v1_and_v1beta1_reviews():
+    s = server()
+    for name in ("helmrepository-v1-create.json", "helmrepository-v1beta1-create.json",
+                 "helmrepository-v1-update-ssa.json", "helmrepository-v1-update-ssa-dryrun.json",
+                 "helmrepository-v1-delete.json"):
+        raw = captured(name)
+        req = json.loads(raw)
+        for path in ("/mutate?timeout=5s", "/validate?timeout=5s"):
+            r = s.review(path, raw)
+            eq(r.status, 200, "%s %s: %r" % (name, path, r))
+            out = r.json()
+            eq(out["apiVersion"], req["apiVersion"], name + " apiVersion echoed")
+            eq(out["kind"], "AdmissionReview", name + " kind")
+            eq(out["response"]["uid"], req["request"]["uid"], name + " uid")
+            check(isinstance(out["response"]["allowed"], bool), "allowed is a bool", out)
+
+
+def test_tls_1_1_refused_1_2_and_1_3_accepted():
+    s = server()
+    # openssl s_client fails the handshake when only TLS 1.1 is offered.
+    out = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % s.port, "-tls1_1",
+                          "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", s.ca],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    check(out.returncode != 0, "s_client -tls1_1 must fail", out.stdout[-500:])
+    check("Cipher is (NONE)" in out.stdout or "Cipher    : 0000" in out.stdout
+          or "no peer certificate" in out.stdout, "no TLS 1.1 session", out.stdout[-800:])
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = ssl.create_default_context(cafile=s.ca)
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                eq(tls.version(), version.name.replace("v", "v").replace("_", "."), "version")
+    # The server still serves after the refused handshake.
+    eq(s.request("GET", "/healthz").status, 200, "healthz after a bad handshake")
+
+
+def _wait_closed(sock, limit):
+    """Seconds until the server closes `sock` (EOF or reset), or None after `limit`."""
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+    except (ConnectionError, ssl.SSLError, OSError) as e:
+        if isinstance(e, socket.timeout):
+            return None
+    return time.monotonic() - start
+
+
+def test_slow_client_timed_out():
+    s = server()  # --conn-timeout 3
+    stalls = [b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100\r\n\r\n{\"a\":",                      # body stalls
+              b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Ty",          # headers stall
+              b""]                                                          # idle after TLS
+    socks = []
+    for data in stalls:
+        sock = s.tls_socket()
+        if data:
+            sock.sendall(data)
+        socks.append(sock)
+    for sock, data in zip(socks, stalls):
+        took = _wait_closed(sock, 10)
+        check(took is not None, "stalled connection closed within 10 s", data)
+        check(took <= 6, "closed near --conn-timeout 3 (took %.1fs)" % took, data)
+        sock.close()
+    eq(s.request("GET", "/healthz").status, 200, "healthz after slow clients")
+
+
+def test_concurrent_clients():
+    s = server()
+    errors = []
+
+    def worker(n):
+        try:
+            c = s.conn()
+            for i in range(15):
+                uid = "c-%d-%d" % (n, i)
+                r = s.review("/mutate" if i % 2 else "/validate", small_review(uid), conn=c)
+                if r.status != 200 or r.json()["response"]["uid"] != uid:
+                    errors.append((uid, r))
+            c.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append((n, repr(e)))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    eq(errors, [], "errors from concurrent clients")
+
+
+def test_admission_log_line():
+    s = server()
+    r = s.review("/mutate", review_bytes())
+    eq(r.status, 200, "status")
+    uid = json.loads(review_bytes())["request"]["uid"]
+    deadline = time.monotonic() + 5
+    line = None
+    while line is None and time.monotonic() < deadline:
+        line = next((l for l in s.log_lines() if l.get("msg") == "admission" and
+                     l.get("uid") == uid), None)
+        time.sleep(0.02)
+    check(line is not None, "an admission log line for " + uid, s.log_text()[-2000:])
+    for key in ("uid", "kind", "namespace", "name", "op", "latency_ms", "allowed", "patch_ops",
+                "rule"):
+        check(key in line, "log field " + key, line)
+    eq(line["kind"], "HelmRepository", "kind")
+    eq(line["namespace"], "kube-system", "namespace")
+    eq(line["name"], "bitnami", "name")
+    eq(line["op"], "CREATE", "op")
+    check(isinstance(line["latency_ms"], float), "latency_ms is a number", line)
+
+
+def test_stop_exit_zero():
+    global SRV
+    s = server()
+    SRV = None
+    lines = s.stop()
+    check(any(l["msg"] == "draining" for l in lines), "draining logged")
+
+
+if __name__ == "__main__":
+    ogtest.run(globals())

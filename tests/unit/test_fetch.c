@@ -1,0 +1,483 @@
+/*
+ * test_fetch.c - the index fetcher against tests/integration/indexsrv.py on 127.0.0.1.
+ */
+#include "harness.h"
+#include "indexsrv.h"
+
+#include <time.h>
+
+#include "fetch.h"
+#include "ocigate/buf.h"
+
+static struct og_indexsrv srv;
+static const char *const loopback_cidrs[] = {"127.0.0.0/8"};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void start_server(void)
+{
+    if (srv.pid > 0)
+        return;
+    if (og_indexsrv_start(&srv, "127.0.0.2") != 0)
+        OG_FAIL_("cannot start indexsrv.py");
+}
+
+/* Options that let tests reach the loopback server. */
+static void loopback_opts(struct srv_fetch_opts *o)
+{
+    srv_fetch_opts_init(o);
+    o->allow_cidrs = loopback_cidrs;
+    o->n_allow_cidrs = 1;
+}
+
+struct result {
+    enum og_err begin, read;
+    long status;
+    char detail[256];
+    struct og_buf body;
+    unsigned refused;
+    size_t max_read; /* largest chunk one read returned */
+};
+
+/* Opens, begins and reads `path` on the test server in reads of `chunk` bytes. */
+static void fetch_path(const char *path, const struct srv_fetch_opts *o, size_t chunk,
+                       struct result *r)
+{
+    char url[512], buf[4096];
+    struct srv_fetch *f = NULL;
+    struct og_diag d;
+
+    memset(r, 0, sizeof(*r));
+    og_buf_init(&r->body, 512u << 20);
+    snprintf(url, sizeof(url), "%s%s", srv.base, path);
+    og_diag_clear(&d);
+    if (srv_fetch_open(url, o, &f, &d) != OG_OK)
+        OG_FAIL_("open %s: %s", url, d.msg);
+    r->begin = srv_fetch_begin(f);
+    r->status = srv_fetch_status(f);
+    if (r->begin == OG_OK && r->status == 200) {
+        for (;;) {
+            size_t n = 0;
+            r->read = srv_fetch_read(f, buf, chunk < sizeof(buf) ? chunk : sizeof(buf), &n);
+            if (r->read != OG_OK || n == 0)
+                break;
+            if (n > r->max_read)
+                r->max_read = n;
+            if (og_buf_append(&r->body, buf, n) != OG_OK)
+                OG_FAIL_("body too large for the test");
+        }
+    }
+    snprintf(r->detail, sizeof(r->detail), "%s",
+             srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "");
+    r->refused = srv_fetch_refused(f);
+    srv_fetch_free(f);
+}
+
+OG_TEST(fetch_200_streams_the_file)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+    size_t len = 0;
+    char *want = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/oci-small.yaml", &len);
+
+    start_server();
+    ASSERT(want != NULL);
+    loopback_opts(&o);
+    fetch_path("/repo/oci-small/index.yaml", &o, 7, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_OK);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STR_EQ(r.detail, "");
+    ASSERT_EQ(r.body.len, len);
+    ASSERT(memcmp(r.body.ptr, want, len) == 0);
+    ASSERT(r.max_read <= 7);
+    og_buf_cleanup(&r.body);
+    free(want);
+
+    char *ua = og_indexsrv_last_header(&srv, "user-agent");
+    char *ae = og_indexsrv_last_header(&srv, "accept-encoding");
+    char *auth = og_indexsrv_last_header(&srv, "authorization");
+    ASSERT_STR_EQ(ua, "ocigate/" OG_VERSION " (+https://github.com/ocigate/ocigate)");
+    ASSERT_STR_CONTAINS(ae, "gzip");
+    ASSERT(auth == NULL);
+    free(ua);
+    free(ae);
+}
+
+OG_TEST(fetch_gzip_is_decoded)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+    size_t len = 0;
+    char *want = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/http-small.yaml", &len);
+
+    start_server();
+    loopback_opts(&o);
+    fetch_path("/gzip/http-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_OK);
+    ASSERT_EQ(r.body.len, len);
+    ASSERT(memcmp(r.body.ptr, want, len) == 0);
+    og_buf_cleanup(&r.body);
+    free(want);
+}
+
+OG_TEST(fetch_large_index_in_small_reads)
+{
+    char path[512];
+    size_t len = 0;
+    struct srv_fetch_opts o;
+    struct result r;
+
+    snprintf(path, sizeof(path), "%s/index/bitnami-index-2023-03-01.yaml", og_test_shared_data());
+    char *want = og_test_read_file(path, &len);
+    if (want == NULL)
+        OG_SKIP("%s is absent", path);
+    start_server();
+    loopback_opts(&o);
+    fetch_path("/gzip/bitnami-index-2023-03-01/index.yaml", &o, 1000, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_OK);
+    ASSERT_EQ(r.body.len, len);
+    ASSERT(memcmp(r.body.ptr, want, len) == 0);
+    og_buf_cleanup(&r.body);
+    free(want);
+}
+
+OG_TEST(fetch_http_errors_are_statuses)
+{
+    static const struct {
+        const char *path;
+        long status;
+        const char *detail;
+    } rows[] = {
+        {"/status/404/index.yaml", 404, "HTTP 404"}, {"/status/401/index.yaml", 401, "HTTP 401"},
+        {"/status/403/index.yaml", 403, "HTTP 403"}, {"/status/503/index.yaml", 503, "HTTP 503"},
+        {"/status/204/index.yaml", 204, "HTTP 204"}, {"/no/such/path", 404, "HTTP 404"},
+    };
+    struct srv_fetch_opts o;
+
+    start_server();
+    loopback_opts(&o);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct result r;
+
+        fetch_path(rows[i].path, &o, 4096, &r);
+        ASSERT_EQ(r.begin, OG_OK);
+        ASSERT_EQ(r.status, rows[i].status);
+        ASSERT_STR_EQ(r.detail, rows[i].detail);
+        og_buf_cleanup(&r.body);
+    }
+}
+
+OG_TEST(guard_refuses_loopback_by_default)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    srv_fetch_opts_init(&o);
+    og_indexsrv_reset(&srv);
+    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "address 127.0.0.1 is not allowed");
+    ASSERT(r.refused >= 1);
+    ASSERT_EQ(og_indexsrv_count(&srv, "connections"), 0);
+    og_buf_cleanup(&r.body);
+}
+
+OG_TEST(guard_allow_hosts_by_name)
+{
+    const char *const hosts[] = {"LocalHost"};
+    char url[256];
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+
+    start_server();
+    srv_fetch_opts_init(&o);
+    o.allow_hosts = hosts;
+    o.n_allow_hosts = 1;
+    snprintf(url, sizeof(url), "http://localhost:%d/repo/oci-small/index.yaml", srv.port);
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_OK);
+    ASSERT_EQ(srv_fetch_status(f), 200);
+    srv_fetch_free(f);
+
+    /* The same server by address is not the allowed name. */
+    struct result r;
+    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "address 127.0.0.1 is not allowed");
+    og_buf_cleanup(&r.body);
+
+    /* An allowed name that redirects to an address the guard refuses. */
+    snprintf(url, sizeof(url), "http://localhost:%d/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2Fx",
+             srv.port, srv.sentinel_port);
+    f = NULL;
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_EIO);
+    ASSERT_STR_EQ(srv_fetch_detail(f), "address 127.0.0.2 is not allowed");
+    srv_fetch_free(f);
+    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+}
+
+OG_TEST(guard_checks_every_redirect)
+{
+    const char *const only_one[] = {"127.0.0.1/32"};
+    char path[256];
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    srv_fetch_opts_init(&o);
+    o.allow_cidrs = only_one;
+    o.n_allow_cidrs = 1;
+    og_indexsrv_reset(&srv);
+
+    /* 127.0.0.2 is loopback too and listens, but is not in the allowed CIDR. */
+    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2Findex.yaml",
+             srv.sentinel_port);
+    fetch_path(path, &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "address 127.0.0.2 is not allowed");
+    og_buf_cleanup(&r.body);
+    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+
+    fetch_path("/to/http%3A%2F%2F10.0.0.1%2Findex.yaml", &o, 4096, &r);
+    ASSERT_STR_EQ(r.detail, "address 10.0.0.1 is not allowed");
+    og_buf_cleanup(&r.body);
+    fetch_path("/to/http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F", &o, 4096, &r);
+    ASSERT_STR_EQ(r.detail, "address 169.254.169.254 is not allowed");
+    og_buf_cleanup(&r.body);
+    fetch_path("/to/http%3A%2F%2F%5B%3A%3Affff%3A127.0.0.2%5D%3A1%2F", &o, 4096, &r);
+    ASSERT_STR_EQ(r.detail, "address ::ffff:127.0.0.2 is not allowed");
+    og_buf_cleanup(&r.body);
+    fetch_path("/to/http%3A%2F%2F%5B%3A%3A1%5D%3A1%2F", &o, 4096, &r);
+    ASSERT_STR_EQ(r.detail, "address ::1 is not allowed");
+    og_buf_cleanup(&r.body);
+    /* Decimal host forms resolve to the same address, which is what is checked. */
+    fetch_path("/to/http%3A%2F%2F2130706434%3A1%2F", &o, 4096, &r);
+    ASSERT_STR_EQ(r.detail, "address 127.0.0.2 is not allowed");
+    og_buf_cleanup(&r.body);
+}
+
+OG_TEST(redirect_rules)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    loopback_opts(&o);
+    fetch_path("/hops/3/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(r.body.len > 100);
+    og_buf_cleanup(&r.body);
+
+    fetch_path("/hops/4/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "more than 3 redirects");
+    og_buf_cleanup(&r.body);
+
+    fetch_path("/loop/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "more than 3 redirects");
+    og_buf_cleanup(&r.body);
+
+    fetch_path("/to/file%3A%2F%2F%2Fetc%2Fpasswd", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "redirect to a url that is not http(s)");
+    og_buf_cleanup(&r.body);
+
+    fetch_path("/to/gopher%3A%2F%2F127.0.0.1%3A70%2F", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "redirect to a url that is not http(s)");
+    og_buf_cleanup(&r.body);
+}
+
+OG_TEST(open_refuses_bad_urls)
+{
+    static const struct {
+        const char *url, *msg;
+    } rows[] = {
+        {"ftp://127.0.0.1/index.yaml", "scheme 'ftp' is not fetched"},
+        {"file:///etc/passwd", "scheme 'file' is not fetched"},
+        {"oci://registry-1.docker.io/bitnamicharts", "scheme 'oci' is not fetched"},
+        {"http://user:secret@127.0.0.1/index.yaml", "credentials"},
+        {"http://user@127.0.0.1/index.yaml", "credentials"},
+        {"not a url", "is not an absolute url"},
+        {"/relative/index.yaml", "is not an absolute url"},
+    };
+    const char *const bad_cidr[] = {"10.0.0.0/40"};
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+    struct og_diag d;
+
+    srv_fetch_opts_init(&o);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        og_diag_clear(&d);
+        ASSERT_EQ(srv_fetch_open(rows[i].url, &o, &f, &d), OG_EINVAL);
+        ASSERT(f == NULL);
+        ASSERT_STR_CONTAINS(d.msg, rows[i].msg);
+    }
+    o.allow_cidrs = bad_cidr;
+    o.n_allow_cidrs = 1;
+    og_diag_clear(&d);
+    ASSERT_EQ(srv_fetch_open("http://127.0.0.1/index.yaml", &o, &f, &d), OG_EINVAL);
+    ASSERT_STR_CONTAINS(d.msg, "prefix length");
+    ASSERT(f == NULL);
+}
+
+OG_TEST(size_caps)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    loopback_opts(&o);
+    /* Announced by Content-Length: refused before any body byte. */
+    o.max_bytes = 100;
+    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_ETOOBIG);
+    ASSERT_STR_EQ(r.detail, "index larger than 100 bytes");
+    og_buf_cleanup(&r.body);
+
+    /* Compressed size under the cap, decoded size over it. */
+    o.max_bytes = 300;
+    fetch_path("/gzip/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_ETOOBIG);
+    ASSERT_STR_EQ(r.detail, "index larger than 300 bytes");
+    ASSERT(r.body.len <= 300);
+    og_buf_cleanup(&r.body);
+
+    /* A gzip bomb stops at the cap on decoded bytes. */
+    o.max_bytes = 8u << 20;
+    fetch_path("/bomb/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.read, OG_ETOOBIG);
+    ASSERT(r.body.len <= 8u << 20);
+    ASSERT_STR_EQ(r.detail, "index larger than 8388608 bytes");
+    og_buf_cleanup(&r.body);
+
+    /* Content-Length of a terabyte against the default 64 MiB cap. */
+    loopback_opts(&o);
+    uint64_t t0 = now_ms();
+    fetch_path("/huge/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_ETOOBIG);
+    ASSERT(now_ms() - t0 < 2000);
+    og_buf_cleanup(&r.body);
+
+    /* An endless body ends at the cap. */
+    o.max_bytes = 2u << 20;
+    fetch_path("/endless/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_ETOOBIG);
+    ASSERT(r.body.len <= 2u << 20 && r.body.len > (2u << 20) - SRV_FETCH_WINDOW);
+    og_buf_cleanup(&r.body);
+}
+
+OG_TEST(timeouts_and_down)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+    char url[128];
+    struct srv_fetch *f = NULL;
+
+    start_server();
+    loopback_opts(&o);
+    o.timeout_ms = 400;
+    uint64_t t0 = now_ms();
+    fetch_path("/drip/100/index.yaml", &o, 4096, &r);
+    uint64_t took = now_ms() - t0;
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_EIO);
+    ASSERT_STR_CONTAINS(r.detail, "timed out");
+    ASSERT(took >= 350 && took < 1500);
+    og_buf_cleanup(&r.body);
+
+    /* Endless and uncapped: the total timeout ends it. */
+    o.max_bytes = UINT64_MAX;
+    snprintf(url, sizeof(url), "%s/endless/index.yaml", srv.base);
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    t0 = now_ms();
+    enum og_err rc;
+    size_t n;
+    char buf[16384];
+    do {
+        rc = srv_fetch_read(f, buf, sizeof(buf), &n);
+    } while (rc == OG_OK && n > 0);
+    ASSERT_EQ(rc, OG_EIO);
+    ASSERT_STR_CONTAINS(srv_fetch_detail(f), "timed out");
+    ASSERT(now_ms() - t0 < 1500);
+    ASSERT(srv_fetch_bytes(f) > 16384);
+    srv_fetch_free(f);
+    f = NULL;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/index.yaml", og_closed_port());
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_EIO);
+    ASSERT_STR_CONTAINS(srv_fetch_detail(f), "fetch failed");
+    ASSERT_EQ(srv_fetch_refused(f), 0);
+    srv_fetch_free(f);
+}
+
+OG_TEST(cancel_stops_quickly)
+{
+    atomic_bool cancel;
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+    char url[256], buf[64];
+    size_t n = 0;
+    enum og_err rc;
+
+    start_server();
+    loopback_opts(&o);
+    atomic_init(&cancel, false);
+    o.cancel = &cancel;
+    snprintf(url, sizeof(url), "%s/drip/100/index.yaml", srv.base);
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_OK);
+    ASSERT_EQ(srv_fetch_read(f, buf, sizeof(buf), &n), OG_OK);
+    ASSERT(n >= 1);
+    atomic_store(&cancel, true);
+    uint64_t t0 = now_ms();
+    do {
+        rc = srv_fetch_read(f, buf, sizeof(buf), &n);
+    } while (rc == OG_OK && n > 0);
+    ASSERT_EQ(rc, OG_EIO);
+    ASSERT(now_ms() - t0 < 500);
+    ASSERT_STR_EQ(srv_fetch_detail(f), "fetch cancelled");
+    srv_fetch_free(f);
+}
+
+OG_TEST(garbage_is_passed_through)
+{
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    loopback_opts(&o);
+    fetch_path("/garbage/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.read, OG_OK);
+    ASSERT_EQ(r.body.len, 1900);
+    og_buf_cleanup(&r.body);
+}
+
+OG_TEST(stop_server)
+{
+    og_indexsrv_stop(&srv);
+}
+
+OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
+             OG_T(fetch_large_index_in_small_reads), OG_T(fetch_http_errors_are_statuses),
+             OG_T(guard_refuses_loopback_by_default), OG_T(guard_allow_hosts_by_name),
+             OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
+             OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
+             OG_T(garbage_is_passed_through), OG_T(stop_server))

@@ -1,0 +1,111 @@
+#include "harness.h"
+
+#include <cjson/cJSON.h>
+
+#include "ocigate/jsonpatch.h"
+
+/* RFC 6902 appendix A examples and error cases, applied to a document. */
+OG_TEST(apply_table)
+{
+    static const struct {
+        const char *doc;
+        const char *patch;
+        enum og_err rc;
+        const char *want; /* compact JSON after the patch, when rc == OG_OK */
+    } cases[] = {
+        {"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]", OG_OK,
+         "{\"foo\":\"bar\",\"baz\":\"qux\"}"},
+        {"{\"foo\":[\"bar\",\"baz\"]}", "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
+         OG_OK, "{\"foo\":[\"bar\",\"qux\",\"baz\"]}"},
+        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":2}]", OG_OK,
+         "{\"foo\":[1,2]}"},
+        {"{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]", OG_OK,
+         "{\"foo\":\"bar\"}"},
+        {"{\"baz\":\"qux\"}", "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]", OG_OK,
+         "{\"baz\":\"boo\"}"},
+        {"{\"a\":{\"b\":1},\"c\":{}}", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/c/d\"}]",
+         OG_OK, "{\"a\":{},\"c\":{\"d\":1}}"},
+        {"{\"a\":[1,2]}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"}]", OG_OK,
+         "{\"a\":[1,2],\"b\":[1,2]}"},
+        {"{\"a/b\":1,\"m~n\":2}",
+         "[{\"op\":\"test\",\"path\":\"/a~1b\",\"value\":1},"
+         "{\"op\":\"replace\",\"path\":\"/m~0n\",\"value\":3}]",
+         OG_OK, "{\"a/b\":1,\"m~n\":3}"},
+        /* An add under a missing parent fails: the apiserver would fail the request. */
+        {"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/spec/type\",\"value\":\"oci\"}]",
+         OG_ENOTFOUND, NULL},
+        {"{\"foo\":\"bar\"}", "[{\"op\":\"replace\",\"path\":\"/nope\",\"value\":1}]", OG_ENOTFOUND,
+         NULL},
+        {"{\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/nope\"}]", OG_ENOTFOUND, NULL},
+        {"{\"foo\":\"bar\"}", "[{\"op\":\"test\",\"path\":\"/foo\",\"value\":\"baz\"}]", OG_EINVAL,
+         NULL},
+        {"{\"a\":{\"b\":1}}", "[{\"op\":\"move\",\"from\":\"/a\",\"path\":\"/a/c\"}]", OG_EINVAL,
+         NULL},
+        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/01\",\"value\":2}]", OG_ENOTFOUND,
+         NULL},
+        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/2\",\"value\":2}]", OG_ENOTFOUND, NULL},
+        {"{}", "{\"op\":\"add\"}", OG_EPARSE, NULL},
+        {"{}", "[{\"op\":\"frob\",\"path\":\"/a\"}]", OG_EPARSE, NULL},
+        {"{}", "[{\"op\":\"add\",\"path\":\"a\",\"value\":1}]", OG_EPARSE, NULL},
+        {"{}", "[{\"op\":\"add\",\"path\":\"/a\"}]", OG_EPARSE, NULL},
+        {"{}", "[{\"op\":\"add\",\"path\":\"/a~2\",\"value\":1}]", OG_ENOTFOUND, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *doc = cJSON_Parse(cases[i].doc);
+        struct og_diag diag;
+        char *got;
+
+        fprintf(stderr, "  case %zu\n", i);
+        og_diag_clear(&diag);
+        ASSERT(doc != NULL);
+        ASSERT_EQ(og_patch_apply(cases[i].patch, strlen(cases[i].patch), doc, &diag), cases[i].rc);
+        if (cases[i].rc == OG_OK) {
+            got = cJSON_PrintUnformatted(doc);
+            ASSERT_STR_EQ(got, cases[i].want);
+            cJSON_free(got);
+        } else {
+            ASSERT(diag.msg[0] != '\0');
+        }
+        cJSON_Delete(doc);
+    }
+}
+
+/* Builders pick add or replace from the document, and refuse a missing parent. */
+OG_TEST(build_against_document)
+{
+    cJSON *doc = cJSON_Parse("{\"spec\":{\"url\":\"https://x\",\"passCredentials\":true}}");
+    struct og_patch *p = NULL;
+    struct og_buf out;
+
+    og_buf_init(&out, 4096);
+    ASSERT_EQ(og_patch_new(&p), OG_OK);
+    ASSERT_EQ(og_patch_set_string(p, doc, "/spec/type", "oci"), OG_OK);
+    ASSERT_EQ(og_patch_set_string(p, doc, "/spec/url", "oci://r/p"), OG_OK);
+    ASSERT_EQ(og_patch_remove_if_present(p, doc, "/spec/passCredentials"), OG_OK);
+    ASSERT_EQ(og_patch_remove_if_present(p, doc, "/spec/nothing"), OG_OK);
+    ASSERT_EQ(og_patch_set_string(p, doc, "/status/x", "y"), OG_ENOTFOUND);
+    ASSERT_EQ(og_patch_count(p), 3);
+    ASSERT_EQ(og_patch_encode(p, &out), OG_OK);
+    ASSERT_STR_EQ(out.ptr, "[{\"op\":\"add\",\"path\":\"/spec/type\",\"value\":\"oci\"},"
+                           "{\"op\":\"replace\",\"path\":\"/spec/url\",\"value\":\"oci://r/p\"},"
+                           "{\"op\":\"remove\",\"path\":\"/spec/passCredentials\"}]");
+    ASSERT_EQ(og_patch_apply(out.ptr, out.len, doc, NULL), OG_OK);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "spec"), "type")->valuestring,
+                  "oci");
+    og_patch_free(p);
+    og_buf_cleanup(&out);
+    cJSON_Delete(doc);
+}
+
+OG_TEST(pointer_escape)
+{
+    struct og_buf out;
+
+    og_buf_init(&out, 64);
+    ASSERT_EQ(og_json_pointer_escape(OG_STR_LIT("a/b~c"), &out), OG_OK);
+    ASSERT_STR_EQ(out.ptr, "a~1b~0c");
+    og_buf_cleanup(&out);
+}
+
+OG_TEST_MAIN(OG_T(apply_table), OG_T(build_against_document), OG_T(pointer_escape))

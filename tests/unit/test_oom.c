@@ -1,0 +1,237 @@
+/*
+ * test_oom.c - allocation failure torture (curl's "torture" runs): the request path is run
+ * again and again with the Nth allocation failing, for every N, and must report OG_ENOMEM
+ * (or succeed when the failed allocation had a fallback), never crash, and never leak.
+ *
+ * The test replaces malloc and friends for the whole process (glibc supports that, and its
+ * own internal calls, cJSON's and libyaml's go through the replacement too). Sanitizer builds
+ * have their own allocator, so the test skips there.
+ */
+#include "harness.h"
+
+#include "ocigate/config.h"
+#include "ocigate/policy.h"
+#include "ocigate/review.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define OG_OOM_SKIP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OG_OOM_SKIP 1
+#endif
+#endif
+
+#ifndef OG_OOM_SKIP
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void __libc_free(void *ptr);
+
+static long fail_at = -1; /* index of the allocation to fail, -1: none */
+static long calls;
+static long live;
+
+void *malloc(size_t size);
+void *calloc(size_t n, size_t size);
+void *realloc(void *ptr, size_t size);
+void free(void *ptr);
+
+static int should_fail(void)
+{
+    return fail_at >= 0 && calls++ == fail_at;
+}
+
+void *malloc(size_t size)
+{
+    void *p = should_fail() ? NULL : __libc_malloc(size);
+
+    live += p != NULL;
+    return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+    void *p = should_fail() ? NULL : __libc_calloc(n, size);
+
+    live += p != NULL;
+    return p;
+}
+
+void *realloc(void *ptr, size_t size)
+{
+    void *p;
+
+    if (should_fail())
+        return NULL;
+    p = __libc_realloc(ptr, size);
+    if (ptr == NULL && p != NULL)
+        live++;
+    return p;
+}
+
+void free(void *ptr)
+{
+    live -= ptr != NULL;
+    __libc_free(ptr);
+}
+#endif
+
+#ifndef OG_OOM_SKIP
+static const char review[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":"
+    "\"u\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\",\"version\":\"v1\",\"kind\":"
+    "\"HelmRepository\"},\"name\":\"bitnami\",\"namespace\":\"apps\",\"operation\":\"CREATE\","
+    "\"userInfo\":{\"username\":\"a\",\"groups\":[\"g1\",\"g2\"]},\"object\":{\"apiVersion\":"
+    "\"source.toolkit.fluxcd.io/v1\",\"kind\":\"HelmRepository\",\"metadata\":{\"name\":"
+    "\"bitnami\",\"namespace\":\"apps\",\"labels\":{\"a\":\"b\"}},\"spec\":{\"url\":"
+    "\"https://charts.bitnami.com/bitnami\",\"interval\":\"1h\",\"passCredentials\":true,"
+    "\"secretRef\":{\"name\":\"s\"}}}}}";
+
+/* One admission, start to end, in `mode`. */
+static enum og_err admit(enum og_mode mode)
+{
+    struct og_config *cfg = NULL;
+    struct og_review *rv = NULL;
+    struct og_decision d;
+    struct og_buf out;
+    enum og_err rc;
+
+    og_buf_init(&out, 1u << 20);
+    memset(&d, 0, sizeof(d));
+    rc = og_config_new(&cfg);
+    if (rc != OG_OK)
+        goto out;
+    cfg->mode = mode;
+    rc = og_review_decode(review, sizeof(review) - 1, &rv, NULL);
+    if (rc != OG_OK)
+        goto out;
+    rc = og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d);
+    if (rc != OG_OK)
+        goto out;
+    rc = og_review_encode(rv, &d, &out);
+out:
+    og_buf_cleanup(&out);
+    og_decision_cleanup(&d);
+    og_review_free(rv);
+    og_config_unref(cfg);
+    return rc;
+}
+
+static const char config_yaml[] =
+    "mode: enforce\n"
+    "namespaces: [{match: \"prod-*\", mode: audit}, {match: b, mode: \"off\"}]\n"
+    "exempt: {namespaces: [kube-system], users: [\"system:serviceaccount:ci:*\"], groups: [g]}\n"
+    "migrations:\n"
+    "  - {from: \"https://charts.bitnami.com/bitnami\", enabled: false}\n"
+    "  - {from: \"https://X.io/a/\", to: \"oci://r.io/a\"}\n"
+    "index: {ttl: 2h, allowHosts: [h.io], allowCIDRs: [10.0.0.0/8]}\n"
+    "tls: {minVersion: \"1.3\"}\n";
+
+/* One configuration load, formatted back, and the default file, start to end. */
+static enum og_err load_config(enum og_mode unused)
+{
+    struct og_config *cfg = NULL;
+    struct og_buf out;
+    enum og_err rc;
+
+    (void)unused;
+    og_buf_init(&out, 1u << 20);
+    rc = og_config_parse(config_yaml, sizeof(config_yaml) - 1, "oom.yaml", &cfg, NULL);
+    if (rc == OG_OK)
+        rc = og_config_format(cfg, &out);
+    if (rc == OG_OK)
+        rc = og_config_format_default(&out);
+    og_buf_cleanup(&out);
+    og_config_unref(cfg);
+    return rc;
+}
+
+#endif
+
+/* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
+#ifndef OG_OOM_SKIP
+static void torture(enum og_err (*fn)(enum og_mode), enum og_mode mode, const char *what)
+{
+    long total, base;
+
+    fail_at = -1;
+    base = live;
+    ASSERT_EQ(fn(mode), OG_OK);
+    ASSERT_EQ(live, base);
+    calls = 0;
+    fail_at = 1L << 40;
+    ASSERT_EQ(fn(mode), OG_OK);
+    total = calls;
+    ASSERT(total > 10);
+    for (long n = 0; n < total; n++) {
+        enum og_err rc;
+
+        calls = 0;
+        fail_at = n;
+        base = live;
+        rc = fn(mode);
+        fail_at = -1;
+        if (rc != OG_OK && rc != OG_ENOMEM)
+            fprintf(stderr, "  %s, allocation %ld: %s\n", what, n, og_strerror(rc));
+        ASSERT(rc == OG_OK || rc == OG_ENOMEM);
+        if (live != base)
+            fprintf(stderr, "  %s, allocation %ld failed: %ld blocks leaked\n", what, n,
+                    live - base);
+        ASSERT_EQ(live, base);
+    }
+    printf("# %s: %ld allocations, each failed once\n", what, total);
+}
+#endif
+
+OG_TEST(config_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(load_config, OG_MODE_OFF, "config load and format");
+#endif
+}
+
+OG_TEST(every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    static const enum og_mode modes[] = {OG_MODE_MUTATE, OG_MODE_ENFORCE, OG_MODE_AUDIT};
+
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        long total, base;
+
+        /* Count the allocations of a clean run. */
+        fail_at = -1;
+        base = live;
+        ASSERT_EQ(admit(modes[m]), OG_OK);
+        ASSERT_EQ(live, base);
+        calls = 0;
+        fail_at = 1L << 40;
+        ASSERT_EQ(admit(modes[m]), OG_OK);
+        total = calls;
+        ASSERT(total > 10);
+        for (long n = 0; n < total; n++) {
+            enum og_err rc;
+
+            calls = 0;
+            fail_at = n;
+            base = live;
+            rc = admit(modes[m]);
+            fail_at = -1;
+            if (rc != OG_OK && rc != OG_ENOMEM)
+                fprintf(stderr, "  mode %s, allocation %ld: %s\n", og_mode_name(modes[m]), n,
+                        og_strerror(rc));
+            ASSERT(rc == OG_OK || rc == OG_ENOMEM);
+            if (live != base)
+                fprintf(stderr, "  mode %s, allocation %ld failed: %ld blocks leaked\n",
+                        og_mode_name(modes[m]), n, live - base);
+            ASSERT_EQ(live, base);
+        }
+        printf("# mode %s: %ld allocations, each failed once\n", og_mode_name(modes[m]), total);
+    }
+#endif
+}
+
+OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail))

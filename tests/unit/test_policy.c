@@ -1,0 +1,399 @@
+#include "harness.h"
+
+#include <cjson/cJSON.h>
+
+#include "ocigate/config.h"
+#include "ocigate/jsonpatch.h"
+#include "ocigate/policy.h"
+#include "ocigate/review.h"
+
+/* Builds an AdmissionReview for a HelmRepository with the given spec (JSON text). */
+static char *review_json(const char *api, const char *op, const char *version, const char *spec)
+{
+    struct og_buf b;
+
+    og_buf_init(&b, 1u << 20);
+    if (og_buf_appendf(&b,
+                       "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"request\":{"
+                       "\"uid\":\"u-1\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
+                       "\"version\":\"%s\",\"kind\":\"HelmRepository\"},\"name\":\"bitnami\","
+                       "\"namespace\":\"apps\",\"operation\":\"%s\",\"userInfo\":{\"username\":"
+                       "\"alice\",\"groups\":[\"dev\"]},\"object\":{\"apiVersion\":"
+                       "\"source.toolkit.fluxcd.io/%s\",\"kind\":\"HelmRepository\",\"metadata\":"
+                       "{\"name\":\"bitnami\",\"namespace\":\"apps\",\"labels\":{\"team\":\"a\"}},"
+                       "\"spec\":%s},\"dryRun\":false}}",
+                       api, version, op, version, spec) != OG_OK)
+        abort();
+    return og_buf_take(&b, NULL);
+}
+
+struct eval {
+    struct og_review *rv;
+    struct og_decision d;
+};
+
+static void eval_spec(const struct og_config *cfg, const char *spec, enum og_endpoint ep,
+                      const struct og_index_verdict *verdict, struct eval *e)
+{
+    char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
+    struct og_diag diag;
+
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_review_decode(body, strlen(body), &e->rv, &diag), OG_OK);
+    free(body);
+    ASSERT_EQ(og_policy_eval(cfg, e->rv, ep, verdict, &e->d), OG_OK);
+}
+
+static void eval_done(struct eval *e)
+{
+    og_decision_cleanup(&e->d);
+    og_review_free(e->rv);
+}
+
+/* Applies the decision's patch to a copy of the object; returns the patched spec's JSON. */
+static char *patched_spec(const struct eval *e)
+{
+    cJSON *obj = cJSON_Duplicate(og_review_get_request(e->rv)->object, 1);
+    struct og_diag diag;
+    char *out;
+
+    og_diag_clear(&diag);
+    if (og_patch_apply(e->d.patch, e->d.patch_len, obj, &diag) != OG_OK) {
+        fprintf(stderr, "patch does not apply: %s\n", diag.msg);
+        cJSON_Delete(obj);
+        return NULL;
+    }
+    out = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(obj, "spec"));
+    cJSON_Delete(obj);
+    return out;
+}
+
+static struct og_config *config(enum og_mode mode)
+{
+    struct og_config *cfg = NULL;
+
+    if (og_config_new(&cfg) != OG_OK)
+        abort();
+    cfg->mode = mode;
+    return cfg;
+}
+
+/* Every static rule, in mutate mode through /mutate: patch and resulting spec. */
+OG_TEST(mutate_rules)
+{
+    static const struct {
+        const char *spec;
+        enum og_rule rule;
+        const char *want_spec; /* NULL: no patch */
+        bool allowed;
+    } cases[] = {
+        {"{\"url\":\"oci://ghcr.io/org/charts\"}", OG_RULE_OCI_URL_HTTP_TYPE,
+         "{\"url\":\"oci://ghcr.io/org/charts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"oci://ghcr.io/org/charts\",\"type\":\"default\",\"interval\":\"5m\"}",
+         OG_RULE_OCI_URL_HTTP_TYPE,
+         "{\"url\":\"oci://ghcr.io/org/charts\",\"type\":\"oci\",\"interval\":\"5m\"}", true},
+        /* A url naming a chart version is cut back to the registry path. */
+        {"{\"url\":\"oci://registry-1.docker.io/bitnamicharts/redis:20.4.0\"}",
+         OG_RULE_OCI_URL_HTTP_TYPE,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami\",\"provider\":\"generic\","
+         "\"passCredentials\":true,\"interval\":\"1h\"}",
+         OG_RULE_KNOWN_MIGRATION,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"provider\":\"generic\","
+         "\"interval\":\"1h\",\"type\":\"oci\"}",
+         true},
+        {"{\"url\":\"HTTPS://Charts.Bitnami.COM/bitnami/\",\"type\":\"default\"}",
+         OG_RULE_KNOWN_MIGRATION,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"http://charts.bitnami.com/bitnami//\"}", OG_RULE_KNOWN_MIGRATION,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami\",\"type\":\"oci\"}",
+         OG_RULE_KNOWN_MIGRATION,
+         "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\",\"type\":\"oci\"}", true},
+        {"{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}", OG_RULE_OCI_TYPE_HTTP_URL,
+         NULL, false},
+        {"{\"url\":\"https://example.com/charts\"}", OG_RULE_NONE, NULL, true},
+        {"{\"url\":\"oci://ghcr.io/org/charts\",\"type\":\"oci\"}", OG_RULE_NONE, NULL, true},
+        /* The path differs from the table's: not the known repository. */
+        {"{\"url\":\"https://charts.bitnami.com/bitnami/sub\"}", OG_RULE_NONE, NULL, true},
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct eval e;
+        char *spec;
+
+        fprintf(stderr, "  case %zu: %s\n", i, cases[i].spec);
+        eval_spec(cfg, cases[i].spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_EQ(e.d.rule, cases[i].rule);
+        ASSERT_EQ(e.d.allowed, cases[i].allowed);
+        if (cases[i].want_spec == NULL) {
+            ASSERT(e.d.patch == NULL);
+        } else {
+            ASSERT(e.d.patch != NULL);
+            ASSERT_EQ(e.d.n_warnings >= 1, 1);
+            spec = patched_spec(&e);
+            ASSERT_STR_EQ(spec, cases[i].want_spec);
+            cJSON_free(spec);
+        }
+        if (cases[i].rule == OG_RULE_NONE)
+            ASSERT_EQ(e.d.n_warnings + e.d.n_annotations, 0);
+        if (!cases[i].allowed) {
+            ASSERT_EQ(e.d.code, 403);
+            ASSERT_STR_CONTAINS(e.d.message, "spec.type is oci");
+        }
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
+/* The patched object is not patched again, and the same input gives the same bytes. */
+OG_TEST(mutate_is_idempotent_and_deterministic)
+{
+    static const char *const specs[] = {
+        "{\"url\":\"https://charts.bitnami.com/bitnami\",\"passCredentials\":false}",
+        "{\"url\":\"oci://ghcr.io/org/charts/\"}",
+        "{\"url\":\"oci://reg.example/x/chart-1.2.3.tgz\",\"type\":\"default\"}",
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct eval a, b, again;
+        char *spec = NULL;
+
+        eval_spec(cfg, specs[i], OG_ENDPOINT_MUTATE, NULL, &a);
+        eval_spec(cfg, specs[i], OG_ENDPOINT_MUTATE, NULL, &b);
+        ASSERT(a.d.patch != NULL);
+        ASSERT_EQ(a.d.patch_len, b.d.patch_len);
+        ASSERT_MEM_EQ(a.d.patch, a.d.patch_len, b.d.patch);
+        spec = patched_spec(&a);
+        ASSERT(spec != NULL);
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &again);
+        ASSERT(again.d.patch == NULL);
+        ASSERT_EQ(again.d.rule, OG_RULE_NONE);
+        ASSERT_EQ(again.d.allowed, 1);
+        cJSON_free(spec);
+        eval_done(&a);
+        eval_done(&b);
+        eval_done(&again);
+    }
+    og_config_unref(cfg);
+}
+
+OG_TEST(enforce_denies_with_guidance)
+{
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+    struct eval e;
+
+    eval_spec(cfg,
+              "{\"url\":\"https://charts.bitnami.com/bitnami\",\"interval\":\"10m\","
+              "\"secretRef\":{\"name\":\"creds\"}}",
+              OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_EQ(e.d.code, 403);
+    ASSERT_STR_EQ(e.d.reason, "Forbidden");
+    ASSERT(e.d.patch == NULL);
+    ASSERT_STR_CONTAINS(e.d.message, "ocigate: HelmRepository apps/bitnami: "
+                                     "https://charts.bitnami.com/bitnami moved its charts to OCI");
+    ASSERT_STR_CONTAINS(e.d.message, "kind: HelmRepository");
+    ASSERT_STR_CONTAINS(e.d.message, "type: oci");
+    ASSERT_STR_CONTAINS(e.d.message, "url: oci://registry-1.docker.io/bitnamicharts\n");
+    ASSERT_STR_CONTAINS(e.d.message, "kind: OCIRepository");
+    ASSERT_STR_CONTAINS(e.d.message,
+                        "mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip");
+    ASSERT_STR_CONTAINS(e.d.message, "operation: copy");
+    ASSERT_STR_CONTAINS(e.d.message, "semver: '*'");
+    ASSERT_STR_CONTAINS(e.d.message, "chartRef:");
+    ASSERT_STR_CONTAINS(e.d.message, "team: a");
+    /* The first line states the problem and the fix. */
+    ASSERT(strchr(e.d.message, '\n') != NULL);
+    ASSERT(strstr(e.d.message, "Fix: set spec.type: oci") < strchr(e.d.message, '\n'));
+    eval_done(&e);
+
+    /* In enforce mode, /validate denies the same way. */
+    eval_spec(cfg, "{\"url\":\"oci://ghcr.io/org/charts\"}", OG_ENDPOINT_VALIDATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_EQ(e.d.rule, OG_RULE_OCI_URL_HTTP_TYPE);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
+OG_TEST(audit_warns_and_annotates)
+{
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+    static const char *const specs[] = {
+        "{\"url\":\"https://charts.bitnami.com/bitnami\"}",
+        "{\"url\":\"oci://ghcr.io/org/charts\"}",
+        "{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}",
+    };
+
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct eval e;
+
+        eval_spec(cfg, specs[i], OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_EQ(e.d.allowed, 1);
+        ASSERT(e.d.patch == NULL);
+        ASSERT(e.d.n_warnings >= 1);
+        ASSERT(e.d.n_annotations >= 2);
+        for (size_t w = 0; w < e.d.n_warnings; w++) {
+            ASSERT(strlen(e.d.warnings[w]) <= 120);
+            for (const char *p = e.d.warnings[w]; *p; p++)
+                ASSERT((unsigned char)*p >= 0x20);
+        }
+        for (size_t a = 0; a < e.d.n_annotations; a++) {
+            ASSERT(strchr(e.d.annotations[a].key, '/') == NULL);
+            ASSERT(strlen(e.d.annotations[a].key) <= 63);
+        }
+        ASSERT_STR_EQ(e.d.annotations[0].key, "decision");
+        ASSERT_STR_EQ(e.d.annotations[0].value, "warned");
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
+/* mutate mode through /validate never patches; it warns on what /mutate would fix. */
+OG_TEST(validate_never_patches)
+{
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+    struct eval e;
+
+    eval_spec(cfg, "{\"url\":\"https://charts.bitnami.com/bitnami\"}", OG_ENDPOINT_VALIDATE, NULL,
+              &e);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT(e.d.patch == NULL);
+    ASSERT(e.d.n_warnings >= 1);
+    eval_done(&e);
+    eval_spec(cfg, "{\"url\":\"https://example.com/x\",\"type\":\"oci\"}", OG_ENDPOINT_VALIDATE,
+              NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
+/* Long urls and control characters never make a warning over 120 runes or unprintable. */
+OG_TEST(warnings_are_bounded)
+{
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+    struct og_buf spec;
+    struct eval e;
+
+    og_buf_init(&spec, 1u << 16);
+    ASSERT_EQ(og_buf_append_cstr(&spec, "{\"url\":\"oci://r\\u00e9gistry.example/\\n"), OG_OK);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ(og_buf_append_cstr(&spec, "\\u00e9abc"), OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(&spec, "\"}"), OG_OK);
+    eval_spec(cfg, spec.ptr, OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT(e.d.n_warnings >= 1);
+    for (size_t w = 0; w < e.d.n_warnings; w++) {
+        size_t runes = 0;
+
+        for (const char *p = e.d.warnings[w]; *p; p++) {
+            ASSERT((unsigned char)*p >= 0x20);
+            runes += ((unsigned char)*p & 0xC0) != 0x80;
+        }
+        ASSERT(runes <= 120);
+    }
+    eval_done(&e);
+    og_buf_cleanup(&spec);
+    og_config_unref(cfg);
+}
+
+OG_TEST(out_of_scope_is_untouched)
+{
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+    const char *body =
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+        "\"uid\":\"x\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\",\"version\":\"v1\","
+        "\"kind\":\"HelmRepository\"},\"operation\":\"DELETE\",\"object\":null,\"oldObject\":"
+        "{\"spec\":{\"url\":\"oci://x/y\"}}}}";
+    struct og_review *rv = NULL;
+    struct og_decision d;
+
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_EQ(d.allowed, 1);
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.n_warnings, 0);
+    og_decision_cleanup(&d);
+    og_review_free(rv);
+
+    cfg->mode = OG_MODE_OFF;
+    {
+        struct eval e;
+
+        eval_spec(cfg, "{\"url\":\"oci://ghcr.io/org/charts\"}", OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_EQ(e.d.allowed, 1);
+        ASSERT(e.d.patch == NULL);
+        ASSERT_EQ(e.d.n_warnings, 0);
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
+OG_TEST(index_verdicts)
+{
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+    char base[] = "oci://registry-1.docker.io/kubeshop";
+    char other[] = "oci://us-east1-docker.pkg.dev/x/y";
+    char *bases[] = {base, other};
+    char detail[] = "HTTP 401";
+    struct og_index_verdict oci = {OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL};
+    struct og_index_verdict multi = {OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL};
+    struct og_index_verdict pending = {OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL};
+    struct og_index_verdict unknown = {OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail};
+    struct og_index_verdict clean = {OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL};
+    const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
+    struct og_review *rv = NULL;
+    char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
+    char *url = NULL;
+    struct eval e;
+    char *patched;
+
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
+    ASSERT_STR_EQ(url, "https://kubeshop.github.io/helm-charts");
+    free(url);
+    og_review_free(rv);
+    free(body);
+
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &oci, &e);
+    ASSERT_EQ(e.d.rule, OG_RULE_INDEX_OCI);
+    patched = patched_spec(&e);
+    ASSERT_STR_EQ(patched, "{\"url\":\"oci://registry-1.docker.io/kubeshop\",\"type\":\"oci\"}");
+    cJSON_free(patched);
+    eval_done(&e);
+
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &multi, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_STR_CONTAINS(e.d.message, "2 registries");
+    ASSERT_STR_CONTAINS(e.d.message, other);
+    eval_done(&e);
+
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &pending, &e);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT_EQ(e.d.rule, OG_RULE_INDEX_PENDING);
+    ASSERT_STR_CONTAINS(e.d.warnings[0], "pending");
+    eval_done(&e);
+
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &unknown, &e);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT_STR_CONTAINS(e.d.warnings[0], "HTTP 401");
+    eval_done(&e);
+
+    cfg->mode = OG_MODE_ENFORCE;
+    cfg->index.on_unknown = OG_ON_UNKNOWN_DENY;
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &pending, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    eval_done(&e);
+
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &clean, &e);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT_EQ(e.d.rule, OG_RULE_NONE);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
+OG_TEST_MAIN(OG_T(mutate_rules), OG_T(mutate_is_idempotent_and_deterministic),
+             OG_T(enforce_denies_with_guidance), OG_T(audit_warns_and_annotates),
+             OG_T(validate_never_patches), OG_T(warnings_are_bounded),
+             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))

@@ -1,0 +1,207 @@
+#include "harness.h"
+
+#include <cjson/cJSON.h>
+
+#include "ocigate/policy.h"
+#include "ocigate/review.h"
+
+OG_TEST(decode_bad_input)
+{
+    static const struct {
+        const char *body;
+        const char *msg;
+    } cases[] = {
+        {"", "malformed JSON"},
+        {"{\"request\":", "malformed JSON"},
+        {"[1,2]", "must be a JSON object"},
+        {"{\"a\":1,}", "malformed JSON at byte 7"},
+        {"{\"a\" 1}", "malformed JSON at byte 5"},
+        {"[1 2]", "malformed JSON"},
+        {"{\"a\":\"\\x\"}", "malformed JSON"},
+        {"{\"a\":tru}", "malformed JSON"},
+        {"{}", "has no request"},
+        {"{\"request\":null}", "has no request"},
+        {"{\"request\":{}}", "has no uid"},
+        {"{\"request\":{\"uid\":\"\"}}", "has no uid"},
+        {"{\"request\":{\"uid\":7}}", "/request/uid must be a string"},
+        {"{\"request\":[]}", "/request must be an object"},
+        {"{\"apiVersion\":\"admission.k8s.io/v2\",\"request\":{\"uid\":\"x\"}}",
+         "unsupported apiVersion"},
+        {"{\"kind\":\"Pod\",\"request\":{\"uid\":\"x\"}}", "is not AdmissionReview"},
+        {"{\"request\":{\"uid\":\"x\",\"object\":\"str\"}}", "/request/object must be an object"},
+        {"{\"request\":{\"uid\":\"x\",\"dryRun\":\"yes\"}}", "dryRun must be a boolean"},
+        {"{\"request\":{\"uid\":\"x\",\"userInfo\":{\"groups\":[1]}}}", "must hold strings"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_review *rv = NULL;
+        struct og_diag diag;
+
+        og_diag_clear(&diag);
+        ASSERT_EQ(og_review_decode(cases[i].body, strlen(cases[i].body), &rv, &diag), OG_EPARSE);
+        ASSERT(rv == NULL);
+        ASSERT_STR_CONTAINS(diag.msg, cases[i].msg);
+    }
+}
+
+/* The body is not NUL-terminated: decoding must stay within len. */
+/* Nesting past cJSON's limit is malformed input, not an allocation failure. */
+OG_TEST(decode_deep_nesting)
+{
+    struct og_buf b;
+    struct og_diag diag;
+    struct og_review *rv = NULL;
+
+    og_buf_init(&b, 1u << 20);
+    ASSERT_EQ(og_buf_append_cstr(&b, "{\"request\":{\"uid\":\"x\",\"object\":{\"a\":"), OG_OK);
+    for (int i = 0; i < 1200; i++)
+        ASSERT_EQ(og_buf_append(&b, "[", 1), OG_OK);
+    for (int i = 0; i < 1200; i++)
+        ASSERT_EQ(og_buf_append(&b, "]", 1), OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(&b, "}}}"), OG_OK);
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, &diag), OG_EPARSE);
+    ASSERT_STR_CONTAINS(diag.msg, "malformed JSON");
+    og_buf_cleanup(&b);
+}
+
+OG_TEST(decode_respects_length)
+{
+    const char *full = "{\"request\":{\"uid\":\"abc\"}}GARBAGE";
+    struct og_review *rv = NULL;
+
+    ASSERT_EQ(og_review_decode(full, strlen(full) - 7, &rv, NULL), OG_OK);
+    ASSERT_STR_EQ(og_review_get_request(rv)->uid, "abc");
+    ASSERT_STR_EQ(og_review_get_request(rv)->api_version, "admission.k8s.io/v1");
+    og_review_free(rv);
+    ASSERT_EQ(og_review_decode(full, strlen(full), &rv, NULL), OG_EPARSE);
+}
+
+static cJSON *encode(const struct og_review *rv, const struct og_decision *d)
+{
+    struct og_buf out;
+    cJSON *json;
+
+    og_buf_init(&out, 1u << 20);
+    if (og_review_encode(rv, d, &out) != OG_OK)
+        return NULL;
+    json = cJSON_ParseWithLength(out.ptr, out.len);
+    og_buf_cleanup(&out);
+    return json;
+}
+
+OG_TEST(captured_requests)
+{
+    static const struct {
+        const char *file;
+        const char *api;
+        const char *op;
+        int dry_run;
+        int has_object;
+    } cases[] = {
+        {"helmrepository-v1-create.json", "admission.k8s.io/v1", "CREATE", 0, 1},
+        {"helmrepository-v1-update-ssa-dryrun.json", "admission.k8s.io/v1", "UPDATE", 1, 1},
+        {"helmrepository-v1-update-ssa.json", "admission.k8s.io/v1", "UPDATE", 0, 1},
+        {"helmrepository-v1-delete.json", "admission.k8s.io/v1", "DELETE", 0, 0},
+        {"helmrepository-v1beta1-create.json", "admission.k8s.io/v1beta1", "CREATE", 0, 1},
+    };
+    char path[1024];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_review *rv = NULL;
+        const struct og_review_request *req;
+        struct og_decision d = {0};
+        struct og_diag diag;
+        size_t len = 0;
+        char *body;
+        cJSON *resp, *r;
+
+        snprintf(path, sizeof(path), "%s/k8s/captured/%s", og_test_shared_data(), cases[i].file);
+        body = og_test_read_file(path, &len);
+        if (body == NULL)
+            OG_SKIP("%s is absent (shared data not available)", path);
+        og_diag_clear(&diag);
+        ASSERT_EQ(og_review_decode(body, len, &rv, &diag), OG_OK);
+        req = og_review_get_request(rv);
+        ASSERT_STR_EQ(req->api_version, cases[i].api);
+        ASSERT_STR_EQ(req->operation, cases[i].op);
+        ASSERT_STR_EQ(req->kind, "HelmRepository");
+        ASSERT_STR_EQ(req->group, "source.toolkit.fluxcd.io");
+        ASSERT_STR_EQ(req->namespace_, "kube-system");
+        ASSERT_EQ(req->dry_run, cases[i].dry_run);
+        ASSERT_EQ(req->object != NULL, cases[i].has_object);
+        ASSERT(req->n_groups >= 1);
+
+        d.allowed = true;
+        resp = encode(rv, &d);
+        ASSERT(resp != NULL);
+        ASSERT_STR_EQ(cJSON_GetObjectItem(resp, "apiVersion")->valuestring, cases[i].api);
+        ASSERT_STR_EQ(cJSON_GetObjectItem(resp, "kind")->valuestring, "AdmissionReview");
+        r = cJSON_GetObjectItem(resp, "response");
+        ASSERT_STR_EQ(cJSON_GetObjectItem(r, "uid")->valuestring, req->uid);
+        ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(r, "allowed")));
+        ASSERT(cJSON_GetObjectItem(r, "patchType") == NULL);
+        ASSERT(cJSON_GetObjectItem(r, "patch") == NULL);
+        cJSON_Delete(resp);
+        og_review_free(rv);
+        free(body);
+    }
+}
+
+OG_TEST(encode_denial_patch_warnings)
+{
+    const char *body = "{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\","
+                       "\"request\":{\"uid\":\"q\\\"1\"}}";
+    struct og_review *rv = NULL;
+    char w0[] = "line \"one\"";
+    char *warnings[] = {w0};
+    char k[] = "decision", v[] = "denied";
+    struct og_annotation ann[] = {{k, v}};
+    char patch[] = "[{\"op\":\"add\",\"path\":\"/spec/type\",\"value\":\"oci\"}]";
+    char reason[] = "Forbidden", message[] = "no\nway";
+    struct og_decision d = {0};
+    cJSON *resp, *r, *st;
+
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    d.allowed = false;
+    d.code = 403;
+    d.reason = reason;
+    d.message = message;
+    d.warnings = warnings;
+    d.n_warnings = 1;
+    d.annotations = ann;
+    d.n_annotations = 1;
+    resp = encode(rv, &d);
+    ASSERT(resp != NULL);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(resp, "apiVersion")->valuestring, "admission.k8s.io/v1beta1");
+    r = cJSON_GetObjectItem(resp, "response");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(r, "uid")->valuestring, "q\"1");
+    ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(r, "allowed")));
+    st = cJSON_GetObjectItem(r, "status");
+    ASSERT_EQ(cJSON_GetObjectItem(st, "code")->valueint, 403);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(st, "message")->valuestring, "no\nway");
+    ASSERT_STR_EQ(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "warnings"), 0)->valuestring, w0);
+    ASSERT_STR_EQ(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(r, "auditAnnotations"), "decision")->valuestring,
+        "denied");
+    /* A denial never carries a patch. */
+    d.patch = patch;
+    d.patch_len = strlen(patch);
+    cJSON_Delete(resp);
+    resp = encode(rv, &d);
+    ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "response"), "patch") == NULL);
+    cJSON_Delete(resp);
+
+    d.allowed = true;
+    resp = encode(rv, &d);
+    r = cJSON_GetObjectItem(resp, "response");
+    ASSERT(cJSON_GetObjectItem(r, "status") == NULL);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(r, "patchType")->valuestring, "JSONPatch");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(r, "patch")->valuestring,
+                  "W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvdHlwZSIsInZhbHVlIjoib2NpIn1d");
+    cJSON_Delete(resp);
+    og_review_free(rv);
+}
+
+OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_deep_nesting), OG_T(decode_respects_length),
+             OG_T(captured_requests), OG_T(encode_denial_patch_warnings))
