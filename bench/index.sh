@@ -17,7 +17,6 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 shared=${OG_SHARED_DATA:-$top/../shared/data}
-[ -d "$shared" ] || shared=/work/shared/data
 file=${1:-$shared/index/bitnami-scale-2024-oci.yaml}
 runs=${RUNS:-5}
 bin=${OCIGATE_BIN:-$top/build/ocigate}

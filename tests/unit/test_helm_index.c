@@ -770,7 +770,7 @@ OG_TEST(json_output_round_trips)
     og_index_summary_cleanup(&s);
 }
 
-/* The real indexes of /work/shared/data/index, figures verified with PyYAML (SOURCES.md). */
+/* The real indexes of ../shared/data/index, figures verified with PyYAML (SOURCES.md). */
 static const struct expect real[] = {
     {"kubeshop-helm-charts-index-2025-10-09.yaml", 14, 3312, 30, 3282, 0, 2, 2, 0, 0, 2,
      "oci://registry-1.docker.io/kubeshop", 22, "v1", "2025-10-09T09:30:35.973800781Z"},
