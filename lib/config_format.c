@@ -62,7 +62,8 @@ static bool emit_event(struct emit *e, yaml_event_t *ev, int made)
     }
     if (!yaml_emitter_emit(&e->em, ev)) {
         if (e->rc == OG_OK)
-            e->rc = e->em.error == YAML_MEMORY_ERROR ? OG_ENOMEM : OG_EINVAL;
+            e->rc = e->em.error == YAML_MEMORY_ERROR || e->em.error == YAML_NO_ERROR ? OG_ENOMEM
+                                                                                     : OG_EINVAL;
         return false;
     }
     return true;

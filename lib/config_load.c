@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,7 +439,8 @@ static enum og_err parser_error(struct loader *ld, const yaml_parser_t *parser, 
     unsigned line = (unsigned)parser->problem_mark.line + 1;
     unsigned column = (unsigned)parser->problem_mark.column + 1;
 
-    if (parser->error == YAML_MEMORY_ERROR)
+    /* libyaml's loader fails some allocations without setting an error: both are OOM. */
+    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
         return OG_ENOMEM;
     if (parser->error == YAML_READER_ERROR)
         offset_position(data, len, parser->problem_offset, &line, &column);
@@ -451,42 +453,232 @@ static enum og_err parser_error(struct loader *ld, const yaml_parser_t *parser, 
                        parser->problem != NULL ? parser->problem : "syntax error");
 }
 
+/*
+ * Building the document from parser events. libyaml's own loader (yaml_parser_load) leaks
+ * when an allocation fails midway, so the tree is built here with the document API's
+ * add/append calls, which clean up after themselves, and the nodes get the events' marks.
+ */
+struct frame {
+    int id;  /* the open sequence or mapping */
+    int key; /* a mapping's key waiting for its value, or 0 */
+};
+
+struct anchor {
+    char *name;
+    int id;
+};
+
+struct builder {
+    yaml_document_t *doc;
+    struct frame *frames;
+    size_t n_frames, cap_frames;
+    struct anchor *anchors;
+    size_t n_anchors, cap_anchors;
+};
+
+/*
+ * Makes room for item `n` of an array of `*cap` items of `size` bytes at `arr`: returns the
+ * array (moved or not), or NULL when out of memory (`arr` is then still valid).
+ */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+    size_t want = *cap == 0 ? 16 : *cap * 2;
+    void *q;
+
+    if (n < *cap)
+        return arr;
+    if (want > SIZE_MAX / size)
+        return NULL;
+    q = realloc(arr, want * size);
+    if (q != NULL)
+        *cap = want;
+    return q;
+}
+
+/* Puts node `id` in its parent: the open sequence, or the open mapping as key or value. */
+static bool attach(struct builder *b, int id)
+{
+    struct frame *top;
+
+    if (b->n_frames == 0)
+        return true; /* the root: the first node added */
+    top = &b->frames[b->n_frames - 1];
+    if (yaml_document_get_node(b->doc, top->id)->type == YAML_SEQUENCE_NODE)
+        return yaml_document_append_sequence_item(b->doc, top->id, id) != 0;
+    if (top->key == 0) {
+        top->key = id;
+        return true;
+    }
+    if (!yaml_document_append_mapping_pair(b->doc, top->id, top->key, id))
+        return false;
+    top->key = 0;
+    return true;
+}
+
+/* Records the anchor of a new node; the event keeps its own copy of the name. */
+static bool add_anchor(struct builder *b, const yaml_char_t *name, int id)
+{
+    struct anchor *arr;
+    char *copy;
+
+    if (name == NULL)
+        return true;
+    arr = grow(b->anchors, &b->cap_anchors, b->n_anchors, sizeof(*b->anchors));
+    if (arr == NULL)
+        return false;
+    b->anchors = arr;
+    copy = strdup((const char *)name);
+    if (copy == NULL)
+        return false;
+    b->anchors[b->n_anchors].name = copy;
+    b->anchors[b->n_anchors].id = id;
+    b->n_anchors++;
+    return true;
+}
+
+/* Adds the node an event opens or is; returns its id, 0 when out of memory. */
+static int add_node(struct builder *b, const yaml_event_t *ev)
+{
+    const yaml_char_t *anchor = NULL;
+    int id = 0;
+
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        id = yaml_document_add_scalar(b->doc, NULL, ev->data.scalar.value,
+                                      (int)ev->data.scalar.length, ev->data.scalar.style);
+        anchor = ev->data.scalar.anchor;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        id = yaml_document_add_sequence(b->doc, NULL, ev->data.sequence_start.style);
+        anchor = ev->data.sequence_start.anchor;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        id = yaml_document_add_mapping(b->doc, NULL, ev->data.mapping_start.style);
+        anchor = ev->data.mapping_start.anchor;
+        break;
+    default:
+        break;
+    }
+    if (id == 0)
+        return 0;
+    yaml_document_get_node(b->doc, id)->start_mark = ev->start_mark;
+    if (!add_anchor(b, anchor, id) || !attach(b, id))
+        return 0;
+    return id;
+}
+
+/* The node of the latest anchor named `name` (YAML lets later anchors shadow), or 0. */
+static int find_anchor(const struct builder *b, const yaml_char_t *name)
+{
+    for (size_t i = b->n_anchors; i > 0; i--) {
+        if (strcmp(b->anchors[i - 1].name, (const char *)name) == 0)
+            return b->anchors[i - 1].id;
+    }
+    return 0;
+}
+
+/* Handles one event; OG_OK, OG_ENOMEM, or OG_EPARSE (a second document, an unknown alias). */
+static enum og_err build_event(struct loader *ld, struct builder *b, const yaml_event_t *ev,
+                               unsigned *docs)
+{
+    struct frame *frames;
+    int id;
+
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (++*docs > 1) {
+            diag_begin(ld->diag, ld->name, (unsigned)ev->start_mark.line + 1,
+                       (unsigned)ev->start_mark.column + 1, NULL);
+            return og_diag_set(ld->diag, OG_EPARSE, "more than one YAML document");
+        }
+        return OG_OK;
+    case YAML_SCALAR_EVENT:
+        return add_node(b, ev) != 0 ? OG_OK : OG_ENOMEM;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        frames = grow(b->frames, &b->cap_frames, b->n_frames, sizeof(*b->frames));
+        if (frames == NULL)
+            return OG_ENOMEM;
+        b->frames = frames;
+        id = add_node(b, ev);
+        if (id == 0)
+            return OG_ENOMEM;
+        b->frames[b->n_frames].id = id;
+        b->frames[b->n_frames].key = 0;
+        b->n_frames++;
+        return OG_OK;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        b->n_frames--;
+        return OG_OK;
+    case YAML_ALIAS_EVENT:
+        id = find_anchor(b, ev->data.alias.anchor);
+        if (id == 0) {
+            diag_begin(ld->diag, ld->name, (unsigned)ev->start_mark.line + 1,
+                       (unsigned)ev->start_mark.column + 1, NULL);
+            return og_diag_set(ld->diag, OG_EPARSE, "invalid YAML: undefined alias \"%.64s\"",
+                               (const char *)ev->data.alias.anchor);
+        }
+        return attach(b, id) ? OG_OK : OG_ENOMEM;
+    default:
+        return OG_OK;
+    }
+}
+
+/* Parses the whole stream into `doc` (initialized by the caller). */
+static enum og_err build_document(struct loader *ld, yaml_parser_t *parser, yaml_document_t *doc,
+                                  const char *data, size_t len)
+{
+    struct builder b = {.doc = doc};
+    unsigned docs = 0;
+    enum og_err rc = OG_OK;
+
+    while (rc == OG_OK) {
+        yaml_event_t ev;
+        bool end;
+
+        if (!yaml_parser_parse(parser, &ev)) {
+            rc = parser_error(ld, parser, data, len);
+            break;
+        }
+        end = ev.type == YAML_STREAM_END_EVENT;
+        rc = build_event(ld, &b, &ev, &docs);
+        yaml_event_delete(&ev);
+        if (end)
+            break;
+    }
+    for (size_t i = 0; i < b.n_anchors; i++)
+        free(b.anchors[i].name);
+    free(b.anchors);
+    free(b.frames);
+    return rc;
+}
+
 enum og_err og_config_parse(const char *data, size_t len, const char *name, struct og_config **out,
                             struct og_diag *diag)
 {
     struct loader ld = {.diag = diag, .name = name};
     yaml_parser_t parser;
-    yaml_document_t doc, extra;
-    bool have_doc = false, have_extra = false;
+    yaml_document_t doc;
+    bool have_parser = false, have_doc = false;
     const yaml_node_t *root;
     enum og_err rc;
 
     rc = og_config_new(&ld.cfg);
     if (rc != OG_OK)
         return rc;
-    if (!yaml_parser_initialize(&parser)) {
-        og_config_unref(ld.cfg);
-        return OG_ENOMEM;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-    /* yaml_parser_load() frees the document itself when it fails. */
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = parser_error(&ld, &parser, data, len);
+    rc = OG_ENOMEM;
+    if (!yaml_parser_initialize(&parser))
         goto out;
-    }
+    have_parser = true;
+    if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1))
+        goto out;
     have_doc = true;
     ld.doc = &doc;
-    if (!yaml_parser_load(&parser, &extra)) {
-        rc = parser_error(&ld, &parser, data, len);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    rc = build_document(&ld, &parser, &doc, data, len);
+    if (rc != OG_OK)
         goto out;
-    }
-    have_extra = true;
-    if (yaml_document_get_root_node(&extra) != NULL) {
-        diag_begin(diag, name, (unsigned)extra.start_mark.line + 1,
-                   (unsigned)extra.start_mark.column + 1, NULL);
-        rc = og_diag_set(diag, OG_EPARSE, "more than one YAML document");
-        goto out;
-    }
     root = yaml_document_get_root_node(&doc);
     if (root != NULL && !is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) {
@@ -509,11 +701,10 @@ enum og_err og_config_parse(const char *data, size_t len, const char *name, stru
     ld.cfg = NULL;
     rc = OG_OK;
 out:
-    if (have_extra)
-        yaml_document_delete(&extra);
     if (have_doc)
         yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    if (have_parser)
+        yaml_parser_delete(&parser);
     og_config_unref(ld.cfg);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "httpd.h"
 #include "log.h"
+#include "reload.h"
 #include "snapshot.h"
 
 #include "ocigate/config.h"
@@ -33,6 +34,7 @@
 
 struct serve_opts {
     struct srv_httpd_opts http;
+    const char *config;
     const char *mode;
     const char *max_body;
     unsigned drain_s;
@@ -53,9 +55,12 @@ static void usage(FILE *out)
             "                       (default: " DEFAULT_LISTEN ")\n"
             "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
-            "  --mode MODE          mutate, enforce, audit or off (default: mutate)\n"
-            "  --max-body BYTES     largest request body, suffix K or M allowed\n"
-            "                       (default: 8M)\n"
+            "  --config FILE        YAML configuration (see 'ocigate config default');\n"
+            "                       reloaded on SIGHUP and when the file changes\n"
+            "  --mode MODE          mutate, enforce, audit or off; overrides the file\n"
+            "                       (default: the file's mode, else mutate)\n"
+            "  --max-body BYTES     largest request body, suffix K or M allowed;\n"
+            "                       overrides the file's maxBodyBytes (default: 8M)\n"
             "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
             "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
             "                       (default: %d)\n"
@@ -65,7 +70,9 @@ static void usage(FILE *out)
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP requests a reload.\n",
+            "precedence: flags > the --config file > built-in defaults, also on reload.\n"
+            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
+            "file is logged and the running config stays).\n",
             DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S);
 }
 
@@ -89,6 +96,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
     static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
                                              {"tls-cert", required_argument, NULL, 'c'},
                                              {"tls-key", required_argument, NULL, 'k'},
+                                             {"config", required_argument, NULL, 'f'},
                                              {"mode", required_argument, NULL, 'm'},
                                              {"max-body", required_argument, NULL, 'b'},
                                              {"threads", required_argument, NULL, 't'},
@@ -112,6 +120,9 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
             break;
         case 'k':
             o->http.key_file = optarg;
+            break;
+        case 'f':
+            o->config = optarg;
             break;
         case 'm':
             o->mode = optarg;
@@ -168,35 +179,43 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
     return -1;
 }
 
-/* The configuration snapshot from the defaults and the flags. Returns -1 or an exit status. */
-static int make_config(const struct serve_opts *o, struct og_config **out)
+/*
+ * The flags that shape the configuration, checked. Precedence: a flag beats the --config
+ * file, which beats the defaults (reload.h). Returns -1 or an exit status.
+ */
+static int config_flags(const struct serve_opts *o, struct srv_config_flags *flags)
 {
-    struct og_config *cfg = NULL;
-    uint64_t max_body;
-
-    if (og_config_new(&cfg) != OG_OK) {
-        fprintf(stderr, "ocigate serve: out of memory\n");
-        return 1;
-    }
-    if (o->mode != NULL && og_mode_parse(o->mode, &cfg->mode) != OG_OK) {
-        fprintf(stderr, "ocigate serve: --mode must be mutate, enforce, audit or off, not '%s'\n",
-                o->mode);
-        og_config_unref(cfg);
-        return 2;
-    }
+    memset(flags, 0, sizeof(*flags));
+    flags->path = o->config;
+    flags->mode = o->mode;
     if (o->max_body != NULL) {
-        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &max_body) != OG_OK) {
+        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &flags->max_body) != OG_OK) {
             fprintf(stderr,
                     "ocigate serve: --max-body must be a size within 1..1G bytes (suffix K or "
                     "M allowed), not '%s'\n",
                     o->max_body);
-            og_config_unref(cfg);
             return 2;
         }
-        cfg->max_body = max_body;
+        flags->has_max_body = true;
     }
-    *out = cfg;
     return -1;
+}
+
+/* The first configuration snapshot. Returns -1 or an exit status. */
+static int make_config(const struct srv_config_flags *flags, struct og_config **out)
+{
+    struct og_diag diag;
+    char line[1024];
+    enum og_err rc;
+
+    og_diag_clear(&diag);
+    rc = srv_config_build(flags, out, &diag);
+    if (rc == OG_OK)
+        return -1;
+    if (diag.msg[0] == '\0')
+        og_diag_set(&diag, rc, "%s", og_strerror(rc));
+    fprintf(stderr, "ocigate serve: %s\n", og_diag_format(&diag, line, sizeof(line)));
+    return rc == OG_EINVAL || rc == OG_EPARSE || rc == OG_ETOOBIG ? 2 : 1;
 }
 
 /*
@@ -229,8 +248,8 @@ static void drain_wait(const sigset_t *set, unsigned seconds)
     }
 }
 
-/* Serves until SIGTERM or SIGINT. The switch is where new signals (SIGHUP reload) go. */
-static void signal_loop(const sigset_t *set)
+/* Serves until SIGTERM or SIGINT; SIGHUP hands a reload to the watcher thread. */
+static void signal_loop(const sigset_t *set, struct srv_reload *reload)
 {
     for (;;) {
         int sig = 0;
@@ -245,6 +264,7 @@ static void signal_loop(const sigset_t *set)
             return;
         case SIGHUP:
             srv_log(SRV_LOG_INFO, "reload requested", NULL);
+            srv_reload_request(reload);
             break;
         default:
             break; /* SIGPIPE: write errors are handled where they happen */
@@ -257,6 +277,9 @@ int srv_cmd_serve(int argc, char **argv)
     struct serve_opts o;
     struct og_config *cfg = NULL;
     struct srv_httpd *httpd = NULL;
+    struct srv_reload *reload = NULL;
+    struct srv_config_flags flags;
+    const char *mode_name;
     struct og_diag diag;
     sigset_t set;
     char threads[16], drain[16];
@@ -278,10 +301,18 @@ int srv_cmd_serve(int argc, char **argv)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o.http.threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
     }
-    status = make_config(&o, &cfg);
+    status = config_flags(&o, &flags);
     if (status >= 0)
         return status;
+    status = make_config(&flags, &cfg);
+    if (status >= 0)
+        return status;
+    /* The TLS floor is read once: the listener's credentials are set up at start. */
+    o.http.tls13_only = cfg->tls_min_version == OG_TLS_1_3;
+    /* Read before the watcher starts: from then on a reload may free `cfg`. */
+    mode_name = og_mode_name(cfg->mode);
     srv_snapshot_init(cfg);
+    cfg = NULL;
 
     /* Every thread libmicrohttpd starts inherits this mask; only sigwait() sees them. */
     sigemptyset(&set);
@@ -291,18 +322,23 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if (srv_reload_start(&flags, &reload) != OG_OK) {
+        srv_snapshot_cleanup();
+        return 1;
+    }
     og_diag_clear(&diag);
     if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_reload_stop(reload);
         srv_snapshot_cleanup();
         return 1;
     }
     (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
     (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
-    srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode",
-            og_mode_name(cfg->mode), "threads", threads, "version", OG_VERSION, NULL);
+    srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode", mode_name, "config",
+            o.config, "threads", threads, "version", OG_VERSION, NULL);
 
-    signal_loop(&set);
+    signal_loop(&set, reload);
 
     srv_httpd_set_draining(httpd);
     srv_log(SRV_LOG_INFO, "draining", "seconds", drain, NULL);
@@ -312,6 +348,7 @@ int srv_cmd_serve(int argc, char **argv)
     if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
         srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
     srv_httpd_stop(httpd);
+    srv_reload_stop(reload);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);
     return 0;

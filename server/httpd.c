@@ -29,6 +29,8 @@
 
 /* TLS 1.2 and 1.3 only (GnuTLS priority string); the server's cipher order wins. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* The same with TLS 1.3 only (config tls.minVersion "1.3"). */
+#define TLS13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
 
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
@@ -92,11 +94,7 @@ static void request_free(struct srv_request *req)
     og_buf_cleanup(&req->body);
     og_review_free(req->rv);
     free(req->index_url);
-    /*
-     * req->verdict is only ever filled by srv_request_resume(). Its release,
-     * og_index_verdict_cleanup(&req->verdict), belongs here; it is added together with the
-     * index cache (branch fetch), as lib/helm_index.c is not on main yet.
-     */
+    og_index_verdict_cleanup(&req->verdict);
     og_config_unref(req->cfg);
     free(req);
 }
@@ -575,7 +573,8 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
         MHD_OPTION_HTTPS_MEM_CERT, (const char *)cert,
         MHD_OPTION_HTTPS_MEM_KEY, (const char *)key,
-        MHD_OPTION_HTTPS_PRIORITIES, (const char *)TLS_PRIORITIES,
+        MHD_OPTION_HTTPS_PRIORITIES,
+            (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
         MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_conns,

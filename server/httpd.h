@@ -52,6 +52,7 @@ struct srv_httpd_opts {
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
     unsigned max_conns;      /**< concurrent connections */
     size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
+    bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
 };
 
 /** The running daemon. Opaque. */

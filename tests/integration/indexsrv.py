@@ -36,9 +36,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), "/work/shared/data/index"]
-if os.environ.get("OG_SHARED_DATA"):
-    DATA_DIRS.append(os.path.join(os.environ["OG_SHARED_DATA"], "index"))
+_SHARED = os.environ.get("OG_SHARED_DATA") or os.path.join(HERE, "..", "..", "..", "shared", "data")
+DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "index")]
 
 LOCK = threading.Lock()
 STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}

@@ -23,7 +23,8 @@ import traceback
 
 BIN = os.environ.get("OCIGATE_BIN", "")
 SOURCE_DIR = os.environ.get("OG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA_DIR = os.environ.get("OG_DATA_DIR", "/work/shared/data")
+# The shared real-world data: $OG_SHARED_DATA, else ../shared/data beside the source tree.
+DATA_DIR = os.environ.get("OG_SHARED_DATA") or os.path.join(SOURCE_DIR, "..", "shared", "data")
 CAPTURED = os.path.join(DATA_DIR, "k8s", "captured")
 
 
@@ -128,7 +129,9 @@ class Server:
         self.ca = ca or c.ca
         self.logfile = tempfile.NamedTemporaryFile(prefix="ogtest-log-", delete=False)
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert or c.cert,
-                "--tls-key", key or c.key, "--mode", mode, "--drain", str(drain)]
+                "--tls-key", key or c.key, "--drain", str(drain)]
+        if mode is not None:  # None: no --mode flag, the --config file decides
+            argv += ["--mode", mode]
         if conn_timeout is not None:
             argv += ["--conn-timeout", str(conn_timeout)]
         argv += list(extra)

@@ -134,6 +134,8 @@ static const struct good_case good_cases[] = {
     {"tls: {minVersion: \"1.3\"}", F(tls_min_version), OG_TLS_1_3},
     {"tls: {minVersion: 1.3}", F(tls_min_version), OG_TLS_1_3},
     {"tls:\n  minVersion: '1.2'", F(tls_min_version), OG_TLS_1_2},
+    {"index: &i {ttl: 2h}\ntls: {minVersion: \"1.3\"}\n", F(index.ttl_s), 7200},
+    {"namespaces: [{match: a, mode: &m audit}]\nmode: *m\n", F(mode), OG_MODE_AUDIT},
     {"index:\n  ttl: 2h\n  budget: 1s\n", F(index.budget_ms), 1000},
 };
 
@@ -197,6 +199,8 @@ static const struct bad_case bad_cases[] = {
      "for the next token"},
     {"mode: \xff\n", OG_EPARSE, "t.yaml:1:7: invalid YAML: invalid leading UTF-8 octet"},
     {"mode: audit\n---\nmode: off\n", OG_EPARSE, "t.yaml:2:1: more than one YAML document"},
+    {"mode: *m\n", OG_EPARSE, "t.yaml:1:7: invalid YAML: undefined alias \"m\""},
+    {"a: &m audit\nmode: *m\n", OG_EINVAL, "t.yaml:1:1: a: unknown key"},
     {"- mode\n", OG_EINVAL, "t.yaml:1:1: expected a mapping at the top level, got a list"},
     {"hello\n", OG_EINVAL, "t.yaml:1:1: expected a mapping at the top level, got a scalar"},
     /* Keys. */

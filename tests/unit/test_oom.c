@@ -117,7 +117,80 @@ out:
     return rc;
 }
 
+static const char config_yaml[] =
+    "mode: enforce\n"
+    "namespaces: [{match: \"prod-*\", mode: audit}, {match: b, mode: \"off\"}]\n"
+    "exempt: {namespaces: [kube-system], users: [\"system:serviceaccount:ci:*\"], groups: [g]}\n"
+    "migrations:\n"
+    "  - {from: \"https://charts.bitnami.com/bitnami\", enabled: false}\n"
+    "  - {from: \"https://X.io/a/\", to: \"oci://r.io/a\"}\n"
+    "index: {ttl: 2h, allowHosts: [h.io], allowCIDRs: [10.0.0.0/8]}\n"
+    "tls: {minVersion: \"1.3\"}\n";
+
+/* One configuration load, formatted back, and the default file, start to end. */
+static enum og_err load_config(enum og_mode unused)
+{
+    struct og_config *cfg = NULL;
+    struct og_buf out;
+    enum og_err rc;
+
+    (void)unused;
+    og_buf_init(&out, 1u << 20);
+    rc = og_config_parse(config_yaml, sizeof(config_yaml) - 1, "oom.yaml", &cfg, NULL);
+    if (rc == OG_OK)
+        rc = og_config_format(cfg, &out);
+    if (rc == OG_OK)
+        rc = og_config_format_default(&out);
+    og_buf_cleanup(&out);
+    og_config_unref(cfg);
+    return rc;
+}
+
 #endif
+
+/* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
+#ifndef OG_OOM_SKIP
+static void torture(enum og_err (*fn)(enum og_mode), enum og_mode mode, const char *what)
+{
+    long total, base;
+
+    fail_at = -1;
+    base = live;
+    ASSERT_EQ(fn(mode), OG_OK);
+    ASSERT_EQ(live, base);
+    calls = 0;
+    fail_at = 1L << 40;
+    ASSERT_EQ(fn(mode), OG_OK);
+    total = calls;
+    ASSERT(total > 10);
+    for (long n = 0; n < total; n++) {
+        enum og_err rc;
+
+        calls = 0;
+        fail_at = n;
+        base = live;
+        rc = fn(mode);
+        fail_at = -1;
+        if (rc != OG_OK && rc != OG_ENOMEM)
+            fprintf(stderr, "  %s, allocation %ld: %s\n", what, n, og_strerror(rc));
+        ASSERT(rc == OG_OK || rc == OG_ENOMEM);
+        if (live != base)
+            fprintf(stderr, "  %s, allocation %ld failed: %ld blocks leaked\n", what, n,
+                    live - base);
+        ASSERT_EQ(live, base);
+    }
+    printf("# %s: %ld allocations, each failed once\n", what, total);
+}
+#endif
+
+OG_TEST(config_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(load_config, OG_MODE_OFF, "config load and format");
+#endif
+}
 
 OG_TEST(every_allocation_may_fail)
 {
@@ -161,4 +234,4 @@ OG_TEST(every_allocation_may_fail)
 #endif
 }
 
-OG_TEST_MAIN(OG_T(every_allocation_may_fail))
+OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail))

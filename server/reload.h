@@ -1,0 +1,70 @@
+/*
+ * reload.h - builds the configuration snapshot from the file and the flags, and reloads it off
+ * the request path on SIGHUP and when the file changes.
+ *
+ * Precedence, at start and on every reload: a command-line flag (--mode, --max-body) beats the
+ * config file (--config FILE), which beats the built-in defaults. Paths and the listen address
+ * exist only as flags. A reload that fails (unreadable file, invalid YAML, a bad value) is
+ * logged as an error and the running snapshot stays; the process never exits over it.
+ *
+ * File changes are watched with inotify on the file's DIRECTORY, not the file: Kubernetes
+ * ConfigMap volumes publish a new version by swapping the `..data` symlink atomically, and
+ * editors replace a file by renaming a new one over it; both leave a watch on the old inode
+ * blind. Events are debounced (a burst gives one reload) and a reload that yields the same
+ * effective configuration as the running one swaps nothing.
+ */
+#ifndef SRV_RELOAD_H
+#define SRV_RELOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ocigate/config.h"
+#include "ocigate/err.h"
+
+/** What the command line says about the configuration. Strings are borrowed. */
+struct srv_config_flags {
+    const char *path;  /**< --config FILE, or NULL for the built-in defaults */
+    const char *mode;  /**< --mode, or NULL: the file's mode (or the default) */
+    bool has_max_body; /**< --max-body was given */
+    uint64_t max_body; /**< its value, in bytes */
+};
+
+/**
+ * Builds a snapshot: the file at `flags->path` (or the defaults), then the flags on top.
+ * On failure `diag` explains (file:line:column for the file, "--mode" in `where` for a flag)
+ * and the og_config_load() error is returned; `*out` is untouched. The caller owns the
+ * reference in `*out`. Thread-safe.
+ */
+OG_NODISCARD enum og_err srv_config_build(const struct srv_config_flags *flags,
+                                          struct og_config **out, struct og_diag *diag);
+
+/** The reload watcher (opaque). */
+struct srv_reload;
+
+/**
+ * Starts the watcher thread, which swaps new snapshots in with srv_snapshot_swap() (so
+ * srv_snapshot_init() must have run). `flags` and its strings are copied. The thread blocks
+ * every signal, so signals keep going to the process's sigwait() loop. With a `path`, its
+ * directory is watched; OG_EIO when that watch cannot be set up. OG_ENOMEM. The caller stops
+ * and frees the watcher with srv_reload_stop().
+ */
+OG_NODISCARD enum og_err srv_reload_start(const struct srv_config_flags *flags,
+                                          struct srv_reload **out);
+
+/**
+ * Asks for a reload now (the SIGHUP path); returns at once, the watcher thread does the work.
+ * Async-signal-safe (one write(2)).
+ */
+void srv_reload_request(struct srv_reload *r);
+
+/**
+ * Reload attempts finished so far: `done` counts every attempt (accepted, unchanged or
+ * rejected), `rejected` those that failed. Either pointer may be NULL. Thread-safe.
+ */
+void srv_reload_stats(const struct srv_reload *r, unsigned long *done, unsigned long *rejected);
+
+/** Stops the watcher thread, waits for it, and frees `r`. NULL is a no-op. */
+void srv_reload_stop(struct srv_reload *r);
+
+#endif
