@@ -21,6 +21,7 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
                                  (connections leaves out the one asking)
   /_reset                        zeroes the counters
 
+--tls CERT KEY serves HTTPS instead of HTTP.
 --sentinel ADDR also listens on ADDR (e.g. 127.0.0.2) and only counts connections there:
 a redirect to it proves whether the fetcher ever connected to a refused address.
 """
@@ -207,10 +208,16 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--sentinel", default=None, help="second loopback address to watch")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
     args = ap.parse_args()
     if not args.bind.startswith("127."):
         sys.exit("indexsrv: loopback only")
     srv = Server((args.bind, args.port), Handler)
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("port %d" % srv.server_address[1], flush=True)
     if args.sentinel:
         if not args.sentinel.startswith("127."):
