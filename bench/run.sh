@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# run.sh - runs every benchmark program of bench/ (bench_<name>.c, built by CMake into
-# $BUILD, default ./build) and prints its figures. `make bench` builds first and calls this.
+# run.sh - runs every benchmark: the programs of bench/ (bench_<name>.c, built by CMake into
+# $BUILD, default ./build) and the scripts bench/admission.sh and bench/index.sh, and prints
+# their figures. `make bench` builds first and calls this.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
 build=${BUILD:-$top/build}
 found=0
-for b in "$build"/bench_*; do
+status=0
+for b in "$build"/bench_* "$here"/admission.sh "$here"/index.sh; do
     [ -x "$b" ] || continue
     found=1
     echo "== $(basename "$b")"
-    "$b"
+    OCIGATE_BIN=${OCIGATE_BIN:-$build/ocigate} "$b" || status=1
 done
 if [ $found -eq 0 ]; then
-    echo "run.sh: no bench_* programs in $build (run 'make build' first)" >&2
+    echo "run.sh: no benchmarks found (run 'make build' first)" >&2
     exit 1
 fi
+exit $status

@@ -609,6 +609,10 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                          MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* One worker is the polling thread itself: libmicrohttpd warns about a pool of size 1. */
+    struct MHD_OptionItem pool[] = {
+        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
+        {MHD_OPTION_END, 0, NULL}};
 
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -622,7 +626,7 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
         MHD_OPTION_HTTPS_MEM_KEY, (const char *)key,
         MHD_OPTION_HTTPS_PRIORITIES,
             (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(o->threads > 1 ? o->threads : 0),
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_conns,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,

@@ -310,6 +310,47 @@ def test_config_file_settings_and_reload():
         d.cleanup()
 
 
+def test_cli_analyze_url():
+    bin_ = os.environ.get("OCIGATE_BIN")
+    if not bin_:
+        raise Skip("OCIGATE_BIN is not set")
+
+    def analyze(*args):
+        p = subprocess.run([bin_, "index", "analyze"] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    with IndexServer() as ix:
+        rc, out, err = analyze("--allow-cidr", "127.0.0.1/32", ix.base + "/repo/oci-small")
+        eq(rc, 0, "exit status: " + err)
+        doc = json.loads(out)
+        eq(doc["source"], ix.base + "/repo/oci-small/index.yaml", "source")
+        eq(doc["verdict"]["state"], "oci", "verdict")
+        eq(doc["verdict"]["ociBase"], BITNAMI_OCI, "base")
+        rc, out, err = analyze("--human", "--allow-cidr=127.0.0.0/8",
+                               ix.base + "/gzip/http-small/index.yaml")
+        eq(rc, 0, "exit status: " + err)
+        check("clean" in out.lower(), "human verdict", out)
+        rc, out, err = analyze("--allow-host", "localhost",
+                               "http://localhost:%d/repo/oci-small" % ix.port)
+        eq(rc, 0, "allowed by name: " + err)
+        for args, want_rc, msg in (
+                ([ix.base + "/repo/oci-small"], 1, "address 127.0.0.1 is not allowed"),
+                (["--allow-cidr", "127.0.0.1/32", ix.base + "/status/404"], 1, "HTTP 404"),
+                (["--allow-cidr", "127.0.0.1/32", ix.base + "/garbage"], 2, "index.yaml"),
+                (["--allow-cidr", "127.0.0.1/32", "--timeout-ms", "1000", ix.base + "/drip/100"],
+                 1, "timed out"),
+                (["--allow-cidr", "127.0.0.1/33", ix.base + "/repo/oci-small"], 2, "prefix"),
+                (["--allow-cidr"], 2, "needs a value"),
+                (["--timeout-ms", "5", ix.base], 2, "1000..600000"),
+                (["ftp://127.0.0.1/x"], 2, "scheme 'ftp' is not fetched"),
+                (["http://user:pw@127.0.0.1/x"], 2, "credentials")):
+            rc, out, err = analyze(*args)
+            eq(rc, want_rc, "exit status of %r: %s" % (args, err))
+            check(msg in err, "message of %r" % (args,), err)
+        eq(ix.stats()["sentinel_connections"], 0, "sentinel untouched")
+
+
 def closed_port():
     import socket
     so = socket.socket()
