@@ -487,6 +487,24 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
     return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
 }
 
+/* The value of the object's ocigate.io/mode annotation, or NULL. */
+static const char *mode_annotation(const cJSON *object)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, OG_MODE_ANNOTATION);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The mode for this request: exemptions, namespace rules, then the annotation. */
+static enum og_mode effective_mode(const struct og_config *cfg, const struct og_review_request *req,
+                                   const char **why)
+{
+    return og_config_resolve_mode(cfg, req->namespace_, req->username, req->groups, req->n_groups,
+                                  mode_annotation(req->object), why);
+}
+
 enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_review *rv,
                                    char **url)
 {
@@ -497,8 +515,8 @@ enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_
     enum og_err rc = OG_OK;
 
     *url = NULL;
-    if (!cfg->index.enabled || cfg->mode == OG_MODE_OFF || !in_scope(req) || !read_repo(req, &r) ||
-        r.scheme != SCHEME_HTTP)
+    if (!cfg->index.enabled || !in_scope(req) || effective_mode(cfg, req, NULL) == OG_MODE_OFF ||
+        !read_repo(req, &r) || r.scheme != SCHEME_HTTP)
         return OG_OK;
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, 1u << 16);
@@ -567,6 +585,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     struct og_decision d;
     struct finding f;
     struct repo r;
+    const char *why = NULL;
     enum og_err rc = OG_OK;
 
     memset(&d, 0, sizeof(d));
@@ -575,14 +594,25 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     og_buf_init(&f.new_url, 1u << 16);
     og_buf_init(&f.problem, 1u << 16);
     d.allowed = true;
-    d.mode = cfg->mode;
-    if (d.mode == OG_MODE_OFF || !in_scope(req) || !read_repo(req, &r))
+    d.mode = OG_MODE_OFF;
+    if (!in_scope(req))
+        goto out;
+    d.mode = effective_mode(cfg, req, &why);
+    if (d.mode == OG_MODE_OFF || !read_repo(req, &r))
         goto out;
     rc = find(cfg, &r, verdict, &f);
     if (rc != OG_OK || f.rule == OG_RULE_NONE)
         goto out;
     d.rule = f.rule;
     rc = decide(cfg, &r, ep, &f, &d);
+    if (rc == OG_OK)
+        rc = add_annotation(&d, "mode", og_mode_name(d.mode));
+    /* An opt-out that did not apply is worth saying, since the user expected it to. */
+    if (rc == OG_OK && og_mode_why_annotation_ignored(why))
+        rc = add_warning(&d, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
+                         og_mode_name(d.mode),
+                         cfg->allow_annotation_override ? "only audit may be asked for"
+                                                        : "overrides are not allowed");
 out:
     og_buf_cleanup(&f.new_url);
     og_buf_cleanup(&f.problem);

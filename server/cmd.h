@@ -21,4 +21,7 @@ int srv_cmd_serve(int argc, char **argv);
 /** `ocigate config check FILE | default` (server/cmd_config.c). */
 int srv_cmd_config(int argc, char **argv);
 
+/** `ocigate index analyze FILE|-` (server/cmd_index.c). */
+int srv_cmd_index(int argc, char **argv);
+
 #endif

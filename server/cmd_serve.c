@@ -7,13 +7,17 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "cmd.h"
+#include "fetch.h"
 #include "httpd.h"
+#include "index_cache.h"
+#include "index_flags.h"
 #include "log.h"
 #include "reload.h"
 #include "snapshot.h"
@@ -24,7 +28,13 @@
 #define DEFAULT_CONN_TIMEOUT_S 10
 #define DEFAULT_DRAIN_S 5
 #define DEFAULT_MAX_CONNS 1024
-#define CONN_MEMORY (64 * 1024)
+/*
+ * libmicrohttpd's per-connection pool holds the request line, headers and the read buffer
+ * (the body streams through it into the request's og_buf); it is zeroed for every request on
+ * a keep-alive connection, so a larger pool costs CPU on every admission (64 KiB spent 8% of
+ * the server's time in memset, 16 KiB 2%). Admission request headers are well under 2 KiB.
+ */
+#define CONN_MEMORY (16 * 1024)
 
 struct serve_opts {
     struct srv_httpd_opts http;
@@ -33,6 +43,7 @@ struct serve_opts {
     const char *max_body;
     unsigned drain_s;
     int log_level;
+    struct srv_index_flags index; /* --index-*; hosts and cidrs have room for argc */
 };
 
 static void usage(FILE *out)
@@ -64,10 +75,12 @@ static void usage(FILE *out)
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
+            "%s"
+            "\n"
             "precedence: flags > the --config file > built-in defaults, also on reload.\n"
             "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
             "file is logged and the running config stays).\n",
-            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S);
+            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S, srv_index_flags_usage);
 }
 
 /* Parses a flag's number into `*out`, or prints why not. */
@@ -87,19 +100,32 @@ static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t 
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"config", required_argument, NULL, 'f'},
-                                             {"mode", required_argument, NULL, 'm'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"conn-timeout", required_argument, NULL, 'T'},
-                                             {"max-conns", required_argument, NULL, 'C'},
-                                             {"drain", required_argument, NULL, 'd'},
-                                             {"log-level", required_argument, NULL, 'L'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'f'},
+        {"mode", required_argument, NULL, 'm'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"conn-timeout", required_argument, NULL, 'T'},
+        {"max-conns", required_argument, NULL, 'C'},
+        {"drain", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"index-enabled", required_argument, NULL, 1000},
+        {"index-threshold", required_argument, NULL, 1001},
+        {"index-ttl", required_argument, NULL, 1002},
+        {"index-negative-ttl", required_argument, NULL, 1003},
+        {"index-cache-entries", required_argument, NULL, 1004},
+        {"index-budget-ms", required_argument, NULL, 1005},
+        {"index-connect-timeout-ms", required_argument, NULL, 1006},
+        {"index-timeout-ms", required_argument, NULL, 1007},
+        {"index-max-bytes", required_argument, NULL, 1008},
+        {"index-on-unknown", required_argument, NULL, 1009},
+        {"index-allow-host", required_argument, NULL, 1010},
+        {"index-allow-cidr", required_argument, NULL, 1011},
+        {NULL, 0, NULL, 0}};
     int c;
 
     opterr = 0;
@@ -150,6 +176,42 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
                 return 2;
             }
             break;
+        case 1000:
+            o->index.enabled = optarg;
+            break;
+        case 1001:
+            o->index.threshold = optarg;
+            break;
+        case 1002:
+            o->index.ttl = optarg;
+            break;
+        case 1003:
+            o->index.negative_ttl = optarg;
+            break;
+        case 1004:
+            o->index.entries = optarg;
+            break;
+        case 1005:
+            o->index.budget = optarg;
+            break;
+        case 1006:
+            o->index.connect_timeout = optarg;
+            break;
+        case 1007:
+            o->index.timeout = optarg;
+            break;
+        case 1008:
+            o->index.max_bytes = optarg;
+            break;
+        case 1009:
+            o->index.on_unknown = optarg;
+            break;
+        case 1010:
+            o->index.hosts[o->index.n_hosts++] = optarg;
+            break;
+        case 1011:
+            o->index.cidrs[o->index.n_cidrs++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -179,6 +241,8 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
  */
 static int config_flags(const struct serve_opts *o, struct srv_config_flags *flags)
 {
+    struct og_diag diag;
+
     memset(flags, 0, sizeof(*flags));
     flags->path = o->config;
     flags->mode = o->mode;
@@ -192,6 +256,12 @@ static int config_flags(const struct serve_opts *o, struct srv_config_flags *fla
         }
         flags->has_max_body = true;
     }
+    og_diag_clear(&diag);
+    if (srv_index_flags_check(&o->index, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s\n", diag.msg);
+        return 2;
+    }
+    flags->index = &o->index;
     return -1;
 }
 
@@ -272,6 +342,8 @@ int srv_cmd_serve(int argc, char **argv)
     struct og_config *cfg = NULL;
     struct srv_httpd *httpd = NULL;
     struct srv_reload *reload = NULL;
+    struct srv_index_cache *cache = NULL;
+    struct srv_index_cache_opts co;
     struct srv_config_flags flags;
     const char *mode_name;
     struct og_diag diag;
@@ -287,9 +359,17 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.conn_memory = CONN_MEMORY;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;
+    /* Each repeatable flag occurs at most argc times. */
+    o.index.hosts = calloc((size_t)argc + 1, sizeof(*o.index.hosts));
+    o.index.cidrs = calloc((size_t)argc + 1, sizeof(*o.index.cidrs));
+    if (o.index.hosts == NULL || o.index.cidrs == NULL) {
+        fprintf(stderr, "ocigate serve: out of memory\n");
+        status = 1;
+        goto out;
+    }
     status = parse_flags(argc, argv, &o);
     if (status >= 0)
-        return status;
+        goto out;
     srv_log_set_level((enum srv_log_level)o.log_level);
     if (o.http.threads == 0) {
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -297,10 +377,19 @@ int srv_cmd_serve(int argc, char **argv)
     }
     status = config_flags(&o, &flags);
     if (status >= 0)
-        return status;
+        goto out;
     status = make_config(&flags, &cfg);
     if (status >= 0)
-        return status;
+        goto out;
+    if (srv_fetch_global_init() != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", "libcurl initialization failed", NULL);
+        og_config_unref(cfg);
+        status = 1;
+        goto out;
+    }
+    /* The entry bound and the pool size are fixed here; TTLs and fetch settings follow each
+     * admission's snapshot, reloads included (index_cache.h). */
+    srv_index_cache_opts_init(&co, cfg);
     /* The TLS floor is read once: the listener's credentials are set up at start. */
     o.http.tls13_only = cfg->tls_min_version == OG_TLS_1_3;
     /* Read before the watcher starts: from then on a reload may free `cfg`. */
@@ -308,7 +397,8 @@ int srv_cmd_serve(int argc, char **argv)
     srv_snapshot_init(cfg);
     cfg = NULL;
 
-    /* Every thread libmicrohttpd starts inherits this mask; only sigwait() sees them. */
+    /* Every thread libmicrohttpd and the index cache start inherit this mask; only sigwait()
+     * sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -316,16 +406,27 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    if (srv_reload_start(&flags, &reload) != OG_OK) {
+    if (srv_index_cache_new(&co, &cache) != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", "cannot start the index cache", NULL);
         srv_snapshot_cleanup();
-        return 1;
+        status = 1;
+        goto out;
+    }
+    o.http.index_cache = cache;
+    if (srv_reload_start(&flags, &reload) != OG_OK) {
+        srv_index_cache_free(cache);
+        srv_snapshot_cleanup();
+        status = 1;
+        goto out;
     }
     og_diag_clear(&diag);
     if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
         srv_reload_stop(reload);
+        srv_index_cache_free(cache);
         srv_snapshot_cleanup();
-        return 1;
+        status = 1;
+        goto out;
     }
     (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
     (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
@@ -338,12 +439,20 @@ int srv_cmd_serve(int argc, char **argv)
     srv_log(SRV_LOG_INFO, "draining", "seconds", drain, NULL);
     drain_wait(&set, o.drain_s);
     srv_httpd_quiesce(httpd);
+    /* Resumes every admission parked on a fetch (they answer as past the budget) and cancels
+     * the fetches; the cache is freed only once the daemon, which calls it, is gone. */
+    srv_index_cache_stop(cache);
     /* A stalled client is cut by the connection timeout, so this wait is bounded too. */
     if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
         srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
     srv_httpd_stop(httpd);
     srv_reload_stop(reload);
+    srv_index_cache_free(cache);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);
-    return 0;
+    status = 0;
+out:
+    free(o.index.hosts);
+    free(o.index.cidrs);
+    return status;
 }

@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "args.h"
+#include "index_cache.h"
 #include "log.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -51,6 +52,7 @@ struct srv_httpd {
     atomic_bool quiesced;
     atomic_uint inflight;
     int quiesced_fd; /* the listen socket MHD_quiesce_daemon() handed back, closed at stop */
+    struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
     char addr[INET6_ADDRSTRLEN + 16];
 };
 
@@ -94,11 +96,7 @@ static void request_free(struct srv_request *req)
     og_buf_cleanup(&req->body);
     og_review_free(req->rv);
     free(req->index_url);
-    /*
-     * req->verdict is only ever filled by srv_request_resume(). Its release,
-     * og_index_verdict_cleanup(&req->verdict), belongs here; it is added together with the
-     * index cache (branch fetch), as lib/helm_index.c is not on main yet.
-     */
+    og_index_verdict_cleanup(&req->verdict);
     og_config_unref(req->cfg);
     free(req);
 }
@@ -246,6 +244,11 @@ static void log_admission(const struct srv_request *req, const struct og_decisio
     field_str(&f, "rule", og_rule_name(d->rule));
     if (req->index_url != NULL)
         field_str(&f, "index_url", req->index_url);
+    if (req->have_verdict) {
+        field_str(&f, "index", og_index_state_name(req->verdict.state));
+        if (req->verdict.detail != NULL)
+            field_str(&f, "index_detail", req->verdict.detail);
+    }
     srv_log_raw(SRV_LOG_INFO, "admission", f.buf);
 }
 
@@ -288,24 +291,66 @@ enum hook_result { HOOK_READY, HOOK_SUSPENDED, HOOK_ENOMEM };
  * ======================== INDEX ANALYSIS HOOK ========================
  * The one place where live index analysis joins the request path (see httpd.h).
  * og_policy_index_target() names the normalized repository url when no static rule decides;
- * req->index_url keeps it for the lifetime of the request. Branch `fetch` replaces the
- * marked block with a lookup in server/index_cache:
- *   hit:  fill req->verdict (og_index_verdict_copy), req->have_verdict = true, HOOK_READY;
- *   miss: req->phase = PHASE_INDEX_WAIT; MHD_suspend_connection(req->conn); register req
- *         with the cache, which later calls srv_request_resume(req, &verdict); return
- *         HOOK_SUSPENDED (the handler is then called again and goes on in decide()).
- * Until then no verdict is given (NULL), as with index analysis switched off.
+ * req->index_url keeps it for the lifetime of the request. Then the index cache:
+ *   warm url:  its verdict at once (a plain lookup without a wake: no waiting, no I/O);
+ *   cold url:  the lookup starts (or joins) the fetch and gives PENDING; the connection is
+ *              suspended and a second lookup registers index_wake(). When the fetch ends or
+ *              the budget passes, a cache thread calls index_wake() -> srv_request_resume(),
+ *              and the handler's next call (PHASE_INDEX_WAIT) looks up once more without a
+ *              wake: the verdict, or PENDING past the budget (the policy then follows
+ *              on_unknown). The fetch itself goes on into the cache for later admissions.
+ * No worker thread ever waits on the network: fetches run on the cache's own threads.
  */
+
+/* The cache's wake callback: `arg` is the parked request. Called exactly once per wait. */
+static void index_wake(void *arg)
+{
+    srv_request_resume(arg, NULL);
+}
+
 static enum hook_result index_hook(struct srv_request *req)
 {
+    struct srv_index_cache *cache = req->httpd->index_cache;
+    uint64_t deadline;
+
     if (og_policy_index_target(req->cfg, req->rv, &req->index_url) != OG_OK)
         return HOOK_ENOMEM;
-    if (req->index_url == NULL)
+    if (req->index_url == NULL || cache == NULL)
         return HOOK_READY;
     /* --- begin: index cache lookup (branch fetch) --- */
+    (void)srv_index_cache_lookup(cache, req->cfg, req->index_url, 0, &req->verdict, NULL, NULL);
+    req->have_verdict = true;
+    deadline = srv_index_now_ms() + req->cfg->index.budget_ms;
+    if (req->verdict.state != OG_INDEX_STATE_PENDING || req->cfg->index.budget_ms == 0)
+        return HOOK_READY;
+    og_index_verdict_cleanup(&req->verdict);
     req->have_verdict = false;
+    /*
+     * Suspend before the waiter is registered: its wake may come from another thread at once,
+     * and libmicrohttpd can only resume a connection that is already suspended (a resume that
+     * comes first is lost, leaving the connection parked until its timeout).
+     */
+    req->phase = PHASE_INDEX_WAIT;
+    MHD_suspend_connection(req->conn);
+    if (srv_index_cache_lookup(cache, req->cfg, req->index_url, deadline, &req->verdict, index_wake,
+                               req) == SRV_INDEX_READY) {
+        /* It completed meanwhile: resume at once; the next call decides. */
+        req->have_verdict = true;
+        MHD_resume_connection(req->conn);
+    }
     /* --- end: index cache lookup --- */
-    return HOOK_READY;
+    return HOOK_SUSPENDED;
+}
+
+/* The handler's call after a resume: the verdict now, or PENDING when the budget passed. */
+static void index_after_wait(struct srv_request *req)
+{
+    struct srv_index_cache *cache = req->httpd->index_cache;
+
+    if (req->have_verdict || cache == NULL || req->index_url == NULL)
+        return;
+    (void)srv_index_cache_lookup(cache, req->cfg, req->index_url, 0, &req->verdict, NULL, NULL);
+    req->have_verdict = true;
 }
 
 void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict)
@@ -460,8 +505,10 @@ static enum MHD_Result finish(struct srv_request *req)
     static char ok[] = "{\"status\":\"ok\"}";
     static char draining[] = "{\"status\":\"draining\"}";
 
-    if (req->phase == PHASE_INDEX_WAIT)
+    if (req->phase == PHASE_INDEX_WAIT) {
+        index_after_wait(req);
         return decide(req);
+    }
     if (req->phase == PHASE_DONE)
         return MHD_YES;
     if (req->status != 0)
@@ -562,6 +609,10 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                          MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* One worker is the polling thread itself: libmicrohttpd warns about a pool of size 1. */
+    struct MHD_OptionItem pool[] = {
+        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
+        {MHD_OPTION_END, 0, NULL}};
 
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -575,7 +626,7 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
         MHD_OPTION_HTTPS_MEM_KEY, (const char *)key,
         MHD_OPTION_HTTPS_PRIORITIES,
             (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(o->threads > 1 ? o->threads : 0),
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_conns,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
@@ -666,6 +717,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         goto out;
     }
     h->quiesced_fd = -1;
+    h->index_cache = opts->index_cache;
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);
     atomic_init(&h->inflight, 0);

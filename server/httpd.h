@@ -24,10 +24,11 @@
  * Index analysis hook. When og_policy_index_target() names a url, httpd.c asks the index
  * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
  * parks the request: the hook then sets the request's phase to waiting, calls
- * MHD_suspend_connection() and returns MHD_YES. Later (verdict ready, or the budget spent)
- * the cache's thread calls srv_request_resume(req, verdict); libmicrohttpd then calls the
- * handler again for the same connection with the same context, which carries on at step 3
- * with that verdict. Rules for the cache:
+ * MHD_suspend_connection(), registers a wake with the cache (deadline: now + the snapshot's
+ * index budget) and returns MHD_YES. Later (fetch done, or the budget spent) a cache thread
+ * calls srv_request_resume(req, NULL); libmicrohttpd then calls the handler again for the
+ * same connection with the same context, which looks the url up once more without waiting
+ * (the verdict, or PENDING) and carries on at step 3. Rules for the cache:
  *   - call srv_request_resume() exactly once per parked request, and never touch `req`
  *     afterwards (its worker may free it at once);
  *   - a suspended connection never times out: the cache must resume it within the budget,
@@ -43,6 +44,8 @@
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
 
+struct srv_index_cache;
+
 /** How to run the daemon. The caller owns the strings; nothing is kept after start. */
 struct srv_httpd_opts {
     const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
@@ -53,6 +56,12 @@ struct srv_httpd_opts {
     unsigned max_conns;      /**< concurrent connections */
     size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
     bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
+    /**
+     * The live index analysis cache (server/index_cache.h), lent: it must outlive the daemon
+     * and be stopped (srv_index_cache_stop(), which resumes every parked request) before
+     * srv_httpd_stop(). NULL: no live analysis (the policy gets no verdict).
+     */
+    struct srv_index_cache *index_cache;
 };
 
 /** The running daemon. Opaque. */

@@ -21,6 +21,7 @@ static const struct srv_cmd commands[] = {
     {"certs", "make a CA and a serving certificate", srv_cmd_certs},
     {"serve", "run the admission webhook over HTTPS", srv_cmd_serve},
     {"config", "check a config file or print the default one", srv_cmd_config},
+    {"index", "analyze a Helm repository index", srv_cmd_index},
 };
 
 static void usage(FILE *out)

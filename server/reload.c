@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index_flags.h"
 #include "log.h"
 #include "snapshot.h"
 
@@ -64,6 +65,13 @@ enum og_err srv_config_build(const struct srv_config_flags *flags, struct og_con
         cfg->mode = mode;
     if (flags->has_max_body)
         cfg->max_body = flags->max_body;
+    if (flags->index != NULL) {
+        rc = srv_index_flags_apply(flags->index, &cfg->index, diag);
+        if (rc != OG_OK) {
+            og_config_unref(cfg);
+            return rc;
+        }
+    }
     *out = cfg;
     return OG_OK;
 }

@@ -22,12 +22,16 @@
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 
+struct srv_index_flags;
+
 /** What the command line says about the configuration. Strings are borrowed. */
 struct srv_config_flags {
     const char *path;  /**< --config FILE, or NULL for the built-in defaults */
     const char *mode;  /**< --mode, or NULL: the file's mode (or the default) */
     bool has_max_body; /**< --max-body was given */
     uint64_t max_body; /**< its value, in bytes */
+    /** The --index-* flags (index_flags.h), or NULL; lent: must outlive the watcher. */
+    const struct srv_index_flags *index;
 };
 
 /**

@@ -21,6 +21,7 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
                                  (connections leaves out the one asking)
   /_reset                        zeroes the counters
 
+--tls CERT KEY serves HTTPS instead of HTTP.
 --sentinel ADDR also listens on ADDR (e.g. 127.0.0.2) and only counts connections there:
 a redirect to it proves whether the fetcher ever connected to a refused address.
 """
@@ -36,9 +37,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), "/work/shared/data/index"]
-if os.environ.get("OG_SHARED_DATA"):
-    DATA_DIRS.append(os.path.join(os.environ["OG_SHARED_DATA"], "index"))
+_SHARED = os.environ.get("OG_SHARED_DATA") or os.path.join(HERE, "..", "..", "..", "shared", "data")
+DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "index")]
 
 LOCK = threading.Lock()
 STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}
@@ -208,10 +208,16 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--sentinel", default=None, help="second loopback address to watch")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
     args = ap.parse_args()
     if not args.bind.startswith("127."):
         sys.exit("indexsrv: loopback only")
     srv = Server((args.bind, args.port), Handler)
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("port %d" % srv.server_address[1], flush=True)
     if args.sentinel:
         if not args.sentinel.startswith("127."):

@@ -23,7 +23,8 @@ import traceback
 
 BIN = os.environ.get("OCIGATE_BIN", "")
 SOURCE_DIR = os.environ.get("OG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA_DIR = os.environ.get("OG_DATA_DIR", "/work/shared/data")
+# The shared real-world data: $OG_SHARED_DATA, else ../shared/data beside the source tree.
+DATA_DIR = os.environ.get("OG_SHARED_DATA") or os.path.join(SOURCE_DIR, "..", "shared", "data")
 CAPTURED = os.path.join(DATA_DIR, "k8s", "captured")
 
 

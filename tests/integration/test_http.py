@@ -151,6 +151,19 @@ def test_body_cap_413():
     eq(s.review("/mutate", body).status, 200, "a body of exactly --max-body")
 
 
+def test_large_body_streams_through_small_pool():
+    """A 1 MiB review streams through libmicrohttpd's 16 KiB connection pool and TLS records."""
+    with Server("--max-body", "2M", conn_timeout=5) as s:
+        body = small_review("big-1")
+        body = body[:-1] + b" " * (1 << 20) + b"}"
+        c = s.conn(timeout=20)
+        for _ in range(3):  # keep-alive after a large body too
+            r = s.review("/mutate", body, conn=c)
+            eq(r.status, 200, "status of a 1 MiB review")
+            eq(r.json()["response"]["uid"], "big-1", "uid")
+        c.close()
+
+
 def test_query_string_ignored():
     s = server()
     r = s.review("/mutate?timeout=10s", small_review("q-1"))

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,39 @@ static inline int og_indexsrv_line(int fd, char *line, size_t size)
 
 /* Starts the server; `sentinel` is a second loopback address to watch, or NULL. 0 on
  * success. */
+static inline int og_indexsrv_start_tls(struct og_indexsrv *s, const char *sentinel,
+                                        const char *cert, const char *key);
+
 static inline int og_indexsrv_start(struct og_indexsrv *s, const char *sentinel)
 {
+    return og_indexsrv_start_tls(s, sentinel, NULL, NULL);
+}
+
+/* Runs `script` with /bin/sh; returns its exit status (or -1). */
+static inline int og_sh(const char *script)
+{
+    static char sh[] = "/bin/sh", dash_c[] = "-c";
+    char *argv[] = {sh, dash_c, (char *)(uintptr_t)script, NULL};
+    pid_t pid;
+    int st = 0;
+
+    if (posix_spawn(&pid, sh, NULL, NULL, argv, environ) != 0)
+        return -1;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+/* Starts the server, over HTTPS when `cert` and `key` are given (the base url says so). */
+static inline int og_indexsrv_start_tls(struct og_indexsrv *s, const char *sentinel,
+                                        const char *cert, const char *key)
+{
     static char python[] = "/usr/bin/python3",
-                script[] = OG_SOURCE_DIR "/tests/integration/indexsrv.py", flag[] = "--sentinel";
-    char addr[64];
-    char *argv[] = {python, script, flag, addr, NULL};
+                script[] = OG_SOURCE_DIR "/tests/integration/indexsrv.py", flag[] = "--sentinel",
+                tls[] = "--tls";
+    char addr[64], cert_arg[512], key_arg[512];
+    char *argv[] = {python, script, flag, addr, NULL, NULL, NULL, NULL};
+    int n = 4;
     int in[2], out[2];
     posix_spawn_file_actions_t fa;
     char line[128];
@@ -64,9 +92,17 @@ static inline int og_indexsrv_start(struct og_indexsrv *s, const char *sentinel)
 
     memset(s, 0, sizeof(*s));
     if (sentinel == NULL)
-        argv[2] = NULL;
+        n = 2;
     else
         snprintf(addr, sizeof(addr), "%s", sentinel);
+    if (cert != NULL && key != NULL) {
+        snprintf(cert_arg, sizeof(cert_arg), "%s", cert);
+        snprintf(key_arg, sizeof(key_arg), "%s", key);
+        argv[n++] = tls;
+        argv[n++] = cert_arg;
+        argv[n++] = key_arg;
+    }
+    argv[n] = NULL;
     if (pipe(in) != 0 || pipe(out) != 0)
         return -1;
     posix_spawn_file_actions_init(&fa);
@@ -91,7 +127,8 @@ static inline int og_indexsrv_start(struct og_indexsrv *s, const char *sentinel)
         s->sentinel_port = (int)strtol(line + 9, &end, 10);
     }
     close(out[0]);
-    snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+    snprintf(s->base, sizeof(s->base), "%s://127.0.0.1:%d", cert != NULL ? "https" : "http",
+             s->port);
     return 0;
 fail:
     close(out[0]);

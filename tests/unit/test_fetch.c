@@ -470,6 +470,57 @@ OG_TEST(garbage_is_passed_through)
     og_buf_cleanup(&r.body);
 }
 
+OG_TEST(https_verifies_the_peer)
+{
+    char dir[] = "/tmp/og-fetch-tls-XXXXXX", script[2048], ca[256], cert[256], key[256];
+    char url[256];
+    struct og_indexsrv tls_srv;
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+
+    if (mkdtemp(dir) == NULL)
+        OG_FAIL_("mkdtemp");
+    /* A throwaway CA and a certificate for 127.0.0.1, made by the openssl CLI. */
+    snprintf(script, sizeof(script),
+             "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout ca.key -out ca.crt -days 2 -subj '/CN=og test CA' "
+             "-addext basicConstraints=critical,CA:TRUE 2>/dev/null && "
+             "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout tls.key -out tls.csr -subj /CN=127.0.0.1 2>/dev/null && "
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
+             "openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+             "-extfile ext.cnf -out tls.crt 2>/dev/null",
+             dir);
+    if (og_sh(script) != 0)
+        OG_SKIP("openssl CLI could not make a test certificate");
+    snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+    snprintf(cert, sizeof(cert), "%s/tls.crt", dir);
+    snprintf(key, sizeof(key), "%s/tls.key", dir);
+    if (og_indexsrv_start_tls(&tls_srv, NULL, cert, key) != 0)
+        OG_FAIL_("cannot start indexsrv.py with TLS");
+    snprintf(url, sizeof(url), "%s/repo/oci-small/index.yaml", tls_srv.base);
+
+    /* Trusting the test CA: a normal 200. */
+    loopback_opts(&o);
+    o.ca_file = ca;
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_OK);
+    ASSERT_EQ(srv_fetch_status(f), 200);
+    srv_fetch_free(f);
+    f = NULL;
+
+    /* The system CAs do not know it: the peer is verified, never trusted blindly. */
+    o.ca_file = NULL;
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_EIO);
+    ASSERT_STR_CONTAINS(srv_fetch_detail(f), "fetch failed");
+    ASSERT_STR_CONTAINS(srv_fetch_detail(f), "certificate");
+    srv_fetch_free(f);
+    og_indexsrv_stop(&tls_srv);
+    snprintf(script, sizeof(script), "rm -rf %s", dir);
+    (void)og_sh(script);
+}
+
 OG_TEST(stop_server)
 {
     og_indexsrv_stop(&srv);
@@ -480,4 +531,4 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(guard_refuses_loopback_by_default), OG_T(guard_allow_hosts_by_name),
              OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
-             OG_T(garbage_is_passed_through), OG_T(stop_server))
+             OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer), OG_T(stop_server))

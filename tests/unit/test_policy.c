@@ -393,7 +393,83 @@ OG_TEST(index_verdicts)
     og_config_unref(cfg);
 }
 
-OG_TEST_MAIN(OG_T(mutate_rules), OG_T(mutate_is_idempotent_and_deterministic),
-             OG_T(enforce_denies_with_guidance), OG_T(audit_warns_and_annotates),
-             OG_T(validate_never_patches), OG_T(warnings_are_bounded),
-             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))
+static struct og_config *config_yaml(const char *yaml)
+{
+    struct og_config *cfg = NULL;
+    struct og_diag diag;
+
+    og_diag_clear(&diag);
+    if (og_config_parse(yaml, strlen(yaml), "test.yaml", &cfg, &diag) != OG_OK) {
+        fprintf(stderr, "config: %s\n", diag.msg);
+        abort();
+    }
+    return cfg;
+}
+
+/* Namespace rules, exemptions and the opt-out annotation decide the mode per request. */
+OG_TEST(mode_resolution)
+{
+    static const struct {
+        const char *yaml;
+        const char *ns;
+        const char *annotation; /* NULL: none */
+        enum og_mode mode;
+        bool allowed;
+        bool warns_ignored;
+    } cases[] = {
+        {"mode: mutate\nnamespaces: [{match: \"prod-*\", mode: enforce}]\n", "prod-eu", NULL,
+         OG_MODE_ENFORCE, false, false},
+        {"mode: mutate\nnamespaces: [{match: \"prod-*\", mode: enforce}]\n", "apps", NULL,
+         OG_MODE_MUTATE, true, false},
+        {"mode: enforce\nexempt: {namespaces: [apps]}\n", "apps", NULL, OG_MODE_OFF, true, false},
+        {"mode: enforce\nexempt: {users: [alice]}\n", "apps", NULL, OG_MODE_OFF, true, false},
+        {"mode: enforce\nexempt: {groups: [dev]}\n", "apps", NULL, OG_MODE_OFF, true, false},
+        /* The annotation is a bypass: ignored (with a warning) unless allowed... */
+        {"mode: enforce\n", "apps", "audit", OG_MODE_ENFORCE, false, true},
+        /* ...and when allowed, it can only lower the mode to audit. */
+        {"mode: enforce\nallowAnnotationOverride: true\n", "apps", "audit", OG_MODE_AUDIT, true,
+         false},
+        {"mode: enforce\nallowAnnotationOverride: true\n", "apps", "off", OG_MODE_ENFORCE, false,
+         true},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_config *cfg = config_yaml(cases[i].yaml);
+        struct og_buf body;
+        struct og_review *rv = NULL;
+        struct og_decision d;
+        bool warned = false;
+
+        fprintf(stderr, "  case %zu\n", i);
+        og_buf_init(&body, 1u << 16);
+        ASSERT_EQ(
+            og_buf_appendf(
+                &body,
+                "{\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
+                "\"version\":\"v1\",\"kind\":\"HelmRepository\"},\"namespace\":\"%s\","
+                "\"operation\":\"CREATE\",\"userInfo\":{\"username\":\"alice\",\"groups\":"
+                "[\"dev\"]},\"object\":{\"metadata\":{\"name\":\"r\",\"annotations\":{%s%s%s}},"
+                "\"spec\":{\"url\":\"oci://ghcr.io/o/c\"}}}}",
+                cases[i].ns, cases[i].annotation ? "\"ocigate.io/mode\":\"" : "",
+                cases[i].annotation ? cases[i].annotation : "", cases[i].annotation ? "\"" : ""),
+            OG_OK);
+        ASSERT_EQ(og_review_decode(body.ptr, body.len, &rv, NULL), OG_OK);
+        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(d.mode, cases[i].mode);
+        ASSERT_EQ(d.allowed, cases[i].allowed);
+        for (size_t w = 0; w < d.n_warnings; w++)
+            warned |= strstr(d.warnings[w], "ocigate.io/mode ignored") != NULL;
+        ASSERT_EQ(warned, cases[i].warns_ignored);
+        if (cases[i].mode == OG_MODE_OFF)
+            ASSERT_EQ(d.n_warnings + d.n_annotations, 0);
+        og_decision_cleanup(&d);
+        og_review_free(rv);
+        og_buf_cleanup(&body);
+        og_config_unref(cfg);
+    }
+}
+
+OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
+             OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
+             OG_T(audit_warns_and_annotates), OG_T(validate_never_patches),
+             OG_T(warnings_are_bounded), OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))

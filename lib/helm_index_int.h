@@ -1,0 +1,43 @@
+/*
+ * helm_index_int.h - helm_index internals shared with the unit tests (private to lib/).
+ */
+#ifndef OG_HELM_INDEX_INT_H
+#define OG_HELM_INDEX_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ocigate/str.h"
+
+/** How a chart url is classified (see helm_index.h). */
+enum og__url_kind {
+    OG__URL_OTHER, /**< relative, other scheme, empty */
+    OG__URL_HTTPS, /**< http:// or https:// */
+    OG__URL_OCI    /**< oci://, or http(s)://.../oci://... (Artifactory-style) */
+};
+
+/** The result of og__helm_index_classify_url(). */
+struct og__url_class {
+    enum og__url_kind kind;
+    bool malformed;     /**< OCI without "<chart>:<tag>" or "<chart>@<digest>" */
+    struct og_str base; /**< view into the url: "oci://host[/path]", empty when none */
+};
+
+/** Classifies `url` and finds its OCI base as documented in helm_index.h. */
+void og__helm_index_classify_url(struct og_str url, struct og__url_class *out);
+
+/**
+ * SemVer 2.0 precedence of `a` and `b` (<0, 0, >0). A leading "v" and missing minor or patch
+ * are allowed (as Helm's semver library does); build metadata is ignored. A valid version is
+ * greater than an invalid or empty one; two invalid ones compare equal.
+ */
+int og__helm_index_semver_cmp(struct og_str a, struct og_str b);
+
+/**
+ * Parses an RFC 3339 timestamp (also the YAML 1.1 forms: 't' or spaces as separator, an
+ * optional zone as Z, +HH, +HH:MM or +HHMM, none meaning UTC) into seconds since the epoch
+ * and nanoseconds. False when `s` is not such a timestamp.
+ */
+bool og__helm_index_parse_time(struct og_str s, int64_t *sec, int32_t *nsec);
+
+#endif

@@ -1,0 +1,536 @@
+#include "index_cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "index_fetch.h"
+
+/* A caller waiting for a fetch, suspended until wake(). In the cache's one waiter list. */
+struct waiter {
+    struct waiter *prev, *next;
+    struct entry *entry;
+    uint64_t deadline;
+    srv_index_wake_fn wake;
+    void *arg;
+};
+
+struct entry {
+    char *url;
+    uint64_t hash;
+    struct entry *hnext;               /* bucket chain */
+    struct entry *lru_prev, *lru_next; /* lru_prev toward the most recently used */
+    struct entry *qnext;               /* fetch queue */
+    bool has_verdict;
+    bool negative; /* the verdict is UNKNOWN: short TTL, never served stale */
+    enum og_index_threshold threshold;
+    uint64_t expires;
+    uint64_t stale_until;
+    struct og_index_verdict verdict;
+    bool fetching;             /* queued or running; pins the entry against eviction */
+    struct og_config *job_cfg; /* the snapshot of the queued or running fetch (a reference) */
+};
+
+struct srv_index_cache {
+    pthread_mutex_t lock;
+    pthread_cond_t work;  /* fetch queue not empty, or stopping */
+    pthread_cond_t timer; /* the earliest deadline may have changed, or stopping */
+    bool stopping;
+    atomic_bool cancel;
+    struct entry **buckets;
+    size_t n_buckets; /* a power of two */
+    struct entry *lru_head, *lru_tail;
+    uint32_t n_entries, max_entries;
+    struct entry *qhead, *qtail;
+    struct waiter *waiters;
+    srv_index_fetch_fn fetch;
+    void *fetch_arg;
+    srv_index_clock_fn clock;
+    void *clock_arg;
+    struct srv_index_cache_stats stats;
+    pthread_t *threads;
+    unsigned n_threads; /* started fetch threads */
+    pthread_t timer_thread;
+    bool timer_started;
+};
+
+uint64_t srv_index_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t default_clock(void *arg)
+{
+    (void)arg;
+    return srv_index_now_ms();
+}
+
+void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_config *cfg)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_entries = cfg != NULL && cfg->index.cache_entries > 0 ? cfg->index.cache_entries : 1024;
+    o->threads = 4;
+    o->fetch = srv_index_fetch_verdict;
+    o->clock = default_clock;
+}
+
+/* FNV-1a: urls are short and the table is small; no adversary controls the bucket count
+ * beyond the entry bound, and chains stay short because the table is twice the bound. */
+static uint64_t hash_url(const char *s)
+{
+    uint64_t h = 1469598103934665603u;
+
+    for (; *s != '\0'; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+static struct entry *find(struct srv_index_cache *c, const char *url, uint64_t h)
+{
+    for (struct entry *e = c->buckets[h & (c->n_buckets - 1)]; e != NULL; e = e->hnext) {
+        if (e->hash == h && strcmp(e->url, url) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void lru_unlink(struct srv_index_cache *c, struct entry *e)
+{
+    if (e->lru_prev != NULL)
+        e->lru_prev->lru_next = e->lru_next;
+    else
+        c->lru_head = e->lru_next;
+    if (e->lru_next != NULL)
+        e->lru_next->lru_prev = e->lru_prev;
+    else
+        c->lru_tail = e->lru_prev;
+    e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(struct srv_index_cache *c, struct entry *e)
+{
+    e->lru_prev = NULL;
+    e->lru_next = c->lru_head;
+    if (c->lru_head != NULL)
+        c->lru_head->lru_prev = e;
+    c->lru_head = e;
+    if (c->lru_tail == NULL)
+        c->lru_tail = e;
+}
+
+static void touch(struct srv_index_cache *c, struct entry *e)
+{
+    if (c->lru_head != e) {
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+    }
+}
+
+static void entry_free(struct entry *e)
+{
+    if (e == NULL)
+        return;
+    og_index_verdict_cleanup(&e->verdict);
+    og_config_unref(e->job_cfg);
+    free(e->url);
+    free(e);
+}
+
+/* Unlinks `e` from its bucket and the LRU list and frees it. `e` must not be fetching. */
+static void remove_entry(struct srv_index_cache *c, struct entry *e)
+{
+    struct entry **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
+
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(c, e);
+    c->n_entries--;
+    entry_free(e);
+}
+
+/* Makes room for one entry: drops the least recently used entry that no fetch pins. */
+static bool make_room(struct srv_index_cache *c)
+{
+    if (c->n_entries < c->max_entries)
+        return true;
+    for (struct entry *e = c->lru_tail; e != NULL; e = e->lru_prev) {
+        if (!e->fetching) {
+            remove_entry(c, e);
+            c->stats.evictions++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct entry *insert(struct srv_index_cache *c, const char *url, uint64_t h)
+{
+    struct entry *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return NULL;
+    e->url = strdup(url);
+    if (e->url == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->hash = h;
+    e->hnext = c->buckets[h & (c->n_buckets - 1)];
+    c->buckets[h & (c->n_buckets - 1)] = e;
+    lru_push_front(c, e);
+    c->n_entries++;
+    return e;
+}
+
+/* Queues a fetch of `e` under `cfg`. */
+static void start_fetch(struct srv_index_cache *c, struct entry *e, struct og_config *cfg)
+{
+    e->fetching = true;
+    e->job_cfg = og_config_ref(cfg);
+    e->qnext = NULL;
+    if (c->qtail != NULL)
+        c->qtail->qnext = e;
+    else
+        c->qhead = e;
+    c->qtail = e;
+    c->stats.fetches++;
+    pthread_cond_signal(&c->work);
+}
+
+static void waiter_unlink(struct srv_index_cache *c, struct waiter *w)
+{
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        c->waiters = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
+
+/* Moves the waiters that `pick` selects to the list `*out` (linked by `next`). */
+static void take_waiters(struct srv_index_cache *c, const struct entry *e, uint64_t now, bool all,
+                         struct waiter **out)
+{
+    struct waiter *w = c->waiters, *next;
+
+    for (; w != NULL; w = next) {
+        next = w->next;
+        if (all || (e != NULL && w->entry == e) || (e == NULL && w->deadline <= now)) {
+            waiter_unlink(c, w);
+            w->next = *out;
+            *out = w;
+        }
+    }
+}
+
+/* Calls each wake function of `list` and frees the list; the lock must not be held. */
+static void wake_list(struct waiter *list)
+{
+    while (list != NULL) {
+        struct waiter *next = list->next;
+
+        list->wake(list->arg);
+        free(list);
+        list = next;
+    }
+}
+
+static void *fetch_main(void *arg)
+{
+    struct srv_index_cache *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        struct og_index_verdict v = {0};
+        struct waiter *woken = NULL;
+        struct og_config *cfg;
+        struct entry *e;
+
+        while (c->qhead == NULL && !c->stopping)
+            pthread_cond_wait(&c->work, &c->lock);
+        if (c->stopping)
+            break;
+        e = c->qhead;
+        c->qhead = e->qnext;
+        if (c->qhead == NULL)
+            c->qtail = NULL;
+        e->qnext = NULL;
+        cfg = e->job_cfg;
+        e->job_cfg = NULL;
+        pthread_mutex_unlock(&c->lock);
+
+        /* The entry is pinned (fetching) so its url stays valid without the lock. */
+        if (c->fetch(c->fetch_arg, e->url, cfg, &c->cancel, &v) != OG_OK) {
+            og_index_verdict_cleanup(&v);
+            if (og_index_verdict_init_state(&v, OG_INDEX_STATE_UNKNOWN, "out of memory") != OG_OK)
+                v.state = OG_INDEX_STATE_UNKNOWN;
+        }
+        if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
+            v.state = OG_INDEX_STATE_UNKNOWN;
+
+        pthread_mutex_lock(&c->lock);
+        uint64_t now = c->clock(c->clock_arg);
+        og_index_verdict_cleanup(&e->verdict);
+        e->verdict = v;
+        e->has_verdict = true;
+        e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
+        e->threshold = cfg->index.threshold;
+        if (e->negative) {
+            e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
+            e->stale_until = e->expires;
+        } else {
+            e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
+            e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
+        }
+        e->fetching = false;
+        take_waiters(c, e, now, false, &woken);
+        pthread_mutex_unlock(&c->lock);
+        og_config_unref(cfg);
+        wake_list(woken);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Wakes waiters whose deadline passed; sleeps until the earliest one otherwise. */
+static void *timer_main(void *arg)
+{
+    struct srv_index_cache *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        uint64_t now = c->clock(c->clock_arg), earliest = UINT64_MAX;
+        struct waiter *woken = NULL;
+
+        for (struct waiter *w = c->waiters; w != NULL; w = w->next) {
+            if (w->deadline < earliest)
+                earliest = w->deadline;
+        }
+        if (earliest <= now) {
+            take_waiters(c, NULL, now, false, &woken);
+            for (struct waiter *w = woken; w != NULL; w = w->next)
+                c->stats.timeouts++;
+            pthread_mutex_unlock(&c->lock);
+            wake_list(woken);
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (earliest == UINT64_MAX) {
+            pthread_cond_wait(&c->timer, &c->lock);
+        } else {
+            /* The cache's clock may be injected: sleep its remaining span on the real one. */
+            uint64_t span = earliest - now;
+            struct timespec ts;
+
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += (time_t)(span / 1000u);
+            ts.tv_nsec += (long)(span % 1000u) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_cond_timedwait(&c->timer, &c->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o, struct srv_index_cache **out)
+{
+    struct srv_index_cache *c = NULL;
+    pthread_condattr_t ca;
+    size_t n = 16;
+
+    if (o->max_entries == 0 || o->threads == 0 || o->fetch == NULL)
+        return OG_EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return OG_ENOMEM;
+    while (n < (size_t)o->max_entries * 2)
+        n *= 2;
+    c->buckets = calloc(n, sizeof(*c->buckets));
+    c->threads = calloc(o->threads, sizeof(*c->threads));
+    if (c->buckets == NULL || c->threads == NULL) {
+        free(c->buckets);
+        free(c->threads);
+        free(c);
+        return OG_ENOMEM;
+    }
+    c->n_buckets = n;
+    c->max_entries = o->max_entries;
+    c->fetch = o->fetch;
+    c->fetch_arg = o->fetch_arg;
+    c->clock = o->clock != NULL ? o->clock : default_clock;
+    c->clock_arg = o->clock_arg;
+    atomic_init(&c->cancel, false);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->work, NULL);
+    /* The timer sleeps on absolute CLOCK_MONOTONIC times, immune to wall-clock steps. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->timer, &ca);
+    pthread_condattr_destroy(&ca);
+    for (unsigned i = 0; i < o->threads; i++) {
+        if (pthread_create(&c->threads[i], NULL, fetch_main, c) != 0) {
+            srv_index_cache_free(c);
+            return OG_EIO;
+        }
+        c->n_threads++;
+    }
+    if (pthread_create(&c->timer_thread, NULL, timer_main, c) != 0) {
+        srv_index_cache_free(c);
+        return OG_EIO;
+    }
+    c->timer_started = true;
+    *out = c;
+    return OG_OK;
+}
+
+void srv_index_cache_stop(struct srv_index_cache *c)
+{
+    struct waiter *woken = NULL;
+
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    atomic_store(&c->cancel, true);
+    take_waiters(c, NULL, 0, true, &woken);
+    pthread_cond_broadcast(&c->work);
+    pthread_cond_broadcast(&c->timer);
+    pthread_mutex_unlock(&c->lock);
+    wake_list(woken);
+}
+
+void srv_index_cache_free(struct srv_index_cache *c)
+{
+    if (c == NULL)
+        return;
+    srv_index_cache_stop(c);
+    for (unsigned i = 0; i < c->n_threads; i++)
+        pthread_join(c->threads[i], NULL);
+    if (c->timer_started)
+        pthread_join(c->timer_thread, NULL);
+    /* Every thread is gone: queued fetches never ran; entries hold their last reference. */
+    while (c->lru_head != NULL) {
+        struct entry *e = c->lru_head;
+
+        lru_unlink(c, e);
+        entry_free(e);
+    }
+    pthread_cond_destroy(&c->work);
+    pthread_cond_destroy(&c->timer);
+    pthread_mutex_destroy(&c->lock);
+    free(c->buckets);
+    free(c->threads);
+    free(c);
+}
+
+/* A verdict with no summary behind it; on OOM the bare state still tells the policy. */
+static void set_state(struct og_index_verdict *out, enum og_index_state state, const char *detail)
+{
+    memset(out, 0, sizeof(*out));
+    if (og_index_verdict_init_state(out, state, detail) != OG_OK) {
+        memset(out, 0, sizeof(*out));
+        out->state = state;
+    }
+}
+
+enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct og_config *cfg,
+                                             const char *url, uint64_t deadline_ms,
+                                             struct og_index_verdict *out, srv_index_wake_fn wake,
+                                             void *arg)
+{
+    uint64_t h = hash_url(url);
+    struct waiter *w = NULL;
+    struct entry *e;
+
+    memset(out, 0, sizeof(*out));
+    if (wake != NULL) {
+        /* Allocated before the lock; freed unused on the paths that do not wait. */
+        w = calloc(1, sizeof(*w));
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->lock);
+        free(w);
+        set_state(out, OG_INDEX_STATE_PENDING, "index analysis stopped");
+        return SRV_INDEX_READY;
+    }
+    uint64_t now = c->clock(c->clock_arg);
+    e = find(c, url, h);
+    if (e != NULL && e->has_verdict && e->threshold == cfg->index.threshold &&
+        (now < e->expires || now < e->stale_until)) {
+        bool fresh = now < e->expires;
+
+        touch(c, e);
+        if (og_index_verdict_copy(&e->verdict, out) != OG_OK)
+            set_state(out, OG_INDEX_STATE_UNKNOWN, NULL);
+        if (fresh) {
+            c->stats.hits++;
+        } else {
+            c->stats.stale++;
+            if (!e->fetching)
+                start_fetch(c, e, cfg);
+        }
+        pthread_mutex_unlock(&c->lock);
+        free(w);
+        return SRV_INDEX_READY;
+    }
+    c->stats.misses++;
+    if (e == NULL) {
+        if (!make_room(c)) {
+            pthread_mutex_unlock(&c->lock);
+            free(w);
+            set_state(out, OG_INDEX_STATE_UNKNOWN, "too many index fetches in flight");
+            return SRV_INDEX_READY;
+        }
+        e = insert(c, url, h);
+        if (e == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            free(w);
+            set_state(out, OG_INDEX_STATE_UNKNOWN, "out of memory");
+            return SRV_INDEX_READY;
+        }
+    } else {
+        touch(c, e);
+    }
+    if (e->fetching)
+        c->stats.joined++;
+    else
+        start_fetch(c, e, cfg);
+    if (wake == NULL || w == NULL || deadline_ms <= now) {
+        pthread_mutex_unlock(&c->lock);
+        free(w);
+        set_state(out, OG_INDEX_STATE_PENDING, "index analysis in progress");
+        return SRV_INDEX_READY;
+    }
+    w->entry = e;
+    w->deadline = deadline_ms;
+    w->wake = wake;
+    w->arg = arg;
+    w->next = c->waiters;
+    if (c->waiters != NULL)
+        c->waiters->prev = w;
+    c->waiters = w;
+    pthread_cond_signal(&c->timer);
+    pthread_mutex_unlock(&c->lock);
+    return SRV_INDEX_WAIT;
+}
+
+void srv_index_cache_get_stats(struct srv_index_cache *c, struct srv_index_cache_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    out->entries = c->n_entries;
+    pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,143 @@
+/*
+ * index_cache.h - the live index analysis cache: verdicts per normalized repository url,
+ * fetched off the request path by a small pool of fetch threads.
+ *
+ * The one mutable shared structure of the server (DESIGN.md). It has its own mutex, held
+ * only to look up, insert and copy entries, never across I/O or a callback.
+ *
+ * Behaviour of srv_index_cache_lookup() for one url:
+ *   fresh hit         the cached verdict, at once
+ *   stale hit         (a positive verdict - CLEAN or OCI - past its TTL but within another
+ *                     TTL: stale-while-revalidate) the cached verdict at once, and one
+ *                     background refresh is started unless one is in flight
+ *   miss / expired    one fetch per url (single flight: concurrent lookups join the fetch in
+ *                     flight instead of starting another), then READY with a PENDING
+ *                     verdict (wake == NULL or the deadline has passed) or WAIT
+ * Verdicts live `ttl_s` (CLEAN, OCI) or `negative_ttl_s` (UNKNOWN: HTTP 401, refused
+ * address, timeout, parse error) seconds from the end of their fetch. At most
+ * `max_entries` urls are held; inserting one more evicts the least recently used entry that
+ * has no fetch in flight. A fetch that is still running when its waiters' budget passes
+ * completes into the cache for the next admission.
+ *
+ * Settings: the TTLs, the threshold and every fetch setting (timeouts, size cap, allow
+ * lists) come from the configuration snapshot passed to each lookup - the snapshot of the
+ * admission that starts a fetch is the one that fetch uses (it holds a reference until it
+ * ends), and TTLs are applied from it when the fetch completes. So a reload applies to
+ * fetches started after it; verdicts already cached keep their expiry, except that a cached
+ * verdict drawn under another `threshold` counts as a miss. The entry bound and the pool size
+ * are fixed when the cache is created.
+ */
+#ifndef SRV_INDEX_CACHE_H
+#define SRV_INDEX_CACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ocigate/config.h"
+#include "ocigate/err.h"
+#include "ocigate/helm_index.h"
+
+/** Called once to end a wait (see srv_index_cache_lookup()); must not block. */
+typedef void (*srv_index_wake_fn)(void *arg);
+
+/** What srv_index_cache_lookup() gives. */
+enum srv_index_lookup {
+    SRV_INDEX_READY, /**< `*out` holds the verdict to decide with */
+    SRV_INDEX_WAIT   /**< a fetch is running; wake(arg) will be called once */
+};
+
+/**
+ * Produces the verdict for the index at `<url>/index.yaml` under `cfg` (blocking; runs on a
+ * fetch thread). Fills `*out` - a failure of the fetch or the analysis is a verdict (state
+ * UNKNOWN, `detail` saying why), not an error - and returns OG_OK, or OG_ENOMEM when even
+ * that verdict could not be made. Stops soon after `*cancel` becomes true.
+ */
+typedef enum og_err (*srv_index_fetch_fn)(void *arg, const char *url, const struct og_config *cfg,
+                                          const atomic_bool *cancel, struct og_index_verdict *out);
+
+/** A millisecond clock (default: CLOCK_MONOTONIC). Tests inject one to age entries. */
+typedef uint64_t (*srv_index_clock_fn)(void *arg);
+
+/** Creation options; srv_index_cache_opts_init() fills the defaults. */
+struct srv_index_cache_opts {
+    uint32_t max_entries;     /**< LRU bound, default cfg->index.cache_entries */
+    unsigned threads;         /**< fetch pool size, default 4 */
+    srv_index_fetch_fn fetch; /**< default srv_index_fetch_verdict() (fetch + analysis) */
+    void *fetch_arg;
+    srv_index_clock_fn clock; /**< default srv_index_now_ms() */
+    void *clock_arg;
+};
+
+/** Counters, for tests and metrics. */
+struct srv_index_cache_stats {
+    uint64_t hits;      /**< fresh hits */
+    uint64_t stale;     /**< stale hits (each also counts a refresh unless one was running) */
+    uint64_t misses;    /**< lookups without a usable verdict */
+    uint64_t fetches;   /**< fetches started */
+    uint64_t joined;    /**< lookups that joined a fetch in flight */
+    uint64_t evictions; /**< entries dropped for room */
+    uint64_t timeouts;  /**< waits ended by their deadline */
+    uint32_t entries;   /**< entries held now */
+};
+
+struct srv_index_cache;
+
+/** CLOCK_MONOTONIC in milliseconds: the clock of lookup deadlines by default. */
+uint64_t srv_index_now_ms(void);
+
+/** Fills `o` with the defaults, the entry bound from `cfg` (may be NULL: 1024). */
+void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_config *cfg);
+
+/**
+ * Makes a cache and starts its fetch threads and its deadline timer thread. OG_EINVAL when
+ * `max_entries` or `threads` is 0 or `fetch` is NULL, OG_ENOMEM, OG_EIO when a thread cannot
+ * be started. On success `*out` is freed with srv_index_cache_free().
+ */
+OG_NODISCARD enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o,
+                                             struct srv_index_cache **out);
+
+/**
+ * Begins shutdown: cancels running fetches (they end within ~100 ms) and wakes every pending
+ * waiter from the calling thread. From then on lookups answer READY with a PENDING verdict at
+ * once and start nothing, so a server can resume its parked requests, let them finish, and
+ * only then free the cache. Idempotent. Thread-safe.
+ */
+void srv_index_cache_stop(struct srv_index_cache *c);
+
+/**
+ * Stops the cache as srv_index_cache_stop() (if not done yet), joins all threads and frees
+ * everything. No lookup may run or follow; no wake function is called after it returns.
+ * NULL is a no-op.
+ */
+void srv_index_cache_free(struct srv_index_cache *c);
+
+/**
+ * Looks up the verdict for the normalized `url` (as og_policy_index_target() gives it)
+ * under the snapshot `cfg` (a fetch started here takes its own reference).
+ *
+ * Fills `*out` (a deep copy the caller cleans up with og_index_verdict_cleanup()) and
+ * returns SRV_INDEX_READY when the verdict can be given now: a fresh or stale hit; or, when
+ * `wake` is NULL or `deadline_ms` has already passed, a verdict of state PENDING because a
+ * fetch is in flight (started by this call if none was). Should a verdict be impossible
+ * (out of memory, every entry busy with a fetch), READY comes with state UNKNOWN and a
+ * detail.
+ *
+ * Otherwise it starts or joins the fetch of `url`, leaves `*out` zeroed and returns
+ * SRV_INDEX_WAIT: wake(arg) is then called exactly once, from another thread (a fetch
+ * thread, the timer thread, or the one calling srv_index_cache_stop()), when that fetch
+ * completes or when `deadline_ms` (on the cache's clock, CLOCK_MONOTONIC milliseconds by
+ * default) passes, whichever comes first; the wake may come before this function's caller
+ * has acted on WAIT. The caller then calls lookup again with wake == NULL and gets READY.
+ *
+ * Thread-safe. Never blocks on I/O: the lock is held only for the table work.
+ */
+enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct og_config *cfg,
+                                             const char *url, uint64_t deadline_ms,
+                                             struct og_index_verdict *out, srv_index_wake_fn wake,
+                                             void *arg);
+
+/** Copies the counters. Thread-safe. */
+void srv_index_cache_get_stats(struct srv_index_cache *c, struct srv_index_cache_stats *out);
+
+#endif

@@ -1,0 +1,100 @@
+#include "index_fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+char *srv_index_url(const char *base)
+{
+    size_t len = strlen(base);
+    char *url;
+
+    if (ends_with(base, len, ".yaml") || ends_with(base, len, ".json"))
+        return strdup(base);
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    url = malloc(len + sizeof("/index.yaml"));
+    if (url == NULL)
+        return NULL;
+    memcpy(url, base, len);
+    memcpy(url + len, "/index.yaml", sizeof("/index.yaml"));
+    return url;
+}
+
+/* Makes `*out` an UNKNOWN verdict saying `detail`. */
+static enum og_err unknown(struct og_index_verdict *out, const char *detail)
+{
+    memset(out, 0, sizeof(*out));
+    return og_index_verdict_init_state(out, OG_INDEX_STATE_UNKNOWN, detail);
+}
+
+enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_config *cfg,
+                                    const atomic_bool *cancel, struct og_index_verdict *out)
+{
+    const struct srv_index_fetch_extra *extra = arg;
+    struct og_index_summary summary;
+    struct og_index_limits limits;
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+    struct og_diag diag;
+    char *index_url = NULL;
+    char detail[512];
+    enum og_err rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&summary, 0, sizeof(summary));
+    og_diag_clear(&diag);
+    index_url = srv_index_url(url);
+    if (index_url == NULL) {
+        rc = OG_ENOMEM;
+        goto out;
+    }
+    srv_fetch_opts_init(&o);
+    srv_fetch_opts_from_settings(&o, &cfg->index);
+    o.cancel = cancel;
+    if (extra != NULL)
+        o.ca_file = extra->ca_file;
+    rc = srv_fetch_open(index_url, &o, &f, &diag);
+    if (rc != OG_OK) {
+        rc = rc == OG_ENOMEM ? OG_ENOMEM : unknown(out, diag.msg);
+        goto out;
+    }
+    rc = srv_fetch_begin(f);
+    if (rc != OG_OK || srv_fetch_status(f) != 200) {
+        /* 401/403 (a private repository), 404, 5xx, refused address, timeout, ... */
+        rc = unknown(out, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "fetch failed");
+        goto out;
+    }
+    og_index_limits_init(&limits);
+    limits.max_bytes = cfg->index.max_bytes;
+    rc = og_helm_index_analyze(srv_fetch_read, f, &limits, 0, &summary, &diag);
+    if (rc == OG_ENOMEM)
+        goto out;
+    if (rc != OG_OK) {
+        char where[400];
+
+        if (srv_fetch_detail(f) != NULL)
+            snprintf(detail, sizeof(detail), "%s", srv_fetch_detail(f));
+        else
+            snprintf(detail, sizeof(detail), "%s: %s",
+                     rc == OG_EPARSE ? "not a Helm index" : og_strerror(rc),
+                     og_diag_format(&diag, where, sizeof(where)));
+        rc = unknown(out, detail);
+        goto out;
+    }
+    rc = og_helm_index_decide(&summary, cfg->index.threshold, out);
+out:
+    if (rc != OG_OK)
+        og_index_verdict_cleanup(out);
+    og_index_summary_cleanup(&summary);
+    srv_fetch_free(f);
+    free(index_url);
+    return rc;
+}

@@ -1,0 +1,858 @@
+#include "harness.h"
+
+#include <cjson/cJSON.h>
+
+#include "helm_index_int.h"
+#include "ocigate/buf.h"
+#include "ocigate/err.h"
+#include "ocigate/helm_index.h"
+#include "ocigate/reader.h"
+
+#define FIXTURES OG_SOURCE_DIR "/tests/data/index/"
+
+/* Analyzes `len` bytes at `data`, read `chunk` bytes at a time (0: as much as fits). */
+static enum og_err analyze_mem(const char *data, size_t len, size_t chunk,
+                               const struct og_index_limits *limits, unsigned flags,
+                               struct og_index_summary *out, struct og_diag *diag)
+{
+    struct og_mem_reader r = {data, len, 0, chunk};
+
+    return og_helm_index_analyze(og_mem_read, &r, limits, flags, out, diag);
+}
+
+static enum og_err analyze_str(const char *text, const struct og_index_limits *limits,
+                               struct og_index_summary *out, struct og_diag *diag)
+{
+    return analyze_mem(text, strlen(text), 0, limits, 0, out, diag);
+}
+
+/* The summary (with chart detail) as JSON; the caller frees it. */
+static char *summary_json(const struct og_index_summary *s)
+{
+    struct og_buf b;
+
+    og_buf_init(&b, (size_t)1 << 24);
+    if (og_index_summary_format_json(s, &b) != OG_OK) {
+        og_buf_cleanup(&b);
+        return NULL;
+    }
+    return og_buf_take(&b, NULL);
+}
+
+static const char *base_at(const struct og_index_summary *s, size_t i)
+{
+    return i < s->n_bases ? s->bases[i].base : "(none)";
+}
+
+/* Expected figures of one index. */
+struct expect {
+    const char *file;
+    uint32_t charts, versions, oci, https, other, malformed, newest_oci, multi, secondary;
+    size_t n_bases;
+    const char *base0;
+    uint32_t base0_count;
+    const char *api_version;
+    const char *generated;
+};
+
+static void check_expect(const struct expect *e, const struct og_index_summary *s)
+{
+    fprintf(stderr, "  checking %s\n", e->file);
+    ASSERT_EQ(s->charts, e->charts);
+    ASSERT_EQ(s->versions, e->versions);
+    ASSERT_EQ(s->oci_entries, e->oci);
+    ASSERT_EQ(s->https_entries, e->https);
+    ASSERT_EQ(s->other_entries, e->other);
+    ASSERT_EQ(s->malformed_oci_entries, e->malformed);
+    ASSERT_EQ(s->charts_newest_oci, e->newest_oci);
+    ASSERT_EQ(s->multi_url_entries, e->multi);
+    ASSERT_EQ(s->secondary_oci_entries, e->secondary);
+    ASSERT_EQ(s->versions, s->oci_entries + s->https_entries + s->other_entries);
+    ASSERT_EQ(s->n_bases, e->n_bases);
+    if (e->base0 != NULL) {
+        ASSERT_STR_EQ(base_at(s, 0), e->base0);
+        ASSERT_EQ(s->bases[0].count, e->base0_count);
+    }
+    if (e->api_version != NULL)
+        ASSERT_STR_EQ(s->api_version, e->api_version);
+    else
+        ASSERT(s->api_version == NULL);
+    if (e->generated != NULL)
+        ASSERT_STR_EQ(s->generated, e->generated);
+    else
+        ASSERT(s->generated == NULL);
+}
+
+/* Runs one file at chunk sizes 0, 1 and 7 and checks that all three agree. */
+static void run_expect(const char *path, const struct expect *e, bool tiny_chunks)
+{
+    static const size_t chunks[] = {0, 1, 7};
+    struct og_index_summary s;
+    struct og_diag diag;
+    char *data, *first = NULL, *json = NULL;
+    size_t len = 0;
+
+    data = og_test_read_file(path, &len);
+    ASSERT(data != NULL);
+    for (size_t i = 0; i < (tiny_chunks ? 3u : 1u); i++) {
+        og_diag_clear(&diag);
+        if (analyze_mem(data, len, chunks[i], NULL, OG_INDEX_DETAIL, &s, &diag) != OG_OK) {
+            char msg[512];
+
+            free(data);
+            free(first);
+            OG_FAIL_("%s: %s", path, og_diag_format(&diag, msg, sizeof(msg)));
+        }
+        check_expect(e, &s);
+        json = summary_json(&s);
+        og_index_summary_cleanup(&s);
+        ASSERT(json != NULL);
+        if (first == NULL) {
+            first = json;
+        } else {
+            int same = strcmp(first, json) == 0;
+
+            free(json);
+            ASSERT(same);
+        }
+    }
+    free(first);
+    free(data);
+}
+
+/* Our own fixtures; each figure was checked against PyYAML (see the commit message). */
+static const struct expect fixtures[] = {
+    {"json.json", 2, 4, 2, 2, 0, 0, 2, 0, 0, 1, "oci://registry-1.docker.io/bitnamicharts", 2, "v1",
+     "2024-12-03T00:00:00Z"},
+    {"crlf.yaml", 1, 2, 1, 1, 0, 0, 1, 0, 0, 1, "oci://ghcr.io/acme/charts", 1, "v1",
+     "2024-01-03T00:00:00Z"},
+    {"bom.yaml", 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", NULL},
+    {"anchors.yaml", 3, 8, 5, 1, 2, 0, 3, 0, 0, 1, "oci://registry.example/team/charts", 5, "v1",
+     NULL},
+    {"relative.yaml", 1, 5, 0, 0, 5, 0, 0, 0, 0, 0, NULL, 0, "v1", "2024-01-01T00:00:00Z"},
+    {"malformed-oci.yaml", 1, 5, 5, 0, 0, 3, 1, 0, 0, 1, "oci://registry-1.docker.io/kubeshop", 4,
+     "v1", NULL},
+    {"dependencies.yaml", 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", NULL},
+    {"urls-first.yaml", 1, 3, 1, 2, 0, 0, 1, 0, 0, 1, "oci://ghcr.io/zed/charts", 1, "v1", NULL},
+    {"multi-urls.yaml", 1, 3, 1, 2, 0, 0, 0, 3, 1, 1, "oci://ghcr.io/mirror/charts", 1, "v1", NULL},
+    {"artifactory.yaml", 1, 2, 1, 1, 0, 0, 1, 0, 0, 1, "oci://registry-1.docker.io/bitnamicharts",
+     1, "v1", NULL},
+    {"empty-entries.yaml", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", "2024-01-01T00:00:00Z"},
+    {"multidoc.yaml", 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", NULL},
+    {"semver.yaml", 5, 7, 3, 4, 0, 0, 2, 0, 0, 1, "oci://c.example/charts", 3, "v1", NULL},
+    {"quoted.yaml", 1, 2, 1, 1, 0, 0, 1, 0, 0, 1, "oci://ghcr.io/q/charts", 1, "v1",
+     "2024-01-02T00:00:00Z"},
+};
+
+OG_TEST(fixtures_all_chunk_sizes)
+{
+    char path[512];
+
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s%s", FIXTURES, fixtures[i].file);
+
+        ASSERT(n > 0 && (size_t)n < sizeof(path));
+        run_expect(path, &fixtures[i], true);
+    }
+}
+
+/* Per-chart newest versions: created with zones, semver fallback, aliases. */
+struct newest {
+    const char *file;
+    const char *chart;
+    const char *version; /* NULL: none */
+    bool is_oci;
+    uint32_t versions;
+};
+
+static const struct newest newest_cases[] = {
+    {"json.json", "redis", "20.4.0", true, 2},
+    /* 09:00:00.5+01:00 is 08:00:00.5Z, before 08:30Z. */
+    {"json.json", "nginx", "18.2.5", true, 2},
+    {"semver.yaml", "nocreated", "1.10.0", true, 3},
+    {"semver.yaml", "samecreated", "v2.0.0-beta.11", true, 2},
+    {"semver.yaml", "zones", "0.9.0", false, 2},
+    {"semver.yaml", "empty", NULL, false, 0},
+    {"semver.yaml", "nothing", NULL, false, 0},
+    {"urls-first.yaml", "zed", "1.1.0", true, 3},
+    {"anchors.yaml", "app", "2.0.0", true, 4},
+    {"anchors.yaml", "app-again", "2.0.0", true, 2},
+    {"multi-urls.yaml", "mirror", "3.0.0", false, 3},
+    {"relative.yaml", "local", "1.4.0", false, 5},
+    {"malformed-oci.yaml", "testkube", "2.4.0-preview.1", true, 5},
+};
+
+OG_TEST(newest_version_per_chart)
+{
+    for (size_t i = 0; i < sizeof(newest_cases) / sizeof(newest_cases[0]); i++) {
+        const struct newest *c = &newest_cases[i];
+        struct og_index_summary s;
+        const struct og_index_chart *found = NULL;
+        char path[512], *data;
+        size_t len = 0;
+        enum og_err rc;
+
+        (void)snprintf(path, sizeof(path), "%s%s", FIXTURES, c->file);
+        data = og_test_read_file(path, &len);
+        ASSERT(data != NULL);
+        rc = analyze_mem(data, len, 0, NULL, OG_INDEX_DETAIL, &s, NULL);
+        free(data);
+        ASSERT_EQ(rc, OG_OK);
+        for (size_t k = 0; k < s.n_chart_list; k++) {
+            if (strcmp(s.chart_list[k].name, c->chart) == 0)
+                found = &s.chart_list[k];
+        }
+        if (found == NULL) {
+            og_index_summary_cleanup(&s);
+            OG_FAIL_("%s: chart %s missing", c->file, c->chart);
+        }
+        fprintf(stderr, "  checking %s %s\n", c->file, c->chart);
+        if (c->version != NULL) {
+            int same =
+                found->newest_version != NULL && strcmp(found->newest_version, c->version) == 0;
+
+            if (!same) {
+                fprintf(stderr, "  newest %s, expected %s\n",
+                        found->newest_version ? found->newest_version : "(null)", c->version);
+                og_index_summary_cleanup(&s);
+                ASSERT(same);
+            }
+        } else {
+            ASSERT(found->newest_version == NULL);
+        }
+        ASSERT_EQ(found->newest_is_oci, c->is_oci);
+        ASSERT_EQ(found->versions, c->versions);
+        og_index_summary_cleanup(&s);
+    }
+}
+
+/* Inputs that are not Helm indexes, with where the error must point. */
+struct bad {
+    const char *text;
+    enum og_err err;
+    unsigned line, column;
+    const char *msg;
+};
+
+static const struct bad bad_inputs[] = {
+    {"hello world\n", OG_EPARSE, 1, 1, "scalar, not a mapping"},
+    {"<html><body>404 Not Found</body></html>\n", OG_EPARSE, 1, 1, "not a mapping"},
+    {"- a\n- b\n", OG_EPARSE, 1, 1, "list, not a mapping"},
+    {"{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}", OG_EPARSE, 1, 1, "no apiVersion or entries"},
+    {"", OG_EPARSE, 0, 0, "no YAML document"},
+    {"apiVersion: v1\nentries: [1, 2]\n", OG_EPARSE, 2, 10, "entries is not a mapping"},
+    {"apiVersion: v1\nentries: nope\n", OG_EPARSE, 2, 10, "entries is not a mapping"},
+    {"apiVersion: v1\nentries:\n  x: foo\n", OG_EPARSE, 3, 6, "versions are not a list"},
+    {"apiVersion: v1\nentries:\n  x: {a: b}\n", OG_EPARSE, 3, 6, "versions are not a list"},
+    {"apiVersion: v1\nentries:\n  x:\n  - foo\n", OG_EPARSE, 4, 5, "version is not a mapping"},
+    {"apiVersion: v1\nentries:\n  x:\n  - urls: foo\n", OG_EPARSE, 4, 11, "urls is not a list"},
+    {"apiVersion: v1\nentries:\n  x:\n  - urls: [{a: b}]\n", OG_EPARSE, 4, 12,
+     "url is not a string"},
+    {"apiVersion: v1\nentries:\n  x:\n  - <<: 3\n", OG_EPARSE, 4, 9, "merge key"},
+    {"apiVersion: v1\nentries: {x: [\n", OG_EPARSE, 3, 1, "not a YAML document"},
+    {"apiVersion: v1\nentries:\n\tx: []\n", OG_EPARSE, 3, 1, "not a YAML document"},
+    {"apiVersion: v1\nentries:\n  x:\n  - urls: *nope\n", OG_EPARSE, 4, 11, "undefined anchor"},
+    {"apiVersion: v1\nentries: &e\n  x: *e\n", OG_EPARSE, 3, 6, "recursive alias"},
+    {"\xff\xfe\x00\x01garbage", OG_EPARSE, 0, 0, "not a YAML document"},
+    {"apiVersion: v1\nentries:\n  x:\n  - urls: [\"\\xZZ\"]\n", OG_EPARSE, 4, 15,
+     "not a YAML document"},
+};
+
+OG_TEST(not_an_index_is_eparse_with_location)
+{
+    for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
+        const struct bad *b = &bad_inputs[i];
+        struct og_index_summary s;
+        struct og_diag diag;
+        enum og_err rc;
+        size_t len = b->text[0] == '\xff' ? 11 : strlen(b->text);
+
+        memset(&s, 0, sizeof(s));
+        og_diag_clear(&diag);
+        fprintf(stderr, "  case %zu\n", i);
+        rc = analyze_mem(b->text, len, 0, NULL, 0, &s, &diag);
+        ASSERT_EQ(rc, b->err);
+        ASSERT(s.charts == 0 && s.bases == NULL && s.api_version == NULL);
+        ASSERT_STR_CONTAINS(diag.msg, b->msg);
+        if (b->line > 0) {
+            ASSERT_EQ(diag.line, b->line);
+            ASSERT_EQ(diag.column, b->column);
+        }
+    }
+}
+
+OG_TEST(error_names_the_chart)
+{
+    struct og_index_summary s;
+    struct og_diag diag;
+    char msg[512];
+
+    og_diag_clear(&diag);
+    ASSERT_EQ(
+        analyze_str("apiVersion: v1\nentries:\n  good: []\n  bad:\n  - 42\n", NULL, &s, &diag),
+        OG_EPARSE);
+    ASSERT_STR_EQ(diag.where, "entries.bad");
+    ASSERT_STR_EQ(og_diag_format(&diag, msg, sizeof(msg)),
+                  "5:5: entries.bad: a chart version is not a mapping");
+}
+
+/* A reader that fails after handing out a few bytes. */
+struct failing_reader {
+    struct og_mem_reader mem;
+    size_t fail_after;
+};
+
+static enum og_err failing_read(void *ctx, char *buf, size_t cap, size_t *n)
+{
+    struct failing_reader *r = ctx;
+
+    if (r->mem.off >= r->fail_after)
+        return OG_EIO;
+    return og_mem_read(&r->mem, buf, cap, n);
+}
+
+OG_TEST(reader_errors_pass_through)
+{
+    static const char text[] = "apiVersion: v1\nentries:\n  a:\n  - version: 1.0.0\n";
+    struct failing_reader r = {{text, sizeof(text) - 1, 0, 4}, 20};
+    struct og_index_summary s;
+    struct og_diag diag;
+
+    memset(&s, 0, sizeof(s));
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_helm_index_analyze(failing_read, &r, NULL, 0, &s, &diag), OG_EIO);
+    ASSERT(s.charts == 0);
+    ASSERT_STR_CONTAINS(diag.msg, "reading the index failed");
+    ASSERT_EQ(og_helm_index_analyze(NULL, &r, NULL, 0, &s, &diag), OG_EINVAL);
+}
+
+/* Builds a string of `n` copies of `unit` after `head`; the caller frees it. */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+    struct og_buf b;
+    enum og_err rc;
+
+    og_buf_init(&b, (size_t)1 << 26);
+    rc = og_buf_append_cstr(&b, head);
+    for (size_t i = 0; rc == OG_OK && i < n; i++)
+        rc = og_buf_append_cstr(&b, unit);
+    if (rc == OG_OK)
+        rc = og_buf_append_cstr(&b, tail);
+    if (rc != OG_OK) {
+        og_buf_cleanup(&b);
+        return NULL;
+    }
+    return og_buf_take(&b, NULL);
+}
+
+OG_TEST(limits_give_etoobig)
+{
+    struct og_index_limits lim;
+    struct og_index_summary s;
+    struct og_diag diag;
+    char *text;
+
+    og_index_limits_init(&lim);
+    ASSERT_EQ(lim.max_charts, 100000);
+    ASSERT_EQ(lim.max_depth, 64);
+    ASSERT_EQ(lim.max_bytes, 64u << 20);
+
+    lim.max_charts = 2;
+    og_diag_clear(&diag);
+    ASSERT_EQ(analyze_str("apiVersion: v1\nentries: {a: [], b: [], c: []}\n", &lim, &s, &diag),
+              OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_charts");
+    /* A repeated key is the same chart and does not count twice. */
+    ASSERT_EQ(analyze_str("apiVersion: v1\nentries: {a: [{version: 1}], b: [], a: [{}]}\n", &lim,
+                          &s, &diag),
+              OG_OK);
+    ASSERT_EQ(s.charts, 2);
+    ASSERT_EQ(s.versions, 2);
+    og_index_summary_cleanup(&s);
+
+    og_index_limits_init(&lim);
+    lim.max_bases = 1;
+    ASSERT_EQ(analyze_str("apiVersion: v1\nentries:\n  a:\n  - urls: [oci://h/x/a:1]\n"
+                          "  - urls: [oci://h/y/a:1]\n",
+                          &lim, &s, &diag),
+              OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_bases");
+
+    og_index_limits_init(&lim);
+    lim.max_depth = 5;
+    ASSERT_EQ(analyze_str("apiVersion: v1\nx: [[[[[1]]]]]\n", &lim, &s, &diag), OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_depth");
+    ASSERT_EQ(analyze_str("apiVersion: v1\nx: [[[1]]]\n", &lim, &s, &diag), OG_OK);
+    og_index_summary_cleanup(&s);
+
+    og_index_limits_init(&lim);
+    lim.max_scalar = 16;
+    ASSERT_EQ(analyze_str("apiVersion: v1\ndescription: 0123456789abcdefg\n", &lim, &s, &diag),
+              OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_scalar");
+
+    og_index_limits_init(&lim);
+    lim.max_bytes = 20;
+    ASSERT_EQ(analyze_str("apiVersion: v1\nentries: {}\n# padding padding\n", &lim, &s, &diag),
+              OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_bytes");
+
+    /* One huge scalar is refused while it is read, before libyaml holds all of it. */
+    og_index_limits_init(&lim);
+    lim.max_scalar = 1024;
+    text = repeat("apiVersion: v1\ndescription: ", "xxxxxxxxxxxxxxxx", 65536, "\n");
+    ASSERT(text != NULL);
+    {
+        struct og_mem_reader r = {text, strlen(text), 0, 0};
+        enum og_err rc = og_helm_index_analyze(og_mem_read, &r, &lim, 0, &s, &diag);
+
+        free(text);
+        ASSERT_EQ(rc, OG_ETOOBIG);
+        /* Stopped long before the end of the 1 MiB scalar. */
+        ASSERT(r.off < 128 * 1024);
+    }
+}
+
+OG_TEST(anchors_are_bounded)
+{
+    struct og_index_limits lim;
+    struct og_index_summary s;
+    struct og_diag diag;
+    char *text;
+    /* "Billion laughs": each level holds ten aliases of the one before. */
+    static const char laughs[] = "apiVersion: v1\n"
+                                 "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                                 "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                                 "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                                 "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                                 "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                                 "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                                 "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                                 "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                                 "entries:\n  x: *h\n";
+
+    og_diag_clear(&diag);
+    ASSERT_EQ(analyze_str(laughs, NULL, &s, &diag), OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "max_anchored");
+
+    /* Many aliases of one big anchored node, replayed where they matter. */
+    og_index_limits_init(&lim);
+    lim.max_aliased = 4096;
+    text = repeat("apiVersion: v1\nentries:\n  x:\n  - &v {version: 1, urls: [oci://h/p/x:1]}\n"
+                  "  y:\n",
+                  "  - *v\n", 1000, "");
+    ASSERT(text != NULL);
+    {
+        enum og_err rc = analyze_str(text, &lim, &s, &diag);
+
+        free(text);
+        ASSERT_EQ(rc, OG_ETOOBIG);
+        ASSERT_STR_CONTAINS(diag.msg, "max_aliased");
+    }
+
+    og_index_limits_init(&lim);
+    lim.max_anchored = 64;
+    ASSERT_EQ(
+        analyze_str("apiVersion: v1\nx: &big [aaaaaaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbbbbbbbbbbbbbb,"
+                    " cccccccccccccccccccccccccccc]\n",
+                    &lim, &s, &diag),
+        OG_ETOOBIG);
+
+    /* A redefined anchor refers to the newest node. */
+    ASSERT_EQ(analyze_str("apiVersion: v1\nu: &u oci://h/p/c:1\nu2: &u https://h/c-1.tgz\n"
+                          "entries:\n  c:\n  - urls: [*u]\n",
+                          NULL, &s, &diag),
+              OG_OK);
+    ASSERT_EQ(s.https_entries, 1);
+    ASSERT_EQ(s.oci_entries, 0);
+    og_index_summary_cleanup(&s);
+
+    /* An alias to a scalar as a chart name, and a merge that an explicit key overrides. */
+    ASSERT_EQ(analyze_str("apiVersion: v1\nname: &n aliased\nbase: &b {urls: [oci://h/p/c:1], "
+                          "version: 0.0.1}\nentries:\n  *n :\n  - urls: [https://h/c-2.tgz]\n"
+                          "    <<: *b\n    version: 2.0.0\n",
+                          NULL, &s, &diag),
+              OG_OK);
+    ASSERT_EQ(s.charts, 1);
+    ASSERT_EQ(s.https_entries, 1);
+    ASSERT_EQ(s.oci_entries, 0);
+    og_index_summary_cleanup(&s);
+}
+
+/* url classification and bases, rule by rule. */
+struct url_case {
+    const char *url;
+    enum og__url_kind kind;
+    bool malformed;
+    const char *base; /* "" when none */
+};
+
+static const struct url_case url_cases[] = {
+    {"oci://registry-1.docker.io/bitnamicharts/redis:20.4.0", OG__URL_OCI, false,
+     "oci://registry-1.docker.io/bitnamicharts"},
+    {"oci://registry-1.docker.io/kubeshop/testkube-2.4.0-preview.1.tgz", OG__URL_OCI, true,
+     "oci://registry-1.docker.io/kubeshop"},
+    {"oci://host/path/chart", OG__URL_OCI, true, "oci://host/path"},
+    {"oci://host/path/chart@sha256:abcd", OG__URL_OCI, false, "oci://host/path"},
+    {"oci://host/path/chart@", OG__URL_OCI, true, "oci://host/path"},
+    {"oci://host/path/chart:", OG__URL_OCI, true, "oci://host/path"},
+    {"oci://localhost:5000/chart:1.0", OG__URL_OCI, false, "oci://localhost:5000"},
+    {"oci://localhost:5000", OG__URL_OCI, true, ""},
+    {"oci://", OG__URL_OCI, true, ""},
+    {"oci:///chart:1", OG__URL_OCI, true, ""},
+    {"OCI://Host/Path/c:1", OG__URL_OCI, false, "OCI://Host/Path"},
+    {"  oci://h/p/c:1  ", OG__URL_OCI, false, "oci://h/p"},
+    {"https://acme.jfrog.io/artifactory/api/helm/r/oci://registry-1.docker.io/bitnamicharts/"
+     "redis:20.4.0",
+     OG__URL_OCI, false, "oci://registry-1.docker.io/bitnamicharts"},
+    {"https://a.example/x/OCI://h/p/c.tgz", OG__URL_OCI, true, "OCI://h/p"},
+    {"https://charts.bitnami.com/bitnami/redis-17.0.0.tgz", OG__URL_HTTPS, false, ""},
+    {"HTTP://charts.example/x.tgz", OG__URL_HTTPS, false, ""},
+    {"https://charts.example/oci-charts/x.tgz", OG__URL_HTTPS, false, ""},
+    {"charts/foo-1.0.0.tgz", OG__URL_OTHER, false, ""},
+    {"foo-1.0.0.tgz", OG__URL_OTHER, false, ""},
+    {"file:///srv/foo-1.0.0.tgz", OG__URL_OTHER, false, ""},
+    {"s3://bucket/foo-1.0.0.tgz", OG__URL_OTHER, false, ""},
+    {"ocix://h/p/c:1", OG__URL_OTHER, false, ""},
+    {"", OG__URL_OTHER, false, ""},
+};
+
+OG_TEST(url_classification)
+{
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        const struct url_case *c = &url_cases[i];
+        struct og__url_class cls;
+
+        og__helm_index_classify_url(og_str_of(c->url), &cls);
+        fprintf(stderr, "  url %s\n", c->url);
+        ASSERT_EQ(cls.kind, c->kind);
+        ASSERT_EQ(cls.malformed, c->malformed);
+        ASSERT_MEM_EQ(cls.base.ptr, cls.base.len, c->base);
+    }
+}
+
+OG_TEST(base_host_is_folded_and_sorted)
+{
+    struct og_index_summary s;
+
+    ASSERT_EQ(analyze_str("apiVersion: v1\nentries:\n  a:\n"
+                          "  - urls: [oci://B.example/p/a:1]\n"
+                          "  - urls: [oci://b.example/p/a:2]\n"
+                          "  - urls: [oci://a.example/p/a:3]\n"
+                          "  - urls: [oci://c.example/p/a:3]\n"
+                          "  - urls: [oci://c.example/p/a:4]\n"
+                          "  - urls: [oci://b.example/P/a:4]\n",
+                          NULL, &s, NULL),
+              OG_OK);
+    ASSERT_EQ(s.n_bases, 4);
+    ASSERT_STR_EQ(base_at(&s, 0), "oci://b.example/p");
+    ASSERT_EQ(s.bases[0].count, 2);
+    ASSERT_STR_EQ(base_at(&s, 1), "oci://c.example/p");
+    ASSERT_STR_EQ(base_at(&s, 2), "oci://a.example/p");
+    ASSERT_STR_EQ(base_at(&s, 3), "oci://b.example/P");
+    og_index_summary_cleanup(&s);
+}
+
+struct cmp_case {
+    const char *a, *b;
+    int want;
+};
+
+static const struct cmp_case semver_cases[] = {
+    {"1.0.0", "1.0.0", 0},
+    {"1.10.0", "1.9.0", 1},
+    {"1.0.0", "1.0.0-rc.1", 1},
+    {"1.0.0-alpha", "1.0.0-alpha.1", -1},
+    {"1.0.0-alpha.1", "1.0.0-alpha.beta", -1},
+    {"1.0.0-alpha.beta", "1.0.0-beta", -1},
+    {"1.0.0-beta.2", "1.0.0-beta.11", -1},
+    {"1.0.0-beta.11", "1.0.0-rc.1", -1},
+    {"v2.0.0", "2.0.0", 0},
+    {"2", "1.99.99", 1},
+    {"2.1", "2.0.9", 1},
+    {"1.0.0+build.5", "1.0.0+build.7", 0},
+    {"01.2.3", "1.2.3", 0},
+    {"99999999999999999999.0.0", "9999999999999999999.0.0", 1},
+    {"1.0.0", "not-a-version", 1},
+    {"", "0.0.1", -1},
+    {"junk", "other junk", 0},
+    {"1.0.0-", "1.0.0", -1},
+};
+
+OG_TEST(semver_precedence)
+{
+    for (size_t i = 0; i < sizeof(semver_cases) / sizeof(semver_cases[0]); i++) {
+        const struct cmp_case *c = &semver_cases[i];
+        int got = og__helm_index_semver_cmp(og_str_of(c->a), og_str_of(c->b));
+        int back = og__helm_index_semver_cmp(og_str_of(c->b), og_str_of(c->a));
+
+        fprintf(stderr, "  %s vs %s\n", c->a, c->b);
+        ASSERT_EQ(got, c->want);
+        ASSERT_EQ(back, -c->want);
+    }
+}
+
+struct time_case {
+    const char *s;
+    bool ok;
+    int64_t sec;
+    int32_t nsec;
+};
+
+static const struct time_case time_cases[] = {
+    {"1970-01-01T00:00:00Z", true, 0, 0},
+    {"2024-12-02T10:00:00Z", true, 1733133600, 0},
+    {"2023-03-01T10:01:00.887368981Z", true, 1677664860, 887368981},
+    {"2024-11-25T09:00:00.5+01:00", true, 1732521600, 500000000},
+    {"2024-11-25 08:00:00.5", true, 1732521600, 500000000},
+    {"2001-12-14 21:59:43.10 -5", true, 1008385183, 100000000},
+    {"2001-12-14t21:59:43.10-05:00", true, 1008385183, 100000000},
+    {"2001-12-15T02:59:43.1+0000", true, 1008385183, 100000000},
+    {"1969-12-31T23:59:59Z", true, -1, 0},
+    {"2024-13-01T00:00:00Z", false, 0, 0},
+    {"2024-01-01", false, 0, 0},
+    {"2024-01-01T00:00Z", false, 0, 0},
+    {"2024-01-01T00:00:00.Z", false, 0, 0},
+    {"2024-01-01T00:00:00Zjunk", false, 0, 0},
+    {"yesterday", false, 0, 0},
+};
+
+OG_TEST(rfc3339_times)
+{
+    for (size_t i = 0; i < sizeof(time_cases) / sizeof(time_cases[0]); i++) {
+        const struct time_case *c = &time_cases[i];
+        int64_t sec = 0;
+        int32_t nsec = 0;
+        bool ok = og__helm_index_parse_time(og_str_of(c->s), &sec, &nsec);
+
+        fprintf(stderr, "  %s\n", c->s);
+        ASSERT_EQ(ok, c->ok);
+        if (ok) {
+            ASSERT_EQ(sec, c->sec);
+            ASSERT_EQ(nsec, c->nsec);
+        }
+    }
+}
+
+static void decide_str(const char *text, enum og_index_threshold t, struct og_index_verdict *v)
+{
+    struct og_index_summary s;
+
+    ASSERT_EQ(analyze_str(text, NULL, &s, NULL), OG_OK);
+    if (og_helm_index_decide(&s, t, v) != OG_OK) {
+        og_index_summary_cleanup(&s);
+        OG_FAIL_("og_helm_index_decide failed");
+    }
+    og_index_summary_cleanup(&s);
+}
+
+OG_TEST(decide_thresholds_and_fixability)
+{
+    static const char older_oci[] = "apiVersion: v1\nentries:\n  a:\n"
+                                    "  - {version: 2.0.0, urls: [https://h/a-2.0.0.tgz]}\n"
+                                    "  - {version: 1.0.0, urls: [oci://r.example/p/a:1.0.0]}\n";
+    static const char two_bases[] = "apiVersion: v1\nentries:\n"
+                                    "  a: [{version: 1.0.0, urls: [oci://r1.example/p/a:1.0.0]}]\n"
+                                    "  b: [{version: 1.0.0, urls: [oci://r2.example/p/b:1.0.0]}]\n";
+    static const char no_base[] = "apiVersion: v1\nentries:\n"
+                                  "  a: [{version: 1.0.0, urls: [oci://r1.example]}]\n";
+    struct og_index_verdict v, copy;
+    struct og_index_summary s;
+
+    decide_str(older_oci, OG_INDEX_THRESHOLD_NEWEST, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    ASSERT(v.oci_base == NULL);
+    ASSERT_EQ(v.n_bases, 1);
+    ASSERT_EQ(v.oci_entries, 1);
+    ASSERT_STR_EQ(v.detail, "no chart's newest version is oci:// (1 of 2 versions are)");
+    og_index_verdict_cleanup(&v);
+
+    decide_str(older_oci, OG_INDEX_THRESHOLD_ANY, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT_STR_EQ(v.oci_base, "oci://r.example/p");
+    ASSERT_STR_EQ(v.detail, "1 of 2 chart versions are oci://");
+    og_index_verdict_cleanup(&v);
+
+    decide_str(two_bases, OG_INDEX_THRESHOLD_NEWEST, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT(v.oci_base == NULL);
+    ASSERT_EQ(v.n_bases, 2);
+    ASSERT_STR_EQ(v.bases[0], "oci://r1.example/p");
+    ASSERT_STR_EQ(v.bases[1], "oci://r2.example/p");
+    ASSERT_EQ(v.charts, 2);
+    ASSERT_EQ(v.charts_newest_oci, 2);
+    ASSERT_STR_EQ(v.detail, "2 of 2 charts' newest versions are oci://");
+
+    ASSERT_EQ(og_index_verdict_copy(&v, &copy), OG_OK);
+    og_index_verdict_cleanup(&v);
+    ASSERT(v.bases == NULL && v.detail == NULL && v.state == OG_INDEX_STATE_NONE);
+    ASSERT_EQ(copy.state, OG_INDEX_STATE_OCI);
+    ASSERT_EQ(copy.n_bases, 2);
+    ASSERT_STR_EQ(copy.bases[1], "oci://r2.example/p");
+    ASSERT_STR_EQ(copy.detail, "2 of 2 charts' newest versions are oci://");
+    og_index_verdict_cleanup(&copy);
+
+    decide_str(no_base, OG_INDEX_THRESHOLD_NEWEST, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT(v.oci_base == NULL);
+    ASSERT_EQ(v.n_bases, 0);
+    og_index_verdict_cleanup(&v);
+
+    decide_str("apiVersion: v1\nentries: {}\n", OG_INDEX_THRESHOLD_ANY, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    ASSERT_STR_EQ(v.detail, "none of 0 chart versions is oci://");
+    og_index_verdict_cleanup(&v);
+
+    memset(&s, 0, sizeof(s));
+    ASSERT_EQ(og_helm_index_decide(&s, (enum og_index_threshold)7, &v), OG_EINVAL);
+
+    ASSERT_EQ(og_index_verdict_init_state(&v, OG_INDEX_STATE_UNKNOWN, "HTTP 401"), OG_OK);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT_STR_EQ(v.detail, "HTTP 401");
+    ASSERT_STR_EQ(og_index_state_name(v.state), "unknown");
+    ASSERT_EQ(og_index_verdict_copy(&v, &copy), OG_OK);
+    og_index_verdict_cleanup(&v);
+    ASSERT_STR_EQ(copy.detail, "HTTP 401");
+    og_index_verdict_cleanup(&copy);
+    og_index_verdict_cleanup(&copy);
+}
+
+OG_TEST(json_output_round_trips)
+{
+    struct og_index_summary s;
+    struct og_index_verdict v;
+    struct og_buf b;
+    cJSON *root, *bases, *charts;
+    char path[512], *data;
+    size_t len = 0;
+    enum og_err rc;
+
+    (void)snprintf(path, sizeof(path), "%s%s", FIXTURES, "malformed-oci.yaml");
+    data = og_test_read_file(path, &len);
+    ASSERT(data != NULL);
+    rc = analyze_mem(data, len, 0, NULL, OG_INDEX_DETAIL, &s, NULL);
+    free(data);
+    ASSERT_EQ(rc, OG_OK);
+    og_buf_init(&b, 1 << 20);
+    ASSERT_EQ(og_index_summary_format_json(&s, &b), OG_OK);
+    root = cJSON_Parse(b.ptr);
+    ASSERT(root != NULL);
+    ASSERT_EQ(cJSON_GetObjectItem(root, "versions")->valuedouble, 5);
+    ASSERT_EQ(cJSON_GetObjectItem(root, "malformedOciEntries")->valuedouble, 3);
+    ASSERT(cJSON_IsNull(cJSON_GetObjectItem(root, "generated")));
+    bases = cJSON_GetObjectItem(root, "bases");
+    ASSERT_EQ(cJSON_GetArraySize(bases), 1);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(bases, 0), "base")->valuestring,
+                  "oci://registry-1.docker.io/kubeshop");
+    charts = cJSON_GetObjectItem(root, "chartDetails");
+    ASSERT_EQ(cJSON_GetArraySize(charts), 1);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(charts, 0), "newestVersion")->valuestring,
+                  "2.4.0-preview.1");
+    cJSON_Delete(root);
+
+    og_buf_reset(&b);
+    ASSERT_EQ(og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v), OG_OK);
+    ASSERT_EQ(og_index_verdict_format_json(&v, &b), OG_OK);
+    root = cJSON_Parse(b.ptr);
+    ASSERT(root != NULL);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(root, "state")->valuestring, "oci");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(root, "ociBase")->valuestring,
+                  "oci://registry-1.docker.io/kubeshop");
+    cJSON_Delete(root);
+
+    /* A cap that is too small leaves the buffer as it was. */
+    og_buf_cleanup(&b);
+    og_buf_init(&b, 16);
+    ASSERT_EQ(og_index_summary_format_json(&s, &b), OG_ETOOBIG);
+    ASSERT_EQ(b.len, 0);
+    og_buf_cleanup(&b);
+    og_index_verdict_cleanup(&v);
+    og_index_summary_cleanup(&s);
+}
+
+/* The real indexes of ../shared/data/index, figures verified with PyYAML (SOURCES.md). */
+static const struct expect real[] = {
+    {"kubeshop-helm-charts-index-2025-10-09.yaml", 14, 3312, 30, 3282, 0, 2, 2, 0, 0, 2,
+     "oci://registry-1.docker.io/kubeshop", 22, "v1", "2025-10-09T09:30:35.973800781Z"},
+    {"bitnami-subset-redis-2025-01-13.yaml", 1, 207, 7, 200, 0, 0, 1, 0, 0, 1,
+     "oci://registry-1.docker.io/bitnamicharts", 7, "v1", "2025-01-13T20:33:05.605553893Z"},
+    {"bitnami-subset-minio-2025-01-13.yaml", 1, 270, 9, 261, 0, 0, 1, 0, 0, 1,
+     "oci://registry-1.docker.io/bitnamicharts", 9, "v1", "2025-01-13T20:33:05.605553893Z"},
+    {"bitnami-subset-kube-state-metrics-2025-01-13.yaml", 1, 105, 4, 101, 0, 0, 1, 0, 0, 1,
+     "oci://registry-1.docker.io/bitnamicharts", 4, "v1", "2025-01-13T20:33:05.605553893Z"},
+    {"bitnami-index-2023-03-01.yaml", 108, 3448, 0, 3448, 0, 0, 0, 0, 0, 0, NULL, 0, "v1",
+     "2023-03-01T10:01:00.887368981Z"},
+    {"grafana-helm-charts-index-2026-08-20.yaml", 41, 3591, 0, 3591, 0, 0, 0, 0, 0, 0, NULL, 0,
+     "v1", "2026-08-20T18:40:20.178597344Z"},
+    {"ingress-nginx-index-2026-03-19.yaml", 1, 177, 0, 177, 0, 0, 0, 0, 0, 0, NULL, 0, "v1",
+     "2026-03-19T21:16:17.141505525Z"},
+    {"bitnami-scale-2024-oci.yaml", 756, 24136, 2303, 21833, 0, 0, 700, 0, 0, 1,
+     "oci://registry-1.docker.io/bitnamicharts", 2303, "v1", "2023-03-01T10:01:00.887368981Z"},
+};
+
+OG_TEST(real_indexes)
+{
+    char path[1024];
+
+    (void)snprintf(path, sizeof(path), "%s/index/SOURCES.md", og_test_shared_data());
+    {
+        FILE *f = fopen(path, "rb");
+
+        if (f == NULL)
+            OG_SKIP("%s is absent; set OG_SHARED_DATA to the shared data directory", path);
+        fclose(f);
+    }
+    for (size_t i = 0; i < sizeof(real) / sizeof(real[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s/index/%s", og_test_shared_data(), real[i].file);
+
+        ASSERT(n > 0 && (size_t)n < sizeof(path));
+        /* Byte-by-byte reads of the small files; the big ones once. */
+        run_expect(path, &real[i], i < 4);
+    }
+}
+
+OG_TEST(real_kubeshop_detail)
+{
+    struct og_index_summary s;
+    struct og_index_verdict v;
+    char path[1024], *data;
+    size_t len = 0;
+    enum og_err rc;
+    uint32_t oci_newest = 0;
+
+    (void)snprintf(path, sizeof(path), "%s/index/kubeshop-helm-charts-index-2025-10-09.yaml",
+                   og_test_shared_data());
+    data = og_test_read_file(path, &len);
+    if (data == NULL)
+        OG_SKIP("%s is absent", path);
+    rc = analyze_mem(data, len, 0, NULL, OG_INDEX_DETAIL, &s, NULL);
+    free(data);
+    ASSERT_EQ(rc, OG_OK);
+    ASSERT_EQ(s.n_chart_list, 14);
+    ASSERT_STR_EQ(base_at(&s, 1), "oci://us-east1-docker.pkg.dev/testkube-cloud-372110/testkube");
+    ASSERT_EQ(s.bases[1].count, 8);
+    for (size_t i = 0; i < s.n_chart_list; i++) {
+        const struct og_index_chart *c = &s.chart_list[i];
+
+        if (c->newest_is_oci) {
+            oci_newest++;
+            ASSERT_STR_EQ(c->newest_version, "2.4.0-preview.1");
+        }
+        if (strcmp(c->name, "api-server") == 0)
+            ASSERT_STR_EQ(c->newest_version, "0.11.16");
+    }
+    ASSERT_EQ(oci_newest, 2);
+    ASSERT_EQ(og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v), OG_OK);
+    og_index_summary_cleanup(&s);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT(v.oci_base == NULL);
+    ASSERT_EQ(v.n_bases, 2);
+    og_index_verdict_cleanup(&v);
+}
+
+OG_TEST_MAIN(OG_T(fixtures_all_chunk_sizes), OG_T(newest_version_per_chart),
+             OG_T(not_an_index_is_eparse_with_location), OG_T(error_names_the_chart),
+             OG_T(reader_errors_pass_through), OG_T(limits_give_etoobig), OG_T(anchors_are_bounded),
+             OG_T(url_classification), OG_T(base_host_is_folded_and_sorted),
+             OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
+             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))

@@ -1,0 +1,574 @@
+/*
+ * test_index_cache.c - the index cache over the real fetcher and analyzer, against
+ * tests/integration/indexsrv.py on 127.0.0.1, with an injected clock to age entries.
+ */
+#include "harness.h"
+#include "indexsrv.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "index_cache.h"
+#include "index_fetch.h"
+
+static struct og_indexsrv srv;
+static _Atomic uint64_t fake_now = 1000000;
+
+static uint64_t fake_clock(void *arg)
+{
+    (void)arg;
+    return atomic_load(&fake_now);
+}
+
+static void advance(uint64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
+}
+
+static void start_server(void)
+{
+    if (srv.pid > 0)
+        return;
+    if (og_indexsrv_start(&srv, "127.0.0.2") != 0)
+        OG_FAIL_("cannot start indexsrv.py");
+}
+
+/* A config whose SSRF guard lets the loopback test server through. */
+static struct og_config *test_config(void)
+{
+    struct og_config *cfg = NULL;
+
+    if (og_config_new(&cfg) != OG_OK)
+        OG_FAIL_("og_config_new");
+    cfg->index.allow_cidrs = calloc(1, sizeof(char *));
+    if (cfg->index.allow_cidrs == NULL)
+        OG_FAIL_("out of memory");
+    cfg->index.allow_cidrs[0] = strdup("127.0.0.1/32");
+    cfg->index.n_allow_cidrs = 1;
+    cfg->index.connect_timeout_ms = 1000;
+    cfg->index.fetch_timeout_ms = 5000;
+    return cfg;
+}
+
+static struct srv_index_cache *new_cache(uint32_t entries, bool fake)
+{
+    struct srv_index_cache_opts o;
+    struct srv_index_cache *c = NULL;
+
+    srv_index_cache_opts_init(&o, NULL);
+    ASSERT_EQ(o.max_entries, 1024);
+    ASSERT(o.fetch == srv_index_fetch_verdict);
+    o.max_entries = entries;
+    if (fake) {
+        o.clock = fake_clock;
+        o.clock_arg = NULL;
+    }
+    if (srv_index_cache_new(&o, &c) != OG_OK)
+        OG_FAIL_("srv_index_cache_new");
+    return c;
+}
+
+/* Where wake() lands: counts calls and lets the test wait for one. */
+struct box {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int wakes;
+};
+
+static void box_init(struct box *b)
+{
+    pthread_mutex_init(&b->m, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->wakes = 0;
+}
+
+static void box_wake(void *arg)
+{
+    struct box *b = arg;
+
+    pthread_mutex_lock(&b->m);
+    b->wakes++;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->m);
+}
+
+static void box_wait(struct box *b)
+{
+    pthread_mutex_lock(&b->m);
+    while (b->wakes == 0)
+        pthread_cond_wait(&b->cv, &b->m);
+    pthread_mutex_unlock(&b->m);
+}
+
+static void base_url(char *url, size_t size, const char *path)
+{
+    snprintf(url, size, "%s%s", srv.base, path);
+}
+
+/* Looks `url` up as the HTTP server does: wait for the wake, then ask again. The deadline
+ * is on the real clock (`budget_ms` from now) unless the cache runs on the fake one. */
+static void lookup_wait(struct srv_index_cache *c, struct og_config *cfg, const char *url,
+                        uint64_t deadline, struct og_index_verdict *v)
+{
+    struct box b;
+
+    box_init(&b);
+    if (srv_index_cache_lookup(c, cfg, url, deadline, v, box_wake, &b) == SRV_INDEX_WAIT) {
+        box_wait(&b);
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, v, NULL, NULL), SRV_INDEX_READY);
+    }
+    ASSERT_EQ(b.wakes <= 1, 1);
+}
+
+OG_TEST(miss_fetches_then_hits)
+{
+    struct og_config *cfg;
+    struct srv_index_cache *c;
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    cfg = test_config();
+    c = new_cache(16, true);
+    og_indexsrv_reset(&srv);
+    base_url(url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT_STR_EQ(v.oci_base, "oci://registry-1.docker.io/bitnamicharts");
+    og_index_verdict_cleanup(&v);
+
+    /* Warm: answered from the cache, no request, even without a wake function. */
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(NULL) + 1000, &v, box_wake, NULL),
+              SRV_INDEX_READY);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 1);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.hits, 3); /* lookup_wait's second lookup, and the two above */
+    ASSERT_EQ(st.misses, 1);
+    ASSERT_EQ(st.fetches, 1);
+    ASSERT_EQ(st.entries, 1);
+
+    base_url(url, sizeof(url), "/repo/http-small/");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(wake_null_gives_pending)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, false);
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    base_url(url, sizeof(url), "/delay/300/oci-small");
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    /* A deadline already past gives PENDING too, and joins the same fetch. */
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, srv_index_now_ms() - 1, &v, box_wake, NULL),
+              SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    lookup_wait(c, cfg, url, srv_index_now_ms() + 5000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    struct srv_index_cache_stats st;
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.fetches, 1);
+    ASSERT_EQ(st.joined, 2);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+struct racer {
+    struct srv_index_cache *c;
+    struct og_config *cfg;
+    const char *url;
+    enum og_index_state state;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct og_index_verdict v;
+    struct box b;
+
+    box_init(&b);
+    if (srv_index_cache_lookup(r->c, r->cfg, r->url, srv_index_now_ms() + 10000, &v, box_wake,
+                               &b) == SRV_INDEX_WAIT) {
+        box_wait(&b);
+        (void)srv_index_cache_lookup(r->c, r->cfg, r->url, 0, &v, NULL, NULL);
+    }
+    r->state = v.state;
+    og_index_verdict_cleanup(&v);
+    return NULL;
+}
+
+OG_TEST(single_flight)
+{
+    enum { N = 12 };
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, false);
+    struct racer r[N];
+    pthread_t t[N];
+    char url[256];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    base_url(url, sizeof(url), "/delay/400/oci-small");
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct racer){c, cfg, url, OG_INDEX_STATE_NONE};
+        ASSERT_EQ(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(r[i].state, OG_INDEX_STATE_OCI);
+    ASSERT_EQ(og_indexsrv_count(&srv, "/delay/400/oci-small/index.yaml"), 1);
+    struct srv_index_cache_stats st;
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.fetches, 1);
+    ASSERT(st.joined <= N - 1);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+/* Polls the server until `path` was requested `n` times (at most ~5 s). */
+static long await_count(const char *path, long n)
+{
+    long got = -1;
+
+    for (int i = 0; i < 250; i++) {
+        got = og_indexsrv_count(&srv, path);
+        if (got >= n)
+            break;
+        usleep(20000);
+    }
+    return got;
+}
+
+OG_TEST(ttl_and_stale_while_revalidate)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    cfg->index.ttl_s = 60;
+    base_url(url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+
+    advance(59 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.hits, 2);
+    ASSERT_EQ(st.stale, 0);
+
+    /* Past the TTL: served stale at once, one refresh in the background. */
+    advance(2 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(NULL) + 1000, &v, box_wake, NULL),
+              SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT(v.state == OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(await_count("/repo/oci-small/index.yaml", 2), 2);
+    for (int i = 0; i < 100; i++) {
+        srv_index_cache_get_stats(c, &st);
+        if (st.fetches == 2)
+            break;
+        usleep(10000);
+    }
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.fetches, 2);
+    ASSERT(st.stale >= 1);
+
+    /* The refresh reset the TTL: fresh again (once it has landed). */
+    for (int i = 0; i < 100; i++) {
+        struct srv_index_cache_stats before, after;
+        srv_index_cache_get_stats(c, &before);
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        og_index_verdict_cleanup(&v);
+        srv_index_cache_get_stats(c, &after);
+        if (after.hits > before.hits)
+            break;
+        usleep(10000);
+    }
+    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 2);
+
+    /* Past the stale window (another TTL) a verdict is not served any more. */
+    advance(121 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(await_count("/repo/oci-small/index.yaml", 3), 3);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(negative_ttl)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, true);
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    cfg->index.negative_ttl_s = 300;
+    base_url(url, sizeof(url), "/status/401");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT_STR_EQ(v.detail, "HTTP 401");
+    og_index_verdict_cleanup(&v);
+    advance(299 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(og_indexsrv_count(&srv, "/status/401/index.yaml"), 1);
+    /* Expired failures are not served stale: the next admission waits for a new fetch. */
+    advance(2 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(await_count("/status/401/index.yaml", 2), 2);
+
+    static const struct {
+        const char *path, *detail;
+    } rows[] = {
+        {"/status/404", "HTTP 404"},
+        {"/status/503", "HTTP 503"},
+        {"/garbage", "not a Helm index"},
+        {"/loop", "more than 3 redirects"},
+        {"/to/http%3A%2F%2F10.0.0.1%2F", "address 10.0.0.1 is not allowed"},
+        {"/to/http%3A%2F%2F169.254.169.254%2F", "address 169.254.169.254 is not allowed"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        base_url(url, sizeof(url), rows[i].path);
+        lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+        ASSERT_STR_CONTAINS(v.detail, rows[i].detail);
+        og_index_verdict_cleanup(&v);
+    }
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(guard_never_connects_to_refused_addresses)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, true);
+    struct og_index_verdict v;
+    char url[256], path[160];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", srv.sentinel_port);
+    base_url(url, sizeof(url), path);
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT_STR_EQ(v.detail, "address 127.0.0.2 is not allowed");
+    og_index_verdict_cleanup(&v);
+    snprintf(url, sizeof(url), "http://127.0.0.2:%d", srv.sentinel_port);
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_STR_EQ(v.detail, "address 127.0.0.2 is not allowed");
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(lru_eviction)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(2, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char a[256], b[256], d[256];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    base_url(a, sizeof(a), "/repo/oci-small");
+    base_url(b, sizeof(b), "/repo/http-small");
+    base_url(d, sizeof(d), "/gzip/oci-small");
+    lookup_wait(c, cfg, a, fake_clock(NULL) + 10000, &v);
+    og_index_verdict_cleanup(&v);
+    lookup_wait(c, cfg, b, fake_clock(NULL) + 10000, &v);
+    og_index_verdict_cleanup(&v);
+    /* Touch a, so b is the least recently used when d comes in. */
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, a, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    lookup_wait(c, cfg, d, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.evictions, 1);
+    ASSERT_EQ(st.entries, 2);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, a, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, b, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING); /* evicted: fetched again */
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(await_count("/repo/http-small/index.yaml", 2), 2);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(threshold_change_is_a_miss)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, true);
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    base_url(url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    cfg->index.threshold = OG_INDEX_THRESHOLD_ANY;
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(deadline_wakes_and_fetch_completes_later)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    struct box b;
+    char url[256];
+
+    start_server();
+    box_init(&b);
+    base_url(url, sizeof(url), "/delay/1200/oci-small");
+    uint64_t t0 = srv_index_now_ms();
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, t0 + 200, &v, box_wake, &b), SRV_INDEX_WAIT);
+    box_wait(&b);
+    uint64_t took = srv_index_now_ms() - t0;
+    ASSERT(took >= 190 && took < 600);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.timeouts, 1);
+
+    /* The fetch goes on and lands for the next admission. */
+    usleep(1300 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    pthread_mutex_lock(&b.m);
+    ASSERT_EQ(b.wakes, 1); /* exactly once, even though the fetch completed later */
+    pthread_mutex_unlock(&b.m);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(free_wakes_waiters_and_cancels)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, false);
+    struct og_index_verdict v;
+    struct box b1, b2;
+    char url[256], url2[256];
+
+    start_server();
+    box_init(&b1);
+    box_init(&b2);
+    base_url(url, sizeof(url), "/drip/100");
+    base_url(url2, sizeof(url2), "/endless");
+    cfg->index.fetch_timeout_ms = 60000;
+    cfg->index.max_bytes = UINT64_MAX / 4;
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, srv_index_now_ms() + 60000, &v, box_wake, &b1),
+              SRV_INDEX_WAIT);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url2, srv_index_now_ms() + 60000, &v, box_wake, &b2),
+              SRV_INDEX_WAIT);
+    usleep(300 * 1000);
+    uint64_t t0 = srv_index_now_ms();
+    srv_index_cache_free(c);
+    ASSERT(srv_index_now_ms() - t0 < 1000);
+    ASSERT_EQ(b1.wakes, 1);
+    ASSERT_EQ(b2.wakes, 1);
+    og_config_unref(cfg);
+}
+
+OG_TEST(large_real_index)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, false);
+    struct og_index_verdict v;
+    char url[256], path[512];
+
+    snprintf(path, sizeof(path), "%s/index/bitnami-subset-redis-2025-01-13.yaml",
+             og_test_shared_data());
+    if (access(path, R_OK) != 0) {
+        srv_index_cache_free(c);
+        og_config_unref(cfg);
+        OG_SKIP("%s is absent", path);
+    }
+    start_server();
+    base_url(url, sizeof(url), "/gzip/bitnami-subset-redis-2025-01-13");
+    lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT_STR_EQ(v.oci_base, "oci://registry-1.docker.io/bitnamicharts");
+    og_index_verdict_cleanup(&v);
+    base_url(url, sizeof(url), "/repo/bitnami-index-2023-03-01");
+    lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
+OG_TEST(index_url_building)
+{
+    static const struct {
+        const char *base, *url;
+    } rows[] = {
+        {"https://charts.bitnami.com/bitnami", "https://charts.bitnami.com/bitnami/index.yaml"},
+        {"https://charts.bitnami.com/bitnami/", "https://charts.bitnami.com/bitnami/index.yaml"},
+        {"https://h/x/index.yaml", "https://h/x/index.yaml"},
+        {"https://h/x/index.json", "https://h/x/index.json"},
+        {"https://h", "https://h/index.yaml"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *u = srv_index_url(rows[i].base);
+        ASSERT_STR_EQ(u, rows[i].url);
+        free(u);
+    }
+}
+
+OG_TEST(stop_server)
+{
+    og_indexsrv_stop(&srv);
+}
+
+OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
+             OG_T(ttl_and_stale_while_revalidate), OG_T(negative_ttl),
+             OG_T(guard_never_connects_to_refused_addresses), OG_T(lru_eviction),
+             OG_T(threshold_change_is_a_miss), OG_T(deadline_wakes_and_fetch_completes_later),
+             OG_T(free_wakes_waiters_and_cancels), OG_T(large_real_index), OG_T(index_url_building),
+             OG_T(stop_server))
