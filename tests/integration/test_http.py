@@ -372,6 +372,25 @@ def test_admission_log_line():
     check(isinstance(line["latency_ms"], float), "latency_ms is a number", line)
 
 
+def test_log_lines_stay_json_with_hostile_fields():
+    with Server() as s:
+        _hostile(s)
+
+
+def _hostile(s):
+    nasty = 'x"\\\n\t\u0001\u00e9' * 400  # quotes, backslashes, control and non-ASCII characters
+    rv = json.loads(small_review("hostile-" + nasty[:50]))
+    rv["request"]["name"] = nasty
+    rv["request"]["namespace"] = nasty
+    rv["request"]["kind"]["kind"] = nasty
+    r = s.review("/mutate", json.dumps(rv).encode())
+    eq(r.status, 200, "status")
+    time.sleep(0.2)
+    lines = s.log_lines()  # each line must parse as one JSON object
+    check(any(l.get("msg") == "admission" and l.get("uid", "").startswith("hostile-")
+              for l in lines), "the admission was logged")
+
+
 def test_stop_exit_zero():
     global SRV
     s = server()
