@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - runs every benchmark: the programs of bench/ (bench_<name>.c, built by CMake into
 # $BUILD, default ./build) and the scripts bench/admission.sh and bench/index.sh, and prints
-# their figures. `make bench` builds first and calls this.
+# their figures. `make bench` builds first and calls this. OG_BENCH_DURATION sets the
+# seconds of each load run of admission.sh (default 10).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
