@@ -181,10 +181,11 @@ static uint32_t hash_bytes(const char *s, size_t len)
     return h;
 }
 
+/* Reports `what` at the current event; an allocation failure is always "out of memory". */
 static enum og_err fail(struct an *a, enum og_err err, const char *what)
 {
     og_diag_at(a->diag, a->line, a->column);
-    return og_diag_set(a->diag, err, "%s", what);
+    return og_diag_set(a->diag, err, "%s", err == OG_ENOMEM ? "out of memory" : what);
 }
 
 static enum og_err fail_chart(struct an *a, const char *what)
@@ -822,8 +823,9 @@ static enum og_err on_alias(struct an *a, const char *name)
     off = an->start;
     if (a->n_open > 0) {
         /* Expand the alias into the enclosing anchored node's record. */
-        if (og_buf_reserve(&a->arena, len) != OG_OK)
-            return fail(a, OG_ETOOBIG, "anchored nodes too large (max_anchored)");
+        rc = og_buf_reserve(&a->arena, len);
+        if (rc != OG_OK)
+            return fail(a, rc, "anchored nodes too large (max_anchored)");
         memcpy(a->arena.ptr + a->arena.len, a->arena.ptr + off, len);
         a->arena.len += len;
     }

@@ -1,6 +1,7 @@
 /*
- * cmd_index.c - `ocigate index analyze FILE|-`: analyzes a Helm repository index with the
- * same lib code the server runs over the network, and prints the summary and the verdict.
+ * cmd_index.c - `ocigate index analyze FILE|-|URL`: analyzes a Helm repository index with the
+ * same lib code the server runs over the network, and prints the summary and the verdict. A
+ * URL is fetched with the server's fetcher, SSRF guard included (fetch.h).
  *
  * Exit status: 0 the index was analyzed (whatever the verdict: it is in the output),
  * 1 the input could not be read or went over a limit, 2 bad usage or the input is not a Helm
@@ -9,20 +10,27 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cmd.h"
+#include "fetch.h"
+#include "index_fetch.h"
 #include "ocigate/buf.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
+#include "ocigate/netaddr.h"
 #include "ocigate/reader.h"
 
 struct index_opts {
     bool human;                        /* --human: a short text form instead of JSON */
     bool charts;                       /* --charts: per-chart detail in the JSON */
     enum og_index_threshold threshold; /* --threshold newest|any */
+    struct srv_fetch_opts fetch;       /* for a URL: --allow-host, --allow-cidr, --timeout-ms */
 };
 
 /* An og_read_fn over a file descriptor. */
@@ -61,15 +69,21 @@ static enum og_err append_json_string(struct og_buf *out, const char *prefix, co
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ocigate index analyze [--human] [--charts] [--threshold newest|any] "
-                 "FILE|-\n"
+                 "FILE|-|URL\n"
                  "\n"
                  "Analyzes a Helm repository index (index.yaml or JSON) and tells whether it\n"
                  "points to OCI. Prints JSON {source, summary, verdict} by default.\n"
+                 "A repository URL (http or https) is fetched as URL/index.yaml (a URL ending\n"
+                 "in .yaml or .json as it is) with the server's fetcher and SSRF guard.\n"
                  "\n"
                  "  --human           a short human-readable form\n"
                  "  --charts          include per-chart detail (newest version, oci count)\n"
                  "  --threshold T     newest (default): some chart's newest version is oci://\n"
                  "                    any: any version is oci://\n"
+                 "  --allow-host HOST fetch from HOST even on a private, loopback or link-local\n"
+                 "                    address (repeatable)\n"
+                 "  --allow-cidr CIDR let the fetch connect inside CIDR (repeatable)\n"
+                 "  --timeout-ms MS   whole fetch, 1000..600000 (default: 30000)\n"
                  "\n"
                  "exit status: 0 analyzed (the verdict is in the output), 1 read error or\n"
                  "limit exceeded, 2 bad usage or not a Helm index\n");
@@ -166,19 +180,48 @@ static bool is_url(const char *arg)
     return sep != NULL && sep > arg && strchr(arg, '/') > sep;
 }
 
+/* Fetches the index of the repository at `arg` and analyzes it as it arrives. */
+static int analyze_url(const char *arg, const struct index_opts *o)
+{
+    struct srv_fetch *f = NULL;
+    struct og_diag diag;
+    char *url = srv_index_url(arg);
+    enum og_err rc;
+    int status = 1;
+
+    if (url == NULL) {
+        fprintf(stderr, "ocigate index analyze: out of memory\n");
+        return 1;
+    }
+    og_diag_clear(&diag);
+    rc = srv_fetch_open(url, &o->fetch, &f, &diag);
+    if (rc != OG_OK) {
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", arg, diag.msg);
+        status = rc == OG_EINVAL ? 2 : 1;
+        goto out;
+    }
+    rc = srv_fetch_begin(f);
+    if (rc != OG_OK || srv_fetch_status(f) != 200) {
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", url,
+                srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : og_strerror(rc));
+        goto out;
+    }
+    status = analyze_stream(srv_fetch_read, f, url, o);
+    if (status != 0 && srv_fetch_detail(f) != NULL)
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", url, srv_fetch_detail(f));
+out:
+    srv_fetch_free(f);
+    free(url);
+    return status;
+}
+
 static int analyze_arg(const char *arg, const struct index_opts *o)
 {
     struct fd_reader r;
     int status;
 
-    if (is_url(arg)) {
-        /* The network fetcher (server side) plugs in here with its own og_read_fn. */
-        fprintf(stderr,
-                "ocigate index analyze: %s: fetching an index by URL is not supported yet; "
-                "download it and pass the file (or - for stdin)\n",
-                arg);
-        return 2;
-    }
+    if (is_url(arg))
+        return analyze_url(arg, o);
     if (strcmp(arg, "-") == 0) {
         r.fd = STDIN_FILENO;
         return analyze_stream(fd_read, &r, "<stdin>", o);
@@ -193,11 +236,27 @@ static int analyze_arg(const char *arg, const struct index_opts *o)
     return status;
 }
 
-int srv_cmd_index(int argc, char **argv)
+/* The value of option `a` (argv[*i]): after '=' or the next argument; NULL when missing. */
+static const char *option_value(const char *a, size_t name_len, int argc, char **argv, int *i)
 {
-    struct index_opts o = {false, false, OG_INDEX_THRESHOLD_NEWEST};
-    const char *file = NULL;
+    if (a[name_len] == '=')
+        return a + name_len + 1;
+    return *i + 1 < argc ? argv[++*i] : NULL;
+}
 
+/* True when `a` is option `name`, alone or as name=value. */
+static bool is_option(const char *a, const char *name)
+{
+    size_t n = strlen(name);
+
+    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
+}
+
+/* Parses the arguments into `o` (URL options into `hosts`, `cidrs`) and `*file`. Returns -1
+ * to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct index_opts *o, const char **hosts,
+                      const char **cidrs, const char **file)
+{
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -214,34 +273,92 @@ int srv_cmd_index(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--human") == 0) {
-            o.human = true;
+            o->human = true;
         } else if (strcmp(a, "--charts") == 0) {
-            o.charts = true;
+            o->charts = true;
         } else if (strcmp(a, "--threshold") == 0 || strncmp(a, "--threshold=", 12) == 0) {
             const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : "");
 
             if (strcmp(v, "newest") == 0) {
-                o.threshold = OG_INDEX_THRESHOLD_NEWEST;
+                o->threshold = OG_INDEX_THRESHOLD_NEWEST;
             } else if (strcmp(v, "any") == 0) {
-                o.threshold = OG_INDEX_THRESHOLD_ANY;
+                o->threshold = OG_INDEX_THRESHOLD_ANY;
             } else {
                 fprintf(stderr, "ocigate index analyze: --threshold takes newest or any\n");
                 return 2;
+            }
+        } else if (is_option(a, "--allow-host") || is_option(a, "--allow-cidr") ||
+                   is_option(a, "--timeout-ms")) {
+            bool host = is_option(a, "--allow-host"), cidr = is_option(a, "--allow-cidr");
+            const char *name = host ? "--allow-host" : cidr ? "--allow-cidr" : "--timeout-ms";
+            const char *v = option_value(a, strlen(name), argc, argv, &i);
+            struct og_cidr parsed;
+            struct og_diag diag;
+            uint64_t ms;
+
+            if (v == NULL || v[0] == '\0') {
+                fprintf(stderr, "ocigate index analyze: %s needs a value\n", name);
+                return 2;
+            }
+            og_diag_clear(&diag);
+            if (host) {
+                hosts[o->fetch.n_allow_hosts++] = v;
+            } else if (cidr) {
+                if (og_netaddr_cidr_parse(v, &parsed, &diag) != OG_OK) {
+                    fprintf(stderr, "ocigate index analyze: --allow-cidr: %s\n", diag.msg);
+                    return 2;
+                }
+                cidrs[o->fetch.n_allow_cidrs++] = v;
+            } else if (srv_args_parse_u64(v, 1000, 600000, &ms) != OG_OK) {
+                fprintf(stderr,
+                        "ocigate index analyze: --timeout-ms must be a number within "
+                        "1000..600000, not '%s'\n",
+                        v);
+                return 2;
+            } else {
+                o->fetch.timeout_ms = (uint32_t)ms;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "ocigate index analyze: unknown option '%s'\n", a);
             usage(stderr);
             return 2;
-        } else if (file != NULL) {
+        } else if (*file != NULL) {
             fprintf(stderr, "ocigate index analyze: one index at a time\n");
             return 2;
         } else {
-            file = a;
+            *file = a;
         }
     }
-    if (file == NULL) {
+    if (*file == NULL) {
         usage(stderr);
         return 2;
     }
-    return analyze_arg(file, &o);
+    return -1;
+}
+
+int srv_cmd_index(int argc, char **argv)
+{
+    struct index_opts o = {false, false, OG_INDEX_THRESHOLD_NEWEST, {0}};
+    const char **hosts = NULL, **cidrs = NULL;
+    const char *file = NULL;
+    int status;
+
+    srv_fetch_opts_init(&o.fetch);
+    /* Each repeatable option occurs at most argc times. */
+    hosts = calloc((size_t)argc + 1, sizeof(*hosts));
+    cidrs = calloc((size_t)argc + 1, sizeof(*cidrs));
+    if (hosts == NULL || cidrs == NULL) {
+        fprintf(stderr, "ocigate index analyze: out of memory\n");
+        status = 1;
+        goto out;
+    }
+    o.fetch.allow_hosts = hosts;
+    o.fetch.allow_cidrs = cidrs;
+    status = parse_args(argc, argv, &o, hosts, cidrs, &file);
+    if (status < 0)
+        status = analyze_arg(file, &o);
+out:
+    free(hosts);
+    free(cidrs);
+    return status;
 }

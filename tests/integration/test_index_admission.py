@@ -129,7 +129,7 @@ def test_cold_then_warm_mutate():
         eq(p.get("/spec/url"), BITNAMI_OCI, "patched url")
         eq(p.get("/spec/type"), "oci", "patched type")
         eq(line.get("rule"), "index-points-to-oci", "rule")
-        check(took < 0.5, "a warm admission is fast", took)
+        check(took < 1.0, "a warm admission is fast", took)
         # One fetch for all of it (single flight, then the cache).
         eq(ix.count("/repo/%s/index.yaml" % name), 1, "index fetched once")
 
@@ -174,15 +174,15 @@ def test_budget_is_kept_in_every_fault():
                   "huge": ix.base + "/huge"}
         for what, url in faults.items():
             resp, took, line = admit(s, url)
-            check(took < budget_ms / 1000.0 + 0.6, what + ": answered within the budget", took)
+            check(took < budget_ms / 1000.0 + 1.0, what + ": answered within the budget", took)
             check(resp["allowed"], what + ": allowed (on_unknown allow)", resp)
             check("patch" not in resp, what + ": not patched", resp)
             check(line.get("index") in ("pending", "unknown"), what + ": verdict", line)
             if line.get("index") == "pending":
                 check(resp.get("warnings"), what + ": pending warns", resp)
         # The slow fetch completes into the cache for the next admission.
-        time.sleep(3.2)
-        resp, took, line = admit(s, faults["slow server"])
+        time.sleep(3.0)
+        resp, took, line = wait_warm(s, faults["slow server"])
         eq(line.get("index"), "oci", "verdict once the slow fetch landed")
         eq(patched(resp).get("/spec/url"), BITNAMI_OCI, "patched after the slow fetch")
 
@@ -191,7 +191,7 @@ def test_on_unknown_deny_in_enforce():
     with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "200",
                                      "--index-on-unknown", "deny", mode="enforce") as s:
         resp, took, line = admit(s, ix.base + "/delay/2000/http-small")
-        check(took < 0.8, "within the budget", took)
+        check(took < 1.2, "within the budget", took)
         eq(line.get("index"), "pending", "verdict")
         eq(resp["allowed"], False, "denied while unknown")
 
@@ -308,6 +308,47 @@ def test_config_file_settings_and_reload():
                 check(time.monotonic() < deadline, "the reload took effect", line)
                 time.sleep(0.2)
         d.cleanup()
+
+
+def test_cli_analyze_url():
+    bin_ = os.environ.get("OCIGATE_BIN")
+    if not bin_:
+        raise Skip("OCIGATE_BIN is not set")
+
+    def analyze(*args):
+        p = subprocess.run([bin_, "index", "analyze"] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    with IndexServer() as ix:
+        rc, out, err = analyze("--allow-cidr", "127.0.0.1/32", ix.base + "/repo/oci-small")
+        eq(rc, 0, "exit status: " + err)
+        doc = json.loads(out)
+        eq(doc["source"], ix.base + "/repo/oci-small/index.yaml", "source")
+        eq(doc["verdict"]["state"], "oci", "verdict")
+        eq(doc["verdict"]["ociBase"], BITNAMI_OCI, "base")
+        rc, out, err = analyze("--human", "--allow-cidr=127.0.0.0/8",
+                               ix.base + "/gzip/http-small/index.yaml")
+        eq(rc, 0, "exit status: " + err)
+        check("clean" in out.lower(), "human verdict", out)
+        rc, out, err = analyze("--allow-host", "localhost",
+                               "http://localhost:%d/repo/oci-small" % ix.port)
+        eq(rc, 0, "allowed by name: " + err)
+        for args, want_rc, msg in (
+                ([ix.base + "/repo/oci-small"], 1, "address 127.0.0.1 is not allowed"),
+                (["--allow-cidr", "127.0.0.1/32", ix.base + "/status/404"], 1, "HTTP 404"),
+                (["--allow-cidr", "127.0.0.1/32", ix.base + "/garbage"], 2, "index.yaml"),
+                (["--allow-cidr", "127.0.0.1/32", "--timeout-ms", "1000", ix.base + "/drip/100"],
+                 1, "timed out"),
+                (["--allow-cidr", "127.0.0.1/33", ix.base + "/repo/oci-small"], 2, "prefix"),
+                (["--allow-cidr"], 2, "needs a value"),
+                (["--timeout-ms", "5", ix.base], 2, "1000..600000"),
+                (["ftp://127.0.0.1/x"], 2, "scheme 'ftp' is not fetched"),
+                (["http://user:pw@127.0.0.1/x"], 2, "credentials")):
+            rc, out, err = analyze(*args)
+            eq(rc, want_rc, "exit status of %r: %s" % (args, err))
+            check(msg in err, "message of %r" % (args,), err)
+        eq(ix.stats()["sentinel_connections"], 0, "sentinel untouched")
 
 
 def closed_port():

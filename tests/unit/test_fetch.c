@@ -398,7 +398,7 @@ OG_TEST(timeouts_and_down)
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_EIO);
     ASSERT_STR_CONTAINS(r.detail, "timed out");
-    ASSERT(took >= 350 && took < 1500);
+    ASSERT(took >= 350 && took < 2500);
     og_buf_cleanup(&r.body);
 
     /* Endless and uncapped: the total timeout ends it. */
@@ -414,7 +414,7 @@ OG_TEST(timeouts_and_down)
     } while (rc == OG_OK && n > 0);
     ASSERT_EQ(rc, OG_EIO);
     ASSERT_STR_CONTAINS(srv_fetch_detail(f), "timed out");
-    ASSERT(now_ms() - t0 < 1500);
+    ASSERT(now_ms() - t0 < 2500);
     ASSERT(srv_fetch_bytes(f) > 16384);
     srv_fetch_free(f);
     f = NULL;
@@ -451,7 +451,7 @@ OG_TEST(cancel_stops_quickly)
         rc = srv_fetch_read(f, buf, sizeof(buf), &n);
     } while (rc == OG_OK && n > 0);
     ASSERT_EQ(rc, OG_EIO);
-    ASSERT(now_ms() - t0 < 500);
+    ASSERT(now_ms() - t0 < 1000);
     ASSERT_STR_EQ(srv_fetch_detail(f), "fetch cancelled");
     srv_fetch_free(f);
 }

@@ -468,7 +468,7 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, t0 + 200, &v, box_wake, &b), SRV_INDEX_WAIT);
     box_wait(&b);
     uint64_t took = srv_index_now_ms() - t0;
-    ASSERT(took >= 190 && took < 600);
+    ASSERT(took >= 190 && took < 1200);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
     og_index_verdict_cleanup(&v);
@@ -476,8 +476,13 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(st.timeouts, 1);
 
     /* The fetch goes on and lands for the next admission. */
-    usleep(1300 * 1000);
-    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    for (int i = 0; i < 100; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        if (v.state != OG_INDEX_STATE_PENDING)
+            break;
+        og_index_verdict_cleanup(&v);
+        usleep(50 * 1000);
+    }
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     pthread_mutex_lock(&b.m);
@@ -509,7 +514,7 @@ OG_TEST(free_wakes_waiters_and_cancels)
     usleep(300 * 1000);
     uint64_t t0 = srv_index_now_ms();
     srv_index_cache_free(c);
-    ASSERT(srv_index_now_ms() - t0 < 1000);
+    ASSERT(srv_index_now_ms() - t0 < 2000);
     ASSERT_EQ(b1.wakes, 1);
     ASSERT_EQ(b2.wakes, 1);
     og_config_unref(cfg);

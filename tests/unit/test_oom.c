@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include "ocigate/config.h"
+#include "ocigate/helm_index.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 
@@ -146,6 +147,49 @@ static enum og_err load_config(enum og_mode unused)
     return rc;
 }
 
+/* Anchors, a merge key, aliases of a version and of a chart, several bases, JSON flow. */
+static const char index_yaml[] =
+    "apiVersion: v1\n"
+    "t: &t {description: d, urls: [oci://r.io/a/x:0]}\n"
+    "entries:\n"
+    "  x:\n"
+    "  - &v {version: 2.0.0, created: \"2024-01-01T00:00:00Z\", urls: [oci://r.io/a/x:2.0.0]}\n"
+    "  - {<<: *t, version: 1.0.0, urls: [https://h.io/x-1.0.0.tgz, oci://r.io/a/x:1]}\n"
+    "  y: &y [*v, {\"version\": \"0.1\", \"urls\": [\"oci://R.io/b/y-0.1.tgz\"]}]\n"
+    "  z: *y\n"
+    "generated: \"2024-01-02T00:00:00Z\"\n";
+
+/* One index analysis with chart detail, decided, formatted and copied, start to end. */
+static enum og_err analyze_index(enum og_mode unused)
+{
+    struct og_mem_reader r = {index_yaml, sizeof(index_yaml) - 1, 0, 5};
+    struct og_index_summary s;
+    struct og_index_verdict v, copy;
+    struct og_buf out;
+    enum og_err rc;
+
+    (void)unused;
+    og_buf_init(&out, 1u << 20);
+    rc = og_helm_index_analyze(og_mem_read, &r, NULL, OG_INDEX_DETAIL, &s, NULL);
+    if (rc != OG_OK)
+        goto out;
+    rc = og_index_summary_format_json(&s, &out);
+    if (rc == OG_OK)
+        rc = og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v);
+    if (rc == OG_OK) {
+        rc = og_index_verdict_format_json(&v, &out);
+        if (rc == OG_OK)
+            rc = og_index_verdict_copy(&v, &copy);
+        if (rc == OG_OK)
+            og_index_verdict_cleanup(&copy);
+        og_index_verdict_cleanup(&v);
+    }
+    og_index_summary_cleanup(&s);
+out:
+    og_buf_cleanup(&out);
+    return rc;
+}
+
 #endif
 
 /* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
@@ -234,4 +278,14 @@ OG_TEST(every_allocation_may_fail)
 #endif
 }
 
-OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail))
+OG_TEST(index_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(analyze_index, OG_MODE_OFF, "index analysis");
+#endif
+}
+
+OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail),
+             OG_T(index_every_allocation_may_fail))
