@@ -132,6 +132,10 @@ def test_cold_then_warm_mutate():
         check(took < 1.0, "a warm admission is fast", took)
         # One fetch for all of it (single flight, then the cache).
         eq(ix.count("/repo/%s/index.yaml" % name), 1, "index fetched once")
+        fetched = [l for l in s.log_lines() if l.get("msg") == "index analyzed"]
+        eq(len(fetched), 1, "one 'index analyzed' line")
+        eq(fetched[0].get("verdict"), "oci", "logged verdict")
+        eq(fetched[0].get("oci_base"), BITNAMI_OCI, "logged base")
 
 
 def test_modes_with_a_warm_cache():
