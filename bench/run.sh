@@ -2,6 +2,7 @@
 # run.sh - runs every benchmark: the programs of bench/ (bench_<name>.c, built by CMake into
 # $BUILD, default ./build) and the scripts bench/admission.sh, bench/index.sh and
 # bench/index_admission.py, and prints their figures. `make bench` builds first and calls this.
+# OG_BENCH_DURATION sets the seconds of each load run of admission.sh (default 10).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
