@@ -1,6 +1,7 @@
 """HTTP front of `ocigate serve`: endpoints, bad input, TLS versions, keep-alive, timeouts,
 concurrency. The policy itself is covered by test_policy.py."""
 
+import atexit
 import http.client
 import json
 import os
@@ -16,11 +17,19 @@ from ogtest import Server, Skip, captured, check, eq, fixture
 SRV = None
 
 
+def _kill_shared():
+    """Never leaves the shared daemon behind (a failed test, or a run of selected tests)."""
+    if SRV is not None and SRV.proc.poll() is None:
+        SRV.proc.kill()
+        SRV.proc.wait()
+
+
 def server():
     """One daemon shared by the tests that do not need special flags."""
     global SRV
     if SRV is None:
         SRV = Server("--max-body", "4096", conn_timeout=3)
+        atexit.register(_kill_shared)
     return SRV
 
 
