@@ -78,23 +78,40 @@ enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s)
 
 enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...)
 {
+    size_t room = buf->cap > buf->len ? buf->cap - buf->len : 0;
     va_list ap;
     int n;
     enum og_err rc;
 
+    /* Format straight into the spare room; only output that does not fit is formatted twice. */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(room > 0 ? buf->ptr + buf->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
+        if (room > 0)
+            buf->ptr[buf->len] = '\0';
         return OG_EINVAL;
+    }
+    if ((size_t)n < room) {
+        if ((size_t)n > buf->max - buf->len) {
+            buf->ptr[buf->len] = '\0';
+            return OG_ETOOBIG;
+        }
+        buf->len += (size_t)n;
+        return OG_OK;
+    }
+    if (room > 0)
+        buf->ptr[buf->len] = '\0';
     rc = og_buf_reserve(buf, (size_t)n);
     if (rc != OG_OK)
         return rc;
     va_start(ap, fmt);
     n = vsnprintf(buf->ptr + buf->len, buf->cap - buf->len, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
+        buf->ptr[buf->len] = '\0';
         return OG_EINVAL;
+    }
     buf->len += (size_t)n;
     return OG_OK;
 }

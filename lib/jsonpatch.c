@@ -12,10 +12,8 @@
  * The ops ocigate builds hold string values only (type, url) or none (remove), so a patch is
  * a flat array of small records; application (og_patch_apply) handles any RFC 6902 value.
  */
-enum op_kind { OP_ADD, OP_REPLACE, OP_REMOVE };
-
 struct op {
-    enum op_kind kind;
+    enum og_patch_op kind;
     char *path;
     char *value; /* NULL for remove */
 };
@@ -55,7 +53,8 @@ size_t og_patch_count(const struct og_patch *patch)
     return patch->n;
 }
 
-static enum og_err push(struct og_patch *p, enum op_kind kind, const char *path, const char *value)
+static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *path,
+                        const char *value)
 {
     struct op op = {kind, NULL, NULL};
 
@@ -185,6 +184,14 @@ enum og_err og_json_pointer_escape(struct og_str segment, struct og_buf *out)
     return rc;
 }
 
+enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op, const char *path,
+                          const char *value)
+{
+    if ((op != OG_PATCH_REMOVE) != (value != NULL) || path == NULL || path[0] != '/')
+        return OG_EINVAL;
+    return push(patch, op, path, value);
+}
+
 enum og_err og_patch_set_string(struct og_patch *patch, const cJSON *doc, const char *path,
                                 const char *value)
 {
@@ -194,10 +201,10 @@ enum og_err og_patch_set_string(struct og_patch *patch, const cJSON *doc, const 
     if (rc != OG_OK)
         return rc;
     if (node != NULL && path[0] != '\0')
-        return push(patch, OP_REPLACE, path, value);
+        return push(patch, OG_PATCH_REPLACE, path, value);
     if (parent == NULL || !cJSON_IsObject(parent))
         return OG_ENOTFOUND;
-    return push(patch, OP_ADD, path, value);
+    return push(patch, OG_PATCH_ADD, path, value);
 }
 
 enum og_err og_patch_remove_if_present(struct og_patch *patch, const cJSON *doc, const char *path)
@@ -207,7 +214,7 @@ enum og_err og_patch_remove_if_present(struct og_patch *patch, const cJSON *doc,
 
     if (rc != OG_OK || path[0] == '\0' || node == NULL)
         return rc;
-    return push(patch, OP_REMOVE, path, NULL);
+    return push(patch, OG_PATCH_REMOVE, path, NULL);
 }
 
 enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)

@@ -53,8 +53,8 @@ void og_decision_cleanup(struct og_decision *d)
 enum scheme { SCHEME_NONE, SCHEME_OCI, SCHEME_HTTP, SCHEME_OTHER };
 
 struct repo {
-    const cJSON *object;
-    const cJSON *spec;
+    const struct og_review *rv;
+    const struct og_review_object *obj;
     const char *ns;
     const char *name;
     struct og_str url;
@@ -64,40 +64,32 @@ struct repo {
     bool has_secret_ref;
 };
 
-static const char *member_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static bool in_scope(const struct og_review_request *req)
 {
     return strcmp(req->group, "source.toolkit.fluxcd.io") == 0 &&
            strcmp(req->kind, "HelmRepository") == 0 &&
            (strcmp(req->version, "v1") == 0 || strcmp(req->version, "v1beta2") == 0 ||
             strcmp(req->version, "v1beta1") == 0) &&
-           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && cJSON_IsObject(req->object);
+           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && req->object.present;
 }
 
 /* Fills `r` from the review; false when the object has no spec.url to judge. */
-static bool read_repo(const struct og_review_request *req, struct repo *r)
+static bool read_repo(const struct og_review *rv, struct repo *r)
 {
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(req->object, "metadata");
-    const cJSON *url;
+    const struct og_review_request *req = og_review_get_request(rv);
+    const struct og_review_object *obj = &req->object;
 
     memset(r, 0, sizeof(*r));
-    r->object = req->object;
-    r->spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
-    url = cJSON_GetObjectItemCaseSensitive(r->spec, "url");
-    if (!cJSON_IsObject(r->spec) || !cJSON_IsString(url))
+    if (!obj->has_spec || obj->url == NULL)
         return false;
-    r->ns = req->namespace_[0] != '\0' ? req->namespace_ : member_str(meta, "namespace");
-    r->name = req->name[0] != '\0' ? req->name : member_str(meta, "name");
-    r->url = og_str_of(url->valuestring);
-    r->type = member_str(r->spec, "type");
-    r->has_pass_credentials = cJSON_GetObjectItemCaseSensitive(r->spec, "passCredentials") != NULL;
-    r->has_secret_ref = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->spec, "secretRef"));
+    r->rv = rv;
+    r->obj = obj;
+    r->ns = req->namespace_[0] != '\0' ? req->namespace_ : obj->namespace_;
+    r->name = req->name[0] != '\0' ? req->name : obj->name;
+    r->url = og_str_of(obj->url);
+    r->type = obj->type != NULL ? obj->type : "";
+    r->has_pass_credentials = obj->has_pass_credentials;
+    r->has_secret_ref = obj->has_secret_ref;
     if (og_str_has_prefix(r->url, OG_STR_LIT("oci://"), true))
         r->scheme = SCHEME_OCI;
     else if (og_str_has_prefix(r->url, OG_STR_LIT("https://"), true) ||
@@ -118,17 +110,18 @@ static enum og_err normalize_http(struct og_str url, struct og_buf *out)
     size_t scheme_end = og_str_find_char(url, 0, ':');
     size_t host_start = scheme_end + 3;
     size_t host_end = og_str_find_char(url, host_start, '/');
-    enum og_err rc = OG_OK;
+    enum og_err rc;
+    char *o;
 
     if (host_start > url.len)
         return og_buf_append_str(out, url);
-    for (size_t i = 0; rc == OG_OK && i < host_end; i++) {
-        char c = og_ascii_lower(url.ptr[i]);
-
-        rc = og_buf_append(out, &c, 1);
-    }
+    rc = og_buf_reserve(out, url.len);
     if (rc != OG_OK)
         return rc;
+    o = out->ptr + out->len;
+    for (size_t i = 0; i < host_end; i++)
+        o[i] = og_ascii_lower(url.ptr[i]);
+    out->len += host_end;
     url = og_str_from(url, host_end);
     while (url.len > 0 && url.ptr[url.len - 1] == '/')
         url.len--;
@@ -390,12 +383,14 @@ static enum og_err build_patch(const struct repo *r, const struct finding *f, st
     rc = og_patch_new(&patch);
     if (rc != OG_OK)
         goto out;
+    /* spec exists (it holds the url): "replace" for members present, "add" for the others. */
     if (strcmp(r->type, "oci") != 0)
-        rc = og_patch_set_string(patch, r->object, "/spec/type", "oci");
+        rc = og_patch_push(patch, r->obj->has_type ? OG_PATCH_REPLACE : OG_PATCH_ADD, "/spec/type",
+                           "oci");
     if (rc == OG_OK && f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        rc = og_patch_set_string(patch, r->object, "/spec/url", f->new_url.ptr);
-    if (rc == OG_OK)
-        rc = og_patch_remove_if_present(patch, r->object, "/spec/passCredentials");
+        rc = og_patch_push(patch, OG_PATCH_REPLACE, "/spec/url", f->new_url.ptr);
+    if (rc == OG_OK && r->has_pass_credentials)
+        rc = og_patch_push(patch, OG_PATCH_REMOVE, "/spec/passCredentials", NULL);
     if (rc == OG_OK && og_patch_count(patch) > 0)
         rc = og_patch_encode(patch, &text);
     if (rc != OG_OK || og_patch_count(patch) == 0)
@@ -414,11 +409,17 @@ out:
 static enum og_err build_message(const struct repo *r, const struct finding *f,
                                  struct og_decision *d)
 {
-    struct og_guidance g = {r->object, NULL, NULL, false};
+    struct og_guidance g = {NULL, NULL, NULL, false};
+    cJSON *object = NULL;
     struct og_buf msg;
     enum og_err rc;
 
     og_buf_init(&msg, MESSAGE_MAX);
+    /* Guidance copies the user's whole object: the one place the tree is needed. */
+    rc = og_review_object_tree(r->rv, &object);
+    if (rc != OG_OK)
+        goto out;
+    g.object = object;
     g.oci_base = f->new_url.len > 0 ? f->new_url.ptr : NULL;
     rc =
         og_buf_appendf(&msg, "ocigate: HelmRepository %s/%s: %s. ", r->ns, r->name, f->problem.ptr);
@@ -457,6 +458,7 @@ static enum og_err build_message(const struct repo *r, const struct finding *f,
     }
 out:
     og_buf_cleanup(&msg);
+    cJSON_Delete(object);
     return rc;
 }
 
@@ -487,22 +489,12 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
     return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
 }
 
-/* The value of the object's ocigate.io/mode annotation, or NULL. */
-static const char *mode_annotation(const cJSON *object)
-{
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
-    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, OG_MODE_ANNOTATION);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* The mode for this request: exemptions, namespace rules, then the annotation. */
 static enum og_mode effective_mode(const struct og_config *cfg, const struct og_review_request *req,
                                    const char **why)
 {
     return og_config_resolve_mode(cfg, req->namespace_, req->username, req->groups, req->n_groups,
-                                  mode_annotation(req->object), why);
+                                  req->object.mode_annotation, why);
 }
 
 enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_review *rv,
@@ -516,7 +508,7 @@ enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_
 
     *url = NULL;
     if (!cfg->index.enabled || !in_scope(req) || effective_mode(cfg, req, NULL) == OG_MODE_OFF ||
-        !read_repo(req, &r) || r.scheme != SCHEME_HTTP)
+        !read_repo(rv, &r) || r.scheme != SCHEME_HTTP)
         return OG_OK;
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, 1u << 16);
@@ -598,7 +590,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     if (!in_scope(req))
         goto out;
     d.mode = effective_mode(cfg, req, &why);
-    if (d.mode == OG_MODE_OFF || !read_repo(req, &r))
+    if (d.mode == OG_MODE_OFF || !read_repo(rv, &r))
         goto out;
     rc = find(cfg, &r, verdict, &f);
     if (rc != OG_OK || f.rule == OG_RULE_NONE)

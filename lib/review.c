@@ -1,342 +1,760 @@
 #include "ocigate/review.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocigate/config.h"
 #include "ocigate/json.h"
 #include "ocigate/policy.h"
 
+/*
+ * The decoder reads the body once, validating all of it, and copies out only the fields it
+ * needs: the request path then costs one allocation instead of a cJSON tree (a node and a
+ * string per member). Copies live in `arena`, sized from the body so that it cannot run out:
+ * unescaped strings are never longer than their JSON form, and the object's JSON text is a
+ * slice of the body.
+ */
 struct og_review {
-    cJSON *root;
     struct og_review_request req;
-    const char **groups; /* the array behind req.groups; the strings are the tree's */
+    const char **groups; /* the array behind req.groups */
+    char *arena;
+    size_t arena_len;
+    size_t arena_cap;
 };
 
-/*
- * JSON syntax check (RFC 8259, with cJSON's nesting limit and number length) that allocates
- * nothing. cJSON returns NULL both for malformed input and when out of memory; when it fails,
- * this tells the two apart, and gives the offset of the first bad byte. Returns true when
- * the text is well-formed, else false with `*bad` set.
- */
-#define JSON_MAX_DEPTH 1000
+#define MAX_DEPTH 1000
 
-static size_t skip_ws(const char *p, size_t i, size_t len)
+/* A JSON string token: its bytes between the quotes, still escaped when `escaped`. */
+struct tok {
+    const char *ptr;
+    size_t len;
+    bool escaped;
+};
+
+struct scan {
+    const char *p;
+    size_t len;
+    size_t i;
+    unsigned depth;
+    struct og_review *rv;
+    struct og_diag *diag;
+    enum og_err rc; /* the first error; OG_OK while scanning goes well */
+};
+
+static bool fail_at(struct scan *s, const char *what)
 {
-    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
-        i++;
-    return i;
-}
-
-static bool scan_string(const char *p, size_t *i, size_t len)
-{
-    size_t k = *i + 1;
-
-    while (k < len && p[k] != '"') {
-        unsigned char c = (unsigned char)p[k];
-
-        if (c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (++k >= len)
-                return false;
-            if (p[k] == 'u') {
-                for (int h = 0; h < 4; h++) {
-                    char x = ++k < len ? p[k] : '\0';
-
-                    if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') ||
-                          (x >= 'A' && x <= 'F')))
-                        return false;
-                }
-            } else if (strchr("\"\\/bfnrt", p[k]) == NULL || p[k] == '\0') {
-                return false;
-            }
-        }
-        k++;
-    }
-    if (k >= len)
-        return false;
-    *i = k + 1;
-    return true;
-}
-
-static bool scan_number(const char *p, size_t *i, size_t len)
-{
-    size_t k = *i, start = *i;
-
-    if (k < len && p[k] == '-')
-        k++;
-    if (k < len && p[k] == '0') {
-        k++;
-    } else if (k < len && p[k] >= '1' && p[k] <= '9') {
-        while (k < len && p[k] >= '0' && p[k] <= '9')
-            k++;
-    } else {
-        return false;
-    }
-    if (k < len && p[k] == '.') {
-        if (++k >= len || p[k] < '0' || p[k] > '9')
-            return false;
-        while (k < len && p[k] >= '0' && p[k] <= '9')
-            k++;
-    }
-    if (k < len && (p[k] == 'e' || p[k] == 'E')) {
-        k++;
-        if (k < len && (p[k] == '+' || p[k] == '-'))
-            k++;
-        if (k >= len || p[k] < '0' || p[k] > '9')
-            return false;
-        while (k < len && p[k] >= '0' && p[k] <= '9')
-            k++;
-    }
-    *i = k;
-    return k - start < 64; /* cJSON reads numbers of at most 63 bytes */
-}
-
-static bool json_well_formed(const char *p, size_t len, size_t *bad)
-{
-    unsigned char is_obj[JSON_MAX_DEPTH / 8 + 1];
-    size_t depth = 0, i = skip_ws(p, 0, len);
-    bool want_value = true;
-
-    for (;;) {
-        if (want_value) {
-            if (i >= len)
-                goto fail;
-            if (p[i] == '{' || p[i] == '[') {
-                bool obj = p[i] == '{';
-
-                if (depth >= JSON_MAX_DEPTH)
-                    goto fail;
-                is_obj[depth / 8] = (unsigned char)((is_obj[depth / 8] & ~(1u << (depth % 8))) |
-                                                    (unsigned)obj << (depth % 8));
-                depth++;
-                i = skip_ws(p, i + 1, len);
-                if (i < len && p[i] == (obj ? '}' : ']')) {
-                    depth--;
-                    i++;
-                    want_value = false;
-                    continue;
-                }
-                if (obj) {
-                    if (i >= len || p[i] != '"' || !scan_string(p, &i, len))
-                        goto fail;
-                    i = skip_ws(p, i, len);
-                    if (i >= len || p[i] != ':')
-                        goto fail;
-                    i = skip_ws(p, i + 1, len);
-                }
-                continue;
-            }
-            if (p[i] == '"') {
-                if (!scan_string(p, &i, len))
-                    goto fail;
-            } else if (len - i >= 4 && memcmp(p + i, "true", 4) == 0) {
-                i += 4;
-            } else if (len - i >= 5 && memcmp(p + i, "false", 5) == 0) {
-                i += 5;
-            } else if (len - i >= 4 && memcmp(p + i, "null", 4) == 0) {
-                i += 4;
-            } else if (!scan_number(p, &i, len)) {
-                goto fail;
-            }
-            want_value = false;
-        }
-        i = skip_ws(p, i, len);
-        if (depth == 0)
-            break;
-        if (i >= len)
-            goto fail;
-        {
-            bool obj = (is_obj[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
-
-            if (p[i] == (obj ? '}' : ']')) {
-                depth--;
-                i++;
-                continue;
-            }
-            if (p[i] != ',')
-                goto fail;
-            i = skip_ws(p, i + 1, len);
-            if (obj) {
-                if (i >= len || p[i] != '"' || !scan_string(p, &i, len))
-                    goto fail;
-                i = skip_ws(p, i, len);
-                if (i >= len || p[i] != ':')
-                    goto fail;
-                i = skip_ws(p, i + 1, len);
-            }
-            want_value = true;
-        }
-    }
-    if (i == len)
-        return true;
-fail:
-    *bad = i;
+    if (s->rc == OG_OK)
+        s->rc = og_diag_set(s->diag, OG_EPARSE, "malformed JSON at byte %zu: %s", s->i, what);
     return false;
 }
 
-static const char *const api_versions[] = {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"};
+/* A well-formed body whose shape is not an AdmissionReview's. */
+static bool fail_shape(struct scan *s, const char *where, const char *msg)
+{
+    if (s->rc == OG_OK) {
+        og_diag_where(s->diag, where);
+        s->rc = og_diag_set(s->diag, OG_EPARSE, "%s %s", where, msg);
+    }
+    return false;
+}
+
+static void ws(struct scan *s)
+{
+    while (s->i < s->len) {
+        char c = s->p[s->i];
+
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        s->i++;
+    }
+}
+
+static char peek(struct scan *s)
+{
+    ws(s);
+    return s->i < s->len ? s->p[s->i] : '\0';
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Bytes that end a run of plain string bytes: '"', '\\' and control characters. */
+static const unsigned char string_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+};
+
+/* Reads a string token at s->i (which holds '"'). */
+static bool string(struct scan *s, struct tok *t)
+{
+    const unsigned char *p = (const unsigned char *)s->p;
+    size_t k = s->i + 1, len = s->len;
+
+    t->escaped = false;
+    for (;;) {
+        /* Most bytes are plain: run to the next quote, backslash or control character. */
+        while (k < len && !string_stop[p[k]])
+            k++;
+        if (k >= len) {
+            s->i = k;
+            return fail_at(s, "unterminated string");
+        }
+        if (p[k] == '"')
+            break;
+        if (p[k] < 0x20) {
+            s->i = k;
+            return fail_at(s, "control character in a string");
+        }
+        t->escaped = true;
+        switch (k + 1 < len ? p[k + 1] : 0) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            k += 2;
+            break;
+        case 'u':
+            if (k + 5 >= len || !is_hex((char)p[k + 2]) || !is_hex((char)p[k + 3]) ||
+                !is_hex((char)p[k + 4]) || !is_hex((char)p[k + 5])) {
+                s->i = k;
+                return fail_at(s, "bad \\u escape");
+            }
+            k += 6;
+            break;
+        default:
+            s->i = k;
+            return fail_at(s, "bad escape");
+        }
+    }
+    t->ptr = s->p + s->i + 1;
+    t->len = k - s->i - 1;
+    s->i = k + 1;
+    return true;
+}
+
+static bool number(struct scan *s)
+{
+    size_t k = s->i;
+    const char *p = s->p;
+
+    if (k < s->len && p[k] == '-')
+        k++;
+    if (k < s->len && p[k] == '0') {
+        k++;
+    } else if (k < s->len && p[k] >= '1' && p[k] <= '9') {
+        while (k < s->len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    } else {
+        return fail_at(s, "unexpected character");
+    }
+    if (k < s->len && p[k] == '.') {
+        if (++k >= s->len || p[k] < '0' || p[k] > '9') {
+            s->i = k;
+            return fail_at(s, "bad number");
+        }
+        while (k < s->len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    }
+    if (k < s->len && (p[k] == 'e' || p[k] == 'E')) {
+        k++;
+        if (k < s->len && (p[k] == '+' || p[k] == '-'))
+            k++;
+        if (k >= s->len || p[k] < '0' || p[k] > '9') {
+            s->i = k;
+            return fail_at(s, "bad number");
+        }
+        while (k < s->len && p[k] >= '0' && p[k] <= '9')
+            k++;
+    }
+    s->i = k;
+    return true;
+}
+
+static bool literal(struct scan *s, const char *word, size_t n)
+{
+    if (s->len - s->i < n || memcmp(s->p + s->i, word, n) != 0)
+        return fail_at(s, "unexpected character");
+    s->i += n;
+    return true;
+}
 
 /*
- * Reads the optional string member `key` of `obj` into `*out` ("" when absent or null).
- * A member of another type is an error: the apiserver never sends one, so the body is not
- * an AdmissionReview.
+ * Object and array iteration. object_next() reads the next member's key and its ':' and
+ * returns 1, returns 0 after the closing '}', or -1 on an error; values are read by the
+ * caller (with value() or skip()). Arrays work the same way with array_next().
  */
-static enum og_err get_string(const cJSON *obj, const char *key, const char *where,
-                              const char **out, struct og_diag *diag)
+static bool open_container(struct scan *s, char c)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    *out = "";
-    if (item == NULL || cJSON_IsNull(item))
-        return OG_OK;
-    if (!cJSON_IsString(item) || item->valuestring == NULL) {
-        og_diag_where(diag, where);
-        return og_diag_set(diag, OG_EPARSE, "%s must be a string", where);
-    }
-    *out = item->valuestring;
-    return OG_OK;
+    if (s->depth >= MAX_DEPTH)
+        return fail_at(s, "nesting too deep");
+    s->depth++;
+    s->i++;
+    (void)c;
+    return true;
 }
 
-/* Returns the optional object member `key`, NULL when absent or null; OG_EPARSE otherwise. */
-static enum og_err get_object(const cJSON *obj, const char *key, const char *where,
-                              const cJSON **out, struct og_diag *diag)
+static int next(struct scan *s, char close, bool *first)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char c = peek(s);
 
-    *out = NULL;
-    if (item == NULL || cJSON_IsNull(item))
-        return OG_OK;
-    if (!cJSON_IsObject(item)) {
-        og_diag_where(diag, where);
-        return og_diag_set(diag, OG_EPARSE, "%s must be an object", where);
+    if (c == close) {
+        s->i++;
+        s->depth--;
+        return 0;
     }
-    *out = item;
-    return OG_OK;
+    if (!*first) {
+        if (c != ',')
+            return fail_at(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'") - 1;
+        s->i++;
+    }
+    *first = false;
+    return 1;
 }
 
-static enum og_operation parse_op(const char *s)
+static int object_next(struct scan *s, bool *first, struct tok *key)
+{
+    int r = next(s, '}', first);
+
+    if (r != 1)
+        return r;
+    if (peek(s) != '"')
+        return fail_at(s, "expected a member name") - 1;
+    if (!string(s, key))
+        return -1;
+    if (peek(s) != ':')
+        return fail_at(s, "expected ':'") - 1;
+    s->i++;
+    return 1;
+}
+
+static int array_next(struct scan *s, bool *first)
+{
+    int r = next(s, ']', first);
+
+    if (r == 1 && peek(s) == '\0')
+        return fail_at(s, "unexpected end") - 1;
+    return r;
+}
+
+/* Validates and skips one value of any kind. */
+static bool skip(struct scan *s)
+{
+    struct tok t;
+    bool first = true;
+    int r;
+
+    switch (peek(s)) {
+    case '{':
+        if (!open_container(s, '{'))
+            return false;
+        while ((r = object_next(s, &first, &t)) == 1) {
+            if (!skip(s))
+                return false;
+        }
+        return r == 0;
+    case '[':
+        if (!open_container(s, '['))
+            return false;
+        while ((r = array_next(s, &first)) == 1) {
+            if (!skip(s))
+                return false;
+        }
+        return r == 0;
+    case '"':
+        return string(s, &t);
+    case 't':
+        return literal(s, "true", 4);
+    case 'f':
+        return literal(s, "false", 5);
+    case 'n':
+        return literal(s, "null", 4);
+    case '\0':
+        return fail_at(s, "unexpected end");
+    default:
+        return number(s);
+    }
+}
+
+/* Appends UTF-8 for code point `cp` at `o`; returns bytes written. */
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static uint32_t hex4(const char *p)
+{
+    uint32_t v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+
+        v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/*
+ * Unescapes a (validated) string token into `o`, which has room for t->len + 1 bytes: an
+ * escape is never shorter than what it stands for. Lone surrogates become U+FFFD, as in
+ * Go's encoding/json. Returns the length written (NUL not counted).
+ */
+static size_t unescape(const struct tok *t, char *o)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < t->len; k++) {
+        char c = t->ptr[k];
+        uint32_t cp;
+
+        if (c != '\\') {
+            o[n++] = c;
+            continue;
+        }
+        c = t->ptr[++k];
+        switch (c) {
+        case 'b':
+            o[n++] = '\b';
+            break;
+        case 'f':
+            o[n++] = '\f';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
+        case 'u':
+            cp = hex4(t->ptr + k + 1);
+            k += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && k + 6 < t->len + 0 + 1 && k + 2 < t->len &&
+                t->ptr[k + 1] == '\\' && t->ptr[k + 2] == 'u') {
+                uint32_t lo = hex4(t->ptr + k + 3);
+
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    k += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp < 0xE000)
+                cp = 0xFFFD;
+            n += put_utf8(o + n, cp);
+            break;
+        default: /* '"', '\\', '/' */
+            o[n++] = c;
+            break;
+        }
+    }
+    o[n] = '\0';
+    return n;
+}
+
+/* Copies a string token into the arena, unescaped and NUL-terminated. */
+static const char *keep(struct scan *s, const struct tok *t)
+{
+    struct og_review *rv = s->rv;
+    char *o = rv->arena + rv->arena_len;
+
+    if (t->escaped) {
+        rv->arena_len += unescape(t, o) + 1;
+    } else {
+        memcpy(o, t->ptr, t->len);
+        o[t->len] = '\0';
+        rv->arena_len += t->len + 1;
+    }
+    return o;
+}
+
+/* True when the key token equals `lit` (keys with escapes are compared unescaped). */
+static bool key_is(const struct tok *key, const char *lit)
+{
+    size_t n = strlen(lit);
+    char buf[64];
+
+    if (!key->escaped)
+        return key->len == n && memcmp(key->ptr, lit, n) == 0;
+    if (key->len >= sizeof(buf))
+        return false;
+    return unescape(key, buf) == n && memcmp(buf, lit, n) == 0;
+}
+
+/*
+ * Reads an optional string member: a string is kept in `*out`, null leaves it as it is, any
+ * other type is an error when `strict` (request fields) and ignored otherwise (object fields).
+ */
+static bool get_string(struct scan *s, const char *where, bool strict, const char **out)
+{
+    struct tok t;
+    char c = peek(s);
+
+    if (c == '"') {
+        if (!string(s, &t))
+            return false;
+        *out = keep(s, &t);
+        return true;
+    }
+    if (c == 'n' || !strict)
+        return skip(s);
+    if (!skip(s))
+        return false;
+    return fail_shape(s, where, "must be a string");
+}
+
+/* Starts an optional object member: true with *is_obj set, or false on error. */
+static bool get_object(struct scan *s, const char *where, bool strict, bool *is_obj)
+{
+    char c = peek(s);
+
+    *is_obj = c == '{';
+    if (*is_obj)
+        return open_container(s, '{');
+    if (c == 'n' || !strict)
+        return skip(s);
+    if (!skip(s))
+        return false;
+    return fail_shape(s, where, "must be an object");
+}
+
+static bool read_annotations(struct scan *s, struct og_review_object *obj)
+{
+    bool is_obj, first = true;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "", false, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        bool ok = key_is(&key, OG_MODE_ANNOTATION) ? get_string(s, "", false, &obj->mode_annotation)
+                                                   : skip(s);
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static bool read_metadata(struct scan *s, struct og_review_object *obj)
+{
+    bool is_obj, first = true, ok;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "", false, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "name"))
+            ok = get_string(s, "", false, &obj->name);
+        else if (key_is(&key, "namespace"))
+            ok = get_string(s, "", false, &obj->namespace_);
+        else if (key_is(&key, "annotations"))
+            ok = read_annotations(s, obj);
+        else
+            ok = skip(s);
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static bool read_spec(struct scan *s, struct og_review_object *obj)
+{
+    bool is_obj, first = true, ok;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "", false, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    obj->has_spec = true;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "url")) {
+            obj->has_url = true;
+            obj->url = NULL;
+            ok = get_string(s, "", false, &obj->url);
+        } else if (key_is(&key, "type")) {
+            obj->has_type = true;
+            obj->type = NULL;
+            ok = get_string(s, "", false, &obj->type);
+        } else if (key_is(&key, "passCredentials")) {
+            obj->has_pass_credentials = true;
+            ok = skip(s);
+        } else if (key_is(&key, "secretRef")) {
+            obj->has_secret_ref = peek(s) == '{';
+            ok = skip(s);
+        } else {
+            ok = skip(s);
+        }
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static bool read_object(struct scan *s, struct og_review_object *obj)
+{
+    bool is_obj, first = true, ok;
+    struct tok key;
+    size_t start;
+    int r;
+
+    memset(obj, 0, sizeof(*obj));
+    obj->name = "";
+    obj->namespace_ = "";
+    start = (peek(s), s->i);
+    if (!get_object(s, "/request/object", true, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    obj->present = true;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "metadata"))
+            ok = read_metadata(s, obj);
+        else if (key_is(&key, "spec"))
+            ok = read_spec(s, obj);
+        else
+            ok = skip(s);
+        if (!ok)
+            return false;
+    }
+    if (r != 0)
+        return false;
+    /* Keep the object's text for og_review_object_tree(). */
+    memcpy(s->rv->arena + s->rv->arena_len, s->p + start, s->i - start);
+    obj->json.ptr = s->rv->arena + s->rv->arena_len;
+    obj->json.len = s->i - start;
+    s->rv->arena_len += s->i - start;
+    return true;
+}
+
+static bool read_groups(struct scan *s)
+{
+    struct og_review *rv = s->rv;
+    bool first = true;
+    size_t cap = 0;
+    int r;
+    char c = peek(s);
+
+    rv->req.n_groups = 0;
+    if (c == 'n')
+        return skip(s);
+    if (c != '[') {
+        if (!skip(s))
+            return false;
+        return fail_shape(s, "/request/userInfo/groups", "must be an array");
+    }
+    if (!open_container(s, '['))
+        return false;
+    while ((r = array_next(s, &first)) == 1) {
+        struct tok t;
+
+        if (peek(s) != '"') {
+            if (!skip(s))
+                return false;
+            return fail_shape(s, "/request/userInfo/groups", "must hold strings");
+        }
+        if (!string(s, &t))
+            return false;
+        if (rv->req.n_groups == cap) {
+            const char **grown;
+
+            cap = cap == 0 ? 8 : cap * 2;
+            grown = realloc(rv->groups, cap * sizeof(*grown));
+            if (grown == NULL) {
+                s->rc = OG_ENOMEM;
+                return false;
+            }
+            rv->groups = grown;
+        }
+        rv->groups[rv->req.n_groups++] = keep(s, &t);
+    }
+    rv->req.groups = rv->groups;
+    return r == 0;
+}
+
+static bool read_user(struct scan *s)
+{
+    bool is_obj, first = true, ok;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "/request/userInfo", true, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "username"))
+            ok = get_string(s, "/request/userInfo/username", true, &s->rv->req.username);
+        else if (key_is(&key, "groups"))
+            ok = read_groups(s);
+        else
+            ok = skip(s);
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static bool read_kind(struct scan *s)
+{
+    struct og_review_request *req = &s->rv->req;
+    bool is_obj, first = true, ok;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "/request/kind", true, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "group"))
+            ok = get_string(s, "/request/kind/group", true, &req->group);
+        else if (key_is(&key, "version"))
+            ok = get_string(s, "/request/kind/version", true, &req->version);
+        else if (key_is(&key, "kind"))
+            ok = get_string(s, "/request/kind/kind", true, &req->kind);
+        else
+            ok = skip(s);
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static bool read_request(struct scan *s, bool *present)
+{
+    struct og_review_request *req = &s->rv->req;
+    bool is_obj, first = true, ok;
+    struct tok key;
+    int r;
+
+    if (!get_object(s, "/request", true, &is_obj) || !is_obj)
+        return s->rc == OG_OK;
+    *present = true;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "uid")) {
+            ok = get_string(s, "/request/uid", true, &req->uid);
+        } else if (key_is(&key, "kind")) {
+            ok = read_kind(s);
+        } else if (key_is(&key, "name")) {
+            ok = get_string(s, "/request/name", true, &req->name);
+        } else if (key_is(&key, "namespace")) {
+            ok = get_string(s, "/request/namespace", true, &req->namespace_);
+        } else if (key_is(&key, "operation")) {
+            ok = get_string(s, "/request/operation", true, &req->operation);
+        } else if (key_is(&key, "userInfo")) {
+            ok = read_user(s);
+        } else if (key_is(&key, "object")) {
+            ok = read_object(s, &req->object);
+        } else if (key_is(&key, "dryRun")) {
+            char c = peek(s);
+
+            req->dry_run = c == 't';
+            ok = skip(s);
+            if (ok && c != 't' && c != 'f' && c != 'n')
+                ok = fail_shape(s, "/request/dryRun", "must be a boolean");
+        } else {
+            ok = skip(s);
+        }
+        if (!ok)
+            return false;
+    }
+    return r == 0;
+}
+
+static enum og_operation parse_op(const char *op)
 {
     static const char *const names[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i]) == 0)
+        if (strcmp(op, names[i]) == 0)
             return (enum og_operation)i;
     }
     return OG_OP_OTHER;
 }
 
-static enum og_err decode_groups(struct og_review *rv, const cJSON *user, struct og_diag *diag)
+static const char *const api_versions[] = {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"};
+
+/* Walks the whole body; then checks what an AdmissionReview must hold. */
+static enum og_err decode(struct scan *s)
 {
-    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(user, "groups");
-    const cJSON *g;
-    size_t n = 0;
+    struct og_review_request *req = &s->rv->req;
+    const char *review_kind = "";
+    bool first = true, present = false, ok;
+    struct tok key;
+    int r;
 
-    rv->req.groups = NULL;
-    rv->req.n_groups = 0;
-    if (groups == NULL || cJSON_IsNull(groups))
-        return OG_OK;
-    if (!cJSON_IsArray(groups)) {
-        og_diag_where(diag, "/request/userInfo/groups");
-        return og_diag_set(diag, OG_EPARSE, "/request/userInfo/groups must be an array");
+    if (peek(s) != '{') {
+        if (s->i < s->len && skip(s) && peek(s) == '\0')
+            return og_diag_set(s->diag, OG_EPARSE, "AdmissionReview must be a JSON object");
+        fail_at(s, s->i >= s->len ? "no JSON value" : "unexpected character");
+        return s->rc;
     }
-    rv->groups = calloc((size_t)cJSON_GetArraySize(groups) + 1, sizeof(*rv->groups));
-    if (rv->groups == NULL)
-        return OG_ENOMEM;
-    cJSON_ArrayForEach(g, groups)
-    {
-        if (!cJSON_IsString(g)) {
-            og_diag_where(diag, "/request/userInfo/groups");
-            return og_diag_set(diag, OG_EPARSE, "/request/userInfo/groups must hold strings");
-        }
-        rv->groups[n++] = g->valuestring;
+    if (!open_container(s, '{'))
+        return s->rc;
+    while ((r = object_next(s, &first, &key)) == 1) {
+        if (key_is(&key, "apiVersion"))
+            ok = get_string(s, "/apiVersion", true, &req->api_version);
+        else if (key_is(&key, "kind"))
+            ok = get_string(s, "/kind", true, &review_kind);
+        else if (key_is(&key, "request"))
+            ok = read_request(s, &present);
+        else
+            ok = skip(s);
+        if (!ok)
+            return s->rc;
     }
-    rv->req.groups = rv->groups;
-    rv->req.n_groups = n;
-    return OG_OK;
-}
-
-static enum og_err decode_request(struct og_review *rv, struct og_diag *diag)
-{
-    struct og_review_request *req = &rv->req;
-    const cJSON *request = NULL, *kind = NULL, *user = NULL, *object = NULL, *dry;
-    const char *review_kind;
-    enum og_err rc;
-
-    rc = get_string(rv->root, "apiVersion", "/apiVersion", &req->api_version, diag);
-    if (rc != OG_OK)
-        return rc;
+    if (r != 0)
+        return s->rc;
+    if (peek(s) != '\0') {
+        fail_at(s, "trailing data");
+        return s->rc;
+    }
     if (req->api_version[0] == '\0') {
         req->api_version = api_versions[0];
     } else if (strcmp(req->api_version, api_versions[0]) != 0 &&
                strcmp(req->api_version, api_versions[1]) != 0) {
-        og_diag_where(diag, "/apiVersion");
-        return og_diag_set(diag, OG_EPARSE,
+        og_diag_where(s->diag, "/apiVersion");
+        return og_diag_set(s->diag, OG_EPARSE,
                            "unsupported apiVersion \"%.64s\" (want admission.k8s.io/v1 or v1beta1)",
                            req->api_version);
     }
-    rc = get_string(rv->root, "kind", "/kind", &review_kind, diag);
-    if (rc != OG_OK)
-        return rc;
     if (review_kind[0] != '\0' && strcmp(review_kind, "AdmissionReview") != 0) {
-        og_diag_where(diag, "/kind");
-        return og_diag_set(diag, OG_EPARSE, "kind \"%.64s\" is not AdmissionReview", review_kind);
+        og_diag_where(s->diag, "/kind");
+        return og_diag_set(s->diag, OG_EPARSE, "kind \"%.64s\" is not AdmissionReview",
+                           review_kind);
     }
-    rc = get_object(rv->root, "request", "/request", &request, diag);
-    if (rc != OG_OK)
-        return rc;
-    if (request == NULL) {
-        og_diag_where(diag, "/request");
-        return og_diag_set(diag, OG_EPARSE, "AdmissionReview has no request");
+    if (!present) {
+        og_diag_where(s->diag, "/request");
+        return og_diag_set(s->diag, OG_EPARSE, "AdmissionReview has no request");
     }
-    rc = get_string(request, "uid", "/request/uid", &req->uid, diag);
-    if (rc != OG_OK)
-        return rc;
     if (req->uid[0] == '\0') {
-        og_diag_where(diag, "/request/uid");
-        return og_diag_set(diag, OG_EPARSE, "AdmissionReview request has no uid");
+        og_diag_where(s->diag, "/request/uid");
+        return og_diag_set(s->diag, OG_EPARSE, "AdmissionReview request has no uid");
     }
-    rc = get_object(request, "kind", "/request/kind", &kind, diag);
-    if (rc == OG_OK)
-        rc = get_object(request, "userInfo", "/request/userInfo", &user, diag);
-    if (rc == OG_OK)
-        rc = get_object(request, "object", "/request/object", &object, diag);
-    if (rc != OG_OK)
-        return rc;
-    {
-        const struct {
-            const cJSON *parent;
-            const char *key;
-            const char *where;
-            const char **out;
-        } fields[] = {
-            {kind, "group", "/request/kind/group", &req->group},
-            {kind, "version", "/request/kind/version", &req->version},
-            {kind, "kind", "/request/kind/kind", &req->kind},
-            {request, "name", "/request/name", &req->name},
-            {request, "namespace", "/request/namespace", &req->namespace_},
-            {request, "operation", "/request/operation", &req->operation},
-            {user, "username", "/request/userInfo/username", &req->username},
-        };
-
-        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-            rc = get_string(fields[i].parent, fields[i].key, fields[i].where, fields[i].out, diag);
-            if (rc != OG_OK)
-                return rc;
-        }
-    }
-    rc = decode_groups(rv, user, diag);
-    if (rc != OG_OK)
-        return rc;
     req->op = parse_op(req->operation);
-    req->object = object;
-    dry = cJSON_GetObjectItemCaseSensitive(request, "dryRun");
-    if (dry != NULL && !cJSON_IsNull(dry) && !cJSON_IsBool(dry)) {
-        og_diag_where(diag, "/request/dryRun");
-        return og_diag_set(diag, OG_EPARSE, "/request/dryRun must be a boolean");
-    }
-    req->dry_run = cJSON_IsTrue(dry);
     return OG_OK;
 }
 
@@ -344,35 +762,25 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
                              struct og_diag *diag)
 {
     struct og_review *rv = NULL;
-    const char *end = NULL;
+    struct scan s;
     enum og_err rc = OG_ENOMEM;
 
-    rv = calloc(1, sizeof(*rv));
+    if (len > (SIZE_MAX - sizeof(*rv) - 16) / 2)
+        return og_diag_set(diag, OG_ETOOBIG, "request body too large");
+    rv = calloc(1, sizeof(*rv) + 2 * len + 16);
     if (rv == NULL)
         goto out;
-    rv->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (rv->root == NULL) {
-        size_t off = 0;
-
-        rc = OG_ENOMEM;
-        if (!json_well_formed(body, len, &off))
-            rc = og_diag_set(diag, OG_EPARSE, "malformed JSON at byte %zu", off);
-        goto out;
-    }
-    /* cJSON stops after the first value; anything but whitespace after it is not JSON. */
-    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-        end++;
-    if (end != body + len) {
-        rc = og_diag_set(diag, OG_EPARSE, "malformed JSON: trailing data at byte %zu",
-                         (size_t)(end - body));
-        goto out;
-    }
-    if (!cJSON_IsObject(rv->root)) {
-        og_diag_where(diag, "");
-        rc = og_diag_set(diag, OG_EPARSE, "AdmissionReview must be a JSON object");
-        goto out;
-    }
-    rc = decode_request(rv, diag);
+    rv->arena = (char *)(rv + 1);
+    rv->arena_cap = 2 * len + 16;
+    rv->req.api_version = rv->req.uid = rv->req.group = rv->req.version = rv->req.kind = "";
+    rv->req.name = rv->req.namespace_ = rv->req.operation = rv->req.username = "";
+    rv->req.object.name = rv->req.object.namespace_ = "";
+    memset(&s, 0, sizeof(s));
+    s.p = body;
+    s.len = len;
+    s.rv = rv;
+    s.diag = diag;
+    rc = decode(&s);
     if (rc != OG_OK)
         goto out;
     *out = rv;
@@ -387,11 +795,21 @@ const struct og_review_request *og_review_get_request(const struct og_review *rv
     return &rv->req;
 }
 
+enum og_err og_review_object_tree(const struct og_review *rv, cJSON **out)
+{
+    const struct og_review_object *obj = &rv->req.object;
+
+    if (!obj->present)
+        return OG_ENOTFOUND;
+    /* The text was validated when decoded: NULL here can only mean out of memory. */
+    *out = cJSON_ParseWithLength(obj->json.ptr, obj->json.len);
+    return *out != NULL ? OG_OK : OG_ENOMEM;
+}
+
 void og_review_free(struct og_review *rv)
 {
     if (rv == NULL)
         return;
-    cJSON_Delete(rv->root);
     free(rv->groups);
     free(rv);
 }
@@ -408,6 +826,9 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
 {
     enum og_err rc;
 
+    /* One allocation for the usual response: the patch in base64, and some room. */
+    TRY(og_buf_reserve(out, 1024 + d->patch_len * 2 +
+                                (d->message != NULL ? strlen(d->message) * 2 : 0)));
     TRY(og_buf_append_cstr(out, "{\"apiVersion\":"));
     TRY(og_json_append_string(out, og_str_of(rv->req.api_version)));
     TRY(og_buf_append_cstr(out, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":"));

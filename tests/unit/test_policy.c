@@ -53,10 +53,12 @@ static void eval_done(struct eval *e)
 /* Applies the decision's patch to a copy of the object; returns the patched spec's JSON. */
 static char *patched_spec(const struct eval *e)
 {
-    cJSON *obj = cJSON_Duplicate(og_review_get_request(e->rv)->object, 1);
+    cJSON *obj = NULL;
     struct og_diag diag;
     char *out;
 
+    if (og_review_object_tree(e->rv, &obj) != OG_OK)
+        return NULL;
     og_diag_clear(&diag);
     if (og_patch_apply(e->d.patch, e->d.patch_len, obj, &diag) != OG_OK) {
         fprintf(stderr, "patch does not apply: %s\n", diag.msg);

@@ -129,7 +129,7 @@ OG_TEST(captured_requests)
         ASSERT_STR_EQ(req->group, "source.toolkit.fluxcd.io");
         ASSERT_STR_EQ(req->namespace_, "kube-system");
         ASSERT_EQ(req->dry_run, cases[i].dry_run);
-        ASSERT_EQ(req->object != NULL, cases[i].has_object);
+        ASSERT_EQ(req->object.present, cases[i].has_object);
         ASSERT(req->n_groups >= 1);
 
         d.allowed = true;

@@ -24,6 +24,17 @@ void og_patch_free(struct og_patch *patch);
 /** Number of operations. */
 size_t og_patch_count(const struct og_patch *patch);
 
+/** Operations og_patch_push() appends. */
+enum og_patch_op { OG_PATCH_ADD, OG_PATCH_REPLACE, OG_PATCH_REMOVE };
+
+/**
+ * Appends an operation on `path` (a JSON Pointer) with a string `value` (NULL for remove),
+ * for callers that already know what the document holds. OG_EINVAL when `value` is missing
+ * for add/replace; OG_ENOMEM.
+ */
+OG_NODISCARD enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op,
+                                       const char *path, const char *value);
+
 /**
  * Appends an operation that makes `path` hold a string `value` in `doc`: "replace" when
  * the member exists, "add" when only its parent does. OG_ENOTFOUND when the parent does not

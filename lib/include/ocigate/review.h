@@ -1,8 +1,9 @@
 /*
  * review.h - the AdmissionReview codec (admission.k8s.io/v1 and v1beta1).
  *
- * og_review_decode() parses a request body into a struct og_review that owns its cJSON tree
- * and lends views into it; og_review_encode() writes the response the apiserver expects:
+ * og_review_decode() reads a request body in one pass, without building a tree, into a
+ * struct og_review that owns copies of the fields ocigate reads (one allocation);
+ * og_review_encode() writes the response the apiserver expects:
  * the request's apiVersion and kind echoed, response.uid = request.uid, the decision, and a
  * base64 JSON patch with patchType "JSONPatch" exactly when there is a patch.
  */
@@ -17,6 +18,26 @@
 
 struct cJSON;
 struct og_decision;
+
+/**
+ * What the codec reads of `request.object` for the HelmRepository rules, in the same pass.
+ * Strings are NUL-terminated and lent by the review; members of another JSON type than the
+ * one named count as absent (the object's schema is the apiserver's business).
+ */
+struct og_review_object {
+    bool present;                /**< request.object is a JSON object */
+    struct og_str json;          /**< its JSON text (a copy owned by the review) */
+    const char *name;            /**< metadata.name, "" when absent */
+    const char *namespace_;      /**< metadata.namespace, "" when absent */
+    const char *mode_annotation; /**< metadata.annotations["ocigate.io/mode"], or NULL */
+    bool has_spec;               /**< spec is an object */
+    const char *url;             /**< spec.url when a string, else NULL */
+    const char *type;            /**< spec.type when a string, else NULL */
+    bool has_type;               /**< spec holds a "type" member, whatever its value */
+    bool has_url;                /**< spec holds a "url" member, whatever its value */
+    bool has_pass_credentials;   /**< spec holds a "passCredentials" member */
+    bool has_secret_ref;         /**< spec.secretRef is an object */
+};
 
 /** The admission operation. */
 enum og_operation { OG_OP_CREATE, OG_OP_UPDATE, OG_OP_DELETE, OG_OP_CONNECT, OG_OP_OTHER };
@@ -39,14 +60,16 @@ struct og_review_request {
     const char *username;      /**< request.userInfo.username */
     const char *const *groups; /**< request.userInfo.groups */
     size_t n_groups;
-    const struct cJSON *object; /**< request.object, NULL when absent or null */
+    struct og_review_object object; /**< request.object (`present` false when absent/null) */
 };
 
 /** A decoded AdmissionReview. Opaque. */
 struct og_review;
 
 /**
- * Parses `len` bytes of JSON (no NUL needed) into a new review. Tolerates unknown fields.
+ * Parses `len` bytes of JSON (no NUL needed; `body` is not kept) into a new review. The
+ * whole body is validated (RFC 8259; nesting at most 1000 deep); unknown fields are
+ * tolerated; a member given twice counts once, the last (as the apiserver's Go decoder).
  * Errors: OG_EPARSE for malformed JSON or a body that is not an AdmissionReview (not an
  * object, no `request`, no `request.uid`, a wrong apiVersion/kind, a wrongly typed field),
  * with `diag` naming the problem and, for JSON errors, the byte offset; OG_ENOMEM.
@@ -57,6 +80,13 @@ OG_NODISCARD enum og_err og_review_decode(const char *body, size_t len, struct o
 
 /** Lends the request fields; valid until og_review_free(). */
 const struct og_review_request *og_review_get_request(const struct og_review *rv);
+
+/**
+ * Parses request.object into a new cJSON tree (for guidance, which needs all of it; the
+ * request path does not). OG_ENOTFOUND when there is no object, OG_ENOMEM. The caller frees
+ * `*out` with cJSON_Delete().
+ */
+OG_NODISCARD enum og_err og_review_object_tree(const struct og_review *rv, struct cJSON **out);
 
 /** Frees `rv` and everything it lent. NULL is a no-op. */
 void og_review_free(struct og_review *rv);
