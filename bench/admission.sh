@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # admission.sh [--duration SECONDS] [--connections N] [--body FILE]
+# (defaults: $OG_BENCH_DURATION or 10 s, 32 connections, tests/data/review-bitnami-create.json)
 #
 # Admission throughput of ocigate against an nginx baseline on loopback. Both serve HTTPS with
 # the same fresh certificate (made by `ocigate certs`); ocigate runs in mutate mode with one
@@ -15,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 bin=${OCIGATE_BIN:-$top/build/ocigate}
-duration=10
+duration=${OG_BENCH_DURATION:-10}
 conns=32
 body=$top/tests/data/review-bitnami-create.json
 while [ $# -gt 0 ]; do
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --body) body=$2; shift 2 ;;
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "admission.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done

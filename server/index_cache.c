@@ -279,17 +279,29 @@ static void *fetch_main(void *arg)
 
         pthread_mutex_lock(&c->lock);
         uint64_t now = c->clock(c->clock_arg);
-        og_index_verdict_cleanup(&e->verdict);
-        e->verdict = v;
-        e->has_verdict = true;
-        e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
-        e->threshold = cfg->index.threshold;
-        if (e->negative) {
+        if (v.state == OG_INDEX_STATE_UNKNOWN && e->has_verdict && !e->negative &&
+            e->threshold == cfg->index.threshold && now < e->stale_until) {
+            /*
+             * A failed refresh (a 503, a timeout) keeps the last good verdict until its stale
+             * window ends (stale-if-error): a moved repository does not look unknown for a
+             * blip. It is tried again after the negative TTL.
+             */
+            og_index_verdict_cleanup(&v);
             e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
-            e->stale_until = e->expires;
+            c->stats.kept++;
         } else {
-            e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
-            e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
+            og_index_verdict_cleanup(&e->verdict);
+            e->verdict = v;
+            e->has_verdict = true;
+            e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
+            e->threshold = cfg->index.threshold;
+            if (e->negative) {
+                e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
+                e->stale_until = e->expires;
+            } else {
+                e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
+                e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
+            }
         }
         e->fetching = false;
         take_waiters(c, e, now, false, &woken);

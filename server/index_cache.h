@@ -14,7 +14,9 @@
  *                     flight instead of starting another), then READY with a PENDING
  *                     verdict (wake == NULL or the deadline has passed) or WAIT
  * Verdicts live `ttl_s` (CLEAN, OCI) or `negative_ttl_s` (UNKNOWN: HTTP 401, refused
- * address, timeout, parse error) seconds from the end of their fetch. At most
+ * address, timeout, parse error) seconds from the end of their fetch. A refresh that fails
+ * while a good verdict is within its stale window keeps that verdict (stale-if-error) and is
+ * retried `negative_ttl_s` later; an expired UNKNOWN is never served stale. At most
  * `max_entries` urls are held; inserting one more evicts the least recently used entry that
  * has no fetch in flight. A fetch that is still running when its waiters' budget passes
  * completes into the cache for the next admission.
@@ -78,6 +80,7 @@ struct srv_index_cache_stats {
     uint64_t joined;    /**< lookups that joined a fetch in flight */
     uint64_t evictions; /**< entries dropped for room */
     uint64_t timeouts;  /**< waits ended by their deadline */
+    uint64_t kept;      /**< failed refreshes that kept the last good verdict */
     uint32_t entries;   /**< entries held now */
 };
 

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index_cache.h"
+#include "log.h"
+
 static bool ends_with(const char *s, size_t len, const char *suffix)
 {
     size_t n = strlen(suffix);
@@ -45,7 +48,8 @@ enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_
     struct srv_fetch *f = NULL;
     struct og_diag diag;
     char *index_url = NULL;
-    char detail[512];
+    char detail[512], bytes[24], ms[24];
+    uint64_t t0 = srv_index_now_ms(), got = 0;
     enum og_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -91,8 +95,19 @@ enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_
     }
     rc = og_helm_index_decide(&summary, cfg->index.threshold, out);
 out:
-    if (rc != OG_OK)
+    if (f != NULL)
+        got = srv_fetch_bytes(f);
+    if (rc != OG_OK) {
         og_index_verdict_cleanup(out);
+    } else {
+        /* One line per fetch (not per admission): what operators need to see a repository
+         * move, a private one (HTTP 401), or the guard at work. */
+        (void)snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)got);
+        (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(srv_index_now_ms() - t0));
+        srv_log(out->state == OG_INDEX_STATE_UNKNOWN ? SRV_LOG_WARN : SRV_LOG_INFO,
+                "index analyzed", "url", url, "verdict", og_index_state_name(out->state),
+                "oci_base", out->oci_base, "detail", out->detail, "bytes", bytes, "ms", ms, NULL);
+    }
     og_index_summary_cleanup(&summary);
     srv_fetch_free(f);
     free(index_url);

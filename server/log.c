@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -59,30 +60,67 @@ size_t srv_log_escape(char *out, size_t size, const char *s)
     return o;
 }
 
+/* Appends the NUL-terminated `s` at `*off` when it fits (keeping `reserve` bytes free). */
+static bool put(char *line, size_t size, size_t *off, const char *s, size_t reserve)
+{
+    size_t len = strlen(s);
+
+    if (*off + len + reserve > size)
+        return false;
+    memcpy(line + *off, s, len);
+    *off += len;
+    return true;
+}
+
+/*
+ * The date and time of the current second, formatted once per second and thread: gmtime_r
+ * and snprintf for every line were a visible share of a busy server's time.
+ */
+static const char *second_text(time_t sec)
+{
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char text[32];
+    struct tm tm;
+
+    if (sec != cached_sec) {
+        gmtime_r(&sec, &tm);
+        if (snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) < 0)
+            text[0] = '\0';
+        cached_sec = sec;
+    }
+    return text;
+}
+
 /* Assembles the line in one buffer so that a single write(2) keeps lines whole. */
 static void emit(enum srv_log_level level, const char *msg, const char *fields)
 {
     char line[4096];
+    char millis[8];
     size_t off = 0;
     struct timespec ts;
-    struct tm tm;
-    int n;
+    long ms;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof(line),
-                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, level_names[level]);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return;
-    off = (size_t)n;
+    ms = ts.tv_nsec / 1000000;
+    millis[0] = '.';
+    millis[1] = (char)('0' + ms / 100);
+    millis[2] = (char)('0' + ms / 10 % 10);
+    millis[3] = (char)('0' + ms % 10);
+    millis[4] = '\0';
+    /* These fit in any case: the line has room for far more. */
+    (void)put(line, sizeof(line), &off, "{\"ts\":\"", 0);
+    (void)put(line, sizeof(line), &off, second_text(ts.tv_sec), 0);
+    (void)put(line, sizeof(line), &off, millis, 0);
+    (void)put(line, sizeof(line), &off, "Z\",\"level\":\"", 0);
+    (void)put(line, sizeof(line), &off, level_names[level], 0);
+    (void)put(line, sizeof(line), &off, "\",\"msg\":\"", 0);
     off += srv_log_escape(line + off, sizeof(line) - off - 3, msg);
     line[off++] = '"';
-    if (fields != NULL && fields[0] != '\0') {
-        n = snprintf(line + off, sizeof(line) - off - 2, ",%s", fields);
-        if (n > 0)
-            off += (size_t)n < sizeof(line) - off - 2 ? (size_t)n : sizeof(line) - off - 3;
+    /* Extra fields go in whole or not at all, so that the line stays one JSON object. */
+    if (fields != NULL && fields[0] != '\0' && off + 1 + strlen(fields) + 2 <= sizeof(line)) {
+        line[off++] = ',';
+        (void)put(line, sizeof(line), &off, fields, 2);
     }
     line[off++] = '}';
     line[off++] = '\n';

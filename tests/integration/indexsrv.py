@@ -20,6 +20,7 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
                                         "sentinel_connections": n, "last_headers": {...}}
                                  (connections leaves out the one asking)
   /_reset                        zeroes the counters
+  /flaky/NAME/index.yaml         as /repo, or 503 while /_flaky/1 is in force (/_flaky/0 ends it)
 
 --tls CERT KEY serves HTTPS instead of HTTP.
 --sentinel ADDR also listens on ADDR (e.g. 127.0.0.2) and only counts connections there:
@@ -41,6 +42,7 @@ _SHARED = os.environ.get("OG_SHARED_DATA") or os.path.join(HERE, "..", "..", "..
 DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "index")]
 
 LOCK = threading.Lock()
+FLAKY = [False]
 STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}
 
 SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
@@ -135,6 +137,14 @@ class Handler(BaseHTTPRequestHandler):
                 STATS["connections"] = 0
                 STATS["sentinel_connections"] = 0
             self.send_body(200, b"{}", "application/json")
+        elif len(p) == 2 and p[0] == "_flaky":
+            FLAKY[0] = p[1] == "1"
+            self.send_body(200, b"{}", "application/json")
+        elif len(p) == 3 and p[0] == "flaky":
+            if FLAKY[0]:
+                self.send_body(503, b"", "text/plain")
+            else:
+                self.serve_file(p[1])
         elif len(p) == 3 and p[0] == "repo":
             self.serve_file(p[1])
         elif len(p) == 4 and p[0] == "delay":

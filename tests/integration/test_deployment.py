@@ -4,6 +4,7 @@ configurations, and the container arguments actually accepted by the real binary
 import json
 import os
 import re
+import tempfile
 
 import yaml
 
@@ -25,22 +26,45 @@ def by_kind(items):
     return out
 
 
-def serve_with(args, mount):
+def configmap_file():
+    """The ConfigMap's config.yaml written to a temporary file, or None without the manifest."""
+    path = os.path.join(SRC, "manifests", "configmap.yaml")
+    if not os.path.exists(path):
+        return None
+    (cm,) = docs("configmap.yaml")
+    f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    f.write(cm["data"]["config.yaml"])
+    f.close()
+    return f.name
+
+
+def serve_with(args, mount, config_mount=None):
     """Starts the binary with container `args` (after `serve`), test certificates standing in
-    for the files under `mount`, and checks it serves and stops cleanly."""
+    for the files under `mount` and the ConfigMap's file for the one under `config_mount`, and
+    checks it serves and stops cleanly."""
     c = ogtest.certs()
+    cfg = configmap_file() if config_mount else None
     fixed = []
     for a in args:
         a = a.replace(mount + "/tls.crt", c.cert).replace(mount + "/tls.key", c.key)
+        if cfg:
+            a = a.replace(config_mount + "/config.yaml", cfg)
         if a.startswith("--listen"):
             continue
         fixed.append(a)
     check(c.cert in " ".join(fixed) and c.key in " ".join(fixed), "args name the TLS files", args)
     # Server() puts its own --listen/--tls-*/--drain first; later flags win, so drop ours.
     fixed = [a for a in fixed if not a.startswith("--tls-") and not a.startswith("--drain")]
-    with Server(*fixed) as s:
-        eq(s.request("GET", "/healthz").status, 200, "healthz with the container args")
-        eq(s.request("GET", "/readyz").status, 200, "readyz with the container args")
+    try:
+        with Server(*fixed) as s:
+            eq(s.request("GET", "/healthz").status, 200, "healthz with the container args")
+            eq(s.request("GET", "/readyz").status, 200, "readyz with the container args")
+            if cfg:
+                line = s.wait_log("listening")
+                eq(line.get("config"), cfg, "serving with the ConfigMap's file")
+    finally:
+        if cfg:
+            os.unlink(cfg)
 
 
 def test_deployment_objects():
@@ -89,7 +113,10 @@ def test_deployment_objects():
     check("--tls-cert=%s/tls.crt" % tls_dir in args and "--tls-key=%s/tls.key" % tls_dir in args,
           "certificate paths in the secret mount", args)
     check("--listen=:8443" in args, "listens on the container port", args)
-    serve_with(args[1:], tls_dir)
+    cfg_dir = mounts["config"]["mountPath"]
+    eq(vols["config"]["configMap"]["name"], "ocigate-config", "config volume")
+    check("--config=%s/config.yaml" % cfg_dir in args, "--config names the ConfigMap file", args)
+    serve_with(args[1:], tls_dir, cfg_dir)
 
 
 def test_service_matches_webhook_configurations():

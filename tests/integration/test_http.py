@@ -1,6 +1,7 @@
 """HTTP front of `ocigate serve`: endpoints, bad input, TLS versions, keep-alive, timeouts,
 concurrency. The policy itself is covered by test_policy.py."""
 
+import atexit
 import http.client
 import json
 import os
@@ -16,11 +17,19 @@ from ogtest import Server, Skip, captured, check, eq, fixture
 SRV = None
 
 
+def _kill_shared():
+    """Never leaves the shared daemon behind (a failed test, or a run of selected tests)."""
+    if SRV is not None and SRV.proc.poll() is None:
+        SRV.proc.kill()
+        SRV.proc.wait()
+
+
 def server():
     """One daemon shared by the tests that do not need special flags."""
     global SRV
     if SRV is None:
         SRV = Server("--max-body", "4096", conn_timeout=3)
+        atexit.register(_kill_shared)
     return SRV
 
 
@@ -267,6 +276,65 @@ def test_slow_client_timed_out():
     eq(s.request("GET", "/healthz").status, 200, "healthz after slow clients")
 
 
+def _raw_exchange(s, data, limit=8):
+    """Sends `data` on a new TLS connection; returns (status or None, seconds until done)."""
+    start = time.monotonic()
+    sock = s.tls_socket(timeout=limit)
+    try:
+        sock.sendall(data)
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        resp.read()
+        return resp.status, time.monotonic() - start
+    except (http.client.HTTPException, ConnectionError, ssl.SSLError, OSError):
+        return None, time.monotonic() - start
+    finally:
+        sock.close()
+
+
+def test_malformed_http_never_hangs_or_kills():
+    s = server()  # --conn-timeout 3
+    body = small_review("mal-1")
+    cases = [
+        b"\x00\x01\x02 garbage\r\n\r\n",
+        b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: abc\r\n\r\n{}",
+        b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: -5\r\n\r\n{}",
+        b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + b"X-Pad: " + b"a" * 40000 + b"\r\n\r\n",
+        b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /mutate HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10\r\n\r\n",  # then the client half-closes (below)
+    ]
+    for data in cases:
+        status, took = _raw_exchange(s, data)
+        check(status is None or 400 <= status < 600, "an error status or a close", data[:80],
+              status)
+        check(took < 6, "answered or closed within the connection timeout", data[:80], took)
+    # HTTP/1.0 is served.
+    status, _ = _raw_exchange(s, b"POST /mutate HTTP/1.0\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    eq(status, 200, "HTTP/1.0 admission")
+    # Plain HTTP on the TLS port, and a client that leaves mid-body.
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            raw.recv(100)
+        except OSError:
+            pass
+    sock = s.tls_socket()
+    sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"a\":")
+    sock.close()
+    check(s.proc.poll() is None, "still running")
+    eq(s.request("GET", "/healthz").status, 200, "healthz after malformed requests")
+    eq(s.review("/mutate", body).status, 200, "admission after malformed requests")
+
+
 def test_concurrent_clients():
     s = server()
     errors = []
@@ -311,6 +379,25 @@ def test_admission_log_line():
     eq(line["name"], "bitnami", "name")
     eq(line["op"], "CREATE", "op")
     check(isinstance(line["latency_ms"], float), "latency_ms is a number", line)
+
+
+def test_log_lines_stay_json_with_hostile_fields():
+    with Server() as s:
+        _hostile(s)
+
+
+def _hostile(s):
+    nasty = 'x"\\\n\t\u0001\u00e9' * 400  # quotes, backslashes, control and non-ASCII characters
+    rv = json.loads(small_review("hostile-" + nasty[:50]))
+    rv["request"]["name"] = nasty
+    rv["request"]["namespace"] = nasty
+    rv["request"]["kind"]["kind"] = nasty
+    r = s.review("/mutate", json.dumps(rv).encode())
+    eq(r.status, 200, "status")
+    time.sleep(0.2)
+    lines = s.log_lines()  # each line must parse as one JSON object
+    check(any(l.get("msg") == "admission" and l.get("uid", "").startswith("hostile-")
+              for l in lines), "the admission was logged")
 
 
 def test_stop_exit_zero():

@@ -129,25 +129,54 @@ def test_cold_then_warm_mutate():
         eq(p.get("/spec/url"), BITNAMI_OCI, "patched url")
         eq(p.get("/spec/type"), "oci", "patched type")
         eq(line.get("rule"), "index-points-to-oci", "rule")
-        check(took < 0.5, "a warm admission is fast", took)
+        check(took < 1.0, "a warm admission is fast", took)
         # One fetch for all of it (single flight, then the cache).
         eq(ix.count("/repo/%s/index.yaml" % name), 1, "index fetched once")
+        fetched = [l for l in s.log_lines() if l.get("msg") == "index analyzed"]
+        eq(len(fetched), 1, "one 'index analyzed' line")
+        eq(fetched[0].get("verdict"), "oci", "logged verdict")
+        eq(fetched[0].get("oci_base"), BITNAMI_OCI, "logged base")
 
 
-def test_modes_with_a_warm_cache():
+def check_mode_answer(mode, resp, line, what):
+    """The answer an OCI verdict gets in `mode` (a PENDING one: allowed with a warning)."""
+    if line.get("index") == "pending":
+        check(resp["allowed"] and "patch" not in resp and resp.get("warnings"),
+              what + ": pending is allowed with a warning", resp)
+        return
+    eq(line.get("index"), "oci", what + ": verdict")
+    if mode == "mutate":
+        check(resp["allowed"], what + ": allowed", resp)
+        eq(patched(resp).get("/spec/url"), BITNAMI_OCI, what + ": patched url")
+    elif mode == "audit":
+        check(resp["allowed"] and "patch" not in resp, what + ": audit allows untouched", resp)
+        check(resp.get("warnings") and resp.get("auditAnnotations"), what + ": audit warns",
+              resp)
+    elif mode == "enforce":
+        eq(resp["allowed"], False, what + ": enforce denies")
+        check(BITNAMI_OCI in resp["status"]["message"], what + ": denial names the OCI base",
+              resp["status"]["message"][:300])
+
+
+def test_every_mode_cold_then_warm():
+    budget_ms = 1500
     with IndexServer() as ix:
-        url = "%s/repo/oci-small" % ix.base
-        with Server(*ALLOW, mode="audit") as s:
-            resp, _, line = wait_warm(s, url)
-            eq(line.get("index"), "oci", "audit verdict")
-            check(resp["allowed"] and "patch" not in resp, "audit allows untouched", resp)
-            check(resp.get("warnings"), "audit warns", resp)
-        with Server(*ALLOW, mode="enforce") as s:
-            resp, _, line = wait_warm(s, url)
-            eq(resp["allowed"], False, "enforce denies")
-            check(BITNAMI_OCI in resp["status"]["message"], "denial names the OCI base",
-                  resp["status"]["message"][:300])
+        name = index_name()
+        for mode in ("mutate", "audit", "enforce"):
+            # A slow index makes the cold answer the pending one; a fast one may give OCI.
+            for url in ("%s/delay/2500/%s" % (ix.base, name), "%s/repo/%s" % (ix.base, name)):
+                with Server(*ALLOW, "--index-budget-ms", str(budget_ms), mode=mode) as s:
+                    resp, took, line = admit(s, url)
+                    check(took < budget_ms / 1000.0 + 1.0, mode + ": cold within the budget",
+                          took)
+                    if "/delay/" in url:
+                        eq(line.get("index"), "pending", mode + ": slow cold verdict")
+                    check_mode_answer(mode, resp, line, mode + " cold")
+                    resp, took, line = wait_warm(s, url)
+                    eq(line.get("index"), "oci", mode + ": warm verdict")
+                    check_mode_answer(mode, resp, line, mode + " warm")
         with Server(*ALLOW, mode="mutate") as s:
+            url = "%s/repo/oci-small" % ix.base
             wait_warm(s, url)
             resp, _, line = admit(s, url, "/validate")
             check("patch" not in resp, "/validate never patches", resp)
@@ -174,15 +203,15 @@ def test_budget_is_kept_in_every_fault():
                   "huge": ix.base + "/huge"}
         for what, url in faults.items():
             resp, took, line = admit(s, url)
-            check(took < budget_ms / 1000.0 + 0.6, what + ": answered within the budget", took)
+            check(took < budget_ms / 1000.0 + 1.0, what + ": answered within the budget", took)
             check(resp["allowed"], what + ": allowed (on_unknown allow)", resp)
             check("patch" not in resp, what + ": not patched", resp)
             check(line.get("index") in ("pending", "unknown"), what + ": verdict", line)
             if line.get("index") == "pending":
                 check(resp.get("warnings"), what + ": pending warns", resp)
         # The slow fetch completes into the cache for the next admission.
-        time.sleep(3.2)
-        resp, took, line = admit(s, faults["slow server"])
+        time.sleep(3.0)
+        resp, took, line = wait_warm(s, faults["slow server"])
         eq(line.get("index"), "oci", "verdict once the slow fetch landed")
         eq(patched(resp).get("/spec/url"), BITNAMI_OCI, "patched after the slow fetch")
 
@@ -191,7 +220,7 @@ def test_on_unknown_deny_in_enforce():
     with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "200",
                                      "--index-on-unknown", "deny", mode="enforce") as s:
         resp, took, line = admit(s, ix.base + "/delay/2000/http-small")
-        check(took < 0.8, "within the budget", took)
+        check(took < 1.2, "within the budget", took)
         eq(line.get("index"), "pending", "verdict")
         eq(resp["allowed"], False, "denied while unknown")
 

@@ -398,7 +398,7 @@ OG_TEST(timeouts_and_down)
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_EIO);
     ASSERT_STR_CONTAINS(r.detail, "timed out");
-    ASSERT(took >= 350 && took < 1500);
+    ASSERT(took >= 350 && took < 2500);
     og_buf_cleanup(&r.body);
 
     /* Endless and uncapped: the total timeout ends it. */
@@ -414,7 +414,7 @@ OG_TEST(timeouts_and_down)
     } while (rc == OG_OK && n > 0);
     ASSERT_EQ(rc, OG_EIO);
     ASSERT_STR_CONTAINS(srv_fetch_detail(f), "timed out");
-    ASSERT(now_ms() - t0 < 1500);
+    ASSERT(now_ms() - t0 < 2500);
     ASSERT(srv_fetch_bytes(f) > 16384);
     srv_fetch_free(f);
     f = NULL;
@@ -451,7 +451,7 @@ OG_TEST(cancel_stops_quickly)
         rc = srv_fetch_read(f, buf, sizeof(buf), &n);
     } while (rc == OG_OK && n > 0);
     ASSERT_EQ(rc, OG_EIO);
-    ASSERT(now_ms() - t0 < 500);
+    ASSERT(now_ms() - t0 < 1000);
     ASSERT_STR_EQ(srv_fetch_detail(f), "fetch cancelled");
     srv_fetch_free(f);
 }
@@ -521,6 +521,31 @@ OG_TEST(https_verifies_the_peer)
     (void)og_sh(script);
 }
 
+OG_TEST(proxy_environment_is_ignored)
+{
+    char proxy[64];
+    struct srv_fetch_opts o;
+    struct result r;
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    /* A proxy would connect on our behalf, after the guard: it must never be used. */
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.2:%d", srv.sentinel_port);
+    setenv("http_proxy", proxy, 1);
+    setenv("HTTPS_PROXY", proxy, 1);
+    setenv("ALL_PROXY", proxy, 1);
+    loopback_opts(&o);
+    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    unsetenv("http_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("ALL_PROXY");
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.status, 200);
+    og_buf_cleanup(&r.body);
+    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 1);
+}
+
 OG_TEST(stop_server)
 {
     og_indexsrv_stop(&srv);
@@ -531,4 +556,5 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(guard_refuses_loopback_by_default), OG_T(guard_allow_hosts_by_name),
              OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
-             OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer), OG_T(stop_server))
+             OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
+             OG_T(proxy_environment_is_ignored), OG_T(stop_server))

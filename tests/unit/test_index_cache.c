@@ -10,6 +10,7 @@
 
 #include "index_cache.h"
 #include "index_fetch.h"
+#include "log.h"
 
 static struct og_indexsrv srv;
 static _Atomic uint64_t fake_now = 1000000;
@@ -27,6 +28,7 @@ static void advance(uint64_t ms)
 
 static void start_server(void)
 {
+    srv_log_set_level(SRV_LOG_ERROR); /* the per-fetch lines are for operators, not tests */
     if (srv.pid > 0)
         return;
     if (og_indexsrv_start(&srv, "127.0.0.2") != 0)
@@ -322,6 +324,54 @@ OG_TEST(ttl_and_stale_while_revalidate)
     og_config_unref(cfg);
 }
 
+OG_TEST(failed_refresh_keeps_the_good_verdict)
+{
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    start_server();
+    og_indexsrv_reset(&srv);
+    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/0"));
+    cfg->index.ttl_s = 60;
+    cfg->index.negative_ttl_s = 10;
+    base_url(url, sizeof(url), "/flaky/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+
+    /* Stale, and the refresh fails: the OCI verdict stays. */
+    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/1"));
+    advance(61 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    for (int i = 0; i < 200; i++) {
+        srv_index_cache_get_stats(c, &st);
+        if (st.kept == 1)
+            break;
+        usleep(10000);
+    }
+    ASSERT_EQ(st.kept, 1);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.fetches, 2); /* served as fresh until the negative TTL: no new fetch */
+
+    /* Past the stale window the failure shows. */
+    advance(120 * 1000);
+    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT_STR_EQ(v.detail, "HTTP 503");
+    og_index_verdict_cleanup(&v);
+    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/0"));
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+}
+
 OG_TEST(negative_ttl)
 {
     struct og_config *cfg = test_config();
@@ -468,7 +518,7 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, t0 + 200, &v, box_wake, &b), SRV_INDEX_WAIT);
     box_wait(&b);
     uint64_t took = srv_index_now_ms() - t0;
-    ASSERT(took >= 190 && took < 600);
+    ASSERT(took >= 190 && took < 1200);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
     og_index_verdict_cleanup(&v);
@@ -476,8 +526,13 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(st.timeouts, 1);
 
     /* The fetch goes on and lands for the next admission. */
-    usleep(1300 * 1000);
-    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    for (int i = 0; i < 100; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        if (v.state != OG_INDEX_STATE_PENDING)
+            break;
+        og_index_verdict_cleanup(&v);
+        usleep(50 * 1000);
+    }
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     pthread_mutex_lock(&b.m);
@@ -509,7 +564,7 @@ OG_TEST(free_wakes_waiters_and_cancels)
     usleep(300 * 1000);
     uint64_t t0 = srv_index_now_ms();
     srv_index_cache_free(c);
-    ASSERT(srv_index_now_ms() - t0 < 1000);
+    ASSERT(srv_index_now_ms() - t0 < 2000);
     ASSERT_EQ(b1.wakes, 1);
     ASSERT_EQ(b2.wakes, 1);
     og_config_unref(cfg);
@@ -567,8 +622,8 @@ OG_TEST(stop_server)
 }
 
 OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
-             OG_T(ttl_and_stale_while_revalidate), OG_T(negative_ttl),
-             OG_T(guard_never_connects_to_refused_addresses), OG_T(lru_eviction),
-             OG_T(threshold_change_is_a_miss), OG_T(deadline_wakes_and_fetch_completes_later),
-             OG_T(free_wakes_waiters_and_cancels), OG_T(large_real_index), OG_T(index_url_building),
-             OG_T(stop_server))
+             OG_T(ttl_and_stale_while_revalidate), OG_T(failed_refresh_keeps_the_good_verdict),
+             OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
+             OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
+             OG_T(deadline_wakes_and_fetch_completes_later), OG_T(free_wakes_waiters_and_cancels),
+             OG_T(large_real_index), OG_T(index_url_building), OG_T(stop_server))

@@ -1,0 +1,132 @@
+#include "harness.h"
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "log.h"
+
+/* Runs `fn` with stderr sent to a temporary file and returns what it wrote (freed by caller). */
+static char *capture(void (*fn)(void))
+{
+    char path[] = "/tmp/og-test-log-XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    static char buf[1 << 16];
+    ssize_t n;
+
+    if (fd < 0 || saved < 0)
+        return NULL;
+    unlink(path);
+    dup2(fd, STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return strdup(buf);
+}
+
+/* Every line is one JSON object with ts (RFC 3339, milliseconds, Z), level and msg. */
+static int check_lines(const char *text, int *count)
+{
+    const char *p = text;
+
+    *count = 0;
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        cJSON *obj, *ts;
+
+        if (nl == NULL)
+            return 0;
+        obj = cJSON_ParseWithLength(p, (size_t)(nl - p));
+        if (obj == NULL)
+            return 0;
+        ts = cJSON_GetObjectItemCaseSensitive(obj, "ts");
+        if (!cJSON_IsString(ts) || strlen(ts->valuestring) != 24 || ts->valuestring[23] != 'Z' ||
+            ts->valuestring[10] != 'T' || ts->valuestring[19] != '.' ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "level")) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "msg"))) {
+            cJSON_Delete(obj);
+            return 0;
+        }
+        cJSON_Delete(obj);
+        (*count)++;
+        p = nl + 1;
+    }
+    return 1;
+}
+
+static void write_lines(void)
+{
+    static char big[6000];
+
+    /* A valid field set ("k":"aaa...") longer than a line can hold. */
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "\"k\":\"", 5);
+    big[sizeof(big) - 2] = '"';
+    big[sizeof(big) - 1] = '\0';
+    srv_log_set_level(SRV_LOG_DEBUG);
+    srv_log(SRV_LOG_INFO, "plain", "key", "value", "skipped", NULL, "quote", "a\"b\\c\n\x01", NULL);
+    srv_logf(SRV_LOG_WARN, "formatted %d %s", 42, "x");
+    srv_log_raw(SRV_LOG_ERROR, "raw", "\"uid\":\"u\",\"allowed\":true");
+    srv_log_raw(SRV_LOG_INFO, "too long for the line", big); /* fields dropped, line valid */
+    srv_log(SRV_LOG_DEBUG, "msg with \"quotes\" and \t tab", NULL);
+    srv_log_set_level(SRV_LOG_WARN);
+    srv_log(SRV_LOG_INFO, "filtered out", NULL);
+    srv_log_set_level(SRV_LOG_INFO);
+}
+
+OG_TEST(log_lines_are_json)
+{
+    char *text = capture(write_lines);
+    int count = 0;
+
+    ASSERT(text != NULL);
+    ASSERT_EQ(check_lines(text, &count), 1);
+    ASSERT_EQ(count, 5);
+    ASSERT_STR_CONTAINS(text, "\"key\":\"value\"");
+    ASSERT_STR_CONTAINS(text, "\"quote\":\"a\\\"b\\\\c\\u000a\\u0001\"");
+    ASSERT_STR_CONTAINS(text, "\"msg\":\"formatted 42 x\"");
+    ASSERT_STR_CONTAINS(text,
+                        "\"level\":\"error\",\"msg\":\"raw\",\"uid\":\"u\",\"allowed\":true}");
+    ASSERT(strstr(text, "filtered out") == NULL);
+    ASSERT(strstr(text, "skipped") == NULL);
+    free(text);
+}
+
+OG_TEST(log_levels_parse)
+{
+    ASSERT_EQ(srv_log_parse_level("error"), SRV_LOG_ERROR);
+    ASSERT_EQ(srv_log_parse_level("debug"), SRV_LOG_DEBUG);
+    ASSERT_EQ(srv_log_parse_level("verbose"), -1);
+}
+
+OG_TEST(args_numbers_and_sizes)
+{
+    uint64_t v = 7;
+
+    ASSERT_EQ(srv_args_parse_u64("42", 0, 100, &v), OG_OK);
+    ASSERT_EQ(v, 42);
+    ASSERT_EQ(srv_args_parse_u64("101", 0, 100, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_u64("-1", 0, 100, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_u64(" 1", 0, 100, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_u64("1x", 0, 100, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_u64("", 0, 100, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), OG_EINVAL);
+    ASSERT_EQ(v, 42);
+    ASSERT_EQ(srv_args_parse_size("8M", 1, 1u << 30, &v), OG_OK);
+    ASSERT_EQ(v, 8u << 20);
+    ASSERT_EQ(srv_args_parse_size("64Ki", 1, 1u << 30, &v), OG_OK);
+    ASSERT_EQ(v, 64u << 10);
+    ASSERT_EQ(srv_args_parse_size("512", 1, 1u << 30, &v), OG_OK);
+    ASSERT_EQ(v, 512);
+    ASSERT_EQ(srv_args_parse_size("2G", 1, 1u << 30, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_size("2Mb", 1, 1u << 30, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_size("0", 1, 1u << 30, &v), OG_EINVAL);
+    ASSERT_EQ(srv_args_parse_size("18446744073709551615M", 1, UINT64_MAX, &v), OG_EINVAL);
+    ASSERT_EQ(v, 512);
+}
+
+OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(log_levels_parse), OG_T(args_numbers_and_sizes))
