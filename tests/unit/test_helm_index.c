@@ -296,6 +296,98 @@ OG_TEST(error_names_the_chart)
                   "5:5: entries.bad: a chart version is not a mapping");
 }
 
+/* Structure corner cases: merge precedence, nulls, tags, and the shapes Helm would reject. */
+struct edge {
+    const char *text;
+    enum og_err err;
+    uint32_t versions, oci, https, other;
+    const char *newest; /* newest version of the first chart, or NULL to skip the check */
+    const char *msg;    /* part of the diagnostic when err != OG_OK */
+};
+
+static const struct edge edges[] = {
+    /* An explicit key wins over a merged one, whatever the order. */
+    {"apiVersion: v1\nm: &m {version: 9.9.9, urls: [oci://r/p/c:9]}\nentries:\n  c:\n"
+     "  - version: 1.0.0\n    urls: [https://h/c-1.tgz]\n    <<: *m\n",
+     OG_OK, 1, 0, 1, 0, "1.0.0", NULL},
+    {"apiVersion: v1\nm: &m {version: 9.9.9, urls: [oci://r/p/c:9]}\nentries:\n  c:\n"
+     "  - <<: *m\n    version: 1.0.0\n    urls: [https://h/c-1.tgz]\n",
+     OG_OK, 1, 0, 1, 0, "1.0.0", NULL},
+    /* In a merge list the first mapping wins. */
+    {"apiVersion: v1\na: &a {urls: [oci://r/p/c:1]}\nb: &b {urls: [https://h/c.tgz], version: 2}\n"
+     "entries:\n  c:\n  - <<: [*a, *b]\n",
+     OG_OK, 1, 1, 0, 0, "2", NULL},
+    /* Null values are absent values; an explicit null urls also beats a merged one. */
+    {"apiVersion: v1\nentries:\n  c:\n  - {version: ~, urls: ~, created: null}\n", OG_OK, 1, 0, 0,
+     1, NULL, NULL},
+    {"apiVersion: v1\nm: &m {urls: [oci://r/p/c:9]}\nentries:\n  c:\n  - {urls: ~, <<: *m}\n",
+     OG_OK, 1, 0, 0, 1, NULL, NULL},
+    /* A repeated explicit key: the last one wins, as for any YAML loader. */
+    {"apiVersion: v1\nentries:\n  c:\n  - urls: [oci://r/p/c:1]\n    urls: [https://h/c.tgz]\n",
+     OG_OK, 1, 0, 1, 0, NULL, NULL},
+    /* Tags and directives change nothing. */
+    {"%YAML 1.1\n--- !!map\napiVersion: !!str v1\nentries: !!map\n  c: !!seq\n"
+     "  - !!map {urls: [!!str oci://r/p/c:1], version: !!str 1.0}\n",
+     OG_OK, 1, 1, 0, 0, "1.0", NULL},
+    /* An alias standing for a whole urls list and a version's scalar. */
+    {"apiVersion: v1\nu: &u [oci://r/p/c:3, https://h/c-3.tgz]\nv: &v 3.0.0\nentries:\n  c:\n"
+     "  - {urls: *u, version: *v}\n  - {urls: [https://h/c-2.tgz], version: 2.0.0}\n",
+     OG_OK, 2, 1, 1, 0, "3.0.0", NULL},
+    {"apiVersion: v1\nentries:\n  <<: {}\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "not supported under entries"},
+    {"apiVersion: v1\nentries:\n  c:\n  - <<: [a]\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "list must hold mappings"},
+    {"apiVersion: v1\nentries:\n  c:\n  - <<: [[a]]\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "list must hold mappings"},
+    {"apiVersion: v1\nentries:\n  c:\n  - urls: {a: b}\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "urls is not a list"},
+    {"apiVersion: v1\nentries:\n  c:\n  - [a]\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "version is not a mapping"},
+    {"apiVersion: v1\na: &a x\nentries:\n  c: *b\n", OG_EPARSE, 0, 0, 0, 0, NULL,
+     "undefined anchor"},
+};
+
+OG_TEST(structure_edge_cases)
+{
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        const struct edge *e = &edges[i];
+        struct og_index_summary s;
+        struct og_diag diag;
+        enum og_err rc;
+
+        fprintf(stderr, "  edge case %zu\n", i);
+        og_diag_clear(&diag);
+        rc = analyze_mem(e->text, strlen(e->text), 0, NULL, OG_INDEX_DETAIL, &s, &diag);
+        ASSERT_EQ(rc, e->err);
+        if (rc != OG_OK) {
+            ASSERT_STR_CONTAINS(diag.msg, e->msg);
+            continue;
+        }
+        ASSERT_EQ(s.versions, e->versions);
+        ASSERT_EQ(s.oci_entries, e->oci);
+        ASSERT_EQ(s.https_entries, e->https);
+        ASSERT_EQ(s.other_entries, e->other);
+        if (e->newest != NULL) {
+            bool same = s.n_chart_list > 0 && s.chart_list[0].newest_version != NULL &&
+                        strcmp(s.chart_list[0].newest_version, e->newest) == 0;
+
+            og_index_summary_cleanup(&s);
+            ASSERT(same);
+        }
+        og_index_summary_cleanup(&s);
+    }
+}
+
+/* A reader that breaks its contract by claiming more bytes than it was given room for. */
+static enum og_err lying_read(void *ctx, char *buf, size_t cap, size_t *n)
+{
+    (void)ctx;
+    if (cap > 0)
+        buf[0] = 'a';
+    *n = cap + 1;
+    return OG_OK;
+}
+
 /* A reader that fails after handing out a few bytes. */
 struct failing_reader {
     struct og_mem_reader mem;
@@ -324,6 +416,8 @@ OG_TEST(reader_errors_pass_through)
     ASSERT(s.charts == 0);
     ASSERT_STR_CONTAINS(diag.msg, "reading the index failed");
     ASSERT_EQ(og_helm_index_analyze(NULL, &r, NULL, 0, &s, &diag), OG_EINVAL);
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_helm_index_analyze(lying_read, NULL, NULL, 0, &s, &diag), OG_EIO);
 }
 
 /* Builds a string of `n` copies of `unit` after `head`; the caller frees it. */
@@ -852,7 +946,8 @@ OG_TEST(real_kubeshop_detail)
 
 OG_TEST_MAIN(OG_T(fixtures_all_chunk_sizes), OG_T(newest_version_per_chart),
              OG_T(not_an_index_is_eparse_with_location), OG_T(error_names_the_chart),
-             OG_T(reader_errors_pass_through), OG_T(limits_give_etoobig), OG_T(anchors_are_bounded),
-             OG_T(url_classification), OG_T(base_host_is_folded_and_sorted),
-             OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
-             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))
+             OG_T(reader_errors_pass_through), OG_T(structure_edge_cases),
+             OG_T(limits_give_etoobig), OG_T(anchors_are_bounded), OG_T(url_classification),
+             OG_T(base_host_is_folded_and_sorted), OG_T(semver_precedence), OG_T(rfc3339_times),
+             OG_T(decide_thresholds_and_fixability), OG_T(json_output_round_trips),
+             OG_T(real_indexes), OG_T(real_kubeshop_detail))
