@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -92,7 +94,109 @@ static const char *second_text(time_t sec)
     return text;
 }
 
-/* Assembles the line in one buffer so that a single write(2) keeps lines whole. */
+/*
+ * Batching. Under load one write(2) per admission line is a good share of a request's cost,
+ * so once srv_log_batch_start() has run, info and debug lines are gathered in `batch` and
+ * written together, by a flusher thread every BATCH_MS or at once when the batch is full.
+ * Errors and warnings are written at once, after what is batched, so the order holds. Lines
+ * stay whole: each is appended whole, and the batch is written with whole lines only.
+ */
+#define BATCH_BYTES (32u << 10)
+#define BATCH_MS 10
+
+static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t batch_cond = PTHREAD_COND_INITIALIZER;
+static char batch[BATCH_BYTES];
+static size_t batch_len;
+static bool batching;
+static bool batch_stopping;
+static pthread_t batch_thread;
+
+static void write_all(const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, p, len);
+
+        /* Logging must never take the process down; a failed write is dropped. */
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Writes the batch; batch_lock held. */
+static void flush_locked(void)
+{
+    write_all(batch, batch_len);
+    batch_len = 0;
+}
+
+static void *batch_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&batch_lock);
+    while (!batch_stopping) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += BATCH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&batch_cond, &batch_lock, &until);
+        if (batch_len > 0)
+            flush_locked();
+    }
+    flush_locked();
+    pthread_mutex_unlock(&batch_lock);
+    return NULL;
+}
+
+int srv_log_batch_start(void)
+{
+    pthread_mutex_lock(&batch_lock);
+    batch_stopping = false;
+    batching = pthread_create(&batch_thread, NULL, batch_main, NULL) == 0;
+    pthread_mutex_unlock(&batch_lock);
+    return batching ? 0 : -1;
+}
+
+void srv_log_batch_stop(void)
+{
+    bool joined;
+
+    pthread_mutex_lock(&batch_lock);
+    joined = batching;
+    batching = false;
+    batch_stopping = true;
+    pthread_cond_signal(&batch_cond);
+    pthread_mutex_unlock(&batch_lock);
+    if (joined)
+        pthread_join(batch_thread, NULL);
+}
+
+static void output(enum srv_log_level level, const char *line, size_t len)
+{
+    pthread_mutex_lock(&batch_lock);
+    if (batching && level >= SRV_LOG_INFO) {
+        if (batch_len + len > sizeof(batch))
+            flush_locked();
+        memcpy(batch + batch_len, line, len);
+        batch_len += len;
+    } else {
+        if (batch_len > 0)
+            flush_locked();
+        write_all(line, len);
+    }
+    pthread_mutex_unlock(&batch_lock);
+}
+
+/* Assembles the line in one buffer so that it is written whole. */
 static void emit(enum srv_log_level level, const char *msg, const char *fields)
 {
     char line[4096];
@@ -124,9 +228,7 @@ static void emit(enum srv_log_level level, const char *msg, const char *fields)
     }
     line[off++] = '}';
     line[off++] = '\n';
-    /* Logging must never take the process down; a short or failed write is dropped. */
-    if (write(STDERR_FILENO, line, off) < 0)
-        return;
+    output(level, line, off);
 }
 
 void srv_log(enum srv_log_level level, const char *msg, ...)

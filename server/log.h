@@ -37,6 +37,16 @@ void srv_logf(enum srv_log_level level, const char *fmt, ...) OG_PRINTF(2, 3);
  */
 void srv_log_raw(enum srv_log_level level, const char *msg, const char *fields_json);
 
+/**
+ * From now on info and debug lines are written in batches (every 10 ms, or when 32 KiB have
+ * gathered) by a background thread; errors and warnings still go out at once, in order.
+ * Returns 0, or -1 when the thread cannot start (lines are then written one by one).
+ */
+int srv_log_batch_start(void);
+
+/** Writes what is batched and goes back to one write per line. Call before exit. */
+void srv_log_batch_stop(void);
+
 /** Appends `s` JSON-escaped (without quotes) to `out`, which has `size` bytes; returns len. */
 size_t srv_log_escape(char *out, size_t size, const char *s);
 
