@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "args.h"
 #include "index_cache.h"
@@ -51,7 +53,9 @@ struct srv_httpd {
     atomic_bool draining;
     atomic_bool quiesced;
     atomic_uint inflight;
-    int quiesced_fd; /* the listen socket MHD_quiesce_daemon() handed back, closed at stop */
+    int listen_fd;                       /* ours: libmicrohttpd gets each accepted connection */
+    pthread_t accept_thread;             /* accept_main() */
+    bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
     char addr[INET6_ADDRSTRLEN + 16];
 };
@@ -654,11 +658,69 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
  * Every libmicrohttpd option in one place, each value cast to the exact type that
  * microhttpd.h documents for it (the options are read back with va_arg).
  */
+/*
+ * Accepts connections and hands each to libmicrohttpd (which spreads them over its workers
+ * and closes a socket it cannot take). srv_httpd_quiesce() ends the loop by shutting the
+ * socket down, which wakes the blocked accept().
+ */
+static void *accept_main(void *arg)
+{
+    struct srv_httpd *h = arg;
+
+    while (!atomic_load(&h->quiesced)) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept(h->listen_fd, (struct sockaddr *)&peer, &len);
+
+        if (fd < 0) {
+            const struct timespec pause = {0, 50 * 1000 * 1000};
+
+            if (atomic_load(&h->quiesced))
+                break;
+            /* Out of descriptors or memory: wait for connections to end rather than spin. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                nanosleep(&pause, NULL);
+            continue;
+        }
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        (void)MHD_add_connection(h->daemon, fd, (const struct sockaddr *)&peer, len);
+    }
+    return NULL;
+}
+
+/* Binds and listens on `sa`; the socket or -1 with `diag` set. */
+static int open_listener(const struct sockaddr *sa, struct og_diag *diag)
+{
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int one = 1;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        og_diag_set(diag, OG_EIO, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (sa->sa_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, sa, len) != 0 || listen(fd, 1024) != 0) {
+        og_diag_set(diag, OG_EIO, "cannot listen: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_httpd_opts *o,
                                        const struct sockaddr *sa, const char *cert, const char *key)
 {
+    /*
+     * The listen socket is ours (see accept_main): libmicrohttpd's MHD_quiesce_daemon() races
+     * with its own epoll workers in 0.9.75 (both remove the listen FD from the epoll set and
+     * the loser aborts the process with "Failed to remove listen FD from epoll set").
+     */
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     /* One worker is the polling thread itself: libmicrohttpd warns about a pool of size 1. */
     struct MHD_OptionItem pool[] = {
         {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
@@ -671,7 +733,6 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
     return MHD_start_daemon(
         flags, (uint16_t)0, NULL, NULL, on_request, (void *)h,
         MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, (void *)h,
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
         MHD_OPTION_HTTPS_MEM_CERT, (const char *)cert,
         MHD_OPTION_HTTPS_MEM_KEY, (const char *)key,
         MHD_OPTION_HTTPS_PRIORITIES,
@@ -748,7 +809,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
     struct sockaddr_storage ss;
-    const union MHD_DaemonInfo *info;
+    unsigned port;
     char ip[INET6_ADDRSTRLEN];
     enum og_err rc;
 
@@ -766,32 +827,58 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
         goto out;
     }
-    h->quiesced_fd = -1;
+    h->listen_fd = -1;
     h->index_cache = opts->index_cache;
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);
     atomic_init(&h->inflight, 0);
+    h->listen_fd = open_listener((const struct sockaddr *)&ss, diag);
+    if (h->listen_fd < 0) {
+        char why[256];
+
+        (void)snprintf(why, sizeof(why), "%s", diag != NULL ? diag->msg : "");
+        rc =
+            og_diag_set(diag, OG_EIO, "cannot start the HTTPS server on %s: %s", opts->listen, why);
+        goto out;
+    }
     h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss, cert, key);
     if (h->daemon == NULL) {
         rc = og_diag_set(diag, OG_EIO,
-                         "cannot start the HTTPS server on %s (address in use, or a bad "
-                         "certificate or key; see the libmicrohttpd message above)",
+                         "cannot start the HTTPS server on %s (a bad certificate or key; see "
+                         "the libmicrohttpd message above)",
                          opts->listen);
         goto out;
     }
-    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (pthread_create(&h->accept_thread, NULL, accept_main, h) != 0) {
+        rc = og_diag_set(diag, OG_EIO, "cannot start the accept thread");
+        goto out;
+    }
+    h->accepting = true;
+    {
+        struct sockaddr_storage bound;
+        socklen_t blen = sizeof(bound);
+
+        if (getsockname(h->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+            ss = bound;
+    }
+    port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
     else
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
     (void)snprintf(h->addr, sizeof(h->addr), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-                   info != NULL ? (unsigned)info->port : 0u);
+                   port);
     *out = h;
     h = NULL;
 out:
     /* libmicrohttpd has parsed the credentials into GnuTLS; our copies go now. */
     srv_tls_wipe_free(cert, cert_len);
     srv_tls_wipe_free(key, key_len);
+    if (h != NULL && h->daemon != NULL)
+        MHD_stop_daemon(h->daemon);
+    if (h != NULL && h->listen_fd >= 0)
+        close(h->listen_fd);
     free(h);
     return rc;
 }
@@ -810,15 +897,16 @@ void srv_httpd_quiesce(struct srv_httpd *h)
 {
     if (atomic_exchange(&h->quiesced, true))
         return;
-    h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
     /*
-     * libmicrohttpd no longer accepts, but the socket still listens, so the kernel would go on
-     * completing handshakes into the backlog. On Linux shutdown(2) of a listening socket stops
-     * that (new clients are refused) while the descriptor stays valid for any worker that may
-     * still look at it; it is closed after MHD_stop_daemon().
+     * shutdown(2) of a listening socket wakes the blocked accept() and makes the kernel refuse
+     * new clients at once, instead of completing handshakes into a backlog nobody reads.
      */
-    if (h->quiesced_fd >= 0)
-        (void)shutdown(h->quiesced_fd, SHUT_RDWR);
+    (void)shutdown(h->listen_fd, SHUT_RDWR);
+    if (h->accepting)
+        pthread_join(h->accept_thread, NULL);
+    h->accepting = false;
+    close(h->listen_fd);
+    h->listen_fd = -1;
 }
 
 unsigned srv_httpd_inflight(const struct srv_httpd *h)
@@ -844,8 +932,7 @@ void srv_httpd_stop(struct srv_httpd *h)
 {
     if (h == NULL)
         return;
+    srv_httpd_quiesce(h);
     MHD_stop_daemon(h->daemon);
-    if (h->quiesced_fd >= 0)
-        close(h->quiesced_fd);
     free(h);
 }
