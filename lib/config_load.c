@@ -244,7 +244,7 @@ static enum og_err set_list(struct loader *ld, const struct og__key *key, const 
     char ***slot = (char ***)((char *)base + key->off);
     size_t *count = (size_t *)((char *)base + key->n_off);
     char **items = NULL;
-    size_t n = 0, want;
+    size_t n = 0, want = 0;
     enum og_err rc = OG_OK;
 
     if (!is_null(node)) {
