@@ -8,9 +8,9 @@
 # bytes ocigate answers). Each server is pinned to CPU 0 and wrk to CPU 1 with taskset; wrk
 # POSTs a real AdmissionReview (the captured Bitnami CREATE, which ocigate patches) over 32
 # keep-alive connections. Prints req/s, p50 and p99 for each, the ratio ocigate/nginx and
-# ocigate's peak RSS (VmHWM), and checks them against the goals. ocigate runs with the container
-# image's GLIBC_TUNABLES (set OG_GLIBC_TUNABLES= to run without). Server CPU per request is
-# printed too: on a shared machine it is steadier than req/s.
+# ocigate's peak RSS (VmHWM), and checks them against the goals (OG_GLIBC_TUNABLES, when set,
+# is passed to ocigate). Server CPU per request is printed too: on a shared machine it is
+# steadier than req/s.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -105,8 +105,8 @@ run_wrk() { # name url
 
 # --- ocigate ---
 og_port=$(free_port)
-# The container image's environment (Dockerfile ENV): a deeper malloc tcache.
-GLIBC_TUNABLES=${OG_GLIBC_TUNABLES-glibc.malloc.tcache_count=128} \
+# OG_GLIBC_TUNABLES, when set, is passed on (e.g. to compare malloc settings).
+GLIBC_TUNABLES=${OG_GLIBC_TUNABLES-} \
     "${pin_srv[@]}" "$bin" serve --listen "127.0.0.1:$og_port" --tls-cert "$work/certs/tls.crt" \
     --tls-key "$work/certs/tls.key" --mode mutate --threads 1 --drain 0 \
     2>"$work/ocigate.log" &
