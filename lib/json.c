@@ -1,6 +1,33 @@
 #include "ocigate/json.h"
 
 #include <stdint.h>
+#include <string.h>
+
+/* Nonzero when a byte of `w` is zero (the classic SWAR test; a borrow may flag a byte above
+ * a real hit, never a word without one). */
+static inline uint64_t has_zero(uint64_t w)
+{
+    return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+}
+
+size_t og_json_plain_prefix(const char *p, size_t len)
+{
+    size_t k = 0;
+
+    while (k + 8 <= len) {
+        uint64_t w;
+
+        memcpy(&w, p + k, 8);
+        /* Bytes below 0x20 borrow like zero bytes do after subtracting 0x20; >= 0x80 never. */
+        if ((has_zero(w ^ 0x2222222222222222ull) | has_zero(w ^ 0x5c5c5c5c5c5c5c5cull) |
+             ((w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull)) != 0)
+            break;
+        k += 8;
+    }
+    while (k < len && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20)
+        k++;
+    return k;
+}
 
 enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
 {
@@ -11,12 +38,14 @@ enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
     rc = og_buf_append(out, "\"", 1);
     /* Copies runs of plain bytes at once; only the bytes that need escaping are handled alone. */
     for (size_t i = 0; rc == OG_OK && i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
+        unsigned char c;
         char esc[6] = {'\\', 'u', '0', '0', 0, 0};
         size_t n = 2;
 
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        i += og_json_plain_prefix(s.ptr + i, s.len - i);
+        if (i >= s.len)
+            break;
+        c = (unsigned char)s.ptr[i];
         rc = og_buf_append(out, s.ptr + run, i - run);
         run = i + 1;
         switch (c) {

@@ -82,13 +82,6 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Bytes that end a run of plain string bytes: '"', '\\' and control characters. */
-static const unsigned char string_stop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-};
-
 /* Reads a string token at s->i (which holds '"'). */
 static bool string(struct scan *s, struct tok *t)
 {
@@ -98,8 +91,7 @@ static bool string(struct scan *s, struct tok *t)
     t->escaped = false;
     for (;;) {
         /* Most bytes are plain: run to the next quote, backslash or control character. */
-        while (k < len && !string_stop[p[k]])
-            k++;
+        k += og_json_plain_prefix(s->p + k, len - k);
         if (k >= len) {
             s->i = k;
             return fail_at(s, "unterminated string");
@@ -397,9 +389,10 @@ static const char *keep(struct scan *s, const struct tok *t)
 }
 
 /* True when the key token equals `lit` (keys with escapes are compared unescaped). */
-static bool key_is(const struct tok *key, const char *lit)
+#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
+
+static bool key_is_n(const struct tok *key, const char *lit, size_t n)
 {
-    size_t n = strlen(lit);
     char buf[64];
 
     if (!key->escaped)
@@ -767,9 +760,11 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
 
     if (len > (SIZE_MAX - sizeof(*rv) - 16) / 2)
         return og_diag_set(diag, OG_ETOOBIG, "request body too large");
-    rv = calloc(1, sizeof(*rv) + 2 * len + 16);
+    /* The arena needs no zeroing: every string copied into it is NUL-terminated. */
+    rv = malloc(sizeof(*rv) + 2 * len + 16);
     if (rv == NULL)
         goto out;
+    memset(rv, 0, sizeof(*rv));
     rv->arena = (char *)(rv + 1);
     rv->arena_cap = 2 * len + 16;
     rv->req.api_version = rv->req.uid = rv->req.group = rv->req.version = rv->req.kind = "";

@@ -10,6 +10,12 @@
 #include "ocigate/str.h"
 
 /**
+ * Length of the longest prefix of `p` (`len` bytes) that a JSON string holds as it is: no
+ * '"', no '\\' and no control character. Reads eight bytes at a time.
+ */
+size_t og_json_plain_prefix(const char *p, size_t len);
+
+/**
  * Appends `s` as a quoted JSON string: '"' and '\\' escaped, control characters as \uXXXX
  * (\n, \t and friends in their short forms), other bytes (UTF-8) copied as they are.
  */
