@@ -4,7 +4,6 @@
  */
 #include "ocigate/config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -706,56 +705,5 @@ out:
     if (have_parser)
         yaml_parser_delete(&parser);
     og_config_unref(ld.cfg);
-    return rc;
-}
-
-static enum og_err io_error(struct og_diag *diag, const char *path, int err, const char *what)
-{
-    char text[128];
-
-    diag_begin(diag, path, 0, 0, NULL);
-    if (strerror_r(err, text, sizeof(text)) != 0) {
-        int n = snprintf(text, sizeof(text), "error %d", err);
-
-        (void)n;
-    }
-    return og_diag_set(diag, OG_EIO, "%s: %s", what, text);
-}
-
-enum og_err og_config_load(const char *path, struct og_config **out, struct og_diag *diag)
-{
-    struct og_buf buf;
-    FILE *f = NULL;
-    char chunk[8192];
-    enum og_err rc = OG_OK;
-    size_t n;
-
-    og_buf_init(&buf, OG_CONFIG_MAX_FILE);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        rc = io_error(diag, path, errno, "cannot open");
-        goto out;
-    }
-    for (;;) {
-        n = fread(chunk, 1, sizeof(chunk), f);
-        if (n == 0)
-            break;
-        rc = og_buf_append(&buf, chunk, n);
-        if (rc == OG_ETOOBIG) {
-            diag_begin(diag, path, 0, 0, NULL);
-            rc = og_diag_set(diag, OG_ETOOBIG, "file is larger than %u bytes", OG_CONFIG_MAX_FILE);
-        }
-        if (rc != OG_OK)
-            goto out;
-    }
-    if (ferror(f)) {
-        rc = io_error(diag, path, errno, "cannot read");
-        goto out;
-    }
-    rc = og_config_parse(buf.ptr != NULL ? buf.ptr : "", buf.len, path, out, diag);
-out:
-    if (f != NULL)
-        fclose(f);
-    og_buf_cleanup(&buf);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "config_file.h"
 #include "ocigate/buf.h"
 #include "ocigate/config.h"
 
@@ -38,7 +39,7 @@ static int check(const char *path)
 
     og_buf_init(&buf, OUTPUT_MAX);
     og_diag_clear(&diag);
-    rc = og_config_load(path, &cfg, &diag);
+    rc = srv_config_load(path, &cfg, &diag);
     if (rc != OG_OK) {
         fprintf(stderr, "%s\n", og_diag_format(&diag, line, sizeof(line)));
         status = rc == OG_EINVAL || rc == OG_EPARSE || rc == OG_ETOOBIG ? 2 : 1;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "index_flags.h"
 #include "log.h"
 #include "snapshot.h"
@@ -58,7 +59,7 @@ enum og_err srv_config_build(const struct srv_config_flags *flags, struct og_con
                            "invalid value \"%s\" (expected off, audit, mutate or enforce)",
                            flags->mode);
     }
-    rc = flags->path != NULL ? og_config_load(flags->path, &cfg, diag) : og_config_new(&cfg);
+    rc = flags->path != NULL ? srv_config_load(flags->path, &cfg, diag) : og_config_new(&cfg);
     if (rc != OG_OK)
         return rc;
     if (flags->mode != NULL)

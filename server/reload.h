@@ -37,7 +37,7 @@ struct srv_config_flags {
 /**
  * Builds a snapshot: the file at `flags->path` (or the defaults), then the flags on top.
  * On failure `diag` explains (file:line:column for the file, "--mode" in `where` for a flag)
- * and the og_config_load() error is returned; `*out` is untouched. The caller owns the
+ * and the srv_config_load() error is returned; `*out` is untouched. The caller owns the
  * reference in `*out`. Thread-safe.
  */
 OG_NODISCARD enum og_err srv_config_build(const struct srv_config_flags *flags,

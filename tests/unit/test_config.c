@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "config_file.h"
 #include "ocigate/buf.h"
 #include "ocigate/config.h"
 
@@ -787,7 +788,7 @@ OG_TEST(load_files)
     ASSERT(mkdtemp(dir) != NULL);
     og_diag_clear(&diag);
     snprintf(path, sizeof(path), "%s/missing.yaml", dir);
-    ASSERT_EQ(og_config_load(path, &cfg, &diag), OG_EIO);
+    ASSERT_EQ(srv_config_load(path, &cfg, &diag), OG_EIO);
     og_diag_format(&diag, line, sizeof(line));
     ASSERT_STR_CONTAINS(line, "missing.yaml: cannot open: No such file or directory");
 
@@ -796,7 +797,7 @@ OG_TEST(load_files)
     ASSERT(f != NULL);
     fputs("mode: audit\nindex:\n  ttl: 2h\n", f);
     fclose(f);
-    ASSERT_EQ(og_config_load(path, &cfg, &diag), OG_OK);
+    ASSERT_EQ(srv_config_load(path, &cfg, &diag), OG_OK);
     ASSERT_EQ(cfg->mode, OG_MODE_AUDIT);
     ASSERT_EQ(cfg->index.ttl_s, 7200);
     ASSERT_STR_EQ(cfg->source, path);
@@ -807,7 +808,7 @@ OG_TEST(load_files)
     ASSERT(f != NULL);
     fputs("mode: audit\nindex:\n  ttl: 2d\n", f);
     fclose(f);
-    ASSERT_EQ(og_config_load(path, &cfg, &diag), OG_EINVAL);
+    ASSERT_EQ(srv_config_load(path, &cfg, &diag), OG_EINVAL);
     og_diag_format(&diag, line, sizeof(line));
     ASSERT_STR_CONTAINS(line, "/ok.yaml:3:8: index.ttl: invalid duration \"2d\"");
     unlink(path);
@@ -819,13 +820,13 @@ OG_TEST(load_files)
         fputs("# padding line.\n", f); /* 16 bytes */
     fclose(f);
     og_diag_clear(&diag);
-    ASSERT_EQ(og_config_load(path, &cfg, &diag), OG_ETOOBIG);
+    ASSERT_EQ(srv_config_load(path, &cfg, &diag), OG_ETOOBIG);
     og_diag_format(&diag, line, sizeof(line));
     ASSERT_STR_CONTAINS(line, "big.yaml: file is larger than 1048576 bytes");
     unlink(path);
 
     og_diag_clear(&diag);
-    ASSERT_EQ(og_config_load(dir, &cfg, &diag), OG_EIO);
+    ASSERT_EQ(srv_config_load(dir, &cfg, &diag), OG_EIO);
     og_diag_format(&diag, line, sizeof(line));
     ASSERT_STR_CONTAINS(line, "cannot read: Is a directory");
     ASSERT(cfg == NULL);

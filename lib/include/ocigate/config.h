@@ -130,7 +130,7 @@ struct og_config *og_config_ref(struct og_config *cfg);
 /** Drops a reference; the last one frees the snapshot. NULL is a no-op. Thread-safe. */
 void og_config_unref(struct og_config *cfg);
 
-/** Largest configuration file og_config_load() reads. */
+/** Largest configuration file ocigate reads (the server's srv_config_load()). */
 #define OG_CONFIG_MAX_FILE (1u << 20)
 
 /**
@@ -148,14 +148,6 @@ void og_config_unref(struct og_config *cfg);
  */
 OG_NODISCARD enum og_err og_config_parse(const char *data, size_t len, const char *name,
                                          struct og_config **out, struct og_diag *diag);
-
-/**
- * Reads the file at `path` (at most OG_CONFIG_MAX_FILE bytes) and parses it as
- * og_config_parse() with `path` as the name. Extra errors: OG_EIO when the file cannot be
- * read, OG_ETOOBIG when it is larger than the cap (diag names the file and says why).
- */
-OG_NODISCARD enum og_err og_config_load(const char *path, struct og_config **out,
-                                        struct og_diag *diag);
 
 /**
  * Formats the effective configuration `cfg` as a YAML document (libyaml's emitter), every key
