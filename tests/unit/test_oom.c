@@ -14,10 +14,10 @@
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define OG_OOM_SKIP 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define OG_OOM_SKIP 1
 #endif
 #endif
