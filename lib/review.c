@@ -350,8 +350,8 @@ static size_t unescape(const struct tok *t, char *o)
         case 'u':
             cp = hex4(t->ptr + k + 1);
             k += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && k + 6 < t->len + 0 + 1 && k + 2 < t->len &&
-                t->ptr[k + 1] == '\\' && t->ptr[k + 2] == 'u') {
+            if (cp >= 0xD800 && cp < 0xDC00 && k + 6 < t->len && t->ptr[k + 1] == '\\' &&
+                t->ptr[k + 2] == 'u') {
                 uint32_t lo = hex4(t->ptr + k + 3);
 
                 if (lo >= 0xDC00 && lo < 0xE000) {

@@ -45,6 +45,37 @@ OG_TEST(decode_bad_input)
 }
 
 /* The body is not NUL-terminated: decoding must stay within len. */
+/* Escapes are decoded as Go's encoding/json does (lone surrogates become U+FFFD). */
+OG_TEST(decode_unescapes_strings)
+{
+    static const struct {
+        const char *json_uid;
+        const char *want;
+    } cases[] = {
+        {"plain", "plain"},
+        {"a\\\"b\\/c", "a\"b/c"},
+        {"\\b\\f\\n\\r\\t", "\b\f\n\r\t"},
+        {"caf\\u00e9", "caf\xc3\xa9"},
+        {"\\u20ac", "\xe2\x82\xac"},
+        {"\\ud83d\\ude00!", "\xf0\x9f\x98\x80!"},
+        {"\\ud800x", "\xef\xbf\xbdx"},
+        {"\\udc00", "\xef\xbf\xbd"},
+        {"\\ud800\\u0041", "\xef\xbf\xbd"
+                           "A"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[256];
+        struct og_review *rv = NULL;
+        int n = snprintf(body, sizeof(body), "{\"request\":{\"uid\":\"%s\"}}", cases[i].json_uid);
+
+        ASSERT(n > 0 && (size_t)n < sizeof(body));
+        ASSERT_EQ(og_review_decode(body, (size_t)n, &rv, NULL), OG_OK);
+        ASSERT_STR_EQ(og_review_get_request(rv)->uid, cases[i].want);
+        og_review_free(rv);
+    }
+}
+
 /* Nesting past cJSON's limit is malformed input, not an allocation failure. */
 OG_TEST(decode_deep_nesting)
 {
@@ -203,5 +234,6 @@ OG_TEST(encode_denial_patch_warnings)
     og_review_free(rv);
 }
 
-OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_deep_nesting), OG_T(decode_respects_length),
-             OG_T(captured_requests), OG_T(encode_denial_patch_warnings))
+OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_unescapes_strings), OG_T(decode_deep_nesting),
+             OG_T(decode_respects_length), OG_T(captured_requests),
+             OG_T(encode_denial_patch_warnings))
