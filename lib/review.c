@@ -1,5 +1,6 @@
 #include "ocigate/review.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -184,13 +185,13 @@ static bool literal(struct scan *s, const char *word, size_t n)
  * returns 1, returns 0 after the closing '}', or -1 on an error; values are read by the
  * caller (with value() or skip()). Arrays work the same way with array_next().
  */
-static bool open_container(struct scan *s, char c)
+/* Enters the object or array at s->i. */
+static bool open_container(struct scan *s)
 {
     if (s->depth >= MAX_DEPTH)
         return fail_at(s, "nesting too deep");
     s->depth++;
     s->i++;
-    (void)c;
     return true;
 }
 
@@ -246,7 +247,7 @@ static bool skip(struct scan *s)
 
     switch (peek(s)) {
     case '{':
-        if (!open_container(s, '{'))
+        if (!open_container(s))
             return false;
         while ((r = object_next(s, &first, &t)) == 1) {
             if (!skip(s))
@@ -254,7 +255,7 @@ static bool skip(struct scan *s)
         }
         return r == 0;
     case '[':
-        if (!open_container(s, '['))
+        if (!open_container(s))
             return false;
         while ((r = array_next(s, &first)) == 1) {
             if (!skip(s))
@@ -378,6 +379,8 @@ static const char *keep(struct scan *s, const struct tok *t)
     struct og_review *rv = s->rv;
     char *o = rv->arena + rv->arena_len;
 
+    /* The arena is sized so that this holds (see struct og_review). */
+    assert(rv->arena_len + t->len + 1 <= rv->arena_cap);
     if (t->escaped) {
         rv->arena_len += unescape(t, o) + 1;
     } else {
@@ -431,7 +434,7 @@ static bool get_object(struct scan *s, const char *where, bool strict, bool *is_
 
     *is_obj = c == '{';
     if (*is_obj)
-        return open_container(s, '{');
+        return open_container(s);
     if (c == 'n' || !strict)
         return skip(s);
     if (!skip(s))
@@ -539,6 +542,7 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
     if (r != 0)
         return false;
     /* Keep the object's text for og_review_object_tree(). */
+    assert(s->rv->arena_len + (s->i - start) <= s->rv->arena_cap);
     memcpy(s->rv->arena + s->rv->arena_len, s->p + start, s->i - start);
     obj->json.ptr = s->rv->arena + s->rv->arena_len;
     obj->json.len = s->i - start;
@@ -562,7 +566,7 @@ static bool read_groups(struct scan *s)
             return false;
         return fail_shape(s, "/request/userInfo/groups", "must be an array");
     }
-    if (!open_container(s, '['))
+    if (!open_container(s))
         return false;
     while ((r = array_next(s, &first)) == 1) {
         struct tok t;
@@ -705,7 +709,7 @@ static enum og_err decode(struct scan *s)
         fail_at(s, s->i >= s->len ? "no JSON value" : "unexpected character");
         return s->rc;
     }
-    if (!open_container(s, '{'))
+    if (!open_container(s))
         return s->rc;
     while ((r = object_next(s, &first, &key)) == 1) {
         if (key_is(&key, "apiVersion"))
