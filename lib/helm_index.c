@@ -1274,6 +1274,9 @@ void og_index_verdict_cleanup(struct og_index_verdict *v)
     for (size_t i = 0; i < v->n_bases; i++)
         free(v->bases[i]);
     free(v->bases);
+    for (size_t i = 0; i < v->n_oci_charts; i++)
+        free(v->oci_charts[i]);
+    free(v->oci_charts);
     free(v->detail);
     memset(v, 0, sizeof(*v));
 }
@@ -1288,6 +1291,23 @@ static char *dup_or_null(const char *s, bool *oom)
     if (d == NULL)
         *oom = true;
     return d;
+}
+
+/* Copies `n` strings into a new array (`*out`, `*n_out`); sets *oom on failure. */
+static void dup_list(char *const *src, size_t n, char ***out, size_t *n_out, bool *oom)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (n == 0)
+        return;
+    *out = calloc(n, sizeof(**out));
+    if (*out == NULL) {
+        *oom = true;
+        return;
+    }
+    *n_out = n;
+    for (size_t i = 0; i < n; i++)
+        (*out)[i] = dup_or_null(src[i], oom);
 }
 
 static char *format_detail(const char *fmt, ...) OG_PRINTF(1, 2);
@@ -1332,6 +1352,21 @@ enum og_err og_helm_index_decide(const struct og_index_summary *s,
     }
     if (oci && s->n_bases == 1)
         v.oci_base = dup_or_null(s->bases[0].base, &oom);
+    for (size_t i = 0; oci && !oom && i < s->n_chart_list; i++) {
+        const struct og_index_chart *c = &s->chart_list[i];
+        bool moved = threshold == OG_INDEX_THRESHOLD_NEWEST ? c->newest_is_oci : c->oci_entries > 0;
+
+        if (!moved || v.n_oci_charts == OG_INDEX_VERDICT_MAX_CHARTS)
+            continue;
+        if (v.oci_charts == NULL) {
+            v.oci_charts = calloc(OG_INDEX_VERDICT_MAX_CHARTS, sizeof(*v.oci_charts));
+            if (v.oci_charts == NULL) {
+                oom = true;
+                break;
+            }
+        }
+        v.oci_charts[v.n_oci_charts++] = dup_or_null(c->name, &oom);
+    }
     if (oci && threshold == OG_INDEX_THRESHOLD_NEWEST)
         v.detail = format_detail("%u of %u charts' newest versions are oci://",
                                  s->charts_newest_oci, s->charts);
@@ -1369,20 +1404,10 @@ enum og_err og_index_verdict_copy(const struct og_index_verdict *src, struct og_
     struct og_index_verdict v = *src;
     bool oom = false;
 
-    v.bases = NULL;
-    v.n_bases = 0;
     v.oci_base = dup_or_null(src->oci_base, &oom);
     v.detail = dup_or_null(src->detail, &oom);
-    if (src->n_bases > 0) {
-        v.bases = calloc(src->n_bases, sizeof(*v.bases));
-        if (v.bases == NULL) {
-            oom = true;
-        } else {
-            v.n_bases = src->n_bases;
-            for (size_t i = 0; i < src->n_bases; i++)
-                v.bases[i] = dup_or_null(src->bases[i], &oom);
-        }
-    }
+    dup_list(src->bases, src->n_bases, &v.bases, &v.n_bases, &oom);
+    dup_list(src->oci_charts, src->n_oci_charts, &v.oci_charts, &v.n_oci_charts, &oom);
     if (oom) {
         og_index_verdict_cleanup(&v);
         memset(dst, 0, sizeof(*dst));
@@ -1392,27 +1417,36 @@ enum og_err og_index_verdict_copy(const struct og_index_verdict *src, struct og_
     return OG_OK;
 }
 
+/* Adds `name`: an array of the `n` strings of `list` (NULL entries as ""). */
+static bool add_str_array(cJSON *root, const char *name, char *const *list, size_t n)
+{
+    cJSON *arr = cJSON_AddArrayToObject(root, name);
+    bool ok = arr != NULL;
+
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *item = cJSON_CreateString(list[i] != NULL ? list[i] : "");
+
+        ok = item != NULL && cJSON_AddItemToArray(arr, item);
+        if (!ok)
+            cJSON_Delete(item);
+    }
+    return ok;
+}
+
 enum og_err og_index_verdict_format_json(const struct og_index_verdict *v, struct og_buf *out)
 {
-    cJSON *root = cJSON_CreateObject(), *bases;
+    cJSON *root = cJSON_CreateObject();
     bool ok = root != NULL;
     enum og_err rc = OG_ENOMEM;
 
     ok = ok && cJSON_AddStringToObject(root, "state", og_index_state_name(v->state)) != NULL;
     ok = ok && add_str_or_null(root, "ociBase", v->oci_base);
-    bases = ok ? cJSON_AddArrayToObject(root, "bases") : NULL;
-    ok = ok && bases != NULL;
-    for (size_t i = 0; ok && i < v->n_bases; i++) {
-        cJSON *b = cJSON_CreateString(v->bases[i] != NULL ? v->bases[i] : "");
-
-        ok = b != NULL && cJSON_AddItemToArray(bases, b);
-        if (!ok)
-            cJSON_Delete(b);
-    }
+    ok = ok && add_str_array(root, "bases", v->bases, v->n_bases);
     ok = ok && add_num(root, "charts", v->charts);
     ok = ok && add_num(root, "versions", v->versions);
     ok = ok && add_num(root, "ociEntries", v->oci_entries);
     ok = ok && add_num(root, "chartsNewestOci", v->charts_newest_oci);
+    ok = ok && add_str_array(root, "ociCharts", v->oci_charts, v->n_oci_charts);
     ok = ok && add_str_or_null(root, "detail", v->detail);
     if (ok)
         rc = print_into(root, out);

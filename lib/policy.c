@@ -191,9 +191,25 @@ static const struct og_migration *find_migration(const struct og_config *cfg, st
 struct finding {
     enum og_rule rule;
     bool fixable;
+    const char *chart;     /* a chart known to have moved (lent by the verdict), or NULL */
     struct og_buf new_url; /* the url the fix sets (empty: url unchanged) */
     struct og_buf problem; /* one line: what is wrong */
 };
+
+/* Appends " (a, b, c, +N more)": the charts the verdict names as moved, when it names any. */
+static enum og_err append_charts(struct og_buf *out, const struct og_index_verdict *v)
+{
+    size_t shown = v->n_oci_charts < 3 ? v->n_oci_charts : 3;
+    uint32_t total =
+        v->charts_newest_oci > v->n_oci_charts ? v->charts_newest_oci : (uint32_t)v->n_oci_charts;
+    enum og_err rc = OG_OK;
+
+    for (size_t i = 0; rc == OG_OK && i < shown; i++)
+        rc = og_buf_appendf(out, "%s%s", i == 0 ? "; charts on OCI: " : ", ", v->oci_charts[i]);
+    if (rc == OG_OK && shown > 0 && total > shown)
+        rc = og_buf_appendf(out, ", +%u more", (unsigned)(total - shown));
+    return rc;
+}
 
 static enum og_err find(const struct og_config *cfg, const struct repo *r,
                         const struct og_index_verdict *verdict, struct finding *f)
@@ -242,6 +258,7 @@ static enum og_err find(const struct og_config *cfg, const struct repo *r,
     case OG_INDEX_STATE_OCI:
         f->rule = OG_RULE_INDEX_OCI;
         f->fixable = verdict->oci_base != NULL;
+        f->chart = verdict->n_oci_charts > 0 ? verdict->oci_charts[0] : NULL;
         if (f->fixable) {
             rc = og_buf_append_cstr(&f->new_url, verdict->oci_base);
             if (rc == OG_OK)
@@ -249,6 +266,8 @@ static enum og_err find(const struct og_config *cfg, const struct repo *r,
                                     "index.yaml of %.*s lists oci:// charts (%s); Flux's HTTP "
                                     "getter cannot fetch them",
                                     (int)r->url.len, r->url.ptr, verdict->oci_base);
+            if (rc == OG_OK)
+                rc = append_charts(&f->problem, verdict);
         } else {
             rc = og_buf_appendf(&f->problem,
                                 "index.yaml of %.*s lists oci:// charts in %zu registries",
@@ -257,6 +276,8 @@ static enum og_err find(const struct og_config *cfg, const struct repo *r,
                 rc = og_buf_appendf(&f->problem, "%s%s", i == 0 ? " (" : ", ", verdict->bases[i]);
             if (rc == OG_OK && verdict->n_bases > 0)
                 rc = og_buf_append_cstr(&f->problem, verdict->n_bases > 4 ? ", ...)" : ")");
+            if (rc == OG_OK)
+                rc = append_charts(&f->problem, verdict);
             if (rc == OG_OK)
                 rc = og_buf_append_cstr(&f->problem, "; move each chart to an OCIRepository");
         }
@@ -409,7 +430,7 @@ out:
 static enum og_err build_message(const struct repo *r, const struct finding *f,
                                  struct og_decision *d)
 {
-    struct og_guidance g = {NULL, NULL, NULL, false};
+    struct og_guidance g = {NULL, NULL, f->chart, false};
     cJSON *object = NULL;
     struct og_buf msg;
     enum og_err rc;

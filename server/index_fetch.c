@@ -78,7 +78,8 @@ enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_
     }
     og_index_limits_init(&limits);
     limits.max_bytes = cfg->index.max_bytes;
-    rc = og_helm_index_analyze(srv_fetch_read, f, &limits, 0, &summary, &diag);
+    /* With per-chart detail, so that the verdict can name the charts that moved. */
+    rc = og_helm_index_analyze(srv_fetch_read, f, &limits, OG_INDEX_DETAIL, &summary, &diag);
     if (rc == OG_ENOMEM)
         goto out;
     if (rc != OG_OK) {

@@ -941,6 +941,18 @@ OG_TEST(real_kubeshop_detail)
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     ASSERT(v.oci_base == NULL);
     ASSERT_EQ(v.n_bases, 2);
+    /* The verdict names the two charts whose newest version is oci://, in index order. */
+    ASSERT_EQ(v.n_oci_charts, 2);
+    {
+        struct og_index_verdict copy;
+
+        ASSERT_EQ(og_index_verdict_copy(&v, &copy), OG_OK);
+        ASSERT_EQ(copy.n_oci_charts, 2);
+        ASSERT_STR_EQ(copy.oci_charts[0], v.oci_charts[0]);
+        ASSERT_STR_EQ(copy.oci_charts[1], v.oci_charts[1]);
+        ASSERT(copy.oci_charts[0] != v.oci_charts[0]);
+        og_index_verdict_cleanup(&copy);
+    }
     og_index_verdict_cleanup(&v);
 }
 

@@ -339,11 +339,18 @@ OG_TEST(index_verdicts)
     char other[] = "oci://us-east1-docker.pkg.dev/x/y";
     char *bases[] = {base, other};
     char detail[] = "HTTP 401";
-    struct og_index_verdict oci = {OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL};
-    struct og_index_verdict multi = {OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL};
-    struct og_index_verdict pending = {OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL};
-    struct og_index_verdict unknown = {OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail};
-    struct og_index_verdict clean = {OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL};
+    char c1[] = "testkube", c2[] = "testkube-api";
+    char *charts[] = {c1, c2};
+    struct og_index_verdict oci = {
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+    struct og_index_verdict multi = {
+        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0};
+    struct og_index_verdict pending = {
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+    struct og_index_verdict unknown = {
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+    struct og_index_verdict clean = {
+        OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL, NULL, 0};
     const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     struct og_review *rv = NULL;
     char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
@@ -364,6 +371,16 @@ OG_TEST(index_verdicts)
     ASSERT_STR_EQ(patched, "{\"url\":\"oci://registry-1.docker.io/kubeshop\",\"type\":\"oci\"}");
     cJSON_free(patched);
     eval_done(&e);
+
+    /* Enforce names the charts that moved and makes the guidance concrete for the first. */
+    cfg->mode = OG_MODE_ENFORCE;
+    eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &oci, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_STR_CONTAINS(e.d.message, "; charts on OCI: testkube, testkube-api");
+    ASSERT_STR_CONTAINS(e.d.message, "url: oci://registry-1.docker.io/kubeshop/testkube\n");
+    ASSERT_STR_CONTAINS(e.d.message, "  name: testkube\n");
+    eval_done(&e);
+    cfg->mode = OG_MODE_MUTATE;
 
     eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &multi, &e);
     ASSERT_EQ(e.d.allowed, 0);

@@ -159,8 +159,16 @@ struct og_index_verdict {
     char **bases;   /**< all bases, for the message */
     size_t n_bases;
     uint32_t charts, versions, oci_entries, charts_newest_oci;
-    char *detail; /**< short human reason, e.g. "HTTP 401", or NULL */
+    char *detail;      /**< short human reason, e.g. "HTTP 401", or NULL */
+    char **oci_charts; /**< names of charts that count as moved (newest version oci://, or
+                            any oci:// entry with the `any` threshold), in index order, at
+                            most OG_INDEX_VERDICT_MAX_CHARTS; only when the summary was made
+                            with OG_INDEX_DETAIL */
+    size_t n_oci_charts;
 };
+
+/** Most chart names a verdict keeps (enough for guidance and messages). */
+#define OG_INDEX_VERDICT_MAX_CHARTS 16
 
 /**
  * Decides from `summary` whether the index points to OCI under `threshold` (NEWEST: some
