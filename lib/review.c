@@ -249,7 +249,7 @@ static bool skip(struct scan *s)
     case '{':
         if (!open_container(s))
             return false;
-        while ((r = object_next(s, &first, &t)) == 1) {
+        for (r = object_next(s, &first, &t); r == 1; r = object_next(s, &first, &t)) {
             if (!skip(s))
                 return false;
         }
@@ -257,7 +257,7 @@ static bool skip(struct scan *s)
     case '[':
         if (!open_container(s))
             return false;
-        while ((r = array_next(s, &first)) == 1) {
+        for (r = array_next(s, &first); r == 1; r = array_next(s, &first)) {
             if (!skip(s))
                 return false;
         }
@@ -450,7 +450,7 @@ static bool read_annotations(struct scan *s, struct og_review_object *obj)
 
     if (!get_object(s, "", false, &is_obj) || !is_obj)
         return s->rc == OG_OK;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         bool ok = key_is(&key, OG_MODE_ANNOTATION) ? get_string(s, "", false, &obj->mode_annotation)
                                                    : skip(s);
         if (!ok)
@@ -467,7 +467,7 @@ static bool read_metadata(struct scan *s, struct og_review_object *obj)
 
     if (!get_object(s, "", false, &is_obj) || !is_obj)
         return s->rc == OG_OK;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "name"))
             ok = get_string(s, "", false, &obj->name);
         else if (key_is(&key, "namespace"))
@@ -491,7 +491,7 @@ static bool read_spec(struct scan *s, struct og_review_object *obj)
     if (!get_object(s, "", false, &is_obj) || !is_obj)
         return s->rc == OG_OK;
     obj->has_spec = true;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "url")) {
             obj->has_url = true;
             obj->url = NULL;
@@ -529,7 +529,7 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
     if (!get_object(s, "/request/object", true, &is_obj) || !is_obj)
         return s->rc == OG_OK;
     obj->present = true;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "metadata"))
             ok = read_metadata(s, obj);
         else if (key_is(&key, "spec"))
@@ -568,7 +568,7 @@ static bool read_groups(struct scan *s)
     }
     if (!open_container(s))
         return false;
-    while ((r = array_next(s, &first)) == 1) {
+    for (r = array_next(s, &first); r == 1; r = array_next(s, &first)) {
         struct tok t;
 
         if (peek(s) != '"') {
@@ -603,7 +603,7 @@ static bool read_user(struct scan *s)
 
     if (!get_object(s, "/request/userInfo", true, &is_obj) || !is_obj)
         return s->rc == OG_OK;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "username"))
             ok = get_string(s, "/request/userInfo/username", true, &s->rv->req.username);
         else if (key_is(&key, "groups"))
@@ -625,7 +625,7 @@ static bool read_kind(struct scan *s)
 
     if (!get_object(s, "/request/kind", true, &is_obj) || !is_obj)
         return s->rc == OG_OK;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "group"))
             ok = get_string(s, "/request/kind/group", true, &req->group);
         else if (key_is(&key, "version"))
@@ -650,7 +650,7 @@ static bool read_request(struct scan *s, bool *present)
     if (!get_object(s, "/request", true, &is_obj) || !is_obj)
         return s->rc == OG_OK;
     *present = true;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "uid")) {
             ok = get_string(s, "/request/uid", true, &req->uid);
         } else if (key_is(&key, "kind")) {
@@ -711,7 +711,7 @@ static enum og_err decode(struct scan *s)
     }
     if (!open_container(s))
         return s->rc;
-    while ((r = object_next(s, &first, &key)) == 1) {
+    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "apiVersion"))
             ok = get_string(s, "/apiVersion", true, &req->api_version);
         else if (key_is(&key, "kind"))

@@ -24,6 +24,11 @@ if [ ${#prod[@]} -gt 0 ]; then
         echo "checksrc: assignment inside a condition"
         status=1
     fi
+    # The parenthesized form, `while ((c = next()) != -1)`, hidden from the check above.
+    if grep -HnE '\b(if|while)[[:space:]]*\(.*\([[:space:]]*[A-Za-z_][A-Za-z0-9_.>-]*[[:space:]]*=[^=]' "${prod[@]}"; then
+        echo "checksrc: assignment inside a condition"
+        status=1
+    fi
 fi
 if command -v clang-format >/dev/null 2>&1; then
     for f in "${files[@]}"; do

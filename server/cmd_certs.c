@@ -49,7 +49,8 @@ int srv_cmd_certs(int argc, char **argv)
     og_diag_clear(&diag);
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    for (c = getopt_long(argc, argv, ":h", longopts, NULL); c != -1;
+         c = getopt_long(argc, argv, ":h", longopts, NULL)) {
         switch (c) {
         case 'o':
             opts.out_dir = optarg;

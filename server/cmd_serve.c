@@ -130,7 +130,8 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    for (c = getopt_long(argc, argv, ":h", longopts, NULL); c != -1;
+         c = getopt_long(argc, argv, ":h", longopts, NULL)) {
         switch (c) {
         case 'l':
             o->http.listen = optarg;

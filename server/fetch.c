@@ -360,7 +360,8 @@ static void pump(struct srv_fetch *f, bool until_headers)
             f->result = CURLE_OUT_OF_MEMORY;
             return;
         }
-        while ((msg = curl_multi_info_read(f->multi, &queued)) != NULL) {
+        for (msg = curl_multi_info_read(f->multi, &queued); msg != NULL;
+             msg = curl_multi_info_read(f->multi, &queued)) {
             if (msg->msg == CURLMSG_DONE) {
                 f->done = true;
                 f->result = msg->data.result;

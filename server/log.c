@@ -242,7 +242,7 @@ void srv_log(enum srv_log_level level, const char *msg, ...)
         return;
     fields[0] = '\0';
     va_start(ap, msg);
-    while ((key = va_arg(ap, const char *)) != NULL) {
+    for (key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *)) {
         const char *val = va_arg(ap, const char *);
         char esc[1024];
         int n;
