@@ -210,8 +210,12 @@ enum og_err og_guidance_helmrepository(const struct og_guidance *g, struct og_bu
     str(&e, "spec");
     map_start(&e);
     /* Keep the user's field order; replace type and url where they stand. */
+    if (!cJSON_IsObject(spec))
+        spec = NULL;
     cJSON_ArrayForEach(item, spec)
     {
+        if (item->string == NULL)
+            continue;
         if (strcmp(item->string, "passCredentials") == 0)
             continue;
         if (strcmp(item->string, "type") == 0) {

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,8 +305,11 @@ static enum og_err array_insert(cJSON *arr, int idx, cJSON *value)
     return OG_OK;
 }
 
-/* Inserts `value` at `path` (taking it on success). Replaces an existing object member. */
-static enum og_err insert(cJSON *doc, const char *path, cJSON *value)
+/*
+ * Puts `value` at `path` (taking it on success): an object member is added or replaced; an
+ * array item is inserted before `path`'s index, or with `replace` takes that item's place.
+ */
+static enum og_err insert(cJSON *doc, const char *path, cJSON *value, bool replace)
 {
     cJSON *parent = NULL, *node = NULL;
     char *last = NULL;
@@ -324,8 +328,10 @@ static enum og_err insert(cJSON *doc, const char *path, cJSON *value)
     } else if (cJSON_IsArray(parent)) {
         int idx = array_index(parent, last, 1);
 
-        if (idx < 0)
+        if (idx < 0 || (replace && node == NULL))
             goto out;
+        if (replace)
+            cJSON_Delete(cJSON_DetachItemFromArray(parent, idx));
         rc = array_insert(parent, idx, value);
     }
 out:
@@ -408,7 +414,7 @@ static enum og_err apply_op(cJSON *doc, const cJSON *op, size_t i, struct og_dia
     if (node == NULL)
         return og_diag_set(diag, OG_ENOTFOUND, "operation %zu: \"%s\" does not exist", i,
                            jfrom->valuestring);
-    rc = insert(doc, path, node);
+    rc = insert(doc, path, node, strcmp(name, "replace") == 0);
     if (rc != OG_OK) {
         cJSON_Delete(node);
         if (rc == OG_ENOTFOUND)

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #define WARNING_MAX_RUNES 120
 #define WARNINGS_MAX 4
 #define MESSAGE_MAX (64u << 10)
+/* Urls are as long as the request body allows; this only guards against runaway growth. */
+#define URL_MAX ((size_t)1 << 30)
 
 static const char *const rule_names[] = {"none",
                                          "oci-url-http-type",
@@ -70,7 +73,9 @@ static bool in_scope(const struct og_review_request *req)
            strcmp(req->kind, "HelmRepository") == 0 &&
            (strcmp(req->version, "v1") == 0 || strcmp(req->version, "v1beta2") == 0 ||
             strcmp(req->version, "v1beta1") == 0) &&
-           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && req->object.present;
+           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && req->object.present &&
+           /* Finalizers are being removed: blocking that would leave it Terminating. */
+           !req->object.deleting;
 }
 
 /* Fills `r` from the review; false when the object has no spec.url to judge. */
@@ -167,8 +172,8 @@ static const struct og_migration *find_migration(const struct og_config *cfg, st
     struct og_buf a, b;
     const struct og_migration *hit = NULL;
 
-    og_buf_init(&a, 1u << 16);
-    og_buf_init(&b, 1u << 16);
+    og_buf_init(&a, URL_MAX);
+    og_buf_init(&b, URL_MAX);
     *rc = normalize_http(url, &a);
     /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
     for (size_t i = cfg->n_migrations; *rc == OG_OK && i > 0; i--) {
@@ -312,6 +317,56 @@ static size_t runes(const char *s, size_t len)
 }
 
 /*
+ * Rewrites `s` in place as text the apiserver accepts in a warning header: valid UTF-8 with
+ * no control character (Go's unicode.IsControl: C0, DEL and C1). Controls become spaces,
+ * bytes that are not valid UTF-8 become '?'. The result is never longer; returns its length
+ * (and NUL-terminates it).
+ */
+static size_t sanitize_utf8(char *s, size_t len)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        uint32_t cp;
+        size_t n;
+
+        if (p[0] < 0x80) {
+            cp = p[0];
+            n = 1;
+        } else if ((p[0] & 0xE0) == 0xC0 && i + 1 < len && (p[1] & 0xC0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+            n = cp >= 0x80 ? 2 : 0;
+        } else if ((p[0] & 0xF0) == 0xE0 && i + 2 < len && (p[1] & 0xC0) == 0x80 &&
+                   (p[2] & 0xC0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+            n = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF) ? 3 : 0;
+        } else if ((p[0] & 0xF8) == 0xF0 && i + 3 < len && (p[1] & 0xC0) == 0x80 &&
+                   (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
+                 (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
+            n = cp >= 0x10000 && cp <= 0x10FFFF ? 4 : 0;
+        } else {
+            cp = 0;
+            n = 0;
+        }
+        if (n == 0) {
+            s[o++] = '?';
+            i++;
+        } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            s[o++] = ' ';
+            i += n;
+        } else {
+            memmove(s + o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    s[o] = '\0';
+    return o;
+}
+
+/*
  * Adds a warning: control characters replaced by spaces, cut to WARNING_MAX_RUNES on a
  * character boundary (with "..."), duplicates and any past WARNINGS_MAX dropped.
  */
@@ -329,13 +384,7 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return OG_EINVAL;
-    len = strlen(line);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-
-        if (c < 0x20 || c == 0x7f)
-            line[i] = ' ';
-    }
+    len = sanitize_utf8(line, strlen(line));
     if (runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
 
@@ -427,59 +476,109 @@ out:
 }
 
 /* The denial message: one line with the problem and the fix, then ready-to-apply YAML. */
-static enum og_err build_message(const struct repo *r, const struct finding *f,
-                                 struct og_decision *d)
+/* The first line of a denial: the problem and the fix, in words. */
+static enum og_err first_line(const struct repo *r, const struct finding *f, struct og_buf *msg)
+{
+    enum og_err rc =
+        og_buf_appendf(msg, "ocigate: HelmRepository %s/%s: %s. ", r->ns, r->name, f->problem.ptr);
+
+    if (rc != OG_OK)
+        return rc;
+    switch (f->rule) {
+    case OG_RULE_OCI_TYPE_HTTP_URL:
+        return og_buf_append_cstr(msg, "Fix: set spec.url to the chart registry (oci://host/path), "
+                                       "or remove spec.type for an HTTP repository.");
+    case OG_RULE_INDEX_PENDING:
+    case OG_RULE_INDEX_UNKNOWN:
+        return og_buf_append_cstr(msg, "Denied because index.onUnknown is deny: retry once the "
+                                       "index can be read, or ask for a known-migrations entry.");
+    default:
+        break;
+    }
+    if (f->fixable)
+        return og_buf_appendf(msg,
+                              "Fix: set spec.type: oci and spec.url: %s, or (recommended since "
+                              "Flux 2.8) use an OCIRepository per chart with "
+                              "HelmRelease.spec.chartRef.",
+                              f->new_url.ptr);
+    return og_buf_append_cstr(msg, "Fix: use one OCIRepository per chart with "
+                                   "HelmRelease.spec.chartRef.");
+}
+
+/* The ready-to-apply YAML after the first line; built from the user's whole object. */
+static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
+                                 const struct og_decision *d, struct og_buf *out)
 {
     struct og_guidance g = {NULL, NULL, f->chart, false};
     cJSON *object = NULL;
-    struct og_buf msg;
     enum og_err rc;
 
-    og_buf_init(&msg, MESSAGE_MAX);
-    /* Guidance copies the user's whole object: the one place the tree is needed. */
+    /* The one place the request path needs the object as a tree. */
     rc = og_review_object_tree(r->rv, &object);
     if (rc != OG_OK)
-        goto out;
+        return rc;
     g.object = object;
     g.oci_base = f->new_url.len > 0 ? f->new_url.ptr : NULL;
-    rc =
-        og_buf_appendf(&msg, "ocigate: HelmRepository %s/%s: %s. ", r->ns, r->name, f->problem.ptr);
-    if (rc != OG_OK)
-        goto out;
     if (f->rule == OG_RULE_OCI_TYPE_HTTP_URL) {
         g.drop_type = true;
-        rc = og_buf_append_cstr(&msg, "Fix: set spec.url to the chart registry (oci://host/path), "
-                                      "or remove spec.type for an HTTP repository:\n\n");
+        rc = og_buf_append_cstr(out, "\n\n# The HelmRepository as an HTTP repository:\n");
         if (rc == OG_OK)
-            rc = og_guidance_helmrepository(&g, &msg);
+            rc = og_guidance_helmrepository(&g, out);
     } else if (f->fixable) {
-        rc = og_buf_appendf(&msg,
-                            "Fix: set spec.type: oci and spec.url: %s, or (recommended since "
-                            "Flux 2.8) use an OCIRepository per chart with "
-                            "HelmRelease.spec.chartRef.\n\n# The fixed HelmRepository:\n",
-                            g.oci_base);
+        rc = og_buf_append_cstr(out, "\n\n# The fixed HelmRepository:\n");
         if (rc == OG_OK)
-            rc = og_guidance_helmrepository(&g, &msg);
+            rc = og_guidance_helmrepository(&g, out);
         if (rc == OG_OK)
-            rc = og_buf_append_cstr(&msg, "# Or, per chart, an OCIRepository and the HelmRelease "
-                                          "that uses it:\n");
+            rc = og_buf_append_cstr(out, "# Or, per chart, an OCIRepository and the HelmRelease "
+                                         "that uses it:\n");
         if (rc == OG_OK)
-            rc = og_guidance_ocirepository(&g, &msg);
+            rc = og_guidance_ocirepository(&g, out);
     } else {
         if (f->rule == OG_RULE_INDEX_OCI && d->suggested_url == NULL)
             g.oci_base = NULL;
-        rc = og_buf_append_cstr(&msg, "Fix: use one OCIRepository per chart with "
-                                      "HelmRelease.spec.chartRef:\n\n");
+        rc = og_buf_append_cstr(out, "\n\n# One OCIRepository per chart, and the HelmRelease "
+                                     "that uses it:\n");
         if (rc == OG_OK)
-            rc = og_guidance_ocirepository(&g, &msg);
+            rc = og_guidance_ocirepository(&g, out);
     }
+    cJSON_Delete(object);
+    return rc;
+}
+
+/*
+ * The denial message: one line with the problem and the fix, then ready-to-apply YAML. The
+ * YAML is best effort: when the object cannot be turned into it (a form cJSON refuses, or a
+ * message past MESSAGE_MAX), the first line stands alone rather than the request failing.
+ */
+static enum og_err build_message(const struct repo *r, const struct finding *f,
+                                 struct og_decision *d)
+{
+    struct og_buf msg, yaml;
+    enum og_err rc;
+
+    og_buf_init(&msg, MESSAGE_MAX);
+    og_buf_init(&yaml, MESSAGE_MAX);
+    rc = first_line(r, f, &msg);
+    if (rc == OG_ETOOBIG) {
+        /* Only a huge url gets here: say it without the url. */
+        og_buf_reset(&msg);
+        rc = og_buf_appendf(&msg, "ocigate: HelmRepository %s/%s: rule %s applies.", r->ns, r->name,
+                            og_rule_name(f->rule));
+    }
+    if (rc != OG_OK)
+        goto out;
+    if (f->rule != OG_RULE_INDEX_PENDING && f->rule != OG_RULE_INDEX_UNKNOWN &&
+        guidance_yaml(r, f, d, &yaml) == OG_OK)
+        rc = og_buf_append_str(&msg, og_buf_view(&yaml));
+    if (rc == OG_ETOOBIG)
+        rc = OG_OK;
     if (rc == OG_OK) {
         d->message = og_buf_take(&msg, NULL);
         rc = d->message != NULL ? OG_OK : OG_ENOMEM;
     }
 out:
     og_buf_cleanup(&msg);
-    cJSON_Delete(object);
+    og_buf_cleanup(&yaml);
     return rc;
 }
 
@@ -532,9 +631,9 @@ enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_
         !read_repo(rv, &r) || r.scheme != SCHEME_HTTP)
         return OG_OK;
     memset(&f, 0, sizeof(f));
-    og_buf_init(&f.new_url, 1u << 16);
-    og_buf_init(&f.problem, 1u << 16);
-    og_buf_init(&norm, 1u << 16);
+    og_buf_init(&f.new_url, URL_MAX);
+    og_buf_init(&f.problem, URL_MAX);
+    og_buf_init(&norm, URL_MAX);
     rc = find(cfg, &r, NULL, &f);
     if (rc == OG_OK && f.rule == OG_RULE_NONE) {
         rc = normalize_http(r.url, &norm);
@@ -604,8 +703,8 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     memset(&d, 0, sizeof(d));
     memset(&f, 0, sizeof(f));
     memset(out, 0, sizeof(*out));
-    og_buf_init(&f.new_url, 1u << 16);
-    og_buf_init(&f.problem, 1u << 16);
+    og_buf_init(&f.new_url, URL_MAX);
+    og_buf_init(&f.problem, URL_MAX);
     d.allowed = true;
     d.mode = OG_MODE_OFF;
     if (!in_scope(req))

@@ -442,6 +442,25 @@ static bool get_object(struct scan *s, const char *where, bool strict, bool *is_
     return fail_shape(s, where, "must be an object");
 }
 
+/*
+ * A member that the decoder reads may appear once per object. JSON leaves duplicates
+ * undefined and decoders disagree on which one wins (Go's and ours: the last; cJSON, which
+ * guidance uses: the first), so a review that repeats one is refused rather than read two
+ * ways. The apiserver never sends one.
+ */
+static bool once(struct scan *s, unsigned *seen, unsigned bit, const char *where, const char *name)
+{
+    if ((*seen & bit) != 0) {
+        if (s->rc == OG_OK) {
+            og_diag_where(s->diag, where);
+            s->rc = og_diag_set(s->diag, OG_EPARSE, "%s: member \"%s\" given twice", where, name);
+        }
+        return false;
+    }
+    *seen |= bit;
+    return true;
+}
+
 static bool read_annotations(struct scan *s, struct og_review_object *obj)
 {
     bool is_obj, first = true;
@@ -450,32 +469,47 @@ static bool read_annotations(struct scan *s, struct og_review_object *obj)
 
     if (!get_object(s, "", false, &is_obj) || !is_obj)
         return s->rc == OG_OK;
+    unsigned seen = 0;
+
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        bool ok = key_is(&key, OG_MODE_ANNOTATION) ? get_string(s, "", false, &obj->mode_annotation)
-                                                   : skip(s);
+        bool ok;
+
+        if (key_is(&key, OG_MODE_ANNOTATION))
+            ok = once(s, &seen, 1, "/request/object/metadata/annotations", OG_MODE_ANNOTATION) &&
+                 get_string(s, "", false, &obj->mode_annotation);
+        else
+            ok = skip(s);
         if (!ok)
             return false;
     }
     return r == 0;
 }
 
+#define META "/request/object/metadata"
+#define SPEC "/request/object/spec"
+
 static bool read_metadata(struct scan *s, struct og_review_object *obj)
 {
     bool is_obj, first = true, ok;
     struct tok key;
+    unsigned seen = 0;
     int r;
 
     if (!get_object(s, "", false, &is_obj) || !is_obj)
         return s->rc == OG_OK;
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "name"))
-            ok = get_string(s, "", false, &obj->name);
-        else if (key_is(&key, "namespace"))
-            ok = get_string(s, "", false, &obj->namespace_);
-        else if (key_is(&key, "annotations"))
-            ok = read_annotations(s, obj);
-        else
+        if (key_is(&key, "name")) {
+            ok = once(s, &seen, 1, META, "name") && get_string(s, "", false, &obj->name);
+        } else if (key_is(&key, "namespace")) {
+            ok = once(s, &seen, 2, META, "namespace") && get_string(s, "", false, &obj->namespace_);
+        } else if (key_is(&key, "annotations")) {
+            ok = once(s, &seen, 4, META, "annotations") && read_annotations(s, obj);
+        } else if (key_is(&key, "deletionTimestamp")) {
+            obj->deleting = peek(s) != 'n';
+            ok = once(s, &seen, 8, META, "deletionTimestamp") && skip(s);
+        } else {
             ok = skip(s);
+        }
         if (!ok)
             return false;
     }
@@ -486,6 +520,7 @@ static bool read_spec(struct scan *s, struct og_review_object *obj)
 {
     bool is_obj, first = true, ok;
     struct tok key;
+    unsigned seen = 0;
     int r;
 
     if (!get_object(s, "", false, &is_obj) || !is_obj)
@@ -494,18 +529,16 @@ static bool read_spec(struct scan *s, struct og_review_object *obj)
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "url")) {
             obj->has_url = true;
-            obj->url = NULL;
-            ok = get_string(s, "", false, &obj->url);
+            ok = once(s, &seen, 1, SPEC, "url") && get_string(s, "", false, &obj->url);
         } else if (key_is(&key, "type")) {
             obj->has_type = true;
-            obj->type = NULL;
-            ok = get_string(s, "", false, &obj->type);
+            ok = once(s, &seen, 2, SPEC, "type") && get_string(s, "", false, &obj->type);
         } else if (key_is(&key, "passCredentials")) {
             obj->has_pass_credentials = true;
-            ok = skip(s);
+            ok = once(s, &seen, 4, SPEC, "passCredentials") && skip(s);
         } else if (key_is(&key, "secretRef")) {
             obj->has_secret_ref = peek(s) == '{';
-            ok = skip(s);
+            ok = once(s, &seen, 8, SPEC, "secretRef") && skip(s);
         } else {
             ok = skip(s);
         }
@@ -519,6 +552,7 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
 {
     bool is_obj, first = true, ok;
     struct tok key;
+    unsigned seen = 0;
     size_t start;
     int r;
 
@@ -531,9 +565,9 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
     obj->present = true;
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "metadata"))
-            ok = read_metadata(s, obj);
+            ok = once(s, &seen, 1, "/request/object", "metadata") && read_metadata(s, obj);
         else if (key_is(&key, "spec"))
-            ok = read_spec(s, obj);
+            ok = once(s, &seen, 2, "/request/object", "spec") && read_spec(s, obj);
         else
             ok = skip(s);
         if (!ok)
@@ -645,31 +679,38 @@ static bool read_request(struct scan *s, bool *present)
     struct og_review_request *req = &s->rv->req;
     bool is_obj, first = true, ok;
     struct tok key;
+    unsigned seen = 0;
     int r;
 
     if (!get_object(s, "/request", true, &is_obj) || !is_obj)
         return s->rc == OG_OK;
+    if (*present)
+        return fail_shape(s, "/", "member \"request\" given twice");
     *present = true;
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
         if (key_is(&key, "uid")) {
-            ok = get_string(s, "/request/uid", true, &req->uid);
+            ok = once(s, &seen, 1, "/request", "uid") &&
+                 get_string(s, "/request/uid", true, &req->uid);
         } else if (key_is(&key, "kind")) {
-            ok = read_kind(s);
+            ok = once(s, &seen, 2, "/request", "kind") && read_kind(s);
         } else if (key_is(&key, "name")) {
-            ok = get_string(s, "/request/name", true, &req->name);
+            ok = once(s, &seen, 4, "/request", "name") &&
+                 get_string(s, "/request/name", true, &req->name);
         } else if (key_is(&key, "namespace")) {
-            ok = get_string(s, "/request/namespace", true, &req->namespace_);
+            ok = once(s, &seen, 8, "/request", "namespace") &&
+                 get_string(s, "/request/namespace", true, &req->namespace_);
         } else if (key_is(&key, "operation")) {
-            ok = get_string(s, "/request/operation", true, &req->operation);
+            ok = once(s, &seen, 16, "/request", "operation") &&
+                 get_string(s, "/request/operation", true, &req->operation);
         } else if (key_is(&key, "userInfo")) {
-            ok = read_user(s);
+            ok = once(s, &seen, 32, "/request", "userInfo") && read_user(s);
         } else if (key_is(&key, "object")) {
-            ok = read_object(s, &req->object);
+            ok = once(s, &seen, 64, "/request", "object") && read_object(s, &req->object);
         } else if (key_is(&key, "dryRun")) {
             char c = peek(s);
 
             req->dry_run = c == 't';
-            ok = skip(s);
+            ok = once(s, &seen, 128, "/request", "dryRun") && skip(s);
             if (ok && c != 't' && c != 'f' && c != 'n')
                 ok = fail_shape(s, "/request/dryRun", "must be a boolean");
         } else {

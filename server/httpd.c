@@ -38,6 +38,9 @@
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
 
+/* Most body bytes reserved from Content-Length before they arrive. */
+#define BODY_PRERESERVE (256u << 10)
+
 /* Largest error body. */
 #define ERROR_MAX 1024
 
@@ -54,6 +57,7 @@ struct srv_httpd {
     atomic_bool quiesced;
     atomic_uint inflight;
     int listen_fd;                       /* ours: libmicrohttpd gets each accepted connection */
+    unsigned conn_timeout_s;             /* also the longest a request body may take to arrive */
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
@@ -519,7 +523,12 @@ static enum MHD_Result check_headers(struct srv_request *req, const char *method
                        (unsigned long long)req->cfg->max_body);
         return queue_error(req, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
-    /* One allocation of the announced size instead of repeated doubling. */
+    /*
+     * One allocation of the announced size instead of repeated doubling, up to a point: the
+     * header alone must not make every connection hold the whole cap before any byte.
+     */
+    if (len > BODY_PRERESERVE)
+        len = BODY_PRERESERVE;
     if (len > 0 && og_buf_reserve(&req->body, (size_t)len) != OG_OK)
         set_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", og_strerror(OG_ENOMEM));
     return MHD_YES;
@@ -529,6 +538,15 @@ static enum MHD_Result on_body(struct srv_request *req, const char *data, size_t
 {
     uint64_t cap = req->cfg->max_body;
 
+    /*
+     * libmicrohttpd's connection timeout counts idle time only: a client that drips a byte at
+     * a time would hold its connection (and a connection slot) for ever. The whole body must
+     * arrive within the same number of seconds.
+     */
+    if (elapsed_us(&req->start) > (uint64_t)req->httpd->conn_timeout_s * 1000000u) {
+        srv_log(SRV_LOG_WARN, "dropping a connection whose body arrives too slowly", NULL);
+        return MHD_NO;
+    }
     /* Only an admission whose headers passed keeps its body; other bodies are dropped. */
     if (req->status == 0 && (req->route == ROUTE_MUTATE || req->route == ROUTE_VALIDATE)) {
         enum og_err rc = og_buf_append(&req->body, data, size);
@@ -544,7 +562,8 @@ static enum MHD_Result on_body(struct srv_request *req, const char *data, size_t
             set_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", og_strerror(rc));
     }
     req->discarded += size;
-    if (req->discarded > cap && req->status != MHD_HTTP_CONTENT_TOO_LARGE)
+    /* 413 only when nothing else was wrong first: a 415 stays a 415 however large. */
+    if (req->discarded > cap && req->status == 0)
         set_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body exceeds %llu bytes",
                   (unsigned long long)cap);
     if (req->discarded > 2 * cap + DISCARD_SLACK) {
@@ -828,6 +847,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         goto out;
     }
     h->listen_fd = -1;
+    h->conn_timeout_s = opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 10;
     h->index_cache = opts->index_cache;
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);

@@ -287,7 +287,10 @@ static void *fetch_main(void *arg)
              * blip. It is tried again after the negative TTL.
              */
             og_index_verdict_cleanup(&v);
+            /* Never fresh past the end of its stale window. */
             e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
+            if (e->expires > e->stale_until)
+                e->expires = e->stale_until;
             c->stats.kept++;
         } else {
             og_index_verdict_cleanup(&e->verdict);

@@ -23,6 +23,12 @@ OG_TEST(apply_table)
          "{\"foo\":\"bar\"}"},
         {"{\"baz\":\"qux\"}", "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]", OG_OK,
          "{\"baz\":\"boo\"}"},
+        /* replace of an array item takes its place (it is not an insert). */
+        {"{\"a\":[1,2,3]}", "[{\"op\":\"replace\",\"path\":\"/a/0\",\"value\":9}]", OG_OK,
+         "{\"a\":[9,2,3]}"},
+        {"{\"a\":[1,2,3]}", "[{\"op\":\"replace\",\"path\":\"/a/2\",\"value\":9}]", OG_OK,
+         "{\"a\":[1,2,9]}"},
+        {"{\"a\":[1]}", "[{\"op\":\"replace\",\"path\":\"/a/-\",\"value\":9}]", OG_ENOTFOUND, NULL},
         {"{\"a\":{\"b\":1},\"c\":{}}", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/c/d\"}]",
          OG_OK, "{\"a\":{},\"c\":{\"d\":1}}"},
         {"{\"a\":[1,2]}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"}]", OG_OK,

@@ -220,6 +220,36 @@ OG_TEST(enforce_denies_with_guidance)
     og_config_unref(cfg);
 }
 
+/* Guidance that cannot be made never turns a denial into an error. */
+OG_TEST(enforce_without_guidance_still_denies)
+{
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+    struct og_buf spec;
+    struct eval e;
+
+    /* cJSON refuses a lone surrogate that JSON allows: the first line stands alone. */
+    eval_spec(cfg, "{\"url\":\"https://charts.bitnami.com/bitnami\",\"x\":\"\\ud800\"}",
+              OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_EQ(e.d.code, 403);
+    ASSERT_STR_CONTAINS(e.d.message, "Fix: set spec.type: oci");
+    ASSERT(strchr(e.d.message, '\n') == NULL);
+    eval_done(&e);
+
+    /* Guidance past the message cap is left out the same way. */
+    og_buf_init(&spec, 1u << 22);
+    ASSERT_EQ(og_buf_append_cstr(&spec, "{\"url\":\"https://charts.bitnami.com/bitnami\""), OG_OK);
+    for (int i = 0; i < 3000; i++)
+        ASSERT_EQ(og_buf_appendf(&spec, ",\"k%d\":\"value-value-value-%d\"", i, i), OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(&spec, "}"), OG_OK);
+    eval_spec(cfg, spec.ptr, OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    ASSERT_STR_CONTAINS(e.d.message, "Fix: set spec.type: oci");
+    eval_done(&e);
+    og_buf_cleanup(&spec);
+    og_config_unref(cfg);
+}
+
 OG_TEST(audit_warns_and_annotates)
 {
     struct og_config *cfg = config(OG_MODE_AUDIT);
@@ -280,7 +310,10 @@ OG_TEST(warnings_are_bounded)
     struct eval e;
 
     og_buf_init(&spec, 1u << 16);
-    ASSERT_EQ(og_buf_append_cstr(&spec, "{\"url\":\"oci://r\\u00e9gistry.example/\\n"), OG_OK);
+    /* é, a newline, NEL (U+0085, a C1 control Go refuses in warnings) and U+FFFD. */
+    ASSERT_EQ(
+        og_buf_append_cstr(&spec, "{\"url\":\"oci://r\\u00e9gistry.example/\\n\\u0085\\ufffd"),
+        OG_OK);
     for (int i = 0; i < 100; i++)
         ASSERT_EQ(og_buf_append_cstr(&spec, "\\u00e9abc"), OG_OK);
     ASSERT_EQ(og_buf_append_cstr(&spec, "\"}"), OG_OK);
@@ -291,6 +324,9 @@ OG_TEST(warnings_are_bounded)
 
         for (const char *p = e.d.warnings[w]; *p; p++) {
             ASSERT((unsigned char)*p >= 0x20);
+            /* No C1 control: U+0080..U+009F is encoded as C2 80..C2 9F. */
+            ASSERT(!((unsigned char)p[0] == 0xC2 && (unsigned char)p[1] >= 0x80 &&
+                     (unsigned char)p[1] <= 0x9F));
             runes += ((unsigned char)*p & 0xC0) != 0x80;
         }
         ASSERT(runes <= 120);
@@ -318,6 +354,24 @@ OG_TEST(out_of_scope_is_untouched)
     ASSERT_EQ(d.n_warnings, 0);
     og_decision_cleanup(&d);
     og_review_free(rv);
+
+    /* An UPDATE that removes finalizers of an object being deleted is never blocked. */
+    {
+        const char *deleting =
+            "{\"request\":{\"uid\":\"x\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
+            "\"version\":\"v1\",\"kind\":\"HelmRepository\"},\"operation\":\"UPDATE\","
+            "\"object\":{\"metadata\":{\"name\":\"r\",\"deletionTimestamp\":"
+            "\"2026-11-27T10:00:00Z\",\"finalizers\":[]},\"spec\":{\"url\":"
+            "\"https://charts.bitnami.com/bitnami\"}}}}";
+
+        ASSERT_EQ(og_review_decode(deleting, strlen(deleting), &rv, NULL), OG_OK);
+        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(d.allowed, 1);
+        ASSERT(d.patch == NULL);
+        ASSERT_EQ(d.n_warnings, 0);
+        og_decision_cleanup(&d);
+        og_review_free(rv);
+    }
 
     cfg->mode = OG_MODE_OFF;
     {
@@ -490,5 +544,6 @@ OG_TEST(mode_resolution)
 
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
-             OG_T(audit_warns_and_annotates), OG_T(validate_never_patches),
-             OG_T(warnings_are_bounded), OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))
+             OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
+             OG_T(validate_never_patches), OG_T(warnings_are_bounded),
+             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))

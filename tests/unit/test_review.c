@@ -31,6 +31,14 @@ OG_TEST(decode_bad_input)
         {"{\"request\":{\"uid\":\"x\",\"object\":\"str\"}}", "/request/object must be an object"},
         {"{\"request\":{\"uid\":\"x\",\"dryRun\":\"yes\"}}", "dryRun must be a boolean"},
         {"{\"request\":{\"uid\":\"x\",\"userInfo\":{\"groups\":[1]}}}", "must hold strings"},
+        /* A member read twice would be read two ways (the guidance parser takes the first). */
+        {"{\"request\":{\"uid\":\"x\",\"object\":{\"spec\":[1],\"spec\":{\"url\":\"oci://a/b\"}}}}",
+         "member \"spec\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"object\":{\"spec\":{\"url\":\"a\",\"url\":\"b\"}}}}",
+         "member \"url\" given twice"},
+        {"{\"request\":{\"uid\":\"x\"},\"request\":{\"uid\":\"y\"}}",
+         "member \"request\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"uid\":\"y\"}}", "member \"uid\" given twice"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

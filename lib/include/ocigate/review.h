@@ -30,6 +30,7 @@ struct og_review_object {
     const char *name;            /**< metadata.name, "" when absent */
     const char *namespace_;      /**< metadata.namespace, "" when absent */
     const char *mode_annotation; /**< metadata.annotations["ocigate.io/mode"], or NULL */
+    bool deleting;               /**< metadata.deletionTimestamp is set (finalizers running) */
     bool has_spec;               /**< spec is an object */
     const char *url;             /**< spec.url when a string, else NULL */
     const char *type;            /**< spec.type when a string, else NULL */
@@ -69,7 +70,8 @@ struct og_review;
 /**
  * Parses `len` bytes of JSON (no NUL needed; `body` is not kept) into a new review. The
  * whole body is validated (RFC 8259; nesting at most 1000 deep); unknown fields are
- * tolerated; a member given twice counts once, the last (as the apiserver's Go decoder).
+ * tolerated; a member that ocigate reads may not be given twice in its object (decoders
+ * disagree on which copy wins, so such a body is refused).
  * Errors: OG_EPARSE for malformed JSON or a body that is not an AdmissionReview (not an
  * object, no `request`, no `request.uid`, a wrong apiVersion/kind, a wrongly typed field),
  * with `diag` naming the problem and, for JSON errors, the byte offset; OG_ENOMEM.
@@ -83,8 +85,9 @@ const struct og_review_request *og_review_get_request(const struct og_review *rv
 
 /**
  * Parses request.object into a new cJSON tree (for guidance, which needs all of it; the
- * request path does not). OG_ENOTFOUND when there is no object, OG_ENOMEM. The caller frees
- * `*out` with cJSON_Delete().
+ * request path does not). OG_ENOTFOUND when there is no object; OG_ENOMEM when cJSON fails,
+ * which is out of memory or a form cJSON refuses although it is valid JSON (a lone UTF-16
+ * surrogate escape, numbers over 63 characters). The caller frees `*out` with cJSON_Delete().
  */
 OG_NODISCARD enum og_err og_review_object_tree(const struct og_review *rv, struct cJSON **out);
 
