@@ -114,12 +114,20 @@ static enum og_err normalize_http(struct og_str url, struct og_buf *out)
 {
     size_t scheme_end = og_str_find_char(url, 0, ':');
     size_t host_start = scheme_end + 3;
-    size_t host_end = og_str_find_char(url, host_start, '/');
+    size_t host_end = host_start, path_end;
+    struct og_str path, rest;
     enum og_err rc;
     char *o;
 
     if (host_start > url.len)
         return og_buf_append_str(out, url);
+    /* The authority ends at the path, the query or the fragment. */
+    while (host_end < url.len && url.ptr[host_end] != '/' && url.ptr[host_end] != '?' &&
+           url.ptr[host_end] != '#')
+        host_end++;
+    path_end = host_end;
+    while (path_end < url.len && url.ptr[path_end] != '?' && url.ptr[path_end] != '#')
+        path_end++;
     rc = og_buf_reserve(out, url.len);
     if (rc != OG_OK)
         return rc;
@@ -127,10 +135,12 @@ static enum og_err normalize_http(struct og_str url, struct og_buf *out)
     for (size_t i = 0; i < host_end; i++)
         o[i] = og_ascii_lower(url.ptr[i]);
     out->len += host_end;
-    url = og_str_from(url, host_end);
-    while (url.len > 0 && url.ptr[url.len - 1] == '/')
-        url.len--;
-    return og_buf_append_str(out, url);
+    path = (struct og_str){url.ptr + host_end, path_end - host_end};
+    rest = og_str_from(url, path_end);
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    rc = og_buf_append_str(out, path);
+    return rc == OG_OK ? og_buf_append_str(out, rest) : rc;
 }
 
 /*

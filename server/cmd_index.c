@@ -185,7 +185,12 @@ static int analyze_url(const char *arg, const struct index_opts *o)
 {
     struct srv_fetch *f = NULL;
     struct og_diag diag;
-    char *url = srv_index_url(arg);
+    size_t n = strcspn(arg, "?#");
+    /* A url that already names the index file is fetched as it is; a repository's gets
+     * /index.yaml as Flux would add it. */
+    bool literal = (n >= 5 && memcmp(arg + n - 5, ".yaml", 5) == 0) ||
+                   (n >= 5 && memcmp(arg + n - 5, ".json", 5) == 0);
+    char *url = literal ? strdup(arg) : srv_index_url(arg);
     enum og_err rc;
     int status = 1;
 

@@ -7,27 +7,24 @@
 #include "index_cache.h"
 #include "log.h"
 
-static bool ends_with(const char *s, size_t len, const char *suffix)
-{
-    size_t n = strlen(suffix);
-
-    return len >= n && memcmp(s + len - n, suffix, n) == 0;
-}
-
 char *srv_index_url(const char *base)
 {
-    size_t len = strlen(base);
+    /* As Flux does (path.Join(u.Path, "index.yaml")): the query stays, the fragment goes. */
+    size_t path_end = strcspn(base, "?#");
+    size_t len = path_end;
+    const char *query = base[path_end] == '?' ? base + path_end : "";
+    size_t qlen = strcspn(query, "#");
     char *url;
 
-    if (ends_with(base, len, ".yaml") || ends_with(base, len, ".json"))
-        return strdup(base);
     while (len > 0 && base[len - 1] == '/')
         len--;
-    url = malloc(len + sizeof("/index.yaml"));
+    url = malloc(len + sizeof("/index.yaml") + qlen);
     if (url == NULL)
         return NULL;
     memcpy(url, base, len);
-    memcpy(url + len, "/index.yaml", sizeof("/index.yaml"));
+    memcpy(url + len, "/index.yaml", sizeof("/index.yaml") - 1);
+    memcpy(url + len + sizeof("/index.yaml") - 1, query, qlen);
+    url[len + sizeof("/index.yaml") - 1 + qlen] = '\0';
     return url;
 }
 

@@ -19,9 +19,10 @@ struct srv_index_fetch_extra {
 };
 
 /**
- * Builds the url of a repository's index: `base` + "/index.yaml" (one '/' between them
- * whatever `base` ends with), or `base` itself when it already names a .yaml or .json file.
- * Returns a new string the caller frees, or NULL when out of memory.
+ * Builds the url of a repository's index as Flux's source-controller does: "index.yaml"
+ * joined to the path of `base` (one '/' between them whatever `base` ends with), the query
+ * kept after it (signed urls), a fragment dropped. Returns a new string the caller frees,
+ * or NULL when out of memory.
  */
 char *srv_index_url(const char *base);
 

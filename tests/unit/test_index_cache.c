@@ -605,9 +605,11 @@ OG_TEST(index_url_building)
     } rows[] = {
         {"https://charts.bitnami.com/bitnami", "https://charts.bitnami.com/bitnami/index.yaml"},
         {"https://charts.bitnami.com/bitnami/", "https://charts.bitnami.com/bitnami/index.yaml"},
-        {"https://h/x/index.yaml", "https://h/x/index.yaml"},
-        {"https://h/x/index.json", "https://h/x/index.json"},
         {"https://h", "https://h/index.yaml"},
+        /* As Flux: the query is kept (signed urls), the path always gets index.yaml. */
+        {"https://h/charts?sig=a%2Fb&se=1", "https://h/charts/index.yaml?sig=a%2Fb&se=1"},
+        {"https://h/charts/?sig=x#frag", "https://h/charts/index.yaml?sig=x"},
+        {"https://h/x/index.yaml", "https://h/x/index.yaml/index.yaml"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char *u = srv_index_url(rows[i].base);

@@ -418,6 +418,23 @@ OG_TEST(index_verdicts)
     free(url);
     og_review_free(rv);
     free(body);
+    /* Scheme and host fold; the path's trailing '/' goes; the query stays as written. */
+    body = review_json("admission.k8s.io/v1", "CREATE", "v1",
+                       "{\"url\":\"HTTPS://Blob.Example?SIG=AbC\"}");
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
+    ASSERT_STR_EQ(url, "https://blob.example?SIG=AbC");
+    free(url);
+    og_review_free(rv);
+    free(body);
+    body = review_json("admission.k8s.io/v1", "CREATE", "v1",
+                       "{\"url\":\"https://h.example/charts/?sig=x\"}");
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
+    ASSERT_STR_EQ(url, "https://h.example/charts?sig=x");
+    free(url);
+    og_review_free(rv);
+    free(body);
 
     eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &oci, &e);
     ASSERT_EQ(e.d.rule, OG_RULE_INDEX_OCI);
