@@ -74,7 +74,12 @@ void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_c
 {
     memset(o, 0, sizeof(*o));
     o->max_entries = cfg != NULL && cfg->index.cache_entries > 0 ? cfg->index.cache_entries : 1024;
-    o->threads = 4;
+    /*
+     * Each fetch thread mostly waits on the network, so many are cheap; 16 keeps a handful of
+     * slow or blackholed repositories (each bounded by the fetch timeout) from delaying every
+     * other repository's first analysis past the admission budget.
+     */
+    o->threads = 16;
     o->fetch = srv_index_fetch_verdict;
     o->clock = default_clock;
 }
