@@ -38,6 +38,10 @@ void og_index_limits_init(struct og_index_limits *limits)
     limits->max_bytes = 64 * (uint64_t)MiB;
     limits->max_anchored = MiB;
     limits->max_aliased = 64 * (uint64_t)MiB;
+    /* A fixed key keeps runs reproducible; servers analyzing untrusted indexes set a random
+     * one (og_index_limits.hash_key). */
+    limits->hash_key[0] = 0x0706050403020100ull;
+    limits->hash_key[1] = 0x0f0e0d0c0b0a0908ull;
 }
 
 /* What a frame of the stack stands for. */
@@ -170,16 +174,61 @@ struct an {
     uint32_t versions, oci, https, other, malformed, multi, secondary;
 };
 
-static uint32_t hash_bytes(const char *s, size_t len)
+/*
+ * SipHash-1-3 of `s` under the analysis's key (limits.hash_key). Chart names and anchors
+ * come from whoever serves the index: with an unkeyed hash they could all be chosen to
+ * collide and turn each lookup into a scan of the whole table.
+ */
+static uint64_t rotl(uint64_t x, unsigned b)
 {
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return (x << b) | (x >> (64 - b));
 }
+
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = rotl(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = rotl(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = rotl(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = rotl(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = rotl(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = rotl(v2, 32);                                                                         \
+    } while (0)
+
+static uint32_t hash_bytes(const struct an *a, const char *s, size_t len)
+{
+    uint64_t k0 = a->lim.hash_key[0], k1 = a->lim.hash_key[1];
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+    uint64_t m, b = (uint64_t)len << 56;
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&m, s + i, 8);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t k = 0; i + k < len; k++)
+        b |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return (uint32_t)(v0 ^ v1 ^ v2 ^ v3);
+}
+
+#undef SIPROUND
 
 /* Reports `what` at the current event; an allocation failure is always "out of memory". */
 static enum og_err fail(struct an *a, enum og_err err, const char *what)
@@ -308,10 +357,13 @@ static struct og_str anchor_name(const struct an *a, uint32_t idx)
 static enum og_err intern_chart(struct an *a, const struct ev *e)
 {
     struct og_str key = {e->s, e->len};
-    uint32_t hash = hash_bytes(e->s, e->len), *slot;
+    uint32_t hash, *slot;
     struct chart *c;
     enum og_err rc;
 
+    if (e->len > OG_INDEX_MAX_CHART_NAME)
+        return fail(a, OG_ETOOBIG, "chart name longer than 255 bytes");
+    hash = hash_bytes(a, e->s, e->len);
     if (a->chart_tab.cap > 0) {
         slot = htab_slot(a, &a->chart_tab, key, hash, chart_name);
         if (*slot != 0) {
@@ -759,7 +811,7 @@ static void decode(const struct an *a, size_t *off, struct ev *e)
 static enum og_err define_anchor(struct an *a, const char *name, bool open)
 {
     size_t len = strlen(name);
-    uint32_t hash = hash_bytes(name, len), *slot;
+    uint32_t hash = hash_bytes(a, name, len), *slot;
     struct anchor *an;
     enum og_err rc;
 
@@ -813,7 +865,7 @@ static enum og_err on_alias(struct an *a, const char *name)
 
     if (a->anchor_tab.cap == 0)
         return fail(a, OG_EPARSE, "alias to an undefined anchor");
-    slot = htab_slot(a, &a->anchor_tab, key, hash_bytes(key.ptr, key.len), anchor_name);
+    slot = htab_slot(a, &a->anchor_tab, key, hash_bytes(a, key.ptr, key.len), anchor_name);
     if (*slot == 0)
         return fail(a, OG_EPARSE, "alias to an undefined anchor");
     an = &a->anchors[*slot - 1];

@@ -118,6 +118,7 @@ static void print_human(const char *name, const struct og_index_summary *s,
  */
 static int analyze_stream(og_read_fn read, void *ctx, const char *name, const struct index_opts *o)
 {
+    struct og_index_limits limits;
     struct og_index_summary summary;
     struct og_index_verdict verdict;
     struct og_diag diag;
@@ -130,7 +131,10 @@ static int analyze_stream(og_read_fn read, void *ctx, const char *name, const st
     memset(&verdict, 0, sizeof(verdict));
     og_buf_init(&out, (size_t)64 << 20);
     og_diag_clear(&diag);
-    rc = og_helm_index_analyze(read, ctx, NULL, o->charts ? OG_INDEX_DETAIL : 0, &summary, &diag);
+    og_index_limits_init(&limits);
+    srv_index_hash_key(limits.hash_key);
+    rc =
+        og_helm_index_analyze(read, ctx, &limits, o->charts ? OG_INDEX_DETAIL : 0, &summary, &diag);
     if (rc != OG_OK) {
         (void)snprintf(diag.file, sizeof(diag.file), "%s", name);
         fprintf(stderr, "ocigate index analyze: %s (%s)\n", og_diag_format(&diag, msg, sizeof(msg)),

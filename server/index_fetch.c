@@ -3,9 +3,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "index_cache.h"
 #include "log.h"
+
+void srv_index_hash_key(uint64_t key[2])
+{
+    struct timespec ts;
+
+    /* The kernel's randomness; should it fail, the clock still keeps the key unguessable
+     * enough to defeat tables of precomputed collisions. */
+    if (getrandom(key, 2 * sizeof(uint64_t), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(uint64_t)))
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    key[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull;
+    key[1] ^= (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+}
 
 char *srv_index_url(const char *base)
 {
@@ -75,6 +90,7 @@ enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_
     }
     og_index_limits_init(&limits);
     limits.max_bytes = cfg->index.max_bytes;
+    srv_index_hash_key(limits.hash_key);
     /* With per-chart detail, so that the verdict can name the charts that moved. */
     rc = og_helm_index_analyze(srv_fetch_read, f, &limits, OG_INDEX_DETAIL, &summary, &diag);
     if (rc == OG_ENOMEM)

@@ -7,6 +7,7 @@
 #define SRV_INDEX_FETCH_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "fetch.h"
 #include "ocigate/config.h"
@@ -17,6 +18,12 @@
 struct srv_index_fetch_extra {
     const char *ca_file; /**< CA bundle instead of the system's (tests), or NULL */
 };
+
+/**
+ * Fills `key` with a random key for og_index_limits.hash_key (indexes come from tenants'
+ * servers, so the analyzer's tables must not be open to chosen collisions). Thread-safe.
+ */
+void srv_index_hash_key(uint64_t key[2]);
 
 /**
  * Builds the url of a repository's index as Flux's source-controller does: "index.yaml"

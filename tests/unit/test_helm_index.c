@@ -956,10 +956,47 @@ OG_TEST(real_kubeshop_detail)
     og_index_verdict_cleanup(&v);
 }
 
-OG_TEST_MAIN(OG_T(fixtures_all_chunk_sizes), OG_T(newest_version_per_chart),
-             OG_T(not_an_index_is_eparse_with_location), OG_T(error_names_the_chart),
-             OG_T(reader_errors_pass_through), OG_T(structure_edge_cases),
-             OG_T(limits_give_etoobig), OG_T(anchors_are_bounded), OG_T(url_classification),
-             OG_T(base_host_is_folded_and_sorted), OG_T(semver_precedence), OG_T(rfc3339_times),
-             OG_T(decide_thresholds_and_fixability), OG_T(json_output_round_trips),
-             OG_T(real_indexes), OG_T(real_kubeshop_detail))
+/* Names are bounded, and the same index gives the same result under any hash key. */
+OG_TEST(chart_names_bounded_and_key_independent)
+{
+    struct og_index_summary s1, s2;
+    struct og_index_limits lim;
+    struct og_diag diag;
+    char name[300];
+    struct og_buf doc;
+
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    og_buf_init(&doc, 1u << 20);
+    ASSERT_EQ(og_buf_appendf(&doc, "entries:\n  %s:\n  - version: 1.0.0\n", name), OG_OK);
+    og_diag_clear(&diag);
+    ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, NULL, 0, &s1, &diag), OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(diag.msg, "chart name longer than 255 bytes");
+
+    og_buf_reset(&doc);
+    ASSERT_EQ(og_buf_append_cstr(&doc, "entries:\n"), OG_OK);
+    for (int i = 0; i < 2000; i++)
+        ASSERT_EQ(og_buf_appendf(&doc, "  c%d:\n  - version: 1.0.%d\n    urls: [oci://r/p/c%d:1]\n",
+                                 i % 700, i, i),
+                  OG_OK);
+    og_index_limits_init(&lim);
+    ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, &lim, 0, &s1, NULL), OG_OK);
+    lim.hash_key[0] = 0x1234567890abcdefull;
+    lim.hash_key[1] = 42;
+    ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, &lim, 0, &s2, NULL), OG_OK);
+    ASSERT_EQ(s1.charts, 700);
+    ASSERT_EQ(s2.charts, s1.charts);
+    ASSERT_EQ(s2.versions, s1.versions);
+    ASSERT_EQ(s2.charts_newest_oci, s1.charts_newest_oci);
+    og_index_summary_cleanup(&s1);
+    og_index_summary_cleanup(&s2);
+    og_buf_cleanup(&doc);
+}
+
+OG_TEST_MAIN(OG_T(chart_names_bounded_and_key_independent), OG_T(fixtures_all_chunk_sizes),
+             OG_T(newest_version_per_chart), OG_T(not_an_index_is_eparse_with_location),
+             OG_T(error_names_the_chart), OG_T(reader_errors_pass_through),
+             OG_T(structure_edge_cases), OG_T(limits_give_etoobig), OG_T(anchors_are_bounded),
+             OG_T(url_classification), OG_T(base_host_is_folded_and_sorted),
+             OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
+             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))

@@ -54,7 +54,12 @@ struct og_index_limits {
     uint64_t max_bytes;   /**< bytes read from the reader; default 64 MiB */
     size_t max_anchored;  /**< bytes kept to replay anchored nodes; default 1 MiB */
     uint64_t max_aliased; /**< bytes replayed for aliases over the whole input; default 64 MiB */
+    uint64_t hash_key[2]; /**< key of the name tables' hash (SipHash); default fixed: set a
+                               random one for indexes an adversary may write */
 };
+
+/** Longest chart name accepted (longer is OG_ETOOBIG). */
+#define OG_INDEX_MAX_CHART_NAME 255
 
 /** Fills `limits` with the defaults documented on each field. */
 void og_index_limits_init(struct og_index_limits *limits);
