@@ -600,6 +600,14 @@ static const struct url_case url_cases[] = {
      "redis:20.4.0",
      OG__URL_OCI, false, "oci://registry-1.docker.io/bitnamicharts"},
     {"https://a.example/x/OCI://h/p/c.tgz", OG__URL_OCI, true, "OCI://h/p"},
+    /* An index is anyone's text: no base may carry credentials, spaces, quotes or a query. */
+    {"oci://user:pw@r.io/x/a:1", OG__URL_OCI, true, ""},
+    {"oci://r.io/x y/a:1", OG__URL_OCI, true, ""},
+    {"oci://r.io/x\"evil/a:1", OG__URL_OCI, true, ""},
+    {"oci://r.io/x/a:1?x=y/z:2", OG__URL_OCI, false, "oci://r.io/x"},
+    {"oci://[::1]:5000/x/a:1", OG__URL_OCI, false, "oci://[::1]:5000/x"},
+    /* "/oci://" counts only in the path, never in a query. */
+    {"https://h.example/c/a-1.0.0.tgz?from=/oci://r.io/x/a:1.0.0", OG__URL_HTTPS, false, ""},
     {"https://charts.bitnami.com/bitnami/redis-17.0.0.tgz", OG__URL_HTTPS, false, ""},
     {"HTTP://charts.example/x.tgz", OG__URL_HTTPS, false, ""},
     {"https://charts.example/oci-charts/x.tgz", OG__URL_HTTPS, false, ""},
