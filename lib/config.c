@@ -522,11 +522,17 @@ char *og__config_url_normalize(const char *url, size_t len)
     return out;
 }
 
+/* Longest url a migration row may hold: real ones are short, and aliases must not let a
+ * small file expand into a huge configuration. */
+#define URL_MAX_LEN 2048
+
 static enum og_err check_http_url(const char *text, size_t len, char *msg, size_t size)
 {
     char shown[72];
     size_t off, host_end;
 
+    if (len > URL_MAX_LEN)
+        return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
     if (has_ctl_or_space(text, len))
         return failf(msg, size, "url \"%s\" contains whitespace or control characters",
                      show(text, len, shown));
@@ -559,6 +565,8 @@ static enum og_err check_oci_url(const char *text, size_t len, char *msg, size_t
     char shown[72];
     size_t off = 6, host_end, i, all = len;
 
+    if (len > URL_MAX_LEN)
+        return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
     if (!ieq_prefix(text, len, "oci://"))
         return failf(msg, size, "\"%s\" is not an oci:// url", show(text, all, shown));
     if (has_ctl_or_space(text, len))

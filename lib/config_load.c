@@ -193,6 +193,11 @@ static enum og_err scalar_value(struct loader *ld, const struct og__key *key,
     if (is_null(node))
         return fail_at(ld, node, where, OG_EINVAL, "expected %s, got nothing (null)",
                        type_name(type));
+    /* No value of the table is long; the cap also keeps aliases from multiplying a small
+     * file into a huge configuration. */
+    if (node->data.scalar.length > OG_CONFIG_MAX_VALUE)
+        return fail_at(ld, node, where, OG_EINVAL, "value is longer than %u bytes",
+                       OG_CONFIG_MAX_VALUE);
     if ((type == OG__KEY_BOOL || type == OG__KEY_UINT) &&
         node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return fail_at(ld, node, where, OG_EINVAL, "expected %s, got a quoted string",

@@ -10,7 +10,7 @@
 #include "ocigate/config.h"
 
 /* Output of either command stays far below this; it only bounds a runaway. */
-#define OUTPUT_MAX (4u << 20)
+#define OUTPUT_MAX (64u << 20)
 
 static void usage(FILE *out)
 {

@@ -90,8 +90,16 @@ static bool host_allowed(struct srv_fetch *f)
     if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto out;
-    for (size_t i = 0; i < f->opts.n_allow_hosts && !ok; i++)
-        ok = strcasecmp(host, f->opts.allow_hosts[i]) == 0;
+    for (size_t i = 0; i < f->opts.n_allow_hosts && !ok; i++) {
+        const char *want = f->opts.allow_hosts[i];
+        size_t hlen = strlen(host);
+
+        /* libcurl gives an IPv6 literal in brackets; the allow list may hold it either way. */
+        if (host[0] == '[' && hlen >= 2 && want[0] != '[')
+            ok = strlen(want) == hlen - 2 && strncasecmp(host + 1, want, hlen - 2) == 0;
+        else
+            ok = strcasecmp(host, want) == 0;
+    }
 out:
     curl_free(host);
     curl_url_cleanup(u);

@@ -24,9 +24,12 @@
 #define DEBOUNCE_MS 150
 /* How often a lost directory watch (directory removed or renamed) is tried again. */
 #define REWATCH_MS 1000
-#define WATCH_MASK                                                                                 \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |            \
-     IN_DELETE_SELF | IN_MOVE_SELF)
+/*
+ * Only events after which the file is whole: a write closed, or a file (or the ConfigMap's
+ * ..data symlink) renamed into place. A creation or an attribute change may come while the
+ * file is still being written, and a half-written file must never be taken for the new one.
+ */
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 struct srv_reload {
     struct srv_config_flags flags; /* strings below are owned copies */
@@ -83,13 +86,39 @@ static bool same_config(const struct og_config *a, const struct og_config *b)
     struct og_buf ta, tb;
     bool same;
 
-    og_buf_init(&ta, 4u << 20);
-    og_buf_init(&tb, 4u << 20);
+    og_buf_init(&ta, 64u << 20);
+    og_buf_init(&tb, 64u << 20);
     same = og_config_format(a, &ta) == OG_OK && og_config_format(b, &tb) == OG_OK &&
            ta.len == tb.len && memcmp(ta.ptr, tb.ptr, ta.len) == 0;
     og_buf_cleanup(&ta);
     og_buf_cleanup(&tb);
     return same;
+}
+
+/* True when `path` is an empty file (or holds only whitespace and comments). */
+static bool file_is_empty(const char *path)
+{
+    char buf[4096];
+    bool empty = true, comment = false;
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL)
+        return false;
+    for (n = fread(buf, 1, sizeof(buf), f); empty && n > 0; n = fread(buf, 1, sizeof(buf), f)) {
+        for (size_t i = 0; i < n && empty; i++) {
+            char c = buf[i];
+
+            if (comment)
+                comment = c != '\n';
+            else if (c == '#')
+                comment = true;
+            else if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+                empty = false;
+        }
+    }
+    fclose(f);
+    return empty;
 }
 
 static void reload(struct srv_reload *r, const char *trigger)
@@ -101,6 +130,12 @@ static void reload(struct srv_reload *r, const char *trigger)
 
     og_diag_clear(&diag);
     rc = srv_config_build(&r->flags, &cfg, &diag);
+    if (rc == OG_OK && r->path != NULL && file_is_empty(r->path)) {
+        /* Valid YAML (all defaults), but on a reload far more likely a file being replaced:
+         * taking it would silently drop every exemption. */
+        rc = og_diag_set(&diag, OG_EINVAL, "%s is empty; an empty file is only read at start",
+                         r->path);
+    }
     if (rc != OG_OK) {
         if (diag.msg[0] == '\0')
             og_diag_set(&diag, rc, "%s", og_strerror(rc));

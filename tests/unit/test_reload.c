@@ -183,11 +183,22 @@ OG_TEST(reload_on_request_and_file_change)
         ASSERT_EQ(done, 5);
     }
 
-    /* The file disappears: rejected (cannot open), the snapshot stays. */
-    unlink(path);
+    /* An empty file (a file being replaced, most likely) is refused on reload. */
+    write_file(path, "# nothing yet\n");
     ASSERT(wait_done(r, 6));
     srv_reload_stats(r, &done, &rejected);
     ASSERT_EQ(rejected, 2);
+    ASSERT_EQ(current_mode(), OG_MODE_AUDIT);
+
+    /* The file disappears: nothing happens until asked; then rejected (cannot open). */
+    unlink(path);
+    sleep_ms(400);
+    srv_reload_stats(r, &done, NULL);
+    ASSERT_EQ(done, 6);
+    srv_reload_request(r);
+    ASSERT(wait_done(r, 7));
+    srv_reload_stats(r, &done, &rejected);
+    ASSERT_EQ(rejected, 3);
     ASSERT_EQ(current_mode(), OG_MODE_AUDIT);
 
     srv_reload_stop(r);

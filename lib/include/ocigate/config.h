@@ -130,6 +130,9 @@ struct og_config *og_config_ref(struct og_config *cfg);
 /** Drops a reference; the last one frees the snapshot. NULL is a no-op. Thread-safe. */
 void og_config_unref(struct og_config *cfg);
 
+/** Longest value a configuration key takes (a url, a glob, a host). */
+#define OG_CONFIG_MAX_VALUE 2048u
+
 /** Largest configuration file ocigate reads (the server's srv_config_load()). */
 #define OG_CONFIG_MAX_FILE (1u << 20)
 
