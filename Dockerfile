@@ -8,7 +8,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         cmake make gcc libc6-dev pkg-config \
-        libmicrohttpd-dev libcjson-dev libyaml-dev libssl-dev libcurl4-openssl-dev \
+        libmicrohttpd-dev libcjson-dev libyaml-dev libssl-dev libcurl4-openssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -22,7 +22,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOG_WERROR=ON \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libcjson1 libyaml-0-2 libssl3 libcurl4 ca-certificates \
+        libmicrohttpd12 libcjson1 libyaml-0-2 libssl3 libcurl4 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/ocigate /usr/local/bin/ocigate
 USER 65532:65532

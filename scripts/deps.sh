@@ -4,7 +4,7 @@
 # fails, so that `make run` and `make test` work on a fresh Debian machine.
 set -eu
 build=(cmake make gcc pkg-config libmicrohttpd-dev libcjson-dev libyaml-dev libssl-dev
-    libcurl4-openssl-dev)
+    libcurl4-openssl-dev zlib1g-dev)
 test=("${build[@]}" python3 python3-yaml python3-jsonpatch python3-jsonschema curl openssl
     clang-format ca-certificates)
 bench=("${build[@]}" nginx-light wrk python3 python3-yaml openssl util-linux procps)

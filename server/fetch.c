@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include "ocigate/netaddr.h"
 
@@ -30,11 +31,16 @@ struct srv_fetch {
     bool location_seen; /* the current header block has a Location */
     long final_code;    /* status of the response whose body we keep, 0 until known */
     uint64_t total;     /* decoded body bytes accepted */
+    uint64_t received;  /* body bytes as they came (compressed or not) */
     unsigned refused;
     char refused_addr[OG_IPADDR_STRLEN];
     char detail[256];
     char errbuf[CURL_ERROR_SIZE];
-    size_t off, len; /* unread bytes are window[off..len) */
+    struct curl_slist *headers; /* Accept-Encoding */
+    bool inflating;             /* the body is gzip or deflate: srv_fetch_read inflates */
+    bool inflate_end;           /* the compressed stream ended */
+    z_stream zs;                /* valid while inflating */
+    size_t off, len;            /* unread bytes are window[off..len) */
     char window[SRV_FETCH_WINDOW];
 };
 
@@ -177,7 +183,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 
     if (f->final_code != 200)
         return n; /* a redirect's or an error's body: not the index */
-    if (n > f->opts.max_bytes - f->total) {
+    if (n > f->opts.max_bytes - f->received) {
         f->too_big = true;
         return 0; /* CURLE_WRITE_ERROR */
     }
@@ -199,7 +205,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     }
     memcpy(f->window + f->len, data, n);
     f->len += n;
-    f->total += n;
+    f->received += n;
+    if (!f->inflating)
+        f->total += n;
     return n;
 }
 
@@ -268,7 +276,15 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms) == CURLE_OK;
     if (o->max_bytes <= (uint64_t)INT64_MAX)
         ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    /*
+     * gzip and deflate are asked for, but decoded here (srv_fetch_read), not by libcurl:
+     * libcurl keeps everything it decodes while a transfer is paused, so a small compressed
+     * body would sit decompressed in memory, up to 64 MiB, past our window and our cap.
+     */
+    f->headers = curl_slist_append(NULL, "Accept-Encoding: gzip, deflate");
+    ok &= f->headers != NULL;
+    ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, SRV_FETCH_USER_AGENT) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L) == CURLE_OK;
@@ -387,6 +403,90 @@ static void pump(struct srv_fetch *f, bool until_headers)
     }
 }
 
+/* Reads the final response's Content-Encoding: none or identity as is, gzip and deflate
+ * through zlib (which tells the gzip and zlib wrappers apart), anything else refused. */
+static enum og_err setup_decoding(struct srv_fetch *f)
+{
+    struct curl_header *h = NULL;
+    const char *v;
+
+    if (curl_easy_header(f->easy, "Content-Encoding", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        h == NULL)
+        return OG_OK;
+    v = h->value;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '\0' || strcasecmp(v, "identity") == 0)
+        return OG_OK;
+    if (strcasecmp(v, "gzip") != 0 && strcasecmp(v, "x-gzip") != 0 &&
+        strcasecmp(v, "deflate") != 0) {
+        snprintf(f->detail, sizeof(f->detail), "unsupported Content-Encoding \"%.64s\"", v);
+        return OG_EIO;
+    }
+    memset(&f->zs, 0, sizeof(f->zs));
+    /* 15 + 32: a window of 32 KiB, gzip or zlib header detected from the data. */
+    if (inflateInit2(&f->zs, 15 + 32) != Z_OK) {
+        snprintf(f->detail, sizeof(f->detail), "cannot start decompression");
+        return OG_ENOMEM;
+    }
+    f->inflating = true;
+    /* What the window already holds was counted as it came; from now on, as inflated. */
+    f->total = 0;
+    return OG_OK;
+}
+
+/* srv_fetch_read for a compressed body: inflates from the window into `buf`. */
+static enum og_err read_inflated(struct srv_fetch *f, char *buf, size_t cap, size_t *n)
+{
+    for (;;) {
+        size_t avail = f->len - f->off, used, made;
+        int zr;
+
+        if (f->inflate_end)
+            return OG_OK;
+        if (avail == 0) {
+            pump(f, false);
+            avail = f->len - f->off;
+            if (avail == 0) {
+                if (!f->done) {
+                    snprintf(f->detail, sizeof(f->detail), "transfer stalled");
+                    return OG_EIO;
+                }
+                if (f->result != CURLE_OK)
+                    return failure(f);
+                snprintf(f->detail, sizeof(f->detail), "compressed body ends early");
+                return OG_EIO;
+            }
+        }
+        f->zs.next_in = (Bytef *)(f->window + f->off);
+        f->zs.avail_in = (uInt)(avail < UINT32_MAX ? avail : UINT32_MAX);
+        f->zs.next_out = (Bytef *)buf;
+        f->zs.avail_out = (uInt)(cap < UINT32_MAX ? cap : UINT32_MAX);
+        zr = inflate(&f->zs, Z_NO_FLUSH);
+        used = (avail < UINT32_MAX ? avail : UINT32_MAX) - f->zs.avail_in;
+        made = (cap < UINT32_MAX ? cap : UINT32_MAX) - f->zs.avail_out;
+        f->off += used;
+        if (zr == Z_STREAM_END)
+            f->inflate_end = true;
+        else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(f->detail, sizeof(f->detail), "corrupt compressed body");
+            return OG_EIO;
+        }
+        if (made > 0) {
+            /* The cap holds for what the analyzer sees: a small gzip bomb stops here. */
+            if (made > f->opts.max_bytes - f->total) {
+                f->too_big = true;
+                snprintf(f->detail, sizeof(f->detail), "index larger than %llu bytes",
+                         (unsigned long long)f->opts.max_bytes);
+                return OG_ETOOBIG;
+            }
+            f->total += made;
+            *n = made;
+            return OG_OK;
+        }
+    }
+}
+
 enum og_err srv_fetch_begin(struct srv_fetch *f)
 {
     f->begun = true;
@@ -394,7 +494,7 @@ enum og_err srv_fetch_begin(struct srv_fetch *f)
     if (f->final_code != 0) {
         if (f->final_code != 200)
             snprintf(f->detail, sizeof(f->detail), "HTTP %ld", f->final_code);
-        return OG_OK;
+        return f->final_code == 200 ? setup_decoding(f) : OG_OK;
     }
     if (f->done && f->result == CURLE_OK) {
         /* Ended without a final header block we recognized (HTTP/0.9, odd server). */
@@ -423,6 +523,8 @@ enum og_err srv_fetch_read(void *ctx, char *buf, size_t cap, size_t *n)
     }
     if (f->final_code != 200)
         return OG_OK;
+    if (f->inflating)
+        return read_inflated(f, buf, cap, n);
     pump(f, false);
     take = f->len - f->off;
     if (take == 0) {
@@ -469,6 +571,9 @@ void srv_fetch_free(struct srv_fetch *f)
         (void)curl_multi_remove_handle(f->multi, f->easy);
     curl_easy_cleanup(f->easy);
     curl_multi_cleanup(f->multi);
+    curl_slist_free_all(f->headers);
+    if (f->inflating)
+        inflateEnd(&f->zs);
     free(f->cidrs);
     free(f);
 }
