@@ -494,10 +494,26 @@ static enum og_err add_base(struct an *a, struct og_str base)
     return OG_OK;
 }
 
-static enum og_err copy_into(struct og_buf *dst, const struct og_buf *src)
+/*
+ * Longest `version` and `created` kept for a chart's newest entry: real ones are a few dozen
+ * bytes, and every chart keeps one of each, so longer values (which cannot be a SemVer or an
+ * RFC 3339 time anyway) count as absent rather than as up to max_scalar bytes per chart.
+ */
+#define KEPT_FIELD_MAX 256
+
+static struct og_str kept_field(const struct og_buf *b)
+{
+    struct og_str s = og_buf_view(b);
+
+    if (s.len > KEPT_FIELD_MAX)
+        s.len = 0;
+    return s;
+}
+
+static enum og_err copy_into(struct og_buf *dst, struct og_str src)
 {
     og_buf_reset(dst);
-    return og_buf_append(dst, src->ptr, src->len);
+    return og_buf_append_str(dst, src);
 }
 
 /* Folds the version entry that just ended into the current chart. */
@@ -505,6 +521,7 @@ static enum og_err finish_version(struct an *a)
 {
     struct chart *c = &a->charts[a->cur_chart];
     struct og__url_class cls = {OG__URL_OTHER, false, OG_STR_NULL};
+    struct og_str version, created;
     bool is_oci, take, has_time = false;
     int64_t sec = 0;
     int32_t nsec = 0;
@@ -535,8 +552,10 @@ static enum og_err finish_version(struct an *a)
         if (a->later_oci)
             a->secondary++;
     }
-    if (a->created.buf.len > 0)
-        has_time = og__helm_index_parse_time(og_buf_view(&a->created.buf), &sec, &nsec);
+    version = kept_field(&a->version.buf);
+    created = kept_field(&a->created.buf);
+    if (created.len > 0)
+        has_time = og__helm_index_parse_time(created, &sec, &nsec);
     take = !c->has_newest;
     if (!take) {
         int cmp = 0;
@@ -545,23 +564,22 @@ static enum og_err finish_version(struct an *a)
             cmp = sec != c->newest_sec ? (sec > c->newest_sec ? 1 : -1)
                                        : (nsec > c->newest_nsec) - (nsec < c->newest_nsec);
         if (cmp == 0)
-            cmp = og__helm_index_semver_cmp(og_buf_view(&a->version.buf),
-                                            og_buf_view(&c->newest_version));
+            cmp = og__helm_index_semver_cmp(version, og_buf_view(&c->newest_version));
         take = cmp > 0;
     }
     if (!take)
         return OG_OK;
-    rc = copy_into(&c->newest_version, &a->version.buf);
+    rc = copy_into(&c->newest_version, version);
     if (rc == OG_OK)
-        rc = copy_into(&c->newest_created, &a->created.buf);
+        rc = copy_into(&c->newest_created, created);
     if (rc != OG_OK)
         return fail(a, rc, "out of memory");
     c->has_newest = true;
     c->newest_has_time = has_time;
     c->newest_sec = sec;
     c->newest_nsec = nsec;
-    c->newest_has_version = a->version.buf.len > 0;
-    c->newest_has_created = a->created.buf.len > 0;
+    c->newest_has_version = version.len > 0;
+    c->newest_has_created = created.len > 0;
     c->newest_is_oci = is_oci;
     return OG_OK;
 }
