@@ -461,25 +461,39 @@ static bool once(struct scan *s, unsigned *seen, unsigned bit, const char *where
     return true;
 }
 
-static bool read_annotations(struct scan *s, struct og_review_object *obj)
+/*
+ * One object level being read: what its members fill in, and which of them were seen (a bit
+ * per member, for once()).
+ */
+struct level {
+    void *target;
+    unsigned seen;
+};
+
+/* Reads the value of the member named `key` of a level. */
+typedef bool (*member_fn)(struct scan *s, const struct tok *key, struct level *lv);
+
+/*
+ * Reads an optional object at s->i: null, or (unless `strict`) a value of another type, is
+ * passed over; another type with `strict` is an error naming `where`. An object's members go
+ * to `fn` one by one. `*is_obj` (may be NULL) tells whether there was an object.
+ */
+static bool members(struct scan *s, const char *where, bool strict, member_fn fn, void *target,
+                    bool *is_obj)
 {
-    bool is_obj, first = true;
+    struct level lv = {target, 0};
+    bool obj, first = true;
     struct tok key;
     int r;
 
-    if (!get_object(s, "", false, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    unsigned seen = 0;
-
+    if (!get_object(s, where, strict, &obj))
+        return false;
+    if (is_obj != NULL)
+        *is_obj = obj;
+    if (!obj)
+        return true;
     for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        bool ok;
-
-        if (key_is(&key, OG_MODE_ANNOTATION))
-            ok = once(s, &seen, 1, "/request/object/metadata/annotations", OG_MODE_ANNOTATION) &&
-                 get_string(s, "", false, &obj->mode_annotation);
-        else
-            ok = skip(s);
-        if (!ok)
+        if (!fn(s, &key, &lv))
             return false;
     }
     return r == 0;
@@ -488,93 +502,83 @@ static bool read_annotations(struct scan *s, struct og_review_object *obj)
 #define META "/request/object/metadata"
 #define SPEC "/request/object/spec"
 
-static bool read_metadata(struct scan *s, struct og_review_object *obj)
+static bool annotation_member(struct scan *s, const struct tok *key, struct level *lv)
 {
-    bool is_obj, first = true, ok;
-    struct tok key;
-    unsigned seen = 0;
-    int r;
+    struct og_review_object *obj = lv->target;
 
-    if (!get_object(s, "", false, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "name")) {
-            ok = once(s, &seen, 1, META, "name") && get_string(s, "", false, &obj->name);
-        } else if (key_is(&key, "namespace")) {
-            ok = once(s, &seen, 2, META, "namespace") && get_string(s, "", false, &obj->namespace_);
-        } else if (key_is(&key, "annotations")) {
-            ok = once(s, &seen, 4, META, "annotations") && read_annotations(s, obj);
-        } else if (key_is(&key, "deletionTimestamp")) {
-            obj->deleting = peek(s) != 'n';
-            ok = once(s, &seen, 8, META, "deletionTimestamp") && skip(s);
-        } else {
-            ok = skip(s);
-        }
-        if (!ok)
-            return false;
-    }
-    return r == 0;
+    if (key_is(key, OG_MODE_ANNOTATION))
+        return once(s, &lv->seen, 1, META "/annotations", OG_MODE_ANNOTATION) &&
+               get_string(s, "", false, &obj->mode_annotation);
+    return skip(s);
 }
 
-static bool read_spec(struct scan *s, struct og_review_object *obj)
+static bool metadata_member(struct scan *s, const struct tok *key, struct level *lv)
 {
-    bool is_obj, first = true, ok;
-    struct tok key;
-    unsigned seen = 0;
-    int r;
+    struct og_review_object *obj = lv->target;
 
-    if (!get_object(s, "", false, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    obj->has_spec = true;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "url")) {
-            obj->has_url = true;
-            ok = once(s, &seen, 1, SPEC, "url") && get_string(s, "", false, &obj->url);
-        } else if (key_is(&key, "type")) {
-            obj->has_type = true;
-            ok = once(s, &seen, 2, SPEC, "type") && get_string(s, "", false, &obj->type);
-        } else if (key_is(&key, "passCredentials")) {
-            obj->has_pass_credentials = true;
-            ok = once(s, &seen, 4, SPEC, "passCredentials") && skip(s);
-        } else if (key_is(&key, "secretRef")) {
-            obj->has_secret_ref = peek(s) == '{';
-            ok = once(s, &seen, 8, SPEC, "secretRef") && skip(s);
-        } else {
-            ok = skip(s);
-        }
-        if (!ok)
-            return false;
+    if (key_is(key, "name"))
+        return once(s, &lv->seen, 1, META, "name") && get_string(s, "", false, &obj->name);
+    if (key_is(key, "namespace"))
+        return once(s, &lv->seen, 2, META, "namespace") &&
+               get_string(s, "", false, &obj->namespace_);
+    if (key_is(key, "annotations"))
+        return once(s, &lv->seen, 4, META, "annotations") &&
+               members(s, "", false, annotation_member, obj, NULL);
+    if (key_is(key, "deletionTimestamp")) {
+        obj->deleting = peek(s) != 'n';
+        return once(s, &lv->seen, 8, META, "deletionTimestamp") && skip(s);
     }
-    return r == 0;
+    return skip(s);
+}
+
+static bool spec_member(struct scan *s, const struct tok *key, struct level *lv)
+{
+    struct og_review_object *obj = lv->target;
+
+    if (key_is(key, "url")) {
+        obj->has_url = true;
+        return once(s, &lv->seen, 1, SPEC, "url") && get_string(s, "", false, &obj->url);
+    }
+    if (key_is(key, "type")) {
+        obj->has_type = true;
+        return once(s, &lv->seen, 2, SPEC, "type") && get_string(s, "", false, &obj->type);
+    }
+    if (key_is(key, "passCredentials")) {
+        obj->has_pass_credentials = true;
+        return once(s, &lv->seen, 4, SPEC, "passCredentials") && skip(s);
+    }
+    if (key_is(key, "secretRef")) {
+        obj->has_secret_ref = peek(s) == '{';
+        return once(s, &lv->seen, 8, SPEC, "secretRef") && skip(s);
+    }
+    return skip(s);
+}
+
+static bool object_member(struct scan *s, const struct tok *key, struct level *lv)
+{
+    struct og_review_object *obj = lv->target;
+
+    if (key_is(key, "metadata"))
+        return once(s, &lv->seen, 1, "/request/object", "metadata") &&
+               members(s, "", false, metadata_member, obj, NULL);
+    if (key_is(key, "spec"))
+        return once(s, &lv->seen, 2, "/request/object", "spec") &&
+               members(s, "", false, spec_member, obj, &obj->has_spec);
+    return skip(s);
 }
 
 static bool read_object(struct scan *s, struct og_review_object *obj)
 {
-    bool is_obj, first = true, ok;
-    struct tok key;
-    unsigned seen = 0;
     size_t start;
-    int r;
 
     memset(obj, 0, sizeof(*obj));
     obj->name = "";
     obj->namespace_ = "";
     start = (peek(s), s->i);
-    if (!get_object(s, "/request/object", true, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    obj->present = true;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "metadata"))
-            ok = once(s, &seen, 1, "/request/object", "metadata") && read_metadata(s, obj);
-        else if (key_is(&key, "spec"))
-            ok = once(s, &seen, 2, "/request/object", "spec") && read_spec(s, obj);
-        else
-            ok = skip(s);
-        if (!ok)
-            return false;
-    }
-    if (r != 0)
+    if (!members(s, "/request/object", true, object_member, obj, &obj->present))
         return false;
+    if (!obj->present)
+        return true;
     /* Keep the object's text for og_review_object_tree(). */
     assert(s->rv->arena_len + (s->i - start) <= s->rv->arena_cap);
     memcpy(s->rv->arena + s->rv->arena_len, s->p + start, s->i - start);
@@ -629,97 +633,90 @@ static bool read_groups(struct scan *s)
     return r == 0;
 }
 
-static bool read_user(struct scan *s)
+static bool user_member(struct scan *s, const struct tok *key, struct level *lv)
 {
-    bool is_obj, first = true, ok;
-    struct tok key;
-    int r;
+    struct og_review_request *req = lv->target;
 
-    if (!get_object(s, "/request/userInfo", true, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "username"))
-            ok = get_string(s, "/request/userInfo/username", true, &s->rv->req.username);
-        else if (key_is(&key, "groups"))
-            ok = read_groups(s);
-        else
-            ok = skip(s);
-        if (!ok)
-            return false;
-    }
-    return r == 0;
+    if (key_is(key, "username"))
+        return get_string(s, "/request/userInfo/username", true, &req->username);
+    if (key_is(key, "groups"))
+        return read_groups(s);
+    return skip(s);
 }
 
-static bool read_kind(struct scan *s)
+static bool kind_member(struct scan *s, const struct tok *key, struct level *lv)
 {
-    struct og_review_request *req = &s->rv->req;
-    bool is_obj, first = true, ok;
-    struct tok key;
-    int r;
+    struct og_review_request *req = lv->target;
 
-    if (!get_object(s, "/request/kind", true, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "group"))
-            ok = get_string(s, "/request/kind/group", true, &req->group);
-        else if (key_is(&key, "version"))
-            ok = get_string(s, "/request/kind/version", true, &req->version);
-        else if (key_is(&key, "kind"))
-            ok = get_string(s, "/request/kind/kind", true, &req->kind);
-        else
-            ok = skip(s);
-        if (!ok)
-            return false;
-    }
-    return r == 0;
+    if (key_is(key, "group"))
+        return get_string(s, "/request/kind/group", true, &req->group);
+    if (key_is(key, "version"))
+        return get_string(s, "/request/kind/version", true, &req->version);
+    if (key_is(key, "kind"))
+        return get_string(s, "/request/kind/kind", true, &req->kind);
+    return skip(s);
 }
 
-static bool read_request(struct scan *s, bool *present)
+static bool request_member(struct scan *s, const struct tok *key, struct level *lv)
 {
-    struct og_review_request *req = &s->rv->req;
-    bool is_obj, first = true, ok;
-    struct tok key;
-    unsigned seen = 0;
-    int r;
+    struct og_review_request *req = lv->target;
 
-    if (!get_object(s, "/request", true, &is_obj) || !is_obj)
-        return s->rc == OG_OK;
-    if (*present)
-        return fail_shape(s, "/", "member \"request\" given twice");
-    *present = true;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "uid")) {
-            ok = once(s, &seen, 1, "/request", "uid") &&
-                 get_string(s, "/request/uid", true, &req->uid);
-        } else if (key_is(&key, "kind")) {
-            ok = once(s, &seen, 2, "/request", "kind") && read_kind(s);
-        } else if (key_is(&key, "name")) {
-            ok = once(s, &seen, 4, "/request", "name") &&
-                 get_string(s, "/request/name", true, &req->name);
-        } else if (key_is(&key, "namespace")) {
-            ok = once(s, &seen, 8, "/request", "namespace") &&
-                 get_string(s, "/request/namespace", true, &req->namespace_);
-        } else if (key_is(&key, "operation")) {
-            ok = once(s, &seen, 16, "/request", "operation") &&
-                 get_string(s, "/request/operation", true, &req->operation);
-        } else if (key_is(&key, "userInfo")) {
-            ok = once(s, &seen, 32, "/request", "userInfo") && read_user(s);
-        } else if (key_is(&key, "object")) {
-            ok = once(s, &seen, 64, "/request", "object") && read_object(s, &req->object);
-        } else if (key_is(&key, "dryRun")) {
-            char c = peek(s);
+    if (key_is(key, "uid"))
+        return once(s, &lv->seen, 1, "/request", "uid") &&
+               get_string(s, "/request/uid", true, &req->uid);
+    if (key_is(key, "kind"))
+        return once(s, &lv->seen, 2, "/request", "kind") &&
+               members(s, "/request/kind", true, kind_member, req, NULL);
+    if (key_is(key, "name"))
+        return once(s, &lv->seen, 4, "/request", "name") &&
+               get_string(s, "/request/name", true, &req->name);
+    if (key_is(key, "namespace"))
+        return once(s, &lv->seen, 8, "/request", "namespace") &&
+               get_string(s, "/request/namespace", true, &req->namespace_);
+    if (key_is(key, "operation"))
+        return once(s, &lv->seen, 16, "/request", "operation") &&
+               get_string(s, "/request/operation", true, &req->operation);
+    if (key_is(key, "userInfo"))
+        return once(s, &lv->seen, 32, "/request", "userInfo") &&
+               members(s, "/request/userInfo", true, user_member, req, NULL);
+    if (key_is(key, "object"))
+        return once(s, &lv->seen, 64, "/request", "object") && read_object(s, &req->object);
+    if (key_is(key, "dryRun")) {
+        char c = peek(s);
 
-            req->dry_run = c == 't';
-            ok = once(s, &seen, 128, "/request", "dryRun") && skip(s);
-            if (ok && c != 't' && c != 'f' && c != 'n')
-                ok = fail_shape(s, "/request/dryRun", "must be a boolean");
-        } else {
-            ok = skip(s);
-        }
-        if (!ok)
+        req->dry_run = c == 't';
+        if (!once(s, &lv->seen, 128, "/request", "dryRun") || !skip(s))
             return false;
+        return c == 't' || c == 'f' || c == 'n' ||
+               fail_shape(s, "/request/dryRun", "must be a boolean");
     }
-    return r == 0;
+    return skip(s);
+}
+
+/* The top level: apiVersion, kind and request (`target` is a struct root_read). */
+struct root_read {
+    const char *review_kind;
+    bool request;
+};
+
+static bool root_member(struct scan *s, const struct tok *key, struct level *lv)
+{
+    struct root_read *root = lv->target;
+    bool is_obj;
+
+    if (key_is(key, "apiVersion"))
+        return get_string(s, "/apiVersion", true, &s->rv->req.api_version);
+    if (key_is(key, "kind"))
+        return get_string(s, "/kind", true, &root->review_kind);
+    if (key_is(key, "request")) {
+        if (!members(s, "/request", true, request_member, &s->rv->req, &is_obj))
+            return false;
+        if (is_obj && root->request)
+            return fail_shape(s, "/", "member \"request\" given twice");
+        root->request |= is_obj;
+        return true;
+    }
+    return skip(s);
 }
 
 static enum og_operation parse_op(const char *op)
@@ -739,10 +736,7 @@ static const char *const api_versions[] = {"admission.k8s.io/v1", "admission.k8s
 static enum og_err decode(struct scan *s)
 {
     struct og_review_request *req = &s->rv->req;
-    const char *review_kind = "";
-    bool first = true, present = false, ok;
-    struct tok key;
-    int r;
+    struct root_read root = {"", false};
 
     if (peek(s) != '{') {
         if (s->i < s->len && skip(s) && peek(s) == '\0')
@@ -750,21 +744,7 @@ static enum og_err decode(struct scan *s)
         fail_at(s, s->i >= s->len ? "no JSON value" : "unexpected character");
         return s->rc;
     }
-    if (!open_container(s))
-        return s->rc;
-    for (r = object_next(s, &first, &key); r == 1; r = object_next(s, &first, &key)) {
-        if (key_is(&key, "apiVersion"))
-            ok = get_string(s, "/apiVersion", true, &req->api_version);
-        else if (key_is(&key, "kind"))
-            ok = get_string(s, "/kind", true, &review_kind);
-        else if (key_is(&key, "request"))
-            ok = read_request(s, &present);
-        else
-            ok = skip(s);
-        if (!ok)
-            return s->rc;
-    }
-    if (r != 0)
+    if (!members(s, "", true, root_member, &root, NULL))
         return s->rc;
     if (peek(s) != '\0') {
         fail_at(s, "trailing data");
@@ -779,12 +759,12 @@ static enum og_err decode(struct scan *s)
                            "unsupported apiVersion \"%.64s\" (want admission.k8s.io/v1 or v1beta1)",
                            req->api_version);
     }
-    if (review_kind[0] != '\0' && strcmp(review_kind, "AdmissionReview") != 0) {
+    if (root.review_kind[0] != '\0' && strcmp(root.review_kind, "AdmissionReview") != 0) {
         og_diag_where(s->diag, "/kind");
         return og_diag_set(s->diag, OG_EPARSE, "kind \"%.64s\" is not AdmissionReview",
-                           review_kind);
+                           root.review_kind);
     }
-    if (!present) {
+    if (!root.request) {
         og_diag_where(s->diag, "/request");
         return og_diag_set(s->diag, OG_EPARSE, "AdmissionReview has no request");
     }
