@@ -358,6 +358,19 @@ bad:
                  show(text, len, shown));
 }
 
+enum og_err og_config_parse_duration(const char *text, size_t len, uint64_t *ms,
+                                     struct og_diag *diag)
+{
+    char msg[sizeof(diag->msg)];
+    uint64_t v;
+    enum og_err rc = parse_duration(text, len, &v, msg, sizeof(msg));
+
+    if (rc != OG_OK)
+        return og_diag_set(diag, rc, "%s", msg);
+    *ms = v;
+    return OG_OK;
+}
+
 static const struct {
     const char *name;
     uint64_t mult;

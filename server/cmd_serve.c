@@ -28,6 +28,9 @@
 #define DEFAULT_CONN_TIMEOUT_S 10
 #define DEFAULT_DRAIN_S 5
 #define DEFAULT_MAX_CONNS 1024
+#define DEFAULT_REQUEST_TIMEOUT_MS 5000u
+#define REQUEST_TIMEOUT_MIN_MS 100u
+#define REQUEST_TIMEOUT_MAX_MS 3600000u
 /*
  * libmicrohttpd's per-connection pool holds the request line, headers and the read buffer
  * (the body streams through it into the request's og_buf); it is zeroed for every request on
@@ -69,7 +72,12 @@ static void usage(FILE *out)
             "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
             "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
             "                       (default: %d)\n"
-            "  --max-conns N        concurrent connections, 1..65536 (default: %d)\n"
+            "  --max-conns N        concurrent connections, 1..65536 (default: %d); at the\n"
+            "                       cap idle keep-alive connections are closed for waiting\n"
+            "                       clients, else these wait in the listen backlog\n"
+            "  --request-timeout D  longest a request's headers and body may take to arrive,\n"
+            "                       from its first byte (on a new connection from accept,\n"
+            "                       TLS handshake included), 100ms..1h (default: 5s)\n"
             "  --drain S            seconds between SIGTERM (readyz turns 503) and closing\n"
             "                       the listener, 0..3600 (default: %d)\n"
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
@@ -97,6 +105,27 @@ static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t 
     return true;
 }
 
+/* Parses a flag's duration ("5s", "1500ms") into `*ms`, or prints why not. */
+static bool flag_duration(const char *flag, const char *val, uint64_t min_ms, uint64_t max_ms,
+                          uint64_t *ms)
+{
+    struct og_diag diag;
+    uint64_t v;
+
+    og_diag_clear(&diag);
+    if (og_config_parse_duration(val, strlen(val), &v, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s: %s\n", flag, diag.msg);
+        return false;
+    }
+    if (v < min_ms || v > max_ms) {
+        fprintf(stderr, "ocigate serve: %s must be within %llums..%llus, not '%s'\n", flag,
+                (unsigned long long)min_ms, (unsigned long long)max_ms / 1000, val);
+        return false;
+    }
+    *ms = v;
+    return true;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
@@ -110,6 +139,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         {"threads", required_argument, NULL, 't'},
         {"conn-timeout", required_argument, NULL, 'T'},
         {"max-conns", required_argument, NULL, 'C'},
+        {"request-timeout", required_argument, NULL, 'R'},
         {"drain", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -161,6 +191,11 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
             break;
         case 'C':
             if (!flag_uint("--max-conns", optarg, 1, 65536, &o->http.max_conns))
+                return 2;
+            break;
+        case 'R':
+            if (!flag_duration("--request-timeout", optarg, REQUEST_TIMEOUT_MIN_MS,
+                               REQUEST_TIMEOUT_MAX_MS, &o->http.request_timeout_ms))
                 return 2;
             break;
         case 'd':
@@ -357,6 +392,7 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.listen = DEFAULT_LISTEN;
     o.http.conn_timeout_s = DEFAULT_CONN_TIMEOUT_S;
     o.http.max_conns = DEFAULT_MAX_CONNS;
+    o.http.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     o.http.conn_memory = CONN_MEMORY;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;

@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "args.h"
+#include "conns.h"
 #include "index_cache.h"
 #include "log.h"
 #include "snapshot.h"
@@ -41,6 +42,9 @@
 /* Most body bytes reserved from Content-Length before they arrive. */
 #define BODY_PRERESERVE (256u << 10)
 
+/* The connection watchdog's period: how late past its deadline a slow request is cut. */
+#define CONNS_TICK_MS 100u
+
 /* Largest error body. */
 #define ERROR_MAX 1024
 
@@ -57,7 +61,7 @@ struct srv_httpd {
     atomic_bool quiesced;
     atomic_uint inflight;
     int listen_fd;                       /* ours: libmicrohttpd gets each accepted connection */
-    unsigned conn_timeout_s;             /* also the longest a request body may take to arrive */
+    struct srv_conns *conns;             /* the cap and the request deadline (conns.h) */
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
@@ -538,15 +542,6 @@ static enum MHD_Result on_body(struct srv_request *req, const char *data, size_t
 {
     uint64_t cap = req->cfg->max_body;
 
-    /*
-     * libmicrohttpd's connection timeout counts idle time only: a client that drips a byte at
-     * a time would hold its connection (and a connection slot) for ever. The whole body must
-     * arrive within the same number of seconds.
-     */
-    if (elapsed_us(&req->start) > (uint64_t)req->httpd->conn_timeout_s * 1000000u) {
-        srv_log(SRV_LOG_WARN, "dropping a connection whose body arrives too slowly", NULL);
-        return MHD_NO;
-    }
     /* Only an admission whose headers passed keeps its body; other bodies are dropped. */
     if (req->status == 0 && (req->route == ROUTE_MUTATE || req->route == ROUTE_VALIDATE)) {
         enum og_err rc = og_buf_append(&req->body, data, size);
@@ -602,6 +597,18 @@ static enum MHD_Result finish(struct srv_request *req)
     return queue_error(req, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
 
+/*
+ * The connection's entry in the connection table (conns.h), kept as libmicrohttpd's socket
+ * context by on_connection(); NULL for one the table does not know.
+ */
+static struct srv_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -622,6 +629,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         og_buf_init(&req->body, 0);
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
+        srv_conn_request_begin(conn_of(conn));
         return check_headers(req, method);
     }
     if (*upload_data_size != 0) {
@@ -631,6 +639,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return on_body(req, upload_data, size);
     }
+    srv_conn_request_received(conn_of(conn));
     return finish(req);
 }
 
@@ -640,7 +649,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_httpd *h = cls;
     struct srv_request *req = *con_cls;
 
-    (void)conn;
+    srv_conn_request_done(conn_of(conn));
     if (req == NULL)
         return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && srv_log_enabled(SRV_LOG_DEBUG))
@@ -674,35 +683,57 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * Every libmicrohttpd option in one place, each value cast to the exact type that
- * microhttpd.h documents for it (the options are read back with va_arg).
+ * libmicrohttpd's connection notifications: the table learns which connections libmicrohttpd
+ * serves and when it is about to close one (before it closes the descriptor).
  */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct srv_httpd *h = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_conns_closed(h->conns, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;
+}
+
 /*
- * Accepts connections and hands each to libmicrohttpd (which spreads them over its workers
- * and closes a socket it cannot take). srv_httpd_quiesce() ends the loop by shutting the
- * socket down, which wakes the blocked accept().
+ * Accepts connections and hands each to libmicrohttpd. The connection cap is enforced here,
+ * not by libmicrohttpd (see start_daemon()): while the table is full nothing is accepted, so
+ * clients wait in the listen backlog. srv_httpd_quiesce() ends the loop by shutting the socket
+ * down, which wakes a blocked accept(), and by waking srv_conns_wait_room().
  */
 static void *accept_main(void *arg)
 {
     struct srv_httpd *h = arg;
 
-    while (!atomic_load(&h->quiesced)) {
+    while (srv_conns_wait_room(h->conns, h->listen_fd, &h->quiesced)) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = accept(h->listen_fd, (struct sockaddr *)&peer, &len);
+        int idx;
 
         if (fd < 0) {
             const struct timespec pause = {0, 50 * 1000 * 1000};
 
-            if (atomic_load(&h->quiesced))
-                break;
             /* Out of descriptors or memory: wait for connections to end rather than spin. */
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 nanosleep(&pause, NULL);
             continue;
         }
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        (void)MHD_add_connection(h->daemon, fd, (const struct sockaddr *)&peer, len);
+        idx = srv_conns_add(h->conns, fd);
+        if (idx < 0) {
+            close(fd);
+            continue;
+        }
+        /* On failure libmicrohttpd has closed the socket, and tells nobody else. */
+        if (MHD_add_connection(h->daemon, fd, (const struct sockaddr *)&peer, len) != MHD_YES)
+            srv_conns_forget(h->conns, idx);
     }
     return NULL;
 }
@@ -730,6 +761,27 @@ static int open_listener(const struct sockaddr *sa, struct og_diag *diag)
     return fd;
 }
 
+/*
+ * libmicrohttpd's connection limit, set so high that it is never reached. In 0.9.75 a worker
+ * that reaches its share of the limit (the limit divided by the pool size) while taking over an
+ * added connection returns with its cleanup mutex still locked (new_connection_process_(),
+ * "Server reached connection limit"): every worker then blocks for good, and so does
+ * MHD_stop_daemon(). Connections handed over with MHD_add_connection() are counted by a worker
+ * only when it takes them over, so a burst passes the unlocked check in MHD_add_connection() and
+ * trips the locked one. Hence ocigate caps connections itself (conns.h) and gives each worker a
+ * share above its whole cap: a worker never holds more than the cap, plus the one connection it
+ * still counts for a moment after reporting it closed. (The per-IP limit, the other way into
+ * that branch, stays off.)
+ */
+static unsigned mhd_conn_limit(unsigned max_conns, unsigned threads)
+{
+    return (max_conns + 16u) * (threads > 1 ? threads : 1u);
+}
+
+/*
+ * Every libmicrohttpd option in one place, each value cast to the exact type that
+ * microhttpd.h documents for it (the options are read back with va_arg).
+ */
 static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_httpd_opts *o,
                                        const struct sockaddr *sa, const char *cert, const char *key)
 {
@@ -758,9 +810,10 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
             (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
         MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_conns,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mhd_conn_limit(o->max_conns, o->threads),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->conn_memory,
         MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, (void *)h,
+        MHD_OPTION_NOTIFY_CONNECTION, (MHD_NotifyConnectionCallback)on_connection, (void *)h,
         MHD_OPTION_END);
     /* clang-format on */
 }
@@ -847,7 +900,6 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         goto out;
     }
     h->listen_fd = -1;
-    h->conn_timeout_s = opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 10;
     h->index_cache = opts->index_cache;
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);
@@ -860,6 +912,15 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         rc =
             og_diag_set(diag, OG_EIO, "cannot start the HTTPS server on %s: %s", opts->listen, why);
         goto out;
+    }
+    {
+        struct srv_conns_opts co = {opts->max_conns, opts->request_timeout_ms, CONNS_TICK_MS};
+
+        rc = srv_conns_new(&co, &h->conns);
+        if (rc != OG_OK) {
+            og_diag_set(diag, rc, "cannot set up the connection table: %s", og_strerror(rc));
+            goto out;
+        }
     }
     h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss, cert, key);
     if (h->daemon == NULL) {
@@ -899,6 +960,8 @@ out:
         MHD_stop_daemon(h->daemon);
     if (h != NULL && h->listen_fd >= 0)
         close(h->listen_fd);
+    if (h != NULL)
+        srv_conns_free(h->conns);
     free(h);
     return rc;
 }
@@ -922,6 +985,7 @@ void srv_httpd_quiesce(struct srv_httpd *h)
      * new clients at once, instead of completing handshakes into a backlog nobody reads.
      */
     (void)shutdown(h->listen_fd, SHUT_RDWR);
+    srv_conns_wake(h->conns);
     if (h->accepting)
         pthread_join(h->accept_thread, NULL);
     h->accepting = false;
@@ -954,5 +1018,6 @@ void srv_httpd_stop(struct srv_httpd *h)
         return;
     srv_httpd_quiesce(h);
     MHD_stop_daemon(h->daemon);
+    srv_conns_free(h->conns);
     free(h);
 }

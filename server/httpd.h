@@ -40,6 +40,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
@@ -53,9 +54,14 @@ struct srv_httpd_opts {
     const char *key_file;  /**< PEM private key */
     unsigned threads;      /**< worker threads; 0 = number of online CPUs */
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
-    unsigned max_conns;      /**< concurrent connections */
-    size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
-    bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
+    unsigned max_conns;      /**< concurrent connections (see conns.h) */
+    /**
+     * A request's headers and body must arrive within this many milliseconds of its first byte
+     * (for a new connection: of accept, TLS handshake included), > 0 (see conns.h).
+     */
+    uint64_t request_timeout_ms;
+    size_t conn_memory; /**< per-connection memory pool (headers, read buffer) */
+    bool tls13_only;    /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * The live index analysis cache (server/index_cache.h), lent: it must outlive the daemon
      * and be stopped (srv_index_cache_stop(), which resumes every parked request) before

@@ -168,6 +168,15 @@ OG_NODISCARD enum og_err og_config_format(const struct og_config *cfg, struct og
 OG_NODISCARD enum og_err og_config_format_default(struct og_buf *out);
 
 /**
+ * Parses a Go-style duration as the configuration file writes them ("1h30m", "1.5s",
+ * "1500ms", "0"; units h, m, s, ms; no sign, no spaces) of `len` bytes at `text` into
+ * milliseconds. OG_EINVAL for anything else (finer than a millisecond, too large), with the
+ * reason in `diag` (may be NULL); `*ms` is then untouched. Pure and thread-safe.
+ */
+OG_NODISCARD enum og_err og_config_parse_duration(const char *text, size_t len, uint64_t *ms,
+                                                  struct og_diag *diag);
+
+/**
  * True when `s` matches `pattern`, where '*' matches any run of characters (also none) and
  * every other byte matches itself. No other wildcards. Linear in practice; never recursive.
  */

@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""Connections under pressure: a burst past --max-conns, slowloris headers and handshakes,
+idle keep-alive connections at the cap (server/conns.h)."""
+import signal
+import socket
+import ssl
+import threading
+import time
+
+from ogtest import Server, check, eq, fixture, run
+
+
+def wait_closed(sock, limit):
+    """Seconds until the server closes `sock` (EOF or reset), or None after `limit` seconds."""
+    t0 = time.monotonic()
+    sock.settimeout(0.05)
+    while time.monotonic() - t0 < limit:
+        try:
+            if sock.recv(1) == b"":
+                return time.monotonic() - t0
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except (OSError, ssl.SSLError):
+            return time.monotonic() - t0
+    return None
+
+
+def trickle_until_closed(sock, data, every, limit):
+    """Sends `data` a byte every `every` seconds until the server closes the connection;
+    returns (seconds from the first byte to the close, or None after `limit`; bytes sent)."""
+    t0 = time.monotonic()
+    sent = 0
+    sock.settimeout(every)
+    while time.monotonic() - t0 < limit:
+        try:
+            sock.sendall(data[sent % len(data):sent % len(data) + 1])
+            sent += 1
+        except OSError:
+            return time.monotonic() - t0, sent
+        try:
+            if sock.recv(1) == b"":
+                return time.monotonic() - t0, sent
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except (OSError, ssl.SSLError):
+            return time.monotonic() - t0, sent
+    return None, sent
+
+
+def client_hello(port):
+    """The bytes of a real TLS ClientHello, made without a connection."""
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def healthz_latency(s, timeout=30):
+    """Seconds one GET /healthz on a new connection takes (raises on failure)."""
+    t0 = time.monotonic()
+    c = s.conn(timeout=timeout)
+    try:
+        c.request("GET", "/healthz")
+        resp = c.getresponse()
+        resp.read()
+        eq(resp.status, 200, "healthz status")
+    finally:
+        c.close()
+    return time.monotonic() - t0
+
+
+def test_burst_past_max_conns_keeps_serving():
+    """600 plain TCP connections at once against --max-conns 64, with admissions running:
+    every connection is taken in turn (none hangs), admissions and /healthz are answered, and
+    SIGTERM ends the daemon promptly. libmicrohttpd 0.9.75 used to deadlock here for good."""
+    body = fixture("review-bitnami-create.json")
+    with Server("--max-conns", "64", "--threads", "2", "--request-timeout", "1s",
+                conn_timeout=10) as s:
+        results = {"ok": 0, "fail": [], "worst": 0.0}
+        lock = threading.Lock()
+        until = time.monotonic() + 4
+
+        def load():
+            while time.monotonic() < until:
+                t0 = time.monotonic()
+                try:
+                    c = s.conn(timeout=30)
+                    r = s.review("/validate", body, conn=c)
+                    c.close()
+                    good = r.status == 200
+                except Exception as e:  # noqa: BLE001 - any failure is reported
+                    good, r = False, e
+                with lock:
+                    if good:
+                        results["ok"] += 1
+                    else:
+                        results["fail"].append(repr(r))
+                    results["worst"] = max(results["worst"], time.monotonic() - t0)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        socks = []
+        try:
+            for _ in range(600):
+                k = socket.socket()
+                k.setblocking(False)
+                try:
+                    k.connect(("127.0.0.1", s.port))
+                except BlockingIOError:
+                    pass
+                socks.append(k)
+            for t in threads:
+                t.join(60)
+            check(not any(t.is_alive() for t in threads), "the admission load finished")
+            eq(results["fail"], [], "failed admissions during the burst")
+            check(results["ok"] > 0, "admissions answered during the burst", results)
+            lat = healthz_latency(s)
+            # Every connection of the burst is accepted and, silent, cut at its deadline.
+            t0 = time.monotonic()
+            closed = 0
+            for k in socks:
+                k.setblocking(True)
+                if wait_closed(k, max(0.1, 30 - (time.monotonic() - t0))) is not None:
+                    closed += 1
+            took = time.monotonic() - t0
+            print("  burst: %d admissions (slowest %.2fs), healthz %.3fs, %d/600 cut by %.1fs"
+                  % (results["ok"], results["worst"], lat, closed, took))
+            eq(closed, 600, "burst connections taken and cut")
+            check(any(l.get("msg", "").startswith("connection cap reached")
+                      for l in s.log_lines()), "the cap is logged")
+        finally:
+            for k in socks:
+                k.close()
+        t0 = time.monotonic()
+        s.stop(timeout=15)
+        check(time.monotonic() - t0 < 10, "SIGTERM ends the daemon promptly")
+
+
+def test_stop_while_waiting_at_the_cap():
+    """SIGTERM while the accept thread is held back at the cap (clients in the backlog)."""
+    with Server("--max-conns", "4", "--request-timeout", "60s", conn_timeout=60) as s:
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(12)]
+        try:
+            s.wait_log("connection cap reached: new clients wait for a free slot")
+            t0 = time.monotonic()
+            s.stop(timeout=15)
+            check(time.monotonic() - t0 < 5, "stopped promptly", time.monotonic() - t0)
+        finally:
+            for k in socks:
+                k.close()
+
+
+def test_slow_headers_cut_at_request_timeout():
+    """Headers trickled a byte every 0.25 s (never idle long enough for --conn-timeout) are cut
+    --request-timeout after accept, which also counts the TLS handshake."""
+    with Server("--request-timeout", "2s", conn_timeout=10) as s:
+        t0 = time.monotonic()
+        sock = s.tls_socket(timeout=10)
+        took, sent = trickle_until_closed(sock, b"GET /healthz HTTP/1.1\r\nX-Slow: ", 0.25, 15)
+        sock.close()
+        check(took is not None, "the trickling connection was closed")
+        total = time.monotonic() - t0
+        print("  slow headers: cut %.2fs after connecting (%d bytes)" % (total, sent))
+        check(total >= 1.9, "not cut before the request timeout", total)
+        check(total < 3.5, "cut soon after the 2 s request timeout", total)
+        s.wait_log("closed connections whose request did not arrive in time")
+        eq(s.request("GET", "/healthz").status, 200, "healthz after the slow client")
+
+
+def test_slow_headers_on_a_keepalive_connection():
+    """On a keep-alive connection the deadline runs from the next request's first byte: the
+    idle time before it does not count, the trickle after it does."""
+    with Server("--request-timeout", "2s", conn_timeout=10) as s:
+        c = s.conn(timeout=10)
+        eq(s.request("GET", "/healthz", conn=c).status, 200, "first request")
+        time.sleep(2.5)  # idle, longer than the request timeout: must not count
+        took, sent = trickle_until_closed(c.sock, b"GET /healthz HTTP/1.1\r\nX-Slow: ", 0.25, 15)
+        c.close()
+        check(took is not None, "the trickling connection was closed")
+        print("  keep-alive slow headers: cut %.2fs after the first byte" % took)
+        check(took >= 1.9, "deadline from the first byte, not from the idle start", took)
+        check(took < 3.5, "cut soon after the 2 s request timeout", took)
+
+
+def test_slow_tls_handshake_is_cut():
+    """A ClientHello trickled a byte every 0.25 s, and a client that connects and sends
+    nothing, are both cut at --request-timeout after accept."""
+    with Server("--request-timeout", "2s", conn_timeout=10) as s:
+        hello = client_hello(s.port)
+        t0 = time.monotonic()
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        took, sent = trickle_until_closed(sock, hello, 0.25, 15)
+        sock.close()
+        check(took is not None and sent < len(hello), "the handshake was cut", took, sent)
+        total = time.monotonic() - t0
+        check(1.9 <= total < 3.5, "trickled handshake cut at the request timeout", total)
+        t0 = time.monotonic()
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        took = wait_closed(sock, 15)
+        sock.close()
+        print("  trickled handshake cut after %.2fs, silent one after %s s" % (total, took))
+        check(took is not None and 1.9 <= took < 3.5, "silent connection cut", took)
+
+
+def test_slowloris_at_the_cap_healthz_still_answers():
+    """As many header tricklers as --max-conns, reconnecting whenever cut: /healthz waits
+    at most about one request timeout."""
+    with Server("--max-conns", "16", "--threads", "2", "--request-timeout", "2s",
+                conn_timeout=10) as s:
+        stop = threading.Event()
+        cuts = []
+
+        def attacker():
+            while not stop.is_set():
+                try:
+                    sock = s.tls_socket(timeout=15)
+                except OSError:
+                    continue
+                took, _ = trickle_until_closed(sock, b"GET /healthz HTTP/1.1\r\nX-A: ", 0.3, 8)
+                sock.close()
+                if took is not None:
+                    cuts.append(took)
+
+        threads = [threading.Thread(target=attacker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        lats = []
+        try:
+            time.sleep(1)
+            until = time.monotonic() + 8
+            while time.monotonic() < until:
+                lats.append(healthz_latency(s, timeout=15))
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(20)
+        print("  slowloris at cap: %d healthz, worst %.2fs, median %.2fs; %d attacker cuts"
+              % (len(lats), max(lats), sorted(lats)[len(lats) // 2], len(cuts)))
+        check(len(cuts) >= 16, "the tricklers were cut", len(cuts))
+        check(max(lats) < 3.5, "healthz waits at most about the request timeout", lats)
+
+
+def test_idle_keepalive_closed_for_a_new_client_at_the_cap():
+    """With the cap reached by idle keep-alive TLS connections, a new client is served at once
+    and the connection idle the longest is the one closed."""
+    with Server("--max-conns", "8", "--threads", "2", conn_timeout=60) as s:
+        conns = []
+        for _ in range(8):
+            c = s.conn(timeout=10)
+            eq(s.request("GET", "/healthz", conn=c).status, 200, "keep-alive request")
+            conns.append(c)
+            time.sleep(0.05)
+        try:
+            lat = healthz_latency(s, timeout=10)
+            print("  new client at a cap of idle connections served in %.3fs" % lat)
+            check(lat < 1.5, "served without waiting for an idle timeout", lat)
+            check(wait_closed(conns[0].sock, 3) is not None, "the oldest idle one was closed")
+            check(wait_closed(conns[7].sock, 0.5) is None, "the newest idle one stays open")
+            eq(s.request("GET", "/healthz", conn=conns[7]).status, 200, "newest still serves")
+        finally:
+            for c in conns:
+                c.close()
+
+
+if __name__ == "__main__":
+    run(globals())
