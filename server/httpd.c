@@ -45,6 +45,9 @@
 /* The connection watchdog's period: how late past its deadline a slow request is cut. */
 #define CONNS_TICK_MS 100u
 
+/* Most libmicrohttpd log lines written per second (on_mhd_log()). */
+#define MHD_LOG_PER_S 10u
+
 /* Largest error body. */
 #define ERROR_MAX 1024
 
@@ -62,6 +65,9 @@ struct srv_httpd {
     atomic_uint inflight;
     int listen_fd;                       /* ours: libmicrohttpd gets each accepted connection */
     struct srv_conns *conns;             /* the cap and the request deadline (conns.h) */
+    atomic_uint_least64_t mhd_log_sec;   /* on_mhd_log()'s rate limit: the current second, */
+    atomic_uint mhd_log_n;               /* the lines of that second, */
+    atomic_uint mhd_log_suppressed;      /* and those not written since the last one */
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
@@ -667,19 +673,46 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) OG_PRINTF(2, 0);
 
+/*
+ * libmicrohttpd logs a line for every TLS handshake that fails, and every connection cut in its
+ * handshake (conns.h) is one: under a flood that would be thousands of lines a second. At most
+ * MHD_LOG_PER_S lines are written each second; the next line written says how many were not.
+ */
+static bool mhd_log_admit(struct srv_httpd *h, unsigned *suppressed)
+{
+    struct timespec now;
+    uint_least64_t sec, seen;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    sec = (uint_least64_t)now.tv_sec;
+    seen = atomic_load(&h->mhd_log_sec);
+    if (seen != sec && atomic_compare_exchange_strong(&h->mhd_log_sec, &seen, sec))
+        atomic_store(&h->mhd_log_n, 0);
+    if (atomic_fetch_add(&h->mhd_log_n, 1) >= MHD_LOG_PER_S) {
+        atomic_fetch_add(&h->mhd_log_suppressed, 1);
+        return false;
+    }
+    *suppressed = atomic_exchange(&h->mhd_log_suppressed, 0);
+    return true;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[512];
+    char msg[512], count[16];
+    unsigned suppressed;
     int n;
 
-    (void)cls;
+    if (!mhd_log_admit(cls, &suppressed))
+        return;
+    (void)snprintf(count, sizeof(count), "%u", suppressed);
     n = vsnprintf(msg, sizeof(msg), fmt, ap);
     if (n < 0)
         return;
     n = (size_t)n < sizeof(msg) ? n : (int)sizeof(msg) - 1;
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    srv_log(SRV_LOG_WARN, msg, "source", "libmicrohttpd", NULL);
+    srv_log(SRV_LOG_WARN, msg, "source", "libmicrohttpd", "suppressed",
+            suppressed > 0 ? count : NULL, NULL);
 }
 
 /*

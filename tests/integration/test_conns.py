@@ -117,7 +117,8 @@ def test_burst_past_max_conns_keeps_serving():
             for t in threads:
                 t.join(60)
             check(not any(t.is_alive() for t in threads), "the admission load finished")
-            eq(results["fail"], [], "failed admissions during the burst")
+            check(not results["fail"], "no admission failed during the burst",
+                  len(results["fail"]), results["fail"][:3])
             check(results["ok"] > 0, "admissions answered during the burst", results)
             lat = healthz_latency(s)
             # Every connection of the burst is accepted and, silent, cut at its deadline.
