@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Connections under pressure: a burst past --max-conns, slowloris headers and handshakes,
 idle keep-alive connections at the cap (server/conns.h)."""
-import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 
+import ogtest
 from ogtest import Server, check, eq, fixture, run
 
 
@@ -267,6 +268,18 @@ def test_idle_keepalive_closed_for_a_new_client_at_the_cap():
         finally:
             for c in conns:
                 c.close()
+
+
+def test_request_timeout_flag():
+    out = subprocess.run([ogtest.BIN, "serve", "--help"], capture_output=True, text=True)
+    check("--request-timeout" in out.stdout, "help mentions --request-timeout", out.stdout)
+    for val, why in (("50ms", "within 100ms..3600s"), ("2h", "within 100ms..3600s"),
+                     ("5", "invalid duration"), ("", "invalid duration"),
+                     ("1.0001s", "finer than a millisecond")):
+        bad = subprocess.run([ogtest.BIN, "serve", "--request-timeout", val, "--tls-cert", "x",
+                              "--tls-key", "y"], capture_output=True, text=True)
+        eq(bad.returncode, 2, "exit status for --request-timeout %r" % val)
+        check("--request-timeout" in bad.stderr and why in bad.stderr, "message", bad.stderr)
 
 
 if __name__ == "__main__":

@@ -988,10 +988,40 @@ OG_TEST(mode_names)
     ASSERT_STR_EQ(og_tls_version_name(OG_TLS_1_3), "1.3");
 }
 
+/* The duration parser behind the file's durations, as the serve flags use it. */
+OG_TEST(parse_duration)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } good[] = {{"0", 0},           {"5s", 5000},   {"1500ms", 1500}, {"1.5s", 1500},
+                {"1h30m", 5400000}, {"2m", 120000}, {".5s", 500},     {"1m0.25s", 60250}};
+    static const char *const bad[] = {"", "5", "s", "-1s", "1.0005s", "5 s", "5x", "1sm", "1.s5"};
+    struct og_diag diag;
+    uint64_t ms;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ms = 1;
+        ASSERT_EQ(og_config_parse_duration(good[i].text, strlen(good[i].text), &ms, NULL), OG_OK);
+        ASSERT_EQ(ms, good[i].ms);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        og_diag_clear(&diag);
+        ms = 7;
+        ASSERT_EQ(og_config_parse_duration(bad[i], strlen(bad[i]), &ms, &diag), OG_EINVAL);
+        ASSERT_EQ(ms, 7);
+        ASSERT_STR_CONTAINS(diag.msg, "invalid duration");
+    }
+    /* Length-bounded: the bytes after `len` are not read. */
+    ASSERT_EQ(og_config_parse_duration("2sXX", 2, &ms, NULL), OG_OK);
+    ASSERT_EQ(ms, 2000);
+}
+
 OG_TEST_MAIN(OG_T(defaults), OG_T(empty_documents_are_defaults), OG_T(good_values),
              OG_T(bad_values), OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded),
              OG_T(lists_and_rules), OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
              OG_T(migrations_extend_override_disable), OG_T(format_round_trips),
              OG_T(format_hits_buffer_cap), OG_T(default_file_is_the_defaults),
              OG_T(configmap_manifest_matches_default), OG_T(load_files), OG_T(glob_match),
-             OG_T(resolve_mode), OG_T(resolve_mode_annotation_allowed), OG_T(mode_names))
+             OG_T(resolve_mode), OG_T(resolve_mode_annotation_allowed), OG_T(mode_names),
+             OG_T(parse_duration))
