@@ -352,7 +352,8 @@ int srv_conns_add(struct srv_conns *c, int fd)
     /*
      * accept() handed out a descriptor number that an entry still holds: that socket was closed
      * without a notification (libmicrohttpd could not set the connection up), so the entry is
-     * stale.
+     * stale. (A started entry cannot be: libmicrohttpd reports the close of every connection it
+     * started before it closes the descriptor.)
      */
     if (c->by_fd[fd] >= 0) {
         remove_entry(c, c->by_fd[fd]);

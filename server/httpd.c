@@ -42,6 +42,9 @@
 /* Most body bytes reserved from Content-Length before they arrive. */
 #define BODY_PRERESERVE (256u << 10)
 
+/* srv_httpd_opts.request_timeout_ms when 0. */
+#define DEFAULT_REQUEST_TIMEOUT_MS 5000u
+
 /* The connection watchdog's period: how late past its deadline a slow request is cut. */
 #define CONNS_TICK_MS 100u
 
@@ -671,8 +674,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&h->inflight, 1);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) OG_PRINTF(2, 0);
-
 /*
  * libmicrohttpd logs a line for every TLS handshake that fails, and every connection cut in its
  * handshake (conns.h) is one: under a flood that would be thousands of lines a second. At most
@@ -695,6 +696,8 @@ static bool mhd_log_admit(struct srv_httpd *h, unsigned *suppressed)
     *suppressed = atomic_exchange(&h->mhd_log_suppressed, 0);
     return true;
 }
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) OG_PRINTF(2, 0);
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -937,6 +940,9 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);
     atomic_init(&h->inflight, 0);
+    atomic_init(&h->mhd_log_sec, 0);
+    atomic_init(&h->mhd_log_n, 0);
+    atomic_init(&h->mhd_log_suppressed, 0);
     h->listen_fd = open_listener((const struct sockaddr *)&ss, diag);
     if (h->listen_fd < 0) {
         char why[256];
@@ -947,7 +953,10 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         goto out;
     }
     {
-        struct srv_conns_opts co = {opts->max_conns, opts->request_timeout_ms, CONNS_TICK_MS};
+        struct srv_conns_opts co = {opts->max_conns,
+                                    opts->request_timeout_ms > 0 ? opts->request_timeout_ms
+                                                                 : DEFAULT_REQUEST_TIMEOUT_MS,
+                                    CONNS_TICK_MS};
 
         rc = srv_conns_new(&co, &h->conns);
         if (rc != OG_OK) {

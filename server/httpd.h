@@ -57,7 +57,7 @@ struct srv_httpd_opts {
     unsigned max_conns;      /**< concurrent connections (see conns.h) */
     /**
      * A request's headers and body must arrive within this many milliseconds of its first byte
-     * (for a new connection: of accept, TLS handshake included), > 0 (see conns.h).
+     * (for a new connection: of accept, TLS handshake included); 0 = 5 s (see conns.h).
      */
     uint64_t request_timeout_ms;
     size_t conn_memory; /**< per-connection memory pool (headers, read buffer) */
