@@ -274,6 +274,19 @@ def test_idle_keepalive_closed_for_a_new_client_at_the_cap():
                 c.close()
 
 
+def test_parked_admission_outlives_the_request_timeout():
+    """An admission parked for its index verdict (here 2.5 s) is not subject to the request
+    deadline (1 s): once received, a request has no deadline."""
+    from test_index_admission import ALLOW, IndexServer, admit
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "4000", "--request-timeout",
+                                     "1s", mode="mutate") as s:
+        resp, took, line = admit(s, ix.base + "/delay/2500/oci-small")
+        check(took >= 2.0, "parked for the slow index", took)
+        check(line.get("index") not in (None, "pending"), "the verdict arrived", line)
+        check(not any(l.get("msg", "").startswith("closed connections whose request")
+                      for l in s.log_lines()), "nothing cut for the deadline")
+
+
 def test_request_timeout_flag():
     out = subprocess.run([ogtest.BIN, "serve", "--help"], capture_output=True, text=True)
     check("--request-timeout" in out.stdout, "help mentions --request-timeout", out.stdout)
