@@ -47,6 +47,14 @@ enum state {
  */
 #define SAMPLE_BUDGET 4096u
 
+/*
+ * A new connection that has not delivered a request's headers this long after accept is
+ * stalled: at the cap, with clients waiting, it is closed (after the idle ones) rather than
+ * left to its deadline. A client in good faith needs a round trip and a TLS handshake; a flood
+ * of silent connections would otherwise hold every slot for a whole request timeout per round.
+ */
+#define STALLED_MS 1000u
+
 /* TCP_LISTEN of the kernel's tcp_states.h, which <linux/tcp.h> does not export. */
 #define KERNEL_TCP_LISTEN 10
 
@@ -73,8 +81,9 @@ struct ratelog {
     unsigned pending;
 };
 
-/* An idle connection that srv_conns_make_room() may close. */
+/* A connection that srv_conns_make_room() may close: idle ones (rank 0) before stalled ones. */
 struct candidate {
+    unsigned rank;
     uint64_t since;
     int idx;
 };
@@ -102,7 +111,7 @@ struct srv_conns {
     struct ratelog cut_log;  /* guarded by mu */
     struct ratelog lost_log; /* guarded by mu */
     struct ratelog cap_log;  /* accept thread only */
-    unsigned cap_evicted;    /* idle connections closed since the last cap line; ditto */
+    unsigned cap_evicted;    /* connections closed for waiting clients since the last line */
 };
 
 static uint64_t now_ms(void)
@@ -542,10 +551,12 @@ unsigned srv_conns_tick(struct srv_conns *c)
     return cut;
 }
 
-static int by_since(const void *a, const void *b)
+static int by_rank_since(const void *a, const void *b)
 {
     const struct candidate *x = a, *y = b;
 
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
     return x->since < y->since ? -1 : x->since > y->since;
 }
 
@@ -565,19 +576,24 @@ unsigned srv_conns_make_room(struct srv_conns *c, unsigned waiting)
         if (!s->used || !s->started || s->cut)
             continue;
         w = atomic_load(&s->word);
-        if (state_of(w) == ST_IDLE) {
+        if (state_of(w) == ST_IDLE || (state_of(w) == ST_NEW && now - since_of(w) >= STALLED_MS)) {
+            c->scratch[n].rank = state_of(w) == ST_IDLE ? 0 : 1;
             c->scratch[n].since = since_of(w);
             c->scratch[n].idx = (int)i;
             n++;
         }
     }
-    qsort(c->scratch, n, sizeof(*c->scratch), by_since);
+    qsort(c->scratch, n, sizeof(*c->scratch), by_rank_since);
     for (unsigned k = 0; k < n && closed < want; k++) {
         struct srv_conn *s = &c->slots[c->scratch[k].idx];
         uint64_t w = atomic_load(&s->word);
 
-        /* Skip one whose next request has just begun: closing it would lose that request. */
-        if (state_of(w) != ST_IDLE || idle_woke(s, w, now))
+        /*
+         * Skip one that moved on meanwhile, and an idle one whose next request has just begun:
+         * closing it would lose that request.
+         */
+        if (state_of(w) != (c->scratch[k].rank == 0 ? ST_IDLE : ST_NEW) ||
+            (state_of(w) == ST_IDLE && idle_woke(s, w, now)))
             continue;
         (void)shutdown(s->fd, SHUT_RDWR);
         s->cut = true;
@@ -624,7 +640,7 @@ bool srv_conns_wait_room(struct srv_conns *c, int listen_fd, const atomic_bool *
             (void)snprintf(evicted, sizeof(evicted), "%u", c->cap_evicted);
             c->cap_evicted = 0;
             srv_log(SRV_LOG_WARN, "connection cap reached: new clients wait for a free slot",
-                    "max_conns", max, "waiting", wait, "idle_closed", evicted, NULL);
+                    "max_conns", max, "waiting", wait, "closed_for_waiting", evicted, NULL);
         }
         pfd[0].fd = c->wake_fd;
         pfd[0].events = POLLIN;

@@ -12,9 +12,11 @@
  *
  * The cap. At most `max_conns` connections are in the table; srv_conns_wait_room() holds the
  * accept thread back while it is full, so further clients wait in the kernel's listen backlog
- * (and are refused by the kernel once that is full). While a client waits there, the oldest
- * idle keep-alive connections are closed to make room, one per waiting client; with none idle,
- * the client waits for a connection to end.
+ * (and are refused by the kernel once that is full). While clients wait there, connections are
+ * closed to make room, one per waiting client: idle keep-alive ones first (oldest idle first),
+ * then stalled ones (no request's headers a second after accept: a TLS handshake or headers
+ * trickling, a silent client; oldest first). With none of either, the clients wait for a
+ * connection to end.
  *
  * The request deadline. From a request's first byte, its headers and its whole body must arrive
  * within `request_timeout_ms`, however slowly they trickle; for a new connection the clock
@@ -75,7 +77,7 @@ void srv_conns_free(struct srv_conns *c);
 
 /**
  * Accept thread: returns true as soon as the table has room for one more connection. While it
- * is full, closes idle keep-alive connections for clients waiting in `listen_fd`'s backlog, and
+ * is full, closes idle and stalled connections for clients waiting in `listen_fd`'s backlog, and
  * waits for connections to end. Returns false once `*stop` is set (check it after
  * srv_conns_wake()). Logs, at most every 10 s, that the cap was reached.
  */
@@ -128,8 +130,9 @@ unsigned srv_conns_count(struct srv_conns *c);
 unsigned srv_conns_tick(struct srv_conns *c);
 
 /**
- * Closes up to `waiting` idle keep-alive connections, oldest idle first, less those already
- * being closed for earlier waiting clients; returns how many it closed now. Thread-safe.
+ * Closes up to `waiting` connections for clients waiting in the backlog (idle, then stalled; see
+ * above), less those already being closed for earlier waiting clients; returns how many it closed
+ * now. Thread-safe.
  */
 unsigned srv_conns_make_room(struct srv_conns *c, unsigned waiting);
 

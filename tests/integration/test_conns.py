@@ -209,7 +209,7 @@ def test_slow_tls_handshake_is_cut():
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         took = wait_closed(sock, 15)
         sock.close()
-        print("  trickled handshake cut after %.2fs, silent one after %s s" % (total, took))
+        print("  trickled handshake cut after %.2fs, silent one after %.2fs" % (total, took or -1))
         check(took is not None and 1.9 <= took < 3.5, "silent connection cut", took)
 
 
@@ -272,6 +272,24 @@ def test_idle_keepalive_closed_for_a_new_client_at_the_cap():
         finally:
             for c in conns:
                 c.close()
+
+
+def test_stalled_connections_make_room_for_a_new_client():
+    """With the cap held by connections that never send a request, a new client does not wait
+    for their (long) request timeout: the oldest stalled one is closed for it."""
+    with Server("--max-conns", "16", "--threads", "2", "--request-timeout", "30s",
+                conn_timeout=60) as s:
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(16)]
+        try:
+            time.sleep(1.3)
+            lat = healthz_latency(s, timeout=10)
+            print("  new client at a cap of stalled connections served in %.3fs" % lat)
+            check(lat < 1.5, "served without waiting for the request timeout", lat)
+            eq(sum(1 for k in socks if wait_closed(k, 0.2) is not None), 1,
+               "stalled connections closed for it")
+        finally:
+            for k in socks:
+                k.close()
 
 
 def test_parked_admission_outlives_the_request_timeout():

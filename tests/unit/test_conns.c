@@ -317,6 +317,37 @@ OG_TEST(make_room_closes_the_oldest_idle_first)
     close(lfd);
 }
 
+OG_TEST(make_room_then_closes_stalled_new_connections)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 60000);
+    struct pair p[3];
+    struct srv_conn *e[3];
+
+    ASSERT(c != NULL);
+    for (int i = 0; i < 3; i++) {
+        p[i] = connect_pair(lfd, true);
+        ASSERT(p[i].server >= 0);
+        ASSERT(srv_conns_add(c, p[i].server) >= 0);
+        e[i] = srv_conns_started(c, p[i].server);
+        ASSERT(e[i] != NULL);
+        if (i == 0)
+            sleep_ms(1100); /* p[0]: no request a second after accept, stalled */
+    }
+    srv_conn_request_received(e[1]);
+    srv_conn_request_done(e[1]); /* p[1]: idle keep-alive; p[2]: new, still young */
+    ASSERT_EQ(srv_conns_make_room(c, 1), 1);
+    ASSERT_EQ(was_cut(&p[1]), 1); /* idle first */
+    ASSERT_EQ(was_cut(&p[0]), 0);
+    ASSERT_EQ(srv_conns_make_room(c, 3), 1);
+    ASSERT_EQ(was_cut(&p[0]), 1); /* then stalled */
+    ASSERT_EQ(was_cut(&p[2]), 0); /* a young one never */
+    srv_conns_free(c);
+    for (int i = 0; i < 3; i++)
+        close_pair(&p[i]);
+    close(lfd);
+}
+
 struct waiter {
     struct srv_conns *c;
     int lfd;
@@ -413,5 +444,6 @@ OG_TEST_MAIN(OG_T(rejects_bad_settings), OG_T(counts_up_to_the_cap),
              OG_T(no_deadline_once_received_or_idle),
              OG_T(headers_on_an_idle_connection_start_the_clock),
              OG_T(make_room_closes_the_oldest_idle_first),
+             OG_T(make_room_then_closes_stalled_new_connections),
              OG_T(wait_room_until_a_close_or_the_stop),
              OG_T(wait_room_evicts_an_idle_connection_for_a_waiting_client))
