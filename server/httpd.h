@@ -55,13 +55,13 @@ struct srv_httpd_opts {
     unsigned threads;      /**< worker threads; 0 = number of online CPUs */
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
     unsigned max_conns;      /**< concurrent connections (see conns.h) */
+    size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
+    bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * A request's headers and body must arrive within this many milliseconds of its first byte
      * (for a new connection: of accept, TLS handshake included); 0 = 5 s (see conns.h).
      */
     uint64_t request_timeout_ms;
-    size_t conn_memory; /**< per-connection memory pool (headers, read buffer) */
-    bool tls13_only;    /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * The live index analysis cache (server/index_cache.h), lent: it must outlive the daemon
      * and be stopped (srv_index_cache_stop(), which resumes every parked request) before
