@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@
  * the server's time in memset, 16 KiB 2%). Admission request headers are well under 2 KiB.
  */
 #define CONN_MEMORY (16 * 1024)
+/* --body-budget bounds: below 1Mi no normal body fits next to a few others. */
+#define BODY_BUDGET_MIN ((uint64_t)1 << 20)
+#define BODY_BUDGET_MAX ((uint64_t)64 << 30)
 
 struct serve_opts {
     struct srv_httpd_opts http;
@@ -70,6 +74,9 @@ static void usage(FILE *out)
             "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
             "                       (default: %d)\n"
             "  --max-conns N        concurrent connections, 1..65536 (default: %d)\n"
+            "  --body-budget SIZE   bytes all request bodies in flight may hold together,\n"
+            "                       1Mi..64Gi, suffix Ki/Mi/Gi or k/M/G; over it: 503\n"
+            "                       with Retry-After (default: 64Mi)\n"
             "  --drain S            seconds between SIGTERM (readyz turns 503) and closing\n"
             "                       the listener, 0..3600 (default: %d)\n"
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
@@ -97,6 +104,26 @@ static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t 
     return true;
 }
 
+/* Parses a flag's size (the config file's quantity syntax) into `*out`, or prints why not. */
+static bool flag_size(const char *flag, const char *val, uint64_t min, uint64_t max, size_t *out)
+{
+    struct og_diag diag;
+    uint64_t v = 0;
+
+    og_diag_clear(&diag);
+    if (og_config_parse_size(val, strlen(val), &v, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s: %s\n", flag, diag.msg);
+        return false;
+    }
+    if (v < min || v > max || v > SIZE_MAX) {
+        fprintf(stderr, "ocigate serve: %s must be within %llu..%llu bytes, not '%s'\n", flag,
+                (unsigned long long)min, (unsigned long long)max, val);
+        return false;
+    }
+    *out = (size_t)v;
+    return true;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
@@ -110,6 +137,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         {"threads", required_argument, NULL, 't'},
         {"conn-timeout", required_argument, NULL, 'T'},
         {"max-conns", required_argument, NULL, 'C'},
+        {"body-budget", required_argument, NULL, 'B'},
         {"drain", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -161,6 +189,11 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
             break;
         case 'C':
             if (!flag_uint("--max-conns", optarg, 1, 65536, &o->http.max_conns))
+                return 2;
+            break;
+        case 'B':
+            if (!flag_size("--body-budget", optarg, BODY_BUDGET_MIN, BODY_BUDGET_MAX,
+                           &o->http.body_budget))
                 return 2;
             break;
         case 'd':
@@ -358,6 +391,7 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.conn_timeout_s = DEFAULT_CONN_TIMEOUT_S;
     o.http.max_conns = DEFAULT_MAX_CONNS;
     o.http.conn_memory = CONN_MEMORY;
+    o.http.body_budget = SRV_HTTPD_BODY_BUDGET;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;
     /* Each repeatable flag occurs at most argc times. */
