@@ -79,8 +79,10 @@ def stream_all(s, n, body):
             start.wait(60)
             try:
                 sock.sendall(head)
+                poll = select.poll()
+                poll.register(sock, select.POLLIN)
                 for off in range(0, len(body), 256 << 10):
-                    if sock.pending() or select.select([sock], [], [], 0)[0]:
+                    if sock.pending() or poll.poll(0):
                         break
                     sock.sendall(view[off:off + (256 << 10)])
             except OSError:
