@@ -49,9 +49,13 @@ size_t og_buf_capacity_for(const struct og_buf *buf, size_t extra)
 
 enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
 {
-    size_t cap = og_buf_capacity_for(buf, extra);
+    size_t cap;
     char *ptr;
 
+    /* The common case first: it fits (every append checks this). */
+    if (extra <= buf->max - buf->len && buf->len + extra < buf->cap)
+        return OG_OK;
+    cap = og_buf_capacity_for(buf, extra);
     if (cap == 0)
         return OG_ETOOBIG;
     if (cap == buf->cap)
