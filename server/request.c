@@ -366,6 +366,11 @@ enum srv_req_next srv_req_headers(struct srv_req *r, struct srv_response *resp)
         set_error(r, 413, "request body exceeds the %zu-byte body budget", r->budget->max);
         return answer_error(r, resp);
     }
+    /*
+     * A body that cannot fit now is refused before it is sent. Only what is allocated is
+     * charged (below, and as the body grows), so a body that passes here may still meet a
+     * spent budget later: it is then read and dropped, and answered 503 at its end.
+     */
     if (len + 1 > r->budget->max - srv_body_budget_used(r->budget)) {
         grow_error(r, GROW_BUDGET);
         return answer_error(r, resp);

@@ -20,7 +20,11 @@
  * Transfer-Encoding, more than one Transfer-Encoding field, a Transfer-Encoding other than
  * exactly "chunked" (400 when chunked is not the final coding, 501 when another coding comes
  * before it), Transfer-Encoding in HTTP/1.0, a Content-Length that is not all digits, and a
- * field name that is not a token (whitespace before the colon).
+ * field name that is not a token (whitespace before the colon). (libmicrohttpd 0.9.75 also
+ * ends a connection after any answer queued at the headers; the explicit close does not rely
+ * on that.) libmicrohttpd itself already refuses a Content-Length that is not all digits
+ * (`7, 7`, `7 `) and appends an obs-fold continuation line to the field's name, so a folded
+ * framing field is framing to neither of us (a name with a space in it is refused here).
  */
 #ifndef SRV_REQUEST_H
 #define SRV_REQUEST_H
