@@ -29,22 +29,37 @@ void og_buf_reset(struct og_buf *buf)
         buf->ptr[0] = '\0';
 }
 
-enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
+size_t og_buf_capacity_for(const struct og_buf *buf, size_t extra)
 {
     size_t need, cap;
-    char *ptr;
 
     if (extra > buf->max - buf->len)
-        return OG_ETOOBIG;
+        return 0;
     need = buf->len + extra + 1;
     if (need <= buf->cap)
-        return OG_OK;
+        return buf->cap;
     /* Grow geometrically so that appending n bytes costs O(n), but never beyond max + 1. */
     cap = buf->cap < 64 ? 64 : buf->cap;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > buf->max + 1)
+    if (buf->max < SIZE_MAX && cap > buf->max + 1)
         cap = buf->max + 1;
+    return cap;
+}
+
+enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
+{
+    size_t cap;
+    char *ptr;
+
+    /* The common case first: it fits (every append checks this). */
+    if (extra <= buf->max - buf->len && buf->len + extra < buf->cap)
+        return OG_OK;
+    cap = og_buf_capacity_for(buf, extra);
+    if (cap == 0)
+        return OG_ETOOBIG;
+    if (cap == buf->cap)
+        return OG_OK;
     ptr = realloc(buf->ptr, cap);
     if (ptr == NULL)
         return OG_ENOMEM;

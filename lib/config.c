@@ -408,6 +408,17 @@ bad:
                  show(text, len, shown));
 }
 
+enum og_err og_config_parse_size(const char *text, size_t len, uint64_t *out, struct og_diag *diag)
+{
+    char msg[sizeof(diag->msg)];
+    uint64_t v = 0;
+
+    if (parse_size(text, len, &v, msg, sizeof(msg)) != OG_OK)
+        return og_diag_set(diag, OG_EINVAL, "%s", msg);
+    *out = v;
+    return OG_OK;
+}
+
 static bool has_ctl_or_space(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++) {

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@
  * the server's time in memset, 16 KiB 2%). Admission request headers are well under 2 KiB.
  */
 #define CONN_MEMORY (16 * 1024)
+/* --body-budget bounds: below 1Mi no normal body fits next to a few others. */
+#define BODY_BUDGET_MIN ((uint64_t)1 << 20)
+#define BODY_BUDGET_MAX ((uint64_t)64 << 30)
 
 struct serve_opts {
     struct srv_httpd_opts http;
@@ -79,6 +83,9 @@ static void usage(FILE *out)
             "  --request-timeout D  longest a request's headers and body may take to arrive,\n"
             "                       from its first byte (on a new connection from accept,\n"
             "                       TLS handshake included), 100ms..1h (default: 5s)\n"
+            "  --body-budget SIZE   bytes all request bodies in flight may hold together,\n"
+            "                       1Mi..64Gi, suffix Ki/Mi/Gi or k/M/G; over it: 503\n"
+            "                       with Retry-After (default: 64Mi)\n"
             "  --drain S            seconds between SIGTERM (readyz turns 503) and closing\n"
             "                       the listener, 0..3600 (default: %d)\n"
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
@@ -127,6 +134,26 @@ static bool flag_duration(const char *flag, const char *val, uint64_t min_ms, ui
     return true;
 }
 
+/* Parses a flag's size (the config file's quantity syntax) into `*out`, or prints why not. */
+static bool flag_size(const char *flag, const char *val, uint64_t min, uint64_t max, size_t *out)
+{
+    struct og_diag diag;
+    uint64_t v = 0;
+
+    og_diag_clear(&diag);
+    if (og_config_parse_size(val, strlen(val), &v, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: %s: %s\n", flag, diag.msg);
+        return false;
+    }
+    if (v < min || v > max || v > SIZE_MAX) {
+        fprintf(stderr, "ocigate serve: %s must be within %llu..%llu bytes, not '%s'\n", flag,
+                (unsigned long long)min, (unsigned long long)max, val);
+        return false;
+    }
+    *out = (size_t)v;
+    return true;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
@@ -141,6 +168,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         {"conn-timeout", required_argument, NULL, 'T'},
         {"max-conns", required_argument, NULL, 'C'},
         {"request-timeout", required_argument, NULL, 'R'},
+        {"body-budget", required_argument, NULL, 'B'},
         {"drain", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -197,6 +225,11 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         case 'R':
             if (!flag_duration("--request-timeout", optarg, REQUEST_TIMEOUT_MIN_MS,
                                REQUEST_TIMEOUT_MAX_MS, &o->http.request_timeout_ms))
+                return 2;
+            break;
+        case 'B':
+            if (!flag_size("--body-budget", optarg, BODY_BUDGET_MIN, BODY_BUDGET_MAX,
+                           &o->http.body_budget))
                 return 2;
             break;
         case 'd':
@@ -395,6 +428,7 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.max_conns = DEFAULT_MAX_CONNS;
     o.http.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     o.http.conn_memory = CONN_MEMORY;
+    o.http.body_budget = SRV_HTTPD_BODY_BUDGET;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;
     /* Each repeatable flag occurs at most argc times. */

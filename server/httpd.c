@@ -18,29 +18,22 @@
 #include <microhttpd.h>
 #include <pthread.h>
 
+#include "admission.h"
 #include "args.h"
 #include "conns.h"
 #include "index_cache.h"
 #include "log.h"
+#include "request.h"
 #include "snapshot.h"
 #include "tls.h"
 
-#include "ocigate/buf.h"
 #include "ocigate/config.h"
-#include "ocigate/policy.h"
-#include "ocigate/review.h"
 #include "ocigate/str.h"
 
 /* TLS 1.2 and 1.3 only (GnuTLS priority string); the server's cipher order wins. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 /* The same with TLS 1.3 only (config tls.minVersion "1.3"). */
 #define TLS13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
-
-/* Largest admission response: a decision is a few kB; anything near this is a bug. */
-#define RESPONSE_MAX (1024 * 1024)
-
-/* Most body bytes reserved from Content-Length before they arrive. */
-#define BODY_PRERESERVE (256u << 10)
 
 /* srv_httpd_opts.request_timeout_ms when 0. */
 #define DEFAULT_REQUEST_TIMEOUT_MS 5000u
@@ -50,16 +43,6 @@
 
 /* Most libmicrohttpd log lines written per second (on_mhd_log()). */
 #define MHD_LOG_PER_S 10u
-
-/* Largest error body. */
-#define ERROR_MAX 1024
-
-/*
- * Bytes of a rejected request body that are read and dropped before the connection is cut:
- * draining keeps the connection usable and lets the client read the error, but a client
- * streaming without end gets dropped.
- */
-#define DISCARD_SLACK ((uint64_t)1 << 20)
 
 struct srv_httpd {
     struct MHD_Daemon *daemon;
@@ -74,10 +57,9 @@ struct srv_httpd {
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
+    struct srv_body_budget budget;       /* bytes of request bodies across all connections */
     char addr[INET6_ADDRSTRLEN + 16];
 };
-
-enum route { ROUTE_NONE, ROUTE_MUTATE, ROUTE_VALIDATE, ROUTE_HEALTHZ, ROUTE_READYZ };
 
 enum phase {
     PHASE_RECV,       /* headers and body arriving */
@@ -85,21 +67,18 @@ enum phase {
     PHASE_DONE        /* a response is queued */
 };
 
+/*
+ * libmicrohttpd's side of a request: the HTTP logic is in `http` (request.h), the admission
+ * in `adm` (admission.h); this file only turns handler calls into theirs and queues answers.
+ */
 struct srv_request {
     struct srv_httpd *httpd;
     struct MHD_Connection *conn;
     struct og_config *cfg; /* the snapshot this request runs on, acquired at its start */
-    enum route route;
     enum phase phase;
-    unsigned status; /* an error answer decided before the body ended, or 0 */
-    char error[192]; /* its message */
-    struct og_buf body;
-    uint64_t discarded; /* body bytes dropped because an error was already known */
     struct timespec start;
-    struct og_review *rv;
-    char *index_url; /* what og_policy_index_target() named, or NULL */
-    struct og_index_verdict verdict;
-    bool have_verdict;
+    struct srv_req http;
+    struct srv_admission adm;
 };
 
 /* Microseconds since `start`, on the monotonic clock. */
@@ -115,254 +94,86 @@ static uint64_t elapsed_us(const struct timespec *start)
 
 static void request_free(struct srv_request *req)
 {
-    og_buf_cleanup(&req->body);
-    og_review_free(req->rv);
-    free(req->index_url);
-    og_index_verdict_cleanup(&req->verdict);
+    srv_req_cleanup(&req->http);
+    srv_admission_cleanup(&req->adm);
     og_config_unref(req->cfg);
     free(req);
 }
 
-static void set_error(struct srv_request *req, unsigned status, const char *fmt, ...)
-    OG_PRINTF(3, 4);
-
-static void set_error(struct srv_request *req, unsigned status, const char *fmt, ...)
+/* Queues `resp` (taking what it owns) and destroys libmicrohttpd's copy at once. */
+static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
 {
-    va_list ap;
-
-    req->status = status;
-    va_start(ap, fmt);
-    (void)vsnprintf(req->error, sizeof(req->error), fmt, ap);
-    va_end(ap);
-}
-
-/* Queues `body` (`len` bytes; freed by libmicrohttpd with free() when `owned`). */
-static enum MHD_Result queue(struct srv_request *req, unsigned status, char *body, size_t len,
-                             bool owned)
-{
-    struct MHD_Response *resp;
+    struct MHD_Response *r;
     enum MHD_Result ret;
 
-    if (owned) {
-        resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
-        if (resp == NULL)
-            free(body);
-    } else {
-        resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
-    }
-    if (resp == NULL)
+    if (resp->owned)
+        r = MHD_create_response_from_buffer_with_free_callback(resp->len, resp->body, free);
+    else
+        r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        srv_response_cleanup(resp);
         return MHD_NO; /* out of memory: dropping the connection is all that is left */
+    }
+    resp->owned = false; /* libmicrohttpd frees it now */
     req->phase = PHASE_DONE;
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES)
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES)
         goto fail;
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                req->route == ROUTE_MUTATE || req->route == ROUTE_VALIDATE
-                                    ? "POST"
-                                    : "GET, HEAD") != MHD_YES)
+    if (resp->allow != NULL &&
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow) != MHD_YES)
         goto fail;
+    if (resp->retry_after > 0) {
+        char secs[16];
+
+        (void)snprintf(secs, sizeof(secs), "%u", resp->retry_after);
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs) != MHD_YES)
+            goto fail;
+    }
     /* While draining, clients are told to reconnect (to another replica). */
-    if (atomic_load(&req->httpd->draining) &&
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
+    if ((resp->close || atomic_load(&req->httpd->draining)) &&
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto fail;
-    ret = MHD_queue_response(req->conn, status, resp);
-    MHD_destroy_response(resp);
+    ret = MHD_queue_response(req->conn, resp->status, r);
+    MHD_destroy_response(r);
     return ret;
 fail:
-    MHD_destroy_response(resp);
+    MHD_destroy_response(r);
     return MHD_NO;
 }
 
-/* Queues {"error":"<msg>"} with `status`, and logs the rejection. */
-static enum MHD_Result queue_error(struct srv_request *req, unsigned status, const char *msg)
+/* What request.h or admission.h decided, in libmicrohttpd's terms. */
+static enum MHD_Result respond(struct srv_request *req, enum srv_req_next next,
+                               struct srv_response *resp)
 {
-    char esc[ERROR_MAX / 2];
-    char *body = malloc(ERROR_MAX);
-    int n;
-
-    srv_log_escape(esc, sizeof(esc), msg);
-    if (srv_log_enabled(SRV_LOG_INFO)) {
-        char fields[ERROR_MAX];
-
-        n = snprintf(fields, sizeof(fields), "\"status\":%u,\"error\":\"%s\"", status, esc);
-        if (n > 0 && (size_t)n < sizeof(fields))
-            srv_log_raw(SRV_LOG_INFO, "request rejected", fields);
+    switch (next) {
+    case SRV_REQ_CONTINUE:
+    case SRV_REQ_ADMIT:
+        return MHD_YES;
+    case SRV_REQ_RESPOND:
+        return queue(req, resp);
+    case SRV_REQ_DROP:
+        break;
     }
-    if (body == NULL)
-        return MHD_NO;
-    n = snprintf(body, ERROR_MAX, "{\"error\":\"%s\"}", esc);
-    if (n < 0 || (size_t)n >= ERROR_MAX) {
-        free(body);
-        return MHD_NO;
-    }
-    return queue(req, status, body, (size_t)n, true);
-}
-
-/*
- * A bounded appender for the fields of a log line, without printf: this runs for every
- * admission, and formatting was a visible share of the server's time. A field that does not
- * fit ends the line, which stays valid JSON.
- */
-struct fields {
-    char buf[2048];
-    size_t len;
-    bool full;
-};
-
-/* Appends `,"key":` (no comma first); false when the key and `extra` more bytes do not fit. */
-static bool field_key(struct fields *f, const char *key, size_t extra)
-{
-    size_t klen = strlen(key);
-
-    if (f->full || f->len + klen + 4 + extra >= sizeof(f->buf)) {
-        f->full = true;
-        return false;
-    }
-    if (f->len > 0)
-        f->buf[f->len++] = ',';
-    f->buf[f->len++] = '"';
-    memcpy(f->buf + f->len, key, klen);
-    f->len += klen;
-    f->buf[f->len++] = '"';
-    f->buf[f->len++] = ':';
-    f->buf[f->len] = '\0';
-    return true;
-}
-
-static void field_str(struct fields *f, const char *key, const char *val)
-{
-    /* Room for the quotes and one byte: the value is cut (on an escape boundary) if long. */
-    if (!field_key(f, key, 3))
-        return;
-    f->buf[f->len++] = '"';
-    f->len += srv_log_escape(f->buf + f->len, sizeof(f->buf) - f->len - 1, val);
-    f->buf[f->len++] = '"';
-    f->buf[f->len] = '\0';
-}
-
-/* A JSON literal known to need no escaping: true, false, a number. */
-static void field_lit(struct fields *f, const char *key, const char *lit)
-{
-    size_t len = strlen(lit);
-
-    if (!field_key(f, key, len))
-        return;
-    memcpy(f->buf + f->len, lit, len + 1);
-    f->len += len;
-}
-
-/* Decimal digits of `v` into the end of `tmp` (24 bytes); returns the first digit. */
-static char *u64_digits(uint64_t v, char tmp[24])
-{
-    char *p = tmp + 23;
-
-    *p = '\0';
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return p;
-}
-
-static void field_uint(struct fields *f, const char *key, uint64_t v)
-{
-    char tmp[24];
-
-    field_lit(f, key, u64_digits(v, tmp));
-}
-
-/* Microseconds as milliseconds with three decimals ("0.036"). */
-static void field_ms(struct fields *f, const char *key, uint64_t us)
-{
-    char tmp[32];
-    char digits[24];
-    const char *ms = u64_digits(us / 1000, digits);
-    size_t n = strlen(ms);
-    unsigned frac = (unsigned)(us % 1000);
-
-    memcpy(tmp, ms, n);
-    tmp[n++] = '.';
-    tmp[n++] = (char)('0' + frac / 100);
-    tmp[n++] = (char)('0' + frac / 10 % 10);
-    tmp[n++] = (char)('0' + frac % 10);
-    tmp[n] = '\0';
-    field_lit(f, key, tmp);
-}
-
-static void log_admission(const struct srv_request *req, const struct og_decision *d,
-                          uint64_t latency_us)
-{
-    const struct og_review_request *r = og_review_get_request(req->rv);
-    struct fields f;
-
-    if (!srv_log_enabled(SRV_LOG_INFO))
-        return;
-    f.len = 0;
-    f.full = false;
-    f.buf[0] = '\0';
-    field_str(&f, "uid", r->uid);
-    field_str(&f, "kind", r->kind);
-    field_str(&f, "namespace", r->namespace_);
-    field_str(&f, "name", r->name);
-    field_str(&f, "op", r->operation);
-    field_str(&f, "endpoint", req->route == ROUTE_MUTATE ? "mutate" : "validate");
-    field_str(&f, "mode", og_mode_name(d->mode));
-    field_lit(&f, "dry_run", r->dry_run ? "true" : "false");
-    field_ms(&f, "latency_ms", latency_us);
-    field_lit(&f, "allowed", d->allowed ? "true" : "false");
-    field_uint(&f, "patch_ops", d->patch_ops);
-    field_uint(&f, "warnings", d->n_warnings);
-    field_str(&f, "rule", og_rule_name(d->rule));
-    if (req->index_url != NULL)
-        field_str(&f, "index_url", req->index_url);
-    if (req->have_verdict) {
-        field_str(&f, "index", og_index_state_name(req->verdict.state));
-        if (req->verdict.detail != NULL)
-            field_str(&f, "index_detail", req->verdict.detail);
-    }
-    srv_log_raw(SRV_LOG_INFO, "admission", f.buf);
+    return MHD_NO;
 }
 
 /* Policy, encoding and queueing: the end of every admission. */
 static enum MHD_Result decide(struct srv_request *req)
 {
-    enum og_endpoint ep = req->route == ROUTE_MUTATE ? OG_ENDPOINT_MUTATE : OG_ENDPOINT_VALIDATE;
-    struct og_decision dec;
-    struct og_buf out;
-    enum MHD_Result ret;
-    enum og_err rc;
-    char *body;
-    size_t len;
+    struct srv_response resp;
 
-    memset(&dec, 0, sizeof(dec));
-    og_buf_init(&out, RESPONSE_MAX);
-    rc = og_policy_eval(req->cfg, req->rv, ep, req->have_verdict ? &req->verdict : NULL, &dec);
-    if (rc == OG_OK)
-        rc = og_review_encode(req->rv, &dec, &out);
-    if (rc != OG_OK) {
-        og_buf_cleanup(&out);
-        og_decision_cleanup(&dec);
-        srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
-        return queue_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, og_strerror(rc));
-    }
-    body = og_buf_take(&out, &len);
-    if (body == NULL) {
-        og_decision_cleanup(&dec);
+    if (!srv_admission_decide(&req->adm, elapsed_us(&req->start), &resp))
         return MHD_NO;
-    }
-    log_admission(req, &dec, elapsed_us(&req->start));
-    og_decision_cleanup(&dec);
-    ret = queue(req, MHD_HTTP_OK, body, len, true);
-    return ret;
+    return queue(req, &resp);
 }
 
-enum hook_result { HOOK_READY, HOOK_SUSPENDED, HOOK_ENOMEM };
+enum hook_result { HOOK_READY, HOOK_SUSPENDED };
 
 /*
  * ======================== INDEX ANALYSIS HOOK ========================
  * The one place where live index analysis joins the request path (see httpd.h).
- * og_policy_index_target() names the normalized repository url when no static rule decides;
- * req->index_url keeps it for the lifetime of the request. Then the index cache:
+ * srv_admission_decode() names the normalized repository url (og_policy_index_target())
+ * when no static rule decides; req->adm.index_url keeps it for the lifetime of the request.
+ * Then the index cache:
  *   warm url:  its verdict at once (a plain lookup without a wake: no waiting, no I/O);
  *   cold url:  the lookup starts (or joins) the fetch and gives PENDING; the connection is
  *              suspended and a second lookup registers index_wake(). When the fetch ends or
@@ -382,20 +193,19 @@ static void index_wake(void *arg)
 static enum hook_result index_hook(struct srv_request *req)
 {
     struct srv_index_cache *cache = req->httpd->index_cache;
+    struct srv_admission *a = &req->adm;
     uint64_t deadline;
 
-    if (og_policy_index_target(req->cfg, req->rv, &req->index_url) != OG_OK)
-        return HOOK_ENOMEM;
-    if (req->index_url == NULL || cache == NULL)
+    if (a->index_url == NULL || cache == NULL)
         return HOOK_READY;
     /* --- begin: index cache lookup (branch fetch) --- */
-    (void)srv_index_cache_lookup(cache, req->cfg, req->index_url, 0, &req->verdict, NULL, NULL);
-    req->have_verdict = true;
+    (void)srv_index_cache_lookup(cache, req->cfg, a->index_url, 0, &a->verdict, NULL, NULL);
+    a->have_verdict = true;
     deadline = srv_index_now_ms() + req->cfg->index.budget_ms;
-    if (req->verdict.state != OG_INDEX_STATE_PENDING || req->cfg->index.budget_ms == 0)
+    if (a->verdict.state != OG_INDEX_STATE_PENDING || req->cfg->index.budget_ms == 0)
         return HOOK_READY;
-    og_index_verdict_cleanup(&req->verdict);
-    req->have_verdict = false;
+    og_index_verdict_cleanup(&a->verdict);
+    a->have_verdict = false;
     /*
      * Suspend before the waiter is registered: its wake may come from another thread at once,
      * and libmicrohttpd can only resume a connection that is already suspended (a resume that
@@ -403,10 +213,10 @@ static enum hook_result index_hook(struct srv_request *req)
      */
     req->phase = PHASE_INDEX_WAIT;
     MHD_suspend_connection(req->conn);
-    if (srv_index_cache_lookup(cache, req->cfg, req->index_url, deadline, &req->verdict, index_wake,
+    if (srv_index_cache_lookup(cache, req->cfg, a->index_url, deadline, &a->verdict, index_wake,
                                req) == SRV_INDEX_READY) {
         /* It completed meanwhile: resume at once; the next call decides. */
-        req->have_verdict = true;
+        a->have_verdict = true;
         MHD_resume_connection(req->conn);
     }
     /* --- end: index cache lookup --- */
@@ -417,19 +227,20 @@ static enum hook_result index_hook(struct srv_request *req)
 static void index_after_wait(struct srv_request *req)
 {
     struct srv_index_cache *cache = req->httpd->index_cache;
+    struct srv_admission *a = &req->adm;
 
-    if (req->have_verdict || cache == NULL || req->index_url == NULL)
+    if (a->have_verdict || cache == NULL || a->index_url == NULL)
         return;
-    (void)srv_index_cache_lookup(cache, req->cfg, req->index_url, 0, &req->verdict, NULL, NULL);
-    req->have_verdict = true;
+    (void)srv_index_cache_lookup(cache, req->cfg, a->index_url, 0, &a->verdict, NULL, NULL);
+    a->have_verdict = true;
 }
 
 void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict)
 {
     if (verdict != NULL) {
-        req->verdict = *verdict;
+        req->adm.verdict = *verdict;
         memset(verdict, 0, sizeof(*verdict));
-        req->have_verdict = true;
+        req->adm.have_verdict = true;
     }
     /* MHD_resume_connection() takes the daemon's lock, which orders the writes above before
      * the worker's next handler call. */
@@ -439,148 +250,57 @@ void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdic
 /* The final call of an admission: decode, consult the index, decide. */
 static enum MHD_Result admit(struct srv_request *req)
 {
-    struct og_diag diag;
-    char where[512];
-    enum og_err rc;
+    struct og_str body = srv_req_body_view(&req->http);
+    struct srv_response resp;
 
-    if (req->body.len == 0)
-        return queue_error(req, MHD_HTTP_BAD_REQUEST, "empty request body");
-    og_diag_clear(&diag);
-    rc = og_review_decode(req->body.ptr, req->body.len, &req->rv, &diag);
-    if (rc == OG_ENOMEM)
-        return queue_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, og_strerror(rc));
-    if (rc != OG_OK) {
-        char msg[600];
-
-        og_diag_format(&diag, where, sizeof(where));
-        (void)snprintf(msg, sizeof(msg), "invalid AdmissionReview: %s",
-                       where[0] != '\0' ? where : og_strerror(rc));
-        return queue_error(req, MHD_HTTP_BAD_REQUEST, msg);
-    }
-    /* The review owns a parsed copy; the raw body is not needed any more. */
-    og_buf_cleanup(&req->body);
-    switch (index_hook(req)) {
-    case HOOK_READY:
+    srv_admission_init(&req->adm, req->cfg,
+                       req->http.route == SRV_ROUTE_MUTATE ? OG_ENDPOINT_MUTATE
+                                                           : OG_ENDPOINT_VALIDATE);
+    switch (srv_admission_decode(&req->adm, body.ptr, body.len, &resp)) {
+    case SRV_ADMISSION_RESPOND:
+        return queue(req, &resp);
+    case SRV_ADMISSION_DROP:
+        return MHD_NO;
+    case SRV_ADMISSION_INDEX:
+    case SRV_ADMISSION_DECIDE:
         break;
-    case HOOK_SUSPENDED:
-        return MHD_YES;
-    case HOOK_ENOMEM:
-        return queue_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, og_strerror(OG_ENOMEM));
     }
+    /* The review owns a parsed copy: the raw body and its share of the budget go now. */
+    srv_req_release_body(&req->http);
+    if (index_hook(req) == HOOK_SUSPENDED)
+        return MHD_YES;
     return decide(req);
 }
 
-static enum route route_of(const char *url)
+/* Hands every received header field, in order and with duplicates, to request.h. */
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
 {
-    /* libmicrohttpd hands over the path without the query string. */
-    if (strcmp(url, "/mutate") == 0)
-        return ROUTE_MUTATE;
-    if (strcmp(url, "/validate") == 0)
-        return ROUTE_VALIDATE;
-    if (strcmp(url, "/healthz") == 0)
-        return ROUTE_HEALTHZ;
-    if (strcmp(url, "/readyz") == 0)
-        return ROUTE_READYZ;
-    return ROUTE_NONE;
-}
-
-/* application/json, any case, optionally followed by parameters (`; charset=utf-8`). */
-static bool is_json_media_type(const char *value)
-{
-    const struct og_str json = OG_STR_LIT("application/json");
-    struct og_str s = og_str_trim(og_str_of(value));
-    char c;
-
-    if (!og_str_has_prefix(s, json, true))
-        return false;
-    if (s.len == json.len)
-        return true;
-    c = s.ptr[json.len];
-    return c == ';' || c == ' ' || c == '\t';
-}
-
-/* Checks what the headers allow; may answer 413 at once. */
-static enum MHD_Result check_headers(struct srv_request *req, const char *method)
-{
-    struct MHD_Connection *conn = req->conn;
-    const char *ct, *cl;
-    uint64_t len = 0;
-
-    if (req->route == ROUTE_NONE) {
-        set_error(req, MHD_HTTP_NOT_FOUND, "no such endpoint");
-        return MHD_YES;
-    }
-    if (req->route == ROUTE_HEALTHZ || req->route == ROUTE_READYZ) {
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-            set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method %.16s not allowed", method);
-        return MHD_YES;
-    }
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method %.16s not allowed", method);
-        return MHD_YES;
-    }
-    og_buf_init(&req->body, (size_t)req->cfg->max_body);
-    ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct == NULL || !is_json_media_type(ct)) {
-        set_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
-        return MHD_YES;
-    }
-    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl == NULL || srv_args_parse_u64(cl, 0, UINT64_MAX, &len) != OG_OK)
-        return MHD_YES; /* chunked: the accumulated size is checked as it arrives */
-    if (len > req->cfg->max_body) {
-        char msg[96];
-
-        /* Answered before the body is read: the client need not send it at all. */
-        (void)snprintf(msg, sizeof(msg), "request body exceeds %llu bytes",
-                       (unsigned long long)req->cfg->max_body);
-        return queue_error(req, MHD_HTTP_CONTENT_TOO_LARGE, msg);
-    }
-    /*
-     * One allocation of the announced size instead of repeated doubling, up to a point: the
-     * header alone must not make every connection hold the whole cap before any byte.
-     */
-    if (len > BODY_PRERESERVE)
-        len = BODY_PRERESERVE;
-    if (len > 0 && og_buf_reserve(&req->body, (size_t)len) != OG_OK)
-        set_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", og_strerror(OG_ENOMEM));
+    (void)kind;
+    srv_req_header(cls, key, key_size, value, value_size);
     return MHD_YES;
+}
+
+/* The first call: the request line and the headers are in. */
+static enum MHD_Result on_headers(struct srv_request *req, const char *url, const char *method,
+                                  const char *version)
+{
+    struct srv_response resp;
+
+    srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
+    (void)MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, on_header, &req->http);
+    return respond(req, srv_req_headers(&req->http, &resp), &resp);
 }
 
 static enum MHD_Result on_body(struct srv_request *req, const char *data, size_t size)
 {
-    uint64_t cap = req->cfg->max_body;
-
-    /* Only an admission whose headers passed keeps its body; other bodies are dropped. */
-    if (req->status == 0 && (req->route == ROUTE_MUTATE || req->route == ROUTE_VALIDATE)) {
-        enum og_err rc = og_buf_append(&req->body, data, size);
-
-        if (rc == OG_OK)
-            return MHD_YES;
-        req->discarded = req->body.len;
-        og_buf_cleanup(&req->body);
-        if (rc == OG_ETOOBIG)
-            set_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body exceeds %llu bytes",
-                      (unsigned long long)cap);
-        else
-            set_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", og_strerror(rc));
-    }
-    req->discarded += size;
-    /* 413 only when nothing else was wrong first: a 415 stays a 415 however large. */
-    if (req->discarded > cap && req->status == 0)
-        set_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body exceeds %llu bytes",
-                  (unsigned long long)cap);
-    if (req->discarded > 2 * cap + DISCARD_SLACK) {
-        srv_log(SRV_LOG_WARN, "dropping a connection streaming an oversized body", NULL);
-        return MHD_NO;
-    }
-    return MHD_YES;
+    return srv_req_body(&req->http, data, size) == SRV_REQ_CONTINUE ? MHD_YES : MHD_NO;
 }
 
 static enum MHD_Result finish(struct srv_request *req)
 {
-    static char ok[] = "{\"status\":\"ok\"}";
-    static char draining[] = "{\"status\":\"draining\"}";
+    struct srv_response resp;
+    enum srv_req_next next;
 
     if (req->phase == PHASE_INDEX_WAIT) {
         index_after_wait(req);
@@ -588,22 +308,10 @@ static enum MHD_Result finish(struct srv_request *req)
     }
     if (req->phase == PHASE_DONE)
         return MHD_YES;
-    if (req->status != 0)
-        return queue_error(req, req->status, req->error);
-    switch (req->route) {
-    case ROUTE_HEALTHZ:
-        return queue(req, MHD_HTTP_OK, ok, sizeof(ok) - 1, false);
-    case ROUTE_READYZ:
-        if (atomic_load(&req->httpd->draining))
-            return queue(req, MHD_HTTP_SERVICE_UNAVAILABLE, draining, sizeof(draining) - 1, false);
-        return queue(req, MHD_HTTP_OK, ok, sizeof(ok) - 1, false);
-    case ROUTE_MUTATE:
-    case ROUTE_VALIDATE:
+    next = srv_req_end(&req->http, atomic_load(&req->httpd->draining), &resp);
+    if (next == SRV_REQ_ADMIT)
         return admit(req);
-    case ROUTE_NONE:
-        break;
-    }
-    return queue_error(req, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    return respond(req, next, &resp);
 }
 
 /*
@@ -625,7 +333,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct srv_httpd *h = cls;
     struct srv_request *req = *con_cls;
 
-    (void)version;
     if (req == NULL) {
         req = calloc(1, sizeof(*req));
         if (req == NULL)
@@ -633,13 +340,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->httpd = h;
         req->conn = conn;
         clock_gettime(CLOCK_MONOTONIC, &req->start);
-        req->route = route_of(url);
         req->cfg = srv_snapshot_acquire();
-        og_buf_init(&req->body, 0);
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
         srv_conn_request_begin(conn_of(conn));
-        return check_headers(req, method);
+        return on_headers(req, url, method, version);
     }
     if (*upload_data_size != 0) {
         size_t size = *upload_data_size;
@@ -937,6 +642,8 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     }
     h->listen_fd = -1;
     h->index_cache = opts->index_cache;
+    srv_body_budget_init(&h->budget,
+                         opts->body_budget > 0 ? opts->body_budget : SRV_HTTPD_BODY_BUDGET);
     atomic_init(&h->draining, false);
     atomic_init(&h->quiesced, false);
     atomic_init(&h->inflight, 0);

@@ -8,18 +8,24 @@
  *   GET  /readyz    200, or 503 once draining has begun
  * A query string (`/mutate?timeout=10s`) is ignored. Bad input gets a JSON body
  * {"error":"..."}: 404 unknown path, 405 wrong method (with Allow), 415 a Content-Type other
- * than application/json (parameters allowed), 413 a body over the snapshot's max_body, 400 a
- * body that is not an AdmissionReview.
+ * than application/json (parameters allowed), 413 a body over the snapshot's max_body, 503
+ * with Retry-After when the bodies in flight hold the whole body budget, 400 a body that is
+ * not an AdmissionReview, 400 or 501 with "Connection: close" for framing that RFC 9112
+ * forbids (request.h).
  *
- * Request life cycle (all in libmicrohttpd's worker threads):
- *   1. first call: a struct srv_request is made; method, path, media type and Content-Length
- *      are checked; a Content-Length over the cap is answered 413 at once (and the connection
+ * Request life cycle (all in libmicrohttpd's worker threads). httpd.c is the glue between
+ * libmicrohttpd and two modules without sockets: request.h (the HTTP request logic) and
+ * admission.h (decode, policy, encode, log).
+ *   1. first call: a struct srv_request is made; every header field goes through
+ *      srv_req_header() in one pass over libmicrohttpd's list, then srv_req_headers() checks
+ *      framing, method, path, media type and Content-Length; forbidden framing, a
+ *      Content-Length over the cap or the budget are answered at once (and the connection
  *      closed), other early errors are remembered and answered after the body;
- *   2. body calls: bytes are appended to the request's capped og_buf (or counted and dropped
- *      when an error is already known);
- *   3. final call: the review is decoded, the index hook runs, the policy decides, and the
- *      encoded response is queued;
- *   4. completion callback: the request is freed (only there).
+ *   2. body calls: srv_req_body() appends to the request's capped og_buf, charged to the
+ *      budget (or counts and drops the bytes when an error is already known);
+ *   3. final call: the review is decoded (the body and its budget share are released), the
+ *      index hook runs, the policy decides, and the encoded response is queued;
+ *   4. completion callback: the request is freed (only there), its budget share returned.
  *
  * Index analysis hook. When og_policy_index_target() names a url, httpd.c asks the index
  * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
@@ -47,6 +53,9 @@
 
 struct srv_index_cache;
 
+/** The default body budget: 64 MiB. */
+#define SRV_HTTPD_BODY_BUDGET ((size_t)64 << 20)
+
 /** How to run the daemon. The caller owns the strings; nothing is kept after start. */
 struct srv_httpd_opts {
     const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
@@ -56,6 +65,12 @@ struct srv_httpd_opts {
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
     unsigned max_conns;      /**< concurrent connections (see conns.h) */
     size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
+    /**
+     * Bytes that request bodies may hold across all connections (the capacity of their
+     * buffers); 0 = SRV_HTTPD_BODY_BUDGET. A body that does not fit now is answered 503 with
+     * Retry-After; one that could never fit (Content-Length at or over it) 413.
+     */
+    size_t body_budget;
     bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * A request's headers and body must arrive within this many milliseconds of its first byte

@@ -22,6 +22,25 @@ OG_TEST(buf_append_and_cap)
     ASSERT(b.ptr == NULL);
 }
 
+OG_TEST(buf_capacity_for_predicts_reserve)
+{
+    struct og_buf b;
+
+    og_buf_init(&b, 1000);
+    ASSERT_EQ(og_buf_capacity_for(&b, 0), 64);
+    ASSERT_EQ(og_buf_capacity_for(&b, 200), 256);
+    ASSERT_EQ(og_buf_capacity_for(&b, 1000), 1001); /* never past max + 1 */
+    ASSERT_EQ(og_buf_capacity_for(&b, 1001), 0);    /* og_buf_reserve() would say ETOOBIG */
+    for (size_t extra = 1; extra <= 1000; extra += 37) {
+        size_t want = og_buf_capacity_for(&b, extra);
+
+        ASSERT_EQ(og_buf_reserve(&b, extra), OG_OK);
+        ASSERT_EQ(b.cap, want);
+        ASSERT_EQ(og_buf_capacity_for(&b, extra), b.cap); /* nothing more to grow */
+    }
+    og_buf_cleanup(&b);
+}
+
 OG_TEST(buf_take_moves_storage)
 {
     struct og_buf b;
@@ -77,5 +96,5 @@ OG_TEST(diag_format)
     ASSERT_STR_EQ(og_strerror(OG_ETOOBIG), "size limit exceeded");
 }
 
-OG_TEST_MAIN(OG_T(buf_append_and_cap), OG_T(buf_take_moves_storage), OG_T(str_helpers),
-             OG_T(diag_format))
+OG_TEST_MAIN(OG_T(buf_append_and_cap), OG_T(buf_capacity_for_predicts_reserve),
+             OG_T(buf_take_moves_storage), OG_T(str_helpers), OG_T(diag_format))

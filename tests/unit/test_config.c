@@ -466,6 +466,41 @@ OG_TEST(bad_values)
     ASSERT_EQ(failed, 0);
 }
 
+OG_TEST(parse_size_public)
+{
+    static const struct {
+        const char *text;
+        uint64_t want; /* 0: an error */
+    } cases[] = {{"64Mi", 64ull << 20},
+                 {"8M", 8000000},
+                 {"1k", 1000},
+                 {"2Gi", 2ull << 30},
+                 {"512", 512},
+                 {"1m", 0},
+                 {"8MB", 0},
+                 {"", 0},
+                 {"-1", 0},
+                 {" 1", 0},
+                 {"99999999999999999999", 0}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_diag d;
+        uint64_t v = 7;
+        enum og_err rc;
+
+        og_diag_clear(&d);
+        rc = og_config_parse_size(cases[i].text, strlen(cases[i].text), &v, &d);
+        if (cases[i].want == 0) {
+            ASSERT_EQ(rc, OG_EINVAL);
+            ASSERT_EQ(v, 7);
+            ASSERT_STR_CONTAINS(d.msg, "invalid size");
+        } else {
+            ASSERT_EQ(rc, OG_OK);
+            ASSERT_EQ(v, cases[i].want);
+        }
+    }
+}
+
 OG_TEST(no_diag_is_fine)
 {
     struct og_config *cfg = NULL;
@@ -1018,8 +1053,9 @@ OG_TEST(parse_duration)
 }
 
 OG_TEST_MAIN(OG_T(defaults), OG_T(empty_documents_are_defaults), OG_T(good_values),
-             OG_T(bad_values), OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded),
-             OG_T(lists_and_rules), OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
+             OG_T(bad_values), OG_T(parse_size_public), OG_T(no_diag_is_fine),
+             OG_T(parse_is_length_bounded), OG_T(lists_and_rules),
+             OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
              OG_T(migrations_extend_override_disable), OG_T(format_round_trips),
              OG_T(format_hits_buffer_cap), OG_T(default_file_is_the_defaults),
              OG_T(configmap_manifest_matches_default), OG_T(load_files), OG_T(glob_match),

@@ -36,6 +36,13 @@ void og_buf_reset(struct og_buf *buf);
  */
 OG_NODISCARD enum og_err og_buf_reserve(struct og_buf *buf, size_t extra);
 
+/**
+ * The capacity og_buf_reserve(buf, extra) would leave `buf` with (its `cap` when nothing needs
+ * to grow), or 0 when that call would fail with OG_ETOOBIG. Lets a caller charge a memory
+ * budget for an allocation before it happens.
+ */
+size_t og_buf_capacity_for(const struct og_buf *buf, size_t extra);
+
 /** Appends `len` bytes. Errors as og_buf_reserve(); on failure nothing is appended. */
 OG_NODISCARD enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len);
 

@@ -153,6 +153,17 @@ OG_NODISCARD enum og_err og_config_parse(const char *data, size_t len, const cha
                                          struct og_config **out, struct og_diag *diag);
 
 /**
+ * Parses a byte size in the syntax of the file's size keys (Kubernetes quantities): decimal
+ * digits, optionally followed by Ki, Mi, Gi, Ti (powers of 1024) or k, M, G (powers of 1000);
+ * "64Mi" is 67108864, "8M" is 8000000. `text` is `len` bytes, not necessarily NUL-terminated.
+ * OG_EINVAL for anything else or a value past UINT64_MAX, with a message in `diag` (may be
+ * NULL); `*out` is then untouched. Pure and thread-safe; flags use it so that a size means the
+ * same on the command line as in the file.
+ */
+OG_NODISCARD enum og_err og_config_parse_size(const char *text, size_t len, uint64_t *out,
+                                              struct og_diag *diag);
+
+/**
  * Formats the effective configuration `cfg` as a YAML document (libyaml's emitter), every key
  * in table order with its value, the effective migrations table included. The output parses
  * back into an equal configuration. Appends to `out`; errors OG_ENOMEM, OG_ETOOBIG (the

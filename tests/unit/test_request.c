@@ -1,0 +1,199 @@
+/*
+ * test_request.c - the HTTP request logic without sockets (server/request.h): framing that
+ * RFC 9112 forbids, the body cap, and the global body budget (charged by buffer capacity,
+ * given back on every path).
+ */
+#include "harness.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "request.h"
+
+#include "ocigate/config.h"
+
+struct field {
+    const char *name, *value;
+};
+
+/* Runs the header phase of a POST /mutate with `fields`; returns the status (0: read on). */
+static unsigned headers_status(const char *version, const struct field *fields, bool *close)
+{
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    struct srv_response resp;
+    struct srv_req r;
+    unsigned status = 0;
+
+    srv_log_set_level(SRV_LOG_ERROR);
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&budget, 1u << 20);
+    srv_req_begin(&r, cfg, &budget, "POST", "/mutate", version);
+    for (const struct field *f = fields; f->name != NULL; f++)
+        srv_req_header(&r, f->name, strlen(f->name), f->value, strlen(f->value));
+    *close = false;
+    if (srv_req_headers(&r, &resp) == SRV_REQ_RESPOND) {
+        status = resp.status;
+        *close = resp.close;
+        srv_response_cleanup(&resp);
+    }
+    srv_req_cleanup(&r);
+    ASSERT_EQ(srv_body_budget_used(&budget), 0);
+    og_config_unref(cfg);
+    return status;
+}
+
+#define CT                                                                                         \
+    {                                                                                              \
+        "Content-Type", "application/json"                                                         \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
+
+OG_TEST(framing_table)
+{
+    static const struct {
+        const char *version;
+        struct field fields[4];
+        unsigned status;
+    } cases[] = {
+        {"HTTP/1.1", {CT, {"Content-Length", "7"}, END}, 0},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "chunked"}, END}, 0},
+        {"HTTP/1.1", {CT, {"transfer-encoding", "CHUNKED"}, END}, 0},
+        {"HTTP/1.1", {CT, {"Content-Length", "7"}, {"Content-Length", "41"}}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length", "7"}, {"content-length", "7"}}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length", "7"}, {"Transfer-Encoding", "chunked"}}, 400},
+        {"HTTP/1.1", {{"Transfer-Encoding", "chunked"}, {"Content-Length", "x"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "gzip, chunked"}, END}, 501},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "gzip,chunked"}, END}, 501},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "chunked, identity"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "identity"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "chunked "}, END}, 400},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", ""}, END}, 400},
+        {"HTTP/1.1", {CT, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}, 400},
+        {"HTTP/1.0", {CT, {"Transfer-Encoding", "chunked"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length ", "7"}, END}, 400},
+        {"HTTP/1.1", {CT, {"X-A c", "b"}, END}, 400},
+        {"HTTP/1.1", {CT, {"", "b"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length", "+7"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length", "7, 7"}, END}, 400},
+        {"HTTP/1.1", {CT, {"Content-Length", "18446744073709551616"}, END}, 400},
+        /* Over the 8Mi cap: 413 at once, without Connection: close (libmicrohttpd closes). */
+        {"HTTP/1.1", {CT, {"Content-Length", "9000000"}, END}, 413},
+        /* At or over the 1 MiB budget: a body that never fits is a 413 too. */
+        {"HTTP/1.1", {CT, {"Content-Length", "1048576"}, END}, 413},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool close;
+        unsigned st = headers_status(cases[i].version, cases[i].fields, &close);
+
+        if (st != cases[i].status)
+            printf("case %zu\n", i);
+        ASSERT_EQ(st, cases[i].status);
+        ASSERT_EQ(close, st == 400 || st == 501);
+    }
+}
+
+/* A body streamed in pieces against a small budget: charged by capacity, given back. */
+OG_TEST(budget_charges_capacity_and_gives_back)
+{
+    static char piece[4096];
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    struct srv_response resp;
+    struct srv_req a, b;
+
+    srv_log_set_level(SRV_LOG_ERROR);
+    memset(piece, ' ', sizeof(piece));
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&budget, 64u << 10);
+    /* a: chunked (no Content-Length), grows to 32 KiB + 1 -> a 64 KiB buffer: the whole budget. */
+    srv_req_begin(&a, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&a, "Content-Type", 12, "application/json", 16);
+    srv_req_header(&a, "Transfer-Encoding", 17, "chunked", 7);
+    ASSERT_EQ(srv_req_headers(&a, &resp), SRV_REQ_CONTINUE);
+    for (int i = 0; i < 8; i++) {
+        ASSERT_EQ(srv_req_body(&a, piece, sizeof(piece)), SRV_REQ_CONTINUE);
+        ASSERT_EQ(srv_body_budget_used(&budget), a.body.cap);
+    }
+    ASSERT_EQ(srv_body_budget_used(&budget), (size_t)(64u << 10));
+    /* b: announced 100 bytes, nothing left: 503 with Retry-After at once. */
+    srv_req_begin(&b, cfg, &budget, "POST", "/validate", "HTTP/1.1");
+    srv_req_header(&b, "Content-Type", 12, "application/json", 16);
+    srv_req_header(&b, "Content-Length", 14, "100", 3);
+    ASSERT_EQ(srv_req_headers(&b, &resp), SRV_REQ_RESPOND);
+    ASSERT_EQ(resp.status, 503);
+    ASSERT_EQ(resp.retry_after, SRV_BODY_BUDGET_RETRY_S);
+    ASSERT_STR_CONTAINS(resp.body, "budget");
+    srv_response_cleanup(&resp);
+    srv_req_cleanup(&b);
+    /* a grows past the budget mid-body (64 KiB of data needs a 128 KiB buffer): its buffer
+     * goes at once, the rest is read and dropped, and the answer is a 503 after the body. */
+    for (int i = 0; i < 7; i++)
+        ASSERT_EQ(srv_req_body(&a, piece, sizeof(piece)), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_body_budget_used(&budget), (size_t)(64u << 10));
+    ASSERT_EQ(srv_req_body(&a, piece, sizeof(piece)), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_body_budget_used(&budget), 0);
+    ASSERT_EQ(srv_req_body(&a, piece, sizeof(piece)), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_end(&a, false, &resp), SRV_REQ_RESPOND);
+    ASSERT_EQ(resp.status, 503);
+    ASSERT_EQ(resp.retry_after, SRV_BODY_BUDGET_RETRY_S);
+    srv_response_cleanup(&resp);
+    srv_req_cleanup(&a);
+    srv_req_cleanup(&a); /* idempotent */
+    ASSERT_EQ(srv_body_budget_used(&budget), 0);
+    /* The budget is whole again: a full admission body fits. */
+    srv_req_begin(&b, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&b, "Content-Type", 12, "application/json", 16);
+    srv_req_header(&b, "Content-Length", 14, "4096", 4);
+    ASSERT_EQ(srv_req_headers(&b, &resp), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_body(&b, piece, sizeof(piece)), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_end(&b, false, &resp), SRV_REQ_ADMIT);
+    ASSERT_EQ(srv_req_body_view(&b).len, sizeof(piece));
+    ASSERT(srv_body_budget_used(&budget) > 0);
+    srv_req_release_body(&b);
+    ASSERT_EQ(srv_body_budget_used(&budget), 0);
+    srv_req_cleanup(&b);
+    og_config_unref(cfg);
+}
+
+OG_TEST(routes_and_methods)
+{
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    struct srv_response resp;
+    struct srv_req r;
+
+    srv_log_set_level(SRV_LOG_ERROR);
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&budget, 1u << 20);
+    srv_req_begin(&r, cfg, &budget, "PUT", "/healthz", "HTTP/1.1");
+    ASSERT_EQ(srv_req_headers(&r, &resp), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_end(&r, false, &resp), SRV_REQ_RESPOND);
+    ASSERT_EQ(resp.status, 405);
+    ASSERT_STR_EQ(resp.allow, "GET, HEAD");
+    srv_response_cleanup(&resp);
+    srv_req_cleanup(&r);
+    srv_req_begin(&r, cfg, &budget, "GET", "/readyz", "HTTP/1.1");
+    ASSERT_EQ(srv_req_headers(&r, &resp), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_end(&r, true, &resp), SRV_REQ_RESPOND);
+    ASSERT_EQ(resp.status, 503);
+    ASSERT_EQ(resp.retry_after, 0);
+    srv_response_cleanup(&resp);
+    srv_req_cleanup(&r);
+    srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&r, "content-type", 12, "text/plain", 10);
+    srv_req_header(&r, "Content-Type", 12, "application/json", 16); /* the first one counts */
+    ASSERT_EQ(srv_req_headers(&r, &resp), SRV_REQ_CONTINUE);
+    ASSERT_EQ(srv_req_end(&r, false, &resp), SRV_REQ_RESPOND);
+    ASSERT_EQ(resp.status, 415);
+    srv_response_cleanup(&resp);
+    srv_req_cleanup(&r);
+    og_config_unref(cfg);
+}
+
+OG_TEST_MAIN(OG_T(framing_table), OG_T(budget_charges_capacity_and_gives_back),
+             OG_T(routes_and_methods))
