@@ -1022,7 +1022,10 @@ static enum og_err parser_error(struct an *a, const yaml_parser_t *p)
     case YAML_READER_ERROR:
         if (a->read_err != OG_OK)
             return a->read_err;
-        og_diag_at(a->diag, a->line, a->column);
+        /* libyaml decodes input ahead of its events, by as much as the reader happened to
+         * return, so the last event's position says nothing about where the bad byte is: the
+         * message gives its exact byte offset, and there is no line:column. */
+        og_diag_at(a->diag, 0, 0);
         return og_diag_set(a->diag, OG_EPARSE, "not a YAML document: %s at byte %zu",
                            p->problem != NULL ? p->problem : "unreadable input", p->problem_offset);
     default:
