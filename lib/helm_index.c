@@ -1225,6 +1225,32 @@ out:
     return rc;
 }
 
+enum og_err og_helm_index_url(struct og_str base, struct og_buf *out)
+{
+    static const char file[] = "/index.yaml";
+    size_t frag = og_str_find_char(base, 0, '#');
+    size_t path_end = og_str_find_char(base, 0, '?');
+    struct og_str query;
+    size_t len;
+    enum og_err rc;
+
+    if (path_end > frag)
+        path_end = frag;
+    query = (struct og_str){base.ptr + path_end, frag - path_end};
+    len = path_end;
+    while (len > 0 && base.ptr[len - 1] == '/')
+        len--;
+    /* Reserved at once, so that the appends below cannot fail half way. */
+    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
+    if (rc != OG_OK)
+        return rc;
+    if (og_buf_append(out, base.ptr, len) != OG_OK ||
+        og_buf_append(out, file, sizeof(file) - 1) != OG_OK ||
+        og_buf_append_str(out, query) != OG_OK)
+        return OG_ENOMEM; /* cannot happen after the reserve */
+    return OG_OK;
+}
+
 void og_index_summary_cleanup(struct og_index_summary *summary)
 {
     if (summary == NULL)
