@@ -18,6 +18,12 @@
 #define MESSAGE_MAX (64u << 10)
 /* Urls are as long as the request body allows; this only guards against runaway growth. */
 #define URL_MAX ((size_t)1 << 30)
+/*
+ * Longest url a fix carries (in the patch, base64, and the suggested-url annotation): even
+ * escaped six times over, both fit the server's 1 MiB response with room to spare. A longer
+ * one leaves the rule without a fix, rather than the answer over its cap (a 500).
+ */
+#define FIX_URL_MAX ((size_t)64 << 10)
 
 static const char *const rule_names[] = {"none",
                                          "oci-url-http-type",
@@ -710,6 +716,8 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     rc = find(cfg, &r, verdict, &f);
     if (rc != OG_OK || f.rule == OG_RULE_NONE)
         goto out;
+    if (f.new_url.len > FIX_URL_MAX)
+        f.fixable = false;
     d.rule = f.rule;
     rc = decide(cfg, &r, ep, &f, &d);
     if (rc == OG_OK)

@@ -1,7 +1,8 @@
 """What `ocigate serve` echoes must come back exactly: a uid that cannot (a NUL, bytes that are
 not UTF-8, a lone surrogate) or that is too long is the client's error (400, saying why),
-never a 500 nor another uid; and warnings name a repository's index by the url the fetcher
-really uses (no `//index.yaml`, the query after the path)."""
+never a 500 nor another uid; a huge spec.url is answered (without a fix), not a 500; and
+warnings name a repository's index by the url the fetcher really uses (no `//index.yaml`, the
+query after the path)."""
 
 import json
 
@@ -50,6 +51,20 @@ def test_warning_names_the_index_url_fetched():
             want = "ocigate: %s could not be analyzed (HTTP 404); allowed" % index
             check(want in warnings, "warning names " + index, warnings)
             check(not any("//index.yaml" in w for w in warnings), "no //index.yaml", warnings)
+
+
+def test_long_url_is_answered_not_500():
+    # A fix would carry the 2 MiB url in the patch and an annotation, past the response cap.
+    for mode in ("mutate", "audit", "enforce"):
+        with Server("--max-body", str(4 << 20), mode=mode) as s:
+            for url in ("oci://r.example/" + "a" * (2 << 20), "oci://r.example/" + "a" * (2 << 20) + "/"):
+                r = s.review("/mutate", review(helmrepo(url), "long-1"))
+                eq(r.status, 200, "%s: status for a %d-byte url" % (mode, len(url)))
+                resp = r.json()["response"]
+                eq(resp["uid"], "long-1", "uid")
+                eq(resp["allowed"], mode == "audit", mode + ": allowed")
+                check("patch" not in resp, mode + ": no patch", resp.keys())
+                check(len(r.body) < 1 << 20, mode + ": response under 1 MiB", len(r.body))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ static char *review_json(const char *api, const char *op, const char *version, c
 {
     struct og_buf b;
 
-    og_buf_init(&b, 1u << 20);
+    og_buf_init(&b, 4u << 20);
     if (og_buf_appendf(&b,
                        "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"request\":{"
                        "\"uid\":\"u-1\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
@@ -535,6 +535,51 @@ OG_TEST(index_url_in_text)
     og_config_unref(cfg);
 }
 
+/*
+ * A fix carries its url in the patch (base64) and the suggested-url annotation: up to 64 KiB
+ * (even all control characters, escaped six times over) the answer fits the server's 1 MiB
+ * response; past that the rule applies without a fix instead of the answer failing (a 500).
+ */
+OG_TEST(long_urls_fit_the_response)
+{
+    static const struct {
+        size_t n;  /* characters after "oci://r.example/" (a trailing '/' follows) */
+        bool ctrl; /* \u0001 rather than 'a' */
+        bool fixed;
+    } cases[] = {{65536 - 16, true, true}, {65536 - 15, true, false}, {2u << 20, false, false}};
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int mode = OG_MODE_AUDIT; mode <= OG_MODE_ENFORCE; mode++) {
+            struct og_buf spec, out;
+            struct eval e;
+            bool suggested = false;
+
+            og_buf_init(&spec, 16u << 20);
+            ASSERT_EQ(og_buf_append_cstr(&spec, "{\"url\":\"oci://r.example/"), OG_OK);
+            for (size_t k = 0; k < cases[i].n; k++)
+                ASSERT_EQ(og_buf_append_cstr(&spec, cases[i].ctrl ? "\\u0001" : "a"), OG_OK);
+            ASSERT_EQ(og_buf_append_cstr(&spec, "/\"}"), OG_OK);
+            cfg->mode = (enum og_mode)mode;
+            eval_spec(cfg, spec.ptr, OG_ENDPOINT_MUTATE, NULL, &e);
+            ASSERT_EQ(e.d.rule, OG_RULE_OCI_URL_HTTP_TYPE);
+            for (size_t a = 0; a < e.d.n_annotations; a++)
+                suggested |= strcmp(e.d.annotations[a].key, "suggested-url") == 0;
+            ASSERT_EQ(suggested, cases[i].fixed);
+            if (mode == OG_MODE_MUTATE) {
+                ASSERT_EQ(e.d.allowed, cases[i].fixed);
+                ASSERT_EQ(e.d.patch != NULL, cases[i].fixed);
+            }
+            og_buf_init(&out, 1u << 20); /* the server's response cap */
+            ASSERT_EQ(og_review_encode(e.rv, &e.d, &out), OG_OK);
+            og_buf_cleanup(&out);
+            og_buf_cleanup(&spec);
+            eval_done(&e);
+        }
+    }
+    og_config_unref(cfg);
+}
+
 static struct og_config *config_yaml(const char *yaml)
 {
     struct og_config *cfg = NULL;
@@ -615,4 +660,5 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
-             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text))
+             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
+             OG_T(long_urls_fit_the_response))
