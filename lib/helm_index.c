@@ -1022,7 +1022,10 @@ static enum og_err parser_error(struct an *a, const yaml_parser_t *p)
     case YAML_READER_ERROR:
         if (a->read_err != OG_OK)
             return a->read_err;
-        og_diag_at(a->diag, a->line, a->column);
+        /* libyaml decodes input ahead of its events, by as much as the reader happened to
+         * return, so the last event's position says nothing about where the bad byte is: the
+         * message gives its exact byte offset, and there is no line:column. */
+        og_diag_at(a->diag, 0, 0);
         return og_diag_set(a->diag, OG_EPARSE, "not a YAML document: %s at byte %zu",
                            p->problem != NULL ? p->problem : "unreadable input", p->problem_offset);
     default:
@@ -1220,6 +1223,32 @@ out:
         yaml_parser_delete(&parser);
     an_cleanup(&a);
     return rc;
+}
+
+enum og_err og_helm_index_url(struct og_str base, struct og_buf *out)
+{
+    static const char file[] = "/index.yaml";
+    size_t frag = og_str_find_char(base, 0, '#');
+    size_t path_end = og_str_find_char(base, 0, '?');
+    struct og_str query;
+    size_t len;
+    enum og_err rc;
+
+    if (path_end > frag)
+        path_end = frag;
+    query = (struct og_str){base.ptr + path_end, frag - path_end};
+    len = path_end;
+    while (len > 0 && base.ptr[len - 1] == '/')
+        len--;
+    /* Reserved at once, so that the appends below cannot fail half way. */
+    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
+    if (rc != OG_OK)
+        return rc;
+    if (og_buf_append(out, base.ptr, len) != OG_OK ||
+        og_buf_append(out, file, sizeof(file) - 1) != OG_OK ||
+        og_buf_append_str(out, query) != OG_OK)
+        return OG_ENOMEM; /* cannot happen after the reserve */
+    return OG_OK;
 }
 
 void og_index_summary_cleanup(struct og_index_summary *summary)

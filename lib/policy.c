@@ -18,6 +18,12 @@
 #define MESSAGE_MAX (64u << 10)
 /* Urls are as long as the request body allows; this only guards against runaway growth. */
 #define URL_MAX ((size_t)1 << 30)
+/*
+ * Longest url a fix carries (in the patch, base64, and the suggested-url annotation): even
+ * escaped six times over, both fit the server's 1 MiB response with room to spare. A longer
+ * one leaves the rule without a fix, rather than the answer over its cap (a 500).
+ */
+#define FIX_URL_MAX ((size_t)64 << 10)
 
 static const char *const rule_names[] = {"none",
                                          "oci-url-http-type",
@@ -301,11 +307,16 @@ static enum og_err find(const struct og_config *cfg, const struct repo *r,
     case OG_INDEX_STATE_UNKNOWN:
         f->rule = verdict->state == OG_INDEX_STATE_PENDING ? OG_RULE_INDEX_PENDING
                                                            : OG_RULE_INDEX_UNKNOWN;
+        /* The index's url as the fetcher joined it, not `<url>/index.yaml`. */
+        rc = og_buf_append_cstr(&f->problem,
+                                verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "");
+        if (rc == OG_OK)
+            rc = og_helm_index_url(r->url, &f->problem);
+        if (rc != OG_OK)
+            return rc;
         if (verdict->state == OG_INDEX_STATE_PENDING)
-            return og_buf_appendf(&f->problem, "analysis of %.*s/index.yaml is pending",
-                                  (int)r->url.len, r->url.ptr);
-        return og_buf_appendf(&f->problem, "%.*s/index.yaml could not be analyzed (%s)",
-                              (int)r->url.len, r->url.ptr,
+            return og_buf_append_cstr(&f->problem, " is pending");
+        return og_buf_appendf(&f->problem, " could not be analyzed (%s)",
                               verdict->detail != NULL ? verdict->detail : "unknown error");
     case OG_INDEX_STATE_NONE:
     case OG_INDEX_STATE_CLEAN:
@@ -337,29 +348,9 @@ static size_t sanitize_utf8(char *s, size_t len)
     size_t i = 0, o = 0;
 
     while (i < len) {
-        const unsigned char *p = (const unsigned char *)s + i;
-        uint32_t cp;
-        size_t n;
+        uint32_t cp = 0;
+        size_t n = og_utf8_char((struct og_str){s, len}, i, &cp);
 
-        if (p[0] < 0x80) {
-            cp = p[0];
-            n = 1;
-        } else if ((p[0] & 0xE0) == 0xC0 && i + 1 < len && (p[1] & 0xC0) == 0x80) {
-            cp = (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
-            n = cp >= 0x80 ? 2 : 0;
-        } else if ((p[0] & 0xF0) == 0xE0 && i + 2 < len && (p[1] & 0xC0) == 0x80 &&
-                   (p[2] & 0xC0) == 0x80) {
-            cp = (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-            n = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF) ? 3 : 0;
-        } else if ((p[0] & 0xF8) == 0xF0 && i + 3 < len && (p[1] & 0xC0) == 0x80 &&
-                   (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80) {
-            cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
-                 (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
-            n = cp >= 0x10000 && cp <= 0x10FFFF ? 4 : 0;
-        } else {
-            cp = 0;
-            n = 0;
-        }
         if (n == 0) {
             s[o++] = '?';
             i++;
@@ -725,6 +716,8 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     rc = find(cfg, &r, verdict, &f);
     if (rc != OG_OK || f.rule == OG_RULE_NONE)
         goto out;
+    if (f.new_url.len > FIX_URL_MAX)
+        f.fixable = false;
     d.rule = f.rule;
     rc = decide(cfg, &r, ep, &f, &d);
     if (rc == OG_OK)

@@ -9,6 +9,7 @@
 #include "ocigate/config.h"
 #include "ocigate/json.h"
 #include "ocigate/policy.h"
+#include "ocigate/str.h"
 
 /*
  * The decoder reads the body once, validating all of it, and copies out only the fields it
@@ -427,6 +428,77 @@ static bool get_string(struct scan *s, const char *where, bool strict, const cha
     return fail_shape(s, where, "must be a string");
 }
 
+/*
+ * True when the string token decodes to the same text in Go as in C: no NUL (our copy is a C
+ * string), valid UTF-8, and no lone surrogate escape (Go turns both into U+FFFD, which ours
+ * does too, but the apiserver compares the echo with what it sent, not with U+FFFD).
+ */
+static bool exact(const struct tok *t)
+{
+    struct og_str raw = {t->ptr, t->len};
+    size_t k = 0;
+
+    while (k < t->len) {
+        uint32_t cp;
+
+        if (t->ptr[k] != '\\') {
+            size_t n = og_utf8_char(raw, k, &cp);
+
+            if (n == 0)
+                return false;
+            k += n;
+            continue;
+        }
+        if (t->ptr[k + 1] != 'u') {
+            k += 2;
+            continue;
+        }
+        cp = hex4(t->ptr + k + 2);
+        k += 6;
+        if (cp == 0 || (cp >= 0xDC00 && cp < 0xE000))
+            return false;
+        if (cp >= 0xD800 && cp < 0xDC00) {
+            /* A high surrogate counts only with the low one right after it. */
+            if (k + 6 > t->len || t->ptr[k] != '\\' || t->ptr[k + 1] != 'u')
+                return false;
+            cp = hex4(t->ptr + k + 2);
+            if (cp < 0xDC00 || cp >= 0xE000)
+                return false;
+            k += 6;
+        }
+    }
+    return true;
+}
+
+/*
+ * Reads a string member that the response echoes or that is compared whole (apiVersion, kind,
+ * uid): it must come back exactly as sent (see exact()) and hold at most `max` bytes once
+ * unescaped. null leaves `*out` as it is; another type is an error.
+ */
+static bool get_echoed(struct scan *s, const char *where, size_t max, const char **out)
+{
+    struct tok t;
+    char c = peek(s);
+
+    if (c != '"')
+        return get_string(s, where, true, out);
+    if (!string(s, &t))
+        return false;
+    if (!exact(&t))
+        return fail_shape(s, where,
+                          "must be UTF-8 text without NUL characters or lone surrogates, as it "
+                          "is echoed unchanged");
+    *out = keep(s, &t);
+    if (strlen(*out) > max) {
+        if (s->rc == OG_OK) {
+            og_diag_where(s->diag, where);
+            s->rc = og_diag_set(s->diag, OG_EPARSE, "%s is longer than %zu bytes", where, max);
+        }
+        return false;
+    }
+    return true;
+}
+
 /* Starts an optional object member: true with *is_obj set, or false on error. */
 static bool get_object(struct scan *s, const char *where, bool strict, bool *is_obj)
 {
@@ -663,7 +735,7 @@ static bool request_member(struct scan *s, const struct tok *key, struct level *
 
     if (key_is(key, "uid"))
         return once(s, &lv->seen, 1, "/request", "uid") &&
-               get_string(s, "/request/uid", true, &req->uid);
+               get_echoed(s, "/request/uid", OG_REVIEW_UID_MAX, &req->uid);
     if (key_is(key, "kind"))
         return once(s, &lv->seen, 2, "/request", "kind") &&
                members(s, "/request/kind", true, kind_member, req, NULL);
@@ -705,9 +777,9 @@ static bool root_member(struct scan *s, const struct tok *key, struct level *lv)
     bool is_obj;
 
     if (key_is(key, "apiVersion"))
-        return get_string(s, "/apiVersion", true, &s->rv->req.api_version);
+        return get_echoed(s, "/apiVersion", SIZE_MAX, &s->rv->req.api_version);
     if (key_is(key, "kind"))
-        return get_string(s, "/kind", true, &root->review_kind);
+        return get_echoed(s, "/kind", SIZE_MAX, &root->review_kind);
     if (key_is(key, "request")) {
         if (!members(s, "/request", true, request_member, &s->rv->req, &is_obj))
             return false;

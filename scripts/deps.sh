@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh build|test|bench - makes sure the Debian packages that step needs are installed.
+# deps.sh build|test|bench|fuzz - makes sure the Debian packages that step needs are installed.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and
 # fails, so that `make run` and `make test` work on a fresh Debian machine.
 set -eu
@@ -8,11 +8,14 @@ build=(cmake make gcc pkg-config libmicrohttpd-dev libcjson-dev libyaml-dev libs
 test=("${build[@]}" python3 python3-yaml python3-jsonpatch python3-jsonschema curl openssl
     clang-format ca-certificates)
 bench=("${build[@]}" nginx-light wrk python3 python3-yaml openssl util-linux procps)
+# libFuzzer and the sanitizer runtimes come with clang's compiler-rt (libclang-rt-dev).
+fuzz=("${build[@]}" clang libclang-rt-dev)
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
 test) want=("${test[@]}") ;;
 bench) want=("${bench[@]}") ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+fuzz) want=("${fuzz[@]}") ;;
+*) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

@@ -30,8 +30,14 @@
 #include "ocigate/config.h"
 #include "ocigate/str.h"
 
-/* TLS 1.2 and 1.3 only (GnuTLS priority string); the server's cipher order wins. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/*
+ * TLS 1.2 and 1.3 only (GnuTLS priority string), with Mozilla's "intermediate" choice for 1.2:
+ * ECDHE key exchange (ECDSA or RSA certificates) and AEAD ciphers only (AES-GCM,
+ * ChaCha20-Poly1305), so no CBC or SHA-1 MAC suite; the server's cipher order wins.
+ */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 /* The same with TLS 1.3 only (config tls.minVersion "1.3"). */
 #define TLS13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
 

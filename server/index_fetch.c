@@ -8,6 +8,8 @@
 
 #include "index_cache.h"
 #include "log.h"
+#include "ocigate/buf.h"
+#include "ocigate/helm_index.h"
 
 void srv_index_hash_key(uint64_t key[2])
 {
@@ -24,23 +26,14 @@ void srv_index_hash_key(uint64_t key[2])
 
 char *srv_index_url(const char *base)
 {
-    /* As Flux does (path.Join(u.Path, "index.yaml")): the query stays, the fragment goes. */
-    size_t path_end = strcspn(base, "?#");
-    size_t len = path_end;
-    const char *query = base[path_end] == '?' ? base + path_end : "";
-    size_t qlen = strcspn(query, "#");
-    char *url;
+    struct og_buf url;
 
-    while (len > 0 && base[len - 1] == '/')
-        len--;
-    url = malloc(len + sizeof("/index.yaml") + qlen);
-    if (url == NULL)
+    og_buf_init(&url, SIZE_MAX / 2);
+    if (og_helm_index_url(og_str_of(base), &url) != OG_OK) {
+        og_buf_cleanup(&url);
         return NULL;
-    memcpy(url, base, len);
-    memcpy(url + len, "/index.yaml", sizeof("/index.yaml") - 1);
-    memcpy(url + len + sizeof("/index.yaml") - 1, query, qlen);
-    url[len + sizeof("/index.yaml") - 1 + qlen] = '\0';
-    return url;
+    }
+    return og_buf_take(&url, NULL);
 }
 
 /* Makes `*out` an UNKNOWN verdict saying `detail`. */

@@ -26,10 +26,9 @@ struct srv_index_fetch_extra {
 void srv_index_hash_key(uint64_t key[2]);
 
 /**
- * Builds the url of a repository's index as Flux's source-controller does: "index.yaml"
- * joined to the path of `base` (one '/' between them whatever `base` ends with), the query
- * kept after it (signed urls), a fragment dropped. Returns a new string the caller frees,
- * or NULL when out of memory.
+ * Builds the url of a repository's index as Flux's source-controller does (see
+ * og_helm_index_url(), the one join). Returns a new string the caller frees, or NULL when out
+ * of memory.
  */
 char *srv_index_url(const char *base);
 

@@ -281,6 +281,31 @@ OG_TEST(not_an_index_is_eparse_with_location)
     }
 }
 
+/*
+ * A byte libyaml's reader refuses (a control character, bad UTF-8) is found when libyaml
+ * decodes ahead of its events, by however much the reader returned: its error gives the same
+ * exact byte offset whatever the chunk sizes, and no line:column (which was the last event's,
+ * so it changed with the chunking). Found by fuzz_helm_index_chunks.
+ */
+OG_TEST(reader_error_same_for_any_chunking)
+{
+    static const char text[] = "apiVersion: v1\nentries:\n  x: [\x01]\n";
+    static const size_t chunks[] = {0, 1, 2, 3, 7, 16};
+
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        struct og_index_summary s;
+        struct og_diag diag;
+
+        memset(&s, 0, sizeof(s));
+        og_diag_clear(&diag);
+        ASSERT_EQ(analyze_mem(text, sizeof(text) - 1, chunks[i], NULL, 0, &s, &diag), OG_EPARSE);
+        ASSERT_STR_EQ(diag.msg,
+                      "not a YAML document: control characters are not allowed at byte 30");
+        ASSERT_EQ(diag.line, 0u);
+        ASSERT_EQ(diag.column, 0u);
+    }
+}
+
 OG_TEST(error_names_the_chart)
 {
     struct og_index_summary s;
@@ -1003,8 +1028,9 @@ OG_TEST(chart_names_bounded_and_key_independent)
 
 OG_TEST_MAIN(OG_T(chart_names_bounded_and_key_independent), OG_T(fixtures_all_chunk_sizes),
              OG_T(newest_version_per_chart), OG_T(not_an_index_is_eparse_with_location),
-             OG_T(error_names_the_chart), OG_T(reader_errors_pass_through),
-             OG_T(structure_edge_cases), OG_T(limits_give_etoobig), OG_T(anchors_are_bounded),
-             OG_T(url_classification), OG_T(base_host_is_folded_and_sorted),
-             OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
-             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))
+             OG_T(error_names_the_chart), OG_T(reader_error_same_for_any_chunking),
+             OG_T(reader_errors_pass_through), OG_T(structure_edge_cases),
+             OG_T(limits_give_etoobig), OG_T(anchors_are_bounded), OG_T(url_classification),
+             OG_T(base_host_is_folded_and_sorted), OG_T(semver_precedence), OG_T(rfc3339_times),
+             OG_T(decide_thresholds_and_fixability), OG_T(json_output_round_trips),
+             OG_T(real_indexes), OG_T(real_kubeshop_detail))

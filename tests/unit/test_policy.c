@@ -12,7 +12,7 @@ static char *review_json(const char *api, const char *op, const char *version, c
 {
     struct og_buf b;
 
-    og_buf_init(&b, 1u << 20);
+    og_buf_init(&b, 4u << 20);
     if (og_buf_appendf(&b,
                        "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"request\":{"
                        "\"uid\":\"u-1\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
@@ -483,6 +483,103 @@ OG_TEST(index_verdicts)
     og_config_unref(cfg);
 }
 
+/*
+ * Warnings and messages name the index by the url the fetcher used (Flux's join): never
+ * `<url>//index.yaml` for a url ending in '/', nor the query before the path.
+ */
+OG_TEST(index_url_in_text)
+{
+    static const struct {
+        const char *url;
+        const char *index;
+    } cases[] = {
+        {"https://example.com/charts/", "https://example.com/charts/index.yaml"},
+        {"https://example.com/charts//", "https://example.com/charts/index.yaml"},
+        {"https://example.com/charts", "https://example.com/charts/index.yaml"},
+        {"https://example.com/charts?sig=a%2Fb", "https://example.com/charts/index.yaml?sig=a%2Fb"},
+        {"https://example.com/charts/?sig=x#top", "https://example.com/charts/index.yaml?sig=x"},
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+    char detail[] = "HTTP 404";
+    struct og_index_verdict pending = {
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+    struct og_index_verdict unknown = {
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[256], want[512];
+        struct eval e;
+
+        snprintf(spec, sizeof(spec), "{\"url\":\"%s\"}", cases[i].url);
+        cfg->mode = OG_MODE_MUTATE;
+        cfg->index.on_unknown = OG_ON_UNKNOWN_ALLOW;
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &unknown, &e);
+        snprintf(want, sizeof(want), "ocigate: %s could not be analyzed (HTTP 404); allowed",
+                 cases[i].index);
+        ASSERT_EQ(e.d.n_warnings, 1);
+        ASSERT_STR_EQ(e.d.warnings[0], want);
+        eval_done(&e);
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &pending, &e);
+        snprintf(want, sizeof(want), "ocigate: analysis of %s is pending; allowed", cases[i].index);
+        ASSERT_STR_EQ(e.d.warnings[0], want);
+        eval_done(&e);
+        /* The denial says it the same way. */
+        cfg->mode = OG_MODE_ENFORCE;
+        cfg->index.on_unknown = OG_ON_UNKNOWN_DENY;
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, &unknown, &e);
+        snprintf(want, sizeof(want), ": %s could not be analyzed (HTTP 404). ", cases[i].index);
+        ASSERT_EQ(e.d.allowed, 0);
+        ASSERT_STR_CONTAINS(e.d.message, want);
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
+/*
+ * A fix carries its url in the patch (base64) and the suggested-url annotation: up to 64 KiB
+ * (even all control characters, escaped six times over) the answer fits the server's 1 MiB
+ * response; past that the rule applies without a fix instead of the answer failing (a 500).
+ */
+OG_TEST(long_urls_fit_the_response)
+{
+    static const struct {
+        size_t n;  /* characters after "oci://r.example/" (a trailing '/' follows) */
+        bool ctrl; /* \u0001 rather than 'a' */
+        bool fixed;
+    } cases[] = {{65536 - 16, true, true}, {65536 - 15, true, false}, {2u << 20, false, false}};
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int mode = OG_MODE_AUDIT; mode <= OG_MODE_ENFORCE; mode++) {
+            struct og_buf spec, out;
+            struct eval e;
+            bool suggested = false;
+
+            og_buf_init(&spec, 16u << 20);
+            ASSERT_EQ(og_buf_append_cstr(&spec, "{\"url\":\"oci://r.example/"), OG_OK);
+            for (size_t k = 0; k < cases[i].n; k++)
+                ASSERT_EQ(og_buf_append_cstr(&spec, cases[i].ctrl ? "\\u0001" : "a"), OG_OK);
+            ASSERT_EQ(og_buf_append_cstr(&spec, "/\"}"), OG_OK);
+            cfg->mode = (enum og_mode)mode;
+            eval_spec(cfg, spec.ptr, OG_ENDPOINT_MUTATE, NULL, &e);
+            ASSERT_EQ(e.d.rule, OG_RULE_OCI_URL_HTTP_TYPE);
+            for (size_t a = 0; a < e.d.n_annotations; a++)
+                suggested |= strcmp(e.d.annotations[a].key, "suggested-url") == 0;
+            ASSERT_EQ(suggested, cases[i].fixed);
+            if (mode == OG_MODE_MUTATE) {
+                ASSERT_EQ(e.d.allowed, cases[i].fixed);
+                ASSERT_EQ(e.d.patch != NULL, cases[i].fixed);
+            }
+            og_buf_init(&out, 1u << 20); /* the server's response cap */
+            ASSERT_EQ(og_review_encode(e.rv, &e.d, &out), OG_OK);
+            og_buf_cleanup(&out);
+            og_buf_cleanup(&spec);
+            eval_done(&e);
+        }
+    }
+    og_config_unref(cfg);
+}
+
 static struct og_config *config_yaml(const char *yaml)
 {
     struct og_config *cfg = NULL;
@@ -563,4 +660,5 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
-             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts))
+             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
+             OG_T(long_urls_fit_the_response))

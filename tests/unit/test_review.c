@@ -52,7 +52,6 @@ OG_TEST(decode_bad_input)
     }
 }
 
-/* The body is not NUL-terminated: decoding must stay within len. */
 /* Escapes are decoded as Go's encoding/json does (lone surrogates become U+FFFD). */
 OG_TEST(decode_unescapes_strings)
 {
@@ -75,11 +74,115 @@ OG_TEST(decode_unescapes_strings)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char body[256];
         struct og_review *rv = NULL;
+        int n = snprintf(body, sizeof(body), "{\"request\":{\"uid\":\"u\",\"name\":\"%s\"}}",
+                         cases[i].json_uid);
+
+        ASSERT(n > 0 && (size_t)n < sizeof(body));
+        ASSERT_EQ(og_review_decode(body, (size_t)n, &rv, NULL), OG_OK);
+        ASSERT_STR_EQ(og_review_get_request(rv)->name, cases[i].want);
+        og_review_free(rv);
+    }
+}
+
+/*
+ * The uid is echoed and the apiserver compares the echo with what it sent (after decoding it
+ * with Go): one that cannot come back byte for byte, or that would make the response too
+ * large, is the client's error (OG_EPARSE, a 400), never another uid or a 500. apiVersion and
+ * kind are compared whole, so a NUL must not cut them short either.
+ */
+OG_TEST(decode_refuses_uids_it_cannot_echo)
+{
+    static const struct {
+        const char *api_version;
+        const char *kind;
+        const char *uid;
+        const char *msg;
+    } cases[] = {
+        {"admission.k8s.io/v1", "AdmissionReview", "a\\u0000b", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "a\xff", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "a\xc3", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\xc0\xaf", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\xed\xa0\x80", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\xf4\x90\x80\x80", "/request/uid must be"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\\ud800", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "x\\udc00", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\\ud800\\u0041", "/request/uid must be"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\\ud800\\ud800", "/request/uid must be"},
+        {"admission.k8s.io/v1\\u0000x", "AdmissionReview", "u", "/apiVersion must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview\\u0000", "u", "/kind must be UTF-8"},
+    };
+    static const size_t lens[] = {OG_REVIEW_UID_MAX, OG_REVIEW_UID_MAX + 1, 1u << 20};
+    struct og_buf b;
+    struct og_diag diag;
+    struct og_review *rv = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[256];
+        int n = snprintf(body, sizeof(body),
+                         "{\"apiVersion\":\"%s\",\"kind\":\"%s\",\"request\":{\"uid\":\"%s\"}}",
+                         cases[i].api_version, cases[i].kind, cases[i].uid);
+
+        ASSERT(n > 0 && (size_t)n < sizeof(body));
+        og_diag_clear(&diag);
+        ASSERT_EQ(og_review_decode(body, (size_t)n, &rv, &diag), OG_EPARSE);
+        ASSERT(rv == NULL);
+        ASSERT_STR_CONTAINS(diag.msg, cases[i].msg);
+    }
+    /* 256 bytes are fine; 257 (or 1 MiB) are refused with a message saying why. */
+    for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+        size_t len = lens[j];
+
+        og_buf_init(&b, 2u << 20);
+        ASSERT_EQ(og_buf_append_cstr(&b, "{\"request\":{\"uid\":\""), OG_OK);
+        for (size_t k = 0; k < len; k++)
+            ASSERT_EQ(og_buf_append(&b, "u", 1), OG_OK);
+        ASSERT_EQ(og_buf_append_cstr(&b, "\"}}"), OG_OK);
+        og_diag_clear(&diag);
+        if (len == OG_REVIEW_UID_MAX) {
+            ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, &diag), OG_OK);
+            ASSERT_EQ(strlen(og_review_get_request(rv)->uid), len);
+            og_review_free(rv);
+            rv = NULL;
+        } else {
+            ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, &diag), OG_EPARSE);
+            ASSERT_STR_CONTAINS(diag.msg, "/request/uid is longer than 256 bytes");
+        }
+        og_buf_cleanup(&b);
+    }
+}
+
+static cJSON *encode(const struct og_review *rv, const struct og_decision *d);
+
+/* What can be echoed is echoed byte for byte, escapes and UTF-8 included. */
+OG_TEST(encode_echoes_uid_exactly)
+{
+    static const struct {
+        const char *json_uid;
+        const char *want;
+    } cases[] = {
+        {"705ab4f5-6393-11e8-b7cc-42010a800002", "705ab4f5-6393-11e8-b7cc-42010a800002"},
+        {"caf\xc3\xa9-\\u00e9", "caf\xc3\xa9-\xc3\xa9"},
+        {"\\ud83d\\ude00\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80\xf0\x9f\x98\x80"},
+        {"q\\\"\\\\\\/\\t\\u0001", "q\"\\/\t\x01"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[256];
+        struct og_review *rv = NULL;
+        struct og_decision d = {0};
+        cJSON *resp;
         int n = snprintf(body, sizeof(body), "{\"request\":{\"uid\":\"%s\"}}", cases[i].json_uid);
 
         ASSERT(n > 0 && (size_t)n < sizeof(body));
         ASSERT_EQ(og_review_decode(body, (size_t)n, &rv, NULL), OG_OK);
         ASSERT_STR_EQ(og_review_get_request(rv)->uid, cases[i].want);
+        d.allowed = true;
+        resp = encode(rv, &d);
+        ASSERT(resp != NULL);
+        ASSERT_STR_EQ(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "response"), "uid")->valuestring,
+            cases[i].want);
+        cJSON_Delete(resp);
         og_review_free(rv);
     }
 }
@@ -243,5 +346,6 @@ OG_TEST(encode_denial_patch_warnings)
 }
 
 OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_unescapes_strings), OG_T(decode_deep_nesting),
-             OG_T(decode_respects_length), OG_T(captured_requests),
+             OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
+             OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
              OG_T(encode_denial_patch_warnings))

@@ -142,6 +142,16 @@ void og_index_summary_cleanup(struct og_index_summary *summary);
 OG_NODISCARD enum og_err og_index_summary_format_json(const struct og_index_summary *summary,
                                                       struct og_buf *out);
 
+/**
+ * Appends the url of the index of the Helm repository at `base` as Flux's source-controller
+ * builds it (path.Join(u.Path, "index.yaml")): "index.yaml" joined to the path with one '/'
+ * whatever the path ends with, the query kept after it (signed urls), a fragment dropped.
+ * `https://example.com/charts/?sig=x#top` gives `https://example.com/charts/index.yaml?sig=x`.
+ * The one join for every user: the fetcher, the CLI and the warnings. OG_ENOMEM, or
+ * OG_ETOOBIG past the buffer's cap; `out` unchanged on error.
+ */
+OG_NODISCARD enum og_err og_helm_index_url(struct og_str base, struct og_buf *out);
+
 /** Where an index stands for the admission path. */
 enum og_index_state {
     OG_INDEX_STATE_NONE,    /**< not analyzed / not applicable */

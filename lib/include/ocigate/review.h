@@ -64,6 +64,12 @@ struct og_review_request {
     struct og_review_object object; /**< request.object (`present` false when absent/null) */
 };
 
+/**
+ * Longest request.uid accepted, in bytes. The apiserver sends a UUID (36 bytes); the cap
+ * keeps the echoed uid from growing the response past its own cap.
+ */
+#define OG_REVIEW_UID_MAX 256
+
 /** A decoded AdmissionReview. Opaque. */
 struct og_review;
 
@@ -72,9 +78,15 @@ struct og_review;
  * whole body is validated (RFC 8259; nesting at most 1000 deep); unknown fields are
  * tolerated; a member that ocigate reads may not be given twice in its object (decoders
  * disagree on which copy wins, so such a body is refused).
+ * The strings the response echoes or that are compared as a whole (apiVersion, kind,
+ * request.uid) must come back exactly as the apiserver, which decodes them with Go, sent them:
+ * a NUL (which would end the C string), bytes that are not UTF-8 or a lone surrogate escape
+ * (which Go decodes to U+FFFD) in one of them is refused, and so is a uid over
+ * OG_REVIEW_UID_MAX bytes.
  * Errors: OG_EPARSE for malformed JSON or a body that is not an AdmissionReview (not an
- * object, no `request`, no `request.uid`, a wrong apiVersion/kind, a wrongly typed field),
- * with `diag` naming the problem and, for JSON errors, the byte offset; OG_ENOMEM.
+ * object, no `request`, no `request.uid`, a wrong apiVersion/kind, a wrongly typed field, an
+ * echoed string that would not come back unchanged), with `diag` naming the problem and, for
+ * JSON errors, the byte offset; OG_ENOMEM.
  * On success the caller owns `*out` and frees it with og_review_free().
  */
 OG_NODISCARD enum og_err og_review_decode(const char *body, size_t len, struct og_review **out,

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /**
  * A borrowed view of `len` bytes at `ptr`. The view owns nothing; it stays valid as long as
@@ -48,6 +49,14 @@ size_t og_str_rfind_char(struct og_str s, char c);
  * Returns NULL when out of memory.
  */
 char *og_str_dup(struct og_str s);
+
+/**
+ * Length (1 to 4) of the UTF-8 character at `off` in `s`, with its code point in `*cp`; 0 when
+ * the bytes there are not valid UTF-8 (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, or cut short by the end of `s`), as Go's utf8.DecodeRune judges.
+ * `off` must be below `s.len`.
+ */
+size_t og_utf8_char(struct og_str s, size_t off, uint32_t *cp);
 
 /** ASCII lower case of `c`; other bytes unchanged. */
 static inline char og_ascii_lower(char c)
