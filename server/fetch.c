@@ -15,6 +15,28 @@
 /* How long one curl_multi_poll() may sleep, so that a cancel request is seen quickly. */
 #define POLL_SLICE_MS 100
 
+/* Decoded bytes handed to a sink at a time when inflating. */
+#define INFLATE_STEP (64u * 1024u)
+
+/*
+ * The fetch loop: one thread, one multi handle, every push-mode transfer. Fetches arrive on
+ * `incoming` from any thread (under `lock`, then curl_multi_wakeup()); everything else is
+ * touched by the loop thread only.
+ */
+struct srv_fetch_loop {
+    CURLM *multi;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    struct srv_fetch *incoming;                  /* (lock) newest first */
+    bool stopping;                               /* (lock) */
+    struct srv_fetch *queued_head, *queued_tail; /* waiting for a slot, oldest first */
+    struct srv_fetch *running;
+    unsigned n_running, max_total, max_per_host;
+    _Atomic unsigned peak_running, n_queued;
+    char inflate_buf[INFLATE_STEP];
+};
+
 struct srv_fetch {
     CURL *easy;
     CURLM *multi;
@@ -41,7 +63,17 @@ struct srv_fetch {
     bool inflate_end;           /* the compressed stream ended */
     z_stream zs;                /* valid while inflating */
     size_t off, len;            /* unread bytes are window[off..len) */
-    char window[SRV_FETCH_WINDOW];
+    char *window;               /* SRV_FETCH_WINDOW bytes, pull mode only */
+    char *host_key;             /* "scheme://host:port" of the url, for the per-host cap */
+
+    /* Push mode (srv_fetch_start()): driven by a loop, body handed to a sink. */
+    struct srv_fetch_loop *loop;
+    const struct srv_fetch_sink *sink;
+    void *sink_arg;
+    enum og_err sink_err;          /* the sink stopped the transfer with this */
+    bool decoding_set;             /* setup_decoding() ran for the body */
+    bool early_end;                /* the final response is not a 200: its body is not read */
+    struct srv_fetch *next, *prev; /* in the loop's incoming, queued or running list */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -65,6 +97,8 @@ void srv_fetch_opts_init(struct srv_fetch_opts *o)
     o->timeout_ms = 30000;
     o->max_bytes = 64u * 1024u * 1024u;
     o->max_redirects = 3;
+    o->low_speed_bytes = SRV_FETCH_LOW_SPEED_BYTES;
+    o->low_speed_time_s = SRV_FETCH_LOW_SPEED_TIME_S;
     o->guard = true;
 }
 
@@ -176,25 +210,36 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static size_t push_body(struct srv_fetch *f, const char *data, size_t n);
+static enum og_err setup_decoding(struct srv_fetch *f);
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct srv_fetch *f = ud;
     size_t n = size * nmemb;
 
-    if (f->final_code != 200)
+    if (f->final_code != 200) {
+        if (f->loop != NULL && f->final_code != 0) {
+            /* The status says it all: no need to read an error page to its end. */
+            f->early_end = true;
+            return 0;
+        }
         return n; /* a redirect's or an error's body: not the index */
+    }
     if (n > f->opts.max_bytes - f->received) {
         f->too_big = true;
         return 0; /* CURLE_WRITE_ERROR */
     }
     if (f->off == f->len)
         f->off = f->len = 0;
-    if (n > sizeof(f->window) - f->len && f->off > 0) {
+    if (f->loop != NULL)
+        return push_body(f, data, n);
+    if (n > SRV_FETCH_WINDOW - f->len && f->off > 0) {
         memmove(f->window, f->window + f->off, f->len - f->off);
         f->len -= f->off;
         f->off = 0;
     }
-    if (n > sizeof(f->window) - f->len) {
+    if (n > SRV_FETCH_WINDOW - f->len) {
         if (f->len > 0) {
             /* The consumer is behind: hold the transfer until the window drains. */
             f->paused = true;
@@ -211,14 +256,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, struct srv_fetch **out,
-                           struct og_diag *diag)
+/* The part of a fetch both modes share: checks the url and sets up the easy handle. */
+static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
+                             struct srv_fetch **out, struct og_diag *diag)
 {
     struct srv_fetch *f = NULL;
     CURLU *u = NULL;
-    char *scheme = NULL, *user = NULL, *password = NULL;
+    char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
     enum og_err rc = OG_ENOMEM;
     bool ok = true;
+    size_t klen;
 
     if (srv_fetch_global_init() != OG_OK) {
         rc = og_diag_set(diag, OG_EIO, "libcurl cannot be initialized");
@@ -243,10 +290,25 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
         rc = og_diag_set(diag, OG_EINVAL, "urls with credentials are not fetched");
         goto out;
     }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        rc = og_diag_set(diag, OG_EINVAL, "'%s' has no host", url);
+        goto out;
+    }
     f = calloc(1, sizeof(*f));
     if (f == NULL)
         goto out;
     f->opts = *o;
+    /* The per-host cap counts by scheme, host (in lower case) and port, as connections go. */
+    klen = strlen(scheme) + strlen(host) + strlen(port) + sizeof("://:");
+    f->host_key = malloc(klen);
+    if (f->host_key == NULL)
+        goto out;
+    (void)snprintf(f->host_key, klen, "%s://%s:%s", scheme, host, port);
+    for (char *k = f->host_key; *k != '\0'; k++) {
+        if (*k >= 'A' && *k <= 'Z')
+            *k = (char)(*k - 'A' + 'a');
+    }
     if (o->n_allow_cidrs > 0) {
         f->cidrs = calloc(o->n_allow_cidrs, sizeof(*f->cidrs));
         if (f->cidrs == NULL)
@@ -262,8 +324,7 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     }
     rc = OG_ENOMEM;
     f->easy = curl_easy_init();
-    f->multi = curl_multi_init();
-    if (f->easy == NULL || f->multi == NULL)
+    if (f->easy == NULL)
         goto out;
 
     CURL *e = f->easy;
@@ -274,12 +335,17 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms) == CURLE_OK;
+    if (o->low_speed_bytes > 0 && o->low_speed_time_s > 0) {
+        /* A drip (a byte a second) is cut long before the total timeout. */
+        ok &= curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes) == CURLE_OK;
+        ok &= curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_time_s) == CURLE_OK;
+    }
     if (o->max_bytes <= (uint64_t)INT64_MAX)
         ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes) == CURLE_OK;
     /*
-     * gzip and deflate are asked for, but decoded here (srv_fetch_read), not by libcurl:
-     * libcurl keeps everything it decodes while a transfer is paused, so a small compressed
-     * body would sit decompressed in memory, up to 64 MiB, past our window and our cap.
+     * gzip and deflate are asked for, but decoded here, not by libcurl: libcurl keeps
+     * everything it decodes while a transfer is paused, so a small compressed body would sit
+     * decompressed in memory, up to 64 MiB, past our window and our cap.
      */
     f->headers = curl_slist_append(NULL, "Accept-Encoding: gzip, deflate");
     ok &= f->headers != NULL;
@@ -301,13 +367,11 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, f) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, f) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, f) == CURLE_OK;
     if (!ok) {
         rc = og_diag_set(diag, OG_EINVAL, "libcurl refused an option (built without http?)");
         goto out;
     }
-    if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK)
-        goto out;
-    f->attached = true;
     *out = f;
     f = NULL;
     rc = OG_OK;
@@ -315,9 +379,31 @@ out:
     curl_free(scheme);
     curl_free(user);
     curl_free(password);
+    curl_free(host);
+    curl_free(port);
     curl_url_cleanup(u);
     srv_fetch_free(f);
     return rc;
+}
+
+enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, struct srv_fetch **out,
+                           struct og_diag *diag)
+{
+    struct srv_fetch *f = NULL;
+    enum og_err rc = fetch_new(url, o, &f, diag);
+
+    if (rc != OG_OK)
+        return rc;
+    f->window = malloc(SRV_FETCH_WINDOW);
+    f->multi = curl_multi_init();
+    if (f->window == NULL || f->multi == NULL ||
+        curl_multi_add_handle(f->multi, f->easy) != CURLM_OK) {
+        srv_fetch_free(f);
+        return OG_ENOMEM;
+    }
+    f->attached = true;
+    *out = f;
+    return OG_OK;
 }
 
 /* Turns the end of a failed transfer into a short reason. */
@@ -487,6 +573,68 @@ static enum og_err read_inflated(struct srv_fetch *f, char *buf, size_t cap, siz
     }
 }
 
+/* Hands `n` decoded bytes to the sink; false stops the transfer. */
+static bool to_sink(struct srv_fetch *f, const char *p, size_t n)
+{
+    enum og_err rc;
+
+    if (n > f->opts.max_bytes - f->total) {
+        f->too_big = true;
+        return false;
+    }
+    f->total += n;
+    rc = f->sink->body(f->sink_arg, p, n);
+    if (rc != OG_OK) {
+        f->sink_err = rc;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * on_write in push mode (on the loop thread): decodes the bytes and hands them to the sink at
+ * once, so nothing is kept between calls but zlib's window. A compressed chunk is inflated in
+ * steps of INFLATE_STEP, and the cap holds for the inflated bytes: a gzip bomb stops there.
+ */
+static size_t push_body(struct srv_fetch *f, const char *data, size_t n)
+{
+    f->received += n;
+    if (!f->decoding_set) {
+        enum og_err rc;
+
+        f->decoding_set = true;
+        rc = setup_decoding(f);
+        if (rc != OG_OK) {
+            f->sink_err = rc;
+            return 0;
+        }
+    }
+    if (!f->inflating)
+        return to_sink(f, data, n) ? n : 0;
+    f->zs.next_in = (Bytef *)(uintptr_t)data;
+    f->zs.avail_in = (uInt)n; /* libcurl's chunks are at most CURL_MAX_WRITE_SIZE */
+    while (f->zs.avail_in > 0 && !f->inflate_end) {
+        char *out = f->loop->inflate_buf;
+        int zr;
+
+        f->zs.next_out = (Bytef *)out;
+        f->zs.avail_out = INFLATE_STEP;
+        zr = inflate(&f->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            f->inflate_end = true;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(f->detail, sizeof(f->detail), "corrupt compressed body");
+            f->sink_err = OG_EIO;
+            return 0;
+        }
+        if (INFLATE_STEP - f->zs.avail_out > 0 && !to_sink(f, out, INFLATE_STEP - f->zs.avail_out))
+            return 0;
+        if (zr == Z_BUF_ERROR)
+            break;
+    }
+    return n; /* bytes after the end of the compressed stream are ignored */
+}
+
 enum og_err srv_fetch_begin(struct srv_fetch *f)
 {
     f->begun = true;
@@ -570,10 +718,291 @@ void srv_fetch_free(struct srv_fetch *f)
     if (f->attached)
         (void)curl_multi_remove_handle(f->multi, f->easy);
     curl_easy_cleanup(f->easy);
-    curl_multi_cleanup(f->multi);
+    if (f->loop == NULL)
+        curl_multi_cleanup(f->multi);
+    free(f->window);
+    free(f->host_key);
     curl_slist_free_all(f->headers);
     if (f->inflating)
         inflateEnd(&f->zs);
     free(f->cidrs);
     free(f);
+}
+
+/* ---- push mode: the fetch loop ---- */
+
+void srv_fetch_loop_opts_init(struct srv_fetch_loop_opts *o)
+{
+    o->max_total = SRV_FETCH_MAX_TOTAL;
+    o->max_per_host = SRV_FETCH_MAX_PER_HOST;
+}
+
+static void list_push(struct srv_fetch **head, struct srv_fetch *f)
+{
+    f->prev = NULL;
+    f->next = *head;
+    if (*head != NULL)
+        (*head)->prev = f;
+    *head = f;
+}
+
+static void list_unlink(struct srv_fetch **head, struct srv_fetch *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        *head = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+}
+
+/* Calls the sink's done with how the transfer ended, then frees the fetch. */
+static void finish(struct srv_fetch_loop *loop, struct srv_fetch *f, bool ran, CURLcode result)
+{
+    enum og_err rc = OG_OK;
+
+    if (f->attached) {
+        (void)curl_multi_remove_handle(loop->multi, f->easy);
+        f->attached = false;
+    }
+    f->done = true;
+    f->result = result;
+    if (!ran) {
+        f->cancelled = true;
+        f->result = CURLE_ABORTED_BY_CALLBACK;
+        rc = failure(f);
+    } else if (f->sink_err != OG_OK) {
+        /* The sink (or the decoder) stopped it: its reason stands. */
+        rc = f->sink_err;
+    } else if (f->early_end || (result == CURLE_OK && f->final_code != 200)) {
+        long code = f->final_code;
+
+        if (code == 0 && curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+            code = 0;
+        f->final_code = code;
+        if (code != 200)
+            snprintf(f->detail, sizeof(f->detail), "HTTP %ld", code);
+    } else if (result != CURLE_OK) {
+        rc = failure(f);
+    } else if (f->inflating && !f->inflate_end) {
+        snprintf(f->detail, sizeof(f->detail), "compressed body ends early");
+        rc = OG_EIO;
+    }
+    f->sink->done(f->sink_arg, f, rc);
+    srv_fetch_free(f);
+}
+
+/* Running transfers to the host of `f`. */
+static unsigned host_running(const struct srv_fetch_loop *loop, const struct srv_fetch *f)
+{
+    unsigned n = 0;
+
+    for (const struct srv_fetch *r = loop->running; r != NULL; r = r->next)
+        n += strcmp(r->host_key, f->host_key) == 0;
+    return n;
+}
+
+/* Starts queued fetches, oldest first, while the caps allow; a fetch whose host is at its cap
+ * waits without holding back fetches to other hosts. */
+static void schedule(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *f = loop->queued_head, *next;
+
+    for (; f != NULL && loop->n_running < loop->max_total; f = next) {
+        next = f->next;
+        if (host_running(loop, f) >= loop->max_per_host)
+            continue;
+        /* Unlink from the queue (a list with a tail pointer). */
+        if (f->prev != NULL)
+            f->prev->next = f->next;
+        else
+            loop->queued_head = f->next;
+        if (f->next != NULL)
+            f->next->prev = f->prev;
+        else
+            loop->queued_tail = f->prev;
+        f->next = f->prev = NULL;
+        atomic_fetch_sub(&loop->n_queued, 1);
+        if (curl_multi_add_handle(loop->multi, f->easy) != CURLM_OK) {
+            finish(loop, f, true, CURLE_OUT_OF_MEMORY);
+            continue;
+        }
+        f->attached = true;
+        list_push(&loop->running, f);
+        loop->n_running++;
+        if (loop->n_running > atomic_load(&loop->peak_running))
+            atomic_store(&loop->peak_running, loop->n_running);
+    }
+}
+
+/* Moves what other threads handed over to the end of the queue, in the order it came. */
+static bool take_incoming(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *list, *rev = NULL;
+    bool stopping;
+
+    pthread_mutex_lock(&loop->lock);
+    list = loop->incoming;
+    loop->incoming = NULL;
+    stopping = loop->stopping;
+    pthread_mutex_unlock(&loop->lock);
+    while (list != NULL) {
+        struct srv_fetch *next = list->next;
+
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev != NULL) {
+        struct srv_fetch *next = rev->next;
+
+        rev->next = NULL;
+        rev->prev = loop->queued_tail;
+        if (loop->queued_tail != NULL)
+            loop->queued_tail->next = rev;
+        else
+            loop->queued_head = rev;
+        loop->queued_tail = rev;
+        atomic_fetch_add(&loop->n_queued, 1);
+        rev = next;
+    }
+    return stopping;
+}
+
+static void *loop_main(void *arg)
+{
+    struct srv_fetch_loop *loop = arg;
+
+    while (!take_incoming(loop)) {
+        int running = 0, queued = 0, timeout = 1000;
+        CURLMsg *msg;
+
+        schedule(loop);
+        if (curl_multi_perform(loop->multi, &running) != CURLM_OK)
+            break;
+        for (msg = curl_multi_info_read(loop->multi, &queued); msg != NULL;
+             msg = curl_multi_info_read(loop->multi, &queued)) {
+            struct srv_fetch *f = NULL;
+
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f) != CURLE_OK ||
+                f == NULL)
+                continue;
+            list_unlink(&loop->running, f);
+            loop->n_running--;
+            finish(loop, f, true, msg->data.result);
+            timeout = 0; /* a slot is free: start the next without sleeping */
+        }
+        if (timeout != 0 && curl_multi_poll(loop->multi, NULL, 0, timeout, NULL) != CURLM_OK)
+            break;
+    }
+    /* Stopping: every fetch still here ends as cancelled, each done called once. */
+    pthread_mutex_lock(&loop->lock);
+    loop->stopping = true;
+    pthread_mutex_unlock(&loop->lock);
+    (void)take_incoming(loop);
+    while (loop->running != NULL) {
+        struct srv_fetch *f = loop->running;
+
+        list_unlink(&loop->running, f);
+        loop->n_running--;
+        finish(loop, f, false, CURLE_ABORTED_BY_CALLBACK);
+    }
+    while (loop->queued_head != NULL) {
+        struct srv_fetch *f = loop->queued_head;
+
+        loop->queued_head = f->next;
+        atomic_fetch_sub(&loop->n_queued, 1);
+        finish(loop, f, false, CURLE_ABORTED_BY_CALLBACK);
+    }
+    loop->queued_tail = NULL;
+    return NULL;
+}
+
+enum og_err srv_fetch_loop_new(const struct srv_fetch_loop_opts *o, struct srv_fetch_loop **out)
+{
+    struct srv_fetch_loop *loop;
+
+    if (o->max_total == 0 || o->max_per_host == 0)
+        return OG_EINVAL;
+    if (srv_fetch_global_init() != OG_OK)
+        return OG_EIO;
+    loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return OG_ENOMEM;
+    loop->max_total = o->max_total;
+    loop->max_per_host = o->max_per_host;
+    loop->multi = curl_multi_init();
+    if (loop->multi == NULL) {
+        free(loop);
+        return OG_ENOMEM;
+    }
+    /* Connections to one host are reused one transfer at a time; our own queue caps them. */
+    (void)curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, (long)o->max_total);
+    pthread_mutex_init(&loop->lock, NULL);
+    if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
+        pthread_mutex_destroy(&loop->lock);
+        curl_multi_cleanup(loop->multi);
+        free(loop);
+        return OG_EIO;
+    }
+    loop->started = true;
+    *out = loop;
+    return OG_OK;
+}
+
+void srv_fetch_loop_stop(struct srv_fetch_loop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    loop->stopping = true;
+    pthread_mutex_unlock(&loop->lock);
+    (void)curl_multi_wakeup(loop->multi);
+}
+
+void srv_fetch_loop_free(struct srv_fetch_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    srv_fetch_loop_stop(loop);
+    if (loop->started)
+        pthread_join(loop->thread, NULL);
+    curl_multi_cleanup(loop->multi);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+void srv_fetch_loop_get_stats(struct srv_fetch_loop *loop, struct srv_fetch_loop_stats *out)
+{
+    out->peak_running = atomic_load(&loop->peak_running);
+    out->queued = atomic_load(&loop->n_queued);
+}
+
+enum og_err srv_fetch_start(struct srv_fetch_loop *loop, const char *url,
+                            const struct srv_fetch_opts *o, const struct srv_fetch_sink *sink,
+                            void *arg, struct og_diag *diag)
+{
+    struct srv_fetch *f = NULL;
+    enum og_err rc = fetch_new(url, o, &f, diag);
+    bool stopping;
+
+    if (rc != OG_OK)
+        return rc;
+    f->loop = loop;
+    f->multi = loop->multi;
+    f->sink = sink;
+    f->sink_arg = arg;
+    f->begun = true;
+    pthread_mutex_lock(&loop->lock);
+    stopping = loop->stopping;
+    if (!stopping)
+        list_push(&loop->incoming, f);
+    pthread_mutex_unlock(&loop->lock);
+    if (stopping) {
+        srv_fetch_free(f);
+        return og_diag_set(diag, OG_EIO, "fetch cancelled");
+    }
+    (void)curl_multi_wakeup(loop->multi);
+    return OG_OK;
 }

@@ -59,7 +59,9 @@ static struct srv_index_cache *new_cache(uint32_t entries, bool fake)
 
     srv_index_cache_opts_init(&o, NULL);
     ASSERT_EQ(o.max_entries, 1024);
-    ASSERT(o.fetch == srv_index_fetch_verdict);
+    ASSERT(o.fetch == NULL); /* the built-in fetcher */
+    ASSERT_EQ(o.max_fetches, SRV_FETCH_MAX_TOTAL);
+    ASSERT_EQ(o.max_per_host, SRV_FETCH_MAX_PER_HOST);
     o.max_entries = entries;
     if (fake) {
         o.clock = fake_clock;
