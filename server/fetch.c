@@ -356,6 +356,13 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
     ok &= curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    /*
+     * No connection outlives its transfer. In push mode every transfer shares the loop's
+     * connection cache, and a reused connection never passes open_socket(): a fetch under a
+     * reloaded, stricter allow list must not ride on a connection another fetch's guard let
+     * through. (Fetches of one url are an hour apart: reuse would save nothing.)
+     */
+    ok &= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
     if (o->ca_file != NULL)

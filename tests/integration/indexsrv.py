@@ -17,9 +17,14 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
   /hops/N/NAME/index.yaml        N redirects, then /repo/NAME/index.yaml
   /to/URL-ESCAPED                302 to the given absolute url (urllib.parse.quote'd)
   /_stats                        JSON: {"requests": {path: n}, "connections": n,
-                                        "sentinel_connections": n, "last_headers": {...}}
-                                 (connections leaves out the one asking)
-  /_reset                        zeroes the counters
+                                        "sentinel_connections": n, "last_headers": {...},
+                                        "active": n, "peak_active": n}
+                                 (connections leaves out the one asking; active: requests
+                                 being answered now, peak_active: most at once, both outside
+                                 /_ paths)
+  /_reset                        zeroes the counters (peak_active to active)
+
+A query string is ignored (distinct urls for one path: /drip/1000/index.yaml?n=7).
   /flaky/NAME/index.yaml         as /repo, or 503 while /_flaky/1 is in force (/_flaky/0 ends it)
 
 --tls CERT KEY serves HTTPS instead of HTTP.
@@ -43,7 +48,8 @@ DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "i
 
 LOCK = threading.Lock()
 FLAKY = [False]
-STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}
+STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {},
+         "active": 0, "peak_active": 0}
 
 SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
                b"    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
@@ -63,6 +69,7 @@ def find_file(name):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 512  # hundreds of fetches connect at once in the load tests
 
     def handle_error(self, request, client_address):
         # Clients that give up midway (caps, timeouts, refusals) are the point of the tests.
@@ -117,13 +124,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(200, body)
 
     def do_GET(self):  # noqa: C901 (one dispatch table)
-        if not self.path.startswith("/_"):
+        counted = not self.path.startswith("/_")
+        if counted:
             self.count()
+            with LOCK:
+                STATS["active"] += 1
+                STATS["peak_active"] = max(STATS["peak_active"], STATS["active"])
         parts = [urllib.parse.unquote(p) for p in self.path.split("?")[0].split("/")[1:]]
         try:
             self.dispatch(parts)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            if counted:
+                with LOCK:
+                    STATS["active"] -= 1
 
     def dispatch(self, p):
         if p == ["_stats"]:
@@ -136,6 +151,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATS["requests"].clear()
                 STATS["connections"] = 0
                 STATS["sentinel_connections"] = 0
+                STATS["peak_active"] = STATS["active"]
             self.send_body(200, b"{}", "application/json")
         elif len(p) == 2 and p[0] == "_flaky":
             FLAKY[0] = p[1] == "1"
