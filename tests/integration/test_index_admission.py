@@ -303,6 +303,8 @@ def test_flag_errors():
                        (["--index-budget-ms", "25001"], "0..25000"),
                        (["--index-connect-timeout-ms", "99"], "100..60000"),
                        (["--index-max-bytes", "2G"], "--index-max-bytes"),
+                       (["--index-max-fetches", "0"], "1..4096"),
+                       (["--index-max-fetches-per-host", "x"], "--index-max-fetches-per-host"),
                        (["--index-allow-host", "http://x"], "host name"),
                        (["--index-ttl"], "needs a value")):
         p = subprocess.run([bin_, "serve", "--tls-cert", c.cert, "--tls-key", c.key] + flags,
