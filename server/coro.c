@@ -63,7 +63,11 @@ static void trampoline(unsigned hi, unsigned lo)
 #ifdef CORO_TSAN
     __tsan_switch_to_fiber(co->caller_fiber, 0);
 #endif
-    /* uc_link is the caller: returning switches back to it. */
+    /*
+     * Back to the resumer without returning: a return would run this function's exit (for
+     * TSan, a pop of its shadow stack) after the switch, on the resumer's side.
+     */
+    (void)setcontext(&co->caller);
 }
 
 enum og_err srv_coro_new(size_t stack_size, srv_coro_fn fn, void *arg, struct srv_coro **out)
