@@ -22,6 +22,7 @@
 #endif
 
 #ifdef CORO_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef CORO_TSAN
@@ -45,6 +46,30 @@ struct srv_coro {
     void *fiber, *caller_fiber;
 #endif
 };
+
+#ifdef CORO_ASAN
+/*
+ * swapcontext() as getcontext() + setcontext(): ASan intercepts swapcontext() only to print
+ * that it cannot follow it, once per process, on stderr - where the daemon's log lines go.
+ * The fiber annotations around every switch tell it what it needs. `back` lives in this
+ * frame, on the stack being left, which stays untouched until it is resumed here.
+ */
+static void swap(ucontext_t *from, const ucontext_t *to)
+{
+    volatile bool back = false;
+
+    if (getcontext(from) != 0 || back)
+        return;
+    back = true;
+    (void)setcontext(to);
+}
+#else
+static void swap(ucontext_t *from, const ucontext_t *to)
+{
+    /* Cannot fail with contexts made by getcontext() and makecontext(). */
+    (void)swapcontext(from, to);
+}
+#endif
 
 /* makecontext() passes int arguments only: the pointer travels in two halves. */
 static void trampoline(unsigned hi, unsigned lo)
@@ -129,8 +154,7 @@ bool srv_coro_resume(struct srv_coro *co)
 #ifdef CORO_ASAN
     __sanitizer_start_switch_fiber(&fake, co->ctx.uc_stack.ss_sp, co->ctx.uc_stack.ss_size);
 #endif
-    /* Cannot fail with a context made by makecontext(). */
-    (void)swapcontext(&co->caller, &co->ctx);
+    swap(&co->caller, &co->ctx);
 #ifdef CORO_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -145,7 +169,7 @@ void srv_coro_yield(struct srv_coro *co)
 #ifdef CORO_TSAN
     __tsan_switch_to_fiber(co->caller_fiber, 0);
 #endif
-    (void)swapcontext(&co->ctx, &co->caller);
+    swap(&co->ctx, &co->caller);
 #ifdef CORO_ASAN
     /* Resumed, maybe from another stack than last time. */
     __sanitizer_finish_switch_fiber(co->fake_stack, &co->caller_stack, &co->caller_size);
@@ -158,6 +182,10 @@ void srv_coro_free(struct srv_coro *co)
         return;
 #ifdef CORO_TSAN
     __tsan_destroy_fiber(co->fiber);
+#endif
+#ifdef CORO_ASAN
+    /* Redzones of the frames that ran here must not outlive the mapping. */
+    __asan_unpoison_memory_region(co->ctx.uc_stack.ss_sp, co->ctx.uc_stack.ss_size);
 #endif
     munmap(co->map, co->map_len);
     free(co);
