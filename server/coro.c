@@ -64,11 +64,12 @@ static void swap(ucontext_t *from, const ucontext_t *to)
     (void)setcontext(to);
 }
 #else
-static void swap(ucontext_t *from, const ucontext_t *to)
-{
-    /* Cannot fail with contexts made by getcontext() and makecontext(). */
-    (void)swapcontext(from, to);
-}
+/*
+ * A macro, not a function: under TSan a function's entry would be recorded on one fiber's
+ * shadow stack and its exit on the other's. (Cannot fail with contexts made by getcontext()
+ * and makecontext().)
+ */
+#define swap(from, to) ((void)swapcontext((from), (to)))
 #endif
 
 /* makecontext() passes int arguments only: the pointer travels in two halves. */
