@@ -17,6 +17,9 @@
 
 /* Decoded bytes handed to a sink at a time when inflating. */
 #define INFLATE_STEP (64u * 1024u)
+/* Decoded bytes one transfer may produce (and have analyzed) in one turn of the loop: about
+ * 10 ms of analysis. */
+#define INFLATE_BUDGET (1024u * 1024u)
 
 /*
  * The fetch loop: one thread, one multi handle, every push-mode transfer. Fetches arrive on
@@ -34,6 +37,7 @@ struct srv_fetch_loop {
     struct srv_fetch *running;
     unsigned n_running, max_total, max_per_host;
     _Atomic unsigned peak_running, n_queued;
+    bool backlogged; /* some running transfer has a backlog */
     char inflate_buf[INFLATE_STEP];
 };
 
@@ -70,9 +74,14 @@ struct srv_fetch {
     struct srv_fetch_loop *loop;
     const struct srv_fetch_sink *sink;
     void *sink_arg;
-    enum og_err sink_err;          /* the sink stopped the transfer with this */
-    bool decoding_set;             /* setup_decoding() ran for the body */
-    bool early_end;                /* the final response is not a 200: its body is not read */
+    enum og_err sink_err; /* the sink stopped the transfer with this */
+    bool decoding_set;    /* setup_decoding() ran for the body */
+    bool early_end;       /* the final response is not a 200: its body is not read */
+    char *backlog;        /* compressed bytes taken but not inflated yet: [boff, blen) */
+    size_t boff, blen;
+    bool held;                     /* on_write paused the transfer until the backlog drains */
+    bool ended;                    /* the transfer is over, the backlog not yet: finish after it */
+    CURLcode end_result;           /* valid when ended */
     struct srv_fetch *next, *prev; /* in the loop's incoming, queued or running list */
 };
 
@@ -599,12 +608,61 @@ static bool to_sink(struct srv_fetch *f, const char *p, size_t n)
 }
 
 /*
+ * Inflates from `data` (`n` bytes) into the sink until the input is used up, the stream
+ * ends, or `budget` decoded bytes were handed over. Returns the bytes of `data` consumed, or
+ * SIZE_MAX on an error (sink_err or too_big set).
+ */
+static size_t inflate_some(struct srv_fetch *f, const char *data, size_t n, size_t budget)
+{
+    size_t made_total = 0;
+
+    f->zs.next_in = (Bytef *)(uintptr_t)data;
+    f->zs.avail_in = (uInt)n; /* at most CURL_MAX_WRITE_SIZE or a backlog of one chunk */
+    while (f->zs.avail_in > 0 && !f->inflate_end && made_total < budget) {
+        char *out = f->loop->inflate_buf;
+        size_t made;
+        int zr;
+
+        f->zs.next_out = (Bytef *)out;
+        f->zs.avail_out = INFLATE_STEP;
+        zr = inflate(&f->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            f->inflate_end = true;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(f->detail, sizeof(f->detail), "corrupt compressed body");
+            f->sink_err = OG_EIO;
+            return SIZE_MAX;
+        }
+        made = INFLATE_STEP - f->zs.avail_out;
+        if (made > 0 && !to_sink(f, out, made))
+            return SIZE_MAX;
+        made_total += made;
+        if (zr == Z_BUF_ERROR)
+            break;
+    }
+    /* Bytes after the end of the compressed stream are ignored. */
+    return f->inflate_end ? n : n - f->zs.avail_in;
+}
+
+/*
  * on_write in push mode (on the loop thread): decodes the bytes and hands them to the sink at
- * once, so nothing is kept between calls but zlib's window. A compressed chunk is inflated in
- * steps of INFLATE_STEP, and the cap holds for the inflated bytes: a gzip bomb stops there.
+ * once, so nothing is kept between calls but zlib's window. The cap holds for the inflated
+ * bytes: a gzip bomb stops there.
+ *
+ * The analysis runs in the sink, on this thread, so the work of one call is bounded: an
+ * identity chunk is at most CURL_MAX_WRITE_SIZE (16 KiB), and a compressed one is inflated
+ * only up to INFLATE_BUDGET (a bomb inflates 1000 to 1); its rest waits in `backlog`, the
+ * transfer paused, and the loop inflates it a budget at a time between other transfers' work.
  */
 static size_t push_body(struct srv_fetch *f, const char *data, size_t n)
 {
+    size_t used;
+
+    if (f->boff < f->blen) {
+        /* Still inflating the last chunk: libcurl keeps this one until unpaused. */
+        f->held = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
     f->received += n;
     if (!f->decoding_set) {
         enum og_err rc;
@@ -618,28 +676,87 @@ static size_t push_body(struct srv_fetch *f, const char *data, size_t n)
     }
     if (!f->inflating)
         return to_sink(f, data, n) ? n : 0;
-    f->zs.next_in = (Bytef *)(uintptr_t)data;
-    f->zs.avail_in = (uInt)n; /* libcurl's chunks are at most CURL_MAX_WRITE_SIZE */
-    while (f->zs.avail_in > 0 && !f->inflate_end) {
-        char *out = f->loop->inflate_buf;
-        int zr;
-
-        f->zs.next_out = (Bytef *)out;
-        f->zs.avail_out = INFLATE_STEP;
-        zr = inflate(&f->zs, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END) {
-            f->inflate_end = true;
-        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            snprintf(f->detail, sizeof(f->detail), "corrupt compressed body");
+    used = inflate_some(f, data, n, INFLATE_BUDGET);
+    if (used == SIZE_MAX)
+        return 0;
+    if (used < n) {
+        if (f->backlog == NULL) {
+            f->backlog = malloc(CURL_MAX_WRITE_SIZE);
+            if (f->backlog == NULL) {
+                f->sink_err = OG_ENOMEM;
+                return 0;
+            }
+        }
+        if (n - used > CURL_MAX_WRITE_SIZE) {
+            snprintf(f->detail, sizeof(f->detail), "libcurl delivered a %zu byte chunk", n);
             f->sink_err = OG_EIO;
             return 0;
         }
-        if (INFLATE_STEP - f->zs.avail_out > 0 && !to_sink(f, out, INFLATE_STEP - f->zs.avail_out))
-            return 0;
-        if (zr == Z_BUF_ERROR)
-            break;
+        memcpy(f->backlog, data + used, n - used);
+        f->boff = 0;
+        f->blen = n - used;
+        f->loop->backlogged = true;
     }
-    return n; /* bytes after the end of the compressed stream are ignored */
+    return n;
+}
+
+/* Ends a running transfer from the loop (not from a callback) as `result` says. */
+static void end_running(struct srv_fetch_loop *loop, struct srv_fetch *f, CURLcode result);
+
+/* Ends a running transfer from the loop with the error set in `f`. */
+static void abort_running(struct srv_fetch_loop *loop, struct srv_fetch *f)
+{
+    end_running(loop, f, CURLE_WRITE_ERROR);
+}
+
+/*
+ * Inflates every transfer's backlog by one budget; unpauses those drained. Returns true while
+ * some backlog remains (the loop then polls without sleeping).
+ */
+static bool drain_backlogs(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *f = loop->running, *next;
+    bool more = false;
+
+    if (!loop->backlogged)
+        return false;
+    for (; f != NULL; f = next) {
+        size_t used;
+
+        next = f->next;
+        if (f->boff >= f->blen)
+            continue;
+        used = inflate_some(f, f->backlog + f->boff, f->blen - f->boff, INFLATE_BUDGET);
+        if (used == SIZE_MAX) {
+            abort_running(loop, f);
+            continue;
+        }
+        f->boff += used;
+        if (f->boff < f->blen) {
+            more = true;
+            continue;
+        }
+        f->boff = f->blen = 0;
+        if (f->ended) {
+            end_running(loop, f, f->end_result);
+            continue;
+        }
+        if (f->held) {
+            /* Delivers the chunk libcurl held at once (on_write may backlog again). */
+            f->held = false;
+            if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK) {
+                if (f->sink_err == OG_OK) {
+                    snprintf(f->detail, sizeof(f->detail), "transfer cannot resume");
+                    f->sink_err = OG_EIO;
+                }
+                abort_running(loop, f);
+                continue;
+            }
+            more |= f->boff < f->blen;
+        }
+    }
+    loop->backlogged = more;
+    return more;
 }
 
 enum og_err srv_fetch_begin(struct srv_fetch *f)
@@ -728,6 +845,7 @@ void srv_fetch_free(struct srv_fetch *f)
     if (f->loop == NULL)
         curl_multi_cleanup(f->multi);
     free(f->window);
+    free(f->backlog);
     free(f->host_key);
     curl_slist_free_all(f->headers);
     if (f->inflating)
@@ -798,6 +916,13 @@ static void finish(struct srv_fetch_loop *loop, struct srv_fetch *f, bool ran, C
     }
     f->sink->done(f->sink_arg, f, rc);
     srv_fetch_free(f);
+}
+
+static void end_running(struct srv_fetch_loop *loop, struct srv_fetch *f, CURLcode result)
+{
+    list_unlink(&loop->running, f);
+    loop->n_running--;
+    finish(loop, f, true, result);
 }
 
 /* Running transfers to the host of `f`. */
@@ -897,11 +1022,21 @@ static void *loop_main(void *arg)
             if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f) != CURLE_OK ||
                 f == NULL)
                 continue;
+            if (f->boff < f->blen && msg->data.result == CURLE_OK) {
+                /* All received, not all inflated: it ends once drain_backlogs() is done. */
+                (void)curl_multi_remove_handle(loop->multi, f->easy);
+                f->attached = false;
+                f->ended = true;
+                f->end_result = msg->data.result;
+                continue;
+            }
             list_unlink(&loop->running, f);
             loop->n_running--;
             finish(loop, f, true, msg->data.result);
             timeout = 0; /* a slot is free: start the next without sleeping */
         }
+        if (drain_backlogs(loop))
+            timeout = 0;
         if (timeout != 0 && curl_multi_poll(loop->multi, NULL, 0, timeout, NULL) != CURLM_OK)
             break;
     }

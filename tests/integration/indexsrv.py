@@ -12,6 +12,8 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
   /endless/index.yaml            200, chunked, never ends (YAML comment lines)
   /garbage/index.yaml            200, bytes that are not YAML
   /bomb/index.yaml               200, gzip of 256 MiB of spaces (a few hundred KiB on the wire)
+  /gzrepeat/N/index.yaml         200, gzip of a valid index with N identical versions of one
+                                 chart (about 80 bytes each; a ratio of several hundred to 1)
   /huge/index.yaml               200 with Content-Length: 1 TB, then a few bytes and a stall
   /loop/index.yaml               302 to itself, forever
   /hops/N/NAME/index.yaml        N redirects, then /repo/NAME/index.yaml
@@ -54,6 +56,12 @@ STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_head
 SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
                b"    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
                b"generated: '2025-01-01T00:00:00Z'\n")
+
+
+def repeat_index(n):
+    return (b"apiVersion: v1\nentries:\n  demo:\n" +
+            b"  - version: 1.0.0\n    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
+            * n)
 
 
 def find_file(name):
@@ -196,6 +204,9 @@ class Handler(BaseHTTPRequestHandler):
                 body = gzip.compress(b" " * (256 << 20), 9)
                 Handler._bomb = body
             self.send_body(200, body, extra={"Content-Encoding": "gzip"})
+        elif len(p) == 3 and p[0] == "gzrepeat":
+            self.send_body(200, gzip.compress(repeat_index(int(p[1])), 9),
+                           extra={"Content-Encoding": "gzip"})
         elif p == ["huge", "index.yaml"]:
             self.send_response(200)
             self.send_header("Content-Type", "application/x-yaml")

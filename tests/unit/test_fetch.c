@@ -731,6 +731,40 @@ OG_TEST(push_delivers_bodies_statuses_and_refusals)
     free(want2);
 }
 
+OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
+{
+    static const char head[] = "apiVersion: v1\nentries:\n  demo:\n",
+                      entry[] = "  - version: 1.0.0\n    urls:\n"
+                                "    - oci://registry.example.com/charts/demo:1.0.0\n";
+    enum { N = 200000 }; /* 15 MiB inflated from about 40 KiB: several budgets per chunk */
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    struct srv_fetch_opts o;
+    struct pushed r[2];
+    char path[64];
+    bool same = true;
+
+    start_server();
+    loopback_opts(&o);
+    snprintf(path, sizeof(path), "/gzrepeat/%d/index.yaml", N);
+    push_start(loop, path, &o, &r[0]);
+    push_start(loop, "/gzip/http-small/index.yaml", &o, &r[1]);
+    ASSERT(push_wait(r, 2, 20000));
+    ASSERT_STR_EQ(r[0].detail, "");
+    ASSERT_EQ(r[0].rc, OG_OK);
+    ASSERT_EQ(r[0].status, 200);
+    ASSERT_EQ(r[0].body.len, sizeof(head) - 1 + (size_t)N * (sizeof(entry) - 1));
+    ASSERT(memcmp(r[0].body.ptr, head, sizeof(head) - 1) == 0);
+    for (size_t off = sizeof(head) - 1; off < r[0].body.len && same; off += sizeof(entry) - 1)
+        same = memcmp(r[0].body.ptr + off, entry, sizeof(entry) - 1) == 0;
+    ASSERT(same);
+    ASSERT_EQ(r[1].rc, OG_OK);
+    /* The small one never waited for the large one's inflating. */
+    ASSERT(r[1].t_done <= r[0].t_done);
+    srv_fetch_loop_free(loop);
+    og_buf_cleanup(&r[0].body);
+    og_buf_cleanup(&r[1].body);
+}
+
 OG_TEST(push_per_host_and_total_caps)
 {
     enum { N = 16 };
@@ -762,6 +796,8 @@ OG_TEST(push_per_host_and_total_caps)
 
     /* The total cap, with each host far from its own. */
     loop = new_loop(3, 64);
+    for (int i = 0; i < 250 && og_indexsrv_count(&srv2, "active") > 0; i++)
+        usleep(20000); /* the server may still be closing the last answers */
     og_indexsrv_reset(&srv2);
     for (int i = 0; i < 9; i++) {
         snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?t=%d", i);
@@ -874,6 +910,6 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
              OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
              OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
-             OG_T(push_per_host_and_total_caps), OG_T(push_low_speed_limit_cuts_a_drip),
-             OG_T(push_drips_never_delay_a_healthy_fetch), OG_T(push_start_after_stop_fails),
-             OG_T(stop_server))
+             OG_T(push_gzip_past_the_inflate_budget_is_whole), OG_T(push_per_host_and_total_caps),
+             OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),
+             OG_T(push_start_after_stop_fails), OG_T(stop_server))
