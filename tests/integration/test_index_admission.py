@@ -401,12 +401,18 @@ def test_two_hundred_slow_repositories_do_not_delay_a_healthy_one():
             eq(statuses, [200] * 200, "every drip admission answered")
             active = sum(d.stats()["active"] for d in drips)
             check(active >= 190, "the drips are in flight at once", active)
+            rss = "?"
+            with open("/proc/%d/status" % s.proc.pid) as f:
+                for l in f:
+                    if l.startswith("VmRSS:"):
+                        rss = l.split()[1]
             resp, took, line = admit(s, hx.base + "/repo/oci-small")
             eq(line.get("index"), "oci", "the healthy repository's first verdict")
             check(took < 1.5 + 0.5, "within the default budget", took)
             eq(patched(resp).get("/spec/url"), BITNAMI_OCI, "patched from the real verdict")
-            print("# 200 drips in flight (%d at the servers, %.1fs after the first); healthy "
-                  "verdict in %.3fs" % (active, time.monotonic() - t0, took), flush=True)
+            print("# 200 drips in flight (%d at the servers, %.1fs after the first, ocigate RSS "
+                  "%s KiB); healthy verdict in %.3fs" % (active, time.monotonic() - t0, rss, took),
+                  flush=True)
     finally:
         for d in drips:
             d.__exit__(None, None, None)
