@@ -1,14 +1,16 @@
 /*
- * fetch.h - bounded HTTP(S) download of a Helm repository index, read as a pull stream.
+ * fetch.h - bounded HTTP(S) download of a Helm repository index, pulled or pushed.
  *
- * A fetch is one libcurl easy handle driven by its own multi handle. Nothing runs until the
- * consumer asks: srv_fetch_begin() pumps the transfer until the final response's status is
- * known, and srv_fetch_read() (an og_read_fn) pumps it again only when the bytes already
- * received are consumed. The body is never held whole: at most SRV_FETCH_WINDOW decoded bytes
- * sit in the fetch's window; when the consumer is behind, the transfer is paused
- * (CURL_WRITEFUNC_PAUSE) until the window drains. This keeps memory bounded whatever the
- * size of the index, and makes srv_fetch_read() block the calling thread on the network: call
- * it on a fetch thread, never on an HTTP server worker.
+ * Pull mode (srv_fetch_open()): one libcurl easy handle driven by its own multi handle.
+ * Nothing runs until the consumer asks: srv_fetch_begin() pumps the transfer until the final
+ * response's status is known, and srv_fetch_read() (an og_read_fn) pumps it again only when
+ * the bytes already received are consumed. The body is never held whole: at most
+ * SRV_FETCH_WINDOW decoded bytes sit in the fetch's window; when the consumer is behind, the
+ * transfer is paused (CURL_WRITEFUNC_PAUSE) until the window drains. srv_fetch_read() blocks
+ * the calling thread on the network: the CLI uses it, never an HTTP server worker.
+ *
+ * Push mode (srv_fetch_start(), below): every transfer on one loop thread; the body goes to a
+ * sink as it arrives.
  *
  * Transfer rules, always on: http and https only (also for redirects), at most
  * `max_redirects` redirects, connect and total timeouts, a cap on the decoded body (also
