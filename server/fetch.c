@@ -38,6 +38,7 @@ struct srv_fetch_loop {
     unsigned n_running, max_total, max_per_host;
     _Atomic unsigned peak_running, n_queued;
     bool backlogged; /* some running transfer has a backlog */
+    bool reschedule; /* a fetch arrived or one ended: schedule() may start queued ones */
     char inflate_buf[INFLATE_STEP];
 };
 
@@ -916,6 +917,7 @@ static void finish(struct srv_fetch_loop *loop, struct srv_fetch *f, bool ran, C
     }
     f->sink->done(f->sink_arg, f, rc);
     srv_fetch_free(f);
+    loop->reschedule = true;
 }
 
 static void end_running(struct srv_fetch_loop *loop, struct srv_fetch *f, CURLcode result)
@@ -990,6 +992,7 @@ static bool take_incoming(struct srv_fetch_loop *loop)
         struct srv_fetch *next = rev->next;
 
         rev->next = NULL;
+        loop->reschedule = true;
         rev->prev = loop->queued_tail;
         if (loop->queued_tail != NULL)
             loop->queued_tail->next = rev;
@@ -1010,7 +1013,11 @@ static void *loop_main(void *arg)
         int running = 0, queued = 0, timeout = 1000;
         CURLMsg *msg;
 
-        schedule(loop);
+        /* Only when something changed: a queue waiting on busy hosts costs nothing per event. */
+        if (loop->reschedule) {
+            loop->reschedule = false;
+            schedule(loop);
+        }
         if (curl_multi_perform(loop->multi, &running) != CURLM_OK)
             break;
         for (msg = curl_multi_info_read(loop->multi, &queued); msg != NULL;

@@ -771,7 +771,7 @@ OG_TEST(push_per_host_and_total_caps)
     struct srv_fetch_loop *loop = new_loop(64, 4);
     struct srv_fetch_loop_stats st;
     struct srv_fetch_opts o;
-    struct pushed r[N];
+    struct pushed r[N], other;
     char path[128];
 
     start_server2();
@@ -781,7 +781,14 @@ OG_TEST(push_per_host_and_total_caps)
         snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?n=%d", i);
         push_start2(loop, path, &o, &r[i]);
     }
+    /* A host at its cap holds back only its own fetches: another host's starts at once. */
+    start_server();
+    push_start(loop, "/repo/oci-small/index.yaml", &o, &other);
+    ASSERT(push_wait(&other, 1, 20000));
     ASSERT(push_wait(r, N, 20000));
+    ASSERT_EQ(other.rc, OG_OK);
+    ASSERT(other.t_done < r[N - 1].t_done);
+    og_buf_cleanup(&other.body);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(r[i].rc, OG_OK);
         ASSERT_EQ(r[i].status, 200);
@@ -790,7 +797,7 @@ OG_TEST(push_per_host_and_total_caps)
     /* Measured where it matters, at the server: never more than 4 at once, and 4 in use. */
     ASSERT_EQ(og_indexsrv_count(&srv2, "peak_active"), 4);
     srv_fetch_loop_get_stats(loop, &st);
-    ASSERT_EQ(st.peak_running, 4);
+    ASSERT_EQ(st.peak_running, 5); /* 4 to srv2, 1 to srv */
     ASSERT_EQ(st.queued, 0);
     srv_fetch_loop_free(loop);
 
