@@ -22,8 +22,8 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
                                         "sentinel_connections": n, "last_headers": {...},
                                         "active": n, "peak_active": n}
                                  (connections leaves out the one asking; active: requests
-                                 being answered now, peak_active: most at once, both outside
-                                 /_ paths)
+                                 being answered now - for /delay, until the delay ends -
+                                 peak_active: most at once, both outside /_ paths)
   /_reset                        zeroes the counters (peak_active to active)
 
 A query string is ignored (distinct urls for one path: /drip/1000/index.yaml?n=7).
@@ -132,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(200, body)
 
     def do_GET(self):  # noqa: C901 (one dispatch table)
-        counted = not self.path.startswith("/_")
+        counted = self.active = not self.path.startswith("/_")
         if counted:
             self.count()
             with LOCK:
@@ -144,9 +144,14 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            if counted:
-                with LOCK:
-                    STATS["active"] -= 1
+            self.inactive()
+
+    def inactive(self):
+        """Ends this request's count in "active" (once)."""
+        if self.active:
+            self.active = False
+            with LOCK:
+                STATS["active"] -= 1
 
     def dispatch(self, p):
         if p == ["_stats"]:
@@ -173,6 +178,9 @@ class Handler(BaseHTTPRequestHandler):
             self.serve_file(p[1])
         elif len(p) == 4 and p[0] == "delay":
             time.sleep(int(p[1]) / 1000.0)
+            # Counted out before the answer: the client can only start its next request
+            # after this one, so peak_active is exact for the caps tests.
+            self.inactive()
             self.serve_file(p[2])
         elif len(p) == 3 and p[0] == "gzip":
             self.serve_file(p[1], gz=True)
