@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "ocigate/netaddr.h"
@@ -1005,6 +1006,14 @@ static bool take_incoming(struct srv_fetch_loop *loop)
     return stopping;
 }
 
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 static void *loop_main(void *arg)
 {
     struct srv_fetch_loop *loop = arg;
@@ -1018,8 +1027,14 @@ static void *loop_main(void *arg)
             loop->reschedule = false;
             schedule(loop);
         }
-        if (curl_multi_perform(loop->multi, &running) != CURLM_OK)
-            break;
+        /*
+         * Neither call fails but for lack of memory: try again a little later rather than
+         * stop fetching for good (each transfer's own timeouts still end it).
+         */
+        if (curl_multi_perform(loop->multi, &running) != CURLM_OK) {
+            nap_ms(100);
+            continue;
+        }
         for (msg = curl_multi_info_read(loop->multi, &queued); msg != NULL;
              msg = curl_multi_info_read(loop->multi, &queued)) {
             struct srv_fetch *f = NULL;
@@ -1045,7 +1060,7 @@ static void *loop_main(void *arg)
         if (drain_backlogs(loop))
             timeout = 0;
         if (timeout != 0 && curl_multi_poll(loop->multi, NULL, 0, timeout, NULL) != CURLM_OK)
-            break;
+            nap_ms(100);
     }
     /* Stopping: every fetch still here ends as cancelled, each done called once. */
     pthread_mutex_lock(&loop->lock);
