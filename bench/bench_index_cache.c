@@ -30,22 +30,23 @@ static const char index_yaml[] =
     "    urls:\n    - oci://registry-1.docker.io/bitnamicharts/minio:14.8.6\n"
     "generated: '2025-01-13T20:33:05Z'\n";
 
-static enum og_err analyze_memory(void *arg, const char *url, const struct og_config *cfg,
-                                  const atomic_bool *cancel, struct og_index_verdict *out)
+/* A srv_index_fetch_fn that analyzes the index above at once and delivers synchronously. */
+static void analyze_memory(void *arg, const char *url, struct og_config *cfg,
+                           srv_index_done_fn done, void *done_arg)
 {
     struct og_mem_reader r = {index_yaml, sizeof(index_yaml) - 1, 0, 0};
     struct og_index_summary s;
-    enum og_err rc;
+    struct og_index_verdict v;
 
     (void)arg;
     (void)url;
-    (void)cancel;
     memset(&s, 0, sizeof(s));
-    rc = og_helm_index_analyze(og_mem_read, &r, NULL, 0, &s, NULL);
-    if (rc == OG_OK)
-        rc = og_helm_index_decide(&s, cfg->index.threshold, out);
+    memset(&v, 0, sizeof(v));
+    if (og_helm_index_analyze(og_mem_read, &r, NULL, 0, &s, NULL) != OG_OK ||
+        og_helm_index_decide(&s, cfg->index.threshold, &v) != OG_OK)
+        v.state = OG_INDEX_STATE_UNKNOWN;
     og_index_summary_cleanup(&s);
-    return rc;
+    done(done_arg, &v);
 }
 
 static uint64_t now_ns(void)

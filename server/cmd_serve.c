@@ -184,6 +184,8 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         {"index-on-unknown", required_argument, NULL, 1009},
         {"index-allow-host", required_argument, NULL, 1010},
         {"index-allow-cidr", required_argument, NULL, 1011},
+        {"index-max-fetches", required_argument, NULL, 1012},
+        {"index-max-fetches-per-host", required_argument, NULL, 1013},
         {NULL, 0, NULL, 0}};
     int c;
 
@@ -281,6 +283,12 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
             break;
         case 1011:
             o->index.cidrs[o->index.n_cidrs++] = optarg;
+            break;
+        case 1012:
+            o->index.max_fetches = optarg;
+            break;
+        case 1013:
+            o->index.max_fetches_per_host = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -8,12 +8,40 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "ocigate/netaddr.h"
 
 /* How long one curl_multi_poll() may sleep, so that a cancel request is seen quickly. */
 #define POLL_SLICE_MS 100
+
+/* Decoded bytes handed to a sink at a time when inflating. */
+#define INFLATE_STEP (64u * 1024u)
+/* Decoded bytes one transfer may produce (and have analyzed) in one turn of the loop: about
+ * 10 ms of analysis. */
+#define INFLATE_BUDGET (1024u * 1024u)
+
+/*
+ * The fetch loop: one thread, one multi handle, every push-mode transfer. Fetches arrive on
+ * `incoming` from any thread (under `lock`, then curl_multi_wakeup()); everything else is
+ * touched by the loop thread only.
+ */
+struct srv_fetch_loop {
+    CURLM *multi;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    struct srv_fetch *incoming;                  /* (lock) newest first */
+    bool stopping;                               /* (lock) */
+    struct srv_fetch *queued_head, *queued_tail; /* waiting for a slot, oldest first */
+    struct srv_fetch *running;
+    unsigned n_running, max_total, max_per_host;
+    _Atomic unsigned peak_running, n_queued;
+    bool backlogged; /* some running transfer has a backlog */
+    bool reschedule; /* a fetch arrived or one ended: schedule() may start queued ones */
+    char inflate_buf[INFLATE_STEP];
+};
 
 struct srv_fetch {
     CURL *easy;
@@ -41,7 +69,22 @@ struct srv_fetch {
     bool inflate_end;           /* the compressed stream ended */
     z_stream zs;                /* valid while inflating */
     size_t off, len;            /* unread bytes are window[off..len) */
-    char window[SRV_FETCH_WINDOW];
+    char *window;               /* SRV_FETCH_WINDOW bytes, pull mode only */
+    char *host_key;             /* "scheme://host:port" of the url, for the per-host cap */
+
+    /* Push mode (srv_fetch_start()): driven by a loop, body handed to a sink. */
+    struct srv_fetch_loop *loop;
+    const struct srv_fetch_sink *sink;
+    void *sink_arg;
+    enum og_err sink_err; /* the sink stopped the transfer with this */
+    bool decoding_set;    /* setup_decoding() ran for the body */
+    bool early_end;       /* the final response is not a 200: its body is not read */
+    char *backlog;        /* compressed bytes taken but not inflated yet: [boff, blen) */
+    size_t boff, blen;
+    bool held;                     /* on_write paused the transfer until the backlog drains */
+    bool ended;                    /* the transfer is over, the backlog not yet: finish after it */
+    CURLcode end_result;           /* valid when ended */
+    struct srv_fetch *next, *prev; /* in the loop's incoming, queued or running list */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -65,6 +108,8 @@ void srv_fetch_opts_init(struct srv_fetch_opts *o)
     o->timeout_ms = 30000;
     o->max_bytes = 64u * 1024u * 1024u;
     o->max_redirects = 3;
+    o->low_speed_bytes = SRV_FETCH_LOW_SPEED_BYTES;
+    o->low_speed_time_s = SRV_FETCH_LOW_SPEED_TIME_S;
     o->guard = true;
 }
 
@@ -176,25 +221,36 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static size_t push_body(struct srv_fetch *f, const char *data, size_t n);
+static enum og_err setup_decoding(struct srv_fetch *f);
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct srv_fetch *f = ud;
     size_t n = size * nmemb;
 
-    if (f->final_code != 200)
+    if (f->final_code != 200) {
+        if (f->loop != NULL && f->final_code != 0) {
+            /* The status says it all: no need to read an error page to its end. */
+            f->early_end = true;
+            return 0;
+        }
         return n; /* a redirect's or an error's body: not the index */
+    }
     if (n > f->opts.max_bytes - f->received) {
         f->too_big = true;
         return 0; /* CURLE_WRITE_ERROR */
     }
     if (f->off == f->len)
         f->off = f->len = 0;
-    if (n > sizeof(f->window) - f->len && f->off > 0) {
+    if (f->loop != NULL)
+        return push_body(f, data, n);
+    if (n > SRV_FETCH_WINDOW - f->len && f->off > 0) {
         memmove(f->window, f->window + f->off, f->len - f->off);
         f->len -= f->off;
         f->off = 0;
     }
-    if (n > sizeof(f->window) - f->len) {
+    if (n > SRV_FETCH_WINDOW - f->len) {
         if (f->len > 0) {
             /* The consumer is behind: hold the transfer until the window drains. */
             f->paused = true;
@@ -211,14 +267,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, struct srv_fetch **out,
-                           struct og_diag *diag)
+/* The part of a fetch both modes share: checks the url and sets up the easy handle. */
+static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
+                             struct srv_fetch **out, struct og_diag *diag)
 {
     struct srv_fetch *f = NULL;
     CURLU *u = NULL;
-    char *scheme = NULL, *user = NULL, *password = NULL;
+    char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
     enum og_err rc = OG_ENOMEM;
     bool ok = true;
+    size_t klen;
 
     if (srv_fetch_global_init() != OG_OK) {
         rc = og_diag_set(diag, OG_EIO, "libcurl cannot be initialized");
@@ -243,10 +301,25 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
         rc = og_diag_set(diag, OG_EINVAL, "urls with credentials are not fetched");
         goto out;
     }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        rc = og_diag_set(diag, OG_EINVAL, "'%s' has no host", url);
+        goto out;
+    }
     f = calloc(1, sizeof(*f));
     if (f == NULL)
         goto out;
     f->opts = *o;
+    /* The per-host cap counts by scheme, host (in lower case) and port, as connections go. */
+    klen = strlen(scheme) + strlen(host) + strlen(port) + sizeof("://:");
+    f->host_key = malloc(klen);
+    if (f->host_key == NULL)
+        goto out;
+    (void)snprintf(f->host_key, klen, "%s://%s:%s", scheme, host, port);
+    for (char *k = f->host_key; *k != '\0'; k++) {
+        if (*k >= 'A' && *k <= 'Z')
+            *k = (char)(*k - 'A' + 'a');
+    }
     if (o->n_allow_cidrs > 0) {
         f->cidrs = calloc(o->n_allow_cidrs, sizeof(*f->cidrs));
         if (f->cidrs == NULL)
@@ -262,8 +335,7 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     }
     rc = OG_ENOMEM;
     f->easy = curl_easy_init();
-    f->multi = curl_multi_init();
-    if (f->easy == NULL || f->multi == NULL)
+    if (f->easy == NULL)
         goto out;
 
     CURL *e = f->easy;
@@ -274,12 +346,17 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms) == CURLE_OK;
+    if (o->low_speed_bytes > 0 && o->low_speed_time_s > 0) {
+        /* A drip (a byte a second) is cut long before the total timeout. */
+        ok &= curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes) == CURLE_OK;
+        ok &= curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_time_s) == CURLE_OK;
+    }
     if (o->max_bytes <= (uint64_t)INT64_MAX)
         ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes) == CURLE_OK;
     /*
-     * gzip and deflate are asked for, but decoded here (srv_fetch_read), not by libcurl:
-     * libcurl keeps everything it decodes while a transfer is paused, so a small compressed
-     * body would sit decompressed in memory, up to 64 MiB, past our window and our cap.
+     * gzip and deflate are asked for, but decoded here, not by libcurl: libcurl keeps
+     * everything it decodes while a transfer is paused, so a small compressed body would sit
+     * decompressed in memory, up to 64 MiB, past our window and our cap.
      */
     f->headers = curl_slist_append(NULL, "Accept-Encoding: gzip, deflate");
     ok &= f->headers != NULL;
@@ -290,10 +367,24 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    /*
+     * No connection outlives its transfer. In push mode every transfer shares the loop's
+     * connection cache, and a reused connection never passes open_socket(): a fetch under a
+     * reloaded, stricter allow list must not ride on a connection another fetch's guard let
+     * through. (Fetches of one url are an hour apart: reuse would save nothing.)
+     */
+    ok &= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
     if (o->ca_file != NULL)
         ok &= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
+    /*
+     * The CA bundle file only, not also the hashed directory Debian's libcurl adds by default:
+     * with a directory libcurl does not cache the parsed CA store, and every connection would
+     * parse the whole bundle again (about 250 KiB and milliseconds of CPU each, times hundreds
+     * of transfers at once). Without it the store is parsed once per loop and shared.
+     */
+    ok &= curl_easy_setopt(e, CURLOPT_CAPATH, NULL) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f) == CURLE_OK;
@@ -301,13 +392,11 @@ enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, stru
     ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, f) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, f) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, f) == CURLE_OK;
     if (!ok) {
         rc = og_diag_set(diag, OG_EINVAL, "libcurl refused an option (built without http?)");
         goto out;
     }
-    if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK)
-        goto out;
-    f->attached = true;
     *out = f;
     f = NULL;
     rc = OG_OK;
@@ -315,9 +404,31 @@ out:
     curl_free(scheme);
     curl_free(user);
     curl_free(password);
+    curl_free(host);
+    curl_free(port);
     curl_url_cleanup(u);
     srv_fetch_free(f);
     return rc;
+}
+
+enum og_err srv_fetch_open(const char *url, const struct srv_fetch_opts *o, struct srv_fetch **out,
+                           struct og_diag *diag)
+{
+    struct srv_fetch *f = NULL;
+    enum og_err rc = fetch_new(url, o, &f, diag);
+
+    if (rc != OG_OK)
+        return rc;
+    f->window = malloc(SRV_FETCH_WINDOW);
+    f->multi = curl_multi_init();
+    if (f->window == NULL || f->multi == NULL ||
+        curl_multi_add_handle(f->multi, f->easy) != CURLM_OK) {
+        srv_fetch_free(f);
+        return OG_ENOMEM;
+    }
+    f->attached = true;
+    *out = f;
+    return OG_OK;
 }
 
 /* Turns the end of a failed transfer into a short reason. */
@@ -487,6 +598,176 @@ static enum og_err read_inflated(struct srv_fetch *f, char *buf, size_t cap, siz
     }
 }
 
+/* Hands `n` decoded bytes to the sink; false stops the transfer. */
+static bool to_sink(struct srv_fetch *f, const char *p, size_t n)
+{
+    enum og_err rc;
+
+    if (n > f->opts.max_bytes - f->total) {
+        f->too_big = true;
+        return false;
+    }
+    f->total += n;
+    rc = f->sink->body(f->sink_arg, p, n);
+    if (rc != OG_OK) {
+        f->sink_err = rc;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Inflates from `data` (`n` bytes) into the sink until the input is used up, the stream
+ * ends, or `budget` decoded bytes were handed over. Returns the bytes of `data` consumed, or
+ * SIZE_MAX on an error (sink_err or too_big set).
+ */
+static size_t inflate_some(struct srv_fetch *f, const char *data, size_t n, size_t budget)
+{
+    size_t made_total = 0;
+
+    f->zs.next_in = (Bytef *)(uintptr_t)data;
+    f->zs.avail_in = (uInt)n; /* at most CURL_MAX_WRITE_SIZE or a backlog of one chunk */
+    while (f->zs.avail_in > 0 && !f->inflate_end && made_total < budget) {
+        char *out = f->loop->inflate_buf;
+        size_t made;
+        int zr;
+
+        f->zs.next_out = (Bytef *)out;
+        f->zs.avail_out = INFLATE_STEP;
+        zr = inflate(&f->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            f->inflate_end = true;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(f->detail, sizeof(f->detail), "corrupt compressed body");
+            f->sink_err = OG_EIO;
+            return SIZE_MAX;
+        }
+        made = INFLATE_STEP - f->zs.avail_out;
+        if (made > 0 && !to_sink(f, out, made))
+            return SIZE_MAX;
+        made_total += made;
+        if (zr == Z_BUF_ERROR)
+            break;
+    }
+    /* Bytes after the end of the compressed stream are ignored. */
+    return f->inflate_end ? n : n - f->zs.avail_in;
+}
+
+/*
+ * on_write in push mode (on the loop thread): decodes the bytes and hands them to the sink at
+ * once, so nothing is kept between calls but zlib's window. The cap holds for the inflated
+ * bytes: a gzip bomb stops there.
+ *
+ * The analysis runs in the sink, on this thread, so the work of one call is bounded: an
+ * identity chunk is at most CURL_MAX_WRITE_SIZE (16 KiB), and a compressed one is inflated
+ * only up to INFLATE_BUDGET (a bomb inflates 1000 to 1); its rest waits in `backlog`, the
+ * transfer paused, and the loop inflates it a budget at a time between other transfers' work.
+ */
+static size_t push_body(struct srv_fetch *f, const char *data, size_t n)
+{
+    size_t used;
+
+    if (f->boff < f->blen) {
+        /* Still inflating the last chunk: libcurl keeps this one until unpaused. */
+        f->held = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    f->received += n;
+    if (!f->decoding_set) {
+        enum og_err rc;
+
+        f->decoding_set = true;
+        rc = setup_decoding(f);
+        if (rc != OG_OK) {
+            f->sink_err = rc;
+            return 0;
+        }
+    }
+    if (!f->inflating)
+        return to_sink(f, data, n) ? n : 0;
+    used = inflate_some(f, data, n, INFLATE_BUDGET);
+    if (used == SIZE_MAX)
+        return 0;
+    if (used < n) {
+        if (f->backlog == NULL) {
+            f->backlog = malloc(CURL_MAX_WRITE_SIZE);
+            if (f->backlog == NULL) {
+                f->sink_err = OG_ENOMEM;
+                return 0;
+            }
+        }
+        if (n - used > CURL_MAX_WRITE_SIZE) {
+            snprintf(f->detail, sizeof(f->detail), "libcurl delivered a %zu byte chunk", n);
+            f->sink_err = OG_EIO;
+            return 0;
+        }
+        memcpy(f->backlog, data + used, n - used);
+        f->boff = 0;
+        f->blen = n - used;
+        f->loop->backlogged = true;
+    }
+    return n;
+}
+
+/* Ends a running transfer from the loop (not from a callback) as `result` says. */
+static void end_running(struct srv_fetch_loop *loop, struct srv_fetch *f, CURLcode result);
+
+/* Ends a running transfer from the loop with the error set in `f`. */
+static void abort_running(struct srv_fetch_loop *loop, struct srv_fetch *f)
+{
+    end_running(loop, f, CURLE_WRITE_ERROR);
+}
+
+/*
+ * Inflates every transfer's backlog by one budget; unpauses those drained. Returns true while
+ * some backlog remains (the loop then polls without sleeping).
+ */
+static bool drain_backlogs(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *f = loop->running, *next;
+    bool more = false;
+
+    if (!loop->backlogged)
+        return false;
+    for (; f != NULL; f = next) {
+        size_t used;
+
+        next = f->next;
+        if (f->boff >= f->blen)
+            continue;
+        used = inflate_some(f, f->backlog + f->boff, f->blen - f->boff, INFLATE_BUDGET);
+        if (used == SIZE_MAX) {
+            abort_running(loop, f);
+            continue;
+        }
+        f->boff += used;
+        if (f->boff < f->blen) {
+            more = true;
+            continue;
+        }
+        f->boff = f->blen = 0;
+        if (f->ended) {
+            end_running(loop, f, f->end_result);
+            continue;
+        }
+        if (f->held) {
+            /* Delivers the chunk libcurl held at once (on_write may backlog again). */
+            f->held = false;
+            if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK) {
+                if (f->sink_err == OG_OK) {
+                    snprintf(f->detail, sizeof(f->detail), "transfer cannot resume");
+                    f->sink_err = OG_EIO;
+                }
+                abort_running(loop, f);
+                continue;
+            }
+            more |= f->boff < f->blen;
+        }
+    }
+    loop->backlogged = more;
+    return more;
+}
+
 enum og_err srv_fetch_begin(struct srv_fetch *f)
 {
     f->begun = true;
@@ -570,10 +851,329 @@ void srv_fetch_free(struct srv_fetch *f)
     if (f->attached)
         (void)curl_multi_remove_handle(f->multi, f->easy);
     curl_easy_cleanup(f->easy);
-    curl_multi_cleanup(f->multi);
+    if (f->loop == NULL)
+        curl_multi_cleanup(f->multi);
+    free(f->window);
+    free(f->backlog);
+    free(f->host_key);
     curl_slist_free_all(f->headers);
     if (f->inflating)
         inflateEnd(&f->zs);
     free(f->cidrs);
     free(f);
+}
+
+/* ---- push mode: the fetch loop ---- */
+
+void srv_fetch_loop_opts_init(struct srv_fetch_loop_opts *o)
+{
+    o->max_total = SRV_FETCH_MAX_TOTAL;
+    o->max_per_host = SRV_FETCH_MAX_PER_HOST;
+}
+
+static void list_push(struct srv_fetch **head, struct srv_fetch *f)
+{
+    f->prev = NULL;
+    f->next = *head;
+    if (*head != NULL)
+        (*head)->prev = f;
+    *head = f;
+}
+
+static void list_unlink(struct srv_fetch **head, struct srv_fetch *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        *head = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+}
+
+/* Calls the sink's done with how the transfer ended, then frees the fetch. */
+static void finish(struct srv_fetch_loop *loop, struct srv_fetch *f, bool ran, CURLcode result)
+{
+    enum og_err rc = OG_OK;
+
+    if (f->attached) {
+        (void)curl_multi_remove_handle(loop->multi, f->easy);
+        f->attached = false;
+    }
+    f->done = true;
+    f->result = result;
+    if (!ran) {
+        f->cancelled = true;
+        f->result = CURLE_ABORTED_BY_CALLBACK;
+        rc = failure(f);
+    } else if (f->sink_err != OG_OK) {
+        /* The sink (or the decoder) stopped it: its reason stands. */
+        rc = f->sink_err;
+    } else if (f->early_end || (result == CURLE_OK && f->final_code != 200)) {
+        long code = f->final_code;
+
+        if (code == 0 && curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+            code = 0;
+        f->final_code = code;
+        if (code != 200)
+            snprintf(f->detail, sizeof(f->detail), "HTTP %ld", code);
+    } else if (result != CURLE_OK) {
+        rc = failure(f);
+    } else if (f->inflating && !f->inflate_end) {
+        snprintf(f->detail, sizeof(f->detail), "compressed body ends early");
+        rc = OG_EIO;
+    }
+    f->sink->done(f->sink_arg, f, rc);
+    srv_fetch_free(f);
+    loop->reschedule = true;
+}
+
+static void end_running(struct srv_fetch_loop *loop, struct srv_fetch *f, CURLcode result)
+{
+    list_unlink(&loop->running, f);
+    loop->n_running--;
+    finish(loop, f, true, result);
+}
+
+/* Running transfers to the host of `f`. */
+static unsigned host_running(const struct srv_fetch_loop *loop, const struct srv_fetch *f)
+{
+    unsigned n = 0;
+
+    for (const struct srv_fetch *r = loop->running; r != NULL; r = r->next)
+        n += strcmp(r->host_key, f->host_key) == 0;
+    return n;
+}
+
+/* Starts queued fetches, oldest first, while the caps allow; a fetch whose host is at its cap
+ * waits without holding back fetches to other hosts. */
+static void schedule(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *f = loop->queued_head, *next;
+
+    for (; f != NULL && loop->n_running < loop->max_total; f = next) {
+        next = f->next;
+        if (host_running(loop, f) >= loop->max_per_host)
+            continue;
+        /* Unlink from the queue (a list with a tail pointer). */
+        if (f->prev != NULL)
+            f->prev->next = f->next;
+        else
+            loop->queued_head = f->next;
+        if (f->next != NULL)
+            f->next->prev = f->prev;
+        else
+            loop->queued_tail = f->prev;
+        f->next = f->prev = NULL;
+        atomic_fetch_sub(&loop->n_queued, 1);
+        if (curl_multi_add_handle(loop->multi, f->easy) != CURLM_OK) {
+            finish(loop, f, true, CURLE_OUT_OF_MEMORY);
+            continue;
+        }
+        f->attached = true;
+        list_push(&loop->running, f);
+        loop->n_running++;
+        if (loop->n_running > atomic_load(&loop->peak_running))
+            atomic_store(&loop->peak_running, loop->n_running);
+    }
+}
+
+/* Moves what other threads handed over to the end of the queue, in the order it came. */
+static bool take_incoming(struct srv_fetch_loop *loop)
+{
+    struct srv_fetch *list, *rev = NULL;
+    bool stopping;
+
+    pthread_mutex_lock(&loop->lock);
+    list = loop->incoming;
+    loop->incoming = NULL;
+    stopping = loop->stopping;
+    pthread_mutex_unlock(&loop->lock);
+    while (list != NULL) {
+        struct srv_fetch *next = list->next;
+
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev != NULL) {
+        struct srv_fetch *next = rev->next;
+
+        rev->next = NULL;
+        loop->reschedule = true;
+        rev->prev = loop->queued_tail;
+        if (loop->queued_tail != NULL)
+            loop->queued_tail->next = rev;
+        else
+            loop->queued_head = rev;
+        loop->queued_tail = rev;
+        atomic_fetch_add(&loop->n_queued, 1);
+        rev = next;
+    }
+    return stopping;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct srv_fetch_loop *loop = arg;
+
+    while (!take_incoming(loop)) {
+        int running = 0, queued = 0, timeout = 1000;
+        CURLMsg *msg;
+
+        /* Only when something changed: a queue waiting on busy hosts costs nothing per event. */
+        if (loop->reschedule) {
+            loop->reschedule = false;
+            schedule(loop);
+        }
+        /*
+         * Neither call fails but for lack of memory: try again a little later rather than
+         * stop fetching for good (each transfer's own timeouts still end it).
+         */
+        if (curl_multi_perform(loop->multi, &running) != CURLM_OK) {
+            nap_ms(100);
+            continue;
+        }
+        for (msg = curl_multi_info_read(loop->multi, &queued); msg != NULL;
+             msg = curl_multi_info_read(loop->multi, &queued)) {
+            struct srv_fetch *f = NULL;
+
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f) != CURLE_OK ||
+                f == NULL)
+                continue;
+            if (f->boff < f->blen && msg->data.result == CURLE_OK) {
+                /* All received, not all inflated: it ends once drain_backlogs() is done. */
+                (void)curl_multi_remove_handle(loop->multi, f->easy);
+                f->attached = false;
+                f->ended = true;
+                f->end_result = msg->data.result;
+                continue;
+            }
+            list_unlink(&loop->running, f);
+            loop->n_running--;
+            finish(loop, f, true, msg->data.result);
+            timeout = 0; /* a slot is free: start the next without sleeping */
+        }
+        if (drain_backlogs(loop))
+            timeout = 0;
+        if (timeout != 0 && curl_multi_poll(loop->multi, NULL, 0, timeout, NULL) != CURLM_OK)
+            nap_ms(100);
+    }
+    /* Stopping: every fetch still here ends as cancelled, each done called once. */
+    pthread_mutex_lock(&loop->lock);
+    loop->stopping = true;
+    pthread_mutex_unlock(&loop->lock);
+    (void)take_incoming(loop);
+    while (loop->running != NULL) {
+        struct srv_fetch *f = loop->running;
+
+        list_unlink(&loop->running, f);
+        loop->n_running--;
+        finish(loop, f, false, CURLE_ABORTED_BY_CALLBACK);
+    }
+    while (loop->queued_head != NULL) {
+        struct srv_fetch *f = loop->queued_head;
+
+        loop->queued_head = f->next;
+        atomic_fetch_sub(&loop->n_queued, 1);
+        finish(loop, f, false, CURLE_ABORTED_BY_CALLBACK);
+    }
+    loop->queued_tail = NULL;
+    return NULL;
+}
+
+enum og_err srv_fetch_loop_new(const struct srv_fetch_loop_opts *o, struct srv_fetch_loop **out)
+{
+    struct srv_fetch_loop *loop;
+
+    if (o->max_total == 0 || o->max_per_host == 0)
+        return OG_EINVAL;
+    if (srv_fetch_global_init() != OG_OK)
+        return OG_EIO;
+    loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return OG_ENOMEM;
+    loop->max_total = o->max_total;
+    loop->max_per_host = o->max_per_host;
+    loop->multi = curl_multi_init();
+    if (loop->multi == NULL) {
+        free(loop);
+        return OG_ENOMEM;
+    }
+    /* Connections to one host are reused one transfer at a time; our own queue caps them. */
+    (void)curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, (long)o->max_total);
+    pthread_mutex_init(&loop->lock, NULL);
+    if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
+        pthread_mutex_destroy(&loop->lock);
+        curl_multi_cleanup(loop->multi);
+        free(loop);
+        return OG_EIO;
+    }
+    loop->started = true;
+    *out = loop;
+    return OG_OK;
+}
+
+void srv_fetch_loop_stop(struct srv_fetch_loop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    loop->stopping = true;
+    pthread_mutex_unlock(&loop->lock);
+    (void)curl_multi_wakeup(loop->multi);
+}
+
+void srv_fetch_loop_free(struct srv_fetch_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    srv_fetch_loop_stop(loop);
+    if (loop->started)
+        pthread_join(loop->thread, NULL);
+    curl_multi_cleanup(loop->multi);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+void srv_fetch_loop_get_stats(struct srv_fetch_loop *loop, struct srv_fetch_loop_stats *out)
+{
+    out->peak_running = atomic_load(&loop->peak_running);
+    out->queued = atomic_load(&loop->n_queued);
+}
+
+enum og_err srv_fetch_start(struct srv_fetch_loop *loop, const char *url,
+                            const struct srv_fetch_opts *o, const struct srv_fetch_sink *sink,
+                            void *arg, struct og_diag *diag)
+{
+    struct srv_fetch *f = NULL;
+    enum og_err rc = fetch_new(url, o, &f, diag);
+    bool stopping;
+
+    if (rc != OG_OK)
+        return rc;
+    f->loop = loop;
+    f->multi = loop->multi;
+    f->sink = sink;
+    f->sink_arg = arg;
+    f->begun = true;
+    pthread_mutex_lock(&loop->lock);
+    stopping = loop->stopping;
+    if (!stopping)
+        list_push(&loop->incoming, f);
+    pthread_mutex_unlock(&loop->lock);
+    if (stopping) {
+        srv_fetch_free(f);
+        return og_diag_set(diag, OG_EIO, "fetch cancelled");
+    }
+    (void)curl_multi_wakeup(loop->multi);
+    return OG_OK;
 }

@@ -1,14 +1,16 @@
 /*
- * fetch.h - bounded HTTP(S) download of a Helm repository index, read as a pull stream.
+ * fetch.h - bounded HTTP(S) download of a Helm repository index, pulled or pushed.
  *
- * A fetch is one libcurl easy handle driven by its own multi handle. Nothing runs until the
- * consumer asks: srv_fetch_begin() pumps the transfer until the final response's status is
- * known, and srv_fetch_read() (an og_read_fn) pumps it again only when the bytes already
- * received are consumed. The body is never held whole: at most SRV_FETCH_WINDOW decoded bytes
- * sit in the fetch's window; when the consumer is behind, the transfer is paused
- * (CURL_WRITEFUNC_PAUSE) until the window drains. This keeps memory bounded whatever the
- * size of the index, and makes srv_fetch_read() block the calling thread on the network: call
- * it on a fetch thread, never on an HTTP server worker.
+ * Pull mode (srv_fetch_open()): one libcurl easy handle driven by its own multi handle.
+ * Nothing runs until the consumer asks: srv_fetch_begin() pumps the transfer until the final
+ * response's status is known, and srv_fetch_read() (an og_read_fn) pumps it again only when
+ * the bytes already received are consumed. The body is never held whole: at most
+ * SRV_FETCH_WINDOW decoded bytes sit in the fetch's window; when the consumer is behind, the
+ * transfer is paused (CURL_WRITEFUNC_PAUSE) until the window drains. srv_fetch_read() blocks
+ * the calling thread on the network: the CLI uses it, never an HTTP server worker.
+ *
+ * Push mode (srv_fetch_start(), below): every transfer on one loop thread; the body goes to a
+ * sink as it arrives.
  *
  * Transfer rules, always on: http and https only (also for redirects), at most
  * `max_redirects` redirects, connect and total timeouts, a cap on the decoded body (also
@@ -27,6 +29,17 @@
  * Exceptions come only from the options: `allow_cidrs` (the connected address lies inside
  * one) and `allow_hosts` (the host of the url being connected, exact and case-insensitive).
  *
+ * Two ways to run a fetch:
+ *   pull  srv_fetch_open() + srv_fetch_begin() + srv_fetch_read(): one transfer on the
+ *         calling thread, which blocks on the network (the CLI's `index analyze URL`).
+ *   push  srv_fetch_start() on a struct srv_fetch_loop: one event thread drives every
+ *         transfer on one curl multi handle and hands each body, decoded, to its sink as it
+ *         arrives; a slow transfer holds nothing but its own socket and state, so hundreds run
+ *         at once and none waits for another (the server's index cache).
+ * The rules above hold for both, and so do the timeouts: each transfer has its own connect
+ * and total timeouts and a low-speed limit (`low_speed_bytes` per second over
+ * `low_speed_time_s` seconds) that cuts a drip-feeding server long before the total timeout.
+ *
  * Thread safety: a struct srv_fetch is used by one thread at a time. Different fetches run
  * in parallel on different threads; srv_fetch_global_init() must have returned first.
  */
@@ -44,6 +57,16 @@
 /** Most decoded body bytes a fetch buffers ahead of its consumer. */
 #define SRV_FETCH_WINDOW (128u * 1024u)
 
+/** Default low-speed limit: a transfer slower than this many bytes a second... */
+#define SRV_FETCH_LOW_SPEED_BYTES 1024u
+/** ...for this many seconds in a row is cut ("Operation too slow"). */
+#define SRV_FETCH_LOW_SPEED_TIME_S 10u
+
+/** Default cap on push-mode transfers running at once, in all. */
+#define SRV_FETCH_MAX_TOTAL 256u
+/** Default cap on push-mode transfers running at once to one scheme://host:port. */
+#define SRV_FETCH_MAX_PER_HOST 64u
+
 /** The User-Agent of every fetch. */
 #define SRV_FETCH_USER_AGENT "ocigate/" OG_VERSION " (+https://github.com/ocigate/ocigate)"
 
@@ -53,12 +76,14 @@ struct srv_fetch_opts {
     uint32_t timeout_ms;            /**< whole transfer, default 30000 */
     uint64_t max_bytes;             /**< decoded body cap, default 64 MiB */
     unsigned max_redirects;         /**< default 3 */
+    uint32_t low_speed_bytes;       /**< see below; 0 turns the low-speed limit off */
+    uint32_t low_speed_time_s;      /**< cut when slower than low_speed_bytes/s this long */
     bool guard;                     /**< SSRF guard, default true */
     const char *const *allow_hosts; /**< host names exempt from the guard, or NULL */
     size_t n_allow_hosts;
     const char *const *allow_cidrs; /**< CIDRs ("127.0.0.0/8") exempt from the guard, or NULL */
     size_t n_allow_cidrs;
-    const atomic_bool *cancel; /**< when set to true the transfer stops within ~100 ms */
+    const atomic_bool *cancel; /**< pull mode: when true the transfer stops within ~100 ms */
     const char *ca_file;       /**< CA bundle instead of the system's (tests), or NULL */
 };
 
@@ -122,7 +147,81 @@ uint64_t srv_fetch_bytes(const struct srv_fetch *f);
 /** Connections the guard refused during this fetch. */
 unsigned srv_fetch_refused(const struct srv_fetch *f);
 
-/** Aborts the transfer if still running and frees everything. NULL is a no-op. */
+/** Aborts the transfer if still running and frees everything. NULL is a no-op. Pull mode
+ * only: a push-mode fetch is freed by its loop after its sink's done. */
 void srv_fetch_free(struct srv_fetch *f);
+
+/* ---- push mode ---- */
+
+struct srv_fetch_loop;
+
+/** Caps of a loop; srv_fetch_loop_opts_init() sets the defaults. */
+struct srv_fetch_loop_opts {
+    unsigned max_total;    /**< transfers running at once, default SRV_FETCH_MAX_TOTAL */
+    unsigned max_per_host; /**< of those, to one scheme://host:port (the url's, not a
+                                redirect's), default SRV_FETCH_MAX_PER_HOST */
+};
+
+/** Counters of a loop, for tests and metrics. */
+struct srv_fetch_loop_stats {
+    unsigned peak_running; /**< most transfers that ran at once */
+    unsigned queued;       /**< fetches waiting for a slot now */
+};
+
+/**
+ * Where a push-mode fetch delivers. Both functions run on the loop thread and must not block
+ * (a slow sink stalls every transfer).
+ */
+struct srv_fetch_sink {
+    /**
+     * The next `n` decoded body bytes of the final 200 response (lent for the call). Any
+     * return but OG_OK stops the transfer; done() then gets that error.
+     */
+    enum og_err (*body)(void *arg, const char *p, size_t n);
+    /**
+     * Called exactly once, when the fetch ends: `rc` is OG_OK when the final response was
+     * received whole (srv_fetch_status() tells which; a body was delivered only for a 200),
+     * else as srv_fetch_read() would fail (OG_EIO, OG_ETOOBIG, or the error body() returned)
+     * with srv_fetch_detail() saying why, except after a body() error. `f` is valid during
+     * the call only.
+     */
+    void (*done)(void *arg, struct srv_fetch *f, enum og_err rc);
+};
+
+/** Sets the defaults listed in struct srv_fetch_loop_opts. */
+void srv_fetch_loop_opts_init(struct srv_fetch_loop_opts *o);
+
+/**
+ * Starts the loop thread. Fetches beyond the caps wait in a queue, oldest first (a fetch whose
+ * host is at its cap does not hold back fetches to other hosts). OG_EINVAL for a zero cap,
+ * OG_EIO when libcurl or the thread cannot start, OG_ENOMEM. Free with srv_fetch_loop_free().
+ */
+OG_NODISCARD enum og_err srv_fetch_loop_new(const struct srv_fetch_loop_opts *o,
+                                            struct srv_fetch_loop **out);
+
+/**
+ * Starts fetching `url` on `loop` (thread-safe; any thread, the loop's own included). The
+ * options are copied, but what they point to (allow lists, ca_file) must stay valid until
+ * done(). On OG_OK, sink->done(arg, ...) is called exactly once, from the loop thread, maybe
+ * before this returns. Errors as srv_fetch_open(), and OG_EIO once the loop is stopping; done()
+ * is then never called.
+ */
+OG_NODISCARD enum og_err srv_fetch_start(struct srv_fetch_loop *loop, const char *url,
+                                         const struct srv_fetch_opts *o,
+                                         const struct srv_fetch_sink *sink, void *arg,
+                                         struct og_diag *diag);
+
+/**
+ * Stops the loop: every fetch still running or queued ends at once with OG_EIO ("fetch
+ * cancelled"), its done() called from the loop thread, and srv_fetch_start() fails from now
+ * on. Returns at once; srv_fetch_loop_free() waits. Idempotent, thread-safe.
+ */
+void srv_fetch_loop_stop(struct srv_fetch_loop *loop);
+
+/** Stops the loop, waits until every done() has returned, and frees it. NULL is a no-op. */
+void srv_fetch_loop_free(struct srv_fetch_loop *loop);
+
+/** Copies the counters. Thread-safe. */
+void srv_fetch_loop_get_stats(struct srv_fetch_loop *loop, struct srv_fetch_loop_stats *out);
 
 #endif

@@ -22,36 +22,35 @@ struct entry {
     uint64_t hash;
     struct entry *hnext;               /* bucket chain */
     struct entry *lru_prev, *lru_next; /* lru_prev toward the most recently used */
-    struct entry *qnext;               /* fetch queue */
+    struct srv_index_cache *cache;     /* for the fetch's done */
     bool has_verdict;
     bool negative; /* the verdict is UNKNOWN: short TTL, never served stale */
     enum og_index_threshold threshold;
     uint64_t expires;
     uint64_t stale_until;
     struct og_index_verdict verdict;
-    bool fetching;             /* queued or running; pins the entry against eviction */
-    struct og_config *job_cfg; /* the snapshot of the queued or running fetch (a reference) */
+    bool fetching;             /* started, not delivered; pins the entry against eviction */
+    struct og_config *job_cfg; /* the snapshot of the fetch in flight (a reference) */
+    struct entry *start_next;  /* fetches to start once the lock is released */
 };
 
 struct srv_index_cache {
     pthread_mutex_t lock;
-    pthread_cond_t work;  /* fetch queue not empty, or stopping */
+    pthread_cond_t idle;  /* in_flight dropped to 0 */
     pthread_cond_t timer; /* the earliest deadline may have changed, or stopping */
     bool stopping;
-    atomic_bool cancel;
     struct entry **buckets;
     size_t n_buckets; /* a power of two */
     struct entry *lru_head, *lru_tail;
     uint32_t n_entries, max_entries;
-    struct entry *qhead, *qtail;
+    uint32_t in_flight; /* fetches started, not delivered */
     struct waiter *waiters;
     srv_index_fetch_fn fetch;
     void *fetch_arg;
+    struct srv_index_fetcher *fetcher; /* the built-in one, or NULL */
     srv_index_clock_fn clock;
     void *clock_arg;
     struct srv_index_cache_stats stats;
-    pthread_t *threads;
-    unsigned n_threads; /* started fetch threads */
     pthread_t timer_thread;
     bool timer_started;
 };
@@ -74,13 +73,12 @@ void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_c
 {
     memset(o, 0, sizeof(*o));
     o->max_entries = cfg != NULL && cfg->index.cache_entries > 0 ? cfg->index.cache_entries : 1024;
-    /*
-     * Each fetch thread mostly waits on the network, so many are cheap; 16 keeps a handful of
-     * slow or blackholed repositories (each bounded by the fetch timeout) from delaying every
-     * other repository's first analysis past the admission budget.
-     */
-    o->threads = 16;
-    o->fetch = srv_index_fetch_verdict;
+    o->max_fetches =
+        cfg != NULL && cfg->index.max_fetches > 0 ? cfg->index.max_fetches : SRV_FETCH_MAX_TOTAL;
+    o->max_per_host = cfg != NULL && cfg->index.max_fetches_per_host > 0
+                          ? cfg->index.max_fetches_per_host
+                          : SRV_FETCH_MAX_PER_HOST;
+    o->fetch = NULL; /* the built-in fetcher */
     o->clock = default_clock;
 }
 
@@ -188,6 +186,7 @@ static struct entry *insert(struct srv_index_cache *c, const char *url, uint64_t
         return NULL;
     }
     e->hash = h;
+    e->cache = c;
     e->hnext = c->buckets[h & (c->n_buckets - 1)];
     c->buckets[h & (c->n_buckets - 1)] = e;
     lru_push_front(c, e);
@@ -195,19 +194,17 @@ static struct entry *insert(struct srv_index_cache *c, const char *url, uint64_t
     return e;
 }
 
-/* Queues a fetch of `e` under `cfg`. */
-static void start_fetch(struct srv_index_cache *c, struct entry *e, struct og_config *cfg)
+/* Marks `e` as fetching under `cfg` and adds it to `*starts`: the caller starts the fetch
+ * with start_fetches() once the lock is released (a fetch may deliver before it returns). */
+static void begin_fetch(struct srv_index_cache *c, struct entry *e, struct og_config *cfg,
+                        struct entry **starts)
 {
     e->fetching = true;
     e->job_cfg = og_config_ref(cfg);
-    e->qnext = NULL;
-    if (c->qtail != NULL)
-        c->qtail->qnext = e;
-    else
-        c->qhead = e;
-    c->qtail = e;
+    e->start_next = *starts;
+    *starts = e;
+    c->in_flight++;
     c->stats.fetches++;
-    pthread_cond_signal(&c->work);
 }
 
 static void waiter_unlink(struct srv_index_cache *c, struct waiter *w)
@@ -249,77 +246,76 @@ static void wake_list(struct waiter *list)
     }
 }
 
-static void *fetch_main(void *arg)
+/* A fetch's verdict arrives (any thread; never with the lock held). */
+static void fetch_done(void *arg, struct og_index_verdict *vp)
 {
-    struct srv_index_cache *c = arg;
+    struct entry *e = arg;
+    struct srv_index_cache *c = e->cache;
+    struct og_index_verdict v = *vp;
+    struct waiter *woken = NULL;
+    struct og_config *cfg;
+
+    memset(vp, 0, sizeof(*vp));
+    if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
+        v.state = OG_INDEX_STATE_UNKNOWN;
 
     pthread_mutex_lock(&c->lock);
-    for (;;) {
-        struct og_index_verdict v = {0};
-        struct waiter *woken = NULL;
-        struct og_config *cfg;
-        struct entry *e;
-
-        while (c->qhead == NULL && !c->stopping)
-            pthread_cond_wait(&c->work, &c->lock);
-        if (c->stopping)
-            break;
-        e = c->qhead;
-        c->qhead = e->qnext;
-        if (c->qhead == NULL)
-            c->qtail = NULL;
-        e->qnext = NULL;
-        cfg = e->job_cfg;
-        e->job_cfg = NULL;
-        pthread_mutex_unlock(&c->lock);
-
-        /* The entry is pinned (fetching) so its url stays valid without the lock. */
-        if (c->fetch(c->fetch_arg, e->url, cfg, &c->cancel, &v) != OG_OK) {
-            og_index_verdict_cleanup(&v);
-            if (og_index_verdict_init_state(&v, OG_INDEX_STATE_UNKNOWN, "out of memory") != OG_OK)
-                v.state = OG_INDEX_STATE_UNKNOWN;
-        }
-        if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
-            v.state = OG_INDEX_STATE_UNKNOWN;
-
-        pthread_mutex_lock(&c->lock);
-        uint64_t now = c->clock(c->clock_arg);
-        if (v.state == OG_INDEX_STATE_UNKNOWN && e->has_verdict && !e->negative &&
-            e->threshold == cfg->index.threshold && now < e->stale_until) {
-            /*
-             * A failed refresh (a 503, a timeout) keeps the last good verdict until its stale
-             * window ends (stale-if-error): a moved repository does not look unknown for a
-             * blip. It is tried again after the negative TTL.
-             */
-            og_index_verdict_cleanup(&v);
-            /* Never fresh past the end of its stale window. */
+    /* The entry is pinned (fetching) until here, so it is still the one this fetch is for. */
+    cfg = e->job_cfg;
+    e->job_cfg = NULL;
+    uint64_t now = c->clock(c->clock_arg);
+    if (v.state == OG_INDEX_STATE_UNKNOWN && e->has_verdict && !e->negative &&
+        e->threshold == cfg->index.threshold && now < e->stale_until) {
+        /*
+         * A failed refresh (a 503, a timeout) keeps the last good verdict until its stale
+         * window ends (stale-if-error): a moved repository does not look unknown for a
+         * blip. It is tried again after the negative TTL.
+         */
+        og_index_verdict_cleanup(&v);
+        /* Never fresh past the end of its stale window. */
+        e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
+        if (e->expires > e->stale_until)
+            e->expires = e->stale_until;
+        c->stats.kept++;
+    } else {
+        og_index_verdict_cleanup(&e->verdict);
+        e->verdict = v;
+        e->has_verdict = true;
+        e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
+        e->threshold = cfg->index.threshold;
+        if (e->negative) {
             e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
-            if (e->expires > e->stale_until)
-                e->expires = e->stale_until;
-            c->stats.kept++;
+            e->stale_until = e->expires;
         } else {
-            og_index_verdict_cleanup(&e->verdict);
-            e->verdict = v;
-            e->has_verdict = true;
-            e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
-            e->threshold = cfg->index.threshold;
-            if (e->negative) {
-                e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
-                e->stale_until = e->expires;
-            } else {
-                e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
-                e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
-            }
+            e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
+            e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
         }
-        e->fetching = false;
-        take_waiters(c, e, now, false, &woken);
-        pthread_mutex_unlock(&c->lock);
-        og_config_unref(cfg);
-        wake_list(woken);
-        pthread_mutex_lock(&c->lock);
     }
+    e->fetching = false;
+    take_waiters(c, e, now, false, &woken);
     pthread_mutex_unlock(&c->lock);
-    return NULL;
+    og_config_unref(cfg);
+    wake_list(woken);
+    /* Counted down only now, so that srv_index_cache_free() returns after every wake. */
+    pthread_mutex_lock(&c->lock);
+    if (--c->in_flight == 0)
+        pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Starts the fetches begin_fetch() listed; the lock must not be held. */
+static void start_fetches(struct srv_index_cache *c, struct entry *starts)
+{
+    while (starts != NULL) {
+        struct entry *e = starts;
+        struct og_config *cfg;
+
+        starts = e->start_next;
+        e->start_next = NULL;
+        /* Pinned until fetch_done(): its url and job_cfg stay as they are. */
+        cfg = e->job_cfg;
+        c->fetch(c->fetch_arg, e->url, cfg, fetch_done, e);
+    }
 }
 
 /* Wakes waiters whose deadline passed; sleeps until the earliest one otherwise. */
@@ -372,7 +368,7 @@ enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o, struct srv
     pthread_condattr_t ca;
     size_t n = 16;
 
-    if (o->max_entries == 0 || o->threads == 0 || o->fetch == NULL)
+    if (o->max_entries == 0 || (o->fetch == NULL && (o->max_fetches == 0 || o->max_per_host == 0)))
         return OG_EINVAL;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -380,10 +376,7 @@ enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o, struct srv
     while (n < (size_t)o->max_entries * 2)
         n *= 2;
     c->buckets = calloc(n, sizeof(*c->buckets));
-    c->threads = calloc(o->threads, sizeof(*c->threads));
-    if (c->buckets == NULL || c->threads == NULL) {
-        free(c->buckets);
-        free(c->threads);
+    if (c->buckets == NULL) {
         free(c);
         return OG_ENOMEM;
     }
@@ -393,20 +386,27 @@ enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o, struct srv
     c->fetch_arg = o->fetch_arg;
     c->clock = o->clock != NULL ? o->clock : default_clock;
     c->clock_arg = o->clock_arg;
-    atomic_init(&c->cancel, false);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->work, NULL);
+    pthread_cond_init(&c->idle, NULL);
     /* The timer sleeps on absolute CLOCK_MONOTONIC times, immune to wall-clock steps. */
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->timer, &ca);
     pthread_condattr_destroy(&ca);
-    for (unsigned i = 0; i < o->threads; i++) {
-        if (pthread_create(&c->threads[i], NULL, fetch_main, c) != 0) {
+    if (c->fetch == NULL) {
+        struct srv_index_fetcher_opts fo;
+        enum og_err rc;
+
+        fo.loop.max_total = o->max_fetches;
+        fo.loop.max_per_host = o->max_per_host;
+        fo.ca_file = o->ca_file;
+        rc = srv_index_fetcher_new(&fo, &c->fetcher);
+        if (rc != OG_OK) {
             srv_index_cache_free(c);
-            return OG_EIO;
+            return rc;
         }
-        c->n_threads++;
+        c->fetch = srv_index_fetcher_start;
+        c->fetch_arg = c->fetcher;
     }
     if (pthread_create(&c->timer_thread, NULL, timer_main, c) != 0) {
         srv_index_cache_free(c);
@@ -423,11 +423,12 @@ void srv_index_cache_stop(struct srv_index_cache *c)
 
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
-    atomic_store(&c->cancel, true);
     take_waiters(c, NULL, 0, true, &woken);
-    pthread_cond_broadcast(&c->work);
     pthread_cond_broadcast(&c->timer);
     pthread_mutex_unlock(&c->lock);
+    /* Fetches end at once; their verdicts land in entries nobody waits on any more. */
+    if (c->fetcher != NULL)
+        srv_index_fetcher_stop(c->fetcher);
     wake_list(woken);
 }
 
@@ -436,22 +437,24 @@ void srv_index_cache_free(struct srv_index_cache *c)
     if (c == NULL)
         return;
     srv_index_cache_stop(c);
-    for (unsigned i = 0; i < c->n_threads; i++)
-        pthread_join(c->threads[i], NULL);
+    /* Every done has run once the fetcher is gone; an injected fetch delivers on its own. */
+    srv_index_fetcher_free(c->fetcher);
+    pthread_mutex_lock(&c->lock);
+    while (c->in_flight > 0)
+        pthread_cond_wait(&c->idle, &c->lock);
+    pthread_mutex_unlock(&c->lock);
     if (c->timer_started)
         pthread_join(c->timer_thread, NULL);
-    /* Every thread is gone: queued fetches never ran; entries hold their last reference. */
     while (c->lru_head != NULL) {
         struct entry *e = c->lru_head;
 
         lru_unlink(c, e);
         entry_free(e);
     }
-    pthread_cond_destroy(&c->work);
+    pthread_cond_destroy(&c->idle);
     pthread_cond_destroy(&c->timer);
     pthread_mutex_destroy(&c->lock);
     free(c->buckets);
-    free(c->threads);
     free(c);
 }
 
@@ -472,7 +475,7 @@ enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct o
 {
     uint64_t h = hash_url(url);
     struct waiter *w = NULL;
-    struct entry *e;
+    struct entry *e, *starts = NULL;
 
     memset(out, 0, sizeof(*out));
     if (wake != NULL) {
@@ -500,10 +503,11 @@ enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct o
         } else {
             c->stats.stale++;
             if (!e->fetching)
-                start_fetch(c, e, cfg);
+                begin_fetch(c, e, cfg, &starts);
         }
         pthread_mutex_unlock(&c->lock);
         free(w);
+        start_fetches(c, starts);
         return SRV_INDEX_READY;
     }
     c->stats.misses++;
@@ -527,11 +531,12 @@ enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct o
     if (e->fetching)
         c->stats.joined++;
     else
-        start_fetch(c, e, cfg);
+        begin_fetch(c, e, cfg, &starts);
     if (wake == NULL || w == NULL || deadline_ms <= now) {
         pthread_mutex_unlock(&c->lock);
         free(w);
         set_state(out, OG_INDEX_STATE_PENDING, "index analysis in progress");
+        start_fetches(c, starts);
         return SRV_INDEX_READY;
     }
     w->entry = e;
@@ -544,6 +549,8 @@ enum srv_index_lookup srv_index_cache_lookup(struct srv_index_cache *c, struct o
     c->waiters = w;
     pthread_cond_signal(&c->timer);
     pthread_mutex_unlock(&c->lock);
+    /* The fetch may deliver (and wake `arg`) before this returns, as the contract allows. */
+    start_fetches(c, starts);
     return SRV_INDEX_WAIT;
 }
 
@@ -552,5 +559,6 @@ void srv_index_cache_get_stats(struct srv_index_cache *c, struct srv_index_cache
     pthread_mutex_lock(&c->lock);
     *out = c->stats;
     out->entries = c->n_entries;
+    out->in_flight = c->in_flight;
     pthread_mutex_unlock(&c->lock);
 }

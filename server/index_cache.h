@@ -1,6 +1,7 @@
 /*
  * index_cache.h - the live index analysis cache: verdicts per normalized repository url,
- * fetched off the request path by a small pool of fetch threads.
+ * fetched off the request path, all on one event thread (index_fetch.h, fetch.h: curl multi),
+ * so that a slow repository never delays another's fetch.
  *
  * The one mutable shared structure of the server (DESIGN.md). It has its own mutex, held
  * only to look up, insert and copy entries, never across I/O or a callback.
@@ -26,7 +27,7 @@
  * admission that starts a fetch is the one that fetch uses (it holds a reference until it
  * ends), and TTLs are applied from it when the fetch completes. So a reload applies to
  * fetches started after it; verdicts already cached keep their expiry, except that a cached
- * verdict drawn under another `threshold` counts as a miss. The entry bound and the pool size
+ * verdict drawn under another `threshold` counts as a miss. The entry bound and the fetch caps
  * are fixed when the cache is created.
  */
 #ifndef SRV_INDEX_CACHE_H
@@ -50,13 +51,19 @@ enum srv_index_lookup {
 };
 
 /**
- * Produces the verdict for the index at `<url>/index.yaml` under `cfg` (blocking; runs on a
- * fetch thread). Fills `*out` - a failure of the fetch or the analysis is a verdict (state
- * UNKNOWN, `detail` saying why), not an error - and returns OG_OK, or OG_ENOMEM when even
- * that verdict could not be made. Stops soon after `*cancel` becomes true.
+ * Where a fetch delivers its verdict: `v` (state CLEAN, OCI or UNKNOWN with a detail) is moved
+ * to the callee, which cleans it up. Must not block.
  */
-typedef enum og_err (*srv_index_fetch_fn)(void *arg, const char *url, const struct og_config *cfg,
-                                          const atomic_bool *cancel, struct og_index_verdict *out);
+typedef void (*srv_index_done_fn)(void *arg, struct og_index_verdict *v);
+
+/**
+ * Starts producing the verdict for the index at `<url>/index.yaml` under `cfg` without
+ * blocking (`url` is lent for the call; take a reference to `cfg` to keep it). Calls
+ * done(done_arg, verdict) exactly once, from any thread, possibly before returning; a failure
+ * of the fetch or the analysis is a verdict (state UNKNOWN, `detail` saying why).
+ */
+typedef void (*srv_index_fetch_fn)(void *arg, const char *url, struct og_config *cfg,
+                                   srv_index_done_fn done, void *done_arg);
 
 /** A millisecond clock (default: CLOCK_MONOTONIC). Tests inject one to age entries. */
 typedef uint64_t (*srv_index_clock_fn)(void *arg);
@@ -64,8 +71,11 @@ typedef uint64_t (*srv_index_clock_fn)(void *arg);
 /** Creation options; srv_index_cache_opts_init() fills the defaults. */
 struct srv_index_cache_opts {
     uint32_t max_entries;     /**< LRU bound, default cfg->index.cache_entries */
-    unsigned threads;         /**< fetch pool size, default 4 */
-    srv_index_fetch_fn fetch; /**< default srv_index_fetch_verdict() (fetch + analysis) */
+    unsigned max_fetches;     /**< fetches running at once, default cfg->index.max_fetches */
+    unsigned max_per_host;    /**< of those to one host, default cfg->index.max_fetches_per_host */
+    const char *ca_file;      /**< CA bundle for the built-in fetcher (tests), or NULL */
+    srv_index_fetch_fn fetch; /**< NULL (default): the built-in fetcher, srv_index_fetcher_start()
+                                   on a fetcher the cache owns with the caps above */
     void *fetch_arg;
     srv_index_clock_fn clock; /**< default srv_index_now_ms() */
     void *clock_arg;
@@ -82,6 +92,7 @@ struct srv_index_cache_stats {
     uint64_t timeouts;  /**< waits ended by their deadline */
     uint64_t kept;      /**< failed refreshes that kept the last good verdict */
     uint32_t entries;   /**< entries held now */
+    uint32_t in_flight; /**< fetches started and not yet delivered */
 };
 
 struct srv_index_cache;
@@ -93,15 +104,15 @@ uint64_t srv_index_now_ms(void);
 void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_config *cfg);
 
 /**
- * Makes a cache and starts its fetch threads and its deadline timer thread. OG_EINVAL when
- * `max_entries` or `threads` is 0 or `fetch` is NULL, OG_ENOMEM, OG_EIO when a thread cannot
+ * Makes a cache and starts its fetcher (unless `fetch` is given) and its deadline timer
+ * thread. OG_EINVAL when `max_entries` or a cap is 0, OG_ENOMEM, OG_EIO when a thread cannot
  * be started. On success `*out` is freed with srv_index_cache_free().
  */
 OG_NODISCARD enum og_err srv_index_cache_new(const struct srv_index_cache_opts *o,
                                              struct srv_index_cache **out);
 
 /**
- * Begins shutdown: cancels running fetches (they end within ~100 ms) and wakes every pending
+ * Begins shutdown: cancels running fetches (the built-in fetcher's at once) and wakes every pending
  * waiter from the calling thread. From then on lookups answer READY with a PENDING verdict at
  * once and start nothing, so a server can resume its parked requests, let them finish, and
  * only then free the cache. Idempotent. Thread-safe.
@@ -109,7 +120,8 @@ OG_NODISCARD enum og_err srv_index_cache_new(const struct srv_index_cache_opts *
 void srv_index_cache_stop(struct srv_index_cache *c);
 
 /**
- * Stops the cache as srv_index_cache_stop() (if not done yet), joins all threads and frees
+ * Stops the cache as srv_index_cache_stop() (if not done yet), waits for every fetch to have
+ * delivered (an injected fetch function must deliver on its own), joins all threads and frees
  * everything. No lookup may run or follow; no wake function is called after it returns.
  * NULL is a no-op.
  */
@@ -127,7 +139,7 @@ void srv_index_cache_free(struct srv_index_cache *c);
  * detail.
  *
  * Otherwise it starts or joins the fetch of `url`, leaves `*out` zeroed and returns
- * SRV_INDEX_WAIT: wake(arg) is then called exactly once, from another thread (a fetch
+ * SRV_INDEX_WAIT: wake(arg) is then called exactly once, from another thread (the fetcher's
  * thread, the timer thread, or the one calling srv_index_cache_stop()), when that fetch
  * completes or when `deadline_ms` (on the cache's clock, CLOCK_MONOTONIC milliseconds by
  * default) passes, whichever comes first; the wake may come before this function's caller

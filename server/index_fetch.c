@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "index_cache.h"
+#include "index_stream.h"
 #include "log.h"
 #include "ocigate/buf.h"
 #include "ocigate/helm_index.h"
@@ -43,80 +44,198 @@ static enum og_err unknown(struct og_index_verdict *out, const char *detail)
     return og_index_verdict_init_state(out, OG_INDEX_STATE_UNKNOWN, detail);
 }
 
-enum og_err srv_index_fetch_verdict(void *arg, const char *url, const struct og_config *cfg,
-                                    const atomic_bool *cancel, struct og_index_verdict *out)
-{
-    const struct srv_index_fetch_extra *extra = arg;
-    struct og_index_summary summary;
+/* ---- the cache's fetcher: push mode on one loop ---- */
+
+struct srv_index_fetcher {
+    struct srv_fetch_loop *loop;
+    const char *ca_file;
+};
+
+/* One fetch-and-analysis in flight. */
+struct job {
+    char *url; /* the repository's, for the log line */
+    struct og_config *cfg;
     struct og_index_limits limits;
-    struct srv_fetch_opts o;
-    struct srv_fetch *f = NULL;
-    struct og_diag diag;
-    char *index_url = NULL;
-    char detail[512], bytes[24], ms[24];
-    uint64_t t0 = srv_index_now_ms(), got = 0;
+    struct srv_index_stream *stream; /* made when the body begins */
+    srv_index_done_fn done;
+    void *done_arg;
+    uint64_t t0;
+};
+
+enum og_err srv_index_fetcher_new(const struct srv_index_fetcher_opts *o,
+                                  struct srv_index_fetcher **out)
+{
+    struct srv_index_fetcher *x = calloc(1, sizeof(*x));
     enum og_err rc;
 
-    memset(out, 0, sizeof(*out));
-    memset(&summary, 0, sizeof(summary));
-    og_diag_clear(&diag);
-    index_url = srv_index_url(url);
-    if (index_url == NULL) {
-        rc = OG_ENOMEM;
-        goto out;
+    if (x == NULL)
+        return OG_ENOMEM;
+    x->ca_file = o->ca_file;
+    rc = srv_fetch_loop_new(&o->loop, &x->loop);
+    if (rc != OG_OK) {
+        free(x);
+        return rc;
     }
+    *out = x;
+    return OG_OK;
+}
+
+void srv_index_fetcher_stop(struct srv_index_fetcher *x)
+{
+    srv_fetch_loop_stop(x->loop);
+}
+
+void srv_index_fetcher_free(struct srv_index_fetcher *x)
+{
+    if (x == NULL)
+        return;
+    srv_fetch_loop_free(x->loop);
+    free(x);
+}
+
+void srv_index_fetcher_get_stats(struct srv_index_fetcher *x, struct srv_fetch_loop_stats *out)
+{
+    srv_fetch_loop_get_stats(x->loop, out);
+}
+
+/* The one log line per fetch (not per admission): what operators need to see a repository
+ * move, a private one (HTTP 401), or the guard at work. */
+static void log_fetch(const char *url, const struct og_index_verdict *v, uint64_t got, uint64_t t0)
+{
+    char bytes[24], ms[24];
+
+    (void)snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)got);
+    (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(srv_index_now_ms() - t0));
+    srv_log(v->state == OG_INDEX_STATE_UNKNOWN ? SRV_LOG_WARN : SRV_LOG_INFO, "index analyzed",
+            "url", url, "verdict", og_index_state_name(v->state), "oci_base", v->oci_base, "detail",
+            v->detail, "bytes", bytes, "ms", ms, NULL);
+}
+
+/* Hands the verdict over and frees the job. */
+static void job_end(struct job *j, struct og_index_verdict *v, uint64_t got)
+{
+    if (v->state == OG_INDEX_STATE_NONE) {
+        /* Out of memory on the way: the bare state still tells the policy. */
+        v->state = OG_INDEX_STATE_UNKNOWN;
+    }
+    log_fetch(j->url, v, got, j->t0);
+    j->done(j->done_arg, v);
+    srv_index_stream_free(j->stream);
+    og_config_unref(j->cfg);
+    free(j->url);
+    free(j);
+}
+
+static enum og_err job_body(void *arg, const char *p, size_t n)
+{
+    struct job *j = arg;
+
+    if (j->stream == NULL) {
+        enum og_err rc = srv_index_stream_new(&j->limits, OG_INDEX_DETAIL, &j->stream);
+        if (rc != OG_OK)
+            return rc;
+    }
+    /* Parses just these bytes, here on the loop thread: a piece of at most a 64 KiB (one
+     * libcurl chunk, or one inflate step) takes well under a millisecond, so one large index
+     * never holds up the other transfers for long. */
+    return srv_index_stream_feed(j->stream, p, n);
+}
+
+static void job_done(void *arg, struct srv_fetch *f, enum og_err rc)
+{
+    struct job *j = arg;
+    struct og_index_summary summary;
+    struct og_index_verdict v;
+    struct og_diag diag;
+    enum og_err arc;
+
+    memset(&summary, 0, sizeof(summary));
+    memset(&v, 0, sizeof(v));
+    og_diag_clear(&diag);
+    if (j->stream == NULL && rc == OG_OK && srv_fetch_status(f) == 200) {
+        /* An empty body: the analyzer says what that is. */
+        if (srv_index_stream_new(&j->limits, OG_INDEX_DETAIL, &j->stream) != OG_OK) {
+            (void)unknown(&v, "out of memory");
+            goto out;
+        }
+    }
+    if (j->stream != NULL && (srv_index_stream_ended(j->stream) || rc == OG_OK) &&
+        srv_fetch_status(f) == 200) {
+        arc = srv_index_stream_finish(j->stream, rc, &summary, &diag);
+        if (arc == OG_OK) {
+            if (og_helm_index_decide(&summary, j->cfg->index.threshold, &v) != OG_OK)
+                (void)unknown(&v, "out of memory");
+            goto out;
+        }
+        if (arc != rc || srv_fetch_detail(f) == NULL) {
+            /* The analysis' own failure (not the transfer's): not an index, a limit. */
+            char where[400], detail[512];
+
+            snprintf(detail, sizeof(detail), "%s: %s",
+                     arc == OG_EPARSE ? "not a Helm index" : og_strerror(arc),
+                     og_diag_format(&diag, where, sizeof(where)));
+            (void)unknown(&v, detail);
+            goto out;
+        }
+    }
+    /* 401/403 (a private repository), 404, 5xx, refused address, timeout, cap, ... */
+    (void)unknown(&v, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "fetch failed");
+out:
+    og_index_summary_cleanup(&summary);
+    job_end(j, &v, srv_fetch_bytes(f));
+}
+
+static const struct srv_fetch_sink job_sink = {job_body, job_done};
+
+void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
+                             srv_index_done_fn done, void *done_arg)
+{
+    struct srv_index_fetcher *x = arg;
+    struct og_index_verdict v;
+    struct srv_fetch_opts o;
+    struct og_diag diag;
+    char *index_url = NULL;
+    struct job *j = calloc(1, sizeof(*j));
+    enum og_err rc = OG_ENOMEM;
+
+    memset(&v, 0, sizeof(v));
+    og_diag_clear(&diag);
+    if (j == NULL) {
+        (void)unknown(&v, "out of memory");
+        log_fetch(url, &v, 0, srv_index_now_ms());
+        done(done_arg, &v);
+        return;
+    }
+    j->t0 = srv_index_now_ms();
+    j->done = done;
+    j->done_arg = done_arg;
+    /* The job's own reference: the allow lists the fetch is lent live in this snapshot. */
+    j->cfg = og_config_ref(cfg);
+    j->url = strdup(url);
+    index_url = srv_index_url(url);
+    if (j->url == NULL || index_url == NULL)
+        goto fail;
+    og_index_limits_init(&j->limits);
+    j->limits.max_bytes = cfg->index.max_bytes;
+    srv_index_hash_key(j->limits.hash_key);
     srv_fetch_opts_init(&o);
     srv_fetch_opts_from_settings(&o, &cfg->index);
-    o.cancel = cancel;
-    if (extra != NULL)
-        o.ca_file = extra->ca_file;
-    rc = srv_fetch_open(index_url, &o, &f, &diag);
-    if (rc != OG_OK) {
-        rc = rc == OG_ENOMEM ? OG_ENOMEM : unknown(out, diag.msg);
-        goto out;
+    o.ca_file = x->ca_file;
+    rc = srv_fetch_start(x->loop, index_url, &o, &job_sink, j, &diag);
+    if (rc == OG_OK) {
+        free(index_url);
+        return;
     }
-    rc = srv_fetch_begin(f);
-    if (rc != OG_OK || srv_fetch_status(f) != 200) {
-        /* 401/403 (a private repository), 404, 5xx, refused address, timeout, ... */
-        rc = unknown(out, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "fetch failed");
-        goto out;
-    }
-    og_index_limits_init(&limits);
-    limits.max_bytes = cfg->index.max_bytes;
-    srv_index_hash_key(limits.hash_key);
-    /* With per-chart detail, so that the verdict can name the charts that moved. */
-    rc = og_helm_index_analyze(srv_fetch_read, f, &limits, OG_INDEX_DETAIL, &summary, &diag);
-    if (rc == OG_ENOMEM)
-        goto out;
-    if (rc != OG_OK) {
-        char where[400];
-
-        if (srv_fetch_detail(f) != NULL)
-            snprintf(detail, sizeof(detail), "%s", srv_fetch_detail(f));
-        else
-            snprintf(detail, sizeof(detail), "%s: %s",
-                     rc == OG_EPARSE ? "not a Helm index" : og_strerror(rc),
-                     og_diag_format(&diag, where, sizeof(where)));
-        rc = unknown(out, detail);
-        goto out;
-    }
-    rc = og_helm_index_decide(&summary, cfg->index.threshold, out);
-out:
-    if (f != NULL)
-        got = srv_fetch_bytes(f);
-    if (rc != OG_OK) {
-        og_index_verdict_cleanup(out);
-    } else {
-        /* One line per fetch (not per admission): what operators need to see a repository
-         * move, a private one (HTTP 401), or the guard at work. */
-        (void)snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)got);
-        (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(srv_index_now_ms() - t0));
-        srv_log(out->state == OG_INDEX_STATE_UNKNOWN ? SRV_LOG_WARN : SRV_LOG_INFO,
-                "index analyzed", "url", url, "verdict", og_index_state_name(out->state),
-                "oci_base", out->oci_base, "detail", out->detail, "bytes", bytes, "ms", ms, NULL);
-    }
-    og_index_summary_cleanup(&summary);
-    srv_fetch_free(f);
+fail:
     free(index_url);
-    return rc;
+    if (j->url == NULL) {
+        (void)unknown(&v, "out of memory");
+        log_fetch(url, &v, 0, j->t0);
+        done(done_arg, &v);
+        og_config_unref(j->cfg);
+        free(j);
+        return;
+    }
+    (void)unknown(&v, rc == OG_ENOMEM || diag.msg[0] == '\0' ? "out of memory" : diag.msg);
+    job_end(j, &v, 0);
 }

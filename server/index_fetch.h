@@ -1,7 +1,9 @@
 /*
  * index_fetch.h - the fetch-and-analyze step behind the index cache: downloads
  * `<url>/index.yaml` with the SSRF-guarded fetcher and streams it through the Helm index
- * analyzer, turning every failure into an UNKNOWN verdict with a short detail.
+ * analyzer as it arrives, turning every failure into an UNKNOWN verdict with a short detail
+ * (HTTP 401, "address 10.0.0.1 is not allowed", "timed out (...)", "index larger than N
+ * bytes", "not a Helm index: 3:7: ...").
  */
 #ifndef SRV_INDEX_FETCH_H
 #define SRV_INDEX_FETCH_H
@@ -10,14 +12,45 @@
 #include <stdint.h>
 
 #include "fetch.h"
+#include "index_cache.h"
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
 
-/** Extra fetch options for srv_index_fetch_verdict() (its `arg`); NULL means none. */
-struct srv_index_fetch_extra {
-    const char *ca_file; /**< CA bundle instead of the system's (tests), or NULL */
+/**
+ * The index cache's fetcher: every fetch on one srv_fetch_loop (one event thread), each body
+ * analyzed as it arrives on that thread through a srv_index_stream, one piece at a time.
+ */
+struct srv_index_fetcher;
+
+/** Options of srv_index_fetcher_new(). */
+struct srv_index_fetcher_opts {
+    struct srv_fetch_loop_opts loop; /**< the caps */
+    const char *ca_file;             /**< CA bundle instead of the system's (tests), or NULL */
 };
+
+/** Starts a fetcher (its loop thread). Errors as srv_fetch_loop_new(). */
+OG_NODISCARD enum og_err srv_index_fetcher_new(const struct srv_index_fetcher_opts *o,
+                                               struct srv_index_fetcher **out);
+
+/**
+ * A srv_index_fetch_fn (`arg` is the struct srv_index_fetcher): fetches and decides the index of
+ * the repository at `url` under `cfg->index` (timeouts, size cap, allow lists; SSRF guard on),
+ * decides it under `cfg->index.threshold`, and logs one line per fetch. It never blocks. done()
+ * gets the verdict exactly once: from the loop thread, or from the calling thread before this
+ * returns when the fetch cannot start (a bad url, out of memory, the fetcher stopping).
+ */
+void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
+                             srv_index_done_fn done, void *done_arg);
+
+/** Cancels every fetch (each done() gets an UNKNOWN verdict); returns at once. Thread-safe. */
+void srv_index_fetcher_stop(struct srv_index_fetcher *x);
+
+/** Stops, waits for every done(), frees. NULL is a no-op. */
+void srv_index_fetcher_free(struct srv_index_fetcher *x);
+
+/** The loop's counters. */
+void srv_index_fetcher_get_stats(struct srv_index_fetcher *x, struct srv_fetch_loop_stats *out);
 
 /**
  * Fills `key` with a random key for og_index_limits.hash_key (indexes come from tenants'
@@ -31,19 +64,5 @@ void srv_index_hash_key(uint64_t key[2]);
  * of memory.
  */
 char *srv_index_url(const char *base);
-
-/**
- * A srv_index_fetch_fn: fetches the index of the repository at `url` under `cfg->index`
- * (timeouts, size cap, allow lists; SSRF guard on) and decides it under
- * `cfg->index.threshold`. `arg` is a `const struct srv_index_fetch_extra *` or NULL.
- * Fills `*out` (cleaned up by the caller): CLEAN or OCI from the analysis, or UNKNOWN with a
- * detail ("HTTP 401", "address 10.0.0.1 is not allowed", "timed out (...)", "index larger
- * than N bytes", "not a Helm index: 3:7: ..."). Returns OG_OK, or OG_ENOMEM with `*out`
- * zeroed. Blocks on the network: fetch threads only. Thread-safe.
- */
-OG_NODISCARD enum og_err srv_index_fetch_verdict(void *arg, const char *url,
-                                                 const struct og_config *cfg,
-                                                 const atomic_bool *cancel,
-                                                 struct og_index_verdict *out);
 
 #endif

@@ -16,6 +16,11 @@ const char srv_index_flags_usage[] =
     "                                a stale one serves one more TTL while it is refreshed\n"
     "  --index-negative-ttl S        seconds a failure is kept, 1..86400 (default: 300)\n"
     "  --index-cache-entries N       urls cached, 1..1048576 (default: 1024; read at start)\n"
+    "  --index-max-fetches N         fetches running at once, 1..4096 (default: 256; read at\n"
+    "                                start); more wait their turn\n"
+    "  --index-max-fetches-per-host N\n"
+    "                                of those, to one host and port, 1..4096 (default: 64;\n"
+    "                                read at start)\n"
     "  --index-budget-ms MS          longest an admission waits, 0..25000 (default: 1500);\n"
     "                                past it --index-on-unknown applies\n"
     "  --index-connect-timeout-ms MS 100..60000 (default: 3000)\n"
@@ -104,6 +109,9 @@ static enum og_err parse_into(const struct srv_index_flags *f, struct og_index_s
     if (num("--index-ttl", f->ttl, 1, 604800, &s->ttl_s, diag) != OG_OK ||
         num("--index-negative-ttl", f->negative_ttl, 1, 86400, &s->negative_ttl_s, diag) != OG_OK ||
         num("--index-cache-entries", f->entries, 1, 1048576, &s->cache_entries, diag) != OG_OK ||
+        num("--index-max-fetches", f->max_fetches, 1, 4096, &s->max_fetches, diag) != OG_OK ||
+        num("--index-max-fetches-per-host", f->max_fetches_per_host, 1, 4096,
+            &s->max_fetches_per_host, diag) != OG_OK ||
         num("--index-budget-ms", f->budget, 0, 25000, &s->budget_ms, diag) != OG_OK ||
         num("--index-connect-timeout-ms", f->connect_timeout, 100, 60000, &s->connect_timeout_ms,
             diag) != OG_OK ||

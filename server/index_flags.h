@@ -17,17 +17,19 @@
  * borrowed (argv), as are the arrays; they must outlive every srv_index_flags_apply().
  */
 struct srv_index_flags {
-    const char *enabled;         /**< --index-enabled true|false */
-    const char *threshold;       /**< --index-threshold newest|any */
-    const char *ttl;             /**< --index-ttl S */
-    const char *negative_ttl;    /**< --index-negative-ttl S */
-    const char *entries;         /**< --index-cache-entries N */
-    const char *budget;          /**< --index-budget-ms MS */
-    const char *connect_timeout; /**< --index-connect-timeout-ms MS */
-    const char *timeout;         /**< --index-timeout-ms MS */
-    const char *max_bytes;       /**< --index-max-bytes N (suffix K or M) */
-    const char *on_unknown;      /**< --index-on-unknown allow|deny */
-    const char **hosts;          /**< --index-allow-host, each occurrence */
+    const char *enabled;              /**< --index-enabled true|false */
+    const char *threshold;            /**< --index-threshold newest|any */
+    const char *ttl;                  /**< --index-ttl S */
+    const char *negative_ttl;         /**< --index-negative-ttl S */
+    const char *entries;              /**< --index-cache-entries N */
+    const char *max_fetches;          /**< --index-max-fetches N */
+    const char *max_fetches_per_host; /**< --index-max-fetches-per-host N */
+    const char *budget;               /**< --index-budget-ms MS */
+    const char *connect_timeout;      /**< --index-connect-timeout-ms MS */
+    const char *timeout;              /**< --index-timeout-ms MS */
+    const char *max_bytes;            /**< --index-max-bytes N (suffix K or M) */
+    const char *on_unknown;           /**< --index-on-unknown allow|deny */
+    const char **hosts;               /**< --index-allow-host, each occurrence */
     size_t n_hosts;
     const char **cidrs; /**< --index-allow-cidr, each occurrence */
     size_t n_cidrs;

@@ -12,14 +12,21 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
   /endless/index.yaml            200, chunked, never ends (YAML comment lines)
   /garbage/index.yaml            200, bytes that are not YAML
   /bomb/index.yaml               200, gzip of 256 MiB of spaces (a few hundred KiB on the wire)
+  /gzrepeat/N/index.yaml         200, gzip of a valid index with N identical versions of one
+                                 chart (about 80 bytes each; a ratio of several hundred to 1)
   /huge/index.yaml               200 with Content-Length: 1 TB, then a few bytes and a stall
   /loop/index.yaml               302 to itself, forever
   /hops/N/NAME/index.yaml        N redirects, then /repo/NAME/index.yaml
   /to/URL-ESCAPED                302 to the given absolute url (urllib.parse.quote'd)
   /_stats                        JSON: {"requests": {path: n}, "connections": n,
-                                        "sentinel_connections": n, "last_headers": {...}}
-                                 (connections leaves out the one asking)
-  /_reset                        zeroes the counters
+                                        "sentinel_connections": n, "last_headers": {...},
+                                        "active": n, "peak_active": n}
+                                 (connections leaves out the one asking; active: requests
+                                 being answered now - for /delay, until the delay ends -
+                                 peak_active: most at once, both outside /_ paths)
+  /_reset                        zeroes the counters (peak_active to active)
+
+A query string is ignored (distinct urls for one path: /drip/1000/index.yaml?n=7).
   /flaky/NAME/index.yaml         as /repo, or 503 while /_flaky/1 is in force (/_flaky/0 ends it)
 
 --tls CERT KEY serves HTTPS instead of HTTP.
@@ -43,11 +50,18 @@ DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "i
 
 LOCK = threading.Lock()
 FLAKY = [False]
-STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {}}
+STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {},
+         "active": 0, "peak_active": 0}
 
 SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
                b"    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
                b"generated: '2025-01-01T00:00:00Z'\n")
+
+
+def repeat_index(n):
+    return (b"apiVersion: v1\nentries:\n  demo:\n" +
+            b"  - version: 1.0.0\n    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
+            * n)
 
 
 def find_file(name):
@@ -63,6 +77,7 @@ def find_file(name):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 512  # hundreds of fetches connect at once in the load tests
 
     def handle_error(self, request, client_address):
         # Clients that give up midway (caps, timeouts, refusals) are the point of the tests.
@@ -117,13 +132,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(200, body)
 
     def do_GET(self):  # noqa: C901 (one dispatch table)
-        if not self.path.startswith("/_"):
+        counted = self.active = not self.path.startswith("/_")
+        if counted:
             self.count()
+            with LOCK:
+                STATS["active"] += 1
+                STATS["peak_active"] = max(STATS["peak_active"], STATS["active"])
         parts = [urllib.parse.unquote(p) for p in self.path.split("?")[0].split("/")[1:]]
         try:
             self.dispatch(parts)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            self.inactive()
+
+    def inactive(self):
+        """Ends this request's count in "active" (once)."""
+        if self.active:
+            self.active = False
+            with LOCK:
+                STATS["active"] -= 1
 
     def dispatch(self, p):
         if p == ["_stats"]:
@@ -136,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATS["requests"].clear()
                 STATS["connections"] = 0
                 STATS["sentinel_connections"] = 0
+                STATS["peak_active"] = STATS["active"]
             self.send_body(200, b"{}", "application/json")
         elif len(p) == 2 and p[0] == "_flaky":
             FLAKY[0] = p[1] == "1"
@@ -149,6 +178,9 @@ class Handler(BaseHTTPRequestHandler):
             self.serve_file(p[1])
         elif len(p) == 4 and p[0] == "delay":
             time.sleep(int(p[1]) / 1000.0)
+            # Counted out before the answer: the client can only start its next request
+            # after this one, so peak_active is exact for the caps tests.
+            self.inactive()
             self.serve_file(p[2])
         elif len(p) == 3 and p[0] == "gzip":
             self.serve_file(p[1], gz=True)
@@ -180,6 +212,9 @@ class Handler(BaseHTTPRequestHandler):
                 body = gzip.compress(b" " * (256 << 20), 9)
                 Handler._bomb = body
             self.send_body(200, body, extra={"Content-Encoding": "gzip"})
+        elif len(p) == 3 and p[0] == "gzrepeat":
+            self.send_body(200, gzip.compress(repeat_index(int(p[1])), 9),
+                           extra={"Content-Encoding": "gzip"})
         elif p == ["huge", "index.yaml"]:
             self.send_response(200)
             self.send_header("Content-Type", "application/x-yaml")

@@ -303,6 +303,8 @@ def test_flag_errors():
                        (["--index-budget-ms", "25001"], "0..25000"),
                        (["--index-connect-timeout-ms", "99"], "100..60000"),
                        (["--index-max-bytes", "2G"], "--index-max-bytes"),
+                       (["--index-max-fetches", "0"], "1..4096"),
+                       (["--index-max-fetches-per-host", "x"], "--index-max-fetches-per-host"),
                        (["--index-allow-host", "http://x"], "host name"),
                        (["--index-ttl"], "needs a value")):
         p = subprocess.run([bin_, "serve", "--tls-cert", c.cert, "--tls-key", c.key] + flags,
@@ -378,6 +380,42 @@ def test_cli_analyze_url():
             eq(rc, want_rc, "exit status of %r: %s" % (args, err))
             check(msg in err, "message of %r" % (args,), err)
         eq(ix.stats()["sentinel_connections"], 0, "sentinel untouched")
+
+
+def test_two_hundred_slow_repositories_do_not_delay_a_healthy_one():
+    """Issue 7, item 5: 200 repositories drip their index (a byte a second) on 4 hosts (50
+    each, under the default per-host cap) and all stay in flight; a healthy repository's
+    first admission, with the default budget, then still gets the real verdict. With 16
+    fetch threads the drips held them all and the healthy one was allowed unanalyzed."""
+    import concurrent.futures
+    drips = [IndexServer() for _ in range(4)]
+    try:
+        with IndexServer() as hx, Server(*ALLOW, mode="mutate") as s:
+            def drip_admission(i):
+                url = "%s/drip/1000?repo=%d" % (drips[i % 4].base, i)
+                r = s.review("/mutate", review(helmrepo(url, "drip%d" % i), "drip-%d" % i))
+                return r.status
+            t0 = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+                statuses = list(pool.map(drip_admission, range(200)))
+            eq(statuses, [200] * 200, "every drip admission answered")
+            active = sum(d.stats()["active"] for d in drips)
+            check(active >= 190, "the drips are in flight at once", active)
+            rss = "?"
+            with open("/proc/%d/status" % s.proc.pid) as f:
+                for l in f:
+                    if l.startswith("VmRSS:"):
+                        rss = l.split()[1]
+            resp, took, line = admit(s, hx.base + "/repo/oci-small")
+            eq(line.get("index"), "oci", "the healthy repository's first verdict")
+            check(took < 1.5 + 0.5, "within the default budget", took)
+            eq(patched(resp).get("/spec/url"), BITNAMI_OCI, "patched from the real verdict")
+            print("# 200 drips in flight (%d at the servers, %.1fs after the first, ocigate RSS "
+                  "%s KiB); healthy verdict in %.3fs" % (active, time.monotonic() - t0, rss, took),
+                  flush=True)
+    finally:
+        for d in drips:
+            d.__exit__(None, None, None)
 
 
 def closed_port():

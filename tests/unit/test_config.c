@@ -43,6 +43,8 @@ OG_TEST(defaults)
     ASSERT_EQ(cfg->index.ttl_s, 3600);
     ASSERT_EQ(cfg->index.negative_ttl_s, 300);
     ASSERT_EQ(cfg->index.cache_entries, 1024);
+    ASSERT_EQ(cfg->index.max_fetches, 256);
+    ASSERT_EQ(cfg->index.max_fetches_per_host, 64);
     ASSERT_EQ(cfg->index.budget_ms, 1500);
     ASSERT_EQ(cfg->index.connect_timeout_ms, 3000);
     ASSERT_EQ(cfg->index.fetch_timeout_ms, 30000);
@@ -114,6 +116,8 @@ static const struct good_case good_cases[] = {
     {"index: {negativeTTL: 24h}", F(index.negative_ttl_s), 86400},
     {"index: {cacheEntries: 1}", F(index.cache_entries), 1},
     {"index: {cacheEntries: 1048576}", F(index.cache_entries), 1048576},
+    {"index: {maxFetches: 4096}", F(index.max_fetches), 4096},
+    {"index: {maxFetchesPerHost: 1}", F(index.max_fetches_per_host), 1},
     {"index: {budget: 0}", F(index.budget_ms), 0},
     {"index: {budget: 0s}", F(index.budget_ms), 0},
     {"index: {budget: 250ms}", F(index.budget_ms), 250},
@@ -354,6 +358,10 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:1:23: index.cacheEntries: number \"0\" is out of range (1 to 1048576)"},
     {"index: {cacheEntries: 1048577}\n", OG_EINVAL,
      "t.yaml:1:23: index.cacheEntries: number \"1048577\" is out of range (1 to 1048576)"},
+    {"index: {maxFetches: 0}\n", OG_EINVAL,
+     "t.yaml:1:21: index.maxFetches: number \"0\" is out of range (1 to 4096)"},
+    {"index: {maxFetchesPerHost: 4097}\n", OG_EINVAL,
+     "t.yaml:1:28: index.maxFetchesPerHost: number \"4097\" is out of range (1 to 4096)"},
     {"index: {budget: 26s}\n", OG_EINVAL,
      "t.yaml:1:17: index.budget: duration \"26s\" is out of range (0s to 25s)"},
     {"index: {connectTimeout: 99ms}\n", OG_EINVAL,

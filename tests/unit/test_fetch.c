@@ -4,6 +4,8 @@
 #include "harness.h"
 #include "indexsrv.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "fetch.h"
@@ -546,9 +548,366 @@ OG_TEST(proxy_environment_is_ignored)
     ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 1);
 }
 
+/* ---- push mode (srv_fetch_loop) ---- */
+
+/* What one push-mode fetch delivered; `done` is set last, under the lock. */
+struct pushed {
+    pthread_mutex_t *m;
+    pthread_cond_t *cv;
+    struct og_buf body;
+    bool done;
+    int done_calls;
+    enum og_err rc;
+    long status;
+    char detail[256];
+    unsigned refused;
+    uint64_t t_done;
+};
+
+/* A server of their own for the load tests: the others leave slow answers running. */
+static struct og_indexsrv srv2;
+
+static void start_server2(void)
+{
+    if (srv2.pid > 0)
+        return;
+    if (og_indexsrv_start(&srv2, "127.0.0.2") != 0)
+        OG_FAIL_("cannot start indexsrv.py");
+}
+
+static pthread_mutex_t push_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t push_cv = PTHREAD_COND_INITIALIZER;
+
+static enum og_err push_body_cb(void *arg, const char *p, size_t n)
+{
+    struct pushed *r = arg;
+
+    return og_buf_append(&r->body, p, n);
+}
+
+static void push_done_cb(void *arg, struct srv_fetch *f, enum og_err rc)
+{
+    struct pushed *r = arg;
+
+    pthread_mutex_lock(r->m);
+    r->rc = rc;
+    r->status = srv_fetch_status(f);
+    snprintf(r->detail, sizeof(r->detail), "%s",
+             srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "");
+    r->refused = srv_fetch_refused(f);
+    r->t_done = now_ms();
+    r->done_calls++;
+    r->done = true;
+    pthread_cond_broadcast(r->cv);
+    pthread_mutex_unlock(r->m);
+}
+
+static const struct srv_fetch_sink push_sink = {push_body_cb, push_done_cb};
+
+static struct srv_fetch_loop *new_loop(unsigned total, unsigned per_host)
+{
+    struct srv_fetch_loop_opts lo;
+    struct srv_fetch_loop *loop = NULL;
+
+    srv_fetch_loop_opts_init(&lo);
+    ASSERT_EQ(lo.max_total, SRV_FETCH_MAX_TOTAL);
+    ASSERT_EQ(lo.max_per_host, SRV_FETCH_MAX_PER_HOST);
+    if (total > 0)
+        lo.max_total = total;
+    if (per_host > 0)
+        lo.max_per_host = per_host;
+    if (srv_fetch_loop_new(&lo, &loop) != OG_OK)
+        OG_FAIL_("srv_fetch_loop_new");
+    return loop;
+}
+
+static void push_start_on(const struct og_indexsrv *on, struct srv_fetch_loop *loop,
+                          const char *path, const struct srv_fetch_opts *o, struct pushed *r)
+{
+    char url[512];
+    struct og_diag d;
+
+    memset(r, 0, sizeof(*r));
+    r->m = &push_m;
+    r->cv = &push_cv;
+    og_buf_init(&r->body, 512u << 20);
+    snprintf(url, sizeof(url), "%s%s", on->base, path);
+    og_diag_clear(&d);
+    if (srv_fetch_start(loop, url, o, &push_sink, r, &d) != OG_OK)
+        OG_FAIL_("start %s: %s", url, d.msg);
+}
+
+static void push_start(struct srv_fetch_loop *loop, const char *path,
+                       const struct srv_fetch_opts *o, struct pushed *r)
+{
+    push_start_on(&srv, loop, path, o, r);
+}
+
+static void push_start2(struct srv_fetch_loop *loop, const char *path,
+                        const struct srv_fetch_opts *o, struct pushed *r)
+{
+    push_start_on(&srv2, loop, path, o, r);
+}
+
+/* Waits until every one of `r[0..n)` is done, at most `ms`; true when they all are. */
+static bool push_wait(struct pushed *r, size_t n, uint64_t ms)
+{
+    uint64_t end = now_ms() + ms;
+    bool all = false;
+
+    pthread_mutex_lock(&push_m);
+    while (!all && now_ms() < end) {
+        struct timespec ts;
+
+        all = true;
+        for (size_t i = 0; i < n && all; i++)
+            all = r[i].done;
+        if (all)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&push_cv, &push_m, &ts);
+    }
+    pthread_mutex_unlock(&push_m);
+    return all;
+}
+
+OG_TEST(push_delivers_bodies_statuses_and_refusals)
+{
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    static const char *const only_one[] = {"127.0.0.1/32"};
+    struct srv_fetch_opts o, guarded, one;
+    struct pushed r[6];
+    size_t len1 = 0, len2 = 0;
+    char *want1 = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/oci-small.yaml", &len1);
+    char *want2 = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/http-small.yaml", &len2);
+    char path[160];
+
+    start_server();
+    loopback_opts(&o);
+    srv_fetch_opts_init(&guarded);
+    srv_fetch_opts_init(&one);
+    one.allow_cidrs = only_one;
+    one.n_allow_cidrs = 1;
+    og_indexsrv_reset(&srv);
+    push_start(loop, "/repo/oci-small/index.yaml", &o, &r[0]);
+    push_start(loop, "/gzip/http-small/index.yaml", &o, &r[1]);
+    push_start(loop, "/status/404/index.yaml", &o, &r[2]);
+    push_start(loop, "/repo/oci-small/index.yaml", &guarded, &r[3]);
+    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", srv.sentinel_port);
+    push_start(loop, path, &one, &r[4]); /* 127.0.0.2 listens, but is not allowed */
+    push_start(loop, "/bomb/index.yaml", &o, &r[5]);
+    ASSERT(push_wait(r, 6, 20000));
+    ASSERT_EQ(r[0].rc, OG_OK);
+    ASSERT_EQ(r[0].status, 200);
+    ASSERT_EQ(r[0].body.len, len1);
+    ASSERT(memcmp(r[0].body.ptr, want1, len1) == 0);
+    ASSERT_EQ(r[1].rc, OG_OK);
+    ASSERT_EQ(r[1].body.len, len2);
+    ASSERT(memcmp(r[1].body.ptr, want2, len2) == 0);
+    ASSERT_EQ(r[2].rc, OG_OK);
+    ASSERT_EQ(r[2].status, 404);
+    ASSERT_STR_EQ(r[2].detail, "HTTP 404");
+    ASSERT_EQ(r[2].body.len, 0);
+    ASSERT_EQ(r[3].rc, OG_EIO);
+    ASSERT_STR_EQ(r[3].detail, "address 127.0.0.1 is not allowed");
+    ASSERT_EQ(r[4].rc, OG_EIO);
+    ASSERT_STR_EQ(r[4].detail, "address 127.0.0.2 is not allowed");
+    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    /* The cap counts inflated bytes: 256 MiB of spaces stops at 64 MiB. */
+    ASSERT_EQ(r[5].rc, OG_ETOOBIG);
+    ASSERT_STR_CONTAINS(r[5].detail, "index larger than");
+    ASSERT(r[5].body.len <= o.max_bytes);
+    srv_fetch_loop_free(loop);
+    for (size_t i = 0; i < 6; i++) {
+        ASSERT_EQ(r[i].done_calls, 1);
+        og_buf_cleanup(&r[i].body);
+    }
+    free(want1);
+    free(want2);
+}
+
+OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
+{
+    static const char head[] = "apiVersion: v1\nentries:\n  demo:\n",
+                      entry[] = "  - version: 1.0.0\n    urls:\n"
+                                "    - oci://registry.example.com/charts/demo:1.0.0\n";
+    enum { N = 200000 }; /* 15 MiB inflated from about 40 KiB: several budgets per chunk */
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    struct srv_fetch_opts o;
+    struct pushed r[2];
+    char path[64];
+    bool same = true;
+
+    start_server();
+    loopback_opts(&o);
+    snprintf(path, sizeof(path), "/gzrepeat/%d/index.yaml", N);
+    push_start(loop, path, &o, &r[0]);
+    push_start(loop, "/gzip/http-small/index.yaml", &o, &r[1]);
+    ASSERT(push_wait(r, 2, 20000));
+    ASSERT_STR_EQ(r[0].detail, "");
+    ASSERT_EQ(r[0].rc, OG_OK);
+    ASSERT_EQ(r[0].status, 200);
+    ASSERT_EQ(r[0].body.len, sizeof(head) - 1 + (size_t)N * (sizeof(entry) - 1));
+    ASSERT(memcmp(r[0].body.ptr, head, sizeof(head) - 1) == 0);
+    for (size_t off = sizeof(head) - 1; off < r[0].body.len && same; off += sizeof(entry) - 1)
+        same = memcmp(r[0].body.ptr + off, entry, sizeof(entry) - 1) == 0;
+    ASSERT(same);
+    ASSERT_EQ(r[1].rc, OG_OK);
+    /* The small one never waited for the large one's inflating. */
+    ASSERT(r[1].t_done <= r[0].t_done);
+    srv_fetch_loop_free(loop);
+    og_buf_cleanup(&r[0].body);
+    og_buf_cleanup(&r[1].body);
+}
+
+OG_TEST(push_per_host_and_total_caps)
+{
+    enum { N = 16 };
+    struct srv_fetch_loop *loop = new_loop(64, 4);
+    struct srv_fetch_loop_stats st;
+    struct srv_fetch_opts o;
+    struct pushed r[N], other;
+    char path[128];
+
+    start_server2();
+    loopback_opts(&o);
+    og_indexsrv_reset(&srv2);
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?n=%d", i);
+        push_start2(loop, path, &o, &r[i]);
+    }
+    /* A host at its cap holds back only its own fetches: another host's starts at once. */
+    start_server();
+    push_start(loop, "/repo/oci-small/index.yaml", &o, &other);
+    ASSERT(push_wait(&other, 1, 20000));
+    ASSERT(push_wait(r, N, 20000));
+    ASSERT_EQ(other.rc, OG_OK);
+    ASSERT(other.t_done < r[N - 1].t_done);
+    og_buf_cleanup(&other.body);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(r[i].rc, OG_OK);
+        ASSERT_EQ(r[i].status, 200);
+        og_buf_cleanup(&r[i].body);
+    }
+    /* Measured where it matters, at the server: never more than 4 at once, and 4 in use. */
+    ASSERT_EQ(og_indexsrv_count(&srv2, "peak_active"), 4);
+    srv_fetch_loop_get_stats(loop, &st);
+    ASSERT_EQ(st.peak_running, 5); /* 4 to srv2, 1 to srv */
+    ASSERT_EQ(st.queued, 0);
+    srv_fetch_loop_free(loop);
+
+    /* The total cap, with each host far from its own. */
+    loop = new_loop(3, 64);
+    for (int i = 0; i < 250 && og_indexsrv_count(&srv2, "active") > 0; i++)
+        usleep(20000); /* the server may still be closing the last answers */
+    og_indexsrv_reset(&srv2);
+    for (int i = 0; i < 9; i++) {
+        snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?t=%d", i);
+        push_start2(loop, path, &o, &r[i]);
+    }
+    ASSERT(push_wait(r, 9, 20000));
+    for (int i = 0; i < 9; i++) {
+        ASSERT_EQ(r[i].rc, OG_OK);
+        og_buf_cleanup(&r[i].body);
+    }
+    ASSERT_EQ(og_indexsrv_count(&srv2, "peak_active"), 3);
+    srv_fetch_loop_free(loop);
+}
+
+OG_TEST(push_low_speed_limit_cuts_a_drip)
+{
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    struct srv_fetch_opts o;
+    struct pushed r;
+
+    start_server2();
+    loopback_opts(&o);
+    ASSERT_EQ(o.low_speed_bytes, SRV_FETCH_LOW_SPEED_BYTES);
+    ASSERT_EQ(o.low_speed_time_s, SRV_FETCH_LOW_SPEED_TIME_S);
+    o.timeout_ms = 60000;
+    o.low_speed_time_s = 1;
+    uint64_t t0 = now_ms();
+    push_start2(loop, "/drip/200/index.yaml", &o, &r);
+    ASSERT(push_wait(&r, 1, 10000));
+    uint64_t took = r.t_done - t0;
+    ASSERT_EQ(r.rc, OG_EIO);
+    ASSERT_STR_CONTAINS(r.detail, "timed out");
+    ASSERT_STR_CONTAINS(r.detail, "too slow");
+    ASSERT(took >= 900 && took < 5000);
+    ASSERT(r.body.len > 0 && r.body.len < 40);
+    og_buf_cleanup(&r.body);
+    srv_fetch_loop_free(loop);
+}
+
+OG_TEST(push_drips_never_delay_a_healthy_fetch)
+{
+    enum { N = 100 };
+    struct srv_fetch_loop *loop = new_loop(0, 256);
+    struct srv_fetch_opts o;
+    static struct pushed r[N + 1];
+    char path[128];
+
+    start_server2();
+    loopback_opts(&o);
+    og_indexsrv_reset(&srv2);
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof(path), "/drip/1000/index.yaml?d=%d", i);
+        push_start2(loop, path, &o, &r[i]);
+    }
+    for (int i = 0; i < 250 && og_indexsrv_count(&srv2, "active") < N; i++)
+        usleep(20000);
+    /* (The previous test's drip may still be answered at the server.) */
+    ASSERT(og_indexsrv_count(&srv2, "active") >= N);
+    uint64_t t0 = now_ms();
+    push_start2(loop, "/repo/oci-small/index.yaml", &o, &r[N]);
+    ASSERT(push_wait(&r[N], 1, 5000));
+    ASSERT_EQ(r[N].rc, OG_OK);
+    ASSERT(r[N].t_done - t0 < 1000);
+    /* Stopping ends every drip at once, each done called once. */
+    t0 = now_ms();
+    srv_fetch_loop_stop(loop);
+    ASSERT(push_wait(r, N, 5000));
+    ASSERT(now_ms() - t0 < 2000);
+    srv_fetch_loop_free(loop);
+    for (int i = 0; i <= N; i++) {
+        ASSERT_EQ(r[i].done_calls, 1);
+        if (i < N) {
+            ASSERT_EQ(r[i].rc, OG_EIO);
+            ASSERT_STR_EQ(r[i].detail, "fetch cancelled");
+        }
+        og_buf_cleanup(&r[i].body);
+    }
+}
+
+OG_TEST(push_start_after_stop_fails)
+{
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    struct srv_fetch_opts o;
+    struct og_diag d;
+    char url[256];
+    struct pushed r;
+
+    start_server();
+    loopback_opts(&o);
+    srv_fetch_loop_stop(loop);
+    memset(&r, 0, sizeof(r));
+    snprintf(url, sizeof(url), "%s/repo/oci-small/index.yaml", srv.base);
+    og_diag_clear(&d);
+    ASSERT_EQ(srv_fetch_start(loop, url, &o, &push_sink, &r, &d), OG_EIO);
+    ASSERT_EQ(srv_fetch_start(loop, "ftp://x/", &o, &push_sink, &r, &d), OG_EINVAL);
+    srv_fetch_loop_free(loop);
+    ASSERT_EQ(r.done_calls, 0);
+}
+
 OG_TEST(stop_server)
 {
     og_indexsrv_stop(&srv);
+    og_indexsrv_stop(&srv2);
 }
 
 OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
@@ -557,4 +916,7 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
              OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
-             OG_T(proxy_environment_is_ignored), OG_T(stop_server))
+             OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
+             OG_T(push_gzip_past_the_inflate_budget_is_whole), OG_T(push_per_host_and_total_caps),
+             OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),
+             OG_T(push_start_after_stop_fails), OG_T(stop_server))

@@ -59,7 +59,9 @@ static struct srv_index_cache *new_cache(uint32_t entries, bool fake)
 
     srv_index_cache_opts_init(&o, NULL);
     ASSERT_EQ(o.max_entries, 1024);
-    ASSERT(o.fetch == srv_index_fetch_verdict);
+    ASSERT(o.fetch == NULL); /* the built-in fetcher */
+    ASSERT_EQ(o.max_fetches, SRV_FETCH_MAX_TOTAL);
+    ASSERT_EQ(o.max_per_host, SRV_FETCH_MAX_PER_HOST);
     o.max_entries = entries;
     if (fake) {
         o.clock = fake_clock;
@@ -618,6 +620,85 @@ OG_TEST(index_url_building)
     }
 }
 
+/* Resident memory of this process in KiB, from /proc/self/status (0 when unreadable). */
+static long rss_kib(void)
+{
+    char line[256];
+    long kib = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+/*
+ * Issue 7, item 5: slow repositories must never delay another's fetch. 200 repositories drip
+ * their index (a byte a second) and stay in flight; a healthy repository on another host then
+ * gets its real verdict within the default admission budget (1500 ms), not PENDING. With a
+ * pool of 16 fetch threads the drips held every thread and this lookup timed out.
+ */
+OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
+{
+    enum { N = 200 };
+    struct og_config *cfg = test_config();
+    struct srv_index_cache_opts o;
+    struct srv_index_cache *c = NULL;
+    struct srv_index_cache_stats st;
+    struct og_indexsrv healthy;
+    struct og_index_verdict v;
+    char url[256];
+    long rss0, rss1;
+
+    start_server();
+    if (og_indexsrv_start(&healthy, NULL) != 0)
+        OG_FAIL_("cannot start a second indexsrv.py");
+    cfg->index.fetch_timeout_ms = 60000; /* the drips stay in flight for the whole test */
+    srv_index_cache_opts_init(&o, NULL);
+    o.max_per_host = 256; /* all 200 drips at once (the default, 64, would queue 136) */
+    if (srv_index_cache_new(&o, &c) != OG_OK)
+        OG_FAIL_("srv_index_cache_new");
+    og_indexsrv_reset(&srv);
+    rss0 = rss_kib();
+    for (int i = 0; i < N; i++) {
+        snprintf(url, sizeof(url), "%s/drip/1000?repo=%d", srv.base, i);
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+        og_index_verdict_cleanup(&v);
+    }
+    /* Every drip is being answered at once (measured at the server). */
+    for (int i = 0; i < 500 && og_indexsrv_count(&srv, "active") < N; i++)
+        usleep(20000);
+    ASSERT(og_indexsrv_count(&srv, "active") >= N);
+    rss1 = rss_kib();
+
+    uint64_t t0 = srv_index_now_ms();
+    snprintf(url, sizeof(url), "%s/repo/oci-small", healthy.base);
+    lookup_wait(c, cfg, url, t0 + 1500, &v);
+    uint64_t took = srv_index_now_ms() - t0;
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    ASSERT(took < 1500);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT(st.in_flight >= N); /* (the healthy one counts until just after its wake) */
+    ASSERT_EQ(st.timeouts, 0);
+    fprintf(stderr, "# healthy verdict after %llu ms with %d drips in flight; RSS %ld -> %ld KiB\n",
+            (unsigned long long)took, N, rss0, rss1);
+
+    t0 = srv_index_now_ms();
+    srv_index_cache_free(c);
+    ASSERT(srv_index_now_ms() - t0 < 3000);
+    og_indexsrv_stop(&healthy);
+    og_config_unref(cfg);
+}
+
 OG_TEST(stop_server)
 {
     og_indexsrv_stop(&srv);
@@ -628,4 +709,5 @@ OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(s
              OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
              OG_T(deadline_wakes_and_fetch_completes_later), OG_T(free_wakes_waiters_and_cancels),
-             OG_T(large_real_index), OG_T(index_url_building), OG_T(stop_server))
+             OG_T(large_real_index), OG_T(index_url_building),
+             OG_T(two_hundred_drips_do_not_delay_a_healthy_repository), OG_T(stop_server))

@@ -23,6 +23,8 @@ OG_TEST(flags_apply_over_the_file)
     f.ttl = "60";
     f.negative_ttl = "5";
     f.entries = "16";
+    f.max_fetches = "4096";
+    f.max_fetches_per_host = "1";
     f.budget = "0";
     f.connect_timeout = "100";
     f.timeout = "1000";
@@ -40,6 +42,8 @@ OG_TEST(flags_apply_over_the_file)
     ASSERT_EQ(cfg->index.ttl_s, 60);
     ASSERT_EQ(cfg->index.negative_ttl_s, 5);
     ASSERT_EQ(cfg->index.cache_entries, 16);
+    ASSERT_EQ(cfg->index.max_fetches, 4096);
+    ASSERT_EQ(cfg->index.max_fetches_per_host, 1);
     ASSERT_EQ(cfg->index.budget_ms, 0);
     ASSERT_EQ(cfg->index.connect_timeout_ms, 100);
     ASSERT_EQ(cfg->index.fetch_timeout_ms, 1000);
@@ -78,6 +82,11 @@ OG_TEST(bad_flags_are_named)
         {offsetof(struct srv_index_flags, ttl), "0", "--index-ttl must be a number within 1.."},
         {offsetof(struct srv_index_flags, negative_ttl), "86401", "--index-negative-ttl"},
         {offsetof(struct srv_index_flags, entries), "-1", "--index-cache-entries"},
+        {offsetof(struct srv_index_flags, max_fetches), "0",
+         "--index-max-fetches must be a number "
+         "within 1..4096"},
+        {offsetof(struct srv_index_flags, max_fetches_per_host), "4097",
+         "--index-max-fetches-per-host must be a number within 1..4096"},
         {offsetof(struct srv_index_flags, budget), "25001", "0..25000"},
         {offsetof(struct srv_index_flags, connect_timeout), "99", "100..60000"},
         {offsetof(struct srv_index_flags, timeout), "1s", "--index-timeout-ms"},

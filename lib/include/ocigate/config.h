@@ -71,6 +71,8 @@ struct og_index_settings {
     uint32_t ttl_s;                    /**< positive cache TTL, default 3600 */
     uint32_t negative_ttl_s;           /**< cache TTL of failures, default 300 */
     uint32_t cache_entries;            /**< LRU bound, default 1024 */
+    uint32_t max_fetches;              /**< fetches running at once, default 256 */
+    uint32_t max_fetches_per_host;     /**< of those, to one host, default 64 */
     uint32_t budget_ms;                /**< longest an admission waits, default 1500 */
     uint32_t connect_timeout_ms;       /**< default 3000 */
     uint32_t fetch_timeout_ms;         /**< whole transfer, default 30000 */
