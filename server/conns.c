@@ -435,10 +435,14 @@ void srv_conn_request_begin(struct srv_conn *conn)
         return;
     w = atomic_load(&conn->word);
     do {
-        /* New or already seen arriving: the deadline runs from then. */
-        if (state_of(w) == ST_NEW || state_of(w) == ST_RECV)
+        /* Already seen arriving: the deadline runs from then. */
+        if (state_of(w) == ST_RECV)
             return;
-        next = pack(ST_RECV, now_ms());
+        /*
+         * A new connection keeps its clock from accept, but with its headers in it is no longer
+         * stalled: srv_conns_make_room() must not close it while its body arrives.
+         */
+        next = pack(ST_RECV, state_of(w) == ST_NEW ? since_of(w) : now_ms());
     } while (!atomic_compare_exchange_weak(&conn->word, &w, next));
 }
 

@@ -348,6 +348,27 @@ OG_TEST(make_room_then_closes_stalled_new_connections)
     close(lfd);
 }
 
+OG_TEST(make_room_spares_a_first_request_whose_body_arrives)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 60000);
+    struct pair a = connect_pair(lfd, true);
+    struct srv_conn *ca;
+
+    ASSERT(c != NULL && a.server >= 0);
+    ASSERT(srv_conns_add(c, a.server) >= 0);
+    ca = srv_conns_started(c, a.server);
+    ASSERT(ca != NULL);
+    /* The first request's headers are in; its body is still arriving a second later. */
+    srv_conn_request_begin(ca);
+    sleep_ms(1100);
+    ASSERT_EQ(srv_conns_make_room(c, 1), 0);
+    ASSERT_EQ(was_cut(&a), 0);
+    srv_conns_free(c);
+    close_pair(&a);
+    close(lfd);
+}
+
 struct waiter {
     struct srv_conns *c;
     int lfd;
@@ -445,5 +466,6 @@ OG_TEST_MAIN(OG_T(rejects_bad_settings), OG_T(counts_up_to_the_cap),
              OG_T(headers_on_an_idle_connection_start_the_clock),
              OG_T(make_room_closes_the_oldest_idle_first),
              OG_T(make_room_then_closes_stalled_new_connections),
+             OG_T(make_room_spares_a_first_request_whose_body_arrives),
              OG_T(wait_room_until_a_close_or_the_stop),
              OG_T(wait_room_evicts_an_idle_connection_for_a_waiting_client))
