@@ -183,11 +183,12 @@ enum hook_result { HOOK_READY, HOOK_SUSPENDED };
  *   warm url:  its verdict at once (a plain lookup without a wake: no waiting, no I/O);
  *   cold url:  the lookup starts (or joins) the fetch and gives PENDING; the connection is
  *              suspended and a second lookup registers index_wake(). When the fetch ends or
- *              the budget passes, a cache thread calls index_wake() -> srv_request_resume(),
+ *              the budget passes, the cache calls index_wake() -> srv_request_resume(),
  *              and the handler's next call (PHASE_INDEX_WAIT) looks up once more without a
  *              wake: the verdict, or PENDING past the budget (the policy then follows
  *              on_unknown). The fetch itself goes on into the cache for later admissions.
- * No worker thread ever waits on the network: fetches run on the cache's own threads.
+ * No worker thread ever waits on the network: fetches run on the fetch loop's thread
+ * (index_fetch.h), and the wake comes from there or from the cache's timer thread.
  */
 
 /* The cache's wake callback: `arg` is the parked request. Called exactly once per wait. */

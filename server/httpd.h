@@ -31,10 +31,11 @@
  * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
  * parks the request: the hook then sets the request's phase to waiting, calls
  * MHD_suspend_connection(), registers a wake with the cache (deadline: now + the snapshot's
- * index budget) and returns MHD_YES. Later (fetch done, or the budget spent) a cache thread
- * calls srv_request_resume(req, NULL); libmicrohttpd then calls the handler again for the
- * same connection with the same context, which looks the url up once more without waiting
- * (the verdict, or PENDING) and carries on at step 3. Rules for the cache:
+ * index budget) and returns MHD_YES. Later the cache calls srv_request_resume(req, NULL) (from
+ * the fetch loop's thread when the fetch is done, from its timer thread when the budget is spent);
+ * libmicrohttpd then calls the handler again for the same connection with the same context, which
+ * looks the url up once more without waiting (the verdict, or PENDING) and carries on at step 3.
+ * Rules for the cache:
  *   - call srv_request_resume() exactly once per parked request, and never touch `req`
  *     afterwards (its worker may free it at once);
  *   - a suspended connection never times out: the cache must resume it within the budget,

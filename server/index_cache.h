@@ -33,7 +33,6 @@
 #ifndef SRV_INDEX_CACHE_H
 #define SRV_INDEX_CACHE_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 

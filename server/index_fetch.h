@@ -8,7 +8,6 @@
 #ifndef SRV_INDEX_FETCH_H
 #define SRV_INDEX_FETCH_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "fetch.h"
