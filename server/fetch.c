@@ -754,7 +754,8 @@ static bool drain_backlogs(struct srv_fetch_loop *loop)
             /* Delivers the chunk libcurl held at once (on_write may backlog again). */
             f->held = false;
             if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK) {
-                if (f->sink_err == OG_OK) {
+                /* It fails too when the held chunk was refused: then that reason stands. */
+                if (f->sink_err == OG_OK && !f->too_big) {
                     snprintf(f->detail, sizeof(f->detail), "transfer cannot resume");
                     f->sink_err = OG_EIO;
                 }
