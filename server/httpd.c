@@ -41,9 +41,6 @@
 /* The same with TLS 1.3 only (config tls.minVersion "1.3"). */
 #define TLS13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
 
-/* srv_httpd_opts.request_timeout_ms when 0. */
-#define DEFAULT_REQUEST_TIMEOUT_MS 5000u
-
 /* The connection watchdog's period: how late past its deadline a slow request is cut. */
 #define CONNS_TICK_MS 100u
 
@@ -669,7 +666,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     {
         struct srv_conns_opts co = {opts->max_conns,
                                     opts->request_timeout_ms > 0 ? opts->request_timeout_ms
-                                                                 : DEFAULT_REQUEST_TIMEOUT_MS,
+                                                                 : SRV_HTTPD_REQUEST_TIMEOUT_MS,
                                     CONNS_TICK_MS};
 
         rc = srv_conns_new(&co, &h->conns);

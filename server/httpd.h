@@ -57,6 +57,9 @@ struct srv_index_cache;
 /** The default body budget: 64 MiB. */
 #define SRV_HTTPD_BODY_BUDGET ((size_t)64 << 20)
 
+/** The default request deadline (srv_httpd_opts.request_timeout_ms): 5 s. */
+#define SRV_HTTPD_REQUEST_TIMEOUT_MS 5000u
+
 /** How to run the daemon. The caller owns the strings; nothing is kept after start. */
 struct srv_httpd_opts {
     const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
@@ -75,7 +78,8 @@ struct srv_httpd_opts {
     bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * A request's headers and body must arrive within this many milliseconds of its first byte
-     * (for a new connection: of accept, TLS handshake included); 0 = 5 s (see conns.h).
+     * (for a new connection: of accept, TLS handshake included); 0 = SRV_HTTPD_REQUEST_TIMEOUT_MS
+     * (see conns.h).
      */
     uint64_t request_timeout_ms;
     /**
