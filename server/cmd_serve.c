@@ -29,7 +29,6 @@
 #define DEFAULT_CONN_TIMEOUT_S 10
 #define DEFAULT_DRAIN_S 5
 #define DEFAULT_MAX_CONNS 1024
-#define DEFAULT_REQUEST_TIMEOUT_MS 5000u
 #define REQUEST_TIMEOUT_MIN_MS 100u
 #define REQUEST_TIMEOUT_MAX_MS 3600000u
 /*
@@ -434,7 +433,7 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.listen = DEFAULT_LISTEN;
     o.http.conn_timeout_s = DEFAULT_CONN_TIMEOUT_S;
     o.http.max_conns = DEFAULT_MAX_CONNS;
-    o.http.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    o.http.request_timeout_ms = SRV_HTTPD_REQUEST_TIMEOUT_MS;
     o.http.conn_memory = CONN_MEMORY;
     o.http.body_budget = SRV_HTTPD_BODY_BUDGET;
     o.drain_s = DEFAULT_DRAIN_S;
@@ -467,7 +466,7 @@ int srv_cmd_serve(int argc, char **argv)
         status = 1;
         goto out;
     }
-    /* The entry bound and the pool size are fixed here; TTLs and fetch settings follow each
+    /* The entry bound and the fetch caps are fixed here; TTLs and fetch settings follow each
      * admission's snapshot, reloads included (index_cache.h). */
     srv_index_cache_opts_init(&co, cfg);
     /* The TLS floor is read once: the listener's credentials are set up at start. */

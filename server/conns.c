@@ -137,6 +137,18 @@ static uint64_t since_of(uint64_t word)
     return word >> STATE_BITS;
 }
 
+/*
+ * Milliseconds the entry has been in its state at `now`. The request hooks stamp the word
+ * without the lock, so it may be younger than a `now` read before it: that is no time at all,
+ * not an unsigned wrap to "very late".
+ */
+static uint64_t age(uint64_t word, uint64_t now)
+{
+    uint64_t since = since_of(word);
+
+    return now > since ? now - since : 0;
+}
+
 /* TCP_INFO of `fd`, or false (not TCP, or a kernel without the field we need). */
 static bool tcp_info(int fd, struct tcp_info *ti, size_t need)
 {
@@ -435,10 +447,14 @@ void srv_conn_request_begin(struct srv_conn *conn)
         return;
     w = atomic_load(&conn->word);
     do {
-        /* New or already seen arriving: the deadline runs from then. */
-        if (state_of(w) == ST_NEW || state_of(w) == ST_RECV)
+        /* Already seen arriving: the deadline runs from then. */
+        if (state_of(w) == ST_RECV)
             return;
-        next = pack(ST_RECV, now_ms());
+        /*
+         * A new connection keeps its clock from accept, but with its headers in it is no longer
+         * stalled: srv_conns_make_room() must not close it while its body arrives.
+         */
+        next = pack(ST_RECV, state_of(w) == ST_NEW ? since_of(w) : now_ms());
     } while (!atomic_compare_exchange_weak(&conn->word, &w, next));
 }
 
@@ -517,7 +533,7 @@ unsigned srv_conns_tick(struct srv_conns *c)
         switch (state_of(w)) {
         case ST_NEW:
         case ST_RECV:
-            if (now - since_of(w) >= c->timeout_ms) {
+            if (age(w, now) >= c->timeout_ms) {
                 (void)shutdown(s->fd, SHUT_RDWR);
                 s->cut = true;
                 cut++;
@@ -576,7 +592,7 @@ unsigned srv_conns_make_room(struct srv_conns *c, unsigned waiting)
         if (!s->used || !s->started || s->cut)
             continue;
         w = atomic_load(&s->word);
-        if (state_of(w) == ST_IDLE || (state_of(w) == ST_NEW && now - since_of(w) >= STALLED_MS)) {
+        if (state_of(w) == ST_IDLE || (state_of(w) == ST_NEW && age(w, now) >= STALLED_MS)) {
             c->scratch[n].rank = state_of(w) == ST_IDLE ? 0 : 1;
             c->scratch[n].since = since_of(w);
             c->scratch[n].idx = (int)i;

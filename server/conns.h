@@ -111,7 +111,8 @@ void srv_conns_closed(struct srv_conns *c, struct srv_conn *conn);
 
 /**
  * Request hooks, called on the connection's worker without a lock. begin: the headers of a
- * request are complete (the deadline runs, from the first byte if it was seen, else from now).
+ * request are complete (the deadline runs from accept on a new connection, else from the first
+ * byte if it was seen, else from now; a new connection is no longer stalled).
  * received: the whole request has arrived (no deadline until the next request). done: the
  * request has ended and the connection is idle again (its byte counter is sampled).
  */

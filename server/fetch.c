@@ -754,7 +754,8 @@ static bool drain_backlogs(struct srv_fetch_loop *loop)
             /* Delivers the chunk libcurl held at once (on_write may backlog again). */
             f->held = false;
             if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK) {
-                if (f->sink_err == OG_OK) {
+                /* It fails too when the held chunk was refused: then that reason stands. */
+                if (f->sink_err == OG_OK && !f->too_big) {
                     snprintf(f->detail, sizeof(f->detail), "transfer cannot resume");
                     f->sink_err = OG_EIO;
                 }
@@ -1110,7 +1111,10 @@ enum og_err srv_fetch_loop_new(const struct srv_fetch_loop_opts *o, struct srv_f
         free(loop);
         return OG_ENOMEM;
     }
-    /* Connections to one host are reused one transfer at a time; our own queue caps them. */
+    /*
+     * No connection is reused (CURLOPT_FORBID_REUSE, see fetch_new()): the cache never holds
+     * one past its transfer. Its bound only matches the running transfers our queue allows.
+     */
     (void)curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, (long)o->max_total);
     pthread_mutex_init(&loop->lock, NULL);
     if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {

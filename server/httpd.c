@@ -41,9 +41,6 @@
 /* The same with TLS 1.3 only (config tls.minVersion "1.3"). */
 #define TLS13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
 
-/* srv_httpd_opts.request_timeout_ms when 0. */
-#define DEFAULT_REQUEST_TIMEOUT_MS 5000u
-
 /* The connection watchdog's period: how late past its deadline a slow request is cut. */
 #define CONNS_TICK_MS 100u
 
@@ -183,11 +180,12 @@ enum hook_result { HOOK_READY, HOOK_SUSPENDED };
  *   warm url:  its verdict at once (a plain lookup without a wake: no waiting, no I/O);
  *   cold url:  the lookup starts (or joins) the fetch and gives PENDING; the connection is
  *              suspended and a second lookup registers index_wake(). When the fetch ends or
- *              the budget passes, a cache thread calls index_wake() -> srv_request_resume(),
+ *              the budget passes, the cache calls index_wake() -> srv_request_resume(),
  *              and the handler's next call (PHASE_INDEX_WAIT) looks up once more without a
  *              wake: the verdict, or PENDING past the budget (the policy then follows
  *              on_unknown). The fetch itself goes on into the cache for later admissions.
- * No worker thread ever waits on the network: fetches run on the cache's own threads.
+ * No worker thread ever waits on the network: fetches run on the fetch loop's thread
+ * (index_fetch.h), and the wake comes from there or from the cache's timer thread.
  */
 
 /* The cache's wake callback: `arg` is the parked request. Called exactly once per wait. */
@@ -668,7 +666,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     {
         struct srv_conns_opts co = {opts->max_conns,
                                     opts->request_timeout_ms > 0 ? opts->request_timeout_ms
-                                                                 : DEFAULT_REQUEST_TIMEOUT_MS,
+                                                                 : SRV_HTTPD_REQUEST_TIMEOUT_MS,
                                     CONNS_TICK_MS};
 
         rc = srv_conns_new(&co, &h->conns);

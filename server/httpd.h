@@ -31,10 +31,11 @@
  * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
  * parks the request: the hook then sets the request's phase to waiting, calls
  * MHD_suspend_connection(), registers a wake with the cache (deadline: now + the snapshot's
- * index budget) and returns MHD_YES. Later (fetch done, or the budget spent) a cache thread
- * calls srv_request_resume(req, NULL); libmicrohttpd then calls the handler again for the
- * same connection with the same context, which looks the url up once more without waiting
- * (the verdict, or PENDING) and carries on at step 3. Rules for the cache:
+ * index budget) and returns MHD_YES. Later the cache calls srv_request_resume(req, NULL) (from
+ * the fetch loop's thread when the fetch is done, from its timer thread when the budget is spent);
+ * libmicrohttpd then calls the handler again for the same connection with the same context, which
+ * looks the url up once more without waiting (the verdict, or PENDING) and carries on at step 3.
+ * Rules for the cache:
  *   - call srv_request_resume() exactly once per parked request, and never touch `req`
  *     afterwards (its worker may free it at once);
  *   - a suspended connection never times out: the cache must resume it within the budget,
@@ -56,6 +57,9 @@ struct srv_index_cache;
 /** The default body budget: 64 MiB. */
 #define SRV_HTTPD_BODY_BUDGET ((size_t)64 << 20)
 
+/** The default request deadline (srv_httpd_opts.request_timeout_ms): 5 s. */
+#define SRV_HTTPD_REQUEST_TIMEOUT_MS 5000u
+
 /** How to run the daemon. The caller owns the strings; nothing is kept after start. */
 struct srv_httpd_opts {
     const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
@@ -74,7 +78,8 @@ struct srv_httpd_opts {
     bool tls13_only; /**< accept TLS 1.3 only (config tls.minVersion "1.3"); else 1.2 and 1.3 */
     /**
      * A request's headers and body must arrive within this many milliseconds of its first byte
-     * (for a new connection: of accept, TLS handshake included); 0 = 5 s (see conns.h).
+     * (for a new connection: of accept, TLS handshake included); 0 = SRV_HTTPD_REQUEST_TIMEOUT_MS
+     * (see conns.h).
      */
     uint64_t request_timeout_ms;
     /**

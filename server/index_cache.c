@@ -218,7 +218,10 @@ static void waiter_unlink(struct srv_index_cache *c, struct waiter *w)
     w->prev = w->next = NULL;
 }
 
-/* Moves the waiters that `pick` selects to the list `*out` (linked by `next`). */
+/*
+ * Moves waiters to the list `*out` (linked by `next`): all of them, or those of entry `e`, or
+ * (`e` NULL) those whose deadline is at or before `now`.
+ */
 static void take_waiters(struct srv_index_cache *c, const struct entry *e, uint64_t now, bool all,
                          struct waiter **out)
 {

@@ -33,7 +33,6 @@
 #ifndef SRV_INDEX_CACHE_H
 #define SRV_INDEX_CACHE_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -100,7 +99,10 @@ struct srv_index_cache;
 /** CLOCK_MONOTONIC in milliseconds: the clock of lookup deadlines by default. */
 uint64_t srv_index_now_ms(void);
 
-/** Fills `o` with the defaults, the entry bound from `cfg` (may be NULL: 1024). */
+/**
+ * Fills `o` with the defaults: the entry bound and the fetch caps from `cfg` (may be NULL: 1024,
+ * SRV_FETCH_MAX_TOTAL, SRV_FETCH_MAX_PER_HOST), the built-in fetcher, the monotonic clock.
+ */
 void srv_index_cache_opts_init(struct srv_index_cache_opts *o, const struct og_config *cfg);
 
 /**

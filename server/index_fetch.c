@@ -93,11 +93,6 @@ void srv_index_fetcher_free(struct srv_index_fetcher *x)
     free(x);
 }
 
-void srv_index_fetcher_get_stats(struct srv_index_fetcher *x, struct srv_fetch_loop_stats *out)
-{
-    srv_fetch_loop_get_stats(x->loop, out);
-}
-
 /* The one log line per fetch (not per admission): what operators need to see a repository
  * move, a private one (HTTP 401), or the guard at work. */
 static void log_fetch(const char *url, const struct og_index_verdict *v, uint64_t got, uint64_t t0)

@@ -8,7 +8,6 @@
 #ifndef SRV_INDEX_FETCH_H
 #define SRV_INDEX_FETCH_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "fetch.h"
@@ -48,9 +47,6 @@ void srv_index_fetcher_stop(struct srv_index_fetcher *x);
 
 /** Stops, waits for every done(), frees. NULL is a no-op. */
 void srv_index_fetcher_free(struct srv_index_fetcher *x);
-
-/** The loop's counters. */
-void srv_index_fetcher_get_stats(struct srv_index_fetcher *x, struct srv_fetch_loop_stats *out);
 
 /**
  * Fills `key` with a random key for og_index_limits.hash_key (indexes come from tenants'

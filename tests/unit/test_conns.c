@@ -348,6 +348,80 @@ OG_TEST(make_room_then_closes_stalled_new_connections)
     close(lfd);
 }
 
+OG_TEST(make_room_spares_a_first_request_whose_body_arrives)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 60000);
+    struct pair a = connect_pair(lfd, true);
+    struct srv_conn *ca;
+
+    ASSERT(c != NULL && a.server >= 0);
+    ASSERT(srv_conns_add(c, a.server) >= 0);
+    ca = srv_conns_started(c, a.server);
+    ASSERT(ca != NULL);
+    /* The first request's headers are in; its body is still arriving a second later. */
+    srv_conn_request_begin(ca);
+    sleep_ms(1100);
+    ASSERT_EQ(srv_conns_make_room(c, 1), 0);
+    ASSERT_EQ(was_cut(&a), 0);
+    srv_conns_free(c);
+    close_pair(&a);
+    close(lfd);
+}
+
+struct hammer {
+    struct srv_conn *conn;
+    atomic_bool stop;
+};
+
+/* A keep-alive client at full speed: a request begins, ends, the next begins... */
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+
+    while (!atomic_load(&h->stop)) {
+        srv_conn_request_begin(h->conn);
+        srv_conn_request_done(h->conn);
+    }
+    return NULL;
+}
+
+OG_TEST(a_request_beginning_during_a_tick_is_not_late)
+{
+    enum { IDLE = 32 };
+    int lfd = listener();
+    struct srv_conns *c = table(IDLE + 1, 60000);
+    struct pair p[IDLE + 1];
+    struct hammer h;
+    unsigned cut = 0;
+    pthread_t t;
+
+    ASSERT(c != NULL);
+    for (int i = 0; i <= IDLE; i++) {
+        p[i] = connect_pair(lfd, true);
+        ASSERT(p[i].server >= 0);
+        ASSERT(srv_conns_add(c, p[i].server) >= 0);
+        h.conn = srv_conns_started(c, p[i].server);
+        ASSERT(h.conn != NULL);
+        srv_conn_request_done(h.conn); /* idle: each tick reads its byte counter */
+    }
+    atomic_init(&h.stop, false);
+    ASSERT(pthread_create(&t, NULL, hammer_main, &h) == 0);
+    /*
+     * A request that begins after a tick read the clock has a start later than the tick's
+     * "now": it is not a minute late (the deadline here), however the subtraction wraps.
+     */
+    for (int i = 0; i < 20000 && cut == 0; i++)
+        cut += srv_conns_tick(c);
+    atomic_store(&h.stop, true);
+    pthread_join(t, NULL);
+    ASSERT_EQ(cut, 0);
+    srv_conns_free(c);
+    for (int i = 0; i <= IDLE; i++)
+        close_pair(&p[i]);
+    close(lfd);
+}
+
 struct waiter {
     struct srv_conns *c;
     int lfd;
@@ -445,5 +519,7 @@ OG_TEST_MAIN(OG_T(rejects_bad_settings), OG_T(counts_up_to_the_cap),
              OG_T(headers_on_an_idle_connection_start_the_clock),
              OG_T(make_room_closes_the_oldest_idle_first),
              OG_T(make_room_then_closes_stalled_new_connections),
+             OG_T(make_room_spares_a_first_request_whose_body_arrives),
+             OG_T(a_request_beginning_during_a_tick_is_not_late),
              OG_T(wait_room_until_a_close_or_the_stop),
              OG_T(wait_room_evicts_an_idle_connection_for_a_waiting_client))

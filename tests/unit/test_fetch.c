@@ -765,6 +765,35 @@ OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
     og_buf_cleanup(&r[1].body);
 }
 
+OG_TEST(push_gzip_cap_reached_anywhere_says_too_big)
+{
+    enum { N = 16 };
+    struct srv_fetch_loop *loop = new_loop(0, 0);
+    struct srv_fetch_opts o[N];
+    struct pushed r[N];
+
+    start_server();
+    /*
+     * 15 MiB inflated from about 40 KiB, capped at points spread over it: some caps are
+     * crossed while a backlog drains, some while the chunk libcurl held back is delivered
+     * on resuming the transfer. Each is the cap, never "transfer cannot resume".
+     */
+    for (size_t i = 0; i < N; i++) {
+        loopback_opts(&o[i]);
+        o[i].max_bytes = (1u << 20) + i * (700u << 10) + i * 4099u;
+        push_start(loop, "/gzrepeat/200000/index.yaml", &o[i], &r[i]);
+    }
+    ASSERT(push_wait(r, N, 60000));
+    for (size_t i = 0; i < N; i++) {
+        ASSERT_EQ(r[i].rc, OG_ETOOBIG);
+        ASSERT_STR_CONTAINS(r[i].detail, "index larger than");
+        ASSERT(r[i].body.len <= o[i].max_bytes);
+    }
+    srv_fetch_loop_free(loop);
+    for (size_t i = 0; i < N; i++)
+        og_buf_cleanup(&r[i].body);
+}
+
 OG_TEST(push_per_host_and_total_caps)
 {
     enum { N = 16 };
@@ -917,6 +946,7 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
              OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
              OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
-             OG_T(push_gzip_past_the_inflate_budget_is_whole), OG_T(push_per_host_and_total_caps),
+             OG_T(push_gzip_past_the_inflate_budget_is_whole),
+             OG_T(push_gzip_cap_reached_anywhere_says_too_big), OG_T(push_per_host_and_total_caps),
              OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),
              OG_T(push_start_after_stop_fails), OG_T(stop_server))
