@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocigate/config.h"
+
 /* The leading decimal digits of `s` into `*v`; `*end` points past them. */
 static enum og_err parse_digits(const char *s, unsigned long long *v, const char **end)
 {
@@ -33,26 +35,11 @@ enum og_err srv_args_parse_u64(const char *s, uint64_t min, uint64_t max, uint64
 
 enum og_err srv_args_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t mult;
-    } units[] = {{"", 1},        {"k", 1024},    {"K", 1024},    {"Ki", 1024},
-                 {"m", 1 << 20}, {"M", 1 << 20}, {"Mi", 1 << 20}};
-    unsigned long long v;
-    const char *end;
+    uint64_t v;
 
-    if (parse_digits(s, &v, &end) != OG_OK)
+    /* The file's quantity parser, so that a size means the same in a flag as in the file. */
+    if (s == NULL || og_config_parse_size(s, strlen(s), &v, NULL) != OG_OK || v < min || v > max)
         return OG_EINVAL;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].suffix) != 0)
-            continue;
-        if (v > UINT64_MAX / units[i].mult)
-            return OG_EINVAL;
-        v *= units[i].mult;
-        if (v < min || v > max)
-            return OG_EINVAL;
-        *out = (uint64_t)v;
-        return OG_OK;
-    }
-    return OG_EINVAL;
+    *out = v;
+    return OG_OK;
 }

@@ -18,8 +18,9 @@ OG_NODISCARD enum og_err srv_args_parse_u64(const char *s, uint64_t min, uint64_
                                             uint64_t *out);
 
 /**
- * Parses a byte size: a decimal integer with an optional suffix k, K, Ki, m, M, Mi (powers of
- * 1024), in [min, max]. OG_EINVAL otherwise; `*out` untouched then.
+ * Parses a byte size in [min, max] with the file's quantity syntax (og_config_parse_size():
+ * Ki, Mi, Gi are powers of 1024, k, M, G powers of 1000). OG_EINVAL otherwise; `*out`
+ * untouched then.
  */
 OG_NODISCARD enum og_err srv_args_parse_size(const char *s, uint64_t min, uint64_t max,
                                              uint64_t *out);

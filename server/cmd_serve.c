@@ -70,8 +70,8 @@ static void usage(FILE *out)
             "                       reloaded on SIGHUP and when the file changes\n"
             "  --mode MODE          mutate, enforce, audit or off; overrides the file\n"
             "                       (default: the file's mode, else mutate)\n"
-            "  --max-body BYTES     largest request body, suffix K or M allowed;\n"
-            "                       overrides the file's maxBodyBytes (default: 8M)\n"
+            "  --max-body SIZE      largest request body, a size as in the file (8Mi, 8M);\n"
+            "                       overrides the file's maxBodyBytes (default: 8Mi)\n"
             "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
             "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
             "                       (default: %d)\n"
@@ -326,8 +326,8 @@ static int config_flags(const struct serve_opts *o, struct srv_config_flags *fla
     if (o->max_body != NULL) {
         if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &flags->max_body) != OG_OK) {
             fprintf(stderr,
-                    "ocigate serve: --max-body must be a size within 1..1G bytes (suffix K or "
-                    "M allowed), not '%s'\n",
+                    "ocigate serve: --max-body must be a size within 1..1Gi bytes (suffix "
+                    "Ki, Mi, Gi or k, M, G), not '%s'\n",
                     o->max_body);
             return 2;
         }

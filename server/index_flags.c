@@ -25,7 +25,7 @@ const char srv_index_flags_usage[] =
     "                                past it --index-on-unknown applies\n"
     "  --index-connect-timeout-ms MS 100..60000 (default: 3000)\n"
     "  --index-timeout-ms MS         whole fetch, 1000..600000 (default: 30000)\n"
-    "  --index-max-bytes N           index size cap, 1K..1024M, suffix K or M (default: 64M)\n"
+    "  --index-max-bytes N           index size cap, 1Ki..1Gi, e.g. 64Mi (default: 64Mi)\n"
     "  --index-on-unknown A          allow (with a warning) or deny (enforce mode only)\n"
     "                                (default: allow)\n"
     "  --index-allow-host HOST       fetch from HOST even when it resolves to a private,\n"
@@ -122,8 +122,8 @@ static enum og_err parse_into(const struct srv_index_flags *f, struct og_index_s
 
         if (srv_args_parse_size(f->max_bytes, 1024, (uint64_t)1 << 30, &bytes) != OG_OK)
             return og_diag_set(diag, OG_EINVAL,
-                               "--index-max-bytes must be a size within 1K..1024M bytes (suffix "
-                               "K or M allowed), not '%s'",
+                               "--index-max-bytes must be a size within 1Ki..1Gi bytes (suffix "
+                               "Ki, Mi, Gi or k, M, G), not '%s'",
                                f->max_bytes);
         s->max_bytes = bytes;
     }

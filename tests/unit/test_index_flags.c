@@ -47,7 +47,7 @@ OG_TEST(flags_apply_over_the_file)
     ASSERT_EQ(cfg->index.budget_ms, 0);
     ASSERT_EQ(cfg->index.connect_timeout_ms, 100);
     ASSERT_EQ(cfg->index.fetch_timeout_ms, 1000);
-    ASSERT_EQ(cfg->index.max_bytes, 2u << 20);
+    ASSERT_EQ(cfg->index.max_bytes, 2000000u);
     ASSERT_EQ(cfg->index.on_unknown, OG_ON_UNKNOWN_DENY);
     ASSERT_EQ(cfg->index.n_allow_hosts, 2);
     ASSERT_STR_EQ(cfg->index.allow_hosts[0], "from.file");
