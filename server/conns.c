@@ -55,6 +55,16 @@ enum state {
  */
 #define STALLED_MS 1000u
 
+/*
+ * ... and one that has not received a single byte this long after accept is silent: a client
+ * in good faith sends its TLS ClientHello right behind the TCP handshake, so by the time we
+ * accept its connection the hello is there or a fraction of a round trip away. At the cap,
+ * with clients waiting, silent ones go as stalled ones do: a flood of silent connections
+ * (4000 at the default cap of 1024) otherwise drained at one cap's worth a second, and a
+ * /healthz queued behind it waited 19 s.
+ */
+#define SILENT_MS 200u
+
 /* TCP_LISTEN of the kernel's tcp_states.h, which <linux/tcp.h> does not export. */
 #define KERNEL_TCP_LISTEN 10
 
@@ -567,6 +577,14 @@ unsigned srv_conns_tick(struct srv_conns *c)
     return cut;
 }
 
+/* Whether new entry `s` (state word `w`) is stalled or silent (above). Under mu. */
+static bool new_evictable(const struct srv_conn *s, uint64_t w, uint64_t now)
+{
+    uint64_t a = age(w, now);
+
+    return a >= STALLED_MS || (a >= SILENT_MS && rx_bytes(s->fd) == 0);
+}
+
 static int by_rank_since(const void *a, const void *b)
 {
     const struct candidate *x = a, *y = b;
@@ -592,7 +610,7 @@ unsigned srv_conns_make_room(struct srv_conns *c, unsigned waiting)
         if (!s->used || !s->started || s->cut)
             continue;
         w = atomic_load(&s->word);
-        if (state_of(w) == ST_IDLE || (state_of(w) == ST_NEW && age(w, now) >= STALLED_MS)) {
+        if (state_of(w) == ST_IDLE || (state_of(w) == ST_NEW && new_evictable(s, w, now))) {
             c->scratch[n].rank = state_of(w) == ST_IDLE ? 0 : 1;
             c->scratch[n].since = since_of(w);
             c->scratch[n].idx = (int)i;

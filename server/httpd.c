@@ -276,11 +276,33 @@ static enum MHD_Result admit(struct srv_request *req)
     return decide(req);
 }
 
+/*
+ * libmicrohttpd 0.9.75 keeps a received field in its read buffer as "name\0", the whitespace
+ * after the colon, then the value, and hands out pointers into it; but when an obs-fold line
+ * follows, process_broken_line() appends that line to a copy of the *name* made elsewhere in
+ * the pool, leaving the value where it was. A value that does not follow its name so marks
+ * such a fold. (Only addresses are compared, and only bytes up to the value are read.)
+ */
+static bool is_folded(const char *key, size_t key_size, const char *value)
+{
+    uintptr_t p = (uintptr_t)(key + key_size), v = (uintptr_t)value;
+
+    if (v <= p || key[key_size] != '\0')
+        return true;
+    for (const char *c = key + key_size + 1; (uintptr_t)c < v; c++) {
+        if (*c != ' ' && *c != '\t')
+            return true;
+    }
+    return false;
+}
+
 /* Hands every received header field, in order and with duplicates, to request.h. */
 static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                  size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
+    if (is_folded(key, key_size, value))
+        srv_req_obs_fold(cls);
     srv_req_header(cls, key, key_size, value, value_size);
     return MHD_YES;
 }

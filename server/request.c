@@ -205,6 +205,12 @@ void srv_req_header(struct srv_req *r, const char *name, size_t name_len, const 
     }
     if (name_len == 0)
         r->bad_name = true;
+    /* RFC 9110 section 5.5: no CR, LF or NUL in a value; other controls but HTAB neither. */
+    for (size_t i = 0; i < value_len && !r->bad_value; i++) {
+        unsigned char c = (unsigned char)value[i];
+
+        r->bad_value = (c < 0x20 && c != '\t') || c == 0x7f;
+    }
     /* Compared by length first: most fields are none of these. */
     switch (name_len) {
     case 12:
@@ -226,6 +232,11 @@ void srv_req_header(struct srv_req *r, const char *name, size_t name_len, const 
     default:
         break;
     }
+}
+
+void srv_req_obs_fold(struct srv_req *r)
+{
+    r->folded = true;
 }
 
 /*
@@ -329,6 +340,10 @@ enum srv_req_next srv_req_headers(struct srv_req *r, struct srv_response *resp)
      */
     if (r->bad_name)
         return answer_framing(r, 400, "malformed header field name", resp);
+    if (r->folded)
+        return answer_framing(r, 400, "obsolete line folding in a header field", resp);
+    if (r->bad_value)
+        return answer_framing(r, 400, "control character in a header field value", resp);
     if (r->n_te > 0) {
         unsigned st;
 

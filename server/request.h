@@ -19,12 +19,15 @@
  * more than one Content-Length field (even equal ones), Content-Length together with
  * Transfer-Encoding, more than one Transfer-Encoding field, a Transfer-Encoding other than
  * exactly "chunked" (400 when chunked is not the final coding, 501 when another coding comes
- * before it), Transfer-Encoding in HTTP/1.0, a Content-Length that is not all digits, and a
- * field name that is not a token (whitespace before the colon). (libmicrohttpd 0.9.75 also
- * ends a connection after any answer queued at the headers; the explicit close does not rely
- * on that.) libmicrohttpd itself already refuses a Content-Length that is not all digits
- * (`7, 7`, `7 `) and appends an obs-fold continuation line to the field's name, so a folded
- * framing field is framing to neither of us (a name with a space in it is refused here).
+ * before it), Transfer-Encoding in HTTP/1.0, a Content-Length that is not all digits, a
+ * field name that is not a token (whitespace before the colon), a field value with a control
+ * character other than HTAB (a bare CR, which another parser may end a line at), and a field
+ * continued by an obs-fold line (libmicrohttpd 0.9.75 appends the continuation to the field's
+ * *name*: `Content-Length: 7` + ` 0` became `Content-Length0: 7`, no framing for us, while a
+ * proxy may have read 7 body bytes that we then read as the next request). (libmicrohttpd
+ * 0.9.75 also ends a connection after any answer queued at the headers; the explicit close
+ * does not rely on that.) libmicrohttpd itself already refuses a Content-Length that is not
+ * all digits (`7, 7`, `7 `).
  */
 #ifndef SRV_REQUEST_H
 #define SRV_REQUEST_H
@@ -105,6 +108,8 @@ struct srv_req {
     enum srv_route route;
     bool http10;
     bool bad_name;  /* a field name that is not a token */
+    bool bad_value; /* a field value with a control character (CR, NUL, ...) */
+    bool folded;    /* a field continued by an obs-fold line (srv_req_obs_fold()) */
     unsigned n_ct;  /* Content-Type fields seen */
     unsigned n_cl;  /* Content-Length fields seen */
     unsigned n_te;  /* Transfer-Encoding fields seen */
@@ -136,6 +141,12 @@ void srv_req_begin(struct srv_req *r, const struct og_config *cfg, struct srv_bo
  */
 void srv_req_header(struct srv_req *r, const char *name, size_t name_len, const char *value,
                     size_t value_len);
+
+/**
+ * libmicrohttpd joined an obs-fold continuation line into a field of the request (httpd.c
+ * tells): it is refused with 400 and the connection closed (RFC 9112 section 5.2).
+ */
+void srv_req_obs_fold(struct srv_req *r);
 
 /**
  * All header fields are in. SRV_REQ_RESPOND: `resp` holds an answer to send now (forbidden

@@ -292,6 +292,29 @@ def test_stalled_connections_make_room_for_a_new_client():
                 k.close()
 
 
+def test_flood_of_silent_connections_drains_fast():
+    """Far more connections than --max-conns that never send a byte, all queued in the listen
+    backlog ahead of /healthz: at the cap, one that has received nothing 200 ms after accept is
+    closed for the waiting clients (was: only after 1 s, so 500 silent connections at a cap of
+    32 held /healthz about 15 s)."""
+    with Server("--max-conns", "32", "--threads", "2", "--request-timeout", "30s",
+                conn_timeout=60) as s:
+        socks = []
+        try:
+            for _ in range(500):
+                k = socket.socket()
+                k.setblocking(False)
+                k.connect_ex(("127.0.0.1", s.port))
+                socks.append(k)
+            time.sleep(0.2)
+            lat = healthz_latency(s, timeout=30)
+            print("  /healthz behind 500 silent connections at a cap of 32: %.2fs" % lat)
+            check(lat < 9, "served without waiting a second per cap's worth of them", lat)
+        finally:
+            for k in socks:
+                k.close()
+
+
 def test_parked_admission_outlives_the_request_timeout():
     """An admission parked for its index verdict (here 2.5 s) is not subject to the request
     deadline (1 s): once received, a request has no deadline."""

@@ -112,6 +112,30 @@ def test_whitespace_before_colon():
                         "tab before colon")
 
 
+def test_obs_fold_and_control_characters():
+    """RFC 9112 section 5.2: an obs-fold in a request is rejected (libmicrohttpd 0.9.75 appended
+    the continuation to the field's name: `Content-Length: 7` + ` 0` framed nothing, and the 7
+    body bytes that a proxy reading the first line forwards were read as the next request).
+    RFC 9110 section 5.5: a value with a bare CR (where another parser ends the line) or
+    another control character is rejected too."""
+    with Server() as s:
+        expect_rejected(s, head(b"Content-Length: 7\r\n 0\r\n") + JSON7 + SMUGGLED, 400,
+                        "obs-fold of Content-Length")
+        expect_rejected(s, head(b"Transfer-Encoding: x\r\n\tchunked\r\n") + CHUNKED7 + SMUGGLED,
+                        400, "obs-fold of Transfer-Encoding")
+        expect_rejected(s, head(b"Content-Length: 7\r\nX-A: a\r\n b\r\n") + JSON7 + SMUGGLED, 400,
+                        "obs-fold of another field")
+        expect_rejected(s, head(b"X-A: a\rContent-Length: 7\r\n") + JSON7 + SMUGGLED, 400,
+                        "bare CR in a value")
+        expect_rejected(s, head(b"Content-Length: 7\r\nX-A: a\x01b\r\n") + JSON7 + SMUGGLED, 400,
+                        "control character in a value")
+        # Controls: whitespace after the colon, an empty value and a tab inside one still pass.
+        raw, closed = exchange(s, head(b"Content-Length:\t  7\r\nX-E:\r\nX-T: a\tb\r\n") +
+                               JSON7 + SMUGGLED)
+        check(not closed, "a clean request keeps the connection", raw[:300])
+        eq(responses(raw)[1:], [200], "the pipelined request after a clean one")
+
+
 def test_valid_framing_still_pipelines():
     """Controls: chunked alone, and one Content-Length, keep the connection and answer the
     pipelined request after them."""

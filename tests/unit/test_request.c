@@ -78,6 +78,11 @@ OG_TEST(framing_table)
         {"HTTP/1.1", {CT, {"X-A c", "b"}, END}, 400},
         {"HTTP/1.1", {CT, {"", "b"}, END}, 400},
         {"HTTP/1.1", {CT, {"Content-Length", "+7"}, END}, 400},
+        /* A control character in a value (a bare CR another parser ends the line at). */
+        {"HTTP/1.1", {CT, {"X-A", "a\rContent-Length: 7"}, END}, 400},
+        {"HTTP/1.1", {CT, {"X-A", "a\x01b"}, END}, 400},
+        {"HTTP/1.1", {CT, {"X-A", "a\x7f"}, END}, 400},
+        {"HTTP/1.1", {CT, {"X-A", "a\tb \xc3\xa9"}, END}, 0},
         {"HTTP/1.1", {CT, {"Content-Length", "7, 7"}, END}, 400},
         {"HTTP/1.1", {CT, {"Content-Length", "18446744073709551616"}, END}, 400},
         /* Over the 8Mi cap: 413 at once, without Connection: close (libmicrohttpd closes). */
