@@ -90,6 +90,15 @@ static struct srv_conns *table(unsigned max, uint64_t timeout_ms)
     return c;
 }
 
+/* Connects, accepts, enters and starts a connection in `c`: its entry, or NULL. */
+static struct srv_conn *open_started(struct srv_conns *c, int lfd, struct pair *p)
+{
+    *p = connect_pair(lfd, true);
+    if (p->server < 0 || srv_conns_add(c, p->server) < 0)
+        return NULL;
+    return srv_conns_started(c, p->server);
+}
+
 OG_TEST(rejects_bad_settings)
 {
     struct srv_conns_opts o = {0, 1000, 0};
@@ -223,12 +232,11 @@ OG_TEST(no_deadline_once_received_or_idle)
 {
     int lfd = listener();
     struct srv_conns *c = table(4, 200);
-    struct pair a = connect_pair(lfd, true);
+    struct pair a;
     struct srv_conn *ca;
 
-    ASSERT(c != NULL && a.server >= 0);
-    ASSERT(srv_conns_add(c, a.server) >= 0);
-    ca = srv_conns_started(c, a.server);
+    ASSERT(c != NULL);
+    ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
     srv_conn_request_begin(ca);
     srv_conn_request_received(ca); /* answered, or parked for the index */
@@ -256,12 +264,11 @@ OG_TEST(headers_on_an_idle_connection_start_the_clock)
 {
     int lfd = listener();
     struct srv_conns *c = table(4, 200);
-    struct pair a = connect_pair(lfd, true);
+    struct pair a;
     struct srv_conn *ca;
 
-    ASSERT(c != NULL && a.server >= 0);
-    ASSERT(srv_conns_add(c, a.server) >= 0);
-    ca = srv_conns_started(c, a.server);
+    ASSERT(c != NULL);
+    ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
     srv_conn_request_received(ca);
     srv_conn_request_done(ca);
@@ -284,10 +291,7 @@ OG_TEST(make_room_closes_the_oldest_idle_first)
 
     ASSERT(c != NULL);
     for (int i = 0; i < 4; i++) {
-        p[i] = connect_pair(lfd, true);
-        ASSERT(p[i].server >= 0);
-        ASSERT(srv_conns_add(c, p[i].server) >= 0);
-        e[i] = srv_conns_started(c, p[i].server);
+        e[i] = open_started(c, lfd, &p[i]);
         ASSERT(e[i] != NULL);
     }
     /* Idle in the order 2, 0, 1; 3 is busy with a request. */
@@ -326,10 +330,7 @@ OG_TEST(make_room_then_closes_stalled_new_connections)
 
     ASSERT(c != NULL);
     for (int i = 0; i < 3; i++) {
-        p[i] = connect_pair(lfd, true);
-        ASSERT(p[i].server >= 0);
-        ASSERT(srv_conns_add(c, p[i].server) >= 0);
-        e[i] = srv_conns_started(c, p[i].server);
+        e[i] = open_started(c, lfd, &p[i]);
         ASSERT(e[i] != NULL);
         if (i == 0)
             sleep_ms(1100); /* p[0]: no request a second after accept, stalled */
@@ -352,12 +353,11 @@ OG_TEST(make_room_spares_a_first_request_whose_body_arrives)
 {
     int lfd = listener();
     struct srv_conns *c = table(4, 60000);
-    struct pair a = connect_pair(lfd, true);
+    struct pair a;
     struct srv_conn *ca;
 
-    ASSERT(c != NULL && a.server >= 0);
-    ASSERT(srv_conns_add(c, a.server) >= 0);
-    ca = srv_conns_started(c, a.server);
+    ASSERT(c != NULL);
+    ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
     /* The first request's headers are in; its body is still arriving a second later. */
     srv_conn_request_begin(ca);
