@@ -18,6 +18,15 @@ MIB = 1 << 20
 BODY = 8 * MIB  # the default maxBodyBytes (8Mi)
 
 
+def run_threads(n, one):
+    """Runs one(i) for i in 0..n-1 on n threads at once and waits for them (300 s each)."""
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+
+
 def sanitized():
     """True when the daemon is built with AddressSanitizer or ThreadSanitizer."""
     with open(BIN, "rb") as f:
@@ -100,11 +109,7 @@ def stream_all(s, n, body):
         finally:
             sock.close()
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    run_threads(n, one)
     return results
 
 
@@ -190,11 +195,7 @@ def stream_chunked(s, n, size, cut_at=None):
         finally:
             sock.close()
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    run_threads(n, one)
     return results
 
 
