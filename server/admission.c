@@ -161,38 +161,39 @@ enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char
                        where[0] != '\0' ? where : og_strerror(rc));
         return srv_response_error(resp, 400, msg) ? SRV_ADMISSION_RESPOND : SRV_ADMISSION_DROP;
     }
-    if (og_policy_index_target(a->cfg, a->rv, &a->index_url) != OG_OK)
-        return srv_response_error(resp, 500, og_strerror(OG_ENOMEM)) ? SRV_ADMISSION_RESPOND
-                                                                     : SRV_ADMISSION_DROP;
+    a->has_obj = og_review_policy_input(a->rv, &a->obj, &a->ctx);
+    rc = og_policy_eval(a->cfg, a->has_obj ? &a->obj : NULL, &a->ctx, a->ep, &a->dec);
+    if (rc != OG_OK) {
+        srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
+        return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_ADMISSION_RESPOND
+                                                              : SRV_ADMISSION_DROP;
+    }
+    a->index_url = a->dec.index_url;
     return a->index_url != NULL ? SRV_ADMISSION_INDEX : SRV_ADMISSION_DECIDE;
 }
 
 bool srv_admission_decide(struct srv_admission *a, uint64_t latency_us, struct srv_response *resp)
 {
-    struct og_decision dec;
+    struct og_decision *dec = &a->dec;
     struct og_buf out;
-    enum og_err rc;
+    enum og_err rc = OG_OK;
     char *body;
     size_t len;
 
-    memset(&dec, 0, sizeof(dec));
     og_buf_init(&out, RESPONSE_MAX);
-    rc = og_policy_eval(a->cfg, a->rv, a->ep, a->have_verdict ? &a->verdict : NULL, &dec);
+    if (a->have_verdict)
+        rc = og_policy_eval_index(a->cfg, &a->obj, a->ep, &a->verdict, dec);
     if (rc == OG_OK)
-        rc = og_review_encode(a->rv, &dec, &out);
+        rc = og_review_encode(a->rv, dec, &out);
     if (rc != OG_OK) {
         og_buf_cleanup(&out);
-        og_decision_cleanup(&dec);
         srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
         return srv_response_error(resp, 500, og_strerror(rc));
     }
     body = og_buf_take(&out, &len);
-    if (body == NULL) {
-        og_decision_cleanup(&dec);
+    if (body == NULL)
         return false;
-    }
-    log_admission(a, &dec, latency_us);
-    og_decision_cleanup(&dec);
+    log_admission(a, dec, latency_us);
     memset(resp, 0, sizeof(*resp));
     resp->status = 200;
     resp->body = body;
@@ -203,10 +204,10 @@ bool srv_admission_decide(struct srv_admission *a, uint64_t latency_us, struct s
 
 void srv_admission_cleanup(struct srv_admission *a)
 {
+    og_decision_cleanup(&a->dec);
+    a->index_url = NULL;
     og_review_free(a->rv);
     a->rv = NULL;
-    free(a->index_url);
-    a->index_url = NULL;
     og_index_verdict_cleanup(&a->verdict);
     a->have_verdict = false;
 }

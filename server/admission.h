@@ -31,7 +31,11 @@ struct srv_admission {
     const struct og_config *cfg; /* lent: the request's snapshot */
     enum og_endpoint ep;
     struct og_review *rv;
-    char *index_url;                 /**< the url the policy wants a verdict on, or NULL */
+    struct og_policy_object obj; /* the policy's input, lent by `rv` */
+    struct og_admission_context ctx;
+    bool has_obj;
+    struct og_decision dec;          /* the policy's first step, completed by decide */
+    const char *index_url;           /**< the url the policy wants a verdict on, or NULL */
     struct og_index_verdict verdict; /**< the index verdict, when `have_verdict` */
     bool have_verdict;
 };

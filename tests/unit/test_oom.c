@@ -93,6 +93,8 @@ static enum og_err admit(enum og_mode mode)
 {
     struct og_config *cfg = NULL;
     struct og_review *rv = NULL;
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
     struct og_decision d;
     struct og_buf out;
     enum og_err rc;
@@ -106,7 +108,8 @@ static enum og_err admit(enum og_mode mode)
     rc = og_review_decode(review, sizeof(review) - 1, &rv, NULL);
     if (rc != OG_OK)
         goto out;
-    rc = og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d);
+    rc = og_policy_eval(cfg, og_review_policy_input(rv, &obj, &ctx) ? &obj : NULL, &ctx,
+                        OG_ENDPOINT_MUTATE, &d);
     if (rc != OG_OK)
         goto out;
     rc = og_review_encode(rv, &d, &out);

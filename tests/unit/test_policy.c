@@ -32,6 +32,24 @@ struct eval {
     struct og_decision d;
 };
 
+/*
+ * Both steps of the policy on a review, as the server runs them: the static rules, then,
+ * when they leave it to the index and `verdict` is given, the index rules.
+ */
+static enum og_err eval_review(const struct og_config *cfg, const struct og_review *rv,
+                               enum og_endpoint ep, const struct og_index_verdict *verdict,
+                               struct og_decision *d)
+{
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
+    bool has = og_review_policy_input(rv, &obj, &ctx);
+    enum og_err rc = og_policy_eval(cfg, has ? &obj : NULL, &ctx, ep, d);
+
+    if (rc == OG_OK && verdict != NULL && d->index_url != NULL)
+        rc = og_policy_eval_index(cfg, &obj, ep, verdict, d);
+    return rc;
+}
+
 static void eval_spec(const struct og_config *cfg, const char *spec, enum og_endpoint ep,
                       const struct og_index_verdict *verdict, struct eval *e)
 {
@@ -41,7 +59,7 @@ static void eval_spec(const struct og_config *cfg, const char *spec, enum og_end
     og_diag_clear(&diag);
     ASSERT_EQ(og_review_decode(body, strlen(body), &e->rv, &diag), OG_OK);
     free(body);
-    ASSERT_EQ(og_policy_eval(cfg, e->rv, ep, verdict, &e->d), OG_OK);
+    ASSERT_EQ(eval_review(cfg, e->rv, ep, verdict, &e->d), OG_OK);
 }
 
 static void eval_done(struct eval *e)
@@ -348,7 +366,7 @@ OG_TEST(out_of_scope_is_untouched)
     struct og_decision d;
 
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
     ASSERT_EQ(d.allowed, 1);
     ASSERT_EQ(d.rule, OG_RULE_NONE);
     ASSERT_EQ(d.n_warnings, 0);
@@ -365,7 +383,7 @@ OG_TEST(out_of_scope_is_untouched)
             "\"https://charts.bitnami.com/bitnami\"}}}}";
 
         ASSERT_EQ(og_review_decode(deleting, strlen(deleting), &rv, NULL), OG_OK);
-        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
         ASSERT_EQ(d.allowed, 1);
         ASSERT(d.patch == NULL);
         ASSERT_EQ(d.n_warnings, 0);
@@ -408,31 +426,37 @@ OG_TEST(index_verdicts)
     const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     struct og_review *rv = NULL;
     char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
-    char *url = NULL;
+    struct og_decision d;
     struct eval e;
     char *patched;
 
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://kubeshop.github.io/helm-charts");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://kubeshop.github.io/helm-charts");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
     /* Scheme and host fold; the path's trailing '/' goes; the query stays as written. */
     body = review_json("admission.k8s.io/v1", "CREATE", "v1",
                        "{\"url\":\"HTTPS://Blob.Example?SIG=AbC\"}");
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://blob.example?SIG=AbC");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://blob.example?SIG=AbC");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
     body = review_json("admission.k8s.io/v1", "CREATE", "v1",
                        "{\"url\":\"https://h.example/charts/?sig=x\"}");
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://h.example/charts?sig=x");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://h.example/charts?sig=x");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
 
@@ -641,7 +665,7 @@ OG_TEST(mode_resolution)
                 cases[i].annotation ? cases[i].annotation : "", cases[i].annotation ? "\"" : ""),
             OG_OK);
         ASSERT_EQ(og_review_decode(body.ptr, body.len, &rv, NULL), OG_OK);
-        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
         ASSERT_EQ(d.mode, cases[i].mode);
         ASSERT_EQ(d.allowed, cases[i].allowed);
         for (size_t w = 0; w < d.n_warnings; w++)
