@@ -85,18 +85,6 @@ static uint64_t lookups(struct srv_index_cache *c)
     return st.hits + st.stale + st.misses;
 }
 
-static struct og_config *config(void)
-{
-    struct og_config *cfg = NULL;
-
-    if (og_config_new(&cfg) != OG_OK)
-        abort();
-    cfg->mode = OG_MODE_MUTATE;
-    cfg->index.budget_ms = 60000;     /* longer than any test: only deliver() ends a wait */
-    srv_log_set_level(SRV_LOG_ERROR); /* no admission lines in the test output */
-    return cfg;
-}
-
 /* An AdmissionReview of a HelmRepository `op` with spec.url `url`. */
 static char *review(const char *op, const char *url)
 {
@@ -115,36 +103,73 @@ static char *review(const char *op, const char *url)
     return og_buf_take(&b, NULL);
 }
 
+/* What each test sets up: a cache over the injected fetch, a snapshot, one admission. */
+struct fix {
+    struct fetcher f;
+    struct srv_index_cache *c; /* NULL: the admission runs without a cache */
+    struct og_config *cfg;
+    atomic_int resumed; /* calls of the admission's resume */
+    struct srv_admission a;
+    struct srv_response resp;
+};
+
+static void fix_init(struct fix *x, bool cache, bool hold, enum og_index_state state)
+{
+    memset(x, 0, sizeof(*x));
+    x->f.hold = hold;
+    x->f.state = state;
+    atomic_init(&x->f.fetches, 0);
+    atomic_init(&x->resumed, 0);
+    x->c = cache ? new_cache(&x->f) : NULL;
+    if (og_config_new(&x->cfg) != OG_OK)
+        abort();
+    x->cfg->mode = OG_MODE_MUTATE;
+    x->cfg->index.budget_ms = 60000;  /* longer than any test: only deliver() ends a wait */
+    srv_log_set_level(SRV_LOG_ERROR); /* no admission lines in the test output */
+}
+
+static void fix_done(struct fix *x)
+{
+    if (x->f.done != NULL)
+        deliver(&x->f); /* the cache waits for its fetches when freed */
+    srv_index_cache_free(x->c);
+    og_config_unref(x->cfg);
+}
+
 /* The resume callback: counts its calls. */
 static void count_resume(void *arg)
 {
     atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* Decodes `body` into `a` (initialized here) and makes the first decide call. */
-static enum srv_admission_next start(struct srv_admission *a, struct og_config *cfg,
-                                     struct srv_index_cache *c, atomic_int *resumed,
-                                     const char *body, struct srv_response *resp)
+/* Starts an admission of `op` on spec.url `url`: decodes it and makes the first decide call. */
+static enum srv_admission_next start(struct fix *x, const char *op, const char *url)
 {
-    srv_admission_init(a, cfg, c, OG_ENDPOINT_MUTATE, count_resume, resumed);
-    ASSERT_EQ(srv_admission_decode(a, body, strlen(body), resp), SRV_ADMISSION_CONTINUE);
-    return srv_admission_decide(a, 0, resp);
+    char *body = review(op, url);
+    enum srv_admission_next next;
+
+    srv_admission_init(&x->a, x->cfg, x->c, OG_ENDPOINT_MUTATE, count_resume, &x->resumed);
+    next = srv_admission_decode(&x->a, body, strlen(body), &x->resp);
+    free(body);
+    ASSERT_EQ(next, SRV_ADMISSION_CONTINUE);
+    return srv_admission_decide(&x->a, 0, &x->resp);
 }
 
-/* A 200 whose body says `want` (the rule's annotation, a warning). */
-static void expect_answer(struct srv_response *resp, const char *want)
+/* The admission answered 200 with a body that says `want` (a rule's annotation, a warning). */
+static void expect_answer(struct fix *x, const char *want)
 {
     char *body;
     bool found;
 
-    ASSERT_EQ(resp->status, 200);
-    body = og_str_dup((struct og_str){resp->body, resp->len});
+    ASSERT_EQ(x->resp.status, 200);
+    body = og_str_dup((struct og_str){x->resp.body, x->resp.len});
     ASSERT(body != NULL);
     found = strstr(body, want) != NULL;
     if (!found)
         fprintf(stderr, "  no \"%s\" in %s\n", want, body);
     free(body);
-    srv_response_cleanup(resp);
+    srv_response_cleanup(&x->resp);
+    srv_admission_cleanup(&x->a);
     ASSERT(found);
 }
 
@@ -159,38 +184,21 @@ OG_TEST(no_url_no_lookup)
         {"CREATE", "ftp://x.example/charts", "\"allowed\":true"},
         {"DELETE", "https://example.com/charts", "\"allowed\":true"},
     };
-    struct fetcher f = {false, OG_INDEX_STATE_CLEAN, 0, NULL, NULL};
-    struct srv_index_cache *c = new_cache(&f);
-    struct og_config *cfg = config();
-    atomic_int resumed = 0;
+    struct fix x;
 
+    fix_init(&x, true, false, OG_INDEX_STATE_CLEAN);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *body = review(cases[i].op, cases[i].url);
-        struct srv_admission a;
-        struct srv_response resp;
-
-        ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_RESPOND);
-        expect_answer(&resp, cases[i].want);
-        srv_admission_cleanup(&a);
-        free(body);
+        ASSERT_EQ(start(&x, cases[i].op, cases[i].url), SRV_ADMISSION_RESPOND);
+        expect_answer(&x, cases[i].want);
     }
     /* Nor does one that would need it when analysis is off. */
-    cfg->index.enabled = false;
-    {
-        char *body = review("CREATE", "https://example.com/charts");
-        struct srv_admission a;
-        struct srv_response resp;
-
-        ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_RESPOND);
-        expect_answer(&resp, "\"allowed\":true");
-        srv_admission_cleanup(&a);
-        free(body);
-    }
-    ASSERT_EQ(lookups(c), 0);
-    ASSERT_EQ(atomic_load(&f.fetches), 0);
-    ASSERT_EQ(atomic_load(&resumed), 0);
-    srv_index_cache_free(c);
-    og_config_unref(cfg);
+    x.cfg->index.enabled = false;
+    ASSERT_EQ(start(&x, "CREATE", "https://example.com/charts"), SRV_ADMISSION_RESPOND);
+    expect_answer(&x, "\"allowed\":true");
+    ASSERT_EQ(lookups(x.c), 0);
+    ASSERT_EQ(atomic_load(&x.f.fetches), 0);
+    ASSERT_EQ(atomic_load(&x.resumed), 0);
+    fix_done(&x);
 }
 
 /*
@@ -200,99 +208,68 @@ OG_TEST(no_url_no_lookup)
  */
 OG_TEST(cached_verdict_one_lookup)
 {
-    struct fetcher f = {false, OG_INDEX_STATE_OCI, 0, NULL, NULL};
-    struct srv_index_cache *c = new_cache(&f);
-    struct og_config *cfg = config();
-    char *body = review("CREATE", "https://Example.com/charts/");
-    atomic_int resumed = 0;
-    struct srv_admission a;
-    struct srv_response resp;
+    struct fix x;
 
-    ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_WAIT);
-    ASSERT_EQ(srv_admission_parked(&a), false);
-    ASSERT_EQ(srv_admission_decide(&a, 0, &resp), SRV_ADMISSION_RESPOND);
-    expect_answer(&resp, "index-points-to-oci");
-    srv_admission_cleanup(&a);
-    ASSERT_EQ(lookups(c), 2);
-
+    fix_init(&x, true, false, OG_INDEX_STATE_OCI);
+    ASSERT_EQ(start(&x, "CREATE", "https://Example.com/charts/"), SRV_ADMISSION_WAIT);
+    ASSERT_EQ(srv_admission_parked(&x.a), false);
+    ASSERT_EQ(srv_admission_decide(&x.a, 0, &x.resp), SRV_ADMISSION_RESPOND);
+    expect_answer(&x, "index-points-to-oci");
+    ASSERT_EQ(lookups(x.c), 2);
     for (int i = 0; i < 3; i++) {
-        ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_RESPOND);
-        expect_answer(&resp, "index-points-to-oci");
-        srv_admission_cleanup(&a);
-        ASSERT_EQ(lookups(c), 3 + (uint64_t)i);
+        ASSERT_EQ(start(&x, "CREATE", "https://Example.com/charts/"), SRV_ADMISSION_RESPOND);
+        expect_answer(&x, "index-points-to-oci");
+        ASSERT_EQ(lookups(x.c), 3 + (uint64_t)i);
     }
-    ASSERT_EQ(atomic_load(&f.fetches), 1);
-    ASSERT_EQ(atomic_load(&resumed), 0);
-    srv_index_cache_free(c);
-    og_config_unref(cfg);
-    free(body);
+    ASSERT_EQ(atomic_load(&x.f.fetches), 1);
+    ASSERT_EQ(atomic_load(&x.resumed), 0);
+    fix_done(&x);
 }
 
 /* A fetch in flight: the admission parks, the delivery resumes it once, it decides. */
 OG_TEST(wait_parks_and_resumes_once)
 {
-    struct fetcher f = {true, OG_INDEX_STATE_OCI, 0, NULL, NULL};
-    struct srv_index_cache *c = new_cache(&f);
-    struct og_config *cfg = config();
-    char *body = review("CREATE", "https://example.com/charts");
-    atomic_int resumed = 0;
-    struct srv_admission a;
-    struct srv_response resp;
+    struct fix x;
 
-    ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_WAIT);
-    ASSERT_EQ(lookups(c), 1);
-    ASSERT_EQ(srv_admission_parked(&a), true);
-    ASSERT_EQ(atomic_load(&resumed), 0);
-    deliver(&f);
-    ASSERT_EQ(atomic_load(&resumed), 1);
-    ASSERT_EQ(srv_admission_decide(&a, 0, &resp), SRV_ADMISSION_RESPOND);
-    expect_answer(&resp, "index-points-to-oci");
-    srv_admission_cleanup(&a);
-    ASSERT_EQ(lookups(c), 2);
-    ASSERT_EQ(atomic_load(&f.fetches), 1);
-    ASSERT_EQ(atomic_load(&resumed), 1);
-    srv_index_cache_free(c);
-    og_config_unref(cfg);
-    free(body);
+    fix_init(&x, true, true, OG_INDEX_STATE_OCI);
+    ASSERT_EQ(start(&x, "CREATE", "https://example.com/charts"), SRV_ADMISSION_WAIT);
+    ASSERT_EQ(lookups(x.c), 1);
+    ASSERT_EQ(srv_admission_parked(&x.a), true);
+    ASSERT_EQ(atomic_load(&x.resumed), 0);
+    deliver(&x.f);
+    ASSERT_EQ(atomic_load(&x.resumed), 1);
+    ASSERT_EQ(srv_admission_decide(&x.a, 0, &x.resp), SRV_ADMISSION_RESPOND);
+    expect_answer(&x, "index-points-to-oci");
+    ASSERT_EQ(lookups(x.c), 2);
+    ASSERT_EQ(atomic_load(&x.f.fetches), 1);
+    ASSERT_EQ(atomic_load(&x.resumed), 1);
+    fix_done(&x);
 }
 
 /* No budget: one lookup, and the policy decides with the fetch still running (pending). */
 OG_TEST(no_budget_no_wait)
 {
-    struct fetcher f = {true, OG_INDEX_STATE_CLEAN, 0, NULL, NULL};
-    struct srv_index_cache *c = new_cache(&f);
-    struct og_config *cfg = config();
-    char *body = review("CREATE", "https://example.com/charts");
-    atomic_int resumed = 0;
-    struct srv_admission a;
-    struct srv_response resp;
+    struct fix x;
 
-    cfg->index.budget_ms = 0;
-    ASSERT_EQ(start(&a, cfg, c, &resumed, body, &resp), SRV_ADMISSION_RESPOND);
-    expect_answer(&resp, "is pending; allowed");
-    srv_admission_cleanup(&a);
-    ASSERT_EQ(lookups(c), 1);
-    ASSERT_EQ(atomic_load(&resumed), 0);
-    deliver(&f); /* the cache waits for its fetches when freed */
-    srv_index_cache_free(c);
-    og_config_unref(cfg);
-    free(body);
+    fix_init(&x, true, true, OG_INDEX_STATE_CLEAN);
+    x.cfg->index.budget_ms = 0;
+    ASSERT_EQ(start(&x, "CREATE", "https://example.com/charts"), SRV_ADMISSION_RESPOND);
+    expect_answer(&x, "is pending; allowed");
+    ASSERT_EQ(lookups(x.c), 1);
+    ASSERT_EQ(atomic_load(&x.resumed), 0);
+    fix_done(&x);
 }
 
 /* Without a cache (as fuzz_http.c runs it) a url the index could judge is simply allowed. */
 OG_TEST(no_cache_no_verdict)
 {
-    struct og_config *cfg = config();
-    char *body = review("CREATE", "https://example.com/charts");
-    atomic_int resumed = 0;
-    struct srv_admission a;
-    struct srv_response resp;
+    struct fix x;
 
-    ASSERT_EQ(start(&a, cfg, NULL, &resumed, body, &resp), SRV_ADMISSION_RESPOND);
-    expect_answer(&resp, "\"allowed\":true");
-    srv_admission_cleanup(&a);
-    og_config_unref(cfg);
-    free(body);
+    fix_init(&x, false, false, OG_INDEX_STATE_CLEAN);
+    ASSERT_EQ(start(&x, "CREATE", "https://example.com/charts"), SRV_ADMISSION_RESPOND);
+    expect_answer(&x, "\"allowed\":true");
+    ASSERT_EQ(atomic_load(&x.resumed), 0);
+    fix_done(&x);
 }
 
 OG_TEST_MAIN(OG_T(no_url_no_lookup), OG_T(cached_verdict_one_lookup),
