@@ -142,7 +142,7 @@ fail:
     return MHD_NO;
 }
 
-/* What request.h or admission.h decided, in libmicrohttpd's terms. */
+/* What request.h decided, in libmicrohttpd's terms. */
 static enum MHD_Result respond(struct srv_request *req, enum srv_req_next next,
                                struct srv_response *resp)
 {
