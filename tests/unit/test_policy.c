@@ -725,8 +725,8 @@ static const char *member(const cJSON *o, const char *name)
 OG_TEST(object_decides_as_review)
 {
     static const char *const specs[] = {
-        "{\"url\":\"https://charts.bitnami.com/bitnami\",\"passCredentials\":true,"
-        "\"secretRef\":{\"name\":\"creds\"},\"type\":\"default\"}",
+        ("{\"url\":\"https://charts.bitnami.com/bitnami\",\"passCredentials\":true,"
+         "\"secretRef\":{\"name\":\"creds\"},\"type\":\"default\"}"),
         "{\"url\":\"oci://ghcr.io/org/charts/app:1.0\"}",
         "{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}",
         "{\"url\":\"https://Kubeshop.github.io/helm-charts/\",\"interval\":\"5m\"}",
