@@ -58,19 +58,19 @@ int main(int argc, char **argv)
 
         for (size_t i = 0; i < n; i++) {
             struct og_review *rv = NULL;
+            struct og_policy_object obj;
+            struct og_admission_context ctx;
             struct og_decision d;
             struct og_buf out;
-            char *url = NULL;
 
             og_buf_init(&out, 1u << 20);
             if (og_review_decode(body, len, &rv, NULL) != OG_OK ||
-                og_policy_index_target(cfg, rv, &url) != OG_OK ||
-                og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d) != OG_OK ||
+                og_policy_eval(cfg, og_review_policy_input(rv, &obj, &ctx) ? &obj : NULL, &ctx,
+                               OG_ENDPOINT_MUTATE, &d) != OG_OK ||
                 og_review_encode(rv, &d, &out) != OG_OK) {
                 fprintf(stderr, "bench_admit: admission failed\n");
                 return 1;
             }
-            free(url);
             og_decision_cleanup(&d);
             og_review_free(rv);
             og_buf_cleanup(&out);

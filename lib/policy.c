@@ -54,6 +54,7 @@ void og_decision_cleanup(struct og_decision *d)
     free(d->annotations);
     free(d->patch);
     free(d->suggested_url);
+    free(d->index_url);
     memset(d, 0, sizeof(*d));
 }
 
@@ -62,8 +63,7 @@ void og_decision_cleanup(struct og_decision *d)
 enum scheme { SCHEME_NONE, SCHEME_OCI, SCHEME_HTTP, SCHEME_OTHER };
 
 struct repo {
-    const struct og_review *rv;
-    const struct og_review_object *obj;
+    const struct og_policy_object *obj;
     const char *ns;
     const char *name;
     struct og_str url;
@@ -73,30 +73,26 @@ struct repo {
     bool has_secret_ref;
 };
 
-static bool in_scope(const struct og_review_request *req)
+static bool in_scope(const struct og_policy_object *obj, const struct og_admission_context *ctx)
 {
-    return strcmp(req->group, "source.toolkit.fluxcd.io") == 0 &&
-           strcmp(req->kind, "HelmRepository") == 0 &&
-           (strcmp(req->version, "v1") == 0 || strcmp(req->version, "v1beta2") == 0 ||
-            strcmp(req->version, "v1beta1") == 0) &&
-           (req->op == OG_OP_CREATE || req->op == OG_OP_UPDATE) && req->object.present &&
+    return obj != NULL && strcmp(obj->group, "source.toolkit.fluxcd.io") == 0 &&
+           strcmp(obj->kind, "HelmRepository") == 0 &&
+           (strcmp(obj->version, "v1") == 0 || strcmp(obj->version, "v1beta2") == 0 ||
+            strcmp(obj->version, "v1beta1") == 0) &&
+           (ctx->op == OG_OP_CREATE || ctx->op == OG_OP_UPDATE) &&
            /* Finalizers are being removed: blocking that would leave it Terminating. */
-           !req->object.deleting;
+           !obj->deleting;
 }
 
-/* Fills `r` from the review; false when the object has no spec.url to judge. */
-static bool read_repo(const struct og_review *rv, struct repo *r)
+/* Fills `r` from the object; false when it has no spec.url to judge. */
+static bool read_repo(const struct og_policy_object *obj, struct repo *r)
 {
-    const struct og_review_request *req = og_review_get_request(rv);
-    const struct og_review_object *obj = &req->object;
-
     memset(r, 0, sizeof(*r));
     if (!obj->has_spec || obj->url == NULL)
         return false;
-    r->rv = rv;
     r->obj = obj;
-    r->ns = req->namespace_[0] != '\0' ? req->namespace_ : obj->namespace_;
-    r->name = req->name[0] != '\0' ? req->name : obj->name;
+    r->ns = obj->namespace_;
+    r->name = obj->name;
     r->url = og_str_of(obj->url);
     r->type = obj->type != NULL ? obj->type : "";
     r->has_pass_credentials = obj->has_pass_credentials;
@@ -232,8 +228,11 @@ static enum og_err append_charts(struct og_buf *out, const struct og_index_verdi
     return rc;
 }
 
-static enum og_err find(const struct og_config *cfg, const struct repo *r,
-                        const struct og_index_verdict *verdict, struct finding *f)
+/*
+ * The static rules: what the object alone says. Leaves `f->rule` at OG_RULE_NONE when none
+ * applies; for an http(s) url the index verdict may still (find_index()).
+ */
+static enum og_err find_static(const struct og_config *cfg, const struct repo *r, struct finding *f)
 {
     const struct og_migration *m;
     enum og_err rc = OG_OK;
@@ -273,8 +272,15 @@ static enum og_err find(const struct og_config *cfg, const struct repo *r,
                               "rejects it",
                               (int)r->url.len, r->url.ptr);
     }
-    if (verdict == NULL)
-        return OG_OK;
+    return OG_OK;
+}
+
+/* The index rules, for an http(s) url that no static rule decided. */
+static enum og_err find_index(const struct repo *r, const struct og_index_verdict *verdict,
+                              struct finding *f)
+{
+    enum og_err rc = OG_OK;
+
     switch (verdict->state) {
     case OG_INDEX_STATE_OCI:
         f->rule = OG_RULE_INDEX_OCI;
@@ -510,15 +516,19 @@ static enum og_err first_line(const struct repo *r, const struct finding *f, str
 static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
                                  const struct og_decision *d, struct og_buf *out)
 {
-    struct og_guidance g = {NULL, NULL, f->chart, false};
+    struct og_guidance g = {r->obj->tree, NULL, f->chart, false};
     cJSON *object = NULL;
     enum og_err rc;
 
     /* The one place the request path needs the object as a tree. */
-    rc = og_review_object_tree(r->rv, &object);
-    if (rc != OG_OK)
-        return rc;
-    g.object = object;
+    if (g.object == NULL) {
+        if (r->obj->tree_fn == NULL)
+            return OG_ENOTFOUND;
+        rc = r->obj->tree_fn(r->obj->tree_arg, &object);
+        if (rc != OG_OK)
+            return rc;
+        g.object = object;
+    }
     g.oci_base = f->new_url.len > 0 ? f->new_url.ptr : NULL;
     if (f->rule == OG_RULE_OCI_TYPE_HTTP_URL) {
         g.drop_type = true;
@@ -611,42 +621,11 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
 }
 
 /* The mode for this request: exemptions, namespace rules, then the annotation. */
-static enum og_mode effective_mode(const struct og_config *cfg, const struct og_review_request *req,
-                                   const char **why)
+static enum og_mode effective_mode(const struct og_config *cfg, const struct og_policy_object *obj,
+                                   const struct og_admission_context *ctx, const char **why)
 {
-    return og_config_resolve_mode(cfg, req->namespace_, req->username, req->groups, req->n_groups,
-                                  req->object.mode_annotation, why);
-}
-
-enum og_err og_policy_index_target(const struct og_config *cfg, const struct og_review *rv,
-                                   char **url)
-{
-    const struct og_review_request *req = og_review_get_request(rv);
-    struct finding f;
-    struct repo r;
-    struct og_buf norm;
-    enum og_err rc = OG_OK;
-
-    *url = NULL;
-    if (!cfg->index.enabled || !in_scope(req) || effective_mode(cfg, req, NULL) == OG_MODE_OFF ||
-        !read_repo(rv, &r) || r.scheme != SCHEME_HTTP)
-        return OG_OK;
-    memset(&f, 0, sizeof(f));
-    og_buf_init(&f.new_url, URL_MAX);
-    og_buf_init(&f.problem, URL_MAX);
-    og_buf_init(&norm, URL_MAX);
-    rc = find(cfg, &r, NULL, &f);
-    if (rc == OG_OK && f.rule == OG_RULE_NONE) {
-        rc = normalize_http(r.url, &norm);
-        if (rc == OG_OK)
-            *url = og_buf_take(&norm, NULL);
-        if (rc == OG_OK && *url == NULL)
-            rc = OG_ENOMEM;
-    }
-    og_buf_cleanup(&f.new_url);
-    og_buf_cleanup(&f.problem);
-    og_buf_cleanup(&norm);
-    return rc;
+    return og_config_resolve_mode(cfg, obj->namespace_, ctx->username, ctx->groups, ctx->n_groups,
+                                  obj->mode_annotation, why);
 }
 
 static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
@@ -690,15 +669,34 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
     return rc;
 }
 
-enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *rv,
-                           enum og_endpoint ep, const struct og_index_verdict *verdict,
+/* Turns the finding into the decision `d` (which holds the mode): the end of either step. */
+static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
+                         struct finding *f, struct og_decision *d)
+{
+    enum og_err rc;
+
+    if (f->new_url.len > FIX_URL_MAX)
+        f->fixable = false;
+    d->rule = f->rule;
+    rc = decide(cfg, r, ep, f, d);
+    if (rc == OG_OK)
+        rc = add_annotation(d, "mode", og_mode_name(d->mode));
+    /* An opt-out that did not apply is worth saying, since the user expected it to. */
+    if (rc == OG_OK && og_mode_why_annotation_ignored(d->mode_why))
+        rc = add_warning(d, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
+                         og_mode_name(d->mode),
+                         cfg->allow_annotation_override ? "only audit may be asked for"
+                                                        : "overrides are not allowed");
+    return rc;
+}
+
+enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_object *obj,
+                           const struct og_admission_context *ctx, enum og_endpoint ep,
                            struct og_decision *out)
 {
-    const struct og_review_request *req = og_review_get_request(rv);
     struct og_decision d;
     struct finding f;
     struct repo r;
-    const char *why = NULL;
     enum og_err rc = OG_OK;
 
     memset(&d, 0, sizeof(d));
@@ -708,26 +706,24 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *
     og_buf_init(&f.problem, URL_MAX);
     d.allowed = true;
     d.mode = OG_MODE_OFF;
-    if (!in_scope(req))
+    if (!in_scope(obj, ctx))
         goto out;
-    d.mode = effective_mode(cfg, req, &why);
-    if (d.mode == OG_MODE_OFF || !read_repo(rv, &r))
+    d.mode = effective_mode(cfg, obj, ctx, &d.mode_why);
+    if (d.mode == OG_MODE_OFF || !read_repo(obj, &r))
         goto out;
-    rc = find(cfg, &r, verdict, &f);
+    rc = find_static(cfg, &r, &f);
+    if (rc == OG_OK && f.rule == OG_RULE_NONE && r.scheme == SCHEME_HTTP && cfg->index.enabled) {
+        /* Only the index can still decide: say which one, rather than deciding. */
+        rc = normalize_http(r.url, &f.new_url);
+        if (rc == OG_OK)
+            d.index_url = og_buf_take(&f.new_url, NULL);
+        if (rc == OG_OK && d.index_url == NULL)
+            rc = OG_ENOMEM;
+        goto out;
+    }
     if (rc != OG_OK || f.rule == OG_RULE_NONE)
         goto out;
-    if (f.new_url.len > FIX_URL_MAX)
-        f.fixable = false;
-    d.rule = f.rule;
-    rc = decide(cfg, &r, ep, &f, &d);
-    if (rc == OG_OK)
-        rc = add_annotation(&d, "mode", og_mode_name(d.mode));
-    /* An opt-out that did not apply is worth saying, since the user expected it to. */
-    if (rc == OG_OK && og_mode_why_annotation_ignored(why))
-        rc = add_warning(&d, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
-                         og_mode_name(d.mode),
-                         cfg->allow_annotation_override ? "only audit may be asked for"
-                                                        : "overrides are not allowed");
+    rc = apply(cfg, &r, ep, &f, &d);
 out:
     og_buf_cleanup(&f.new_url);
     og_buf_cleanup(&f.problem);
@@ -737,4 +733,28 @@ out:
     }
     *out = d;
     return OG_OK;
+}
+
+enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_policy_object *obj,
+                                 enum og_endpoint ep, const struct og_index_verdict *verdict,
+                                 struct og_decision *d)
+{
+    struct finding f;
+    struct repo r;
+    enum og_err rc;
+
+    /* The first step set index_url only for an in-scope object with an http(s) spec.url. */
+    if (d->index_url == NULL || d->rule != OG_RULE_NONE || !read_repo(obj, &r))
+        return OG_EINVAL;
+    memset(&f, 0, sizeof(f));
+    og_buf_init(&f.new_url, URL_MAX);
+    og_buf_init(&f.problem, URL_MAX);
+    rc = find_index(&r, verdict, &f);
+    if (rc == OG_OK && f.rule != OG_RULE_NONE)
+        rc = apply(cfg, &r, ep, &f, d);
+    og_buf_cleanup(&f.new_url);
+    og_buf_cleanup(&f.problem);
+    if (rc != OG_OK)
+        og_decision_cleanup(d);
+    return rc;
 }

@@ -898,6 +898,46 @@ enum og_err og_review_object_tree(const struct og_review *rv, cJSON **out)
     return *out != NULL ? OG_OK : OG_ENOMEM;
 }
 
+/* og_policy_tree_fn for the review's object. */
+static enum og_err object_tree(const void *arg, cJSON **out)
+{
+    return og_review_object_tree(arg, out);
+}
+
+bool og_review_policy_input(const struct og_review *rv, struct og_policy_object *obj,
+                            struct og_admission_context *ctx)
+{
+    const struct og_review_request *req = &rv->req;
+    const struct og_review_object *o = &req->object;
+
+    memset(obj, 0, sizeof(*obj));
+    ctx->op = req->op;
+    ctx->username = req->username;
+    ctx->groups = req->groups;
+    ctx->n_groups = req->n_groups;
+    ctx->dry_run = req->dry_run;
+    if (!o->present)
+        return false;
+    obj->group = req->group;
+    obj->version = req->version;
+    obj->kind = req->kind;
+    /* The apiserver names the object in the request; an object sent alone names itself. */
+    obj->namespace_ = req->namespace_[0] != '\0' ? req->namespace_ : o->namespace_;
+    obj->name = req->name[0] != '\0' ? req->name : o->name;
+    obj->mode_annotation = o->mode_annotation;
+    obj->deleting = o->deleting;
+    obj->has_spec = o->has_spec;
+    obj->url = o->url;
+    obj->type = o->type;
+    obj->has_type = o->has_type;
+    obj->has_url = o->has_url;
+    obj->has_pass_credentials = o->has_pass_credentials;
+    obj->has_secret_ref = o->has_secret_ref;
+    obj->tree_fn = object_tree;
+    obj->tree_arg = rv;
+    return true;
+}
+
 void og_review_free(struct og_review *rv)
 {
     if (rv == NULL)

@@ -124,8 +124,8 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     field_uint(&f, "patch_ops", d->patch_ops);
     field_uint(&f, "warnings", d->n_warnings);
     field_str(&f, "rule", og_rule_name(d->rule));
-    if (a->index_url != NULL)
-        field_str(&f, "index_url", a->index_url);
+    if (d->index_url != NULL)
+        field_str(&f, "index_url", d->index_url);
     if (a->have_verdict) {
         field_str(&f, "index", og_index_state_name(a->verdict.state));
         if (a->verdict.detail != NULL)
@@ -134,11 +134,20 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_raw(SRV_LOG_INFO, "admission", f.buf);
 }
 
-void srv_admission_init(struct srv_admission *a, const struct og_config *cfg, enum og_endpoint ep)
+/* How a wait stands: set by the caller (WAITING, SUSPENDED) and the cache's wake (WOKEN). */
+enum { PARK_NONE, PARK_WAITING, PARK_SUSPENDED, PARK_WOKEN };
+
+void srv_admission_init(struct srv_admission *a, struct og_config *cfg,
+                        struct srv_index_cache *cache, enum og_endpoint ep,
+                        srv_admission_resume_fn resume, void *arg)
 {
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
+    a->cache = cache;
     a->ep = ep;
+    a->resume = resume;
+    a->resume_arg = arg;
+    atomic_init(&a->park, PARK_NONE);
 }
 
 enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char *body, size_t len,
@@ -161,52 +170,97 @@ enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char
                        where[0] != '\0' ? where : og_strerror(rc));
         return srv_response_error(resp, 400, msg) ? SRV_ADMISSION_RESPOND : SRV_ADMISSION_DROP;
     }
-    if (og_policy_index_target(a->cfg, a->rv, &a->index_url) != OG_OK)
-        return srv_response_error(resp, 500, og_strerror(OG_ENOMEM)) ? SRV_ADMISSION_RESPOND
-                                                                     : SRV_ADMISSION_DROP;
-    return a->index_url != NULL ? SRV_ADMISSION_INDEX : SRV_ADMISSION_DECIDE;
+    a->has_obj = og_review_policy_input(a->rv, &a->obj, &a->ctx);
+    return SRV_ADMISSION_CONTINUE;
 }
 
-bool srv_admission_decide(struct srv_admission *a, uint64_t latency_us, struct srv_response *resp)
+/*
+ * The cache's wake (srv_index_wake_fn): resumes the caller if it is parked already, else
+ * leaves WOKEN for srv_admission_parked() to find. `resume` is read first: once resumed, the
+ * caller may free `a` at any moment.
+ */
+static void index_wake(void *arg)
 {
-    struct og_decision dec;
+    struct srv_admission *a = arg;
+    srv_admission_resume_fn resume = a->resume;
+    void *resume_arg = a->resume_arg;
+
+    if (atomic_exchange(&a->park, PARK_WOKEN) == PARK_SUSPENDED)
+        resume(resume_arg);
+}
+
+bool srv_admission_parked(struct srv_admission *a)
+{
+    int expected = PARK_WAITING;
+
+    return atomic_compare_exchange_strong(&a->park, &expected, PARK_SUSPENDED);
+}
+
+/*
+ * Gets the verdict for the url the policy named into `a->verdict`: true when it is there,
+ * false when the admission has to wait for the wake. After a wait (PARK_WOKEN), the lookup
+ * does not wait again: the verdict, or PENDING once the budget is spent.
+ */
+static bool index_verdict(struct srv_admission *a)
+{
+    const char *url = a->dec.index_url;
+    uint64_t budget = a->cfg->index.budget_ms;
+    bool may_wait = budget > 0 && atomic_load(&a->park) == PARK_NONE;
+
+    if (may_wait)
+        atomic_store(&a->park, PARK_WAITING);
+    /* The wake may come from another thread before the lookup even returns. */
+    if (srv_index_cache_lookup(a->cache, a->cfg, url, may_wait ? srv_index_now_ms() + budget : 0,
+                               &a->verdict, may_wait ? index_wake : NULL, a) == SRV_INDEX_WAIT)
+        return false;
+    a->have_verdict = true;
+    return true;
+}
+
+enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t latency_us,
+                                             struct srv_response *resp)
+{
     struct og_buf out;
-    enum og_err rc;
+    enum og_err rc = OG_OK;
     char *body;
     size_t len;
 
-    memset(&dec, 0, sizeof(dec));
+    if (!a->evaluated) {
+        rc = og_policy_eval(a->cfg, a->has_obj ? &a->obj : NULL, &a->ctx, a->ep, &a->dec);
+        a->evaluated = rc == OG_OK;
+    }
+    if (rc == OG_OK && a->dec.index_url != NULL && a->cache != NULL && !a->have_verdict) {
+        if (!index_verdict(a))
+            return SRV_ADMISSION_WAIT;
+        rc = og_policy_eval_index(a->cfg, &a->obj, a->ep, &a->verdict, &a->dec);
+    }
     og_buf_init(&out, RESPONSE_MAX);
-    rc = og_policy_eval(a->cfg, a->rv, a->ep, a->have_verdict ? &a->verdict : NULL, &dec);
     if (rc == OG_OK)
-        rc = og_review_encode(a->rv, &dec, &out);
+        rc = og_review_encode(a->rv, &a->dec, &out);
     if (rc != OG_OK) {
         og_buf_cleanup(&out);
-        og_decision_cleanup(&dec);
         srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
-        return srv_response_error(resp, 500, og_strerror(rc));
+        return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_ADMISSION_RESPOND
+                                                              : SRV_ADMISSION_DROP;
     }
     body = og_buf_take(&out, &len);
-    if (body == NULL) {
-        og_decision_cleanup(&dec);
-        return false;
-    }
-    log_admission(a, &dec, latency_us);
-    og_decision_cleanup(&dec);
+    if (body == NULL)
+        return SRV_ADMISSION_DROP;
+    log_admission(a, &a->dec, latency_us);
     memset(resp, 0, sizeof(*resp));
     resp->status = 200;
     resp->body = body;
     resp->len = len;
     resp->owned = true;
-    return true;
+    return SRV_ADMISSION_RESPOND;
 }
 
 void srv_admission_cleanup(struct srv_admission *a)
 {
+    og_decision_cleanup(&a->dec);
+    a->evaluated = false;
     og_review_free(a->rv);
     a->rv = NULL;
-    free(a->index_url);
-    a->index_url = NULL;
     og_index_verdict_cleanup(&a->verdict);
     a->have_verdict = false;
 }

@@ -21,7 +21,6 @@
 #include "admission.h"
 #include "args.h"
 #include "conns.h"
-#include "index_cache.h"
 #include "log.h"
 #include "request.h"
 #include "snapshot.h"
@@ -66,7 +65,7 @@ struct srv_httpd {
 
 enum phase {
     PHASE_RECV,       /* headers and body arriving */
-    PHASE_INDEX_WAIT, /* parked at the index hook, the connection suspended */
+    PHASE_INDEX_WAIT, /* the admission waits for the index, the connection suspended */
     PHASE_DONE        /* a response is queued */
 };
 
@@ -143,7 +142,7 @@ fail:
     return MHD_NO;
 }
 
-/* What request.h or admission.h decided, in libmicrohttpd's terms. */
+/* What request.h decided, in libmicrohttpd's terms. */
 static enum MHD_Result respond(struct srv_request *req, enum srv_req_next next,
                                struct srv_response *resp)
 {
@@ -159,120 +158,66 @@ static enum MHD_Result respond(struct srv_request *req, enum srv_req_next next,
     return MHD_NO;
 }
 
-/* Policy, encoding and queueing: the end of every admission. */
+/*
+ * The admission's resume (srv_admission_resume_fn), from the index cache's threads: `arg` is
+ * the parked request. libmicrohttpd then calls the handler again for it (PHASE_INDEX_WAIT).
+ * MHD_resume_connection() takes the daemon's lock, which orders what the admission wrote
+ * before the worker's next handler call.
+ */
+static void resume_request(void *arg)
+{
+    struct srv_request *req = arg;
+
+    MHD_resume_connection(req->conn);
+}
+
+/*
+ * What srv_admission_decide() says, in libmicrohttpd's terms. A wait suspends the connection
+ * before the admission is told it is parked: libmicrohttpd can only resume a connection that
+ * is already suspended (a resume that came first would be lost, leaving the connection parked
+ * until its timeout).
+ */
 static enum MHD_Result decide(struct srv_request *req)
 {
     struct srv_response resp;
 
-    if (!srv_admission_decide(&req->adm, elapsed_us(&req->start), &resp))
-        return MHD_NO;
-    return queue(req, &resp);
-}
-
-enum hook_result { HOOK_READY, HOOK_SUSPENDED };
-
-/*
- * ======================== INDEX ANALYSIS HOOK ========================
- * The one place where live index analysis joins the request path (see httpd.h).
- * srv_admission_decode() names the normalized repository url (og_policy_index_target())
- * when no static rule decides; req->adm.index_url keeps it for the lifetime of the request.
- * Then the index cache:
- *   warm url:  its verdict at once (a plain lookup without a wake: no waiting, no I/O);
- *   cold url:  the lookup starts (or joins) the fetch and gives PENDING; the connection is
- *              suspended and a second lookup registers index_wake(). When the fetch ends or
- *              the budget passes, the cache calls index_wake() -> srv_request_resume(),
- *              and the handler's next call (PHASE_INDEX_WAIT) looks up once more without a
- *              wake: the verdict, or PENDING past the budget (the policy then follows
- *              on_unknown). The fetch itself goes on into the cache for later admissions.
- * No worker thread ever waits on the network: fetches run on the fetch loop's thread
- * (index_fetch.h), and the wake comes from there or from the cache's timer thread.
- */
-
-/* The cache's wake callback: `arg` is the parked request. Called exactly once per wait. */
-static void index_wake(void *arg)
-{
-    srv_request_resume(arg, NULL);
-}
-
-static enum hook_result index_hook(struct srv_request *req)
-{
-    struct srv_index_cache *cache = req->httpd->index_cache;
-    struct srv_admission *a = &req->adm;
-    uint64_t deadline;
-
-    if (a->index_url == NULL || cache == NULL)
-        return HOOK_READY;
-    /* --- begin: index cache lookup (branch fetch) --- */
-    (void)srv_index_cache_lookup(cache, req->cfg, a->index_url, 0, &a->verdict, NULL, NULL);
-    a->have_verdict = true;
-    deadline = srv_index_now_ms() + req->cfg->index.budget_ms;
-    if (a->verdict.state != OG_INDEX_STATE_PENDING || req->cfg->index.budget_ms == 0)
-        return HOOK_READY;
-    og_index_verdict_cleanup(&a->verdict);
-    a->have_verdict = false;
-    /*
-     * Suspend before the waiter is registered: its wake may come from another thread at once,
-     * and libmicrohttpd can only resume a connection that is already suspended (a resume that
-     * comes first is lost, leaving the connection parked until its timeout).
-     */
-    req->phase = PHASE_INDEX_WAIT;
-    MHD_suspend_connection(req->conn);
-    if (srv_index_cache_lookup(cache, req->cfg, a->index_url, deadline, &a->verdict, index_wake,
-                               req) == SRV_INDEX_READY) {
-        /* It completed meanwhile: resume at once; the next call decides. */
-        a->have_verdict = true;
-        MHD_resume_connection(req->conn);
+    switch (srv_admission_decide(&req->adm, elapsed_us(&req->start), &resp)) {
+    case SRV_ADMISSION_RESPOND:
+        return queue(req, &resp);
+    case SRV_ADMISSION_WAIT:
+        req->phase = PHASE_INDEX_WAIT;
+        MHD_suspend_connection(req->conn);
+        if (!srv_admission_parked(&req->adm))
+            MHD_resume_connection(req->conn); /* the wake came already */
+        return MHD_YES;
+    case SRV_ADMISSION_CONTINUE:
+    case SRV_ADMISSION_DROP:
+        break;
     }
-    /* --- end: index cache lookup --- */
-    return HOOK_SUSPENDED;
+    return MHD_NO;
 }
 
-/* The handler's call after a resume: the verdict now, or PENDING when the budget passed. */
-static void index_after_wait(struct srv_request *req)
-{
-    struct srv_index_cache *cache = req->httpd->index_cache;
-    struct srv_admission *a = &req->adm;
-
-    if (a->have_verdict || cache == NULL || a->index_url == NULL)
-        return;
-    (void)srv_index_cache_lookup(cache, req->cfg, a->index_url, 0, &a->verdict, NULL, NULL);
-    a->have_verdict = true;
-}
-
-void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict)
-{
-    if (verdict != NULL) {
-        req->adm.verdict = *verdict;
-        memset(verdict, 0, sizeof(*verdict));
-        req->adm.have_verdict = true;
-    }
-    /* MHD_resume_connection() takes the daemon's lock, which orders the writes above before
-     * the worker's next handler call. */
-    MHD_resume_connection(req->conn);
-}
-
-/* The final call of an admission: decode, consult the index, decide. */
+/* The final call of an admission: decode, then decide. */
 static enum MHD_Result admit(struct srv_request *req)
 {
     struct og_str body = srv_req_body_view(&req->http);
     struct srv_response resp;
 
-    srv_admission_init(&req->adm, req->cfg,
+    srv_admission_init(&req->adm, req->cfg, req->httpd->index_cache,
                        req->http.route == SRV_ROUTE_MUTATE ? OG_ENDPOINT_MUTATE
-                                                           : OG_ENDPOINT_VALIDATE);
+                                                           : OG_ENDPOINT_VALIDATE,
+                       resume_request, req);
     switch (srv_admission_decode(&req->adm, body.ptr, body.len, &resp)) {
     case SRV_ADMISSION_RESPOND:
         return queue(req, &resp);
+    case SRV_ADMISSION_CONTINUE:
+        break;
+    case SRV_ADMISSION_WAIT:
     case SRV_ADMISSION_DROP:
         return MHD_NO;
-    case SRV_ADMISSION_INDEX:
-    case SRV_ADMISSION_DECIDE:
-        break;
     }
     /* The review owns a parsed copy: the raw body and its share of the budget go now. */
     srv_req_release_body(&req->http);
-    if (index_hook(req) == HOOK_SUSPENDED)
-        return MHD_YES;
     return decide(req);
 }
 
@@ -328,10 +273,8 @@ static enum MHD_Result finish(struct srv_request *req)
     struct srv_response resp;
     enum srv_req_next next;
 
-    if (req->phase == PHASE_INDEX_WAIT) {
-        index_after_wait(req);
+    if (req->phase == PHASE_INDEX_WAIT)
         return decide(req);
-    }
     if (req->phase == PHASE_DONE)
         return MHD_YES;
     next = srv_req_end(&req->http, atomic_load(&req->httpd->draining), &resp);

@@ -23,24 +23,16 @@
  *      closed), other early errors are remembered and answered after the body;
  *   2. body calls: srv_req_body() appends to the request's capped og_buf, charged to the
  *      budget (or counts and drops the bytes when an error is already known);
- *   3. final call: the review is decoded (the body and its budget share are released), the
- *      index hook runs, the policy decides, and the encoded response is queued;
+ *   3. final call: the review is decoded (the body and its budget share are released) and
+ *      the admission decides, or waits for the index: the connection is then suspended, and
+ *      resumed by the index cache's wake (admission.h says how); libmicrohttpd calls the
+ *      handler again for the same connection with the same context, and the admission
+ *      answers; the encoded response is queued;
  *   4. completion callback: the request is freed (only there), its budget share returned.
  *
- * Index analysis hook. When og_policy_index_target() names a url, httpd.c asks the index
- * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
- * parks the request: the hook then sets the request's phase to waiting, calls
- * MHD_suspend_connection(), registers a wake with the cache (deadline: now + the snapshot's
- * index budget) and returns MHD_YES. Later the cache calls srv_request_resume(req, NULL) (from
- * the fetch loop's thread when the fetch is done, from its timer thread when the budget is spent);
- * libmicrohttpd then calls the handler again for the same connection with the same context, which
- * looks the url up once more without waiting (the verdict, or PENDING) and carries on at step 3.
- * Rules for the cache:
- *   - call srv_request_resume() exactly once per parked request, and never touch `req`
- *     afterwards (its worker may free it at once);
- *   - a suspended connection never times out: the cache must resume it within the budget,
- *     and must resume every parked request before srv_httpd_stop() (libmicrohttpd forbids
- *     stopping with suspended connections).
+ * A suspended connection never times out: the index cache wakes every wait within its
+ * budget, and srv_index_cache_stop() wakes them all, which must come before srv_httpd_stop()
+ * (libmicrohttpd forbids stopping with suspended connections).
  */
 #ifndef SRV_HTTPD_H
 #define SRV_HTTPD_H
@@ -50,7 +42,6 @@
 #include <stdint.h>
 
 #include "ocigate/err.h"
-#include "ocigate/helm_index.h"
 
 struct srv_index_cache;
 
@@ -93,9 +84,6 @@ struct srv_httpd_opts {
 /** The running daemon. Opaque. */
 struct srv_httpd;
 
-/** One HTTP request in flight. Opaque; owned by the daemon. */
-struct srv_request;
-
 /**
  * Loads the certificate and key (wiped from memory once libmicrohttpd has parsed them),
  * binds, and starts the worker threads. Block the process signals before calling: the
@@ -125,13 +113,5 @@ bool srv_httpd_wait_idle(const struct srv_httpd *h, unsigned timeout_ms);
 
 /** Stops the daemon (closing remaining connections) and frees `h`. NULL is a no-op. */
 void srv_httpd_stop(struct srv_httpd *h);
-
-/**
- * Hands the index verdict to a request parked at the index hook and resumes its connection.
- * Takes over what `verdict` owns (it is left zeroed); NULL leaves the request without one
- * (as with analysis off); a budget spent is a verdict in state OG_INDEX_STATE_PENDING. Thread-safe;
- * see the rules above.
- */
-void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict);
 
 #endif

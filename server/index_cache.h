@@ -130,7 +130,7 @@ void srv_index_cache_stop(struct srv_index_cache *c);
 void srv_index_cache_free(struct srv_index_cache *c);
 
 /**
- * Looks up the verdict for the normalized `url` (as og_policy_index_target() gives it)
+ * Looks up the verdict for the normalized `url` (og_decision.index_url of og_policy_eval())
  * under the snapshot `cfg` (a fetch started here takes its own reference).
  *
  * Fills `*out` (a deep copy the caller cleans up with og_index_verdict_cleanup()) and

@@ -91,25 +91,35 @@ static void check_response(struct srv_response *resp)
     srv_response_cleanup(resp);
 }
 
-/* The admission as httpd.c runs it when there is no index cache. */
-static void admit(struct srv_req *r, const struct og_config *cfg)
+/* The admission as httpd.c runs it when there is no index cache: it never waits. */
+static void admit(struct srv_req *r, struct og_config *cfg)
 {
     struct og_str body = srv_req_body_view(r);
     struct srv_admission a;
     struct srv_response resp;
 
-    srv_admission_init(&a, cfg,
-                       r->route == SRV_ROUTE_MUTATE ? OG_ENDPOINT_MUTATE : OG_ENDPOINT_VALIDATE);
+    srv_admission_init(&a, cfg, NULL,
+                       r->route == SRV_ROUTE_MUTATE ? OG_ENDPOINT_MUTATE : OG_ENDPOINT_VALIDATE,
+                       NULL, NULL);
     switch (srv_admission_decode(&a, body.ptr, body.len, &resp)) {
     case SRV_ADMISSION_RESPOND:
         check_response(&resp);
         break;
-    case SRV_ADMISSION_INDEX:
-    case SRV_ADMISSION_DECIDE:
+    case SRV_ADMISSION_CONTINUE:
         srv_req_release_body(r);
-        if (srv_admission_decide(&a, 0, &resp))
+        switch (srv_admission_decide(&a, 0, &resp)) {
+        case SRV_ADMISSION_RESPOND:
             check_response(&resp);
+            break;
+        case SRV_ADMISSION_CONTINUE:
+        case SRV_ADMISSION_WAIT:
+            fail("an admission without an index cache waits", 0);
+            break;
+        case SRV_ADMISSION_DROP:
+            break;
+        }
         break;
+    case SRV_ADMISSION_WAIT:
     case SRV_ADMISSION_DROP:
         break;
     }

@@ -88,25 +88,48 @@ static const char review[] =
     "\"https://charts.bitnami.com/bitnami\",\"interval\":\"1h\",\"passCredentials\":true,"
     "\"secretRef\":{\"name\":\"s\"}}}}}";
 
-/* One admission, start to end, in `mode`. */
-static enum og_err admit(enum og_mode mode)
+static const char config_yaml[] =
+    "mode: enforce\n"
+    "namespaces: [{match: \"prod-*\", mode: audit}, {match: b, mode: \"off\"}]\n"
+    "exempt: {namespaces: [kube-system], users: [\"system:serviceaccount:ci:*\"], groups: [g]}\n"
+    "migrations:\n"
+    "  - {from: \"https://charts.bitnami.com/bitnami\", enabled: false}\n"
+    "  - {from: \"https://X.io/a/\", to: \"oci://r.io/a\"}\n"
+    "index: {ttl: 2h, allowHosts: [h.io], allowCIDRs: [10.0.0.0/8]}\n"
+    "tls: {minVersion: \"1.3\"}\n";
+
+/*
+ * One admission, start to end, in `mode`: under the default configuration (a known
+ * migration decides), or under config_yaml with `verdict` (which turns the migration off, so
+ * that the policy asks for the index verdict and decides with it).
+ */
+static enum og_err admit_with(enum og_mode mode, const struct og_index_verdict *verdict)
 {
     struct og_config *cfg = NULL;
     struct og_review *rv = NULL;
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
     struct og_decision d;
     struct og_buf out;
     enum og_err rc;
 
     og_buf_init(&out, 1u << 20);
     memset(&d, 0, sizeof(d));
-    rc = og_config_new(&cfg);
+    if (verdict != NULL)
+        rc = og_config_parse(config_yaml, sizeof(config_yaml) - 1, "oom.yaml", &cfg, NULL);
+    else
+        rc = og_config_new(&cfg);
     if (rc != OG_OK)
         goto out;
     cfg->mode = mode;
     rc = og_review_decode(review, sizeof(review) - 1, &rv, NULL);
     if (rc != OG_OK)
         goto out;
-    rc = og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d);
+    rc = og_policy_eval(cfg, og_review_policy_input(rv, &obj, &ctx) ? &obj : NULL, &ctx,
+                        OG_ENDPOINT_MUTATE, &d);
+    if (rc == OG_OK && verdict != NULL)
+        rc = d.index_url != NULL ? og_policy_eval_index(cfg, &obj, OG_ENDPOINT_MUTATE, verdict, &d)
+                                 : OG_EINVAL;
     if (rc != OG_OK)
         goto out;
     rc = og_review_encode(rv, &d, &out);
@@ -118,15 +141,23 @@ out:
     return rc;
 }
 
-static const char config_yaml[] =
-    "mode: enforce\n"
-    "namespaces: [{match: \"prod-*\", mode: audit}, {match: b, mode: \"off\"}]\n"
-    "exempt: {namespaces: [kube-system], users: [\"system:serviceaccount:ci:*\"], groups: [g]}\n"
-    "migrations:\n"
-    "  - {from: \"https://charts.bitnami.com/bitnami\", enabled: false}\n"
-    "  - {from: \"https://X.io/a/\", to: \"oci://r.io/a\"}\n"
-    "index: {ttl: 2h, allowHosts: [h.io], allowCIDRs: [10.0.0.0/8]}\n"
-    "tls: {minVersion: \"1.3\"}\n";
+static enum og_err admit(enum og_mode mode)
+{
+    return admit_with(mode, NULL);
+}
+
+/* The same through the index step, with a verdict that names moved charts. */
+static enum og_err admit_index(enum og_mode mode)
+{
+    static char base[] = "oci://registry-1.docker.io/bitnamicharts";
+    static char c1[] = "redis", c2[] = "nginx";
+    static char *bases[] = {base};
+    static char *charts[] = {c1, c2};
+    const struct og_index_verdict oci = {
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+
+    return admit_with(mode, &oci);
+}
 
 /* One configuration load, formatted back, and the default file, start to end. */
 static enum og_err load_config(enum og_mode unused)
@@ -287,5 +318,15 @@ OG_TEST(index_every_allocation_may_fail)
 #endif
 }
 
+OG_TEST(index_step_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(admit_index, OG_MODE_MUTATE, "admission through the index step, mutate");
+    torture(admit_index, OG_MODE_ENFORCE, "admission through the index step, enforce");
+#endif
+}
+
 OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail),
-             OG_T(index_every_allocation_may_fail))
+             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail))

@@ -32,6 +32,24 @@ struct eval {
     struct og_decision d;
 };
 
+/*
+ * Both steps of the policy on a review, as the server runs them: the static rules, then,
+ * when they leave it to the index and `verdict` is given, the index rules.
+ */
+static enum og_err eval_review(const struct og_config *cfg, const struct og_review *rv,
+                               enum og_endpoint ep, const struct og_index_verdict *verdict,
+                               struct og_decision *d)
+{
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
+    bool has = og_review_policy_input(rv, &obj, &ctx);
+    enum og_err rc = og_policy_eval(cfg, has ? &obj : NULL, &ctx, ep, d);
+
+    if (rc == OG_OK && verdict != NULL && d->index_url != NULL)
+        rc = og_policy_eval_index(cfg, &obj, ep, verdict, d);
+    return rc;
+}
+
 static void eval_spec(const struct og_config *cfg, const char *spec, enum og_endpoint ep,
                       const struct og_index_verdict *verdict, struct eval *e)
 {
@@ -41,7 +59,7 @@ static void eval_spec(const struct og_config *cfg, const char *spec, enum og_end
     og_diag_clear(&diag);
     ASSERT_EQ(og_review_decode(body, strlen(body), &e->rv, &diag), OG_OK);
     free(body);
-    ASSERT_EQ(og_policy_eval(cfg, e->rv, ep, verdict, &e->d), OG_OK);
+    ASSERT_EQ(eval_review(cfg, e->rv, ep, verdict, &e->d), OG_OK);
 }
 
 static void eval_done(struct eval *e)
@@ -348,7 +366,7 @@ OG_TEST(out_of_scope_is_untouched)
     struct og_decision d;
 
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
     ASSERT_EQ(d.allowed, 1);
     ASSERT_EQ(d.rule, OG_RULE_NONE);
     ASSERT_EQ(d.n_warnings, 0);
@@ -365,7 +383,7 @@ OG_TEST(out_of_scope_is_untouched)
             "\"https://charts.bitnami.com/bitnami\"}}}}";
 
         ASSERT_EQ(og_review_decode(deleting, strlen(deleting), &rv, NULL), OG_OK);
-        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
         ASSERT_EQ(d.allowed, 1);
         ASSERT(d.patch == NULL);
         ASSERT_EQ(d.n_warnings, 0);
@@ -408,31 +426,37 @@ OG_TEST(index_verdicts)
     const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     struct og_review *rv = NULL;
     char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
-    char *url = NULL;
+    struct og_decision d;
     struct eval e;
     char *patched;
 
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://kubeshop.github.io/helm-charts");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://kubeshop.github.io/helm-charts");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
     /* Scheme and host fold; the path's trailing '/' goes; the query stays as written. */
     body = review_json("admission.k8s.io/v1", "CREATE", "v1",
                        "{\"url\":\"HTTPS://Blob.Example?SIG=AbC\"}");
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://blob.example?SIG=AbC");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://blob.example?SIG=AbC");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
     body = review_json("admission.k8s.io/v1", "CREATE", "v1",
                        "{\"url\":\"https://h.example/charts/?sig=x\"}");
     ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
-    ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
-    ASSERT_STR_EQ(url, "https://h.example/charts?sig=x");
-    free(url);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_STR_EQ(d.index_url, "https://h.example/charts?sig=x");
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    ASSERT_EQ(d.allowed, 1);
+    og_decision_cleanup(&d);
     og_review_free(rv);
     free(body);
 
@@ -641,7 +665,7 @@ OG_TEST(mode_resolution)
                 cases[i].annotation ? cases[i].annotation : "", cases[i].annotation ? "\"" : ""),
             OG_OK);
         ASSERT_EQ(og_review_decode(body.ptr, body.len, &rv, NULL), OG_OK);
-        ASSERT_EQ(og_policy_eval(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+        ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
         ASSERT_EQ(d.mode, cases[i].mode);
         ASSERT_EQ(d.allowed, cases[i].allowed);
         for (size_t w = 0; w < d.n_warnings; w++)
@@ -656,9 +680,158 @@ OG_TEST(mode_resolution)
     }
 }
 
+/* `a` and `b` say the same in every field that the encoder, the log or a gate reads. */
+static void same_decision(const struct og_decision *a, const struct og_decision *b)
+{
+    ASSERT_EQ(a->allowed, b->allowed);
+    ASSERT_EQ(a->code, b->code);
+    ASSERT_STR_EQ(a->reason != NULL ? a->reason : "(null)",
+                  b->reason != NULL ? b->reason : "(null)");
+    ASSERT_STR_EQ(a->message != NULL ? a->message : "(null)",
+                  b->message != NULL ? b->message : "(null)");
+    ASSERT_EQ(a->rule, b->rule);
+    ASSERT_EQ(a->mode, b->mode);
+    ASSERT(a->mode_why == b->mode_why);
+    ASSERT_EQ(a->n_warnings, b->n_warnings);
+    for (size_t i = 0; i < a->n_warnings; i++)
+        ASSERT_STR_EQ(a->warnings[i], b->warnings[i]);
+    ASSERT_EQ(a->n_annotations, b->n_annotations);
+    for (size_t i = 0; i < a->n_annotations; i++) {
+        ASSERT_STR_EQ(a->annotations[i].key, b->annotations[i].key);
+        ASSERT_STR_EQ(a->annotations[i].value, b->annotations[i].value);
+    }
+    ASSERT_EQ(a->patch_len, b->patch_len);
+    ASSERT(a->patch_len == 0 || memcmp(a->patch, b->patch, a->patch_len) == 0);
+    ASSERT_EQ(a->patch_ops, b->patch_ops);
+    ASSERT_STR_EQ(a->suggested_url != NULL ? a->suggested_url : "(null)",
+                  b->suggested_url != NULL ? b->suggested_url : "(null)");
+    ASSERT_STR_EQ(a->index_url != NULL ? a->index_url : "(null)",
+                  b->index_url != NULL ? b->index_url : "(null)");
+}
+
+/* A string member of `o`, or NULL when it is absent or not a string. */
+static const char *member(const cJSON *o, const char *name)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+/*
+ * The policy on an object as a manifest reader gives it (its fields and the whole tree,
+ * with a context of its own) decides exactly as on the AdmissionReview that carries the
+ * same object, in every mode and for every rule, index rules included.
+ */
+OG_TEST(object_decides_as_review)
+{
+    static const char *const specs[] = {
+        ("{\"url\":\"https://charts.bitnami.com/bitnami\",\"passCredentials\":true,"
+         "\"secretRef\":{\"name\":\"creds\"},\"type\":\"default\"}"),
+        "{\"url\":\"oci://ghcr.io/org/charts/app:1.0\"}",
+        "{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}",
+        "{\"url\":\"https://Kubeshop.github.io/helm-charts/\",\"interval\":\"5m\"}",
+        "{\"url\":\"oci://ghcr.io/org/charts\",\"type\":\"oci\"}",
+    };
+    static const char *const groups[] = {"dev"};
+    char base[] = "oci://registry-1.docker.io/kubeshop";
+    char *bases[] = {base};
+    struct og_index_verdict oci = {
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        for (int mode = OG_MODE_AUDIT; mode <= OG_MODE_ENFORCE; mode++) {
+            struct og_admission_context ctx = {OG_OP_CREATE, "alice", groups, 1, false};
+            struct og_policy_object obj;
+            const cJSON *spec;
+            cJSON *tree = NULL;
+            struct og_decision d;
+            struct eval e;
+
+            cfg->mode = (enum og_mode)mode;
+            eval_spec(cfg, specs[i], OG_ENDPOINT_MUTATE, &oci, &e);
+            ASSERT_EQ(og_review_object_tree(e.rv, &tree), OG_OK);
+            spec = cJSON_GetObjectItemCaseSensitive(tree, "spec");
+            memset(&obj, 0, sizeof(obj));
+            obj.group = "source.toolkit.fluxcd.io";
+            obj.version = "v1";
+            obj.kind = "HelmRepository";
+            obj.namespace_ = "apps";
+            obj.name = "bitnami";
+            obj.has_spec = cJSON_IsObject(spec);
+            obj.url = member(spec, "url");
+            obj.type = member(spec, "type");
+            obj.has_type = cJSON_HasObjectItem(spec, "type");
+            obj.has_url = cJSON_HasObjectItem(spec, "url");
+            obj.has_pass_credentials = cJSON_HasObjectItem(spec, "passCredentials");
+            obj.has_secret_ref =
+                cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(spec, "secretRef"));
+            obj.tree = tree;
+            ASSERT_EQ(og_policy_eval(cfg, &obj, &ctx, OG_ENDPOINT_MUTATE, &d), OG_OK);
+            if (d.index_url != NULL)
+                ASSERT_EQ(og_policy_eval_index(cfg, &obj, OG_ENDPOINT_MUTATE, &oci, &d), OG_OK);
+            same_decision(&d, &e.d);
+            og_decision_cleanup(&d);
+            cJSON_Delete(tree);
+            eval_done(&e);
+        }
+    }
+    og_config_unref(cfg);
+}
+
+/* The second step completes a decision that the first left to the index, once. */
+OG_TEST(eval_index_completes_once)
+{
+    char base[] = "oci://registry-1.docker.io/kubeshop";
+    char *bases[] = {base};
+    struct og_index_verdict oci = {
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
+    const char *patch;
+    struct eval e;
+
+    /* A static rule decided: nothing to complete, and the decision stays as it is. */
+    eval_spec(cfg, "{\"url\":\"https://charts.bitnami.com/bitnami\"}", OG_ENDPOINT_MUTATE, NULL,
+              &e);
+    ASSERT(og_review_policy_input(e.rv, &obj, &ctx));
+    ASSERT(e.d.index_url == NULL);
+    patch = e.d.patch;
+    ASSERT_EQ(og_policy_eval_index(cfg, &obj, OG_ENDPOINT_MUTATE, &oci, &e.d), OG_EINVAL);
+    ASSERT_EQ(e.d.rule, OG_RULE_KNOWN_MIGRATION);
+    ASSERT(e.d.patch == patch);
+    eval_done(&e);
+
+    /* Left to the index: completed with the verdict, the url kept; not a second time. */
+    eval_spec(cfg, "{\"url\":\"https://kubeshop.github.io/helm-charts\"}", OG_ENDPOINT_MUTATE, NULL,
+              &e);
+    ASSERT(og_review_policy_input(e.rv, &obj, &ctx));
+    ASSERT_STR_EQ(e.d.index_url, "https://kubeshop.github.io/helm-charts");
+    ASSERT_EQ(e.d.n_annotations, 0);
+    ASSERT_EQ(og_policy_eval_index(cfg, &obj, OG_ENDPOINT_MUTATE, &oci, &e.d), OG_OK);
+    ASSERT_EQ(e.d.rule, OG_RULE_INDEX_OCI);
+    ASSERT_STR_EQ(e.d.index_url, "https://kubeshop.github.io/helm-charts");
+    ASSERT_EQ(e.d.patch_ops, 2);
+    ASSERT_EQ(og_policy_eval_index(cfg, &obj, OG_ENDPOINT_MUTATE, &oci, &e.d), OG_EINVAL);
+    ASSERT_EQ(e.d.patch_ops, 2);
+    eval_done(&e);
+
+    /* Index analysis off: the first step is the answer. */
+    cfg->index.enabled = false;
+    eval_spec(cfg, "{\"url\":\"https://kubeshop.github.io/helm-charts\"}", OG_ENDPOINT_MUTATE, NULL,
+              &e);
+    ASSERT(e.d.index_url == NULL);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT_EQ(e.d.rule, OG_RULE_NONE);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
              OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
-             OG_T(long_urls_fit_the_response))
+             OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
+             OG_T(eval_index_completes_once))

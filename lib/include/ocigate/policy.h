@@ -1,7 +1,9 @@
 /*
- * policy.h - the policy engine: one AdmissionReview and one configuration snapshot in, one
- * decision out. Pure: no I/O, no globals, deterministic (same inputs, same bytes out), so the
- * webhook and the CLI gate run the very same rules.
+ * policy.h - the policy engine: one object (a HelmRepository as the apiserver or a manifest
+ * gives it), its admission context and one configuration snapshot in, one decision out.
+ * Pure: no I/O, no globals, deterministic (same inputs, same bytes out), so the webhook and
+ * the CLI gate run the very same rules. The webhook fills the input from an AdmissionReview
+ * (og_review_policy_input() in review.h); a manifest reader fills the same two structs.
  *
  * Rules, for source.toolkit.fluxcd.io HelmRepository (v1, v1beta2, v1beta1) on CREATE and
  * UPDATE (DELETE and CONNECT are always allowed untouched):
@@ -12,6 +14,12 @@
  *   index-pending / index-unknown  no verdict within the budget / the analysis failed:
  *                        allowed with a warning, or denied in enforce mode when on_unknown
  *                        is deny
+ *
+ * One admission is one or two steps. og_policy_eval() applies the static rules; when none
+ * decides and the index verdict can, it says so (og_decision.index_url) instead of deciding,
+ * and the caller, once it has the verdict for that url, completes the same decision with
+ * og_policy_eval_index(), which applies only the index rules (the static ones are not
+ * searched again). A caller without index analysis uses the first step's decision as it is.
  */
 #ifndef OG_POLICY_H
 #define OG_POLICY_H
@@ -23,7 +31,8 @@
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
-#include "ocigate/review.h"
+
+struct cJSON;
 
 /** Which rule decided. */
 enum og_rule {
@@ -41,6 +50,58 @@ const char *og_rule_name(enum og_rule rule);
 
 /** Which endpoint asks: /mutate may patch, /validate never does. */
 enum og_endpoint { OG_ENDPOINT_MUTATE, OG_ENDPOINT_VALIDATE };
+
+/** The admission operation. */
+enum og_operation { OG_OP_CREATE, OG_OP_UPDATE, OG_OP_DELETE, OG_OP_CONNECT, OG_OP_OTHER };
+
+/**
+ * Builds the whole object as a new cJSON tree, which the caller frees with cJSON_Delete().
+ * `arg` is og_policy_object.tree_arg. Errors: OG_ENOMEM, or any other code when no tree can
+ * be had (the denial message then goes without its YAML).
+ */
+typedef enum og_err (*og_policy_tree_fn)(const void *arg, struct cJSON **out);
+
+/**
+ * The object the rules judge, as its producer read it: the AdmissionReview decoder
+ * (request.kind and request.object) or a manifest reader (apiVersion, kind and the document).
+ * Every pointer is lent by the producer for the duration of the policy calls; strings are
+ * NUL-terminated. Members of another JSON/YAML type than the one named count as absent.
+ */
+struct og_policy_object {
+    const char *group;      /**< API group ("source.toolkit.fluxcd.io"), never NULL ("" core) */
+    const char *version;    /**< API version ("v1"), never NULL */
+    const char *kind;       /**< "HelmRepository", never NULL */
+    const char *namespace_; /**< the object's namespace (the mode rules use it), or "" */
+    const char *name;       /**< the object's name (used in messages), or "" */
+    const char *mode_annotation; /**< metadata.annotations["ocigate.io/mode"], or NULL */
+    bool deleting;               /**< metadata.deletionTimestamp is set (finalizers running) */
+    bool has_spec;               /**< spec is an object (mapping) */
+    const char *url;             /**< spec.url when a string, else NULL */
+    const char *type;            /**< spec.type when a string, else NULL */
+    bool has_type;               /**< spec holds a "type" member, whatever its value */
+    bool has_url;                /**< spec holds a "url" member, whatever its value */
+    bool has_pass_credentials;   /**< spec holds a "passCredentials" member */
+    bool has_secret_ref;         /**< spec.secretRef is an object (mapping) */
+    /**
+     * The whole object for the guidance YAML of a denial (metadata and every spec field),
+     * lent; or NULL to have it built by `tree_fn`. Only read when a message is built.
+     */
+    const struct cJSON *tree;
+    og_policy_tree_fn tree_fn; /**< builds the tree when `tree` is NULL; NULL: no YAML */
+    const void *tree_arg;      /**< passed to `tree_fn` */
+};
+
+/**
+ * Who asks and how: the parts of an admission request that are not the object. Lent like
+ * the object. A manifest check fills it as the user it checks for (op OG_OP_CREATE).
+ */
+struct og_admission_context {
+    enum og_operation op;      /**< the operation; only CREATE and UPDATE are judged */
+    const char *username;      /**< the requesting user ("" when unknown), never NULL */
+    const char *const *groups; /**< the user's groups (`n_groups` strings) */
+    size_t n_groups;
+    bool dry_run; /**< the request persists nothing (does not change the decision) */
+};
 
 /** An audit annotation (key without '/', at most 63 characters). */
 struct og_annotation {
@@ -67,28 +128,50 @@ struct og_decision {
     size_t patch_len;
     size_t patch_ops;    /**< operations in `patch` */
     char *suggested_url; /**< the OCI url ocigate recommends, or NULL */
+    /**
+     * Why the mode is `mode`: one of the static OG_MODE_WHY_* strings of
+     * og_config_resolve_mode() (not owned), or NULL when the object is out of scope.
+     */
+    const char *mode_why;
+    /**
+     * Set (owned) by og_policy_eval() when no static rule decided and the index verdict for
+     * this url can: the url normalized (scheme and host in lower case, no trailing '/' on the
+     * path, the query as written; the index is at `<url>/index.yaml`), which is also the
+     * index cache's key. The decision as it stands (allowed, OG_RULE_NONE) is the answer when
+     * no verdict can be had; og_policy_eval_index() completes it with one and leaves the url
+     * in place. NULL when the index cannot change the decision (or analysis is disabled).
+     */
+    char *index_url;
 };
 
 /** Frees what `d` owns and zeroes it. */
 void og_decision_cleanup(struct og_decision *d);
 
 /**
- * Tells whether live index analysis is needed for `rv`: when it is an in-scope
- * HelmRepository with an http(s) url that no static rule decides, `*url` gets a new
- * normalized url (scheme and host in lower case, no trailing '/'; the index is at
- * `<url>/index.yaml`) that the caller frees; otherwise `*url` is set to NULL.
- * OG_ENOMEM on allocation failure.
+ * The first step: decides `obj` (NULL when the request carries no object, as for a DELETE)
+ * in `ctx` under `cfg`, for endpoint `ep`, with the static rules. Fills `*out` (zeroed
+ * first); when no static rule decides and live index analysis is enabled for an http(s)
+ * url, sets `out->index_url` (see there) for og_policy_eval_index(). Reads `obj->tree` (or
+ * calls `obj->tree_fn`) only to build a denial message. OG_ENOMEM leaves `*out` zeroed.
+ * Thread-safe for distinct `out`.
  */
-OG_NODISCARD enum og_err og_policy_index_target(const struct og_config *cfg,
-                                                const struct og_review *rv, char **url);
+OG_NODISCARD enum og_err og_policy_eval(const struct og_config *cfg,
+                                        const struct og_policy_object *obj,
+                                        const struct og_admission_context *ctx, enum og_endpoint ep,
+                                        struct og_decision *out);
 
 /**
- * Decides `rv` under `cfg`, for endpoint `ep`, with the index verdict for the url that
- * og_policy_index_target() named (NULL when there is none). Fills `*out` (zeroed first).
- * OG_ENOMEM leaves `*out` zeroed.
+ * The second step: completes `d`, a decision that og_policy_eval() gave for the same `cfg`,
+ * `obj` and `ep` with `index_url` set, with `verdict`, the index verdict for that url (lent;
+ * state PENDING when none came within the budget). Only the index rules run; the static
+ * ones were searched by the first step. OG_EINVAL, `d` unchanged, when `d` has no
+ * `index_url` or was completed already with a verdict that applied; OG_ENOMEM cleans `d` up
+ * (zeroed).
  */
-OG_NODISCARD enum og_err og_policy_eval(const struct og_config *cfg, const struct og_review *rv,
-                                        enum og_endpoint ep, const struct og_index_verdict *verdict,
-                                        struct og_decision *out);
+OG_NODISCARD enum og_err og_policy_eval_index(const struct og_config *cfg,
+                                              const struct og_policy_object *obj,
+                                              enum og_endpoint ep,
+                                              const struct og_index_verdict *verdict,
+                                              struct og_decision *d);
 
 #endif

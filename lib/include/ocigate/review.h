@@ -15,9 +15,9 @@
 
 #include "ocigate/buf.h"
 #include "ocigate/err.h"
+#include "ocigate/policy.h"
 
 struct cJSON;
-struct og_decision;
 
 /**
  * What the codec reads of `request.object` for the HelmRepository rules, in the same pass.
@@ -39,9 +39,6 @@ struct og_review_object {
     bool has_pass_credentials;   /**< spec holds a "passCredentials" member */
     bool has_secret_ref;         /**< spec.secretRef is an object */
 };
-
-/** The admission operation. */
-enum og_operation { OG_OP_CREATE, OG_OP_UPDATE, OG_OP_DELETE, OG_OP_CONNECT, OG_OP_OTHER };
 
 /**
  * The fields of `request` that ocigate reads. Every string is NUL-terminated, never NULL
@@ -102,6 +99,17 @@ const struct og_review_request *og_review_get_request(const struct og_review *rv
  * surrogate escape, numbers over 63 characters). The caller frees `*out` with cJSON_Delete().
  */
 OG_NODISCARD enum og_err og_review_object_tree(const struct og_review *rv, struct cJSON **out);
+
+/**
+ * Fills the policy's input from the review: `ctx` from request.operation, userInfo and dryRun;
+ * `obj` from request.kind (group, version, kind) and request.object, with the request's name
+ * and namespace where given (else the object's metadata), and a `tree_fn` that parses the
+ * object for guidance. Everything is lent by `rv` until og_review_free(). Returns false when
+ * the request carries no object (absent or null, as for DELETE): pass NULL as the object to
+ * og_policy_eval() then (`obj` is zeroed).
+ */
+bool og_review_policy_input(const struct og_review *rv, struct og_policy_object *obj,
+                            struct og_admission_context *ctx);
 
 /** Frees `rv` and everything it lent. NULL is a no-op. */
 void og_review_free(struct og_review *rv);
