@@ -656,9 +656,64 @@ OG_TEST(mode_resolution)
     }
 }
 
+/*
+ * Urls are compared in their normal form (url.h): the default port and the fragment do not
+ * make another repository. The old copy in policy.c kept both, so "https://h:443/x" missed the
+ * known-migrations table and got a second index cache entry.
+ */
+OG_TEST(urls_compare_normalized)
+{
+    static const struct {
+        const char *spec;
+        enum og_rule rule;
+    } cases[] = {
+        {"{\"url\":\"https://charts.bitnami.com:443/bitnami\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"http://Charts.Bitnami.com:80/bitnami/\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami#readme\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"https://charts.bitnami.com:8443/bitnami\"}", OG_RULE_NONE},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami?x=1\"}", OG_RULE_NONE},
+        /* Does not parse: names no repository of the table, and is no error. */
+        {"{\"url\":\"https://charts.bitnami.com:99999/bitnami\"}", OG_RULE_NONE},
+    };
+    static const struct {
+        const char *url, *target;
+    } targets[] = {
+        {"https://H.example:443/charts/#top", "https://h.example/charts"},
+        {"http://h.example:80/c?sig=x#y", "http://h.example/c?sig=x"},
+        {"https://h.example:8443/c/", "https://h.example:8443/c"},
+        /* Does not parse: the fetcher gets it as written, refuses it and says why. */
+        {"https://h.example:99999/c", "https://h.example:99999/c"},
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct eval e;
+
+        fprintf(stderr, "  case %zu: %s\n", i, cases[i].spec);
+        eval_spec(cfg, cases[i].spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_EQ(e.d.rule, cases[i].rule);
+        eval_done(&e);
+    }
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char spec[256], *body, *url = NULL;
+        struct og_review *rv = NULL;
+
+        fprintf(stderr, "  target %s\n", targets[i].url);
+        ASSERT(snprintf(spec, sizeof(spec), "{\"url\":\"%s\"}", targets[i].url) > 0);
+        body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
+        ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+        ASSERT_EQ(og_policy_index_target(cfg, rv, &url), OG_OK);
+        ASSERT_STR_EQ(url, targets[i].target);
+        free(url);
+        og_review_free(rv);
+        free(body);
+    }
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
              OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
-             OG_T(long_urls_fit_the_response))
+             OG_T(long_urls_fit_the_response), OG_T(urls_compare_normalized))
