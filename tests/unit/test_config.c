@@ -436,6 +436,14 @@ static const struct bad_case bad_cases[] = {
      "lower case (a-z, 0-9, '.', '_', '-', '/')"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r_x.io/c\"}\n", OG_EINVAL,
      "t.yaml:2:32: migrations[0].to: url \"oci://r_x.io/c\" has an invalid host"},
+    /* Parsed by url.h: the old checks let these through. */
+    {"migrations:\n  - {from: \"https://x.io:abc/c\", to: \"oci://r.io/c\"}\n", OG_EINVAL,
+     "t.yaml:2:12: migrations[0].from: url \"https://x.io:abc/c\" has an invalid port"},
+    {"migrations:\n  - {from: \"https://x.io\", to: \"oci://u@r.io/c\"}\n", OG_EINVAL,
+     "t.yaml:2:32: migrations[0].to: url \"oci://u@r.io/c\" must not hold credentials"},
+    {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c?x=1\"}\n", OG_EINVAL,
+     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/c?x=1\" must not have a query or "
+     "fragment"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c\", enabled: no}\n", OG_EINVAL,
      "t.yaml:2:57: migrations[0].enabled: invalid boolean \"no\" (expected true or false)"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c\"}\n"
@@ -634,6 +642,17 @@ OG_TEST(migrations_extend_override_disable)
               OG_OK);
     ASSERT_STR_EQ(cfg->migrations[1].from, "https://x.io/a");
     ASSERT_STR_EQ(cfg->migrations[1].to, "oci://r.io/c");
+    og_config_unref(cfg);
+
+    /* The default port is no part of the comparable form (url.h): the row overrides the
+     * built-in one instead of standing beside it. */
+    ASSERT_EQ(parse("migrations:\n  - {from: \"HTTPS://Charts.Bitnami.com:443/bitnami/\", "
+                    "to: \"oci://mirror.example/bitnamicharts\"}\n",
+                    &cfg, line, sizeof(line)),
+              OG_OK);
+    ASSERT_EQ(cfg->n_migrations, 1);
+    ASSERT_STR_EQ(cfg->migrations[0].from, "https://charts.bitnami.com/bitnami");
+    ASSERT_STR_EQ(cfg->migrations[0].to, "oci://mirror.example/bitnamicharts");
     og_config_unref(cfg);
 
     /* Overriding the built-in target. */
