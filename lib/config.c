@@ -507,76 +507,25 @@ bad:
  * small file expand into a huge configuration. */
 #define URL_MAX_LEN 2048
 
-static enum og_err check_http_url(const char *text, size_t len, char *msg, size_t size)
+/* An http(s) url (`want` OG_URL_HTTP) or an oci:// repository base (OG_URL_OCI). */
+static enum og_err check_url(const char *text, size_t len, enum og_url_kind want, char *msg,
+                             size_t size)
 {
     char shown[72];
     struct og_diag diag;
-    struct og_url u;
+    enum og_url_kind kind = og_url_kind((struct og_str){text, len});
 
     if (len > URL_MAX_LEN)
         return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
+    if (want == OG_URL_OCI && kind != OG_URL_OCI)
+        return failf(msg, size, "\"%s\" is not an oci:// url", show(text, len, shown));
     if (has_ctl_or_space(text, len))
         return failf(msg, size, "url \"%s\" contains whitespace or control characters",
                      show(text, len, shown));
-    if (!og_url_kind_is_http(og_url_kind((struct og_str){text, len})))
+    if (want != OG_URL_OCI && !og_url_kind_is_http(kind))
         return failf(msg, size, "\"%s\" is not an http:// or https:// url", show(text, len, shown));
-    if (og_url_parse((struct og_str){text, len}, &u, &diag) != OG_OK)
+    if (og_url_check_repo((struct og_str){text, len}, &diag) != OG_OK)
         return failf(msg, size, "url \"%s\" %s", show(text, len, shown), diag.msg);
-    if (u.userinfo.ptr != NULL)
-        return failf(msg, size, "url \"%s\" must not hold credentials", show(text, len, shown));
-    if (u.query.ptr != NULL || u.fragment.ptr != NULL)
-        return failf(msg, size, "url \"%s\" must not have a query or fragment",
-                     show(text, len, shown));
-    return OG_OK;
-}
-
-static bool is_repo_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '_' || c == '-';
-}
-
-static enum og_err check_oci_url(const char *text, size_t len, char *msg, size_t size)
-{
-    char shown[72];
-    struct og_diag diag;
-    struct og_url u;
-    struct og_str path;
-    size_t all = len;
-
-    if (len > URL_MAX_LEN)
-        return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
-    if (og_url_kind((struct og_str){text, len}) != OG_URL_OCI)
-        return failf(msg, size, "\"%s\" is not an oci:// url", show(text, all, shown));
-    if (has_ctl_or_space(text, len))
-        return failf(msg, size, "url \"%s\" contains whitespace or control characters",
-                     show(text, all, shown));
-    while (len > 6 && text[len - 1] == '/')
-        len--; /* trailing slashes are tolerated and dropped */
-    if (og_url_parse((struct og_str){text, len}, &u, &diag) != OG_OK)
-        return failf(msg, size, "url \"%s\" %s", show(text, all, shown), diag.msg);
-    if (u.userinfo.ptr != NULL)
-        return failf(msg, size, "url \"%s\" must not hold credentials", show(text, all, shown));
-    if (!og_url_host_valid(u.host))
-        return failf(msg, size, "url \"%s\" has an invalid host", show(text, all, shown));
-    if (u.query.ptr != NULL || u.fragment.ptr != NULL)
-        return failf(msg, size, "url \"%s\" must not have a query or fragment",
-                     show(text, all, shown));
-    path = u.path;
-    if (path.len <= 1)
-        return failf(msg, size, "url \"%s\" has no repository path (expected oci://host/path)",
-                     show(text, all, shown));
-    for (size_t i = 1; i < path.len; i++) {
-        if (path.ptr[i] == ':' || path.ptr[i] == '@')
-            return failf(msg, size, "url \"%s\" must not have a tag or digest",
-                         show(text, all, shown));
-        if (path.ptr[i] == '/' && path.ptr[i - 1] == '/')
-            return failf(msg, size, "url \"%s\" has an empty path segment", show(text, all, shown));
-        if (path.ptr[i] != '/' && !is_repo_char(path.ptr[i]))
-            return failf(msg, size,
-                         "url \"%s\": the repository path must be lower case "
-                         "(a-z, 0-9, '.', '_', '-', '/')",
-                         show(text, all, shown));
-    }
     return OG_OK;
 }
 
@@ -669,10 +618,10 @@ enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type
         rc = check_cidr(text, len, msg, size);
         break;
     case OG__KEY_HTTP_URL:
-        rc = check_http_url(text, len, msg, size);
+        rc = check_url(text, len, OG_URL_HTTP, msg, size);
         break;
     case OG__KEY_OCI_URL:
-        rc = check_oci_url(text, len, msg, size);
+        rc = check_url(text, len, OG_URL_OCI, msg, size);
         break;
     case OG__KEY_SECTION:
     case OG__KEY_LIST:

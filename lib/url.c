@@ -170,6 +170,45 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     return OG_OK;
 }
 
+static bool is_repo_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '_' || c == '-';
+}
+
+enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag)
+{
+    struct og_url u;
+    struct og_str path;
+    enum og_err rc = og_url_parse(text, &u, diag);
+
+    if (rc != OG_OK)
+        return rc;
+    if (u.userinfo.ptr != NULL)
+        return og_diag_set(diag, OG_EINVAL, "must not hold credentials");
+    if (u.kind == OG_URL_OCI && !og_url_host_valid(u.host))
+        return og_diag_set(diag, OG_EINVAL, "has an invalid host");
+    if (u.query.ptr != NULL || u.fragment.ptr != NULL)
+        return og_diag_set(diag, OG_EINVAL, "must not have a query or fragment");
+    if (u.kind != OG_URL_OCI)
+        return OG_OK;
+    path = u.path;
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    if (path.len == 0)
+        return og_diag_set(diag, OG_EINVAL, "has no repository path (expected oci://host/path)");
+    for (size_t i = 1; i < path.len; i++) {
+        if (path.ptr[i] == ':' || path.ptr[i] == '@')
+            return og_diag_set(diag, OG_EINVAL, "must not have a tag or digest");
+        if (path.ptr[i] == '/' && path.ptr[i - 1] == '/')
+            return og_diag_set(diag, OG_EINVAL, "has an empty path segment");
+        if (path.ptr[i] != '/' && !is_repo_char(path.ptr[i]))
+            return og_diag_set(diag, OG_EINVAL,
+                               "has a repository path that is not lower case (a-z, 0-9, '.', "
+                               "'_', '-', '/')");
+    }
+    return OG_OK;
+}
+
 /* The port to write: none when it is empty or the scheme's default. */
 static struct og_str port_to_keep(const struct og_url *u)
 {

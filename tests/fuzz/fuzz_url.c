@@ -68,6 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = og_url_normalize(s, &norm, NULL);
     if ((parsed == OG_OK) != (rc == OG_OK) || (rc != OG_OK && rc != OG_EINVAL))
         abort();
+    if (parsed != OG_OK && og_url_check_repo(s, NULL) == OG_OK)
+        abort();
     if (parsed == OG_OK) {
         if (!inside(u.scheme, s) || !inside(u.userinfo, s) || !inside(u.host, s) ||
             !inside(u.port, s) || !inside(u.path, s) || !inside(u.query, s) ||
@@ -76,6 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (norm.len > size)
             abort();
         check_normal_form(og_buf_view(&norm), og_url_kind(s));
+        /* What a configuration accepts, it accepts in its stored (normal) form too. */
+        if (og_url_check_repo(s, NULL) == OG_OK &&
+            og_url_check_repo(og_buf_view(&norm), NULL) != OG_OK)
+            abort();
         if (og_url_kind_is_http(u.kind)) {
             struct og_buf key;
 

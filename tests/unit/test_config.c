@@ -432,8 +432,8 @@ static const struct bad_case bad_cases[] = {
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io//c\"}\n", OG_EINVAL,
      "t.yaml:2:32: migrations[0].to: url \"oci://r.io//c\" has an empty path segment"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/Charts\"}\n", OG_EINVAL,
-     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/Charts\": the repository path must be "
-     "lower case (a-z, 0-9, '.', '_', '-', '/')"},
+     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/Charts\" has a repository path that is "
+     "not lower case (a-z, 0-9, '.', '_', '-', '/')"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r_x.io/c\"}\n", OG_EINVAL,
      "t.yaml:2:32: migrations[0].to: url \"oci://r_x.io/c\" has an invalid host"},
     /* Parsed by url.h: the old checks let these through. */

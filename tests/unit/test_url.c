@@ -285,6 +285,49 @@ OG_TEST(huge_urls)
     free(text);
 }
 
+/* `want` is NULL when the url may name a repository in a configuration, else the message. */
+OG_TEST(repository_urls_in_a_configuration)
+{
+    static const struct {
+        const char *url, *want;
+    } rows[] = {
+        {"https://charts.example.com/stable", NULL},
+        {"HTTP://Charts.Example.com:8080/x/", NULL},
+        {"https://[fd00::5]/x", NULL},
+        {"oci://registry.example.com/charts", NULL},
+        {"oci://r.io/a/b-c_d.e/", NULL},
+        {"oci://localhost:5000/c", NULL},
+        {"https://u:p@x.io/c", "must not hold credentials"},
+        {"https://x.io/c?a=1", "must not have a query or fragment"},
+        {"https://x.io/c#a", "must not have a query or fragment"},
+        {"https://x.io:abc/c", "has an invalid port"},
+        {"oci://u@r.io/c", "must not hold credentials"},
+        {"oci://r_x.io/c", "has an invalid host"},
+        {"oci://[::1]/c", "has an invalid host"},
+        {"oci://r.io/c?x=1", "must not have a query or fragment"},
+        {"oci://r.io", "has no repository path (expected oci://host/path)"},
+        {"oci://r.io///", "has no repository path (expected oci://host/path)"},
+        {"oci:///c", "has no host"},
+        {"oci://r.io/c:1.0", "must not have a tag or digest"},
+        {"oci://r.io/c@sha256:ab", "must not have a tag or digest"},
+        {"oci://r.io//c", "has an empty path segment"},
+        {"oci://r.io/Charts", "has a repository path that is not lower case (a-z, 0-9, '.', "
+                              "'_', '-', '/')"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_diag d;
+
+        fprintf(stderr, "  url %s\n", rows[i].url);
+        og_diag_clear(&d);
+        if (rows[i].want == NULL) {
+            ASSERT_EQ(og_url_check_repo(og_str_of(rows[i].url), &d), OG_OK);
+        } else {
+            ASSERT_EQ(og_url_check_repo(og_str_of(rows[i].url), &d), OG_EINVAL);
+            ASSERT_STR_EQ(d.msg, rows[i].want);
+        }
+    }
+}
+
 OG_TEST(same_repo_ignores_the_scheme)
 {
     static const struct {
@@ -492,6 +535,6 @@ OG_TEST(chart_urls_in_an_index)
 
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
              OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
-             OG_T(same_repo_ignores_the_scheme), OG_T(origin_names_scheme_host_and_port),
-             OG_T(oci_base_of_a_repository_url), OG_T(index_yaml_join), OG_T(hosts),
-             OG_T(chart_urls_in_an_index))
+             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
+             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
+             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index))

@@ -71,6 +71,16 @@ bool og_url_kind_is_http(enum og_url_kind kind);
 OG_NODISCARD enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag *diag);
 
 /**
+ * Checks that `text` may name a Helm repository in a configuration (a known migration's
+ * `from` or `to`): it parses, holds no userinfo, no query and no fragment; an oci:// url
+ * also has a host that og_url_host_valid() accepts (and a port) and a repository path of
+ * lower-case segments (a-z, 0-9, '.', '_', '-') without a tag or digest; trailing '/' are
+ * tolerated. The kind is the caller's to check. OG_EINVAL with a message in `diag` that
+ * reads after the url ("must not hold credentials", "has no repository path ...").
+ */
+OG_NODISCARD enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag);
+
+/**
  * Appends the comparable form of `text`: scheme and host in lower case, the default port
  * dropped (80 for http, 443 for https, and an empty one), every trailing '/' of the path
  * dropped, the query kept exactly as written (Flux sends it with the index request: signed
