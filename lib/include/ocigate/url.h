@@ -46,7 +46,7 @@ enum og_url_kind {
  * starts with '/' when present. Filled by og_url_parse() only.
  */
 struct og_url {
-    enum og_url_kind kind;
+    enum og_url_kind kind;  /**< og_url_kind() of the text */
     struct og_str scheme;   /**< as written, e.g. "HTTPS" */
     struct og_str userinfo; /**< "user:password", or absent */
     struct og_str host;     /**< as written; an IPv6 address keeps its brackets */
