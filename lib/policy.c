@@ -104,35 +104,32 @@ static bool read_repo(const struct og_review *rv, struct repo *r)
     return true;
 }
 
-/* The enabled migration whose `from` matches `url` (http or https), or NULL. */
+/*
+ * The enabled migration whose `from` matches `url` (http or https), or NULL. The table holds
+ * `from` in og_url_normalize() form (the config stores it so), so only `url` is normalized.
+ */
 static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str url,
                                                  enum og_err *rc)
 {
-    struct og_buf a, b;
+    struct og_buf a;
     const struct og_migration *hit = NULL;
 
     og_buf_init(&a, URL_MAX);
-    og_buf_init(&b, URL_MAX);
     *rc = og_url_normalize(url, &a, NULL);
-    if (*rc == OG_EINVAL) {
-        /* A url that does not parse names no repository of the table. */
-        *rc = OG_OK;
-        goto out;
-    }
-    /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
-    for (size_t i = cfg->n_migrations; *rc == OG_OK && i > 0; i--) {
-        const struct og_migration *m = &cfg->migrations[i - 1];
+    if (*rc == OG_EINVAL)
+        *rc = OG_OK; /* a url that does not parse names no repository of the table */
+    else if (*rc == OG_OK) {
+        /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
+        for (size_t i = cfg->n_migrations; i > 0; i--) {
+            const struct og_migration *m = &cfg->migrations[i - 1];
 
-        og_buf_reset(&b);
-        *rc = og_url_normalize(og_str_of(m->from), &b, NULL);
-        if (*rc == OG_OK && og_url_same_repo(og_buf_view(&a), og_buf_view(&b))) {
-            hit = m->enabled ? m : NULL;
-            break;
+            if (og_url_same_repo(og_buf_view(&a), og_str_of(m->from))) {
+                hit = m->enabled ? m : NULL;
+                break;
+            }
         }
     }
-out:
     og_buf_cleanup(&a);
-    og_buf_cleanup(&b);
     return hit;
 }
 

@@ -4,6 +4,7 @@
 #include "ocigate/url.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <string.h>
 
 /* The longest IPv6 address in text (INET6_ADDRSTRLEN without the NUL). */
@@ -24,7 +25,32 @@ static bool is_digit(char c)
 /* RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes. */
 static bool is_name_char(char c)
 {
-    return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("-._~%!$&'()*+,;=", c) != NULL);
+    switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '%':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+        return true;
+    default:
+        return is_alpha(c) || is_digit(c);
+    }
+}
+
+static bool is_ctl_or_space(char c)
+{
+    return (unsigned char)c <= 0x20 || c == 0x7f;
 }
 
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */
@@ -122,50 +148,55 @@ static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og
 enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag *diag)
 {
     struct og_url u;
-    size_t slen = scheme_len(text), auth, auth_end, at, end;
+    size_t slen = scheme_len(text), auth, auth_end, at = SIZE_MAX, query = SIZE_MAX;
+    size_t frag = text.len, i;
     enum og_err rc;
 
-    memset(&u, 0, sizeof(u));
     if (slen == 0)
         return og_diag_set(diag, OG_EINVAL, "has no scheme (expected scheme://host)");
-    for (size_t i = 0; i < text.len; i++) {
-        unsigned char c = (unsigned char)text.ptr[i];
+    /* One pass finds the delimiters and refuses whitespace and controls anywhere (before any
+     * other complaint, so that the message does not depend on where they are). */
+    auth = slen + 3;
+    for (i = auth; i < text.len; i++) {
+        char c = text.ptr[i];
 
-        if (c <= 0x20 || c == 0x7f)
+        if (c == '/' || c == '?' || c == '#')
+            break;
+        if (c == '@')
+            at = i; /* the last '@' ends the userinfo, as libcurl and Go split it */
+        else if (is_ctl_or_space(c))
             return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
     }
+    auth_end = i;
+    for (; i < text.len; i++) {
+        char c = text.ptr[i];
+
+        if (c == '?' && query == SIZE_MAX && frag == text.len)
+            query = i;
+        else if (c == '#' && frag == text.len)
+            frag = i;
+        else if (is_ctl_or_space(c))
+            return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
+    }
+    memset(&u, 0, sizeof(u));
     u.kind = og_url_kind(text);
     u.scheme = (struct og_str){text.ptr, slen};
-    auth = slen + 3;
-    auth_end = auth;
-    while (auth_end < text.len && text.ptr[auth_end] != '/' && text.ptr[auth_end] != '?' &&
-           text.ptr[auth_end] != '#')
-        auth_end++;
-    /* The last '@' ends the userinfo, as libcurl and Go split it. */
-    at = og_str_rfind_char((struct og_str){text.ptr + auth, auth_end - auth}, '@');
-    if (at < auth_end - auth) {
-        u.userinfo = (struct og_str){text.ptr + auth, at};
-        for (size_t i = 0; i < at; i++) {
-            if (!is_name_char(u.userinfo.ptr[i]) && u.userinfo.ptr[i] != ':')
+    if (at != SIZE_MAX) {
+        u.userinfo = (struct og_str){text.ptr + auth, at - auth};
+        for (size_t k = 0; k < u.userinfo.len; k++) {
+            if (!is_name_char(u.userinfo.ptr[k]) && u.userinfo.ptr[k] != ':')
                 return og_diag_set(diag, OG_EINVAL, "has an invalid userinfo");
         }
-        auth += at + 1;
+        auth = at + 1;
     }
     rc = parse_host_port((struct og_str){text.ptr + auth, auth_end - auth}, &u, diag);
     if (rc != OG_OK)
         return rc;
-    end = auth_end;
-    while (end < text.len && text.ptr[end] != '?' && text.ptr[end] != '#')
-        end++;
-    u.path = (struct og_str){text.ptr + auth_end, end - auth_end};
-    if (end < text.len && text.ptr[end] == '?') {
-        size_t q = end + 1;
-
-        end = og_str_find_char(text, q, '#');
-        u.query = (struct og_str){text.ptr + q, end - q};
-    }
-    if (end < text.len)
-        u.fragment = (struct og_str){text.ptr + end + 1, text.len - end - 1};
+    u.path = (struct og_str){text.ptr + auth_end, (query < frag ? query : frag) - auth_end};
+    if (query != SIZE_MAX)
+        u.query = (struct og_str){text.ptr + query + 1, frag - query - 1};
+    if (frag < text.len)
+        u.fragment = (struct og_str){text.ptr + frag + 1, text.len - frag - 1};
     *out = u;
     return OG_OK;
 }
