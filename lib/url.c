@@ -23,29 +23,18 @@ static bool is_digit(char c)
 }
 
 /* RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes. */
+/*
+ * RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes, as a
+ * bitmap over ASCII (bit c of the pair): "-.0-9A-Z_a-z~%!$&'()*+,;=". One test per byte.
+ */
 static bool is_name_char(char c)
 {
-    switch (c) {
-    case '-':
-    case '.':
-    case '_':
-    case '~':
-    case '%':
-    case '!':
-    case '$':
-    case '&':
-    case '\'':
-    case '(':
-    case ')':
-    case '*':
-    case '+':
-    case ',':
-    case ';':
-    case '=':
-        return true;
-    default:
-        return is_alpha(c) || is_digit(c);
-    }
+    static const uint64_t lo = 0x2bff7ff200000000u, hi = 0x47fffffe87fffffeu;
+    unsigned char u = (unsigned char)c;
+
+    if (u < 64)
+        return (lo >> u) & 1u;
+    return u < 128 && ((hi >> (u - 64)) & 1u);
 }
 
 static bool is_ctl_or_space(char c)
