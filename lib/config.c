@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "ocigate/url.h"
 
 /*
  * Repositories known to have moved their charts to an OCI registry. Bitnami switched its
@@ -450,26 +451,11 @@ static enum og_err check_glob(const char *text, size_t len, char *msg, size_t si
     return OG_OK;
 }
 
-static bool is_host_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.';
-}
-
 static enum og_err check_host(const char *text, size_t len, char *msg, size_t size)
 {
-    char shown[72], tmp[64];
-    bool ok = len > 0 && len <= 253 && text[0] != '.' && text[0] != '-';
+    char shown[72];
 
-    for (size_t i = 0; ok && i < len; i++)
-        ok = is_host_char(text[i]);
-    if (!ok && len > 0 && len < sizeof(tmp) && memchr(text, ':', len) != NULL) {
-        unsigned char addr[16];
-
-        memcpy(tmp, text, len);
-        tmp[len] = '\0';
-        ok = inet_pton(AF_INET6, tmp, addr) == 1;
-    }
-    if (!ok)
+    if (!og_url_host_valid((struct og_str){text, len}))
         return failf(msg, size,
                      "invalid host \"%s\" (expected a host name or IP address, without scheme "
                      "or port)",
@@ -517,116 +503,29 @@ bad:
                  show(text, len, shown));
 }
 
-static bool ieq_prefix(const char *text, size_t len, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    if (len < n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (og_ascii_lower(text[i]) != lit[i])
-            return false;
-    }
-    return true;
-}
-
-char *og__config_url_normalize(const char *url, size_t len)
-{
-    const char *sep = memchr(url, ':', len);
-    size_t host_start = sep != NULL ? (size_t)(sep - url) + 3 : 0, host_end;
-    char *out;
-
-    /* Trailing slashes go, all of them, so that normalizing twice changes nothing. */
-    while (len > host_start && url[len - 1] == '/')
-        len--;
-    out = og_str_dup((struct og_str){url, len});
-    if (out == NULL || sep == NULL)
-        return out;
-    /* Lower-case the scheme and the host: "HTTPS://Charts.Example.COM/x". */
-    host_end = host_start;
-    while (host_end < len && url[host_end] != '/')
-        host_end++;
-    for (size_t i = 0; i < host_end && i < len; i++)
-        out[i] = og_ascii_lower(out[i]);
-    return out;
-}
-
 /* Longest url a migration row may hold: real ones are short, and aliases must not let a
  * small file expand into a huge configuration. */
 #define URL_MAX_LEN 2048
 
-static enum og_err check_http_url(const char *text, size_t len, char *msg, size_t size)
+/* An http(s) url (`want` OG_URL_HTTP) or an oci:// repository base (OG_URL_OCI). */
+static enum og_err check_url(const char *text, size_t len, enum og_url_kind want, char *msg,
+                             size_t size)
 {
     char shown[72];
-    size_t off, host_end;
+    struct og_diag diag;
+    enum og_url_kind kind = og_url_kind((struct og_str){text, len});
 
     if (len > URL_MAX_LEN)
         return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
+    if (want == OG_URL_OCI && kind != OG_URL_OCI)
+        return failf(msg, size, "\"%s\" is not an oci:// url", show(text, len, shown));
     if (has_ctl_or_space(text, len))
         return failf(msg, size, "url \"%s\" contains whitespace or control characters",
                      show(text, len, shown));
-    if (ieq_prefix(text, len, "https://"))
-        off = 8;
-    else if (ieq_prefix(text, len, "http://"))
-        off = 7;
-    else
+    if (want != OG_URL_OCI && !og_url_kind_is_http(kind))
         return failf(msg, size, "\"%s\" is not an http:// or https:// url", show(text, len, shown));
-    host_end = off;
-    while (host_end < len && text[host_end] != '/')
-        host_end++;
-    if (host_end == off)
-        return failf(msg, size, "url \"%s\" has no host", show(text, len, shown));
-    if (memchr(text + off, '@', host_end - off) != NULL)
-        return failf(msg, size, "url \"%s\" must not hold credentials", show(text, len, shown));
-    if (memchr(text, '?', len) != NULL || memchr(text, '#', len) != NULL)
-        return failf(msg, size, "url \"%s\" must not have a query or fragment",
-                     show(text, len, shown));
-    return OG_OK;
-}
-
-static bool is_repo_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '_' || c == '-';
-}
-
-static enum og_err check_oci_url(const char *text, size_t len, char *msg, size_t size)
-{
-    char shown[72];
-    size_t off = 6, host_end, i, all = len;
-
-    if (len > URL_MAX_LEN)
-        return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
-    if (!ieq_prefix(text, len, "oci://"))
-        return failf(msg, size, "\"%s\" is not an oci:// url", show(text, all, shown));
-    if (has_ctl_or_space(text, len))
-        return failf(msg, size, "url \"%s\" contains whitespace or control characters",
-                     show(text, all, shown));
-    while (len > off && text[len - 1] == '/')
-        len--; /* trailing slashes are tolerated and dropped */
-    host_end = off;
-    while (host_end < len && text[host_end] != '/')
-        host_end++;
-    if (host_end == off)
-        return failf(msg, size, "url \"%s\" has no host", show(text, all, shown));
-    for (i = off; i < host_end; i++) {
-        if (!is_host_char(text[i]) && text[i] != ':')
-            return failf(msg, size, "url \"%s\" has an invalid host", show(text, all, shown));
-    }
-    if (host_end + 1 >= len)
-        return failf(msg, size, "url \"%s\" has no repository path (expected oci://host/path)",
-                     show(text, all, shown));
-    for (i = host_end + 1; i < len; i++) {
-        if (text[i] == ':' || text[i] == '@')
-            return failf(msg, size, "url \"%s\" must not have a tag or digest",
-                         show(text, all, shown));
-        if (text[i] == '/' && text[i - 1] == '/')
-            return failf(msg, size, "url \"%s\" has an empty path segment", show(text, all, shown));
-        if (text[i] != '/' && !is_repo_char(text[i]))
-            return failf(msg, size,
-                         "url \"%s\": the repository path must be lower case "
-                         "(a-z, 0-9, '.', '_', '-', '/')",
-                         show(text, all, shown));
-    }
+    if (og_url_check_repo((struct og_str){text, len}, &diag) != OG_OK)
+        return failf(msg, size, "url \"%s\" %s", show(text, len, shown), diag.msg);
     return OG_OK;
 }
 
@@ -719,10 +618,10 @@ enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type
         rc = check_cidr(text, len, msg, size);
         break;
     case OG__KEY_HTTP_URL:
-        rc = check_http_url(text, len, msg, size);
+        rc = check_url(text, len, OG_URL_HTTP, msg, size);
         break;
     case OG__KEY_OCI_URL:
-        rc = check_oci_url(text, len, msg, size);
+        rc = check_url(text, len, OG_URL_OCI, msg, size);
         break;
     case OG__KEY_SECTION:
     case OG__KEY_LIST:
@@ -732,10 +631,17 @@ enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type
     if (rc != OG_OK)
         return rc;
     if (og__config_type_is_string(type)) {
-        if (type == OG__KEY_HTTP_URL || type == OG__KEY_OCI_URL)
-            s = og__config_url_normalize(text, len);
-        else
+        if (type == OG__KEY_HTTP_URL || type == OG__KEY_OCI_URL) {
+            struct og_buf norm;
+
+            og_buf_init(&norm, len);
+            s = og_url_normalize((struct og_str){text, len}, &norm, NULL) == OG_OK
+                    ? og_buf_take(&norm, NULL)
+                    : NULL;
+            og_buf_cleanup(&norm);
+        } else {
             s = og_str_dup((struct og_str){text, len});
+        }
         if (s == NULL)
             return OG_ENOMEM;
         *str = s;

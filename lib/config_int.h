@@ -99,10 +99,6 @@ void og__config_set_num(const struct og__key *key, void *base, uint64_t v);
  */
 const char *og__config_num_format(const struct og__key *key, uint64_t v, char *out, size_t size);
 
-/** Normalizes a url for comparison and storage: lower-case scheme and host, no trailing
- * slashes; idempotent. Returns a new string (caller frees) or NULL when out of memory. */
-char *og__config_url_normalize(const char *url, size_t len);
-
 /** Frees a list of `n` owned strings (NULL `v` is a no-op). */
 void og__config_free_strv(char **v, size_t n);
 

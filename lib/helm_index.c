@@ -25,6 +25,7 @@
 #include <yaml.h>
 
 #include "helm_index_int.h"
+#include "ocigate/url.h"
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)
@@ -436,7 +437,7 @@ static enum og_err set_field(struct an *a, struct field *f, uint8_t weak, const 
 
 static enum og_err add_url(struct an *a, const struct ev *e)
 {
-    struct og__url_class cls;
+    struct og_url_chart cls;
 
     if (++a->n_urls == 1) {
         og_buf_reset(&a->url0.buf);
@@ -444,30 +445,24 @@ static enum og_err add_url(struct an *a, const struct ev *e)
             return fail(a, OG_ENOMEM, "out of memory");
         return OG_OK;
     }
-    og__helm_index_classify_url((struct og_str){e->s, e->len}, &cls);
-    if (cls.kind == OG__URL_OCI)
+    og_url_chart((struct og_str){e->s, e->len}, &cls);
+    if (cls.kind == OG_URL_OCI)
         a->later_oci = true;
     return OG_OK;
 }
 
-/* Counts `base` (a view of "oci://host/path"), its scheme and host folded to lower case. */
+/* Counts `base` (a view of "oci://host/path"), normalized so that bases differing only in the
+ * case of the scheme and host count as one. */
 static enum og_err add_base(struct an *a, struct og_str base)
 {
     struct og_str norm;
-    size_t host_end = og_str_find_char(base, 6, '/');
     enum og_err rc;
 
     og_buf_reset(&a->scratch);
-    rc = og_buf_append(&a->scratch, "oci://", 6);
-    for (size_t i = 6; rc == OG_OK && i < host_end; i++) {
-        char c = og_ascii_lower(base.ptr[i]);
-
-        rc = og_buf_append(&a->scratch, &c, 1);
-    }
-    if (rc == OG_OK)
-        rc = og_buf_append_str(&a->scratch, og_str_from(base, host_end));
+    /* og_url_chart() gives only bases that parse: the error left is running out of room. */
+    rc = og_url_normalize(base, &a->scratch, NULL);
     if (rc != OG_OK)
-        return fail(a, rc, "out of memory");
+        return fail(a, rc == OG_EINVAL ? OG_ENOMEM : rc, "out of memory");
     norm = og_buf_view(&a->scratch);
     for (size_t i = 0; i < a->n_bases; i++) {
         if (strlen(a->bases[i].base) == norm.len &&
@@ -520,7 +515,7 @@ static enum og_err copy_into(struct og_buf *dst, struct og_str src)
 static enum og_err finish_version(struct an *a)
 {
     struct chart *c = &a->charts[a->cur_chart];
-    struct og__url_class cls = {OG__URL_OTHER, false, OG_STR_NULL};
+    struct og_url_chart cls = {OG_URL_NONE, false, OG_STR_NULL};
     struct og_str version, created;
     bool is_oci, take, has_time = false;
     int64_t sec = 0;
@@ -528,8 +523,8 @@ static enum og_err finish_version(struct an *a)
     enum og_err rc;
 
     if (a->n_urls > 0)
-        og__helm_index_classify_url(og_buf_view(&a->url0.buf), &cls);
-    is_oci = cls.kind == OG__URL_OCI;
+        og_url_chart(og_buf_view(&a->url0.buf), &cls);
+    is_oci = cls.kind == OG_URL_OCI;
     a->versions++;
     c->versions++;
     if (a->n_urls > 1)
@@ -545,7 +540,7 @@ static enum og_err finish_version(struct an *a)
                 return rc;
         }
     } else {
-        if (cls.kind == OG__URL_HTTPS)
+        if (og_url_kind_is_http(cls.kind))
             a->https++;
         else
             a->other++;
@@ -1223,32 +1218,6 @@ out:
         yaml_parser_delete(&parser);
     an_cleanup(&a);
     return rc;
-}
-
-enum og_err og_helm_index_url(struct og_str base, struct og_buf *out)
-{
-    static const char file[] = "/index.yaml";
-    size_t frag = og_str_find_char(base, 0, '#');
-    size_t path_end = og_str_find_char(base, 0, '?');
-    struct og_str query;
-    size_t len;
-    enum og_err rc;
-
-    if (path_end > frag)
-        path_end = frag;
-    query = (struct og_str){base.ptr + path_end, frag - path_end};
-    len = path_end;
-    while (len > 0 && base.ptr[len - 1] == '/')
-        len--;
-    /* Reserved at once, so that the appends below cannot fail half way. */
-    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
-    if (rc != OG_OK)
-        return rc;
-    if (og_buf_append(out, base.ptr, len) != OG_OK ||
-        og_buf_append(out, file, sizeof(file) - 1) != OG_OK ||
-        og_buf_append_str(out, query) != OG_OK)
-        return OG_ENOMEM; /* cannot happen after the reserve */
-    return OG_OK;
 }
 
 void og_index_summary_cleanup(struct og_index_summary *summary)

@@ -1,112 +1,12 @@
 /*
- * helm_index_fields.c - the field-level rules of index analysis: url classification, OCI
- * bases, SemVer precedence and RFC 3339 timestamps. Pure functions over (ptr, len) views.
+ * helm_index_fields.c - the field-level rules of index analysis: SemVer precedence and RFC 3339
+ * timestamps (urls are url.c's). Pure functions over (ptr, len) views.
  */
 #include "helm_index_int.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
-
-#define OCI_PREFIX "oci://"
-#define OCI_PREFIX_LEN (sizeof(OCI_PREFIX) - 1)
-
-/* Offset of the first "/oci://" in `s` (ASCII case ignored), or s.len. */
-static size_t find_embedded_oci(struct og_str s)
-{
-    static const char needle[] = "/oci://";
-    const size_t n = sizeof(needle) - 1;
-
-    for (size_t i = 0; i + n <= s.len; i++) {
-        if (s.ptr[i] != '/')
-            continue;
-        if (og_str_has_prefix(og_str_from(s, i), OG_STR_LIT("/oci://"), true))
-            return i;
-    }
-    return s.len;
-}
-
-/* `s` up to its query or fragment. */
-static struct og_str before_query(struct og_str s)
-{
-    size_t q = og_str_find_char(s, 0, '?'), h = og_str_find_char(s, 0, '#');
-
-    s.len = q < h ? q : h;
-    return s;
-}
-
-/*
- * True when `base` ("oci://host/path") may become a HelmRepository url: ASCII letters,
- * digits and "-._~/:%" only ('[' and ']' around an IPv6 host), no userinfo. Whatever else
- * an index holds (spaces, quotes, controls, credentials) must never reach a patch.
- */
-static bool base_is_clean(struct og_str base)
-{
-    for (size_t i = OCI_PREFIX_LEN; i < base.len; i++) {
-        char c = base.ptr[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~/:%[]", c) != NULL)
-            continue;
-        return false;
-    }
-    return true;
-}
-
-void og__helm_index_classify_url(struct og_str url, struct og__url_class *out)
-{
-    struct og_str s = og_str_trim(url), oci, ref, last;
-    size_t slash, host_end, at, colon;
-
-    out->kind = OG__URL_OTHER;
-    out->malformed = false;
-    out->base = OG_STR_NULL;
-    if (og_str_has_prefix(s, OG_STR_LIT(OCI_PREFIX), true)) {
-        oci = s;
-    } else if (og_str_has_prefix(s, OG_STR_LIT("https://"), true) ||
-               og_str_has_prefix(s, OG_STR_LIT("http://"), true)) {
-        /* An Artifactory-style proxy url embeds the OCI reference it stands for; a client
-         * ends up pulling that reference, so it decides both the kind and the base. */
-        /* Only in the path: "?from=/oci://..." in a query is not where the chart comes from. */
-        struct og_str path = before_query(s);
-        size_t pos = find_embedded_oci(path);
-
-        if (pos == path.len) {
-            out->kind = OG__URL_HTTPS;
-            return;
-        }
-        oci = og_str_from(s, pos + 1);
-    } else {
-        return;
-    }
-    out->kind = OG__URL_OCI;
-    oci = before_query(oci);
-    ref = og_str_from(oci, OCI_PREFIX_LEN);
-    host_end = og_str_find_char(ref, 0, '/');
-    slash = og_str_rfind_char(ref, '/');
-    if (ref.len == 0 || host_end == 0 || slash == ref.len) {
-        /* "oci://", "oci:///x" or "oci://host": no repository path to derive a base from. */
-        out->malformed = true;
-        return;
-    }
-    out->base = (struct og_str){oci.ptr, OCI_PREFIX_LEN + slash};
-    if (!base_is_clean(out->base)) {
-        /* Credentials, spaces, quotes or controls: not a url to write into anyone's object. */
-        out->base = OG_STR_NULL;
-        out->malformed = true;
-        return;
-    }
-    /* The last segment must name the chart and pin it: "<chart>:<tag>" or "<chart>@<digest>".
-     * A "<chart>-<version>.tgz" file name or a bare "<chart>" is not a pullable reference. */
-    last = og_str_from(ref, slash + 1);
-    at = og_str_find_char(last, 0, '@');
-    if (at < last.len) {
-        out->malformed = at == 0 || at + 1 == last.len;
-        return;
-    }
-    colon = og_str_rfind_char(last, ':');
-    out->malformed = colon == last.len || colon == 0 || colon + 1 == last.len;
-}
 
 /* SemVer parsing: numbers are compared as digit strings so that no value overflows. */
 struct semver {

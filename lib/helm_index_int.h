@@ -9,23 +9,6 @@
 
 #include "ocigate/str.h"
 
-/** How a chart url is classified (see helm_index.h). */
-enum og__url_kind {
-    OG__URL_OTHER, /**< relative, other scheme, empty */
-    OG__URL_HTTPS, /**< http:// or https:// */
-    OG__URL_OCI    /**< oci://, or http(s)://.../oci://... (Artifactory-style) */
-};
-
-/** The result of og__helm_index_classify_url(). */
-struct og__url_class {
-    enum og__url_kind kind;
-    bool malformed;     /**< OCI without "<chart>:<tag>" or "<chart>@<digest>" */
-    struct og_str base; /**< view into the url: "oci://host[/path]", empty when none */
-};
-
-/** Classifies `url` and finds its OCI base as documented in helm_index.h. */
-void og__helm_index_classify_url(struct og_str url, struct og__url_class *out);
-
 /**
  * SemVer 2.0 precedence of `a` and `b` (<0, 0, >0). A leading "v" and missing minor or patch
  * are allowed (as Helm's semver library does); build metadata is ignored. A valid version is

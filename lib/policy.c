@@ -11,6 +11,7 @@
 #include "ocigate/guidance.h"
 #include "ocigate/jsonpatch.h"
 #include "ocigate/str.h"
+#include "ocigate/url.h"
 
 /* Limits the apiserver places on what a webhook returns (and that kubectl prints). */
 #define WARNING_MAX_RUNES 120
@@ -60,14 +61,12 @@ void og_decision_cleanup(struct og_decision *d)
 
 /* ---- the HelmRepository as the rules see it ---- */
 
-enum scheme { SCHEME_NONE, SCHEME_OCI, SCHEME_HTTP, SCHEME_OTHER };
-
 struct repo {
     const struct og_policy_object *obj;
     const char *ns;
     const char *name;
     struct og_str url;
-    enum scheme scheme;
+    enum og_url_kind kind;
     const char *type; /* "" when absent */
     bool has_pass_credentials;
     bool has_secret_ref;
@@ -97,109 +96,36 @@ static bool read_repo(const struct og_policy_object *obj, struct repo *r)
     r->type = obj->type != NULL ? obj->type : "";
     r->has_pass_credentials = obj->has_pass_credentials;
     r->has_secret_ref = obj->has_secret_ref;
-    if (og_str_has_prefix(r->url, OG_STR_LIT("oci://"), true))
-        r->scheme = SCHEME_OCI;
-    else if (og_str_has_prefix(r->url, OG_STR_LIT("https://"), true) ||
-             og_str_has_prefix(r->url, OG_STR_LIT("http://"), true))
-        r->scheme = SCHEME_HTTP;
-    else
-        r->scheme = r->url.len == 0 ? SCHEME_NONE : SCHEME_OTHER;
+    r->kind = og_url_kind(r->url);
     return true;
 }
 
 /*
- * Appends the comparable form of an http(s) url: scheme and host in lower case, the path as
- * it is, trailing '/' removed. Two urls that Flux would fetch the same index from compare
- * equal; this is also the index cache's key.
+ * The enabled migration whose `from` matches `url` (http or https), or NULL. The table holds
+ * `from` in og_url_normalize() form (the config stores it so), so only `url` is normalized.
  */
-static enum og_err normalize_http(struct og_str url, struct og_buf *out)
-{
-    size_t scheme_end = og_str_find_char(url, 0, ':');
-    size_t host_start = scheme_end + 3;
-    size_t host_end = host_start, path_end;
-    struct og_str path, rest;
-    enum og_err rc;
-    char *o;
-
-    if (host_start > url.len)
-        return og_buf_append_str(out, url);
-    /* The authority ends at the path, the query or the fragment. */
-    while (host_end < url.len && url.ptr[host_end] != '/' && url.ptr[host_end] != '?' &&
-           url.ptr[host_end] != '#')
-        host_end++;
-    path_end = host_end;
-    while (path_end < url.len && url.ptr[path_end] != '?' && url.ptr[path_end] != '#')
-        path_end++;
-    rc = og_buf_reserve(out, url.len);
-    if (rc != OG_OK)
-        return rc;
-    o = out->ptr + out->len;
-    for (size_t i = 0; i < host_end; i++)
-        o[i] = og_ascii_lower(url.ptr[i]);
-    out->len += host_end;
-    path = (struct og_str){url.ptr + host_end, path_end - host_end};
-    rest = og_str_from(url, path_end);
-    while (path.len > 0 && path.ptr[path.len - 1] == '/')
-        path.len--;
-    rc = og_buf_append_str(out, path);
-    return rc == OG_OK ? og_buf_append_str(out, rest) : rc;
-}
-
-/*
- * The OCI base of an oci:// url: the registry path without a trailing '/', and without a
- * last segment that names a chart version (`chart:tag`, `chart@digest`, `chart-1.0.0.tgz`),
- * which Flux would otherwise treat as part of the repository path.
- */
-static enum og_err oci_base(struct og_str url, struct og_buf *out)
-{
-    size_t slash, host_end;
-    struct og_str last;
-
-    while (url.len > 0 && url.ptr[url.len - 1] == '/')
-        url.len--;
-    host_end = og_str_find_char(url, sizeof("oci://") - 1, '/');
-    slash = og_str_rfind_char(url, '/');
-    if (slash < url.len && slash >= host_end) {
-        last = og_str_from(url, slash + 1);
-        if (og_str_find_char(last, 0, ':') < last.len ||
-            og_str_find_char(last, 0, '@') < last.len ||
-            og_str_has_suffix(last, OG_STR_LIT(".tgz")))
-            url.len = slash;
-    }
-    return og_buf_append_str(out, url);
-}
-
-/* `a` and `b` (normalized) name the same repository, http:// and https:// alike. */
-static bool same_repo(struct og_str a, struct og_str b)
-{
-    a = og_str_from(a, og_str_find_char(a, 0, ':'));
-    b = og_str_from(b, og_str_find_char(b, 0, ':'));
-    return og_str_eq(a, b);
-}
-
-/* The enabled migration whose `from` matches `url` (http or https), or NULL. */
 static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str url,
                                                  enum og_err *rc)
 {
-    struct og_buf a, b;
+    struct og_buf a;
     const struct og_migration *hit = NULL;
 
     og_buf_init(&a, URL_MAX);
-    og_buf_init(&b, URL_MAX);
-    *rc = normalize_http(url, &a);
-    /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
-    for (size_t i = cfg->n_migrations; *rc == OG_OK && i > 0; i--) {
-        const struct og_migration *m = &cfg->migrations[i - 1];
+    *rc = og_url_normalize(url, &a, NULL);
+    if (*rc == OG_EINVAL)
+        *rc = OG_OK; /* a url that does not parse names no repository of the table */
+    else if (*rc == OG_OK) {
+        /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
+        for (size_t i = cfg->n_migrations; i > 0; i--) {
+            const struct og_migration *m = &cfg->migrations[i - 1];
 
-        og_buf_reset(&b);
-        *rc = normalize_http(og_str_of(m->from), &b);
-        if (*rc == OG_OK && same_repo(og_buf_view(&a), og_buf_view(&b))) {
-            hit = m->enabled ? m : NULL;
-            break;
+            if (og_url_same_repo(og_buf_view(&a), og_str_of(m->from))) {
+                hit = m->enabled ? m : NULL;
+                break;
+            }
         }
     }
     og_buf_cleanup(&a);
-    og_buf_cleanup(&b);
     return hit;
 }
 
@@ -238,12 +164,12 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
     enum og_err rc = OG_OK;
     bool typed_oci = strcmp(r->type, "oci") == 0;
 
-    if (r->scheme == SCHEME_OCI) {
+    if (r->kind == OG_URL_OCI) {
         if (typed_oci || (r->type[0] != '\0' && strcmp(r->type, "default") != 0))
             return OG_OK;
         f->rule = OG_RULE_OCI_URL_HTTP_TYPE;
         f->fixable = true;
-        rc = oci_base(r->url, &f->new_url);
+        rc = og_buf_append_str(&f->new_url, og_url_oci_base(r->url));
         if (rc == OG_OK)
             rc = og_buf_appendf(&f->problem,
                                 "spec.url is an OCI registry (%.*s) but spec.type is %s; Flux "
@@ -251,7 +177,7 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
                                 (int)r->url.len, r->url.ptr, r->type[0] ? r->type : "not set");
         return rc;
     }
-    if (r->scheme != SCHEME_HTTP)
+    if (!og_url_kind_is_http(r->kind))
         return OG_OK;
     m = find_migration(cfg, r->url, &rc);
     if (rc != OG_OK)
@@ -317,7 +243,7 @@ static enum og_err find_index(const struct repo *r, const struct og_index_verdic
         rc = og_buf_append_cstr(&f->problem,
                                 verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "");
         if (rc == OG_OK)
-            rc = og_helm_index_url(r->url, &f->problem);
+            rc = og_url_index_yaml(r->url, &f->problem);
         if (rc != OG_OK)
             return rc;
         if (verdict->state == OG_INDEX_STATE_PENDING)
@@ -712,9 +638,14 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     if (d.mode == OG_MODE_OFF || !read_repo(obj, &r))
         goto out;
     rc = find_static(cfg, &r, &f);
-    if (rc == OG_OK && f.rule == OG_RULE_NONE && r.scheme == SCHEME_HTTP && cfg->index.enabled) {
+    if (rc == OG_OK && f.rule == OG_RULE_NONE && og_url_kind_is_http(r.kind) &&
+        cfg->index.enabled) {
         /* Only the index can still decide: say which one, rather than deciding. */
-        rc = normalize_http(r.url, &f.new_url);
+        rc = og_url_normalize(r.url, &f.new_url, NULL);
+        /* A url that does not parse is fetched as written: the fetcher refuses it and says
+         * why, and the verdict (unknown) follows index.onUnknown like any failed fetch. */
+        if (rc == OG_EINVAL)
+            rc = og_buf_append_str(&f.new_url, r.url);
         if (rc == OG_OK)
             d.index_url = og_buf_take(&f.new_url, NULL);
         if (rc == OG_OK && d.index_url == NULL)

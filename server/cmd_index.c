@@ -25,6 +25,7 @@
 #include "ocigate/helm_index.h"
 #include "ocigate/netaddr.h"
 #include "ocigate/reader.h"
+#include "ocigate/url.h"
 
 struct index_opts {
     bool human;                        /* --human: a short text form instead of JSON */
@@ -177,23 +178,18 @@ out:
     return status;
 }
 
-static bool is_url(const char *arg)
-{
-    const char *sep = strstr(arg, "://");
-
-    return sep != NULL && sep > arg && strchr(arg, '/') > sep;
-}
-
 /* Fetches the index of the repository at `arg` and analyzes it as it arrives. */
 static int analyze_url(const char *arg, const struct index_opts *o)
 {
     struct srv_fetch *f = NULL;
     struct og_diag diag;
-    size_t n = strcspn(arg, "?#");
+    struct og_url u;
     /* A url that already names the index file is fetched as it is; a repository's gets
-     * /index.yaml as Flux would add it. */
-    bool literal = (n >= 5 && memcmp(arg + n - 5, ".yaml", 5) == 0) ||
-                   (n >= 5 && memcmp(arg + n - 5, ".json", 5) == 0);
+     * /index.yaml as Flux would add it. One that does not parse goes as it is too, for the
+     * fetcher to refuse with its reason. */
+    bool literal = og_url_parse(og_str_of(arg), &u, NULL) != OG_OK ||
+                   og_str_has_suffix(u.path, OG_STR_LIT(".yaml")) ||
+                   og_str_has_suffix(u.path, OG_STR_LIT(".json"));
     char *url = literal ? strdup(arg) : srv_index_url(arg);
     enum og_err rc;
     int status = 1;
@@ -229,7 +225,7 @@ static int analyze_arg(const char *arg, const struct index_opts *o)
     struct fd_reader r;
     int status;
 
-    if (is_url(arg))
+    if (og_url_kind(og_str_of(arg)) != OG_URL_NONE)
         return analyze_url(arg, o);
     if (strcmp(arg, "-") == 0) {
         r.fd = STDIN_FILENO;

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "ocigate/netaddr.h"
+#include "ocigate/url.h"
 
 /* How long one curl_multi_poll() may sleep, so that a cancel request is seen quickly. */
 #define POLL_SLICE_MS 100
@@ -128,32 +129,19 @@ void srv_fetch_opts_from_settings(struct srv_fetch_opts *o, const struct og_inde
 /* True when the host of the url libcurl is connecting for is in allow_hosts. */
 static bool host_allowed(struct srv_fetch *f)
 {
-    char *url = NULL, *host = NULL;
-    CURLU *u = NULL;
+    char *url = NULL;
+    struct og_url u;
     bool ok = false;
 
     if (f->opts.n_allow_hosts == 0)
         return false;
-    /* During a redirect the effective url is already the new one when its connection opens. */
-    if (curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL)
-        goto out;
-    u = curl_url();
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    for (size_t i = 0; i < f->opts.n_allow_hosts && !ok; i++) {
-        const char *want = f->opts.allow_hosts[i];
-        size_t hlen = strlen(host);
-
-        /* libcurl gives an IPv6 literal in brackets; the allow list may hold it either way. */
-        if (host[0] == '[' && hlen >= 2 && want[0] != '[')
-            ok = strlen(want) == hlen - 2 && strncasecmp(host + 1, want, hlen - 2) == 0;
-        else
-            ok = strcasecmp(host, want) == 0;
-    }
-out:
-    curl_free(host);
-    curl_url_cleanup(u);
+    /* During a redirect the effective url is already the new one when its connection opens.
+     * One that does not parse matches nothing: the guard then stays shut. */
+    if (curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL ||
+        og_url_parse(og_str_of(url), &u, NULL) != OG_OK)
+        return false;
+    for (size_t i = 0; i < f->opts.n_allow_hosts && !ok; i++)
+        ok = og_url_host_eq(u.host, og_str_of(f->opts.allow_hosts[i]));
     return ok;
 }
 
@@ -272,38 +260,37 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
                              struct srv_fetch **out, struct og_diag *diag)
 {
     struct srv_fetch *f = NULL;
-    CURLU *u = NULL;
-    char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
+    struct og_url u;
+    struct og_diag why;
+    struct og_buf key;
     enum og_err rc = OG_ENOMEM;
     bool ok = true;
-    size_t klen;
 
+    og_buf_init(&key, SIZE_MAX / 2);
     if (srv_fetch_global_init() != OG_OK) {
         rc = og_diag_set(diag, OG_EIO, "libcurl cannot be initialized");
         goto out;
     }
-    u = curl_url();
-    if (u == NULL)
-        goto out;
-    /* Parse as libcurl will, so that what we check is what it fetches. */
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    /* The scheme first: "file:///etc/passwd" is refused for what it is, not for its form. */
+    switch (og_url_kind(og_str_of(url))) {
+    case OG_URL_NONE:
         rc = og_diag_set(diag, OG_EINVAL, "'%s' is not an absolute url", url);
         goto out;
-    }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        rc = og_diag_set(diag, OG_EINVAL, "scheme '%s' is not fetched (http and https only)",
-                         scheme);
+    case OG_URL_HTTP:
+    case OG_URL_HTTPS:
+        break;
+    case OG_URL_OCI:
+    case OG_URL_OTHER:
+        rc = og_diag_set(diag, OG_EINVAL, "scheme '%.*s' is not fetched (http and https only)",
+                         (int)strcspn(url, ":"), url);
         goto out;
     }
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+    if (og_url_parse(og_str_of(url), &u, &why) != OG_OK) {
+        rc = og_diag_set(diag, OG_EINVAL, "url '%s' %s", url, why.msg);
+        goto out;
+    }
+    if (u.userinfo.ptr != NULL) {
         rc = og_diag_set(diag, OG_EINVAL, "urls with credentials are not fetched");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        rc = og_diag_set(diag, OG_EINVAL, "'%s' has no host", url);
         goto out;
     }
     f = calloc(1, sizeof(*f));
@@ -311,15 +298,11 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
         goto out;
     f->opts = *o;
     /* The per-host cap counts by scheme, host (in lower case) and port, as connections go. */
-    klen = strlen(scheme) + strlen(host) + strlen(port) + sizeof("://:");
-    f->host_key = malloc(klen);
+    if (og_url_origin(&u, &key) != OG_OK)
+        goto out;
+    f->host_key = og_buf_take(&key, NULL);
     if (f->host_key == NULL)
         goto out;
-    (void)snprintf(f->host_key, klen, "%s://%s:%s", scheme, host, port);
-    for (char *k = f->host_key; *k != '\0'; k++) {
-        if (*k >= 'A' && *k <= 'Z')
-            *k = (char)(*k - 'A' + 'a');
-    }
     if (o->n_allow_cidrs > 0) {
         f->cidrs = calloc(o->n_allow_cidrs, sizeof(*f->cidrs));
         if (f->cidrs == NULL)
@@ -401,12 +384,7 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
     f = NULL;
     rc = OG_OK;
 out:
-    curl_free(scheme);
-    curl_free(user);
-    curl_free(password);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
+    og_buf_cleanup(&key);
     srv_fetch_free(f);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "ocigate/buf.h"
 #include "ocigate/helm_index.h"
+#include "ocigate/url.h"
 
 void srv_index_hash_key(uint64_t key[2])
 {
@@ -30,7 +31,7 @@ char *srv_index_url(const char *base)
     struct og_buf url;
 
     og_buf_init(&url, SIZE_MAX / 2);
-    if (og_helm_index_url(og_str_of(base), &url) != OG_OK) {
+    if (og_url_index_yaml(og_str_of(base), &url) != OG_OK) {
         og_buf_cleanup(&url);
         return NULL;
     }

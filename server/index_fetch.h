@@ -56,7 +56,7 @@ void srv_index_hash_key(uint64_t key[2]);
 
 /**
  * Builds the url of a repository's index as Flux's source-controller does (see
- * og_helm_index_url(), the one join). Returns a new string the caller frees, or NULL when out
+ * og_url_index_yaml(), the one join). Returns a new string the caller frees, or NULL when out
  * of memory.
  */
 char *srv_index_url(const char *base);

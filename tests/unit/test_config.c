@@ -432,10 +432,18 @@ static const struct bad_case bad_cases[] = {
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io//c\"}\n", OG_EINVAL,
      "t.yaml:2:32: migrations[0].to: url \"oci://r.io//c\" has an empty path segment"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/Charts\"}\n", OG_EINVAL,
-     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/Charts\": the repository path must be "
-     "lower case (a-z, 0-9, '.', '_', '-', '/')"},
+     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/Charts\" has a repository path that is "
+     "not lower case (a-z, 0-9, '.', '_', '-', '/')"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r_x.io/c\"}\n", OG_EINVAL,
      "t.yaml:2:32: migrations[0].to: url \"oci://r_x.io/c\" has an invalid host"},
+    /* Parsed by url.h: the old checks let these through. */
+    {"migrations:\n  - {from: \"https://x.io:abc/c\", to: \"oci://r.io/c\"}\n", OG_EINVAL,
+     "t.yaml:2:12: migrations[0].from: url \"https://x.io:abc/c\" has an invalid port"},
+    {"migrations:\n  - {from: \"https://x.io\", to: \"oci://u@r.io/c\"}\n", OG_EINVAL,
+     "t.yaml:2:32: migrations[0].to: url \"oci://u@r.io/c\" must not hold credentials"},
+    {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c?x=1\"}\n", OG_EINVAL,
+     "t.yaml:2:32: migrations[0].to: url \"oci://r.io/c?x=1\" must not have a query or "
+     "fragment"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c\", enabled: no}\n", OG_EINVAL,
      "t.yaml:2:57: migrations[0].enabled: invalid boolean \"no\" (expected true or false)"},
     {"migrations:\n  - {from: \"https://x.io\", to: \"oci://r.io/c\"}\n"
@@ -636,15 +644,22 @@ OG_TEST(migrations_extend_override_disable)
     ASSERT_STR_EQ(cfg->migrations[1].to, "oci://r.io/c");
     og_config_unref(cfg);
 
-    /* Overriding the built-in target. */
-    ASSERT_EQ(parse("migrations:\n  - {from: \"https://charts.bitnami.com/bitnami\", "
-                    "to: \"oci://mirror.example/bitnamicharts\"}\n",
-                    &cfg, line, sizeof(line)),
-              OG_OK);
-    ASSERT_EQ(cfg->n_migrations, 1);
-    ASSERT_STR_EQ(cfg->migrations[0].to, "oci://mirror.example/bitnamicharts");
-    ASSERT_EQ(cfg->migrations[0].enabled, true);
-    og_config_unref(cfg);
+    /* Overriding the built-in target, also as written with the default port (no part of the
+     * comparable form, url.h): the row replaces the built-in one, never stands beside it. */
+    for (size_t i = 0; i < 2; i++) {
+        char text[160];
+
+        ASSERT(snprintf(text, sizeof(text), "migrations:\n  - {from: \"%s\", to: %s}\n",
+                        i == 0 ? "https://charts.bitnami.com/bitnami"
+                               : "HTTPS://Charts.Bitnami.com:443/bitnami/",
+                        "\"oci://mirror.example/bitnamicharts\"") > 0);
+        ASSERT_EQ(parse(text, &cfg, line, sizeof(line)), OG_OK);
+        ASSERT_EQ(cfg->n_migrations, 1);
+        ASSERT_STR_EQ(cfg->migrations[0].from, "https://charts.bitnami.com/bitnami");
+        ASSERT_STR_EQ(cfg->migrations[0].to, "oci://mirror.example/bitnamicharts");
+        ASSERT_EQ(cfg->migrations[0].enabled, true);
+        og_config_unref(cfg);
+    }
 }
 
 /* ---- Output: effective config round trip, default file, manifest ------------------------- */

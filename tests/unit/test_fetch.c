@@ -315,6 +315,11 @@ OG_TEST(open_refuses_bad_urls)
         {"http://user@127.0.0.1/index.yaml", "credentials"},
         {"not a url", "is not an absolute url"},
         {"/relative/index.yaml", "is not an absolute url"},
+        /* Malformed: url.h says what is wrong. */
+        {"http://127.0.0.1:99999/index.yaml", "has an invalid port"},
+        {"http://[::1/index.yaml", "has an unclosed '['"},
+        {"http:///index.yaml", "has no host"},
+        {"http://127.0.0.1/a b", "contains whitespace"},
     };
     const char *const bad_cidr[] = {"10.0.0.0/40"};
     struct srv_fetch_opts o;

@@ -779,6 +779,57 @@ OG_TEST(object_decides_as_review)
     og_config_unref(cfg);
 }
 
+/*
+ * Urls are compared in their normal form (url.h): the default port and the fragment do not
+ * make another repository. The old copy in policy.c kept both, so "https://h:443/x" missed the
+ * known-migrations table and got a second index cache entry.
+ */
+OG_TEST(urls_compare_normalized)
+{
+    static const struct {
+        const char *spec;
+        enum og_rule rule;
+    } cases[] = {
+        {"{\"url\":\"https://charts.bitnami.com:443/bitnami\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"http://Charts.Bitnami.com:80/bitnami/\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami#readme\"}", OG_RULE_KNOWN_MIGRATION},
+        {"{\"url\":\"https://charts.bitnami.com:8443/bitnami\"}", OG_RULE_NONE},
+        {"{\"url\":\"https://charts.bitnami.com/bitnami?x=1\"}", OG_RULE_NONE},
+        /* Does not parse: names no repository of the table, and is no error. */
+        {"{\"url\":\"https://charts.bitnami.com:99999/bitnami\"}", OG_RULE_NONE},
+    };
+    static const struct {
+        const char *url, *target;
+    } targets[] = {
+        {"https://H.example:443/charts/#top", "https://h.example/charts"},
+        {"http://h.example:80/c?sig=x#y", "http://h.example/c?sig=x"},
+        {"https://h.example:8443/c/", "https://h.example:8443/c"},
+        /* Does not parse: the fetcher gets it as written, refuses it and says why. */
+        {"https://h.example:99999/c", "https://h.example:99999/c"},
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct eval e;
+
+        fprintf(stderr, "  case %zu: %s\n", i, cases[i].spec);
+        eval_spec(cfg, cases[i].spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_EQ(e.d.rule, cases[i].rule);
+        eval_done(&e);
+    }
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char spec[256];
+        struct eval e;
+
+        fprintf(stderr, "  target %s\n", targets[i].url);
+        ASSERT(snprintf(spec, sizeof(spec), "{\"url\":\"%s\"}", targets[i].url) > 0);
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_STR_EQ(e.d.index_url, targets[i].target);
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
 /* The second step completes a decision that the first left to the index, once. */
 OG_TEST(eval_index_completes_once)
 {
@@ -834,4 +885,4 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
              OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
              OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
-             OG_T(eval_index_completes_once))
+             OG_T(eval_index_completes_once), OG_T(urls_compare_normalized))

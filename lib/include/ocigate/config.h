@@ -34,9 +34,9 @@ OG_NODISCARD enum og_err og_mode_parse(const char *name, enum og_mode *out);
 
 /**
  * A known migration: HelmRepository urls equal to `from` (an http(s) url; the host compared
- * without case, one trailing '/' ignored) moved to the OCI base `to` (oci://host/path).
- * Rows loaded from a file are stored normalized: scheme and host in lower case, no trailing
- * '/' on either url.
+ * without case, the default port and trailing '/' ignored) moved to the OCI base `to`
+ * (oci://host/path). Every row, built in or loaded, holds both urls in og_url_normalize()
+ * form (url.h): scheme and host in lower case, no default port, no trailing '/'.
  */
 struct og_migration {
     char *from;

@@ -26,8 +26,9 @@
  *                                     the base is derived from it exactly as above
  *   http:// or https://               https
  *   anything else (relative "charts/x-1.0.0.tgz", file://, s3://, no urls) other
- * Schemes are compared without ASCII case; a base keeps the url's path as written but has its
- * scheme and host in lower case, so that bases that differ only in case are counted as one.
+ * Schemes are compared without ASCII case; a base keeps the url's path as written but is
+ * normalized (og_url_normalize()), so that bases that differ only in case are counted as one.
+ * The rules live in url.h (og_url_chart()).
  */
 #ifndef OG_HELM_INDEX_H
 #define OG_HELM_INDEX_H
@@ -141,16 +142,6 @@ void og_index_summary_cleanup(struct og_index_summary *summary);
  */
 OG_NODISCARD enum og_err og_index_summary_format_json(const struct og_index_summary *summary,
                                                       struct og_buf *out);
-
-/**
- * Appends the url of the index of the Helm repository at `base` as Flux's source-controller
- * builds it (path.Join(u.Path, "index.yaml")): "index.yaml" joined to the path with one '/'
- * whatever the path ends with, the query kept after it (signed urls), a fragment dropped.
- * `https://example.com/charts/?sig=x#top` gives `https://example.com/charts/index.yaml?sig=x`.
- * The one join for every user: the fetcher, the CLI and the warnings. OG_ENOMEM, or
- * OG_ETOOBIG past the buffer's cap; `out` unchanged on error.
- */
-OG_NODISCARD enum og_err og_helm_index_url(struct og_str base, struct og_buf *out);
 
 /** Where an index stands for the admission path. */
 enum og_index_state {

@@ -1,0 +1,488 @@
+/*
+ * url.c - split, normalize and classify urls; OCI bases; the index.yaml join.
+ */
+#include "ocigate/url.h"
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The longest IPv6 address in text (INET6_ADDRSTRLEN without the NUL). */
+#define IPV6_TEXT_MAX 45
+/* The longest DNS name (RFC 1035, without the trailing dot). */
+#define HOST_NAME_MAX_LEN 253
+
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes. */
+/*
+ * RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes, as a
+ * bitmap over ASCII (bit c of the pair): "-.0-9A-Z_a-z~%!$&'()*+,;=". One test per byte.
+ */
+static bool is_name_char(char c)
+{
+    static const uint64_t lo = 0x2bff7ff200000000u, hi = 0x47fffffe87fffffeu;
+    unsigned char u = (unsigned char)c;
+
+    if (u < 64)
+        return (lo >> u) & 1u;
+    return u < 128 && ((hi >> (u - 64)) & 1u);
+}
+
+static bool is_ctl_or_space(char c)
+{
+    return (unsigned char)c <= 0x20 || c == 0x7f;
+}
+
+/* Length of "scheme" when `text` starts with "scheme://", else 0. */
+static size_t scheme_len(struct og_str text)
+{
+    size_t i = 0;
+
+    if (text.len == 0 || !is_alpha(text.ptr[0]))
+        return 0;
+    while (i < text.len && (is_alpha(text.ptr[i]) || is_digit(text.ptr[i]) || text.ptr[i] == '+' ||
+                            text.ptr[i] == '-' || text.ptr[i] == '.'))
+        i++;
+    if (text.len - i < 3 || memcmp(text.ptr + i, "://", 3) != 0)
+        return 0;
+    return i;
+}
+
+enum og_url_kind og_url_kind(struct og_str text)
+{
+    struct og_str scheme = {text.ptr, scheme_len(text)};
+
+    if (scheme.len == 0)
+        return OG_URL_NONE;
+    if (og_str_ieq(scheme, OG_STR_LIT("http")))
+        return OG_URL_HTTP;
+    if (og_str_ieq(scheme, OG_STR_LIT("https")))
+        return OG_URL_HTTPS;
+    if (og_str_ieq(scheme, OG_STR_LIT("oci")))
+        return OG_URL_OCI;
+    return OG_URL_OTHER;
+}
+
+bool og_url_kind_is_http(enum og_url_kind kind)
+{
+    return kind == OG_URL_HTTP || kind == OG_URL_HTTPS;
+}
+
+static bool is_ipv6(struct og_str s)
+{
+    char text[IPV6_TEXT_MAX + 1];
+    unsigned char addr[16];
+
+    if (s.len == 0 || s.len > IPV6_TEXT_MAX)
+        return false;
+    memcpy(text, s.ptr, s.len);
+    text[s.len] = '\0';
+    return inet_pton(AF_INET6, text, addr) == 1;
+}
+
+/* Reads the host and port of `hp` (the authority after any userinfo) into `u`. */
+static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og_diag *diag)
+{
+    size_t colon;
+
+    if (hp.len > 0 && hp.ptr[0] == '[') {
+        size_t close = og_str_find_char(hp, 1, ']');
+
+        if (close == hp.len)
+            return og_diag_set(diag, OG_EINVAL, "has an unclosed '[' in its host");
+        if (!is_ipv6((struct og_str){hp.ptr + 1, close - 1}))
+            return og_diag_set(diag, OG_EINVAL, "has an invalid IPv6 address");
+        u->host = (struct og_str){hp.ptr, close + 1};
+        if (close + 1 < hp.len && hp.ptr[close + 1] != ':')
+            return og_diag_set(diag, OG_EINVAL, "has an invalid host");
+        colon = close + 1;
+    } else {
+        colon = og_str_find_char(hp, 0, ':');
+        u->host = (struct og_str){hp.ptr, colon};
+        if (colon == 0)
+            return og_diag_set(diag, OG_EINVAL, "has no host");
+        for (size_t i = 0; i < colon; i++) {
+            if (!is_name_char(hp.ptr[i]))
+                return og_diag_set(diag, OG_EINVAL, "has an invalid host");
+        }
+    }
+    if (colon < hp.len) {
+        struct og_str port = og_str_from(hp, colon + 1);
+        unsigned long v = 0;
+
+        /* og_str_from gives a NULL ptr for "h:"; an empty port is still a written one. */
+        u->port = (struct og_str){hp.ptr + colon + 1, port.len};
+        if (port.len > 5)
+            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
+        for (size_t i = 0; i < port.len; i++) {
+            if (!is_digit(port.ptr[i]))
+                return og_diag_set(diag, OG_EINVAL, "has an invalid port");
+            v = v * 10 + (unsigned long)(port.ptr[i] - '0');
+        }
+        if (v > 65535)
+            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
+    }
+    return OG_OK;
+}
+
+enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag *diag)
+{
+    struct og_url u;
+    size_t slen = scheme_len(text), auth, auth_end, at = SIZE_MAX, query = SIZE_MAX;
+    size_t frag = text.len, i;
+    enum og_err rc;
+
+    if (slen == 0)
+        return og_diag_set(diag, OG_EINVAL, "has no scheme (expected scheme://host)");
+    /* One pass finds the delimiters and refuses whitespace and controls anywhere (before any
+     * other complaint, so that the message does not depend on where they are). */
+    auth = slen + 3;
+    for (i = auth; i < text.len; i++) {
+        char c = text.ptr[i];
+
+        if (c == '/' || c == '?' || c == '#')
+            break;
+        if (c == '@')
+            at = i; /* the last '@' ends the userinfo, as libcurl and Go split it */
+        else if (is_ctl_or_space(c))
+            return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
+    }
+    auth_end = i;
+    for (; i < text.len; i++) {
+        char c = text.ptr[i];
+
+        if (c == '?' && query == SIZE_MAX && frag == text.len)
+            query = i;
+        else if (c == '#' && frag == text.len)
+            frag = i;
+        else if (is_ctl_or_space(c))
+            return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
+    }
+    memset(&u, 0, sizeof(u));
+    u.kind = og_url_kind(text);
+    u.scheme = (struct og_str){text.ptr, slen};
+    if (at != SIZE_MAX) {
+        u.userinfo = (struct og_str){text.ptr + auth, at - auth};
+        for (size_t k = 0; k < u.userinfo.len; k++) {
+            if (!is_name_char(u.userinfo.ptr[k]) && u.userinfo.ptr[k] != ':')
+                return og_diag_set(diag, OG_EINVAL, "has an invalid userinfo");
+        }
+        auth = at + 1;
+    }
+    rc = parse_host_port((struct og_str){text.ptr + auth, auth_end - auth}, &u, diag);
+    if (rc != OG_OK)
+        return rc;
+    u.path = (struct og_str){text.ptr + auth_end, (query < frag ? query : frag) - auth_end};
+    if (query != SIZE_MAX)
+        u.query = (struct og_str){text.ptr + query + 1, frag - query - 1};
+    if (frag < text.len)
+        u.fragment = (struct og_str){text.ptr + frag + 1, text.len - frag - 1};
+    *out = u;
+    return OG_OK;
+}
+
+static bool is_repo_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '_' || c == '-';
+}
+
+enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag)
+{
+    struct og_url u;
+    struct og_str path;
+    enum og_err rc = og_url_parse(text, &u, diag);
+
+    if (rc != OG_OK)
+        return rc;
+    if (u.userinfo.ptr != NULL)
+        return og_diag_set(diag, OG_EINVAL, "must not hold credentials");
+    if (u.kind == OG_URL_OCI && !og_url_host_valid(u.host))
+        return og_diag_set(diag, OG_EINVAL, "has an invalid host");
+    if (u.query.ptr != NULL || u.fragment.ptr != NULL)
+        return og_diag_set(diag, OG_EINVAL, "must not have a query or fragment");
+    if (u.kind != OG_URL_OCI)
+        return OG_OK;
+    path = u.path;
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    if (path.len == 0)
+        return og_diag_set(diag, OG_EINVAL, "has no repository path (expected oci://host/path)");
+    for (size_t i = 1; i < path.len; i++) {
+        if (path.ptr[i] == ':' || path.ptr[i] == '@')
+            return og_diag_set(diag, OG_EINVAL, "must not have a tag or digest");
+        if (path.ptr[i] == '/' && path.ptr[i - 1] == '/')
+            return og_diag_set(diag, OG_EINVAL, "has an empty path segment");
+        if (path.ptr[i] != '/' && !is_repo_char(path.ptr[i]))
+            return og_diag_set(diag, OG_EINVAL,
+                               "has a repository path that is not lower case (a-z, 0-9, '.', "
+                               "'_', '-', '/')");
+    }
+    return OG_OK;
+}
+
+/* The port to write: none when it is empty or the scheme's default. */
+static struct og_str port_to_keep(const struct og_url *u)
+{
+    unsigned long v = 0;
+
+    if (u->port.len == 0)
+        return OG_STR_NULL;
+    for (size_t i = 0; i < u->port.len; i++)
+        v = v * 10 + (unsigned long)(u->port.ptr[i] - '0');
+    if ((u->kind == OG_URL_HTTP && v == 80) || (u->kind == OG_URL_HTTPS && v == 443))
+        return OG_STR_NULL;
+    return u->port;
+}
+
+/* Appends `s` in ASCII lower case; the caller has reserved the room. */
+static void put_lower(struct og_buf *out, struct og_str s)
+{
+    char *o = out->ptr + out->len;
+
+    for (size_t i = 0; i < s.len; i++)
+        o[i] = og_ascii_lower(s.ptr[i]);
+    out->len += s.len;
+    out->ptr[out->len] = '\0';
+}
+
+/* Appends `s` as it is; the caller has reserved the room. */
+static void put(struct og_buf *out, struct og_str s)
+{
+    if (s.len > 0)
+        memcpy(out->ptr + out->len, s.ptr, s.len);
+    out->len += s.len;
+    out->ptr[out->len] = '\0';
+}
+
+enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_diag *diag)
+{
+    struct og_url u;
+    struct og_str port, path;
+    enum og_err rc = og_url_parse(text, &u, diag);
+
+    if (rc != OG_OK)
+        return rc;
+    port = port_to_keep(&u);
+    path = u.path;
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    /* Everything reserved at once, so that `out` is either complete or untouched. */
+    rc = og_buf_reserve(out, text.len);
+    if (rc != OG_OK)
+        return rc;
+    put_lower(out, u.scheme);
+    put(out, OG_STR_LIT("://"));
+    if (u.userinfo.ptr != NULL) {
+        put(out, u.userinfo);
+        put(out, OG_STR_LIT("@"));
+    }
+    put_lower(out, u.host);
+    if (port.len > 0) {
+        put(out, OG_STR_LIT(":"));
+        put(out, port);
+    }
+    put(out, path);
+    if (u.query.ptr != NULL) {
+        put(out, OG_STR_LIT("?"));
+        put(out, u.query);
+    }
+    return OG_OK;
+}
+
+bool og_url_same_repo(struct og_str a, struct og_str b)
+{
+    a = og_str_from(a, og_str_find_char(a, 0, ':'));
+    b = og_str_from(b, og_str_find_char(b, 0, ':'));
+    return og_str_eq(a, b);
+}
+
+enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
+{
+    struct og_str port = u->port;
+    enum og_err rc;
+
+    if (!og_url_kind_is_http(u->kind))
+        return OG_EINVAL;
+    if (port.len == 0)
+        port = u->kind == OG_URL_HTTP ? OG_STR_LIT("80") : OG_STR_LIT("443");
+    rc = og_buf_reserve(out, u->scheme.len + 3 + u->host.len + 1 + port.len);
+    if (rc != OG_OK)
+        return rc;
+    put_lower(out, u->scheme);
+    put(out, OG_STR_LIT("://"));
+    put_lower(out, u->host);
+    put(out, OG_STR_LIT(":"));
+    put(out, port);
+    return OG_OK;
+}
+
+struct og_str og_url_oci_base(struct og_str url)
+{
+    size_t slash, host_start = scheme_len(url) + 3, host_end;
+    struct og_str last;
+
+    while (url.len > host_start && url.ptr[url.len - 1] == '/')
+        url.len--;
+    host_end = og_str_find_char(url, host_start, '/');
+    slash = og_str_rfind_char(url, '/');
+    if (slash < url.len && slash >= host_end) {
+        last = og_str_from(url, slash + 1);
+        if (og_str_find_char(last, 0, ':') < last.len ||
+            og_str_find_char(last, 0, '@') < last.len ||
+            og_str_has_suffix(last, OG_STR_LIT(".tgz")))
+            url.len = slash;
+    }
+    return url;
+}
+
+enum og_err og_url_index_yaml(struct og_str base, struct og_buf *out)
+{
+    static const char file[] = "/index.yaml";
+    size_t frag = og_str_find_char(base, 0, '#');
+    size_t path_end = og_str_find_char(base, 0, '?');
+    struct og_str query;
+    size_t len;
+    enum og_err rc;
+
+    if (path_end > frag)
+        path_end = frag;
+    query = (struct og_str){base.ptr + path_end, frag - path_end};
+    len = path_end;
+    while (len > 0 && base.ptr[len - 1] == '/')
+        len--;
+    /* Reserved at once, so that the appends below cannot fail half way. */
+    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
+    if (rc != OG_OK)
+        return rc;
+    put(out, (struct og_str){base.ptr, len});
+    put(out, (struct og_str){file, sizeof(file) - 1});
+    put(out, query);
+    return OG_OK;
+}
+
+/* Offset of the first "/oci://" in `s` (ASCII case ignored), or s.len. */
+static size_t find_embedded_oci(struct og_str s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '/' && og_str_has_prefix(og_str_from(s, i), OG_STR_LIT("/oci://"), true))
+            return i;
+    }
+    return s.len;
+}
+
+/* `s` up to its query or fragment. */
+static struct og_str before_query(struct og_str s)
+{
+    size_t q = og_str_find_char(s, 0, '?'), h = og_str_find_char(s, 0, '#');
+
+    s.len = q < h ? q : h;
+    return s;
+}
+
+/*
+ * True when `base` ("oci://host/path") may become a HelmRepository url: it parses, has no
+ * userinfo, and holds ASCII letters, digits and "-._~/:%" only ('[' and ']' around an IPv6
+ * host). Whatever else an index holds (spaces, quotes, controls, credentials) must never
+ * reach a patch.
+ */
+static bool base_is_clean(struct og_str base)
+{
+    struct og_url u;
+
+    if (og_url_parse(base, &u, NULL) != OG_OK || u.userinfo.ptr != NULL)
+        return false;
+    for (size_t i = u.scheme.len + 3; i < base.len; i++) {
+        char c = base.ptr[i];
+
+        if (is_alpha(c) || is_digit(c) || strchr("-._~/:%[]", c) != NULL)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+void og_url_chart(struct og_str url, struct og_url_chart *out)
+{
+    static const size_t prefix = sizeof("oci://") - 1;
+    struct og_str s = og_str_trim(url), oci, ref, last;
+    size_t slash, host_end, at, colon;
+
+    out->kind = og_url_kind(s);
+    out->malformed = false;
+    out->base = OG_STR_NULL;
+    if (out->kind == OG_URL_OCI) {
+        oci = s;
+    } else if (og_url_kind_is_http(out->kind)) {
+        /* An Artifactory-style proxy url embeds the OCI reference it stands for; a client
+         * ends up pulling that reference, so it decides both the kind and the base. */
+        /* Only in the path: "?from=/oci://..." in a query is not where the chart comes from. */
+        struct og_str path = before_query(s);
+        size_t pos = find_embedded_oci(path);
+
+        if (pos == path.len)
+            return;
+        oci = og_str_from(s, pos + 1);
+        out->kind = OG_URL_OCI;
+    } else {
+        return;
+    }
+    oci = before_query(oci);
+    ref = og_str_from(oci, prefix);
+    host_end = og_str_find_char(ref, 0, '/');
+    slash = og_str_rfind_char(ref, '/');
+    if (ref.len == 0 || host_end == 0 || slash == ref.len) {
+        /* "oci://", "oci:///x" or "oci://host": no repository path to derive a base from. */
+        out->malformed = true;
+        return;
+    }
+    out->base = (struct og_str){oci.ptr, prefix + slash};
+    if (!base_is_clean(out->base)) {
+        /* Credentials, spaces, quotes or controls: not a url to write into anyone's object. */
+        out->base = OG_STR_NULL;
+        out->malformed = true;
+        return;
+    }
+    /* The last segment must name the chart and pin it: "<chart>:<tag>" or "<chart>@<digest>".
+     * A "<chart>-<version>.tgz" file name or a bare "<chart>" is not a pullable reference. */
+    last = og_str_from(ref, slash + 1);
+    at = og_str_find_char(last, 0, '@');
+    if (at < last.len) {
+        out->malformed = at == 0 || at + 1 == last.len;
+        return;
+    }
+    colon = og_str_rfind_char(last, ':');
+    out->malformed = colon == last.len || colon == 0 || colon + 1 == last.len;
+}
+
+bool og_url_host_valid(struct og_str host)
+{
+    bool ok =
+        host.len > 0 && host.len <= HOST_NAME_MAX_LEN && host.ptr[0] != '.' && host.ptr[0] != '-';
+
+    for (size_t i = 0; ok && i < host.len; i++)
+        ok = is_alpha(host.ptr[i]) || is_digit(host.ptr[i]) || host.ptr[i] == '-' ||
+             host.ptr[i] == '.';
+    return ok || (og_str_find_char(host, 0, ':') < host.len && is_ipv6(host));
+}
+
+/* `h` without the brackets around an IPv6 address. */
+static struct og_str unbracket(struct og_str h)
+{
+    if (h.len >= 2 && h.ptr[0] == '[' && h.ptr[h.len - 1] == ']')
+        return (struct og_str){h.ptr + 1, h.len - 2};
+    return h;
+}
+
+bool og_url_host_eq(struct og_str a, struct og_str b)
+{
+    return og_str_ieq(unbracket(a), unbracket(b));
+}

@@ -1,0 +1,540 @@
+/*
+ * test_url.c - the url module: split, normalize, classify, OCI bases, the index.yaml join and
+ * hosts, table by table.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocigate/url.h"
+
+/* Writes the parts of `u` as "scheme|userinfo|host|port|path|query|fragment", '-' for absent. */
+static void parts(const struct og_url *u, char *out, size_t size)
+{
+    const struct og_str p[] = {u->scheme, u->userinfo, u->host,    u->port,
+                               u->path,   u->query,    u->fragment};
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+        int w = p[i].ptr == NULL ? snprintf(out + off, size - off, "%s-", i ? "|" : "")
+                                 : snprintf(out + off, size - off, "%s%.*s", i ? "|" : "",
+                                            (int)p[i].len, p[i].ptr);
+
+        if (w < 0 || (size_t)w >= size - off)
+            return;
+        off += (size_t)w;
+    }
+}
+
+static const struct {
+    const char *url;
+    enum og_url_kind kind;
+} kinds[] = {
+    {"https://h/x", OG_URL_HTTPS},
+    {"HTTPS://h", OG_URL_HTTPS},
+    {"http://h", OG_URL_HTTP},
+    {"hTTp://", OG_URL_HTTP},
+    {"oci://r.io/x", OG_URL_OCI},
+    {"OCI://", OG_URL_OCI},
+    {"file:///etc/passwd", OG_URL_OTHER},
+    {"s3://b/k", OG_URL_OTHER},
+    {"git+ssh://h/x", OG_URL_OTHER},
+    {"ocix://h", OG_URL_OTHER},
+    {"", OG_URL_NONE},
+    {"charts/x.tgz", OG_URL_NONE},
+    {"oci:r.io/x", OG_URL_NONE},
+    {"https:/h", OG_URL_NONE},
+    {" https://h", OG_URL_NONE},
+    {"1http://h", OG_URL_NONE},
+    {"://h", OG_URL_NONE},
+};
+
+OG_TEST(kind_by_scheme)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        fprintf(stderr, "  url %s\n", kinds[i].url);
+        ASSERT_EQ(og_url_kind(og_str_of(kinds[i].url)), kinds[i].kind);
+    }
+    ASSERT(og_url_kind_is_http(OG_URL_HTTP));
+    ASSERT(og_url_kind_is_http(OG_URL_HTTPS));
+    ASSERT(!og_url_kind_is_http(OG_URL_OCI));
+    ASSERT(!og_url_kind_is_http(OG_URL_OTHER));
+    ASSERT(!og_url_kind_is_http(OG_URL_NONE));
+}
+
+/* `want` is parts() of the result, or "!" and the start of the error message. */
+static const struct {
+    const char *url, *want;
+} parses[] = {
+    {"https://charts.example.com/stable", "https|-|charts.example.com|-|/stable|-|-"},
+    {"HTTPS://Charts.Example.COM:8443/A/b/?x=1&y=%2F#Top",
+     "HTTPS|-|Charts.Example.COM|8443|/A/b/|x=1&y=%2F|Top"},
+    {"http://h", "http|-|h|-||-|-"},
+    {"http://h?", "http|-|h|-|||-"},
+    {"http://h#", "http|-|h|-||-|"},
+    {"http://h:/", "http|-|h||/|-|-"},
+    {"http://h/a?b#c?d#e", "http|-|h|-|/a|b|c?d#e"},
+    {"http://h/a#b?c", "http|-|h|-|/a|-|b?c"},
+    {"http://u:p@h/x", "http|u:p|h|-|/x|-|-"},
+    {"http://@h/x", "http||h|-|/x|-|-"},
+    /* The last '@' ends the userinfo, as libcurl and Go split it. */
+    {"http://a@b@h/", "!has an invalid userinfo"},
+    {"http://a%40b@h/", "http|a%40b|h|-|/|-|-"},
+    {"http://h/p@q:r", "http|-|h|-|/p@q:r|-|-"},
+    {"http://[::1]/", "http|-|[::1]|-|/|-|-"},
+    {"http://[fd00::5]:8080/x", "http|-|[fd00::5]|8080|/x|-|-"},
+    {"http://[::ffff:127.0.0.1]", "http|-|[::ffff:127.0.0.1]|-||-|-"},
+    {"oci://r.io/charts/redis:1.2.3", "oci|-|r.io|-|/charts/redis:1.2.3|-|-"},
+    {"oci://localhost:5000/c@sha256:ab", "oci|-|localhost|5000|/c@sha256:ab|-|-"},
+    {"https://h:65535", "https|-|h|65535||-|-"},
+    {"https://h/%zz/%E2%82%AC", "https|-|h|-|/%zz/%E2%82%AC|-|-"},
+    {"https://h/\xc3\xa9t\xc3\xa9", "https|-|h|-|/\xc3\xa9t\xc3\xa9|-|-"},
+    {"https://x_y.example/", "https|-|x_y.example|-|/|-|-"},
+    /* Malformed. */
+    {"", "!has no scheme"},
+    {"h/x", "!has no scheme"},
+    {"https:/h", "!has no scheme"},
+    {"1https://h", "!has no scheme"},
+    {"https://", "!has no host"},
+    {"https:///x", "!has no host"},
+    {"https://?q", "!has no host"},
+    {"https://u@/x", "!has no host"},
+    {"https://:443/x", "!has no host"},
+    {"https://h:65536/", "!has an invalid port"},
+    {"https://h:123456/", "!has an invalid port"},
+    {"https://h:8a/", "!has an invalid port"},
+    {"https://h:1:2/", "!has an invalid port"},
+    {"https://h:-1/", "!has an invalid port"},
+    {"https://[::1/", "!has an unclosed '['"},
+    {"https://[::1]x/", "!has an invalid host"},
+    {"https://[1.2.3.4]/", "!has an invalid IPv6"},
+    {"https://[fe80::1%25eth0]/", "!has an invalid IPv6"},
+    {"https://[]/", "!has an invalid IPv6"},
+    {"https://::1/", "!has no host"},
+    {"https://h[1]/", "!has an invalid host"},
+    {"https://h\\@evil/", "!has an invalid userinfo"},
+    {"https://h\\evil/", "!has an invalid host"},
+    {"https://h\"/", "!has an invalid host"},
+    {"https://h\xc3\xa9/", "!has an invalid host"},
+    {"https://h/a b", "!contains whitespace or control"},
+    {"https://h/a\tb", "!contains whitespace or control"},
+    {"https://h/\x7f", "!contains whitespace or control"},
+    {" https://h/", "!has no scheme"},
+    {"https://h/\n", "!contains whitespace or control"},
+};
+
+OG_TEST(parse_table)
+{
+    char got[512];
+
+    for (size_t i = 0; i < sizeof(parses) / sizeof(parses[0]); i++) {
+        struct og_url u;
+        struct og_diag d;
+        enum og_err rc;
+
+        fprintf(stderr, "  url %s\n", parses[i].url);
+        og_diag_clear(&d);
+        memset(&u, 0x5a, sizeof(u));
+        rc = og_url_parse(og_str_of(parses[i].url), &u, &d);
+        if (parses[i].want[0] == '!') {
+            struct og_url untouched;
+
+            memset(&untouched, 0x5a, sizeof(untouched));
+            ASSERT_EQ(rc, OG_EINVAL);
+            ASSERT(strncmp(d.msg, parses[i].want + 1, strlen(parses[i].want + 1)) == 0);
+            ASSERT(memcmp(&u, &untouched, sizeof(u)) == 0);
+            /* And without a diag. */
+            ASSERT_EQ(og_url_parse(og_str_of(parses[i].url), &u, NULL), OG_EINVAL);
+            continue;
+        }
+        ASSERT_EQ(rc, OG_OK);
+        ASSERT_EQ(u.kind, og_url_kind(og_str_of(parses[i].url)));
+        parts(&u, got, sizeof(got));
+        ASSERT_STR_EQ(got, parses[i].want);
+    }
+}
+
+/* A view need not end in NUL: nothing past its length is read. */
+OG_TEST(parse_reads_only_the_view)
+{
+    static const char text[] = "https://h.example/a/b?q=1#f and more";
+    struct og_url u;
+    char got[256];
+
+    ASSERT_EQ(og_url_parse((struct og_str){text, 12}, &u, NULL), OG_OK);
+    parts(&u, got, sizeof(got));
+    ASSERT_STR_EQ(got, "https|-|h.ex|-||-|-");
+    ASSERT_EQ(og_url_parse((struct og_str){text, 27}, &u, NULL), OG_OK);
+    parts(&u, got, sizeof(got));
+    ASSERT_STR_EQ(got, "https|-|h.example|-|/a/b|q=1|f");
+    ASSERT_EQ(og_url_parse((struct og_str){text, 28}, &u, NULL), OG_EINVAL);
+}
+
+/* `want` is the normalized form, or "!" for OG_EINVAL. */
+static const struct {
+    const char *url, *want;
+} normals[] = {
+    {"HTTPS://Charts.Example.COM/Stable/", "https://charts.example.com/Stable"},
+    {"https://h/a//", "https://h/a"},
+    {"https://h/", "https://h"},
+    {"https://h///", "https://h"},
+    {"https://h", "https://h"},
+    /* The default port goes, another stays (as written). */
+    {"https://h:443/x", "https://h/x"},
+    {"https://h:0443/x", "https://h/x"},
+    {"http://h:80/x", "http://h/x"},
+    {"http://h:443/x", "http://h:443/x"},
+    {"https://h:80/x", "https://h:80/x"},
+    {"https://h:8443/x", "https://h:8443/x"},
+    {"https://h:/x", "https://h/x"},
+    {"oci://R.io:443/Charts/", "oci://r.io:443/Charts"},
+    /* The query stays exactly as written (Flux sends it); the fragment goes. */
+    {"https://h/charts/?sig=A%2Fb&se=1#top", "https://h/charts?sig=A%2Fb&se=1"},
+    {"https://h/charts?", "https://h/charts?"},
+    {"https://h/charts?a/", "https://h/charts?a/"},
+    {"https://h/c#x", "https://h/c"},
+    {"https://h/c/#", "https://h/c"},
+    /* Userinfo, the path's case and percent-encoding are kept. */
+    {"https://User:PW@H/%7Eme/A%2f", "https://User:PW@h/%7Eme/A%2f"},
+    {"https://[FD00::5]:443/x/", "https://[fd00::5]/x"},
+    {"HTTP://[::1]:8080", "http://[::1]:8080"},
+    {"", "!"},
+    {"charts/x", "!"},
+    {"https://h/a b", "!"},
+    {"https://h:99999/", "!"},
+    {"https:///x", "!"},
+};
+
+OG_TEST(normalize_table)
+{
+    for (size_t i = 0; i < sizeof(normals) / sizeof(normals[0]); i++) {
+        struct og_buf a, b;
+        struct og_diag d;
+
+        fprintf(stderr, "  url %s\n", normals[i].url);
+        og_buf_init(&a, 1 << 20);
+        og_buf_init(&b, 1 << 20);
+        ASSERT_EQ(og_buf_append_cstr(&a, "keep:"), OG_OK);
+        og_diag_clear(&d);
+        if (normals[i].want[0] == '!') {
+            ASSERT_EQ(og_url_normalize(og_str_of(normals[i].url), &a, &d), OG_EINVAL);
+            ASSERT(d.msg[0] != '\0');
+            ASSERT_STR_EQ(a.ptr, "keep:");
+        } else {
+            ASSERT_EQ(og_url_normalize(og_str_of(normals[i].url), &a, &d), OG_OK);
+            ASSERT(strncmp(a.ptr, "keep:", 5) == 0);
+            ASSERT_STR_EQ(a.ptr + 5, normals[i].want);
+            /* Idempotent, and the kind does not change. */
+            ASSERT_EQ(og_url_normalize(og_str_of(a.ptr + 5), &b, NULL), OG_OK);
+            ASSERT_STR_EQ(b.ptr, normals[i].want);
+            ASSERT_EQ(og_url_kind(og_str_of(b.ptr)), og_url_kind(og_str_of(normals[i].url)));
+        }
+        og_buf_cleanup(&a);
+        og_buf_cleanup(&b);
+    }
+}
+
+/* Over the buffer's cap: OG_ETOOBIG and the buffer as it was. */
+OG_TEST(normalize_respects_the_cap)
+{
+    struct og_buf b;
+
+    og_buf_init(&b, 20);
+    ASSERT_EQ(og_buf_append_cstr(&b, "x"), OG_OK);
+    ASSERT_EQ(og_url_normalize(og_str_of("https://example.com/some/path"), &b, NULL), OG_ETOOBIG);
+    ASSERT_STR_EQ(b.ptr, "x");
+    ASSERT_EQ(og_url_index_yaml(og_str_of("https://example.com/x"), &b), OG_ETOOBIG);
+    ASSERT_STR_EQ(b.ptr, "x");
+    og_buf_cleanup(&b);
+}
+
+/* A url of 4 MiB: linear work, one allocation, the right answer. */
+OG_TEST(huge_urls)
+{
+    const size_t n = (size_t)4 << 20;
+    char *text = malloc(n);
+    struct og_buf b;
+    struct og_url u;
+
+    ASSERT(text != NULL);
+    memcpy(text, "HTTPS://H.EXAMPLE:443", 21);
+    memset(text + 21, '/', n - 21);
+    og_buf_init(&b, n);
+    ASSERT_EQ(og_url_normalize((struct og_str){text, n}, &b, NULL), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://h.example");
+    og_buf_reset(&b);
+    memset(text + 21, 'a', n - 21);
+    text[21] = '/';
+    text[n / 2] = '?';
+    ASSERT_EQ(og_url_parse((struct og_str){text, n}, &u, NULL), OG_OK);
+    ASSERT_EQ(u.path.len, n / 2 - 21);
+    ASSERT_EQ(u.query.len, n - n / 2 - 1);
+    ASSERT_EQ(og_url_index_yaml((struct og_str){text, n}, &b), OG_ETOOBIG);
+    /* A host of 4 MiB parses (no DNS rule here) but is no valid allow-list host. */
+    memset(text + 8, 'a', n - 8);
+    ASSERT_EQ(og_url_parse((struct og_str){text, n}, &u, NULL), OG_OK);
+    ASSERT_EQ(u.host.len, n - 8);
+    ASSERT(!og_url_host_valid(u.host));
+    text[n - 1] = ':';
+    ASSERT_EQ(og_url_parse((struct og_str){text, n}, &u, NULL), OG_OK);
+    text[n - 7] = ':';
+    ASSERT_EQ(og_url_parse((struct og_str){text, n}, &u, NULL), OG_EINVAL);
+    og_buf_cleanup(&b);
+    free(text);
+}
+
+/* `want` is NULL when the url may name a repository in a configuration, else the message. */
+OG_TEST(repository_urls_in_a_configuration)
+{
+    static const struct {
+        const char *url, *want;
+    } rows[] = {
+        {"https://charts.example.com/stable", NULL},
+        {"HTTP://Charts.Example.com:8080/x/", NULL},
+        {"https://[fd00::5]/x", NULL},
+        {"oci://registry.example.com/charts", NULL},
+        {"oci://r.io/a/b-c_d.e/", NULL},
+        {"oci://localhost:5000/c", NULL},
+        {"https://u:p@x.io/c", "must not hold credentials"},
+        {"https://x.io/c?a=1", "must not have a query or fragment"},
+        {"https://x.io/c#a", "must not have a query or fragment"},
+        {"https://x.io:abc/c", "has an invalid port"},
+        {"oci://u@r.io/c", "must not hold credentials"},
+        {"oci://r_x.io/c", "has an invalid host"},
+        {"oci://[::1]/c", "has an invalid host"},
+        {"oci://r.io/c?x=1", "must not have a query or fragment"},
+        {"oci://r.io", "has no repository path (expected oci://host/path)"},
+        {"oci://r.io///", "has no repository path (expected oci://host/path)"},
+        {"oci:///c", "has no host"},
+        {"oci://r.io/c:1.0", "must not have a tag or digest"},
+        {"oci://r.io/c@sha256:ab", "must not have a tag or digest"},
+        {"oci://r.io//c", "has an empty path segment"},
+        {"oci://r.io/Charts", "has a repository path that is not lower case (a-z, 0-9, '.', "
+                              "'_', '-', '/')"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_diag d;
+
+        fprintf(stderr, "  url %s\n", rows[i].url);
+        og_diag_clear(&d);
+        if (rows[i].want == NULL) {
+            ASSERT_EQ(og_url_check_repo(og_str_of(rows[i].url), &d), OG_OK);
+        } else {
+            ASSERT_EQ(og_url_check_repo(og_str_of(rows[i].url), &d), OG_EINVAL);
+            ASSERT_STR_EQ(d.msg, rows[i].want);
+        }
+    }
+}
+
+OG_TEST(same_repo_ignores_the_scheme)
+{
+    static const struct {
+        const char *a, *b;
+        bool same;
+    } rows[] = {
+        {"https://charts.bitnami.com/bitnami", "http://charts.bitnami.com/bitnami", true},
+        {"https://charts.bitnami.com/bitnami", "https://charts.bitnami.com/bitnami", true},
+        {"https://charts.bitnami.com/bitnami", "https://charts.bitnami.com/bitnami2", false},
+        {"https://h/x", "https://h:8443/x", false},
+        {"https://h/x", "https://h/X", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        ASSERT_EQ(og_url_same_repo(og_str_of(rows[i].a), og_str_of(rows[i].b)), rows[i].same);
+}
+
+OG_TEST(origin_names_scheme_host_and_port)
+{
+    static const struct {
+        const char *url, *want;
+    } rows[] = {
+        {"https://Charts.Example.com/x", "https://charts.example.com:443"},
+        {"HTTP://h/x", "http://h:80"},
+        {"http://h:/x", "http://h:80"},
+        {"http://h:8080/x?q", "http://h:8080"},
+        {"https://[FD00::1]/x", "https://[fd00::1]:443"},
+        {"oci://r.io/x", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_url u;
+        struct og_buf b;
+
+        og_buf_init(&b, 1024);
+        ASSERT_EQ(og_url_parse(og_str_of(rows[i].url), &u, NULL), OG_OK);
+        if (rows[i].want == NULL) {
+            ASSERT_EQ(og_url_origin(&u, &b), OG_EINVAL);
+        } else {
+            ASSERT_EQ(og_url_origin(&u, &b), OG_OK);
+            ASSERT_STR_EQ(b.ptr, rows[i].want);
+        }
+        og_buf_cleanup(&b);
+    }
+}
+
+OG_TEST(oci_base_of_a_repository_url)
+{
+    static const struct {
+        const char *url, *base;
+    } rows[] = {
+        {"oci://r.io/charts", "oci://r.io/charts"},
+        {"oci://r.io/charts/", "oci://r.io/charts"},
+        {"oci://r.io/charts/redis:1.2.3", "oci://r.io/charts"},
+        {"oci://r.io/charts/redis:1.2.3/", "oci://r.io/charts"},
+        {"oci://r.io/charts/redis@sha256:ab", "oci://r.io/charts"},
+        {"oci://r.io/charts/redis-1.2.3.tgz", "oci://r.io/charts"},
+        {"oci://r.io/charts/redis", "oci://r.io/charts/redis"},
+        /* The host's port is not a tag. */
+        {"oci://r.io:5000", "oci://r.io:5000"},
+        {"oci://r.io:5000/", "oci://r.io:5000"},
+        {"oci://r.io:5000/c", "oci://r.io:5000/c"},
+        {"OCI://R.io/Charts", "OCI://R.io/Charts"},
+        /* Never into the "://" (the old copy in policy.c gave "oci:"). */
+        {"oci://", "oci://"},
+        {"oci:///", "oci://"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_str b = og_url_oci_base(og_str_of(rows[i].url));
+
+        fprintf(stderr, "  url %s\n", rows[i].url);
+        ASSERT_MEM_EQ(b.ptr, b.len, rows[i].base);
+    }
+}
+
+OG_TEST(index_yaml_join)
+{
+    static const struct {
+        const char *base, *url;
+    } rows[] = {
+        {"https://charts.bitnami.com/bitnami", "https://charts.bitnami.com/bitnami/index.yaml"},
+        {"https://charts.bitnami.com/bitnami/", "https://charts.bitnami.com/bitnami/index.yaml"},
+        {"https://charts.bitnami.com/bitnami///", "https://charts.bitnami.com/bitnami/index.yaml"},
+        {"https://h", "https://h/index.yaml"},
+        {"https://h/", "https://h/index.yaml"},
+        /* As Flux: the query is kept (signed urls), the path always gets index.yaml. */
+        {"https://h/charts?sig=a%2Fb&se=1", "https://h/charts/index.yaml?sig=a%2Fb&se=1"},
+        {"https://h/charts/?sig=x#frag", "https://h/charts/index.yaml?sig=x"},
+        {"https://h/charts#frag?not=query", "https://h/charts/index.yaml"},
+        {"https://h/x/index.yaml", "https://h/x/index.yaml/index.yaml"},
+        {"HTTPS://H:443/X", "HTTPS://H:443/X/index.yaml"},
+        {"", "/index.yaml"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_buf b;
+
+        og_buf_init(&b, 1024);
+        ASSERT_EQ(og_url_index_yaml(og_str_of(rows[i].base), &b), OG_OK);
+        ASSERT_STR_EQ(b.ptr, rows[i].url);
+        og_buf_cleanup(&b);
+    }
+}
+
+OG_TEST(hosts)
+{
+    static const struct {
+        const char *host;
+        bool valid;
+    } rows[] = {
+        {"charts.example.com", true},
+        {"Charts.Example.COM", true},
+        {"localhost", true},
+        {"10.0.0.1", true},
+        {"fd00::5", true},
+        {"::1", true},
+        {"::ffff:10.0.0.1", true},
+        {"a-b.c", true},
+        {"", false},
+        {".x", false},
+        {"-x", false},
+        {"[fd00::5]", false},
+        {"h:8080", false},
+        {"http://x", false},
+        {"a b", false},
+        {"x_y", false},
+        {"fd00::zz", false},
+        {"h/x", false},
+    };
+    char long_name[300];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        fprintf(stderr, "  host %s\n", rows[i].host);
+        ASSERT_EQ(og_url_host_valid(og_str_of(rows[i].host)), rows[i].valid);
+    }
+    memset(long_name, 'a', sizeof(long_name));
+    ASSERT(og_url_host_valid((struct og_str){long_name, 253}));
+    ASSERT(!og_url_host_valid((struct og_str){long_name, 254}));
+
+    ASSERT(og_url_host_eq(og_str_of("[FD00::5]"), og_str_of("fd00::5")));
+    ASSERT(og_url_host_eq(og_str_of("fd00::5"), og_str_of("[fd00::5]")));
+    ASSERT(og_url_host_eq(og_str_of("[fd00::5]"), og_str_of("[FD00::5]")));
+    ASSERT(og_url_host_eq(og_str_of("Charts.Example.com"), og_str_of("charts.example.COM")));
+    ASSERT(!og_url_host_eq(og_str_of("charts.example.com"), og_str_of("example.com")));
+    ASSERT(!og_url_host_eq(og_str_of("[fd00::5"), og_str_of("fd00::5")));
+    ASSERT(!og_url_host_eq(og_str_of("[]"), og_str_of("[x]")));
+}
+
+/* urls[0] of index entries: kind, malformed and base, rule by rule (helm_index.h). */
+struct url_case {
+    const char *url;
+    enum og_url_kind kind;
+    bool malformed;
+    const char *base; /* "" when none */
+};
+
+static const struct url_case url_cases[] = {
+    {"oci://registry-1.docker.io/bitnamicharts/redis:20.4.0", OG_URL_OCI, false,
+     "oci://registry-1.docker.io/bitnamicharts"},
+    {"oci://registry-1.docker.io/kubeshop/testkube-2.4.0-preview.1.tgz", OG_URL_OCI, true,
+     "oci://registry-1.docker.io/kubeshop"},
+    {"oci://host/path/chart", OG_URL_OCI, true, "oci://host/path"},
+    {"oci://host/path/chart@sha256:abcd", OG_URL_OCI, false, "oci://host/path"},
+    {"oci://host/path/chart@", OG_URL_OCI, true, "oci://host/path"},
+    {"oci://host/path/chart:", OG_URL_OCI, true, "oci://host/path"},
+    {"oci://localhost:5000/chart:1.0", OG_URL_OCI, false, "oci://localhost:5000"},
+    {"oci://localhost:5000", OG_URL_OCI, true, ""},
+    {"oci://", OG_URL_OCI, true, ""},
+    {"oci:///chart:1", OG_URL_OCI, true, ""},
+    {"OCI://Host/Path/c:1", OG_URL_OCI, false, "OCI://Host/Path"},
+    {"  oci://h/p/c:1  ", OG_URL_OCI, false, "oci://h/p"},
+    {"https://acme.jfrog.io/artifactory/api/helm/r/oci://registry-1.docker.io/bitnamicharts/"
+     "redis:20.4.0",
+     OG_URL_OCI, false, "oci://registry-1.docker.io/bitnamicharts"},
+    {"https://a.example/x/OCI://h/p/c.tgz", OG_URL_OCI, true, "OCI://h/p"},
+    /* An index is anyone's text: no base may carry credentials, spaces, quotes or a query. */
+    {"oci://user:pw@r.io/x/a:1", OG_URL_OCI, true, ""},
+    {"oci://r.io/x y/a:1", OG_URL_OCI, true, ""},
+    {"oci://r.io/x\"evil/a:1", OG_URL_OCI, true, ""},
+    {"oci://r.io/x/a:1?x=y/z:2", OG_URL_OCI, false, "oci://r.io/x"},
+    {"oci://[::1]:5000/x/a:1", OG_URL_OCI, false, "oci://[::1]:5000/x"},
+    /* "/oci://" counts only in the path, never in a query. */
+    {"https://h.example/c/a-1.0.0.tgz?from=/oci://r.io/x/a:1.0.0", OG_URL_HTTPS, false, ""},
+    {"https://charts.bitnami.com/bitnami/redis-17.0.0.tgz", OG_URL_HTTPS, false, ""},
+    {"HTTP://charts.example/x.tgz", OG_URL_HTTP, false, ""},
+    {"https://charts.example/oci-charts/x.tgz", OG_URL_HTTPS, false, ""},
+    {"charts/foo-1.0.0.tgz", OG_URL_NONE, false, ""},
+    {"foo-1.0.0.tgz", OG_URL_NONE, false, ""},
+    {"file:///srv/foo-1.0.0.tgz", OG_URL_OTHER, false, ""},
+    {"s3://bucket/foo-1.0.0.tgz", OG_URL_OTHER, false, ""},
+    {"ocix://h/p/c:1", OG_URL_OTHER, false, ""},
+    {"", OG_URL_NONE, false, ""},
+};
+
+OG_TEST(chart_urls_in_an_index)
+{
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        const struct url_case *c = &url_cases[i];
+        struct og_url_chart cls;
+
+        og_url_chart(og_str_of(c->url), &cls);
+        fprintf(stderr, "  url %s\n", c->url);
+        ASSERT_EQ(cls.kind, c->kind);
+        ASSERT_EQ(cls.malformed, c->malformed);
+        ASSERT_MEM_EQ(cls.base.ptr, cls.base.len, c->base);
+    }
+}
+
+OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
+             OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
+             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
+             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
+             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index))
