@@ -220,26 +220,26 @@ enum og_err og_patch_remove_if_present(struct og_patch *patch, const cJSON *doc,
 
 enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)
 {
-    enum og_err rc = og_buf_append(out, "[", 1);
+    struct og_json w;
 
-    for (size_t i = 0; rc == OG_OK && i < patch->n; i++) {
+    og_json_init(&w, out);
+    og_json_array_begin(&w);
+    for (size_t i = 0; i < patch->n; i++) {
         const struct op *op = &patch->ops[i];
 
-        rc =
-            og_buf_appendf(out, "%s{\"op\":\"%s\",\"path\":", i > 0 ? "," : "", op_names[op->kind]);
-        if (rc == OG_OK)
-            rc = og_json_append_string(out, og_str_of(op->path));
-        if (rc == OG_OK && op->value != NULL) {
-            rc = og_buf_append(out, ",\"value\":", 9);
-            if (rc == OG_OK)
-                rc = og_json_append_string(out, og_str_of(op->value));
+        og_json_object_begin(&w);
+        og_json_key(&w, "op");
+        og_json_cstr(&w, op_names[op->kind]);
+        og_json_key(&w, "path");
+        og_json_string(&w, og_str_of(op->path));
+        if (op->value != NULL) {
+            og_json_key(&w, "value");
+            og_json_string(&w, og_str_of(op->value));
         }
-        if (rc == OG_OK)
-            rc = og_buf_append(out, "}", 1);
+        og_json_object_end(&w);
     }
-    if (rc == OG_OK)
-        rc = og_buf_append(out, "]", 1);
-    return rc;
+    og_json_array_end(&w);
+    return og_json_finish(&w);
 }
 
 /* ---- application (RFC 6902 section 4) ---- */
