@@ -640,7 +640,7 @@ static long rss_kib(void)
 }
 
 /*
- * Issue 7, item 5: slow repositories must never delay another's fetch. 200 repositories drip
+ * Slow repositories must never delay another's fetch. 200 repositories drip
  * their index (a byte a second) and stay in flight; a healthy repository on another host then
  * gets its real verdict within the default admission budget (1500 ms), not PENDING. With a
  * pool of 16 fetch threads the drips held every thread and this lookup timed out.
