@@ -214,15 +214,78 @@ static void fail(struct og_json *w, enum og_err rc)
         w->rc = rc;
 }
 
-static void put(struct og_json *w, const char *p, size_t len)
+/*
+ * Room for `n` more bytes at the end of the buffer (its NUL kept), grown when needed; NULL, with
+ * the error recorded, when it cannot be. The writer asks for a few bytes at a time, so the check
+ * that it fits already is inline.
+ */
+static inline char *room(struct og_json *w, size_t n)
 {
+    struct og_buf *b = w->out;
     enum og_err rc;
 
     if (w->rc != OG_OK)
-        return;
-    rc = og_buf_append(w->out, p, len);
-    if (rc != OG_OK)
+        return NULL;
+    if (n <= b->max - b->len && b->len + n < b->cap)
+        return b->ptr + b->len;
+    rc = og_buf_reserve(b, n);
+    if (rc != OG_OK) {
         fail(w, rc);
+        return NULL;
+    }
+    return b->ptr + b->len;
+}
+
+/* Ends the text at `end`, inside the room just asked for. */
+static inline void advance_to(struct og_json *w, char *end)
+{
+    w->out->len = (size_t)(end - w->out->ptr);
+    *end = '\0';
+}
+
+static void put(struct og_json *w, const char *p, size_t len)
+{
+    char *d = room(w, len);
+
+    if (d == NULL)
+        return;
+    memcpy(d, p, len);
+    advance_to(w, d + len);
+}
+
+/*
+ * Writes `s` quoted (with `prefix`, "" or ",", before it and `suffix`, "" or ":", after it):
+ * at once when it holds only plain ASCII, the usual case, else through the escaper.
+ */
+static void put_string(struct og_json *w, const char *prefix, struct og_str s, const char *suffix)
+{
+    size_t pre = prefix[0] != '\0', suf = suffix[0] != '\0';
+    enum og_err rc;
+    char *d;
+
+    if (plain_prefix(s.ptr, s.len, true) == s.len) {
+        d = room(w, pre + s.len + 2 + suf);
+        if (d == NULL)
+            return;
+        if (pre)
+            *d++ = prefix[0];
+        *d++ = '"';
+        if (s.len > 0)
+            memcpy(d, s.ptr, s.len);
+        d += s.len;
+        *d++ = '"';
+        if (suf)
+            *d++ = suffix[0];
+        advance_to(w, d);
+        return;
+    }
+    put(w, prefix, pre);
+    rc = w->rc == OG_OK ? append_string(w->out, s) : w->rc;
+    if (rc != OG_OK) {
+        fail(w, rc);
+        return;
+    }
+    put(w, suffix, suf);
 }
 
 /* Before a value: the comma in an array, the check for a key in an object. False on error. */
@@ -303,7 +366,6 @@ void og_json_array_end(struct og_json *w)
 void og_json_key(struct og_json *w, const char *key)
 {
     uint32_t bit;
-    enum og_err rc;
 
     if (w->rc != OG_OK)
         return;
@@ -312,27 +374,15 @@ void og_json_key(struct og_json *w, const char *key)
         fail(w, OG_EINVAL);
         return;
     }
-    if (w->nonempty & bit)
-        put(w, ",", 1);
+    put_string(w, (w->nonempty & bit) != 0 ? "," : "", og_str_of(key), ":");
     w->nonempty |= bit;
-    rc = w->rc == OG_OK ? append_string(w->out, og_str_of(key)) : w->rc;
-    if (rc != OG_OK) {
-        fail(w, rc);
-        return;
-    }
-    put(w, ":", 1);
-    w->key_written = true;
+    w->key_written = w->rc == OG_OK;
 }
 
 void og_json_string(struct og_json *w, struct og_str s)
 {
-    enum og_err rc;
-
-    if (!value_start(w))
-        return;
-    rc = append_string(w->out, s);
-    if (rc != OG_OK)
-        fail(w, rc);
+    if (value_start(w))
+        put_string(w, "", s, "");
 }
 
 void og_json_cstr(struct og_json *w, const char *s)
