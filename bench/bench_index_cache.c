@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "index_cache.h"
+#include "mem_reader.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/reader.h"
 

@@ -17,7 +17,6 @@
  */
 #include "ocigate/helm_index.h"
 
-#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include "helm_index_int.h"
 #include "ocigate/url.h"
+#include "ocigate/json.h"
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)
@@ -1238,83 +1238,83 @@ void og_index_summary_cleanup(struct og_index_summary *summary)
     memset(summary, 0, sizeof(*summary));
 }
 
-/* cJSON helpers: each returns false when out of memory (the root then owns what was made). */
-static bool add_num(cJSON *obj, const char *name, double v)
+/* The writer's result; on failure `out` is cut back to `start` (it promises no change). */
+static enum og_err finish_json(const struct og_json *w, struct og_buf *out, size_t start)
 {
-    return cJSON_AddNumberToObject(obj, name, v) != NULL;
-}
+    enum og_err rc = og_json_finish(w);
 
-static bool add_str_or_null(cJSON *obj, const char *name, const char *s)
-{
-    return (s != NULL ? cJSON_AddStringToObject(obj, name, s) : cJSON_AddNullToObject(obj, name)) !=
-           NULL;
-}
-
-static enum og_err print_into(cJSON *root, struct og_buf *out)
-{
-    char *text = cJSON_PrintUnformatted(root);
-    enum og_err rc;
-
-    if (text == NULL)
-        return OG_ENOMEM;
-    rc = og_buf_append_cstr(out, text);
-    cJSON_free(text);
+    if (rc != OG_OK && out->ptr != NULL) {
+        out->len = start;
+        out->ptr[start] = '\0';
+    }
     return rc;
 }
 
 enum og_err og_index_summary_format_json(const struct og_index_summary *s, struct og_buf *out)
 {
-    cJSON *root = cJSON_CreateObject(), *bases, *charts;
-    bool ok = root != NULL;
-    enum og_err rc = OG_ENOMEM;
+    size_t start = out->len;
+    struct og_json w;
 
-    ok = ok && add_str_or_null(root, "apiVersion", s->api_version);
-    ok = ok && add_str_or_null(root, "generated", s->generated);
-    ok = ok && add_num(root, "charts", s->charts);
-    ok = ok && add_num(root, "versions", s->versions);
-    ok = ok && add_num(root, "ociEntries", s->oci_entries);
-    ok = ok && add_num(root, "httpsEntries", s->https_entries);
-    ok = ok && add_num(root, "otherEntries", s->other_entries);
-    ok = ok && add_num(root, "malformedOciEntries", s->malformed_oci_entries);
-    ok = ok && add_num(root, "chartsNewestOci", s->charts_newest_oci);
-    ok = ok && add_num(root, "multiUrlEntries", s->multi_url_entries);
-    ok = ok && add_num(root, "secondaryOciEntries", s->secondary_oci_entries);
-    bases = ok ? cJSON_AddArrayToObject(root, "bases") : NULL;
-    ok = ok && bases != NULL;
-    for (size_t i = 0; ok && i < s->n_bases; i++) {
-        cJSON *b = cJSON_CreateObject();
-
-        ok = b != NULL && cJSON_AddItemToArray(bases, b);
-        if (!ok) {
-            cJSON_Delete(b);
-            break;
-        }
-        ok = cJSON_AddStringToObject(b, "base", s->bases[i].base) != NULL &&
-             add_num(b, "count", s->bases[i].count);
+    og_json_init(&w, out);
+    og_json_object_begin(&w);
+    og_json_key(&w, "apiVersion");
+    og_json_cstr(&w, s->api_version);
+    og_json_key(&w, "generated");
+    og_json_cstr(&w, s->generated);
+    og_json_key(&w, "charts");
+    og_json_uint(&w, s->charts);
+    og_json_key(&w, "versions");
+    og_json_uint(&w, s->versions);
+    og_json_key(&w, "ociEntries");
+    og_json_uint(&w, s->oci_entries);
+    og_json_key(&w, "httpsEntries");
+    og_json_uint(&w, s->https_entries);
+    og_json_key(&w, "otherEntries");
+    og_json_uint(&w, s->other_entries);
+    og_json_key(&w, "malformedOciEntries");
+    og_json_uint(&w, s->malformed_oci_entries);
+    og_json_key(&w, "chartsNewestOci");
+    og_json_uint(&w, s->charts_newest_oci);
+    og_json_key(&w, "multiUrlEntries");
+    og_json_uint(&w, s->multi_url_entries);
+    og_json_key(&w, "secondaryOciEntries");
+    og_json_uint(&w, s->secondary_oci_entries);
+    og_json_key(&w, "bases");
+    og_json_array_begin(&w);
+    for (size_t i = 0; i < s->n_bases; i++) {
+        og_json_object_begin(&w);
+        og_json_key(&w, "base");
+        og_json_cstr(&w, s->bases[i].base);
+        og_json_key(&w, "count");
+        og_json_uint(&w, s->bases[i].count);
+        og_json_object_end(&w);
     }
-    if (ok && s->chart_list != NULL) {
-        charts = cJSON_AddArrayToObject(root, "chartDetails");
-        ok = charts != NULL;
-        for (size_t i = 0; ok && i < s->n_chart_list; i++) {
+    og_json_array_end(&w);
+    if (s->chart_list != NULL) {
+        og_json_key(&w, "chartDetails");
+        og_json_array_begin(&w);
+        for (size_t i = 0; i < s->n_chart_list; i++) {
             const struct og_index_chart *c = &s->chart_list[i];
-            cJSON *o = cJSON_CreateObject();
 
-            ok = o != NULL && cJSON_AddItemToArray(charts, o);
-            if (!ok) {
-                cJSON_Delete(o);
-                break;
-            }
-            ok = cJSON_AddStringToObject(o, "name", c->name) != NULL &&
-                 add_num(o, "versions", c->versions) && add_num(o, "ociEntries", c->oci_entries) &&
-                 add_str_or_null(o, "newestVersion", c->newest_version) &&
-                 add_str_or_null(o, "newestCreated", c->newest_created) &&
-                 cJSON_AddBoolToObject(o, "newestIsOci", c->newest_is_oci) != NULL;
+            og_json_object_begin(&w);
+            og_json_key(&w, "name");
+            og_json_cstr(&w, c->name);
+            og_json_key(&w, "versions");
+            og_json_uint(&w, c->versions);
+            og_json_key(&w, "ociEntries");
+            og_json_uint(&w, c->oci_entries);
+            og_json_key(&w, "newestVersion");
+            og_json_cstr(&w, c->newest_version);
+            og_json_key(&w, "newestCreated");
+            og_json_cstr(&w, c->newest_created);
+            og_json_key(&w, "newestIsOci");
+            og_json_bool(&w, c->newest_is_oci);
+            og_json_object_end(&w);
         }
+        og_json_array_end(&w);
     }
-    if (ok)
-        rc = print_into(root, out);
-    cJSON_Delete(root);
-    return rc;
+    og_json_object_end(&w);
+    return finish_json(&w, out, start);
 }
 
 const char *og_index_state_name(enum og_index_state state)
@@ -1485,39 +1485,39 @@ enum og_err og_index_verdict_copy(const struct og_index_verdict *src, struct og_
     return OG_OK;
 }
 
-/* Adds `name`: an array of the `n` strings of `list` (NULL entries as ""). */
-static bool add_str_array(cJSON *root, const char *name, char *const *list, size_t n)
+/* Writes `name`: an array of the `n` strings of `list` (NULL entries as ""). */
+static void write_str_array(struct og_json *w, const char *name, char *const *list, size_t n)
 {
-    cJSON *arr = cJSON_AddArrayToObject(root, name);
-    bool ok = arr != NULL;
-
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *item = cJSON_CreateString(list[i] != NULL ? list[i] : "");
-
-        ok = item != NULL && cJSON_AddItemToArray(arr, item);
-        if (!ok)
-            cJSON_Delete(item);
-    }
-    return ok;
+    og_json_key(w, name);
+    og_json_array_begin(w);
+    for (size_t i = 0; i < n; i++)
+        og_json_cstr(w, list[i] != NULL ? list[i] : "");
+    og_json_array_end(w);
 }
 
 enum og_err og_index_verdict_format_json(const struct og_index_verdict *v, struct og_buf *out)
 {
-    cJSON *root = cJSON_CreateObject();
-    bool ok = root != NULL;
-    enum og_err rc = OG_ENOMEM;
+    size_t start = out->len;
+    struct og_json w;
 
-    ok = ok && cJSON_AddStringToObject(root, "state", og_index_state_name(v->state)) != NULL;
-    ok = ok && add_str_or_null(root, "ociBase", v->oci_base);
-    ok = ok && add_str_array(root, "bases", v->bases, v->n_bases);
-    ok = ok && add_num(root, "charts", v->charts);
-    ok = ok && add_num(root, "versions", v->versions);
-    ok = ok && add_num(root, "ociEntries", v->oci_entries);
-    ok = ok && add_num(root, "chartsNewestOci", v->charts_newest_oci);
-    ok = ok && add_str_array(root, "ociCharts", v->oci_charts, v->n_oci_charts);
-    ok = ok && add_str_or_null(root, "detail", v->detail);
-    if (ok)
-        rc = print_into(root, out);
-    cJSON_Delete(root);
-    return rc;
+    og_json_init(&w, out);
+    og_json_object_begin(&w);
+    og_json_key(&w, "state");
+    og_json_cstr(&w, og_index_state_name(v->state));
+    og_json_key(&w, "ociBase");
+    og_json_cstr(&w, v->oci_base);
+    write_str_array(&w, "bases", v->bases, v->n_bases);
+    og_json_key(&w, "charts");
+    og_json_uint(&w, v->charts);
+    og_json_key(&w, "versions");
+    og_json_uint(&w, v->versions);
+    og_json_key(&w, "ociEntries");
+    og_json_uint(&w, v->oci_entries);
+    og_json_key(&w, "chartsNewestOci");
+    og_json_uint(&w, v->charts_newest_oci);
+    write_str_array(&w, "ociCharts", v->oci_charts, v->n_oci_charts);
+    og_json_key(&w, "detail");
+    og_json_cstr(&w, v->detail);
+    og_json_object_end(&w);
+    return finish_json(&w, out, start);
 }

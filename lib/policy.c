@@ -408,7 +408,6 @@ out:
     return rc;
 }
 
-/* The denial message: one line with the problem and the fix, then ready-to-apply YAML. */
 /* The first line of a denial: the problem and the fix, in words. */
 static enum og_err first_line(const struct repo *r, const struct finding *f, struct og_buf *msg)
 {

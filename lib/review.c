@@ -946,63 +946,69 @@ void og_review_free(struct og_review *rv)
     free(rv);
 }
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        rc = (expr);                                                                               \
-        if (rc != OG_OK)                                                                           \
-            return rc;                                                                             \
-    } while (0)
-
 enum og_err og_review_encode(const struct og_review *rv, const struct og_decision *d,
                              struct og_buf *out)
 {
+    struct og_json w;
     enum og_err rc;
 
     /* One allocation for the usual response: the patch in base64, and some room. */
-    TRY(og_buf_reserve(out, 1024 + d->patch_len * 2 +
-                                (d->message != NULL ? strlen(d->message) * 2 : 0)));
-    TRY(og_buf_append_cstr(out, "{\"apiVersion\":"));
-    TRY(og_json_append_string(out, og_str_of(rv->req.api_version)));
-    TRY(og_buf_append_cstr(out, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":"));
-    TRY(og_json_append_string(out, og_str_of(rv->req.uid)));
-    TRY(og_buf_append_cstr(out, d->allowed ? ",\"allowed\":true" : ",\"allowed\":false"));
+    rc = og_buf_reserve(out, 1024 + d->patch_len * 2 +
+                                 (d->message != NULL ? strlen(d->message) * 2 : 0));
+    if (rc != OG_OK)
+        return rc;
+    og_json_init(&w, out);
+    og_json_object_begin(&w);
+    og_json_key(&w, "apiVersion");
+    og_json_string(&w, og_str_of(rv->req.api_version));
+    og_json_key(&w, "kind");
+    og_json_cstr(&w, "AdmissionReview");
+    og_json_key(&w, "response");
+    og_json_object_begin(&w);
+    og_json_key(&w, "uid");
+    og_json_string(&w, og_str_of(rv->req.uid));
+    og_json_key(&w, "allowed");
+    og_json_bool(&w, d->allowed);
     if (!d->allowed) {
-        TRY(og_buf_appendf(out, ",\"status\":{\"code\":%d", (int)(d->code != 0 ? d->code : 403)));
-        TRY(og_buf_append_cstr(out, ",\"status\":\"Failure\""));
+        og_json_key(&w, "status");
+        og_json_object_begin(&w);
+        og_json_key(&w, "code");
+        og_json_int(&w, d->code != 0 ? d->code : 403);
+        og_json_key(&w, "status");
+        og_json_cstr(&w, "Failure");
         if (d->reason != NULL) {
-            TRY(og_buf_append_cstr(out, ",\"reason\":"));
-            TRY(og_json_append_string(out, og_str_of(d->reason)));
+            og_json_key(&w, "reason");
+            og_json_string(&w, og_str_of(d->reason));
         }
         if (d->message != NULL) {
-            TRY(og_buf_append_cstr(out, ",\"message\":"));
-            TRY(og_json_append_string(out, og_str_of(d->message)));
+            og_json_key(&w, "message");
+            og_json_string(&w, og_str_of(d->message));
         }
-        TRY(og_buf_append_cstr(out, "}"));
+        og_json_object_end(&w);
     }
     if (d->allowed && d->patch != NULL && d->patch_len > 0) {
-        TRY(og_buf_append_cstr(out, ",\"patchType\":\"JSONPatch\",\"patch\":\""));
-        TRY(og_base64_append(out, d->patch, d->patch_len));
-        TRY(og_buf_append_cstr(out, "\""));
+        og_json_key(&w, "patchType");
+        og_json_cstr(&w, "JSONPatch");
+        og_json_key(&w, "patch");
+        og_json_base64(&w, d->patch, d->patch_len);
     }
     if (d->n_warnings > 0) {
-        TRY(og_buf_append_cstr(out, ",\"warnings\":["));
-        for (size_t i = 0; i < d->n_warnings; i++) {
-            if (i > 0)
-                TRY(og_buf_append_cstr(out, ","));
-            TRY(og_json_append_string(out, og_str_of(d->warnings[i])));
-        }
-        TRY(og_buf_append_cstr(out, "]"));
+        og_json_key(&w, "warnings");
+        og_json_array_begin(&w);
+        for (size_t i = 0; i < d->n_warnings; i++)
+            og_json_string(&w, og_str_of(d->warnings[i]));
+        og_json_array_end(&w);
     }
     if (d->n_annotations > 0) {
-        TRY(og_buf_append_cstr(out, ",\"auditAnnotations\":{"));
+        og_json_key(&w, "auditAnnotations");
+        og_json_object_begin(&w);
         for (size_t i = 0; i < d->n_annotations; i++) {
-            if (i > 0)
-                TRY(og_buf_append_cstr(out, ","));
-            TRY(og_json_append_string(out, og_str_of(d->annotations[i].key)));
-            TRY(og_buf_append_cstr(out, ":"));
-            TRY(og_json_append_string(out, og_str_of(d->annotations[i].value)));
+            og_json_key(&w, d->annotations[i].key);
+            og_json_string(&w, og_str_of(d->annotations[i].value));
         }
-        TRY(og_buf_append_cstr(out, "}"));
+        og_json_object_end(&w);
     }
-    return og_buf_append_cstr(out, "}}");
+    og_json_object_end(&w);
+    og_json_object_end(&w);
+    return og_json_finish(&w);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# checksrc.sh SRCDIR - the project's source checks (STYLE.md sections 9 and 11), as curl's
+# checksrc.sh SRCDIR - the project's source checks (docs/STYLE.md, "Build and format"), as curl's
 # checksrc: banned functions, variable-length arrays, assignment inside conditions, and
 # clang-format conformance. Exits non-zero and names each offending line.
 set -u
@@ -16,7 +16,7 @@ done
 if [ ${#prod[@]} -gt 0 ]; then
     if grep -HnE '\b(sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|atof|sscanf|gets|alloca)[[:space:]]*\(' "${prod[@]}" |
         grep -vE '(snprintf|vsnprintf)[[:space:]]*\(' ; then
-        echo "checksrc: banned function (STYLE.md section 9)"
+        echo "checksrc: banned function (docs/STYLE.md, \"Build and format\")"
         status=1
     fi
     if grep -HnE '\b(if|while)[[:space:]]*\(.*[^=!<>]=[^=].*\)[[:space:]]*(\{|$)' "${prod[@]}" |

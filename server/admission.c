@@ -9,129 +9,34 @@
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
 
-/*
- * A bounded appender for the fields of a log line, without printf: this runs for every
- * admission, and formatting was a visible share of the server's time. A field that does not
- * fit ends the line, which stays valid JSON.
- */
-struct fields {
-    char buf[2048];
-    size_t len;
-    bool full;
-};
-
-/* Appends `,"key":` (no comma first); false when the key and `extra` more bytes do not fit. */
-static bool field_key(struct fields *f, const char *key, size_t extra)
-{
-    size_t klen = strlen(key);
-
-    if (f->full || f->len + klen + 4 + extra >= sizeof(f->buf)) {
-        f->full = true;
-        return false;
-    }
-    if (f->len > 0)
-        f->buf[f->len++] = ',';
-    f->buf[f->len++] = '"';
-    memcpy(f->buf + f->len, key, klen);
-    f->len += klen;
-    f->buf[f->len++] = '"';
-    f->buf[f->len++] = ':';
-    f->buf[f->len] = '\0';
-    return true;
-}
-
-static void field_str(struct fields *f, const char *key, const char *val)
-{
-    /* Room for the quotes and one byte: the value is cut (on an escape boundary) if long. */
-    if (!field_key(f, key, 3))
-        return;
-    f->buf[f->len++] = '"';
-    f->len += srv_log_escape(f->buf + f->len, sizeof(f->buf) - f->len - 1, val);
-    f->buf[f->len++] = '"';
-    f->buf[f->len] = '\0';
-}
-
-/* A JSON literal known to need no escaping: true, false, a number. */
-static void field_lit(struct fields *f, const char *key, const char *lit)
-{
-    size_t len = strlen(lit);
-
-    if (!field_key(f, key, len))
-        return;
-    memcpy(f->buf + f->len, lit, len + 1);
-    f->len += len;
-}
-
-/* Decimal digits of `v` into the end of `tmp` (24 bytes); returns the first digit. */
-static char *u64_digits(uint64_t v, char tmp[24])
-{
-    char *p = tmp + 23;
-
-    *p = '\0';
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return p;
-}
-
-static void field_uint(struct fields *f, const char *key, uint64_t v)
-{
-    char tmp[24];
-
-    field_lit(f, key, u64_digits(v, tmp));
-}
-
-/* Microseconds as milliseconds with three decimals ("0.036"). */
-static void field_ms(struct fields *f, const char *key, uint64_t us)
-{
-    char tmp[32];
-    char digits[24];
-    const char *ms = u64_digits(us / 1000, digits);
-    size_t n = strlen(ms);
-    unsigned frac = (unsigned)(us % 1000);
-
-    memcpy(tmp, ms, n);
-    tmp[n++] = '.';
-    tmp[n++] = (char)('0' + frac / 100);
-    tmp[n++] = (char)('0' + frac / 10 % 10);
-    tmp[n++] = (char)('0' + frac % 10);
-    tmp[n] = '\0';
-    field_lit(f, key, tmp);
-}
-
 static void log_admission(const struct srv_admission *a, const struct og_decision *d,
                           uint64_t latency_us)
 {
     const struct og_review_request *r = og_review_get_request(a->rv);
-    struct fields f;
+    struct srv_log_fields f;
 
     if (!srv_log_enabled(SRV_LOG_INFO))
         return;
-    f.len = 0;
-    f.full = false;
-    f.buf[0] = '\0';
-    field_str(&f, "uid", r->uid);
-    field_str(&f, "kind", r->kind);
-    field_str(&f, "namespace", r->namespace_);
-    field_str(&f, "name", r->name);
-    field_str(&f, "op", r->operation);
-    field_str(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
-    field_str(&f, "mode", og_mode_name(d->mode));
-    field_lit(&f, "dry_run", r->dry_run ? "true" : "false");
-    field_ms(&f, "latency_ms", latency_us);
-    field_lit(&f, "allowed", d->allowed ? "true" : "false");
-    field_uint(&f, "patch_ops", d->patch_ops);
-    field_uint(&f, "warnings", d->n_warnings);
-    field_str(&f, "rule", og_rule_name(d->rule));
-    if (d->index_url != NULL)
-        field_str(&f, "index_url", d->index_url);
+    srv_log_fields_init(&f);
+    srv_log_field_str(&f, "uid", r->uid);
+    srv_log_field_str(&f, "kind", r->kind);
+    srv_log_field_str(&f, "namespace", r->namespace_);
+    srv_log_field_str(&f, "name", r->name);
+    srv_log_field_str(&f, "op", r->operation);
+    srv_log_field_str(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
+    srv_log_field_str(&f, "mode", og_mode_name(d->mode));
+    srv_log_field_bool(&f, "dry_run", r->dry_run);
+    srv_log_field_milli(&f, "latency_ms", latency_us);
+    srv_log_field_bool(&f, "allowed", d->allowed);
+    srv_log_field_uint(&f, "patch_ops", d->patch_ops);
+    srv_log_field_uint(&f, "warnings", d->n_warnings);
+    srv_log_field_str(&f, "rule", og_rule_name(d->rule));
+    srv_log_field_str(&f, "index_url", d->index_url);
     if (a->have_verdict) {
-        field_str(&f, "index", og_index_state_name(a->verdict.state));
-        if (a->verdict.detail != NULL)
-            field_str(&f, "index_detail", a->verdict.detail);
+        srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
+        srv_log_field_str(&f, "index_detail", a->verdict.detail);
     }
-    srv_log_raw(SRV_LOG_INFO, "admission", f.buf);
+    srv_log_write(SRV_LOG_INFO, "admission", &f);
 }
 
 /* How a wait stands: set by the caller (WAITING, SUSPENDED) and the cache's wake (WOKEN). */

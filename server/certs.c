@@ -19,6 +19,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ocigate/buf.h"
+#include "ocigate/json.h"
+
 /* The three files, in the order they are linked into place. */
 enum { F_CA, F_CRT, F_KEY, F_COUNT };
 static const char *const file_names[F_COUNT] = {"ca.crt", "tls.crt", "tls.key"};
@@ -442,8 +445,12 @@ enum og_err srv_certs_make(const struct srv_certs_opts *opts, char **ca_bundle,
     BIO *bios[F_COUNT] = {NULL, NULL, NULL};
     const char *data[F_COUNT];
     size_t lens[F_COUNT];
-    unsigned char *b64 = NULL;
+    struct og_buf b64;
+    char *bundle = NULL;
+    size_t bundle_len;
     enum og_err rc;
+
+    og_buf_init(&b64, SIZE_MAX);
 
     rc = check_opts(opts, diag);
     if (rc != OG_OK)
@@ -474,23 +481,24 @@ enum og_err srv_certs_make(const struct srv_certs_opts *opts, char **ca_bundle,
         data[i] = p;
         lens[i] = (size_t)n;
     }
-    /* The caBundle is base64 of the CA's PEM; 4 output bytes per 3 input, plus the NUL. */
-    b64 = malloc(4 * ((lens[F_CA] + 2) / 3) + 1);
-    if (b64 == NULL) {
+    /* The caBundle is base64 of the CA's PEM. */
+    rc = og_base64_append(&b64, data[F_CA], lens[F_CA]);
+    bundle = rc == OG_OK ? og_buf_take(&b64, &bundle_len) : NULL;
+    if (bundle == NULL) {
         rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
         goto out;
     }
-    (void)EVP_EncodeBlock(b64, (const unsigned char *)data[F_CA], (int)lens[F_CA]);
     rc = make_dirs(opts->out_dir, diag);
     if (rc != OG_OK)
         goto out;
     rc = write_files(opts->out_dir, data, lens, diag);
     if (rc != OG_OK)
         goto out;
-    *ca_bundle = (char *)b64;
-    b64 = NULL;
+    *ca_bundle = bundle;
+    bundle = NULL;
 out:
-    free(b64);
+    free(bundle);
+    og_buf_cleanup(&b64);
     for (int i = 0; i < F_COUNT; i++)
         BIO_free(bios[i]);
     EVP_PKEY_free(ca_key);

@@ -7,7 +7,6 @@
  * 1 the input could not be read or went over a limit, 2 bad usage or the input is not a Helm
  * index (YAML or structure error, reported as FILE:line:column).
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -23,6 +22,7 @@
 #include "ocigate/buf.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
+#include "ocigate/json.h"
 #include "ocigate/netaddr.h"
 #include "ocigate/reader.h"
 #include "ocigate/url.h"
@@ -53,17 +53,35 @@ static enum og_err fd_read(void *ctx, char *buf, size_t cap, size_t *n)
     return OG_OK;
 }
 
-/* Appends `prefix` and `s` as a JSON string. */
-static enum og_err append_json_string(struct og_buf *out, const char *prefix, const char *s)
+/* Writes {"source":NAME,"summary":{...},"verdict":{...}} and a newline to `out`. */
+static enum og_err format_json(const char *name, const struct og_index_summary *s,
+                               const struct og_index_verdict *v, struct og_buf *out)
 {
-    cJSON *str = cJSON_CreateString(s);
-    char *text = str != NULL ? cJSON_PrintUnformatted(str) : NULL;
-    enum og_err rc = text != NULL ? og_buf_append_cstr(out, prefix) : OG_ENOMEM;
+    struct og_buf part;
+    struct og_json w;
+    enum og_err rc;
 
+    og_buf_init(&part, out->max);
+    og_json_init(&w, out);
+    og_json_object_begin(&w);
+    og_json_key(&w, "source");
+    og_json_cstr(&w, name);
+    og_json_key(&w, "summary");
+    rc = og_index_summary_format_json(s, &part);
     if (rc == OG_OK)
-        rc = og_buf_append_cstr(out, text);
-    cJSON_free(text);
-    cJSON_Delete(str);
+        og_json_raw(&w, og_buf_view(&part));
+    og_buf_reset(&part);
+    og_json_key(&w, "verdict");
+    if (rc == OG_OK)
+        rc = og_index_verdict_format_json(v, &part);
+    if (rc == OG_OK)
+        og_json_raw(&w, og_buf_view(&part));
+    og_json_object_end(&w);
+    if (rc == OG_OK)
+        rc = og_json_finish(&w);
+    if (rc == OG_OK)
+        rc = og_buf_append(out, "\n", 1);
+    og_buf_cleanup(&part);
     return rc;
 }
 
@@ -114,8 +132,8 @@ static void print_human(const char *name, const struct og_index_summary *s,
 }
 
 /*
- * Analyzes the stream behind `read` and prints the result. Every source (a file, stdin and,
- * later, a URL fetched by the server's fetcher) goes through here.
+ * Analyzes the stream behind `read` and prints the result. Every source (a file, stdin, a URL
+ * fetched by the server's fetcher) goes through here.
  */
 static int analyze_stream(og_read_fn read, void *ctx, const char *name, const struct index_opts *o)
 {
@@ -153,17 +171,7 @@ static int analyze_stream(og_read_fn read, void *ctx, const char *name, const st
         status = 0;
         goto out;
     }
-    rc = append_json_string(&out, "{\"source\":", name);
-    if (rc == OG_OK)
-        rc = og_buf_append_cstr(&out, ",\"summary\":");
-    if (rc == OG_OK)
-        rc = og_index_summary_format_json(&summary, &out);
-    if (rc == OG_OK)
-        rc = og_buf_append_cstr(&out, ",\"verdict\":");
-    if (rc == OG_OK)
-        rc = og_index_verdict_format_json(&verdict, &out);
-    if (rc == OG_OK)
-        rc = og_buf_append_cstr(&out, "}\n");
+    rc = format_json(name, &summary, &verdict, &out);
     if (rc == OG_OK && fwrite(out.ptr, 1, out.len, stdout) != out.len)
         rc = OG_EIO;
     if (rc != OG_OK) {

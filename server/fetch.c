@@ -844,12 +844,6 @@ void srv_fetch_free(struct srv_fetch *f)
 
 /* ---- push mode: the fetch loop ---- */
 
-void srv_fetch_loop_opts_init(struct srv_fetch_loop_opts *o)
-{
-    o->max_total = SRV_FETCH_MAX_TOTAL;
-    o->max_per_host = SRV_FETCH_MAX_PER_HOST;
-}
-
 static void list_push(struct srv_fetch **head, struct srv_fetch *f)
 {
     f->prev = NULL;

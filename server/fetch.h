@@ -155,11 +155,11 @@ void srv_fetch_free(struct srv_fetch *f);
 
 struct srv_fetch_loop;
 
-/** Caps of a loop; srv_fetch_loop_opts_init() sets the defaults. */
+/** Caps of a loop (the index cache defaults to SRV_FETCH_MAX_TOTAL, SRV_FETCH_MAX_PER_HOST). */
 struct srv_fetch_loop_opts {
-    unsigned max_total;    /**< transfers running at once, default SRV_FETCH_MAX_TOTAL */
+    unsigned max_total;    /**< transfers running at once */
     unsigned max_per_host; /**< of those, to one scheme://host:port (the url's, not a
-                                redirect's), default SRV_FETCH_MAX_PER_HOST */
+                                redirect's) */
 };
 
 /** Counters of a loop, for tests and metrics. */
@@ -187,9 +187,6 @@ struct srv_fetch_sink {
      */
     void (*done)(void *arg, struct srv_fetch *f, enum og_err rc);
 };
-
-/** Sets the defaults listed in struct srv_fetch_loop_opts. */
-void srv_fetch_loop_opts_init(struct srv_fetch_loop_opts *o);
 
 /**
  * Starts the loop thread. Fetches beyond the caps wait in a queue, oldest first (a fetch whose

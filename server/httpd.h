@@ -1,5 +1,5 @@
 /*
- * httpd.h - the HTTPS front of the webhook, on libmicrohttpd (STYLE.md section 10).
+ * httpd.h - the HTTPS front of the webhook, on libmicrohttpd.
  *
  * Endpoints:
  *   POST /mutate    AdmissionReview in, AdmissionReview out (may carry a JSON patch)

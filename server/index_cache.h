@@ -3,7 +3,7 @@
  * fetched off the request path, all on one event thread (index_fetch.h, fetch.h: curl multi),
  * so that a slow repository never delays another's fetch.
  *
- * The one mutable shared structure of the server (DESIGN.md). It has its own mutex, held
+ * The one mutable shared structure of the server (docs/DESIGN.md). It has its own mutex, held
  * only to look up, insert and copy entries, never across I/O or a callback.
  *
  * Behaviour of srv_index_cache_lookup() for one url:

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ocigate/json.h"
+
 static atomic_int log_level = SRV_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -30,36 +32,6 @@ int srv_log_parse_level(const char *name)
 int srv_log_enabled(enum srv_log_level level)
 {
     return (int)level <= atomic_load(&log_level);
-}
-
-size_t srv_log_escape(char *out, size_t size, const char *s)
-{
-    size_t o = 0;
-
-    if (size == 0)
-        return 0;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char tmp[8];
-        size_t n;
-
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            n = 2;
-        } else if (c < 0x20) {
-            n = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-        } else {
-            tmp[0] = (char)c;
-            n = 1;
-        }
-        if (o + n >= size)
-            break;
-        memcpy(out + o, tmp, n);
-        o += n;
-    }
-    out[o] = '\0';
-    return o;
 }
 
 /* Appends the NUL-terminated `s` at `*off` when it fits (keeping `reserve` bytes free). */
@@ -201,7 +173,7 @@ static void emit(enum srv_log_level level, const char *msg, const char *fields)
 {
     char line[4096];
     char millis[8];
-    size_t off = 0;
+    size_t off = 0, used;
     struct timespec ts;
     long ms;
 
@@ -219,7 +191,7 @@ static void emit(enum srv_log_level level, const char *msg, const char *fields)
     (void)put(line, sizeof(line), &off, "Z\",\"level\":\"", 0);
     (void)put(line, sizeof(line), &off, level_names[level], 0);
     (void)put(line, sizeof(line), &off, "\",\"msg\":\"", 0);
-    off += srv_log_escape(line + off, sizeof(line) - off - 3, msg);
+    off += og_json_escape(line + off, sizeof(line) - off - 3, og_str_of(msg), &used);
     line[off++] = '"';
     /* Extra fields go in whole or not at all, so that the line stays one JSON object. */
     if (fields != NULL && fields[0] != '\0' && off + 1 + strlen(fields) + 2 <= sizeof(line)) {
@@ -233,32 +205,18 @@ static void emit(enum srv_log_level level, const char *msg, const char *fields)
 
 void srv_log(enum srv_log_level level, const char *msg, ...)
 {
-    char fields[3072];
-    size_t off = 0;
+    struct srv_log_fields f;
     va_list ap;
     const char *key;
 
     if (!srv_log_enabled(level))
         return;
-    fields[0] = '\0';
+    srv_log_fields_init(&f);
     va_start(ap, msg);
-    for (key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *)) {
-        const char *val = va_arg(ap, const char *);
-        char esc[1024];
-        int n;
-
-        if (val == NULL)
-            continue;
-        srv_log_escape(esc, sizeof(esc), val);
-        n = snprintf(fields + off, sizeof(fields) - off, "%s\"%s\":\"%s\"", off > 0 ? "," : "", key,
-                     esc);
-        if (n < 0 || (size_t)n >= sizeof(fields) - off)
-            break;
-        off += (size_t)n;
-    }
+    for (key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
+        srv_log_field_str(&f, key, va_arg(ap, const char *));
     va_end(ap);
-    fields[off] = '\0';
-    emit(level, msg, fields);
+    emit(level, msg, f.buf);
 }
 
 void srv_logf(enum srv_log_level level, const char *fmt, ...)
@@ -274,8 +232,83 @@ void srv_logf(enum srv_log_level level, const char *fmt, ...)
     emit(level, msg, NULL);
 }
 
-void srv_log_raw(enum srv_log_level level, const char *msg, const char *fields_json)
+void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
 {
     if (srv_log_enabled(level))
-        emit(level, msg, fields_json);
+        emit(level, msg, f->buf);
+}
+
+void srv_log_fields_init(struct srv_log_fields *f)
+{
+    f->len = 0;
+    f->full = false;
+    f->buf[0] = '\0';
+}
+
+/* Appends `,"key":` (no comma first); false when the key and `extra` more bytes do not fit. */
+static bool field_key(struct srv_log_fields *f, const char *key, size_t extra)
+{
+    size_t klen = strlen(key);
+
+    if (f->full || f->len + klen + 4 + extra >= sizeof(f->buf)) {
+        f->full = true;
+        return false;
+    }
+    if (f->len > 0)
+        f->buf[f->len++] = ',';
+    f->buf[f->len++] = '"';
+    memcpy(f->buf + f->len, key, klen);
+    f->len += klen;
+    f->buf[f->len++] = '"';
+    f->buf[f->len++] = ':';
+    f->buf[f->len] = '\0';
+    return true;
+}
+
+void srv_log_field_str(struct srv_log_fields *f, const char *key, const char *val)
+{
+    size_t used;
+
+    /* Room for the quotes and one byte: the value is cut (on an escape boundary) if long. */
+    if (val == NULL || !field_key(f, key, 3))
+        return;
+    f->buf[f->len++] = '"';
+    f->len += og_json_escape(f->buf + f->len, sizeof(f->buf) - f->len - 2, og_str_of(val), &used);
+    f->buf[f->len++] = '"';
+    f->buf[f->len] = '\0';
+}
+
+/* A JSON literal known to need no escaping: true, false, a number. */
+static void field_lit(struct srv_log_fields *f, const char *key, const char *lit, size_t len)
+{
+    if (!field_key(f, key, len))
+        return;
+    memcpy(f->buf + f->len, lit, len);
+    f->len += len;
+    f->buf[f->len] = '\0';
+}
+
+void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v)
+{
+    field_lit(f, key, v ? "true" : "false", v ? 4 : 5);
+}
+
+void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v)
+{
+    char digits[OG_JSON_UINT_MAX];
+
+    field_lit(f, key, digits, og_json_format_uint(v, digits));
+}
+
+void srv_log_field_milli(struct srv_log_fields *f, const char *key, uint64_t thousandths)
+{
+    char text[OG_JSON_UINT_MAX + 4];
+    size_t n = og_json_format_uint(thousandths / 1000, text);
+    unsigned frac = (unsigned)(thousandths % 1000);
+
+    text[n++] = '.';
+    text[n++] = (char)('0' + frac / 100);
+    text[n++] = (char)('0' + frac / 10 % 10);
+    text[n++] = (char)('0' + frac % 10);
+    field_lit(f, key, text, n);
 }

@@ -5,6 +5,9 @@
 #define SRV_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "ocigate/err.h"
 
@@ -22,7 +25,7 @@ int srv_log_enabled(enum srv_log_level level);
 /**
  * Writes {"ts":...,"level":...,"msg":...} followed by the extra fields given as alternating
  * key and value C strings, ended by NULL: srv_log(SRV_LOG_INFO, "listening", "addr", a, NULL).
- * Values are JSON-escaped. A value given as NULL is skipped.
+ * Values are JSON-escaped (og_json_escape()). A value given as NULL is skipped.
  */
 void srv_log(enum srv_log_level level, const char *msg, ...);
 
@@ -31,11 +34,39 @@ void srv_log(enum srv_log_level level, const char *msg, ...);
  */
 void srv_logf(enum srv_log_level level, const char *fmt, ...) OG_PRINTF(2, 3);
 
+/** Most bytes of the extra fields of one line. */
+#define SRV_LOG_FIELDS_MAX 2048
+
 /**
- * Writes a pre-assembled set of fields: `fields_json` is the inside of a JSON object without
- * braces (`"uid":"x","allowed":true`), appended after ts, level and msg.
+ * The extra fields of one line, gathered in a fixed buffer without printf (the admission line
+ * is written for every request): the inside of a JSON object, `"uid":"x","allowed":true`.
+ * A field that does not fit ends the set, which stays valid JSON; a string value that is too
+ * long is cut on an escape boundary. Strings are escaped by og_json_escape(). Only the
+ * srv_log_field* functions touch the members.
  */
-void srv_log_raw(enum srv_log_level level, const char *msg, const char *fields_json);
+struct srv_log_fields {
+    char buf[SRV_LOG_FIELDS_MAX];
+    size_t len;
+    bool full;
+};
+
+/** Makes `f` empty. */
+void srv_log_fields_init(struct srv_log_fields *f);
+
+/** Adds a string field; a NULL `val` adds nothing. `key` is a literal that needs no escaping. */
+void srv_log_field_str(struct srv_log_fields *f, const char *key, const char *val);
+
+/** Adds true or false. */
+void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v);
+
+/** Adds a number. */
+void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v);
+
+/** Adds `thousandths` / 1000 as a number with three decimals (microseconds as "0.036" ms). */
+void srv_log_field_milli(struct srv_log_fields *f, const char *key, uint64_t thousandths);
+
+/** Writes {"ts":...,"level":...,"msg":...} with the fields of `f`. */
+void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f);
 
 /**
  * From now on info and debug lines are written in batches (every 10 ms, or when 32 KiB have
@@ -46,8 +77,5 @@ int srv_log_batch_start(void);
 
 /** Writes what is batched and goes back to one write per line. Call before exit. */
 void srv_log_batch_stop(void);
-
-/** Appends `s` JSON-escaped (without quotes) to `out`, which has `size` bytes; returns len. */
-size_t srv_log_escape(char *out, size_t size, const char *s);
 
 #endif

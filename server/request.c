@@ -7,6 +7,7 @@
 
 #include "log.h"
 
+#include "ocigate/json.h"
 #include "ocigate/str.h"
 
 /* Most body bytes reserved from Content-Length before they arrive. */
@@ -61,32 +62,37 @@ void srv_response_cleanup(struct srv_response *resp)
 
 bool srv_response_error(struct srv_response *resp, unsigned status, const char *msg)
 {
-    char esc[ERROR_MAX / 2];
-    char *body;
-    int n;
+    char scratch[ERROR_MAX / 2];
+    struct og_buf body;
+    struct og_json w;
+    size_t used;
 
     memset(resp, 0, sizeof(*resp));
-    srv_log_escape(esc, sizeof(esc), msg);
     if (srv_log_enabled(SRV_LOG_INFO)) {
-        char fields[ERROR_MAX];
+        struct srv_log_fields f;
 
-        n = snprintf(fields, sizeof(fields), "\"status\":%u,\"error\":\"%s\"", status, esc);
-        if (n > 0 && (size_t)n < sizeof(fields))
-            srv_log_raw(SRV_LOG_INFO, "request rejected", fields);
+        srv_log_fields_init(&f);
+        srv_log_field_uint(&f, "status", status);
+        srv_log_field_str(&f, "error", msg);
+        srv_log_write(SRV_LOG_INFO, "request rejected", &f);
     }
-    body = malloc(ERROR_MAX);
-    if (body == NULL)
-        return false;
-    n = snprintf(body, ERROR_MAX, "{\"error\":\"%s\"}", esc);
-    if (n < 0 || (size_t)n >= ERROR_MAX) {
-        free(body);
+    /* The body always fits: a message whose escaped form is longer than half of it is cut
+     * (on an escape boundary), as a log line cuts it. */
+    (void)og_json_escape(scratch, sizeof(scratch), og_str_of(msg), &used);
+    og_buf_init(&body, ERROR_MAX);
+    og_json_init(&w, &body);
+    og_json_object_begin(&w);
+    og_json_key(&w, "error");
+    og_json_string(&w, (struct og_str){msg, used});
+    og_json_object_end(&w);
+    if (og_json_finish(&w) != OG_OK) {
+        og_buf_cleanup(&body);
         return false;
     }
     resp->status = status;
-    resp->body = body;
-    resp->len = (size_t)n;
+    resp->body = og_buf_take(&body, &resp->len);
     resp->owned = true;
-    return true;
+    return resp->body != NULL;
 }
 
 static void set_error(struct srv_req *r, unsigned status, const char *fmt, ...) OG_PRINTF(3, 4);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mem_reader.h"
 #include "ocigate/buf.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/reader.h"

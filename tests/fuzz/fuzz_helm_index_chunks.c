@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem_reader.h"
 #include "ocigate/buf.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/reader.h"

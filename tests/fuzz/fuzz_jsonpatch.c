@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "jsonpatch_apply.h"
 #include "ocigate/jsonpatch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -47,6 +47,21 @@ with open(os.path.join(FIX, "json.json"), "rb") as f:
 check("stdin --human", rc == 0 and "verdict:    oci (fixable: oci://registry-1.docker.io/bitnamicharts)"
       in out and "<stdin>" in out, out + err)
 
+# The JSON is valid UTF-8 whatever the file name holds: a byte that is not UTF-8 is \ufffd,
+# a control character \u00XX (the one JSON writer, lib/json.c).
+import shutil
+import tempfile
+with tempfile.TemporaryDirectory() as tmp:
+    odd = os.path.join(os.fsencode(tmp), b"idx-\xff-\x01.yaml")
+    shutil.copy(os.path.join(FIX, "http-small.yaml"), odd)
+    p = subprocess.run([BIN, "index", "analyze", odd], capture_output=True, timeout=120)
+    try:
+        src = json.loads(p.stdout.decode("utf-8"))["source"]
+    except (ValueError, KeyError) as e:
+        src = repr(e)
+    check("source name escaped to valid JSON", p.returncode == 0 and
+          src.endswith("idx-\ufffd-\x01.yaml") and b"\\u0001" in p.stdout, repr(p.stdout[:200]))
+
 rc, out, err = run("analyze", os.path.join(SRC, "CMakeLists.txt"))
 check("not an index: exit 2", rc == 2 and "CMakeLists.txt:" in err, err)
 rc, out, err = run("analyze", "-", stdin=b"apiVersion: v1\nentries: [1]\n")

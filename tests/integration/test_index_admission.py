@@ -383,7 +383,7 @@ def test_cli_analyze_url():
 
 
 def test_two_hundred_slow_repositories_do_not_delay_a_healthy_one():
-    """Issue 7, item 5: 200 repositories drip their index (a byte a second) on 4 hosts (50
+    """200 repositories drip their index (a byte a second) on 4 hosts (50
     each, under the default per-host cap) and all stay in flight; a healthy repository's
     first admission, with the default budget, then still gets the real verdict. With 16
     fetch threads the drips held them all and the healthy one was allowed unanalyzed."""

@@ -11,7 +11,6 @@
 #include "fetch.h"
 #include "ocigate/buf.h"
 
-static struct og_indexsrv srv;
 static const char *const loopback_cidrs[] = {"127.0.0.0/8"};
 
 static uint64_t now_ms(void)
@@ -22,12 +21,35 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void start_server(void)
+/*
+ * What each test sets up for itself: an index server of its own (so that no test sees another's
+ * slow answers or counters) and the lock under which its push fetches report.
+ */
+struct fixture {
+    struct og_indexsrv srv;
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+};
+
+static void start_server(struct og_indexsrv *s)
 {
-    if (srv.pid > 0)
-        return;
-    if (og_indexsrv_start(&srv, "127.0.0.2") != 0)
+    if (og_indexsrv_start(s, "127.0.0.2") != 0)
         OG_FAIL_("cannot start indexsrv.py");
+}
+
+static void setup(struct fixture *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    pthread_mutex_init(&fx->m, NULL);
+    pthread_cond_init(&fx->cv, NULL);
+    start_server(&fx->srv);
+}
+
+static void teardown(struct fixture *fx)
+{
+    og_indexsrv_stop(&fx->srv);
+    pthread_cond_destroy(&fx->cv);
+    pthread_mutex_destroy(&fx->m);
 }
 
 /* Options that let tests reach the loopback server. */
@@ -48,8 +70,8 @@ struct result {
 };
 
 /* Opens, begins and reads `path` on the test server in reads of `chunk` bytes. */
-static void fetch_path(const char *path, const struct srv_fetch_opts *o, size_t chunk,
-                       struct result *r)
+static void fetch_path(const struct og_indexsrv *srv, const char *path,
+                       const struct srv_fetch_opts *o, size_t chunk, struct result *r)
 {
     char url[512], buf[4096];
     struct srv_fetch *f = NULL;
@@ -57,7 +79,7 @@ static void fetch_path(const char *path, const struct srv_fetch_opts *o, size_t 
 
     memset(r, 0, sizeof(*r));
     og_buf_init(&r->body, 512u << 20);
-    snprintf(url, sizeof(url), "%s%s", srv.base, path);
+    snprintf(url, sizeof(url), "%s%s", srv->base, path);
     og_diag_clear(&d);
     if (srv_fetch_open(url, o, &f, &d) != OG_OK)
         OG_FAIL_("open %s: %s", url, d.msg);
@@ -83,15 +105,16 @@ static void fetch_path(const char *path, const struct srv_fetch_opts *o, size_t 
 
 OG_TEST(fetch_200_streams_the_file)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
     size_t len = 0;
     char *want = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/oci-small.yaml", &len);
 
-    start_server();
+    setup(&fx);
     ASSERT(want != NULL);
     loopback_opts(&o);
-    fetch_path("/repo/oci-small/index.yaml", &o, 7, &r);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 7, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_OK);
     ASSERT_EQ(r.status, 200);
@@ -102,36 +125,40 @@ OG_TEST(fetch_200_streams_the_file)
     og_buf_cleanup(&r.body);
     free(want);
 
-    char *ua = og_indexsrv_last_header(&srv, "user-agent");
-    char *ae = og_indexsrv_last_header(&srv, "accept-encoding");
-    char *auth = og_indexsrv_last_header(&srv, "authorization");
+    char *ua = og_indexsrv_last_header(&fx.srv, "user-agent");
+    char *ae = og_indexsrv_last_header(&fx.srv, "accept-encoding");
+    char *auth = og_indexsrv_last_header(&fx.srv, "authorization");
     ASSERT_STR_EQ(ua, "ocigate/" OG_VERSION " (+https://github.com/ocigate/ocigate)");
     ASSERT_STR_CONTAINS(ae, "gzip");
     ASSERT(auth == NULL);
     free(ua);
     free(ae);
+    teardown(&fx);
 }
 
 OG_TEST(fetch_gzip_is_decoded)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
     size_t len = 0;
     char *want = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/http-small.yaml", &len);
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
-    fetch_path("/gzip/http-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/gzip/http-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_OK);
     ASSERT_EQ(r.body.len, len);
     ASSERT(memcmp(r.body.ptr, want, len) == 0);
     og_buf_cleanup(&r.body);
     free(want);
+    teardown(&fx);
 }
 
 OG_TEST(fetch_large_index_in_small_reads)
 {
+    struct fixture fx;
     char path[512];
     size_t len = 0;
     struct srv_fetch_opts o;
@@ -141,19 +168,21 @@ OG_TEST(fetch_large_index_in_small_reads)
     char *want = og_test_read_file(path, &len);
     if (want == NULL)
         OG_SKIP("%s is absent", path);
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
-    fetch_path("/gzip/bitnami-index-2023-03-01/index.yaml", &o, 1000, &r);
+    fetch_path(&fx.srv, "/gzip/bitnami-index-2023-03-01/index.yaml", &o, 1000, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_OK);
     ASSERT_EQ(r.body.len, len);
     ASSERT(memcmp(r.body.ptr, want, len) == 0);
     og_buf_cleanup(&r.body);
     free(want);
+    teardown(&fx);
 }
 
 OG_TEST(fetch_http_errors_are_statuses)
 {
+    struct fixture fx;
     static const struct {
         const char *path;
         long status;
@@ -165,47 +194,51 @@ OG_TEST(fetch_http_errors_are_statuses)
     };
     struct srv_fetch_opts o;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct result r;
 
-        fetch_path(rows[i].path, &o, 4096, &r);
+        fetch_path(&fx.srv, rows[i].path, &o, 4096, &r);
         ASSERT_EQ(r.begin, OG_OK);
         ASSERT_EQ(r.status, rows[i].status);
         ASSERT_STR_EQ(r.detail, rows[i].detail);
         og_buf_cleanup(&r.body);
     }
+    teardown(&fx);
 }
 
 OG_TEST(guard_refuses_loopback_by_default)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
+    setup(&fx);
     srv_fetch_opts_init(&o);
-    og_indexsrv_reset(&srv);
-    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    og_indexsrv_reset(&fx.srv);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "address 127.0.0.1 is not allowed");
     ASSERT(r.refused >= 1);
-    ASSERT_EQ(og_indexsrv_count(&srv, "connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "connections"), 0);
     og_buf_cleanup(&r.body);
+    teardown(&fx);
 }
 
 OG_TEST(guard_allow_hosts_by_name)
 {
+    struct fixture fx;
     const char *const hosts[] = {"LocalHost"};
     char url[256];
     struct srv_fetch_opts o;
     struct srv_fetch *f = NULL;
 
-    start_server();
+    setup(&fx);
     srv_fetch_opts_init(&o);
     o.allow_hosts = hosts;
     o.n_allow_hosts = 1;
-    snprintf(url, sizeof(url), "http://localhost:%d/repo/oci-small/index.yaml", srv.port);
+    snprintf(url, sizeof(url), "http://localhost:%d/repo/oci-small/index.yaml", fx.srv.port);
     ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
     ASSERT_EQ(srv_fetch_begin(f), OG_OK);
     ASSERT_EQ(srv_fetch_status(f), 200);
@@ -213,94 +246,99 @@ OG_TEST(guard_allow_hosts_by_name)
 
     /* The same server by address is not the allowed name. */
     struct result r;
-    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "address 127.0.0.1 is not allowed");
     og_buf_cleanup(&r.body);
 
     /* An allowed name that redirects to an address the guard refuses. */
     snprintf(url, sizeof(url), "http://localhost:%d/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2Fx",
-             srv.port, srv.sentinel_port);
+             fx.srv.port, fx.srv.sentinel_port);
     f = NULL;
     ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
     ASSERT_EQ(srv_fetch_begin(f), OG_EIO);
     ASSERT_STR_EQ(srv_fetch_detail(f), "address 127.0.0.2 is not allowed");
     srv_fetch_free(f);
-    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "sentinel_connections"), 0);
+    teardown(&fx);
 }
 
 OG_TEST(guard_checks_every_redirect)
 {
+    struct fixture fx;
     const char *const only_one[] = {"127.0.0.1/32"};
     char path[256];
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
+    setup(&fx);
     srv_fetch_opts_init(&o);
     o.allow_cidrs = only_one;
     o.n_allow_cidrs = 1;
-    og_indexsrv_reset(&srv);
+    og_indexsrv_reset(&fx.srv);
 
     /* 127.0.0.2 is loopback too and listens, but is not in the allowed CIDR. */
     snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2Findex.yaml",
-             srv.sentinel_port);
-    fetch_path(path, &o, 4096, &r);
+             fx.srv.sentinel_port);
+    fetch_path(&fx.srv, path, &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "address 127.0.0.2 is not allowed");
     og_buf_cleanup(&r.body);
-    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "sentinel_connections"), 0);
 
-    fetch_path("/to/http%3A%2F%2F10.0.0.1%2Findex.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/http%3A%2F%2F10.0.0.1%2Findex.yaml", &o, 4096, &r);
     ASSERT_STR_EQ(r.detail, "address 10.0.0.1 is not allowed");
     og_buf_cleanup(&r.body);
-    fetch_path("/to/http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F", &o, 4096, &r);
     ASSERT_STR_EQ(r.detail, "address 169.254.169.254 is not allowed");
     og_buf_cleanup(&r.body);
-    fetch_path("/to/http%3A%2F%2F%5B%3A%3Affff%3A127.0.0.2%5D%3A1%2F", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/http%3A%2F%2F%5B%3A%3Affff%3A127.0.0.2%5D%3A1%2F", &o, 4096, &r);
     ASSERT_STR_EQ(r.detail, "address ::ffff:127.0.0.2 is not allowed");
     og_buf_cleanup(&r.body);
-    fetch_path("/to/http%3A%2F%2F%5B%3A%3A1%5D%3A1%2F", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/http%3A%2F%2F%5B%3A%3A1%5D%3A1%2F", &o, 4096, &r);
     ASSERT_STR_EQ(r.detail, "address ::1 is not allowed");
     og_buf_cleanup(&r.body);
     /* Decimal host forms resolve to the same address, which is what is checked. */
-    fetch_path("/to/http%3A%2F%2F2130706434%3A1%2F", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/http%3A%2F%2F2130706434%3A1%2F", &o, 4096, &r);
     ASSERT_STR_EQ(r.detail, "address 127.0.0.2 is not allowed");
     og_buf_cleanup(&r.body);
+    teardown(&fx);
 }
 
 OG_TEST(redirect_rules)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
-    fetch_path("/hops/3/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/hops/3/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.status, 200);
     ASSERT(r.body.len > 100);
     og_buf_cleanup(&r.body);
 
-    fetch_path("/hops/4/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/hops/4/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "more than 3 redirects");
     og_buf_cleanup(&r.body);
 
-    fetch_path("/loop/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/loop/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "more than 3 redirects");
     og_buf_cleanup(&r.body);
 
-    fetch_path("/to/file%3A%2F%2F%2Fetc%2Fpasswd", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/file%3A%2F%2F%2Fetc%2Fpasswd", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "redirect to a url that is not http(s)");
     og_buf_cleanup(&r.body);
 
-    fetch_path("/to/gopher%3A%2F%2F127.0.0.1%3A70%2F", &o, 4096, &r);
+    fetch_path(&fx.srv, "/to/gopher%3A%2F%2F127.0.0.1%3A70%2F", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_EIO);
     ASSERT_STR_EQ(r.detail, "redirect to a url that is not http(s)");
     og_buf_cleanup(&r.body);
+    teardown(&fx);
 }
 
 OG_TEST(open_refuses_bad_urls)
@@ -343,21 +381,22 @@ OG_TEST(open_refuses_bad_urls)
 
 OG_TEST(size_caps)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     /* Announced by Content-Length: refused before any body byte. */
     o.max_bytes = 100;
-    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_ETOOBIG);
     ASSERT_STR_EQ(r.detail, "index larger than 100 bytes");
     og_buf_cleanup(&r.body);
 
     /* Compressed size under the cap, decoded size over it. */
     o.max_bytes = 300;
-    fetch_path("/gzip/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/gzip/oci-small/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_ETOOBIG);
     ASSERT_STR_EQ(r.detail, "index larger than 300 bytes");
@@ -366,7 +405,7 @@ OG_TEST(size_caps)
 
     /* A gzip bomb stops at the cap on decoded bytes. */
     o.max_bytes = 8u << 20;
-    fetch_path("/bomb/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/bomb/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.read, OG_ETOOBIG);
     ASSERT(r.body.len <= 8u << 20);
     ASSERT_STR_EQ(r.detail, "index larger than 8388608 bytes");
@@ -375,32 +414,34 @@ OG_TEST(size_caps)
     /* Content-Length of a terabyte against the default 64 MiB cap. */
     loopback_opts(&o);
     uint64_t t0 = now_ms();
-    fetch_path("/huge/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/huge/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_ETOOBIG);
     ASSERT(now_ms() - t0 < 2000);
     og_buf_cleanup(&r.body);
 
     /* An endless body ends at the cap. */
     o.max_bytes = 2u << 20;
-    fetch_path("/endless/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/endless/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_ETOOBIG);
     ASSERT(r.body.len <= 2u << 20 && r.body.len > (2u << 20) - SRV_FETCH_WINDOW);
     og_buf_cleanup(&r.body);
+    teardown(&fx);
 }
 
 OG_TEST(timeouts_and_down)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
     char url[128];
     struct srv_fetch *f = NULL;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     o.timeout_ms = 400;
     uint64_t t0 = now_ms();
-    fetch_path("/drip/100/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/drip/100/index.yaml", &o, 4096, &r);
     uint64_t took = now_ms() - t0;
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_EIO);
@@ -410,7 +451,7 @@ OG_TEST(timeouts_and_down)
 
     /* Endless and uncapped: the total timeout ends it. */
     o.max_bytes = UINT64_MAX;
-    snprintf(url, sizeof(url), "%s/endless/index.yaml", srv.base);
+    snprintf(url, sizeof(url), "%s/endless/index.yaml", fx.srv.base);
     ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
     t0 = now_ms();
     enum og_err rc;
@@ -432,10 +473,12 @@ OG_TEST(timeouts_and_down)
     ASSERT_STR_CONTAINS(srv_fetch_detail(f), "fetch failed");
     ASSERT_EQ(srv_fetch_refused(f), 0);
     srv_fetch_free(f);
+    teardown(&fx);
 }
 
 OG_TEST(cancel_stops_quickly)
 {
+    struct fixture fx;
     atomic_bool cancel;
     struct srv_fetch_opts o;
     struct srv_fetch *f = NULL;
@@ -443,11 +486,11 @@ OG_TEST(cancel_stops_quickly)
     size_t n = 0;
     enum og_err rc;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     atomic_init(&cancel, false);
     o.cancel = &cancel;
-    snprintf(url, sizeof(url), "%s/drip/100/index.yaml", srv.base);
+    snprintf(url, sizeof(url), "%s/drip/100/index.yaml", fx.srv.base);
     ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
     ASSERT_EQ(srv_fetch_begin(f), OG_OK);
     ASSERT_EQ(srv_fetch_read(f, buf, sizeof(buf), &n), OG_OK);
@@ -461,20 +504,23 @@ OG_TEST(cancel_stops_quickly)
     ASSERT(now_ms() - t0 < 1000);
     ASSERT_STR_EQ(srv_fetch_detail(f), "fetch cancelled");
     srv_fetch_free(f);
+    teardown(&fx);
 }
 
 OG_TEST(garbage_is_passed_through)
 {
+    struct fixture fx;
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
-    fetch_path("/garbage/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/garbage/index.yaml", &o, 4096, &r);
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.read, OG_OK);
     ASSERT_EQ(r.body.len, 1900);
     og_buf_cleanup(&r.body);
+    teardown(&fx);
 }
 
 OG_TEST(https_verifies_the_peer)
@@ -530,27 +576,29 @@ OG_TEST(https_verifies_the_peer)
 
 OG_TEST(proxy_environment_is_ignored)
 {
+    struct fixture fx;
     char proxy[64];
     struct srv_fetch_opts o;
     struct result r;
 
-    start_server();
-    og_indexsrv_reset(&srv);
+    setup(&fx);
+    og_indexsrv_reset(&fx.srv);
     /* A proxy would connect on our behalf, after the guard: it must never be used. */
-    snprintf(proxy, sizeof(proxy), "http://127.0.0.2:%d", srv.sentinel_port);
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.2:%d", fx.srv.sentinel_port);
     setenv("http_proxy", proxy, 1);
     setenv("HTTPS_PROXY", proxy, 1);
     setenv("ALL_PROXY", proxy, 1);
     loopback_opts(&o);
-    fetch_path("/repo/oci-small/index.yaml", &o, 4096, &r);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
     unsetenv("http_proxy");
     unsetenv("HTTPS_PROXY");
     unsetenv("ALL_PROXY");
     ASSERT_EQ(r.begin, OG_OK);
     ASSERT_EQ(r.status, 200);
     og_buf_cleanup(&r.body);
-    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
-    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/oci-small/index.yaml"), 1);
+    teardown(&fx);
 }
 
 /* ---- push mode (srv_fetch_loop) ---- */
@@ -568,20 +616,6 @@ struct pushed {
     unsigned refused;
     uint64_t t_done;
 };
-
-/* A server of their own for the load tests: the others leave slow answers running. */
-static struct og_indexsrv srv2;
-
-static void start_server2(void)
-{
-    if (srv2.pid > 0)
-        return;
-    if (og_indexsrv_start(&srv2, "127.0.0.2") != 0)
-        OG_FAIL_("cannot start indexsrv.py");
-}
-
-static pthread_mutex_t push_m = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t push_cv = PTHREAD_COND_INITIALIZER;
 
 static enum og_err push_body_cb(void *arg, const char *p, size_t n)
 {
@@ -611,12 +645,9 @@ static const struct srv_fetch_sink push_sink = {push_body_cb, push_done_cb};
 
 static struct srv_fetch_loop *new_loop(unsigned total, unsigned per_host)
 {
-    struct srv_fetch_loop_opts lo;
+    struct srv_fetch_loop_opts lo = {SRV_FETCH_MAX_TOTAL, SRV_FETCH_MAX_PER_HOST};
     struct srv_fetch_loop *loop = NULL;
 
-    srv_fetch_loop_opts_init(&lo);
-    ASSERT_EQ(lo.max_total, SRV_FETCH_MAX_TOTAL);
-    ASSERT_EQ(lo.max_per_host, SRV_FETCH_MAX_PER_HOST);
     if (total > 0)
         lo.max_total = total;
     if (per_host > 0)
@@ -626,15 +657,17 @@ static struct srv_fetch_loop *new_loop(unsigned total, unsigned per_host)
     return loop;
 }
 
-static void push_start_on(const struct og_indexsrv *on, struct srv_fetch_loop *loop,
-                          const char *path, const struct srv_fetch_opts *o, struct pushed *r)
+/* Starts a push fetch of `path` on `on`, reporting under the lock of `fx`. */
+static void push_start(struct fixture *fx, const struct og_indexsrv *on,
+                       struct srv_fetch_loop *loop, const char *path,
+                       const struct srv_fetch_opts *o, struct pushed *r)
 {
     char url[512];
     struct og_diag d;
 
     memset(r, 0, sizeof(*r));
-    r->m = &push_m;
-    r->cv = &push_cv;
+    r->m = &fx->m;
+    r->cv = &fx->cv;
     og_buf_init(&r->body, 512u << 20);
     snprintf(url, sizeof(url), "%s%s", on->base, path);
     og_diag_clear(&d);
@@ -642,25 +675,16 @@ static void push_start_on(const struct og_indexsrv *on, struct srv_fetch_loop *l
         OG_FAIL_("start %s: %s", url, d.msg);
 }
 
-static void push_start(struct srv_fetch_loop *loop, const char *path,
-                       const struct srv_fetch_opts *o, struct pushed *r)
-{
-    push_start_on(&srv, loop, path, o, r);
-}
-
-static void push_start2(struct srv_fetch_loop *loop, const char *path,
-                        const struct srv_fetch_opts *o, struct pushed *r)
-{
-    push_start_on(&srv2, loop, path, o, r);
-}
-
-/* Waits until every one of `r[0..n)` is done, at most `ms`; true when they all are. */
+/*
+ * Waits until every one of `r[0..n)` (started by one test, under one lock) is done, at most
+ * `ms`; true when they all are.
+ */
 static bool push_wait(struct pushed *r, size_t n, uint64_t ms)
 {
     uint64_t end = now_ms() + ms;
     bool all = false;
 
-    pthread_mutex_lock(&push_m);
+    pthread_mutex_lock(r[0].m);
     while (!all && now_ms() < end) {
         struct timespec ts;
 
@@ -675,14 +699,15 @@ static bool push_wait(struct pushed *r, size_t n, uint64_t ms)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        (void)pthread_cond_timedwait(&push_cv, &push_m, &ts);
+        (void)pthread_cond_timedwait(r[0].cv, r[0].m, &ts);
     }
-    pthread_mutex_unlock(&push_m);
+    pthread_mutex_unlock(r[0].m);
     return all;
 }
 
 OG_TEST(push_delivers_bodies_statuses_and_refusals)
 {
+    struct fixture fx;
     struct srv_fetch_loop *loop = new_loop(0, 0);
     static const char *const only_one[] = {"127.0.0.1/32"};
     struct srv_fetch_opts o, guarded, one;
@@ -692,20 +717,20 @@ OG_TEST(push_delivers_bodies_statuses_and_refusals)
     char *want2 = og_test_read_file(OG_SOURCE_DIR "/tests/data/index/http-small.yaml", &len2);
     char path[160];
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     srv_fetch_opts_init(&guarded);
     srv_fetch_opts_init(&one);
     one.allow_cidrs = only_one;
     one.n_allow_cidrs = 1;
-    og_indexsrv_reset(&srv);
-    push_start(loop, "/repo/oci-small/index.yaml", &o, &r[0]);
-    push_start(loop, "/gzip/http-small/index.yaml", &o, &r[1]);
-    push_start(loop, "/status/404/index.yaml", &o, &r[2]);
-    push_start(loop, "/repo/oci-small/index.yaml", &guarded, &r[3]);
-    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", srv.sentinel_port);
-    push_start(loop, path, &one, &r[4]); /* 127.0.0.2 listens, but is not allowed */
-    push_start(loop, "/bomb/index.yaml", &o, &r[5]);
+    og_indexsrv_reset(&fx.srv);
+    push_start(&fx, &fx.srv, loop, "/repo/oci-small/index.yaml", &o, &r[0]);
+    push_start(&fx, &fx.srv, loop, "/gzip/http-small/index.yaml", &o, &r[1]);
+    push_start(&fx, &fx.srv, loop, "/status/404/index.yaml", &o, &r[2]);
+    push_start(&fx, &fx.srv, loop, "/repo/oci-small/index.yaml", &guarded, &r[3]);
+    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", fx.srv.sentinel_port);
+    push_start(&fx, &fx.srv, loop, path, &one, &r[4]); /* 127.0.0.2 listens, but is not allowed */
+    push_start(&fx, &fx.srv, loop, "/bomb/index.yaml", &o, &r[5]);
     ASSERT(push_wait(r, 6, 20000));
     ASSERT_EQ(r[0].rc, OG_OK);
     ASSERT_EQ(r[0].status, 200);
@@ -722,7 +747,7 @@ OG_TEST(push_delivers_bodies_statuses_and_refusals)
     ASSERT_STR_EQ(r[3].detail, "address 127.0.0.1 is not allowed");
     ASSERT_EQ(r[4].rc, OG_EIO);
     ASSERT_STR_EQ(r[4].detail, "address 127.0.0.2 is not allowed");
-    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "sentinel_connections"), 0);
     /* The cap counts inflated bytes: 256 MiB of spaces stops at 64 MiB. */
     ASSERT_EQ(r[5].rc, OG_ETOOBIG);
     ASSERT_STR_CONTAINS(r[5].detail, "index larger than");
@@ -734,10 +759,12 @@ OG_TEST(push_delivers_bodies_statuses_and_refusals)
     }
     free(want1);
     free(want2);
+    teardown(&fx);
 }
 
 OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
 {
+    struct fixture fx;
     static const char head[] = "apiVersion: v1\nentries:\n  demo:\n",
                       entry[] = "  - version: 1.0.0\n    urls:\n"
                                 "    - oci://registry.example.com/charts/demo:1.0.0\n";
@@ -748,11 +775,11 @@ OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
     char path[64];
     bool same = true;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     snprintf(path, sizeof(path), "/gzrepeat/%d/index.yaml", N);
-    push_start(loop, path, &o, &r[0]);
-    push_start(loop, "/gzip/http-small/index.yaml", &o, &r[1]);
+    push_start(&fx, &fx.srv, loop, path, &o, &r[0]);
+    push_start(&fx, &fx.srv, loop, "/gzip/http-small/index.yaml", &o, &r[1]);
     ASSERT(push_wait(r, 2, 20000));
     ASSERT_STR_EQ(r[0].detail, "");
     ASSERT_EQ(r[0].rc, OG_OK);
@@ -768,16 +795,18 @@ OG_TEST(push_gzip_past_the_inflate_budget_is_whole)
     srv_fetch_loop_free(loop);
     og_buf_cleanup(&r[0].body);
     og_buf_cleanup(&r[1].body);
+    teardown(&fx);
 }
 
 OG_TEST(push_gzip_cap_reached_anywhere_says_too_big)
 {
+    struct fixture fx;
     enum { N = 16 };
     struct srv_fetch_loop *loop = new_loop(0, 0);
     struct srv_fetch_opts o[N];
     struct pushed r[N];
 
-    start_server();
+    setup(&fx);
     /*
      * 15 MiB inflated from about 40 KiB, capped at points spread over it: some caps are
      * crossed while a backlog drains, some while the chunk libcurl held back is delivered
@@ -786,7 +815,7 @@ OG_TEST(push_gzip_cap_reached_anywhere_says_too_big)
     for (size_t i = 0; i < N; i++) {
         loopback_opts(&o[i]);
         o[i].max_bytes = (1u << 20) + i * (700u << 10) + i * 4099u;
-        push_start(loop, "/gzrepeat/200000/index.yaml", &o[i], &r[i]);
+        push_start(&fx, &fx.srv, loop, "/gzrepeat/200000/index.yaml", &o[i], &r[i]);
     }
     ASSERT(push_wait(r, N, 60000));
     for (size_t i = 0; i < N; i++) {
@@ -797,27 +826,30 @@ OG_TEST(push_gzip_cap_reached_anywhere_says_too_big)
     srv_fetch_loop_free(loop);
     for (size_t i = 0; i < N; i++)
         og_buf_cleanup(&r[i].body);
+    teardown(&fx);
 }
 
 OG_TEST(push_per_host_and_total_caps)
 {
+    struct fixture fx;
     enum { N = 16 };
     struct srv_fetch_loop *loop = new_loop(64, 4);
     struct srv_fetch_loop_stats st;
     struct srv_fetch_opts o;
     struct pushed r[N], other;
+    struct og_indexsrv other_srv;
     char path[128];
 
-    start_server2();
+    setup(&fx);
     loopback_opts(&o);
-    og_indexsrv_reset(&srv2);
+    og_indexsrv_reset(&fx.srv);
     for (int i = 0; i < N; i++) {
         snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?n=%d", i);
-        push_start2(loop, path, &o, &r[i]);
+        push_start(&fx, &fx.srv, loop, path, &o, &r[i]);
     }
     /* A host at its cap holds back only its own fetches: another host's starts at once. */
-    start_server();
-    push_start(loop, "/repo/oci-small/index.yaml", &o, &other);
+    start_server(&other_srv);
+    push_start(&fx, &other_srv, loop, "/repo/oci-small/index.yaml", &o, &other);
     ASSERT(push_wait(&other, 1, 20000));
     ASSERT(push_wait(r, N, 20000));
     ASSERT_EQ(other.rc, OG_OK);
@@ -829,44 +861,47 @@ OG_TEST(push_per_host_and_total_caps)
         og_buf_cleanup(&r[i].body);
     }
     /* Measured where it matters, at the server: never more than 4 at once, and 4 in use. */
-    ASSERT_EQ(og_indexsrv_count(&srv2, "peak_active"), 4);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "peak_active"), 4);
     srv_fetch_loop_get_stats(loop, &st);
-    ASSERT_EQ(st.peak_running, 5); /* 4 to srv2, 1 to srv */
+    ASSERT_EQ(st.peak_running, 5); /* 4 to the capped host, 1 to the other */
     ASSERT_EQ(st.queued, 0);
     srv_fetch_loop_free(loop);
 
     /* The total cap, with each host far from its own. */
     loop = new_loop(3, 64);
-    for (int i = 0; i < 250 && og_indexsrv_count(&srv2, "active") > 0; i++)
+    for (int i = 0; i < 250 && og_indexsrv_count(&fx.srv, "active") > 0; i++)
         usleep(20000); /* the server may still be closing the last answers */
-    og_indexsrv_reset(&srv2);
+    og_indexsrv_reset(&fx.srv);
     for (int i = 0; i < 9; i++) {
         snprintf(path, sizeof(path), "/delay/300/oci-small/index.yaml?t=%d", i);
-        push_start2(loop, path, &o, &r[i]);
+        push_start(&fx, &fx.srv, loop, path, &o, &r[i]);
     }
     ASSERT(push_wait(r, 9, 20000));
     for (int i = 0; i < 9; i++) {
         ASSERT_EQ(r[i].rc, OG_OK);
         og_buf_cleanup(&r[i].body);
     }
-    ASSERT_EQ(og_indexsrv_count(&srv2, "peak_active"), 3);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "peak_active"), 3);
     srv_fetch_loop_free(loop);
+    og_indexsrv_stop(&other_srv);
+    teardown(&fx);
 }
 
 OG_TEST(push_low_speed_limit_cuts_a_drip)
 {
+    struct fixture fx;
     struct srv_fetch_loop *loop = new_loop(0, 0);
     struct srv_fetch_opts o;
     struct pushed r;
 
-    start_server2();
+    setup(&fx);
     loopback_opts(&o);
     ASSERT_EQ(o.low_speed_bytes, SRV_FETCH_LOW_SPEED_BYTES);
     ASSERT_EQ(o.low_speed_time_s, SRV_FETCH_LOW_SPEED_TIME_S);
     o.timeout_ms = 60000;
     o.low_speed_time_s = 1;
     uint64_t t0 = now_ms();
-    push_start2(loop, "/drip/200/index.yaml", &o, &r);
+    push_start(&fx, &fx.srv, loop, "/drip/200/index.yaml", &o, &r);
     ASSERT(push_wait(&r, 1, 10000));
     uint64_t took = r.t_done - t0;
     ASSERT_EQ(r.rc, OG_EIO);
@@ -876,29 +911,31 @@ OG_TEST(push_low_speed_limit_cuts_a_drip)
     ASSERT(r.body.len > 0 && r.body.len < 40);
     og_buf_cleanup(&r.body);
     srv_fetch_loop_free(loop);
+    teardown(&fx);
 }
 
 OG_TEST(push_drips_never_delay_a_healthy_fetch)
 {
+    struct fixture fx;
     enum { N = 100 };
     struct srv_fetch_loop *loop = new_loop(0, 256);
     struct srv_fetch_opts o;
     static struct pushed r[N + 1];
     char path[128];
 
-    start_server2();
+    setup(&fx);
     loopback_opts(&o);
-    og_indexsrv_reset(&srv2);
+    og_indexsrv_reset(&fx.srv);
     for (int i = 0; i < N; i++) {
         snprintf(path, sizeof(path), "/drip/1000/index.yaml?d=%d", i);
-        push_start2(loop, path, &o, &r[i]);
+        push_start(&fx, &fx.srv, loop, path, &o, &r[i]);
     }
-    for (int i = 0; i < 250 && og_indexsrv_count(&srv2, "active") < N; i++)
+    for (int i = 0; i < 250 && og_indexsrv_count(&fx.srv, "active") < N; i++)
         usleep(20000);
     /* (The previous test's drip may still be answered at the server.) */
-    ASSERT(og_indexsrv_count(&srv2, "active") >= N);
+    ASSERT(og_indexsrv_count(&fx.srv, "active") >= N);
     uint64_t t0 = now_ms();
-    push_start2(loop, "/repo/oci-small/index.yaml", &o, &r[N]);
+    push_start(&fx, &fx.srv, loop, "/repo/oci-small/index.yaml", &o, &r[N]);
     ASSERT(push_wait(&r[N], 1, 5000));
     ASSERT_EQ(r[N].rc, OG_OK);
     ASSERT(r[N].t_done - t0 < 1000);
@@ -916,32 +953,29 @@ OG_TEST(push_drips_never_delay_a_healthy_fetch)
         }
         og_buf_cleanup(&r[i].body);
     }
+    teardown(&fx);
 }
 
 OG_TEST(push_start_after_stop_fails)
 {
+    struct fixture fx;
     struct srv_fetch_loop *loop = new_loop(0, 0);
     struct srv_fetch_opts o;
     struct og_diag d;
     char url[256];
     struct pushed r;
 
-    start_server();
+    setup(&fx);
     loopback_opts(&o);
     srv_fetch_loop_stop(loop);
     memset(&r, 0, sizeof(r));
-    snprintf(url, sizeof(url), "%s/repo/oci-small/index.yaml", srv.base);
+    snprintf(url, sizeof(url), "%s/repo/oci-small/index.yaml", fx.srv.base);
     og_diag_clear(&d);
     ASSERT_EQ(srv_fetch_start(loop, url, &o, &push_sink, &r, &d), OG_EIO);
     ASSERT_EQ(srv_fetch_start(loop, "ftp://x/", &o, &push_sink, &r, &d), OG_EINVAL);
     srv_fetch_loop_free(loop);
     ASSERT_EQ(r.done_calls, 0);
-}
-
-OG_TEST(stop_server)
-{
-    og_indexsrv_stop(&srv);
-    og_indexsrv_stop(&srv2);
+    teardown(&fx);
 }
 
 OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
@@ -954,4 +988,4 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(push_gzip_past_the_inflate_budget_is_whole),
              OG_T(push_gzip_cap_reached_anywhere_says_too_big), OG_T(push_per_host_and_total_caps),
              OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),
-             OG_T(push_start_after_stop_fails), OG_T(stop_server))
+             OG_T(push_start_after_stop_fails))

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include "helm_index_int.h"
+#include "mem_reader.h"
 #include "ocigate/buf.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"

@@ -12,27 +12,36 @@
 #include "index_fetch.h"
 #include "log.h"
 
-static struct og_indexsrv srv;
-static _Atomic uint64_t fake_now = 1000000;
+/* What each test sets up for itself: an index server of its own and a clock to age entries. */
+struct fixture {
+    struct og_indexsrv srv;
+    _Atomic uint64_t now; /* the fake clock, in ms */
+};
 
 static uint64_t fake_clock(void *arg)
 {
-    (void)arg;
-    return atomic_load(&fake_now);
+    _Atomic uint64_t *now = arg;
+
+    return atomic_load(now);
 }
 
-static void advance(uint64_t ms)
+static void advance(struct fixture *fx, uint64_t ms)
 {
-    atomic_fetch_add(&fake_now, ms);
+    atomic_fetch_add(&fx->now, ms);
 }
 
-static void start_server(void)
+static void setup(struct fixture *fx)
 {
     srv_log_set_level(SRV_LOG_ERROR); /* the per-fetch lines are for operators, not tests */
-    if (srv.pid > 0)
-        return;
-    if (og_indexsrv_start(&srv, "127.0.0.2") != 0)
+    memset(&fx->srv, 0, sizeof(fx->srv));
+    atomic_init(&fx->now, 1000000);
+    if (og_indexsrv_start(&fx->srv, "127.0.0.2") != 0)
         OG_FAIL_("cannot start indexsrv.py");
+}
+
+static void teardown(struct fixture *fx)
+{
+    og_indexsrv_stop(&fx->srv);
 }
 
 /* A config whose SSRF guard lets the loopback test server through. */
@@ -52,7 +61,7 @@ static struct og_config *test_config(void)
     return cfg;
 }
 
-static struct srv_index_cache *new_cache(uint32_t entries, bool fake)
+static struct srv_index_cache *new_cache(struct fixture *fx, uint32_t entries, bool fake)
 {
     struct srv_index_cache_opts o;
     struct srv_index_cache *c = NULL;
@@ -65,7 +74,7 @@ static struct srv_index_cache *new_cache(uint32_t entries, bool fake)
     o.max_entries = entries;
     if (fake) {
         o.clock = fake_clock;
-        o.clock_arg = NULL;
+        o.clock_arg = &fx->now;
     }
     if (srv_index_cache_new(&o, &c) != OG_OK)
         OG_FAIL_("srv_index_cache_new");
@@ -104,9 +113,9 @@ static void box_wait(struct box *b)
     pthread_mutex_unlock(&b->m);
 }
 
-static void base_url(char *url, size_t size, const char *path)
+static void base_url(const struct fixture *fx, char *url, size_t size, const char *path)
 {
-    snprintf(url, size, "%s%s", srv.base, path);
+    snprintf(url, size, "%s%s", fx->srv.base, path);
 }
 
 /* Looks `url` up as the HTTP server does: wait for the wake, then ask again. The deadline
@@ -126,18 +135,20 @@ static void lookup_wait(struct srv_index_cache *c, struct og_config *cfg, const 
 
 OG_TEST(miss_fetches_then_hits)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg;
     struct srv_index_cache *c;
     struct srv_index_cache_stats st;
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
     cfg = test_config();
-    c = new_cache(16, true);
-    og_indexsrv_reset(&srv);
-    base_url(url, sizeof(url), "/repo/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    c = new_cache(&fx, 16, true);
+    og_indexsrv_reset(&fx.srv);
+    base_url(&fx, url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     ASSERT_STR_EQ(v.oci_base, "oci://registry-1.docker.io/bitnamicharts");
     og_index_verdict_cleanup(&v);
@@ -146,33 +157,36 @@ OG_TEST(miss_fetches_then_hits)
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(NULL) + 1000, &v, box_wake, NULL),
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(&fx.now) + 1000, &v, box_wake, NULL),
               SRV_INDEX_READY);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/oci-small/index.yaml"), 1);
     srv_index_cache_get_stats(c, &st);
     ASSERT_EQ(st.hits, 3); /* lookup_wait's second lookup, and the two above */
     ASSERT_EQ(st.misses, 1);
     ASSERT_EQ(st.fetches, 1);
     ASSERT_EQ(st.entries, 1);
 
-    base_url(url, sizeof(url), "/repo/http-small/");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    base_url(&fx, url, sizeof(url), "/repo/http-small/");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
     og_index_verdict_cleanup(&v);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(wake_null_gives_pending)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache *c = new_cache(&fx, 16, false);
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
-    base_url(url, sizeof(url), "/delay/300/oci-small");
+    base_url(&fx, url, sizeof(url), "/delay/300/oci-small");
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
     og_index_verdict_cleanup(&v);
@@ -190,6 +204,7 @@ OG_TEST(wake_null_gives_pending)
     ASSERT_EQ(st.joined, 2);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 struct racer {
@@ -218,16 +233,18 @@ static void *race(void *arg)
 
 OG_TEST(single_flight)
 {
+    struct fixture fx;
+
+    setup(&fx);
     enum { N = 12 };
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache *c = new_cache(&fx, 16, false);
     struct racer r[N];
     pthread_t t[N];
     char url[256];
 
-    start_server();
-    og_indexsrv_reset(&srv);
-    base_url(url, sizeof(url), "/delay/400/oci-small");
+    og_indexsrv_reset(&fx.srv);
+    base_url(&fx, url, sizeof(url), "/delay/400/oci-small");
     for (int i = 0; i < N; i++) {
         r[i] = (struct racer){c, cfg, url, OG_INDEX_STATE_NONE};
         ASSERT_EQ(pthread_create(&t[i], NULL, race, &r[i]), 0);
@@ -236,22 +253,23 @@ OG_TEST(single_flight)
         pthread_join(t[i], NULL);
     for (int i = 0; i < N; i++)
         ASSERT_EQ(r[i].state, OG_INDEX_STATE_OCI);
-    ASSERT_EQ(og_indexsrv_count(&srv, "/delay/400/oci-small/index.yaml"), 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/delay/400/oci-small/index.yaml"), 1);
     struct srv_index_cache_stats st;
     srv_index_cache_get_stats(c, &st);
     ASSERT_EQ(st.fetches, 1);
     ASSERT(st.joined <= N - 1);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 /* Polls the server until `path` was requested `n` times (at most ~5 s). */
-static long await_count(const char *path, long n)
+static long await_count(struct fixture *fx, const char *path, long n)
 {
     long got = -1;
 
     for (int i = 0; i < 250; i++) {
-        got = og_indexsrv_count(&srv, path);
+        got = og_indexsrv_count(&fx->srv, path);
         if (got >= n)
             break;
         usleep(20000);
@@ -261,21 +279,23 @@ static long await_count(const char *path, long n)
 
 OG_TEST(ttl_and_stale_while_revalidate)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct srv_index_cache_stats st;
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
-    og_indexsrv_reset(&srv);
+    og_indexsrv_reset(&fx.srv);
     cfg->index.ttl_s = 60;
-    base_url(url, sizeof(url), "/repo/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    base_url(&fx, url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
 
-    advance(59 * 1000);
+    advance(&fx, 59 * 1000);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
@@ -284,15 +304,15 @@ OG_TEST(ttl_and_stale_while_revalidate)
     ASSERT_EQ(st.stale, 0);
 
     /* Past the TTL: served stale at once, one refresh in the background. */
-    advance(2 * 1000);
-    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(NULL) + 1000, &v, box_wake, NULL),
+    advance(&fx, 2 * 1000);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, fake_clock(&fx.now) + 1000, &v, box_wake, NULL),
               SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT(v.state == OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(await_count("/repo/oci-small/index.yaml", 2), 2);
+    ASSERT_EQ(await_count(&fx, "/repo/oci-small/index.yaml", 2), 2);
     for (int i = 0; i < 100; i++) {
         srv_index_cache_get_stats(c, &st);
         if (st.fetches == 2)
@@ -314,39 +334,42 @@ OG_TEST(ttl_and_stale_while_revalidate)
             break;
         usleep(10000);
     }
-    ASSERT_EQ(og_indexsrv_count(&srv, "/repo/oci-small/index.yaml"), 2);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/oci-small/index.yaml"), 2);
 
     /* Past the stale window (another TTL) a verdict is not served any more. */
-    advance(121 * 1000);
+    advance(&fx, 121 * 1000);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(await_count("/repo/oci-small/index.yaml", 3), 3);
+    ASSERT_EQ(await_count(&fx, "/repo/oci-small/index.yaml", 3), 3);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(failed_refresh_keeps_the_good_verdict)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct srv_index_cache_stats st;
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
-    og_indexsrv_reset(&srv);
-    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/0"));
+    og_indexsrv_reset(&fx.srv);
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_flaky/0"));
     cfg->index.ttl_s = 60;
     cfg->index.negative_ttl_s = 10;
-    base_url(url, sizeof(url), "/flaky/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    base_url(&fx, url, sizeof(url), "/flaky/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
 
     /* Stale, and the refresh fails: the OCI verdict stays. */
-    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/1"));
-    advance(61 * 1000);
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_flaky/1"));
+    advance(&fx, 61 * 1000);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
@@ -364,42 +387,45 @@ OG_TEST(failed_refresh_keeps_the_good_verdict)
     ASSERT_EQ(st.fetches, 2); /* served as fresh until the negative TTL: no new fetch */
 
     /* Past the stale window the failure shows. */
-    advance(120 * 1000);
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    advance(&fx, 120 * 1000);
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
     ASSERT_STR_EQ(v.detail, "HTTP 503");
     og_index_verdict_cleanup(&v);
-    cJSON_Delete(og_indexsrv_get_json(&srv, "/_flaky/0"));
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_flaky/0"));
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(negative_ttl)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
-    og_indexsrv_reset(&srv);
+    og_indexsrv_reset(&fx.srv);
     cfg->index.negative_ttl_s = 300;
-    base_url(url, sizeof(url), "/status/401");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    base_url(&fx, url, sizeof(url), "/status/401");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
     ASSERT_STR_EQ(v.detail, "HTTP 401");
     og_index_verdict_cleanup(&v);
-    advance(299 * 1000);
+    advance(&fx, 299 * 1000);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(og_indexsrv_count(&srv, "/status/401/index.yaml"), 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/status/401/index.yaml"), 1);
     /* Expired failures are not served stale: the next admission waits for a new fetch. */
-    advance(2 * 1000);
+    advance(&fx, 2 * 1000);
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(await_count("/status/401/index.yaml", 2), 2);
+    ASSERT_EQ(await_count(&fx, "/status/401/index.yaml", 2), 2);
 
     static const struct {
         const char *path, *detail;
@@ -412,62 +438,68 @@ OG_TEST(negative_ttl)
         {"/to/http%3A%2F%2F169.254.169.254%2F", "address 169.254.169.254 is not allowed"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        base_url(url, sizeof(url), rows[i].path);
-        lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+        base_url(&fx, url, sizeof(url), rows[i].path);
+        lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
         ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
         ASSERT_STR_CONTAINS(v.detail, rows[i].detail);
         og_index_verdict_cleanup(&v);
     }
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(guard_never_connects_to_refused_addresses)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct og_index_verdict v;
     char url[256], path[160];
 
-    start_server();
-    og_indexsrv_reset(&srv);
-    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", srv.sentinel_port);
-    base_url(url, sizeof(url), path);
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    og_indexsrv_reset(&fx.srv);
+    snprintf(path, sizeof(path), "/to/http%%3A%%2F%%2F127.0.0.2%%3A%d%%2F", fx.srv.sentinel_port);
+    base_url(&fx, url, sizeof(url), path);
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
     ASSERT_STR_EQ(v.detail, "address 127.0.0.2 is not allowed");
     og_index_verdict_cleanup(&v);
-    snprintf(url, sizeof(url), "http://127.0.0.2:%d", srv.sentinel_port);
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    snprintf(url, sizeof(url), "http://127.0.0.2:%d", fx.srv.sentinel_port);
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_STR_EQ(v.detail, "address 127.0.0.2 is not allowed");
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(og_indexsrv_count(&srv, "sentinel_connections"), 0);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "sentinel_connections"), 0);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(lru_eviction)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(2, true);
+    struct srv_index_cache *c = new_cache(&fx, 2, true);
     struct srv_index_cache_stats st;
     struct og_index_verdict v;
     char a[256], b[256], d[256];
 
-    start_server();
-    og_indexsrv_reset(&srv);
-    base_url(a, sizeof(a), "/repo/oci-small");
-    base_url(b, sizeof(b), "/repo/http-small");
-    base_url(d, sizeof(d), "/gzip/oci-small");
-    lookup_wait(c, cfg, a, fake_clock(NULL) + 10000, &v);
+    og_indexsrv_reset(&fx.srv);
+    base_url(&fx, a, sizeof(a), "/repo/oci-small");
+    base_url(&fx, b, sizeof(b), "/repo/http-small");
+    base_url(&fx, d, sizeof(d), "/gzip/oci-small");
+    lookup_wait(c, cfg, a, fake_clock(&fx.now) + 10000, &v);
     og_index_verdict_cleanup(&v);
-    lookup_wait(c, cfg, b, fake_clock(NULL) + 10000, &v);
+    lookup_wait(c, cfg, b, fake_clock(&fx.now) + 10000, &v);
     og_index_verdict_cleanup(&v);
     /* Touch a, so b is the least recently used when d comes in. */
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, a, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
-    lookup_wait(c, cfg, d, fake_clock(NULL) + 10000, &v);
+    lookup_wait(c, cfg, d, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     srv_index_cache_get_stats(c, &st);
@@ -479,21 +511,24 @@ OG_TEST(lru_eviction)
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, b, 0, &v, NULL, NULL), SRV_INDEX_READY);
     ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING); /* evicted: fetched again */
     og_index_verdict_cleanup(&v);
-    ASSERT_EQ(await_count("/repo/http-small/index.yaml", 2), 2);
+    ASSERT_EQ(await_count(&fx, "/repo/http-small/index.yaml", 2), 2);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(threshold_change_is_a_miss)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, true);
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct og_index_verdict v;
     char url[256];
 
-    start_server();
-    base_url(url, sizeof(url), "/repo/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(NULL) + 10000, &v);
+    base_url(&fx, url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     cfg->index.threshold = OG_INDEX_THRESHOLD_ANY;
@@ -502,20 +537,23 @@ OG_TEST(threshold_change_is_a_miss)
     og_index_verdict_cleanup(&v);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(deadline_wakes_and_fetch_completes_later)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache *c = new_cache(&fx, 16, false);
     struct srv_index_cache_stats st;
     struct og_index_verdict v;
     struct box b;
     char url[256];
 
-    start_server();
     box_init(&b);
-    base_url(url, sizeof(url), "/delay/1200/oci-small");
+    base_url(&fx, url, sizeof(url), "/delay/1200/oci-small");
     uint64_t t0 = srv_index_now_ms();
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, t0 + 200, &v, box_wake, &b), SRV_INDEX_WAIT);
     box_wait(&b);
@@ -542,21 +580,24 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     pthread_mutex_unlock(&b.m);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(free_wakes_waiters_and_cancels)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache *c = new_cache(&fx, 16, false);
     struct og_index_verdict v;
     struct box b1, b2;
     char url[256], url2[256];
 
-    start_server();
     box_init(&b1);
     box_init(&b2);
-    base_url(url, sizeof(url), "/drip/100");
-    base_url(url2, sizeof(url2), "/endless");
+    base_url(&fx, url, sizeof(url), "/drip/100");
+    base_url(&fx, url2, sizeof(url2), "/endless");
     cfg->index.fetch_timeout_ms = 60000;
     cfg->index.max_bytes = UINT64_MAX / 4;
     ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, srv_index_now_ms() + 60000, &v, box_wake, &b1),
@@ -570,12 +611,16 @@ OG_TEST(free_wakes_waiters_and_cancels)
     ASSERT_EQ(b1.wakes, 1);
     ASSERT_EQ(b2.wakes, 1);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 OG_TEST(large_real_index)
 {
+    struct fixture fx;
+
+    setup(&fx);
     struct og_config *cfg = test_config();
-    struct srv_index_cache *c = new_cache(16, false);
+    struct srv_index_cache *c = new_cache(&fx, 16, false);
     struct og_index_verdict v;
     char url[256], path[512];
 
@@ -586,18 +631,18 @@ OG_TEST(large_real_index)
         og_config_unref(cfg);
         OG_SKIP("%s is absent", path);
     }
-    start_server();
-    base_url(url, sizeof(url), "/gzip/bitnami-subset-redis-2025-01-13");
+    base_url(&fx, url, sizeof(url), "/gzip/bitnami-subset-redis-2025-01-13");
     lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     ASSERT_STR_EQ(v.oci_base, "oci://registry-1.docker.io/bitnamicharts");
     og_index_verdict_cleanup(&v);
-    base_url(url, sizeof(url), "/repo/bitnami-index-2023-03-01");
+    base_url(&fx, url, sizeof(url), "/repo/bitnami-index-2023-03-01");
     lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
     og_index_verdict_cleanup(&v);
     srv_index_cache_free(c);
     og_config_unref(cfg);
+    teardown(&fx);
 }
 
 /* The fetcher's url is og_url_index_yaml()'s join (its cases are in test_url.c). */
@@ -629,13 +674,16 @@ static long rss_kib(void)
 }
 
 /*
- * Issue 7, item 5: slow repositories must never delay another's fetch. 200 repositories drip
+ * Slow repositories must never delay another's fetch. 200 repositories drip
  * their index (a byte a second) and stay in flight; a healthy repository on another host then
  * gets its real verdict within the default admission budget (1500 ms), not PENDING. With a
  * pool of 16 fetch threads the drips held every thread and this lookup timed out.
  */
 OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
 {
+    struct fixture fx;
+
+    setup(&fx);
     enum { N = 200 };
     struct og_config *cfg = test_config();
     struct srv_index_cache_opts o;
@@ -646,7 +694,6 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     char url[256];
     long rss0, rss1;
 
-    start_server();
     if (og_indexsrv_start(&healthy, NULL) != 0)
         OG_FAIL_("cannot start a second indexsrv.py");
     cfg->index.fetch_timeout_ms = 60000; /* the drips stay in flight for the whole test */
@@ -654,18 +701,18 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     o.max_per_host = 256; /* all 200 drips at once (the default, 64, would queue 136) */
     if (srv_index_cache_new(&o, &c) != OG_OK)
         OG_FAIL_("srv_index_cache_new");
-    og_indexsrv_reset(&srv);
+    og_indexsrv_reset(&fx.srv);
     rss0 = rss_kib();
     for (int i = 0; i < N; i++) {
-        snprintf(url, sizeof(url), "%s/drip/1000?repo=%d", srv.base, i);
+        snprintf(url, sizeof(url), "%s/drip/1000?repo=%d", fx.srv.base, i);
         ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
         ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
         og_index_verdict_cleanup(&v);
     }
     /* Every drip is being answered at once (measured at the server). */
-    for (int i = 0; i < 500 && og_indexsrv_count(&srv, "active") < N; i++)
+    for (int i = 0; i < 500 && og_indexsrv_count(&fx.srv, "active") < N; i++)
         usleep(20000);
-    ASSERT(og_indexsrv_count(&srv, "active") >= N);
+    ASSERT(og_indexsrv_count(&fx.srv, "active") >= N);
     rss1 = rss_kib();
 
     uint64_t t0 = srv_index_now_ms();
@@ -686,11 +733,7 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     ASSERT(srv_index_now_ms() - t0 < 3000);
     og_indexsrv_stop(&healthy);
     og_config_unref(cfg);
-}
-
-OG_TEST(stop_server)
-{
-    og_indexsrv_stop(&srv);
+    teardown(&fx);
 }
 
 OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
@@ -699,4 +742,4 @@ OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(s
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
              OG_T(deadline_wakes_and_fetch_completes_later), OG_T(free_wakes_waiters_and_cancels),
              OG_T(large_real_index), OG_T(index_url_building),
-             OG_T(two_hundred_drips_do_not_delay_a_healthy_repository), OG_T(stop_server))
+             OG_T(two_hundred_drips_do_not_delay_a_healthy_repository))

@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include "index_stream.h"
+#include "mem_reader.h"
 #include "ocigate/buf.h"
 #include "ocigate/reader.h"
 

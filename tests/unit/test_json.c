@@ -22,21 +22,335 @@ OG_TEST(plain_prefix_matches_bytewise)
     }
 }
 
-OG_TEST(append_string_escapes)
+/* `in` (`len` bytes) written as one JSON string value into a fresh buffer capped at `max`. */
+static enum og_err write_string(const char *in, size_t len, size_t max, struct og_buf *b)
+{
+    struct og_json w;
+
+    og_buf_init(b, max);
+    og_json_init(&w, b);
+    og_json_string(&w, (struct og_str){in, len});
+    return og_json_finish(&w);
+}
+
+OG_TEST(string_escapes)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+    } cases[] = {
+        {"a\"b\\c\nd\x01\xc3\xa9 0123456789abcdef", 27,
+         "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9 0123456789abcdef\""},
+        {"\b\f\r\t", 4, "\"\\b\\f\\r\\t\""},
+        {"\x00\x1f\x7f", 3, "\"\\u0000\\u001f\x7f\""},
+        {"", 0, "\"\""},
+        /* A long plain run with one escape near the end (the word-at-a-time path). */
+        {"abcdefghijklmnopqrstuvwxyz/\"", 28, "\"abcdefghijklmnopqrstuvwxyz/\\\"\""},
+    };
+    struct og_buf b;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ASSERT_EQ(write_string(cases[i].in, cases[i].len, 1024, &b), OG_OK);
+        ASSERT_STR_EQ(b.ptr, cases[i].out);
+        og_buf_cleanup(&b);
+    }
+}
+
+/* Well-formed UTF-8 is copied; every byte that begins no well-formed sequence is \ufffd. */
+OG_TEST(string_utf8_edges)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"\xc2\x80", "\"\xc2\x80\""},                  /* U+0080, the first 2-byte */
+        {"\xdf\xbf", "\"\xdf\xbf\""},                  /* U+07FF */
+        {"\xe0\xa0\x80", "\"\xe0\xa0\x80\""},          /* U+0800 */
+        {"\xe2\x80\xa8", "\"\xe2\x80\xa8\""},          /* U+2028 is valid JSON as it is */
+        {"\xed\x9f\xbf", "\"\xed\x9f\xbf\""},          /* U+D7FF, below the surrogates */
+        {"\xef\xbf\xbf", "\"\xef\xbf\xbf\""},          /* U+FFFF */
+        {"\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\""},  /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""},  /* U+10FFFF, the last */
+        {"\x80", "\"\\ufffd\""},                       /* a lone continuation byte */
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},            /* overlong '/' */
+        {"\xc1\xbf", "\"\\ufffd\\ufffd\""},            /* overlong */
+        {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""}, /* overlong 3-byte */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* U+D800, a surrogate */
+        {"\xf0\x80\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* overlong 4-byte */
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* past U+10FFFF */
+        {"\xf5\xff", "\"\\ufffd\\ufffd\""},                       /* never in UTF-8 */
+        {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},                     /* cut at the end */
+        {"\xe2\x82z\xc3\xa9", "\"\\ufffd\\ufffdz\xc3\xa9\""},     /* cut, then more */
+    };
+    struct og_buf b;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ASSERT_EQ(write_string(cases[i].in, strlen(cases[i].in), 1024, &b), OG_OK);
+        ASSERT_STR_EQ(b.ptr, cases[i].out);
+        og_buf_cleanup(&b);
+    }
+}
+
+/* The escape of one ASCII byte, written out from RFC 8259 section 7. */
+static size_t ref_ascii(unsigned c, char *out)
+{
+    static const char shorts[] = {'\b', 'b',  '\f', 'f', '\n', 'n',  '\r',
+                                  'r',  '\t', 't',  '"', '"',  '\\', '\\'};
+
+    for (size_t i = 0; i < sizeof(shorts); i += 2) {
+        if ((unsigned)shorts[i] == c) {
+            out[0] = '\\';
+            out[1] = shorts[i + 1];
+            return 2;
+        }
+    }
+    if (c < 0x20)
+        return (size_t)snprintf(out, 7, "\\u%04x", c);
+    out[0] = (char)c;
+    return 1;
+}
+
+/* Every two-byte input against a decoder written from the code point ranges of RFC 3629. */
+OG_TEST(string_utf8_all_pairs)
 {
     struct og_buf b;
-    const char in[] = "a\"b\\c\nd\x01\xc3\xa9 0123456789abcdef";
 
-    og_buf_init(&b, 1024);
-    ASSERT_EQ(og_json_append_string(&b, (struct og_str){in, sizeof(in) - 1}), OG_OK);
-    ASSERT_STR_EQ(b.ptr, "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9 0123456789abcdef\"");
-    og_buf_reset(&b);
-    ASSERT_EQ(og_base64_append(&b, "any carnal pleas", 16), OG_OK);
-    ASSERT_STR_EQ(b.ptr, "YW55IGNhcm5hbCBwbGVhcw==");
-    og_buf_reset(&b);
-    ASSERT_EQ(og_base64_append(&b, "any carnal pleasu", 17), OG_OK);
-    ASSERT_STR_EQ(b.ptr, "YW55IGNhcm5hbCBwbGVhc3U=");
+    for (unsigned x = 0; x < 0x100; x++) {
+        for (unsigned y = 0; y < 0x100; y++) {
+            char in[2] = {(char)x, (char)y};
+            unsigned cp = (x & 0x1f) << 6 | (y & 0x3f);
+            char want[32];
+            size_t n = 0;
+
+            want[n++] = '"';
+            if ((x & 0xe0) == 0xc0 && (y & 0xc0) == 0x80 && cp >= 0x80) {
+                memcpy(want + n, in, 2);
+                n += 2;
+            } else {
+                /* Each byte alone: ASCII as RFC 8259 says, any other byte begins no sequence. */
+                for (int k = 0; k < 2; k++) {
+                    unsigned c = k == 0 ? x : y;
+
+                    if (c < 0x80) {
+                        n += ref_ascii(c, want + n);
+                    } else {
+                        memcpy(want + n, "\\ufffd", 6);
+                        n += 6;
+                    }
+                }
+            }
+            want[n++] = '"';
+            want[n] = '\0';
+            ASSERT_EQ(write_string(in, 2, 64, &b), OG_OK);
+            ASSERT_STR_EQ(b.ptr, want);
+            og_buf_cleanup(&b);
+        }
+    }
+}
+
+/* The fixed-buffer escaper never cuts an escape or a UTF-8 sequence, and says what it used. */
+OG_TEST(escape_fixed_buffer_cuts_on_units)
+{
+    static const char in[] = "ab\n\xc3\xa9\x80z";
+    /* Output of each prefix of whole units: a, b, \n, é, \ufffd, z. */
+    static const size_t ends_out[] = {0, 1, 2, 4, 6, 12, 13};
+    static const size_t ends_in[] = {0, 1, 2, 3, 5, 6, 7};
+    char out[32];
+
+    for (size_t size = 0; size <= 14; size++) {
+        size_t used = 99, n = og_json_escape(out, size, (struct og_str){in, sizeof(in) - 1}, &used);
+        size_t k = 0;
+
+        while (k + 1 < sizeof(ends_out) / sizeof(ends_out[0]) && ends_out[k + 1] <= size)
+            k++;
+        ASSERT_EQ(n, ends_out[k]);
+        ASSERT_EQ(used, ends_in[k]);
+    }
+    ASSERT_MEM_EQ(out, 13, "ab\\n\xc3\xa9\\ufffdz");
+}
+
+/*
+ * A string fits exactly when the buffer's cap holds its escaped form, never one byte less,
+ * whatever the buffer holds before it (the escaped form may need the buffer to grow again).
+ */
+OG_TEST(string_caps_are_exact)
+{
+    static const size_t prefixes[] = {0, 1, 30, 61, 62, 63, 100, 200};
+    char inputs[8][160];
+    struct og_buf b;
+
+    memcpy(inputs[0], "plain text", 11);
+    memcpy(inputs[1], "\x01\x02\x03\x04\x05\x06\x07\x08\x0b", 10);
+    memcpy(inputs[2], "a\xffz\x80\x80\x80", 7);
+    memcpy(inputs[3], "\xe2\x82\xac\xe2\x82\xac\x01x", 9);
+    /* Long ones, whose escaped form outgrows the first reservation. */
+    memset(inputs[4], 0x01, 60);
+    inputs[4][60] = '\0';
+    memset(inputs[5], 0xff, 40);
+    inputs[5][40] = '\0';
+    for (size_t i = 0; i < 150; i++)
+        inputs[6][i] = "a\x1f\xc3\xa9\"\xf0"[i % 6];
+    inputs[6][150] = '\0';
+    /* Escapes first, then plain text: the growth must ask for no more than the plain rest. */
+    memset(inputs[7], 0x01, 10);
+    memset(inputs[7] + 10, 'a', 60);
+    inputs[7][70] = '\0';
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        size_t len = strlen(inputs[i]), need;
+
+        ASSERT_EQ(write_string(inputs[i], len, 4096, &b), OG_OK);
+        need = b.len;
+        og_buf_cleanup(&b);
+        for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
+            for (size_t max = prefixes[k]; max <= prefixes[k] + need + 2; max++) {
+                struct og_json w;
+                char pre[256];
+
+                memset(pre, 'p', prefixes[k]);
+                og_buf_init(&b, max);
+                ASSERT_EQ(og_buf_append(&b, pre, prefixes[k]), OG_OK);
+                og_json_init(&w, &b);
+                og_json_string(&w, (struct og_str){inputs[i], len});
+                ASSERT_EQ(og_json_finish(&w), max - prefixes[k] >= need ? OG_OK : OG_ETOOBIG);
+                og_buf_cleanup(&b);
+            }
+        }
+    }
+}
+
+OG_TEST(writer_builds_documents)
+{
+    struct og_buf b;
+    struct og_json w;
+
+    og_buf_init(&b, 4096);
+    og_json_init(&w, &b);
+    og_json_object_begin(&w);
+    og_json_key(&w, "k\"ey");
+    og_json_cstr(&w, "v");
+    og_json_key(&w, "none");
+    og_json_cstr(&w, NULL);
+    og_json_key(&w, "n");
+    og_json_array_begin(&w);
+    og_json_uint(&w, 0);
+    og_json_uint(&w, UINT64_MAX);
+    og_json_int(&w, INT64_MIN);
+    og_json_int(&w, -1);
+    og_json_bool(&w, true);
+    og_json_bool(&w, false);
+    og_json_null(&w);
+    og_json_array_begin(&w);
+    og_json_array_end(&w);
+    og_json_object_begin(&w);
+    og_json_object_end(&w);
+    og_json_raw(&w, og_str_of("{\"x\":1}"));
+    og_json_array_end(&w);
+    og_json_key(&w, "b64");
+    og_json_base64(&w, "foobar", 6);
+    og_json_object_end(&w);
+    ASSERT_EQ(og_json_finish(&w), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "{\"k\\\"ey\":\"v\",\"none\":null,\"n\":[0,18446744073709551615,"
+                         "-9223372036854775808,-1,true,false,null,[],{},{\"x\":1}],"
+                         "\"b64\":\"Zm9vYmFy\"}");
     og_buf_cleanup(&b);
 }
 
-OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(append_string_escapes))
+/* Misuse is OG_EINVAL, the first error sticks, and nothing more is written after it. */
+OG_TEST(writer_refuses_misuse)
+{
+    struct og_buf b;
+    struct og_json w;
+    size_t len;
+
+    og_buf_init(&b, 4096);
+    og_json_init(&w, &b);
+    og_json_object_begin(&w);
+    og_json_uint(&w, 1); /* a value where a key is due */
+    len = b.len;
+    og_json_key(&w, "k");
+    og_json_uint(&w, 2);
+    og_json_object_end(&w);
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+    ASSERT_EQ(b.len, len);
+
+    og_buf_reset(&b);
+    og_json_init(&w, &b);
+    og_json_array_begin(&w);
+    og_json_key(&w, "k"); /* a key in an array */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    og_json_init(&w, &b);
+    og_json_array_begin(&w);
+    og_json_object_end(&w); /* the wrong end */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    og_json_init(&w, &b);
+    og_json_object_begin(&w);
+    og_json_key(&w, "k");
+    og_json_object_end(&w); /* a key without its value */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    og_json_init(&w, &b);
+    og_json_array_end(&w); /* nothing open */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    og_json_init(&w, &b);
+    og_json_array_begin(&w); /* still open */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    og_json_init(&w, &b);
+    for (int i = 0; i < OG_JSON_MAX_DEPTH; i++)
+        og_json_array_begin(&w);
+    ASSERT_EQ(w.rc, OG_OK);
+    og_json_array_begin(&w); /* one level too deep */
+    ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+    og_buf_cleanup(&b);
+
+    /* The cap: the first OG_ETOOBIG sticks too. */
+    og_buf_init(&b, 8);
+    og_json_init(&w, &b);
+    og_json_array_begin(&w);
+    og_json_cstr(&w, "123456");
+    og_json_uint(&w, 1);
+    ASSERT_EQ(og_json_finish(&w), OG_ETOOBIG);
+    og_buf_cleanup(&b);
+}
+
+OG_TEST(base64_vectors)
+{
+    /* RFC 4648 section 10, and two longer ones. */
+    static const char *const out[] = {"",
+                                      "Zg==",
+                                      "Zm8=",
+                                      "Zm9v",
+                                      "Zm9vYg==",
+                                      "Zm9vYmE=",
+                                      "Zm9vYmFy",
+                                      "YW55IGNhcm5hbCBwbGVhcw==",
+                                      "YW55IGNhcm5hbCBwbGVhc3U="};
+    static const char *const in[] = {
+        "", "f", "fo", "foo", "foob", "fooba", "foobar", "any carnal pleas", "any carnal pleasu"};
+    struct og_buf b;
+
+    og_buf_init(&b, 1024);
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        og_buf_reset(&b);
+        ASSERT_EQ(og_base64_append(&b, in[i], strlen(in[i])), OG_OK);
+        ASSERT_MEM_EQ(b.ptr != NULL ? b.ptr : "", b.len, out[i]);
+    }
+    og_buf_cleanup(&b);
+    /* The cap is exact, and a failure leaves the buffer as it was. */
+    og_buf_init(&b, 8);
+    ASSERT_EQ(og_base64_append(&b, "foobar", 6), OG_OK);
+    og_buf_reset(&b);
+    ASSERT_EQ(og_buf_append(&b, "x", 1), OG_OK);
+    ASSERT_EQ(og_base64_append(&b, "foobar", 6), OG_ETOOBIG);
+    ASSERT_STR_EQ(b.ptr, "x");
+    og_buf_cleanup(&b);
+}
+
+OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(string_escapes), OG_T(string_utf8_edges),
+             OG_T(string_utf8_all_pairs), OG_T(escape_fixed_buffer_cuts_on_units),
+             OG_T(string_caps_are_exact), OG_T(writer_builds_documents),
+             OG_T(writer_refuses_misuse), OG_T(base64_vectors))

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonpatch_apply.h"
 #include "ocigate/jsonpatch.h"
 
 /* RFC 6902 appendix A examples and error cases, applied to a document. */

@@ -60,18 +60,24 @@ static int check_lines(const char *text, int *count)
 
 static void write_lines(void)
 {
-    static char big[6000];
+    char big[6000];
+    struct srv_log_fields f;
 
-    /* A valid field set ("k":"aaa...") longer than a line can hold. */
+    /* A value longer than a line can hold. */
     memset(big, 'a', sizeof(big) - 1);
-    memcpy(big, "\"k\":\"", 5);
-    big[sizeof(big) - 2] = '"';
     big[sizeof(big) - 1] = '\0';
     srv_log_set_level(SRV_LOG_DEBUG);
-    srv_log(SRV_LOG_INFO, "plain", "key", "value", "skipped", NULL, "quote", "a\"b\\c\n\x01", NULL);
+    srv_log(SRV_LOG_INFO, "plain", "key", "value", "skipped", NULL, "quote", "a\"b\\c\n\x01",
+            "utf8", "\xc3\xa9\xff", NULL);
     srv_logf(SRV_LOG_WARN, "formatted %d %s", 42, "x");
-    srv_log_raw(SRV_LOG_ERROR, "raw", "\"uid\":\"u\",\"allowed\":true");
-    srv_log_raw(SRV_LOG_INFO, "too long for the line", big); /* fields dropped, line valid */
+    srv_log_fields_init(&f);
+    srv_log_field_str(&f, "uid", "u");
+    srv_log_field_bool(&f, "allowed", true);
+    srv_log_field_uint(&f, "n", 18446744073709551615u);
+    srv_log_field_milli(&f, "ms", 1036);
+    srv_log_write(SRV_LOG_ERROR, "raw", &f);
+    srv_log(SRV_LOG_INFO, "too long for the line", "k", big, NULL); /* value cut, line valid */
+    srv_log(SRV_LOG_INFO, big, "k", "v", NULL); /* message cut, fields dropped, line valid */
     srv_log(SRV_LOG_DEBUG, "msg with \"quotes\" and \t tab", NULL);
     srv_log_set_level(SRV_LOG_WARN);
     srv_log(SRV_LOG_INFO, "filtered out", NULL);
@@ -85,12 +91,15 @@ OG_TEST(log_lines_are_json)
 
     ASSERT(text != NULL);
     ASSERT_EQ(check_lines(text, &count), 1);
-    ASSERT_EQ(count, 5);
+    ASSERT_EQ(count, 6);
     ASSERT_STR_CONTAINS(text, "\"key\":\"value\"");
-    ASSERT_STR_CONTAINS(text, "\"quote\":\"a\\\"b\\\\c\\u000a\\u0001\"");
+    ASSERT_STR_CONTAINS(text, "\"quote\":\"a\\\"b\\\\c\\n\\u0001\"");
+    /* Bytes that are not UTF-8 become U+FFFD, as in every JSON that ocigate writes. */
+    ASSERT_STR_CONTAINS(text, "\"utf8\":\"\xc3\xa9\\ufffd\"");
     ASSERT_STR_CONTAINS(text, "\"msg\":\"formatted 42 x\"");
-    ASSERT_STR_CONTAINS(text,
-                        "\"level\":\"error\",\"msg\":\"raw\",\"uid\":\"u\",\"allowed\":true}");
+    ASSERT_STR_CONTAINS(text, "\"level\":\"error\",\"msg\":\"raw\",\"uid\":\"u\",\"allowed\":true,"
+                              "\"n\":18446744073709551615,\"ms\":1.036}");
+    ASSERT_STR_CONTAINS(text, "\"msg\":\"too long for the line\",\"k\":\"aaaa");
     ASSERT(strstr(text, "filtered out") == NULL);
     ASSERT(strstr(text, "skipped") == NULL);
     free(text);

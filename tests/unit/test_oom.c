@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 
+#include "mem_reader.h"
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/policy.h"
@@ -28,6 +29,11 @@ extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 
+/*
+ * The replacement allocator's state. It is process-wide because malloc() takes no context; it
+ * is not state the tests share: each test sets `calls` and `fail_at` before every run, resets
+ * `fail_at` before every check, and compares `live` with what it read itself.
+ */
 static long fail_at = -1; /* index of the allocation to fail, -1: none */
 static long calls;
 static long live;

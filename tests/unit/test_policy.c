@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonpatch_apply.h"
 #include "ocigate/config.h"
 #include "ocigate/jsonpatch.h"
 #include "ocigate/policy.h"

@@ -63,16 +63,19 @@ static enum og_mode current_mode(void)
     return m;
 }
 
-static char dir[64];
-
-static void make_dir(void)
+/*
+ * What each test sets up for itself: a fresh directory for its files, and the log level (the
+ * watcher logs every reload; the test output keeps to errors).
+ */
+static void setup(char dir[64])
 {
-    snprintf(dir, sizeof(dir), "/tmp/og-test-reload-XXXXXX");
+    srv_log_set_level(SRV_LOG_ERROR);
+    snprintf(dir, 64, "/tmp/og-test-reload-XXXXXX");
     if (mkdtemp(dir) == NULL)
         OG_FAIL_("mkdtemp");
 }
 
-static void remove_dir(void)
+static void remove_dir(const char *dir)
 {
     char cmd[128];
 
@@ -88,9 +91,9 @@ OG_TEST(build_precedence)
     struct srv_config_flags flags = {0};
     struct og_config *cfg = NULL;
     struct og_diag diag;
-    char path[128], line[512];
+    char path[128], line[512], dir[64];
 
-    make_dir();
+    setup(dir);
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     write_file(path, "mode: audit\nmaxBodyBytes: 1Mi\n");
 
@@ -125,7 +128,7 @@ OG_TEST(build_precedence)
     og_diag_format(&diag, line, sizeof(line));
     ASSERT_STR_CONTAINS(line, "config.yaml:2:1: mode: duplicate key (first at line 1)");
     ASSERT(cfg == NULL);
-    remove_dir();
+    remove_dir(dir);
 }
 
 /* ---- The watcher ------------------------------------------------------------------------------
@@ -138,9 +141,9 @@ OG_TEST(reload_on_request_and_file_change)
     struct og_config *cfg = NULL;
     struct og_diag diag;
     unsigned long done = 0, rejected = 0;
-    char path[128];
+    char path[128], dir[64];
 
-    make_dir();
+    setup(dir);
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     write_file(path, "mode: mutate\n");
     flags.path = path;
@@ -203,7 +206,7 @@ OG_TEST(reload_on_request_and_file_change)
 
     srv_reload_stop(r);
     srv_snapshot_cleanup();
-    remove_dir();
+    remove_dir(dir);
 }
 
 /* The layout a ConfigMap volume has, and the way kubelet publishes a new version. */
@@ -213,9 +216,9 @@ OG_TEST(reload_on_configmap_symlink_swap)
     struct srv_reload *r = NULL;
     struct og_config *cfg = NULL;
     struct og_diag diag;
-    char path[128], v1[128], v2[128], file[192], tmp[128], data[128];
+    char path[128], v1[128], v2[128], file[192], tmp[128], data[128], dir[64];
 
-    make_dir();
+    setup(dir);
     snprintf(v1, sizeof(v1), "%s/..2026_01_01_00_00_00.1", dir);
     snprintf(v2, sizeof(v2), "%s/..2026_01_01_00_01_00.2", dir);
     snprintf(data, sizeof(data), "%s/..data", dir);
@@ -243,7 +246,7 @@ OG_TEST(reload_on_configmap_symlink_swap)
 
     srv_reload_stop(r);
     srv_snapshot_cleanup();
-    remove_dir();
+    remove_dir(dir);
 }
 
 /* Flags still win after a reload. */
@@ -253,9 +256,9 @@ OG_TEST(reload_keeps_flag_precedence)
     struct srv_reload *r = NULL;
     struct og_config *cfg = NULL, *now;
     struct og_diag diag;
-    char path[128];
+    char path[128], dir[64];
 
-    make_dir();
+    setup(dir);
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     write_file(path, "mode: audit\n");
     flags.path = path;
@@ -271,24 +274,27 @@ OG_TEST(reload_keeps_flag_precedence)
     og_config_unref(now);
     srv_reload_stop(r);
     srv_snapshot_cleanup();
-    remove_dir();
+    remove_dir(dir);
 }
 
 /* Readers acquire and release snapshots while reloads swap them (ASan/TSan find misuse). */
-static atomic_bool readers_stop;
-static atomic_ulong reads;
+struct readers {
+    atomic_bool stop;
+    atomic_ulong reads;
+};
 
 static void *reader(void *arg)
 {
-    (void)arg;
-    while (!atomic_load(&readers_stop)) {
+    struct readers *rd = arg;
+
+    while (!atomic_load(&rd->stop)) {
         struct og_config *cfg = srv_snapshot_acquire();
         const char *why = NULL;
 
         if (og_config_resolve_mode(cfg, "prod-a", "u", NULL, 0, NULL, &why) > OG_MODE_ENFORCE)
             abort();
         og_config_unref(cfg);
-        atomic_fetch_add(&reads, 1);
+        atomic_fetch_add(&rd->reads, 1);
     }
     return NULL;
 }
@@ -300,31 +306,33 @@ OG_TEST(reload_under_readers)
     struct og_config *cfg = NULL;
     struct og_diag diag;
     pthread_t threads[4];
-    char path[128];
+    struct readers rd;
+    char path[128], dir[64];
 
-    make_dir();
+    setup(dir);
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     write_file(path, "mode: mutate\n");
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
     ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
-    atomic_store(&readers_stop, false);
+    atomic_init(&rd.stop, false);
+    atomic_init(&rd.reads, 0);
     for (size_t i = 0; i < 4; i++)
-        ASSERT_EQ(pthread_create(&threads[i], NULL, reader, NULL), 0);
+        ASSERT_EQ(pthread_create(&threads[i], NULL, reader, &rd), 0);
     for (unsigned long i = 1; i <= 20; i++) {
         replace_file(path, i % 2 ? "mode: enforce\nnamespaces: [{match: \"prod-*\", mode: audit}]\n"
                                  : "mode: mutate\n");
         srv_reload_request(r);
         ASSERT(wait_done(r, i));
     }
-    atomic_store(&readers_stop, true);
+    atomic_store(&rd.stop, true);
     for (size_t i = 0; i < 4; i++)
         pthread_join(threads[i], NULL);
-    ASSERT(atomic_load(&reads) > 0);
+    ASSERT(atomic_load(&rd.reads) > 0);
     srv_reload_stop(r);
     srv_snapshot_cleanup();
-    remove_dir();
+    remove_dir(dir);
 }
 
 OG_TEST(start_fails_without_directory)
@@ -332,22 +340,12 @@ OG_TEST(start_fails_without_directory)
     struct srv_config_flags flags = {.path = "/nonexistent-og-dir/config.yaml"};
     struct srv_reload *r = NULL;
 
+    srv_log_set_level(SRV_LOG_ERROR);
     ASSERT_EQ(srv_reload_start(&flags, &r), OG_EIO);
     ASSERT(r == NULL);
     srv_reload_stop(NULL);
 }
 
-static void quiet(void)
-{
-    /* The watcher logs every reload; keep the test output to errors. */
-    srv_log_set_level(SRV_LOG_ERROR);
-}
-
-OG_TEST(setup)
-{
-    quiet();
-}
-
-OG_TEST_MAIN(OG_T(setup), OG_T(build_precedence), OG_T(reload_on_request_and_file_change),
+OG_TEST_MAIN(OG_T(build_precedence), OG_T(reload_on_request_and_file_change),
              OG_T(reload_on_configmap_symlink_swap), OG_T(reload_keeps_flag_precedence),
              OG_T(reload_under_readers), OG_T(start_fails_without_directory))

@@ -31,7 +31,8 @@ OG_TEST(decode_bad_input)
         {"{\"request\":{\"uid\":\"x\",\"object\":\"str\"}}", "/request/object must be an object"},
         {"{\"request\":{\"uid\":\"x\",\"dryRun\":\"yes\"}}", "dryRun must be a boolean"},
         {"{\"request\":{\"uid\":\"x\",\"userInfo\":{\"groups\":[1]}}}", "must hold strings"},
-        /* A member read twice would be read two ways (the guidance parser takes the first). */
+        /* A member given twice could be read two ways (the decoder and cJSON's tree for the
+         * denial's YAML): refused. */
         {"{\"request\":{\"uid\":\"x\",\"object\":{\"spec\":[1],\"spec\":{\"url\":\"oci://a/b\"}}}}",
          "member \"spec\" given twice"},
         {"{\"request\":{\"uid\":\"x\",\"object\":{\"spec\":{\"url\":\"a\",\"url\":\"b\"}}}}",
@@ -187,7 +188,7 @@ OG_TEST(encode_echoes_uid_exactly)
     }
 }
 
-/* Nesting past cJSON's limit is malformed input, not an allocation failure. */
+/* Nesting past the decoder's limit (1000 levels) is malformed input, not an allocation failure. */
 OG_TEST(decode_deep_nesting)
 {
     struct og_buf b;

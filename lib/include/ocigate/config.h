@@ -1,5 +1,5 @@
 /*
- * config.h - the immutable policy configuration snapshot (STYLE.md section 7).
+ * config.h - the immutable policy configuration snapshot (docs/DESIGN.md).
  *
  * A struct og_config is built once (defaults, then flags or a YAML file), published, and
  * never changed again: a reload builds a new one and swaps it in. Readers take a reference
@@ -139,7 +139,7 @@ void og_config_unref(struct og_config *cfg);
 #define OG_CONFIG_MAX_FILE (1u << 20)
 
 /**
- * Parses a YAML configuration (STYLE.md section 7) of `len` bytes at `data` (not necessarily
+ * Parses a YAML configuration of `len` bytes at `data` (not necessarily
  * NUL-terminated) into a new snapshot: every key of the key table (see `ocigate config
  * default`) starts at its default and takes the file's value when present; `migrations`
  * entries extend, override or switch off the built-in table. An empty document gives the

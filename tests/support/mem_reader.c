@@ -1,4 +1,4 @@
-#include "ocigate/reader.h"
+#include "mem_reader.h"
 
 #include <string.h>
 
