@@ -363,19 +363,6 @@ bad:
                  show(text, len, shown));
 }
 
-enum og_err og_config_parse_duration(const char *text, size_t len, uint64_t *ms,
-                                     struct og_diag *diag)
-{
-    char msg[sizeof(diag->msg)];
-    uint64_t v;
-    enum og_err rc = parse_duration(text, len, &v, msg, sizeof(msg));
-
-    if (rc != OG_OK)
-        return og_diag_set(diag, rc, "%s", msg);
-    *ms = v;
-    return OG_OK;
-}
-
 static const struct {
     const char *name;
     uint64_t mult;
@@ -411,17 +398,6 @@ bad:
                  "invalid size \"%s\" (expected bytes, or a number with Ki, Mi or Gi, "
                  "e.g. \"64Mi\")",
                  show(text, len, shown));
-}
-
-enum og_err og_config_parse_size(const char *text, size_t len, uint64_t *out, struct og_diag *diag)
-{
-    char msg[sizeof(diag->msg)];
-    uint64_t v = 0;
-
-    if (parse_size(text, len, &v, msg, sizeof(msg)) != OG_OK)
-        return og_diag_set(diag, OG_EINVAL, "%s", msg);
-    *out = v;
-    return OG_OK;
 }
 
 static bool has_ctl_or_space(const char *text, size_t len)
@@ -669,6 +645,13 @@ static enum og_err parse_enum(const struct og__key *key, const char *text, size_
     return failf(msg, size, "invalid value \"%s\" (expected %s)", show(text, len, shown), expected);
 }
 
+enum og_err og__config_list_limit(const struct og__key *key, size_t n, char *msg, size_t size)
+{
+    if (n > key->max)
+        return failf(msg, size, "too many items (%zu, at most %" PRIu64 ")", n, key->max);
+    return OG_OK;
+}
+
 enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type type,
                                     const char *text, size_t len, uint64_t *v, char **str,
                                     char *msg, size_t size)
@@ -678,6 +661,10 @@ enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type
     enum og_err rc = OG_OK;
     char *s;
 
+    /* No value of the table is long; the cap also keeps YAML aliases from multiplying a small
+     * file into a huge configuration. */
+    if (len > OG_CONFIG_MAX_VALUE)
+        return failf(msg, size, "value is longer than %u bytes", OG_CONFIG_MAX_VALUE);
     if (memchr(text, '\0', len) != NULL)
         return failf(msg, size, "value contains a NUL byte");
     switch (type) {

@@ -16,11 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "cmd.h"
 #include "fetch.h"
 #include "index_fetch.h"
 #include "ocigate/buf.h"
+#include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/netaddr.h"
@@ -318,11 +318,9 @@ static int parse_args(int argc, char **argv, struct index_opts *o, const char **
                     return 2;
                 }
                 cidrs[o->fetch.n_allow_cidrs++] = v;
-            } else if (srv_args_parse_u64(v, 1000, 600000, &ms) != OG_OK) {
-                fprintf(stderr,
-                        "ocigate index analyze: --timeout-ms must be a number within "
-                        "1000..600000, not '%s'\n",
-                        v);
+            } else if (og_config_value_parse(OG_CONFIG_NUMBER, v, strlen(v), 1000, 600000, &ms,
+                                             &diag) != OG_OK) {
+                fprintf(stderr, "ocigate index analyze: --timeout-ms: %s\n", diag.msg);
                 return 2;
             } else {
                 o->fetch.timeout_ms = (uint32_t)ms;

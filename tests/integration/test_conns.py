@@ -319,7 +319,7 @@ def test_parked_admission_outlives_the_request_timeout():
     """An admission parked for its index verdict (here 2.5 s) is not subject to the request
     deadline (1 s): once received, a request has no deadline."""
     from test_index_admission import ALLOW, IndexServer, admit
-    with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "4000", "--request-timeout",
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget", "4s", "--request-timeout",
                                      "1s", mode="mutate") as s:
         resp, took, line = admit(s, ix.base + "/delay/2500/oci-small")
         check(took >= 2.0, "parked for the slow index", took)
