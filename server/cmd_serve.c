@@ -132,8 +132,9 @@ static void usage(FILE *out)
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "configuration keys: each flag sets its key of the --config file, with the same\n"
-            "values (--index-ttl 90m, --max-body 8Mi) and limits:\n",
+            "configuration keys: each flag sets its key of the --config file (a repeatable\n"
+            "one adds to the file's list), with the same values (--index-ttl 90m,\n"
+            "--max-body 8Mi) and limits:\n",
             r[OPT_THREADS], r[OPT_CONN_TIMEOUT], DEFAULT_CONN_TIMEOUT_S, r[OPT_MAX_CONNS],
             DEFAULT_MAX_CONNS, r[OPT_REQUEST_TIMEOUT],
             og_config_value_format(OG_CONFIG_MS, SRV_HTTPD_REQUEST_TIMEOUT_MS, timeout,
@@ -141,7 +142,7 @@ static void usage(FILE *out)
             r[OPT_BODY_BUDGET],
             og_config_value_format(OG_CONFIG_SIZE, SRV_HTTPD_BODY_BUDGET, budget, sizeof(budget)),
             r[OPT_DRAIN], DEFAULT_DRAIN_S);
-    srv_key_flags_usage(out);
+    srv_key_flags_usage(out, srv_key_flags);
     fprintf(out, "\n"
                  "precedence: flags > the --config file > built-in defaults, also on reload.\n"
                  "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"

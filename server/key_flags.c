@@ -80,9 +80,9 @@ static void wrap(FILE *out, const char *text, size_t *col)
     }
 }
 
-void srv_key_flags_usage(FILE *out)
+void srv_key_flags_usage(FILE *out, const struct srv_key_flag *table)
 {
-    for (const struct srv_key_flag *f = srv_key_flags; f->name != NULL; f++) {
+    for (const struct srv_key_flag *f = table; f->name != NULL; f++) {
         struct og_config_key_doc d;
         char tail[128];
         size_t col;
@@ -100,7 +100,7 @@ void srv_key_flags_usage(FILE *out)
         col = DOC_COL;
         wrap(out, d.doc, &col);
         if (d.list)
-            (void)snprintf(tail, sizeof(tail), "(%s; repeatable, adds to the file's list)", f->key);
+            (void)snprintf(tail, sizeof(tail), "(%s; repeatable)", f->key);
         else
             (void)snprintf(tail, sizeof(tail), "(%s; default: %s)", f->key, d.def);
         wrap(out, tail, &col);

@@ -53,9 +53,10 @@ OG_NODISCARD enum og_err srv_key_flags_apply(const struct srv_key_flag_arg *args
                                              struct og_config *cfg, struct og_diag *diag);
 
 /**
- * Writes the help lines of the key flags to `out`: each flag with its value syntax, its key's
- * documentation and default, generated from the key table.
+ * Writes the help lines of the key flags of `table` (srv_key_flags, or another command's table
+ * ended by a NULL name) to `out`: each flag with its value syntax, its key's documentation and
+ * default, generated from the key table.
  */
-void srv_key_flags_usage(FILE *out);
+void srv_key_flags_usage(FILE *out, const struct srv_key_flag *table);
 
 #endif

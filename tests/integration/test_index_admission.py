@@ -383,11 +383,13 @@ def test_cli_analyze_url():
                 ([ix.base + "/repo/oci-small"], 1, "address 127.0.0.1 is not allowed"),
                 (["--allow-cidr", "127.0.0.1/32", ix.base + "/status/404"], 1, "HTTP 404"),
                 (["--allow-cidr", "127.0.0.1/32", ix.base + "/garbage"], 2, "index.yaml"),
-                (["--allow-cidr", "127.0.0.1/32", "--timeout-ms", "1000", ix.base + "/drip/100"],
+                (["--allow-cidr", "127.0.0.1/32", "--timeout", "1s", ix.base + "/drip/100"],
                  1, "timed out"),
                 (["--allow-cidr", "127.0.0.1/33", ix.base + "/repo/oci-small"], 2, "prefix"),
                 (["--allow-cidr"], 2, "needs a value"),
-                (["--timeout-ms", "5", ix.base], 2, "(1000 to 600000)"),
+                (["--timeout", "5ms", ix.base], 2, "--timeout: duration \"5ms\" is out of range"),
+                (["--timeout-ms", "1000", ix.base], 2, "renamed to --timeout"),
+                (["--allow-host", "[::1]", ix.base], 2, "--allow-host: invalid host"),
                 (["ftp://127.0.0.1/x"], 2, "scheme 'ftp' is not fetched"),
                 (["http://user:pw@127.0.0.1/x"], 2, "credentials")):
             rc, out, err = analyze(*args)
