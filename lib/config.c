@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "ocigate/netaddr.h"
 
 /*
  * Repositories known to have moved their charts to an OCI registry. Bitnami switched its
@@ -453,44 +454,24 @@ static enum og_err check_host(const char *text, size_t len, char *msg, size_t si
     return OG_OK;
 }
 
+/* A CIDR as the fetcher reads it (og_netaddr_cidr_parse(), whose messages these are), with
+ * the prefix length written out: a bare address is refused here. */
 static enum og_err check_cidr(const char *text, size_t len, char *msg, size_t size)
 {
-    char shown[72], tmp[64], fixed[INET6_ADDRSTRLEN];
-    unsigned char addr[16];
-    const char *slash = memchr(text, '/', len);
-    size_t alen, i, bytes;
-    uint64_t prefix;
-    int af;
+    char shown[72], tmp[64];
+    struct og_diag why;
+    struct og_cidr cidr;
 
-    if (slash == NULL || len >= sizeof(tmp))
-        goto bad;
-    alen = (size_t)(slash - text);
-    memcpy(tmp, text, alen);
-    tmp[alen] = '\0';
-    af = memchr(tmp, ':', alen) != NULL ? AF_INET6 : AF_INET;
-    if (inet_pton(af, tmp, addr) != 1)
-        goto bad;
-    i = alen + 1;
-    if (!digits(text, len, &i, &prefix) || i != len || len - alen - 1 > 3)
-        goto bad;
-    bytes = af == AF_INET ? 4 : 16;
-    if (prefix > bytes * 8)
-        return failf(msg, size, "invalid CIDR \"%s\" (prefix length over %zu)",
-                     show(text, len, shown), bytes * 8);
-    for (size_t bit = (size_t)prefix; bit < bytes * 8; bit++) {
-        if (addr[bit / 8] & (0x80u >> (bit % 8))) {
-            for (size_t b = (size_t)prefix; b < bytes * 8; b++)
-                addr[b / 8] &= (unsigned char)~(0x80u >> (b % 8));
-            if (inet_ntop(af, addr, fixed, sizeof(fixed)) == NULL)
-                goto bad;
-            return failf(msg, size, "invalid CIDR \"%s\" (host bits set; did you mean %s/%u?)",
-                         show(text, len, shown), fixed, (unsigned)prefix);
-        }
-    }
+    if (memchr(text, '/', len) == NULL || len >= sizeof(tmp) || has_ctl_or_space(text, len) ||
+        memchr(text, '"', len) != NULL || memchr(text, '\\', len) != NULL)
+        return failf(msg, size, "invalid CIDR \"%s\" (expected address/prefix, e.g. 10.0.0.0/8)",
+                     show(text, len, shown));
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    og_diag_clear(&why);
+    if (og_netaddr_cidr_parse(tmp, &cidr, &why) != OG_OK)
+        return failf(msg, size, "%s", why.msg);
     return OG_OK;
-bad:
-    return failf(msg, size, "invalid CIDR \"%s\" (expected address/prefix, e.g. 10.0.0.0/8)",
-                 show(text, len, shown));
 }
 
 static bool ieq_prefix(const char *text, size_t len, const char *lit)

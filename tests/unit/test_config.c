@@ -335,10 +335,15 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"fd00::1/8\" (host bits set; did you mean "
      "fd00::/8?)"},
     {"index: {allowCIDRs: [300.0.0.0/8]}\n", OG_EINVAL,
-     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"300.0.0.0/8\" (expected address/prefix, "
-     "e.g. 10.0.0.0/8)"},
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"300.0.0.0/8\" (\"300.0.0.0\" is not an "
+     "IPv4 or IPv6 address)"},
     {"index: {allowCIDRs: [10.0.0.0/x]}\n", OG_EINVAL,
-     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/x\" (expected address/prefix, "
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/x\" (bad prefix length)"},
+    /* What the fetcher refuses (og_netaddr_cidr_parse()) the file refuses too. */
+    {"index: {allowCIDRs: [10.0.0.0/08]}\n", OG_EINVAL,
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/08\" (bad prefix length)"},
+    {"index: {allowCIDRs: [10.0.0.1]}\n", OG_EINVAL,
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.1\" (expected address/prefix, "
      "e.g. 10.0.0.0/8)"},
     {"maxBodyBytes: 1023\n", OG_EINVAL,
      "t.yaml:1:15: maxBodyBytes: size \"1023\" is out of range (1Ki to 64Mi)"},
