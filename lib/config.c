@@ -1,6 +1,5 @@
 #include "ocigate/config.h"
 
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -440,11 +439,12 @@ static enum og_err check_host(const char *text, size_t len, char *msg, size_t si
     for (size_t i = 0; ok && i < len; i++)
         ok = is_host_char(text[i]);
     if (!ok && len > 0 && len < sizeof(tmp) && memchr(text, ':', len) != NULL) {
-        unsigned char addr[16];
+        struct og_ipaddr addr;
 
+        /* An IPv6 address, read as the fetcher reads addresses. */
         memcpy(tmp, text, len);
         tmp[len] = '\0';
-        ok = inet_pton(AF_INET6, tmp, addr) == 1;
+        ok = og_netaddr_parse(tmp, &addr) == OG_OK;
     }
     if (!ok)
         return failf(msg, size,
