@@ -41,6 +41,7 @@
 
 /* getopt codes of the options that are not single letters. */
 enum {
+    OPT_VALUE = 500,     /* + the row of value_opts[] */
     OPT_KEY_FLAG = 1000, /* + the row of srv_key_flags[] */
     OPT_RENAMED = 2000,  /* + the row of srv_key_flag_renames[] */
 };
@@ -163,22 +164,13 @@ static bool value_opt(enum value_opt o, const char *val, uint64_t *out)
     return true;
 }
 
-/* The long options: the server's own, then one per key flag and renamed flag. */
+/* The long options: the server's own, then one per value option, key flag and renamed flag. */
 static struct option *long_options(void)
 {
     static const struct option own[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},
-        {"config", required_argument, NULL, 'f'},
-        {"threads", required_argument, NULL, 't'},
-        {"conn-timeout", required_argument, NULL, 'T'},
-        {"max-conns", required_argument, NULL, 'C'},
-        {"request-timeout", required_argument, NULL, 'R'},
-        {"body-budget", required_argument, NULL, 'B'},
-        {"drain", required_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},    {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},   {"config", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
     };
     size_t n_own = sizeof(own) / sizeof(own[0]), n_keys = 0, n_renames = 0, o;
     struct option *opts;
@@ -187,11 +179,13 @@ static struct option *long_options(void)
         n_keys++;
     while (srv_key_flag_renames[n_renames].old_name != NULL)
         n_renames++;
-    opts = calloc(n_own + n_keys + n_renames + 1, sizeof(*opts));
+    opts = calloc(n_own + N_VALUE_OPTS + n_keys + n_renames + 1, sizeof(*opts));
     if (opts == NULL)
         return NULL;
     memcpy(opts, own, sizeof(own));
     o = n_own;
+    for (int i = 0; i < N_VALUE_OPTS; i++)
+        opts[o++] = (struct option){value_opts[i].name, required_argument, NULL, OPT_VALUE + i};
     for (size_t i = 0; i < n_keys; i++)
         opts[o++] =
             (struct option){srv_key_flags[i].name, required_argument, NULL, OPT_KEY_FLAG + (int)i};
@@ -201,11 +195,44 @@ static struct option *long_options(void)
     return opts;
 }
 
+/* Stores the checked value `v` of value option `opt`. */
+static void set_value_opt(enum value_opt opt, uint64_t v, struct serve_opts *o)
+{
+    switch (opt) {
+    case OPT_THREADS:
+        o->http.threads = (unsigned)v;
+        break;
+    case OPT_CONN_TIMEOUT:
+        o->http.conn_timeout_s = (unsigned)v;
+        break;
+    case OPT_MAX_CONNS:
+        o->http.max_conns = (unsigned)v;
+        break;
+    case OPT_REQUEST_TIMEOUT:
+        o->http.request_timeout_ms = v;
+        break;
+    case OPT_BODY_BUDGET:
+        o->http.body_budget = (size_t)v;
+        break;
+    case OPT_DRAIN:
+        o->drain_s = (unsigned)v;
+        break;
+    case N_VALUE_OPTS:
+        break;
+    }
+}
+
 /* Handles one option `c` with value `val`. Returns -1 to go on, else the exit status. */
 static int take_option(int c, const char *val, struct serve_opts *o)
 {
     uint64_t v;
 
+    if (c >= OPT_VALUE && c < OPT_VALUE + N_VALUE_OPTS) {
+        if (!value_opt((enum value_opt)(c - OPT_VALUE), val, &v))
+            return 2;
+        set_value_opt((enum value_opt)(c - OPT_VALUE), v, o);
+        return -1;
+    }
     switch (c) {
     case 'l':
         o->http.listen = val;
@@ -218,36 +245,6 @@ static int take_option(int c, const char *val, struct serve_opts *o)
         return -1;
     case 'f':
         o->config = val;
-        return -1;
-    case 't':
-        if (!value_opt(OPT_THREADS, val, &v))
-            return 2;
-        o->http.threads = (unsigned)v;
-        return -1;
-    case 'T':
-        if (!value_opt(OPT_CONN_TIMEOUT, val, &v))
-            return 2;
-        o->http.conn_timeout_s = (unsigned)v;
-        return -1;
-    case 'C':
-        if (!value_opt(OPT_MAX_CONNS, val, &v))
-            return 2;
-        o->http.max_conns = (unsigned)v;
-        return -1;
-    case 'R':
-        if (!value_opt(OPT_REQUEST_TIMEOUT, val, &v))
-            return 2;
-        o->http.request_timeout_ms = v;
-        return -1;
-    case 'B':
-        if (!value_opt(OPT_BODY_BUDGET, val, &v))
-            return 2;
-        o->http.body_budget = (size_t)v;
-        return -1;
-    case 'd':
-        if (!value_opt(OPT_DRAIN, val, &v))
-            return 2;
-        o->drain_s = (unsigned)v;
         return -1;
     case 'L':
         o->log_level = srv_log_parse_level(val);
