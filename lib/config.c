@@ -38,17 +38,6 @@ const char *og_mode_name(enum og_mode mode)
     return "unknown";
 }
 
-enum og_err og_mode_parse(const char *name, enum og_mode *out)
-{
-    for (size_t i = 0; i < N_MODES; i++) {
-        if (strcmp(name, mode_names[i]) == 0) {
-            *out = (enum og_mode)i;
-            return OG_OK;
-        }
-    }
-    return OG_EINVAL;
-}
-
 const char *og_tls_version_name(enum og_tls_version v)
 {
     if ((size_t)v < sizeof(tls_names) / sizeof(tls_names[0]) - 1)

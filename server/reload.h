@@ -4,9 +4,9 @@
  *
  * Precedence, at start and on every reload: a command-line flag that sets a key (--mode,
  * --max-body, --index-*: key_flags.h) beats the config file (--config FILE), which beats the
- * built-in defaults. Paths and the listen address
- * exist only as flags. A reload that fails (unreadable file, invalid YAML, a bad value) is
- * logged as an error and the running snapshot stays; the process never exits over it.
+ * built-in defaults. Paths and the listen address exist only as flags. A reload that fails
+ * (unreadable file, invalid YAML, a bad value) is logged as an error and the running snapshot
+ * stays; the process never exits over it.
  *
  * File changes are watched with inotify on the file's DIRECTORY, not the file: Kubernetes
  * ConfigMap volumes publish a new version by swapping the `..data` symlink atomically, and

@@ -1027,12 +1027,15 @@ OG_TEST(resolve_mode_annotation_allowed)
 
 OG_TEST(mode_names)
 {
-    enum og_mode m = OG_MODE_OFF;
+    struct og_config *cfg = NULL;
 
-    ASSERT_EQ(og_mode_parse("enforce", &m), OG_OK);
-    ASSERT_EQ(m, OG_MODE_ENFORCE);
-    ASSERT_EQ(og_mode_parse("ENFORCE", &m), OG_EINVAL);
-    ASSERT_EQ(m, OG_MODE_ENFORCE);
+    /* Mode names are read by the key table ("mode"), as the file and --mode give them. */
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    ASSERT_EQ(og_config_set(cfg, "mode", "enforce", NULL), OG_OK);
+    ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE);
+    ASSERT_EQ(og_config_set(cfg, "mode", "ENFORCE", NULL), OG_EINVAL);
+    ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE);
+    og_config_unref(cfg);
     ASSERT_STR_EQ(og_mode_name(OG_MODE_AUDIT), "audit");
     ASSERT_STR_EQ(og_mode_name((enum og_mode)42), "unknown");
     ASSERT_STR_EQ(og_tls_version_name(OG_TLS_1_3), "1.3");

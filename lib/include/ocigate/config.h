@@ -27,10 +27,8 @@ enum og_mode {
     OG_MODE_ENFORCE /**< deny with guidance */
 };
 
-/** "off", "audit", "mutate", "enforce". */
+/** "off", "audit", "mutate", "enforce" (the key table reads them: og_config_set("mode")). */
 const char *og_mode_name(enum og_mode mode);
-/** Parses a mode name (exact, lower case). OG_EINVAL for anything else; `*out` untouched then. */
-OG_NODISCARD enum og_err og_mode_parse(const char *name, enum og_mode *out);
 
 /**
  * A known migration: HelmRepository urls equal to `from` (an http(s) url; the host compared
