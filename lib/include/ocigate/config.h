@@ -1,12 +1,15 @@
 /*
  * config.h - the immutable policy configuration snapshot (STYLE.md section 7).
  *
- * A struct og_config is built once (defaults, then flags or a YAML file), published, and
- * never changed again: a reload builds a new one and swaps it in. Readers take a reference
- * with og_config_ref() and drop it with og_config_unref(); the last unref frees it.
+ * A struct og_config is built once (defaults, then a YAML file, then command-line flags
+ * through og_config_set()), published, and never changed again: a reload builds a new one and
+ * swaps it in. Readers take a reference with og_config_ref() and drop it with
+ * og_config_unref(); the last unref frees it.
  *
- * Fields are public so that policy code can read them directly; only config.c writes them,
- * and only before the snapshot is published.
+ * Fields are public so that policy code can read them directly; only the functions below
+ * write them, and only before the snapshot is published. Every key is a row of one table
+ * (lib/config_int.h): the file, og_config_set() and the defaults read values with its one
+ * parser, so a value means the same and fails with the same message wherever it is written.
  */
 #ifndef OG_CONFIG_H
 #define OG_CONFIG_H
