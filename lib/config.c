@@ -1,6 +1,5 @@
 #include "ocigate/config.h"
 
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "config_int.h"
 #include "ocigate/url.h"
+#include "ocigate/netaddr.h"
 
 /*
  * Repositories known to have moved their charts to an OCI registry. Bitnami switched its
@@ -37,17 +37,6 @@ const char *og_mode_name(enum og_mode mode)
     if ((size_t)mode < N_MODES)
         return mode_names[mode];
     return "unknown";
-}
-
-enum og_err og_mode_parse(const char *name, enum og_mode *out)
-{
-    for (size_t i = 0; i < N_MODES; i++) {
-        if (strcmp(name, mode_names[i]) == 0) {
-            *out = (enum og_mode)i;
-            return OG_OK;
-        }
-    }
-    return OG_EINVAL;
 }
 
 const char *og_tls_version_name(enum og_tls_version v)
@@ -364,19 +353,6 @@ bad:
                  show(text, len, shown));
 }
 
-enum og_err og_config_parse_duration(const char *text, size_t len, uint64_t *ms,
-                                     struct og_diag *diag)
-{
-    char msg[sizeof(diag->msg)];
-    uint64_t v;
-    enum og_err rc = parse_duration(text, len, &v, msg, sizeof(msg));
-
-    if (rc != OG_OK)
-        return og_diag_set(diag, rc, "%s", msg);
-    *ms = v;
-    return OG_OK;
-}
-
 static const struct {
     const char *name;
     uint64_t mult;
@@ -412,17 +388,6 @@ bad:
                  "invalid size \"%s\" (expected bytes, or a number with Ki, Mi or Gi, "
                  "e.g. \"64Mi\")",
                  show(text, len, shown));
-}
-
-enum og_err og_config_parse_size(const char *text, size_t len, uint64_t *out, struct og_diag *diag)
-{
-    char msg[sizeof(diag->msg)];
-    uint64_t v = 0;
-
-    if (parse_size(text, len, &v, msg, sizeof(msg)) != OG_OK)
-        return og_diag_set(diag, OG_EINVAL, "%s", msg);
-    *out = v;
-    return OG_OK;
 }
 
 static bool has_ctl_or_space(const char *text, size_t len)
@@ -463,44 +428,24 @@ static enum og_err check_host(const char *text, size_t len, char *msg, size_t si
     return OG_OK;
 }
 
+/* A CIDR as the fetcher reads it (og_netaddr_cidr_parse(), whose messages these are), with
+ * the prefix length written out: a bare address is refused here. */
 static enum og_err check_cidr(const char *text, size_t len, char *msg, size_t size)
 {
-    char shown[72], tmp[64], fixed[INET6_ADDRSTRLEN];
-    unsigned char addr[16];
-    const char *slash = memchr(text, '/', len);
-    size_t alen, i, bytes;
-    uint64_t prefix;
-    int af;
+    char shown[72], tmp[64];
+    struct og_diag why;
+    struct og_cidr cidr;
 
-    if (slash == NULL || len >= sizeof(tmp))
-        goto bad;
-    alen = (size_t)(slash - text);
-    memcpy(tmp, text, alen);
-    tmp[alen] = '\0';
-    af = memchr(tmp, ':', alen) != NULL ? AF_INET6 : AF_INET;
-    if (inet_pton(af, tmp, addr) != 1)
-        goto bad;
-    i = alen + 1;
-    if (!digits(text, len, &i, &prefix) || i != len || len - alen - 1 > 3)
-        goto bad;
-    bytes = af == AF_INET ? 4 : 16;
-    if (prefix > bytes * 8)
-        return failf(msg, size, "invalid CIDR \"%s\" (prefix length over %zu)",
-                     show(text, len, shown), bytes * 8);
-    for (size_t bit = (size_t)prefix; bit < bytes * 8; bit++) {
-        if (addr[bit / 8] & (0x80u >> (bit % 8))) {
-            for (size_t b = (size_t)prefix; b < bytes * 8; b++)
-                addr[b / 8] &= (unsigned char)~(0x80u >> (b % 8));
-            if (inet_ntop(af, addr, fixed, sizeof(fixed)) == NULL)
-                goto bad;
-            return failf(msg, size, "invalid CIDR \"%s\" (host bits set; did you mean %s/%u?)",
-                         show(text, len, shown), fixed, (unsigned)prefix);
-        }
-    }
+    if (memchr(text, '/', len) == NULL || len >= sizeof(tmp) || has_ctl_or_space(text, len) ||
+        memchr(text, '"', len) != NULL || memchr(text, '\\', len) != NULL)
+        return failf(msg, size, "invalid CIDR \"%s\" (expected address/prefix, e.g. 10.0.0.0/8)",
+                     show(text, len, shown));
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    og_diag_clear(&why);
+    if (og_netaddr_cidr_parse(tmp, &cidr, &why) != OG_OK)
+        return failf(msg, size, "%s", why.msg);
     return OG_OK;
-bad:
-    return failf(msg, size, "invalid CIDR \"%s\" (expected address/prefix, e.g. 10.0.0.0/8)",
-                 show(text, len, shown));
 }
 
 /* Longest url a migration row may hold: real ones are short, and aliases must not let a
@@ -568,6 +513,13 @@ static enum og_err parse_enum(const struct og__key *key, const char *text, size_
     return failf(msg, size, "invalid value \"%s\" (expected %s)", show(text, len, shown), expected);
 }
 
+enum og_err og__config_list_limit(const struct og__key *key, size_t n, char *msg, size_t size)
+{
+    if (n > key->max)
+        return failf(msg, size, "too many items (%zu, at most %" PRIu64 ")", n, key->max);
+    return OG_OK;
+}
+
 enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type type,
                                     const char *text, size_t len, uint64_t *v, char **str,
                                     char *msg, size_t size)
@@ -577,6 +529,10 @@ enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type
     enum og_err rc = OG_OK;
     char *s;
 
+    /* No value of the table is long; the cap also keeps YAML aliases from multiplying a small
+     * file into a huge configuration. */
+    if (len > OG_CONFIG_MAX_VALUE)
+        return failf(msg, size, "value is longer than %u bytes", OG_CONFIG_MAX_VALUE);
     if (memchr(text, '\0', len) != NULL)
         return failf(msg, size, "value contains a NUL byte");
     switch (type) {

@@ -4,7 +4,9 @@
  * Every configuration key is one row of og__config_keys[] (redis config.c style): its dotted
  * path, type, where it lives in struct og_config, default, limits and documentation. The
  * loader (config_load.c), the effective-config emitter and the default file generator
- * (config_format.c) and og_config_new() all walk this one table, so they cannot drift apart.
+ * (config_format.c), og_config_new() and og_config_set() (config_set.c, which the server's
+ * flags go through) all walk this one table and its one scalar parser, so that a value means
+ * the same, and fails with the same message, wherever it is written.
  */
 #ifndef OG_CONFIG_INT_H
 #define OG_CONFIG_INT_H
@@ -75,14 +77,22 @@ bool og__config_key_is_child(const struct og__key *key, const char *parent);
 
 /**
  * Parses a scalar `text` of `len` bytes of type `type` (the row's type, or its item type for
- * lists) for `key`. Numeric types (enum, bool, numbers) go to `*v` in the stored unit; string
- * types are validated and stored normalized in a new string at `*str` (the caller frees it).
+ * lists) for `key`, at most OG_CONFIG_MAX_VALUE bytes. Numeric types (enum, bool, numbers)
+ * go to `*v` in the stored unit, within the row's limits; string types are validated and
+ * stored normalized in a new string at `*str` (the caller frees it).
  * OG_EINVAL with a message in `msg` (of `size` bytes) when the text is malformed or out of
  * range, OG_ENOMEM; the out-parameters are untouched then.
  */
 OG_NODISCARD enum og_err og__config_scalar_parse(const struct og__key *key, enum og__key_type type,
                                                  const char *text, size_t len, uint64_t *v,
                                                  char **str, char *msg, size_t size);
+
+/**
+ * OG_OK when a list of `key` may hold `n` items, else OG_EINVAL with the message the file
+ * and og_config_set() give ("too many items") in `msg` of `size` bytes.
+ */
+OG_NODISCARD enum og_err og__config_list_limit(const struct og__key *key, size_t n, char *msg,
+                                               size_t size);
 
 /** True for the types stored as owned strings. */
 bool og__config_type_is_string(enum og__key_type type);

@@ -193,11 +193,6 @@ static enum og_err scalar_value(struct loader *ld, const struct og__key *key,
     if (is_null(node))
         return fail_at(ld, node, where, OG_EINVAL, "expected %s, got nothing (null)",
                        type_name(type));
-    /* No value of the table is long; the cap also keeps aliases from multiplying a small
-     * file into a huge configuration. */
-    if (node->data.scalar.length > OG_CONFIG_MAX_VALUE)
-        return fail_at(ld, node, where, OG_EINVAL, "value is longer than %u bytes",
-                       OG_CONFIG_MAX_VALUE);
     if ((type == OG__KEY_BOOL || type == OG__KEY_UINT) &&
         node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return fail_at(ld, node, where, OG_EINVAL, "expected %s, got a quoted string",
@@ -233,12 +228,13 @@ static enum og_err set_scalar(struct loader *ld, const struct og__key *key, cons
 static enum og_err list_length(struct loader *ld, const struct og__key *key,
                                const yaml_node_t *node, const char *where, size_t *n)
 {
+    char msg[sizeof(((struct og_diag *)0)->msg)];
+
     if (node->type != YAML_SEQUENCE_NODE)
         return fail_at(ld, node, where, OG_EINVAL, "expected a list, got %s", kind_name(node));
     *n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (*n > key->max)
-        return fail_at(ld, node, where, OG_EINVAL, "too many items (%zu, at most %" PRIu64 ")", *n,
-                       key->max);
+    if (og__config_list_limit(key, *n, msg, sizeof(msg)) != OG_OK)
+        return fail_at(ld, node, where, OG_EINVAL, "%s", msg);
     return OG_OK;
 }
 

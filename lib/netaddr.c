@@ -97,18 +97,22 @@ enum og_err og_netaddr_parse(const char *text, struct og_ipaddr *out)
 
 enum og_err og_netaddr_cidr_parse(const char *text, struct og_cidr *out, struct og_diag *diag)
 {
-    char addr_text[OG_IPADDR_STRLEN];
+    char addr_text[OG_IPADDR_STRLEN], fixed[OG_IPADDR_STRLEN];
     const char *slash = strchr(text, '/');
     size_t addr_len = slash != NULL ? (size_t)(slash - text) : strlen(text);
     struct og_cidr c;
     unsigned max_prefix;
 
+    /* The messages are the configuration file's (index.allowCIDRs goes through here). */
     if (addr_len == 0 || addr_len >= sizeof(addr_text))
-        return og_diag_set(diag, OG_EPARSE, "'%s' is not a CIDR (addr/prefix)", text);
+        return og_diag_set(diag, OG_EPARSE,
+                           "invalid CIDR \"%.64s\" (expected address/prefix, e.g. 10.0.0.0/8)",
+                           text);
     memcpy(addr_text, text, addr_len);
     addr_text[addr_len] = '\0';
     if (og_netaddr_parse(addr_text, &c.addr) != OG_OK)
-        return og_diag_set(diag, OG_EPARSE, "'%s': '%s' is not an IPv4 or IPv6 address", text,
+        return og_diag_set(diag, OG_EPARSE,
+                           "invalid CIDR \"%.64s\" (\"%s\" is not an IPv4 or IPv6 address)", text,
                            addr_text);
     max_prefix = c.addr.v4 ? 32 : 128;
     c.prefix = max_prefix;
@@ -119,19 +123,27 @@ enum og_err og_netaddr_cidr_parse(const char *text, struct og_cidr *out, struct 
 
         /* Digits only: strtoul() alone would accept a sign and leading spaces. */
         if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0'))
-            return og_diag_set(diag, OG_EPARSE, "'%s': bad prefix length", text);
+            return og_diag_set(diag, OG_EPARSE, "invalid CIDR \"%.64s\" (bad prefix length)", text);
         errno = 0;
         n = strtoul(p, &end, 10);
-        if (errno != 0 || *end != '\0' || n > max_prefix)
-            return og_diag_set(diag, OG_EPARSE, "'%s': prefix length must be 0..%u", text,
-                               max_prefix);
+        if (errno == 0 && *end != '\0')
+            return og_diag_set(diag, OG_EPARSE, "invalid CIDR \"%.64s\" (bad prefix length)", text);
+        if (errno != 0 || n > max_prefix)
+            return og_diag_set(diag, OG_EPARSE, "invalid CIDR \"%.64s\" (prefix length over %u)",
+                               text, max_prefix);
         c.prefix = (unsigned)n;
     }
     if (c.addr.v4)
         c.prefix += 96;
     for (unsigned bit = c.prefix; bit < 128; bit++) {
-        if (c.addr.b[bit / 8] & (0x80 >> (bit % 8)))
-            return og_diag_set(diag, OG_EPARSE, "'%s': host bits are set below the prefix", text);
+        if (c.addr.b[bit / 8] & (0x80 >> (bit % 8))) {
+            for (unsigned b = c.prefix; b < 128; b++)
+                c.addr.b[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+            return og_diag_set(diag, OG_EPARSE,
+                               "invalid CIDR \"%.64s\" (host bits set; did you mean %s/%u?)", text,
+                               og_netaddr_format(&c.addr, fixed, sizeof(fixed)),
+                               c.prefix - (c.addr.v4 ? 96 : 0));
+        }
     }
     *out = c;
     return OG_OK;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
 #include "certs.h"
 #include "cmd.h"
+#include "ocigate/config.h"
 
 #define MAX_HOSTS 64
 
@@ -63,10 +63,10 @@ int srv_cmd_certs(int argc, char **argv)
             hosts[n_hosts++] = optarg;
             break;
         case 'd':
-            if (srv_args_parse_u64(optarg, 1, 36500, &days) != OG_OK) {
-                fprintf(stderr,
-                        "ocigate certs: --days must be a number within 1..36500, not '%s'\n",
-                        optarg);
+            og_diag_clear(&diag);
+            if (og_config_value_parse(OG_CONFIG_NUMBER, optarg, strlen(optarg), 1, 36500, &days,
+                                      &diag) != OG_OK) {
+                fprintf(stderr, "ocigate certs: --days: %s\n", diag.msg);
                 return 2;
             }
             opts.days = (unsigned)days;

@@ -15,23 +15,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "cmd.h"
 #include "fetch.h"
 #include "index_fetch.h"
+#include "key_flags.h"
 #include "ocigate/buf.h"
+#include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/json.h"
-#include "ocigate/netaddr.h"
 #include "ocigate/reader.h"
 #include "ocigate/url.h"
 
 struct index_opts {
-    bool human;                        /* --human: a short text form instead of JSON */
-    bool charts;                       /* --charts: per-chart detail in the JSON */
-    enum og_index_threshold threshold; /* --threshold newest|any */
-    struct srv_fetch_opts fetch;       /* for a URL: --allow-host, --allow-cidr, --timeout-ms */
+    bool human;                  /* --human: a short text form instead of JSON */
+    bool charts;                 /* --charts: per-chart detail in the JSON */
+    struct og_config *cfg;       /* defaults, and the index keys the options set */
+    struct srv_fetch_opts fetch; /* for a URL: from cfg's index keys */
 };
 
 /* An og_read_fn over a file descriptor. */
@@ -85,6 +85,18 @@ static enum og_err format_json(const char *name, const struct og_index_summary *
     return rc;
 }
 
+/*
+ * The options that set an index key go through the key's own parser, as the serve flags do
+ * (key_flags.h): the file's syntax, limits and messages.
+ */
+static const struct srv_key_flag analyze_keys[] = {
+    {"threshold", "index.threshold"},
+    {"allow-host", "index.allowHosts"},
+    {"allow-cidr", "index.allowCIDRs"},
+    {"timeout", "index.fetchTimeout"},
+    {NULL, NULL},
+};
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ocigate index analyze [--human] [--charts] [--threshold newest|any] "
@@ -97,13 +109,10 @@ static void usage(FILE *out)
                  "\n"
                  "  --human           a short human-readable form\n"
                  "  --charts          include per-chart detail (newest version, oci count)\n"
-                 "  --threshold T     newest (default): some chart's newest version is oci://\n"
-                 "                    any: any version is oci://\n"
-                 "  --allow-host HOST fetch from HOST even on a private, loopback or link-local\n"
-                 "                    address (repeatable)\n"
-                 "  --allow-cidr CIDR let the fetch connect inside CIDR (repeatable)\n"
-                 "  --timeout-ms MS   whole fetch, 1000..600000 (default: 30000)\n"
                  "\n"
+                 "configuration keys, with the values and limits of the config file:\n");
+    srv_key_flags_usage(out, analyze_keys);
+    fprintf(out, "\n"
                  "exit status: 0 analyzed (the verdict is in the output), 1 read error or\n"
                  "limit exceeded, 2 bad usage or not a Helm index\n");
 }
@@ -161,7 +170,7 @@ static int analyze_stream(og_read_fn read, void *ctx, const char *name, const st
         status = rc == OG_EPARSE ? 2 : 1;
         goto out;
     }
-    rc = og_helm_index_decide(&summary, o->threshold, &verdict);
+    rc = og_helm_index_decide(&summary, o->cfg->index.threshold, &verdict);
     if (rc != OG_OK) {
         fprintf(stderr, "ocigate index analyze: %s\n", og_strerror(rc));
         goto out;
@@ -265,10 +274,28 @@ static bool is_option(const char *a, const char *name)
     return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
 }
 
-/* Parses the arguments into `o` (URL options into `hosts`, `cidrs`) and `*file`. Returns -1
- * to go on, else the exit status. */
-static int parse_args(int argc, char **argv, struct index_opts *o, const char **hosts,
-                      const char **cidrs, const char **file)
+/* Sets the key of option `a` (argv[*i], "--name" or "--name=value"). Returns -1 or a status. */
+static int key_option(const struct srv_key_flag *k, const char *a, int argc, char **argv, int *i,
+                      struct og_config *cfg)
+{
+    struct srv_key_flag_arg arg = {k, option_value(a, strlen(k->name) + 2, argc, argv, i)};
+    struct og_diag diag;
+    char line[512];
+
+    if (arg.value == NULL || arg.value[0] == '\0') {
+        fprintf(stderr, "ocigate index analyze: --%s needs a value\n", k->name);
+        return 2;
+    }
+    og_diag_clear(&diag);
+    if (srv_key_flags_apply(&arg, 1, cfg, &diag) == OG_OK)
+        return -1;
+    fprintf(stderr, "ocigate index analyze: %s\n", og_diag_format(&diag, line, sizeof(line)));
+    return 2;
+}
+
+/* Parses the arguments into `o` (key options into `o->cfg`) and `*file`. Returns -1 to go on,
+ * else the exit status. */
+static int parse_args(int argc, char **argv, struct index_opts *o, const char **file)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -281,56 +308,28 @@ static int parse_args(int argc, char **argv, struct index_opts *o, const char **
     }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        const struct srv_key_flag *k = analyze_keys;
+        char name[32];
 
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        while (k->name != NULL &&
+               (snprintf(name, sizeof(name), "--%s", k->name) < 0 || !is_option(a, name)))
+            k++;
+        if (k->name != NULL) {
+            int status = key_option(k, a, argc, argv, &i, o->cfg);
+
+            if (status >= 0)
+                return status;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--human") == 0) {
             o->human = true;
         } else if (strcmp(a, "--charts") == 0) {
             o->charts = true;
-        } else if (strcmp(a, "--threshold") == 0 || strncmp(a, "--threshold=", 12) == 0) {
-            const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : "");
-
-            if (strcmp(v, "newest") == 0) {
-                o->threshold = OG_INDEX_THRESHOLD_NEWEST;
-            } else if (strcmp(v, "any") == 0) {
-                o->threshold = OG_INDEX_THRESHOLD_ANY;
-            } else {
-                fprintf(stderr, "ocigate index analyze: --threshold takes newest or any\n");
-                return 2;
-            }
-        } else if (is_option(a, "--allow-host") || is_option(a, "--allow-cidr") ||
-                   is_option(a, "--timeout-ms")) {
-            bool host = is_option(a, "--allow-host"), cidr = is_option(a, "--allow-cidr");
-            const char *name = host ? "--allow-host" : cidr ? "--allow-cidr" : "--timeout-ms";
-            const char *v = option_value(a, strlen(name), argc, argv, &i);
-            struct og_cidr parsed;
-            struct og_diag diag;
-            uint64_t ms;
-
-            if (v == NULL || v[0] == '\0') {
-                fprintf(stderr, "ocigate index analyze: %s needs a value\n", name);
-                return 2;
-            }
-            og_diag_clear(&diag);
-            if (host) {
-                hosts[o->fetch.n_allow_hosts++] = v;
-            } else if (cidr) {
-                if (og_netaddr_cidr_parse(v, &parsed, &diag) != OG_OK) {
-                    fprintf(stderr, "ocigate index analyze: --allow-cidr: %s\n", diag.msg);
-                    return 2;
-                }
-                cidrs[o->fetch.n_allow_cidrs++] = v;
-            } else if (srv_args_parse_u64(v, 1000, 600000, &ms) != OG_OK) {
-                fprintf(stderr,
-                        "ocigate index analyze: --timeout-ms must be a number within "
-                        "1000..600000, not '%s'\n",
-                        v);
-                return 2;
-            } else {
-                o->fetch.timeout_ms = (uint32_t)ms;
-            }
+        } else if (is_option(a, "--timeout-ms")) {
+            fprintf(stderr, "ocigate index analyze: --timeout-ms was renamed to --timeout, which "
+                            "takes a duration as the file does (e.g. --timeout 30s)\n");
+            return 2;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "ocigate index analyze: unknown option '%s'\n", a);
             usage(stderr);
@@ -346,32 +345,25 @@ static int parse_args(int argc, char **argv, struct index_opts *o, const char **
         usage(stderr);
         return 2;
     }
+    /* The fetch follows the index keys, as the server's fetches do. */
+    srv_fetch_opts_from_settings(&o->fetch, &o->cfg->index);
     return -1;
 }
 
 int srv_cmd_index(int argc, char **argv)
 {
-    struct index_opts o = {false, false, OG_INDEX_THRESHOLD_NEWEST, {0}};
-    const char **hosts = NULL, **cidrs = NULL;
+    struct index_opts o = {false, false, NULL, {0}};
     const char *file = NULL;
     int status;
 
     srv_fetch_opts_init(&o.fetch);
-    /* Each repeatable option occurs at most argc times. */
-    hosts = calloc((size_t)argc + 1, sizeof(*hosts));
-    cidrs = calloc((size_t)argc + 1, sizeof(*cidrs));
-    if (hosts == NULL || cidrs == NULL) {
+    if (og_config_new(&o.cfg) != OG_OK) {
         fprintf(stderr, "ocigate index analyze: out of memory\n");
-        status = 1;
-        goto out;
+        return 1;
     }
-    o.fetch.allow_hosts = hosts;
-    o.fetch.allow_cidrs = cidrs;
-    status = parse_args(argc, argv, &o, hosts, cidrs, &file);
+    status = parse_args(argc, argv, &o, &file);
     if (status < 0)
         status = analyze_arg(file, &o);
-out:
-    free(hosts);
-    free(cidrs);
+    og_config_unref(o.cfg);
     return status;
 }

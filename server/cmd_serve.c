@@ -16,12 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "cmd.h"
 #include "fetch.h"
 #include "httpd.h"
 #include "index_cache.h"
-#include "index_flags.h"
+#include "key_flags.h"
 #include "log.h"
 #include "reload.h"
 #include "snapshot.h"
@@ -32,8 +31,6 @@
 #define DEFAULT_CONN_TIMEOUT_S 10
 #define DEFAULT_DRAIN_S 5
 #define DEFAULT_MAX_CONNS 1024
-#define REQUEST_TIMEOUT_MIN_MS 100u
-#define REQUEST_TIMEOUT_MAX_MS 3600000u
 /*
  * libmicrohttpd's per-connection pool holds the request line, headers and the read buffer
  * (the body streams through it into the request's og_buf); it is zeroed for every request on
@@ -41,22 +38,69 @@
  * the server's time in memset, 16 KiB 2%). Admission request headers are well under 2 KiB.
  */
 #define CONN_MEMORY (16 * 1024)
-/* --body-budget bounds: below 1Mi no normal body fits next to a few others. */
-#define BODY_BUDGET_MIN ((uint64_t)1 << 20)
-#define BODY_BUDGET_MAX ((uint64_t)64 << 30)
+
+/* getopt codes of the options that are not single letters. */
+enum {
+    OPT_VALUE = 500,     /* + the row of value_opts[] */
+    OPT_KEY_FLAG = 1000, /* + the row of srv_key_flags[] */
+    OPT_RENAMED = 2000,  /* + the row of srv_key_flag_renames[] */
+};
+
+/*
+ * The server's own options that take a number, size or duration (not configuration keys):
+ * their values go through the file's parsers (og_config_value_parse()), with these limits,
+ * which the help text states.
+ */
+enum value_opt {
+    OPT_THREADS,
+    OPT_CONN_TIMEOUT,
+    OPT_MAX_CONNS,
+    OPT_REQUEST_TIMEOUT,
+    OPT_BODY_BUDGET,
+    OPT_DRAIN,
+    N_VALUE_OPTS
+};
+
+static const struct {
+    const char *name;
+    enum og_config_unit unit;
+    uint64_t min, max;
+} value_opts[N_VALUE_OPTS] = {
+    [OPT_THREADS] = {"threads", OG_CONFIG_NUMBER, 1, 256},
+    [OPT_CONN_TIMEOUT] = {"conn-timeout", OG_CONFIG_NUMBER, 1, 3600},
+    [OPT_MAX_CONNS] = {"max-conns", OG_CONFIG_NUMBER, 1, 65536},
+    [OPT_REQUEST_TIMEOUT] = {"request-timeout", OG_CONFIG_MS, 100, 3600000},
+    /* Below 1Mi no normal body fits next to a few others. */
+    [OPT_BODY_BUDGET] = {"body-budget", OG_CONFIG_SIZE, 1u << 20, (uint64_t)64 << 30},
+    [OPT_DRAIN] = {"drain", OG_CONFIG_NUMBER, 0, 3600},
+};
 
 struct serve_opts {
     struct srv_httpd_opts http;
     const char *config;
-    const char *mode;
-    const char *max_body;
     unsigned drain_s;
     int log_level;
-    struct srv_index_flags index; /* --index-*; hosts and cidrs have room for argc */
+    struct srv_key_flag_arg *keys; /* the key flags in order; room for argc */
+    size_t n_keys;
 };
+
+/* "LO..HI" of a value option, in its own notation ("100ms..1h"). */
+static const char *range(enum value_opt o, char *out, size_t size)
+{
+    char lo[32], hi[32];
+
+    (void)snprintf(out, size, "%s..%s",
+                   og_config_value_format(value_opts[o].unit, value_opts[o].min, lo, sizeof(lo)),
+                   og_config_value_format(value_opts[o].unit, value_opts[o].max, hi, sizeof(hi)));
+    return out;
+}
 
 static void usage(FILE *out)
 {
+    char r[N_VALUE_OPTS][80], budget[32], timeout[32];
+
+    for (int i = 0; i < N_VALUE_OPTS; i++)
+        range((enum value_opt)i, r[i], sizeof(r[i]));
     fprintf(out,
             "usage: ocigate serve --tls-cert FILE --tls-key FILE [options]\n"
             "\n"
@@ -71,239 +115,199 @@ static void usage(FILE *out)
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
             "  --config FILE        YAML configuration (see 'ocigate config default');\n"
             "                       reloaded on SIGHUP and when the file changes\n"
-            "  --mode MODE          mutate, enforce, audit or off; overrides the file\n"
-            "                       (default: the file's mode, else mutate)\n"
-            "  --max-body SIZE      largest request body, a size as in the file (8Mi, 8M);\n"
-            "                       overrides the file's maxBodyBytes (default: 8Mi)\n"
-            "  --threads N          worker threads, 1..256 (default: number of CPUs)\n"
-            "  --conn-timeout S     seconds an idle or stalled connection is kept, 1..3600\n"
+            "  --threads N          worker threads, %s (default: number of CPUs)\n"
+            "  --conn-timeout S     seconds an idle or stalled connection is kept, %s\n"
             "                       (default: %d)\n"
-            "  --max-conns N        concurrent connections, 1..65536 (default: %d); at the\n"
+            "  --max-conns N        concurrent connections, %s (default: %d); at the\n"
             "                       cap clients wait in the listen backlog, and idle keep-alive\n"
             "                       connections, then ones without a request 1 s (or a byte\n"
             "                       200 ms) after accept, are closed for them\n"
             "  --request-timeout D  longest a request's headers and body may take to arrive,\n"
             "                       from its first byte (on a new connection from accept,\n"
-            "                       TLS handshake included), 100ms..1h (default: 5s)\n"
+            "                       TLS handshake included), %s (default: %s)\n"
             "  --body-budget SIZE   bytes all request bodies in flight may hold together,\n"
-            "                       1Mi..64Gi, suffix Ki/Mi/Gi or k/M/G; over it: 503\n"
-            "                       with Retry-After (default: 64Mi)\n"
+            "                       %s, suffix Ki/Mi/Gi or k/M/G; over it: 503\n"
+            "                       with Retry-After (default: %s)\n"
             "  --drain S            seconds between SIGTERM (readyz turns 503) and closing\n"
-            "                       the listener, 0..3600 (default: %d)\n"
+            "                       the listener, %s (default: %d)\n"
             "  --log-level LEVEL    error, warn, info or debug (default: info)\n"
             "  -h, --help           show this help\n"
             "\n"
-            "%s"
-            "\n"
-            "precedence: flags > the --config file > built-in defaults, also on reload.\n"
-            "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
-            "file is logged and the running config stays).\n",
-            DEFAULT_CONN_TIMEOUT_S, DEFAULT_MAX_CONNS, DEFAULT_DRAIN_S, srv_index_flags_usage);
+            "configuration keys: each flag sets its key of the --config file (a repeatable\n"
+            "one adds to the file's list), with the same values (--index-ttl 90m,\n"
+            "--max-body 8Mi) and limits:\n",
+            r[OPT_THREADS], r[OPT_CONN_TIMEOUT], DEFAULT_CONN_TIMEOUT_S, r[OPT_MAX_CONNS],
+            DEFAULT_MAX_CONNS, r[OPT_REQUEST_TIMEOUT],
+            og_config_value_format(OG_CONFIG_MS, SRV_HTTPD_REQUEST_TIMEOUT_MS, timeout,
+                                   sizeof(timeout)),
+            r[OPT_BODY_BUDGET],
+            og_config_value_format(OG_CONFIG_SIZE, SRV_HTTPD_BODY_BUDGET, budget, sizeof(budget)),
+            r[OPT_DRAIN], DEFAULT_DRAIN_S);
+    srv_key_flags_usage(out, srv_key_flags);
+    fprintf(out, "\n"
+                 "precedence: flags > the --config file > built-in defaults, also on reload.\n"
+                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
+                 "file is logged and the running config stays).\n");
 }
 
-/* Parses a flag's number into `*out`, or prints why not. */
-static bool flag_uint(const char *flag, const char *val, uint64_t min, uint64_t max, unsigned *out)
+/* Parses a value option into `*out`, or prints why not (the file's message for the value). */
+static bool value_opt(enum value_opt o, const char *val, uint64_t *out)
+{
+    struct og_diag diag;
+
+    og_diag_clear(&diag);
+    if (og_config_value_parse(value_opts[o].unit, val, strlen(val), value_opts[o].min,
+                              value_opts[o].max, out, &diag) != OG_OK) {
+        fprintf(stderr, "ocigate serve: --%s: %s\n", value_opts[o].name, diag.msg);
+        return false;
+    }
+    return true;
+}
+
+/* The long options: the server's own, then one per value option, key flag and renamed flag. */
+static struct option *long_options(void)
+{
+    static const struct option own[] = {
+        {"listen", required_argument, NULL, 'l'},    {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},   {"config", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+    };
+    size_t n_own = sizeof(own) / sizeof(own[0]), n_keys = 0, n_renames = 0, o;
+    struct option *opts;
+
+    while (srv_key_flags[n_keys].name != NULL)
+        n_keys++;
+    while (srv_key_flag_renames[n_renames].old_name != NULL)
+        n_renames++;
+    opts = calloc(n_own + N_VALUE_OPTS + n_keys + n_renames + 1, sizeof(*opts));
+    if (opts == NULL)
+        return NULL;
+    memcpy(opts, own, sizeof(own));
+    o = n_own;
+    for (int i = 0; i < N_VALUE_OPTS; i++)
+        opts[o++] = (struct option){value_opts[i].name, required_argument, NULL, OPT_VALUE + i};
+    for (size_t i = 0; i < n_keys; i++)
+        opts[o++] =
+            (struct option){srv_key_flags[i].name, required_argument, NULL, OPT_KEY_FLAG + (int)i};
+    for (size_t i = 0; i < n_renames; i++)
+        opts[o++] = (struct option){srv_key_flag_renames[i].old_name, required_argument, NULL,
+                                    OPT_RENAMED + (int)i};
+    return opts;
+}
+
+/* Stores the checked value `v` of value option `opt`. */
+static void set_value_opt(enum value_opt opt, uint64_t v, struct serve_opts *o)
+{
+    switch (opt) {
+    case OPT_THREADS:
+        o->http.threads = (unsigned)v;
+        break;
+    case OPT_CONN_TIMEOUT:
+        o->http.conn_timeout_s = (unsigned)v;
+        break;
+    case OPT_MAX_CONNS:
+        o->http.max_conns = (unsigned)v;
+        break;
+    case OPT_REQUEST_TIMEOUT:
+        o->http.request_timeout_ms = v;
+        break;
+    case OPT_BODY_BUDGET:
+        o->http.body_budget = (size_t)v;
+        break;
+    case OPT_DRAIN:
+        o->drain_s = (unsigned)v;
+        break;
+    case N_VALUE_OPTS:
+        break;
+    }
+}
+
+/* Handles one option `c` with value `val`. Returns -1 to go on, else the exit status. */
+static int take_option(int c, const char *val, struct serve_opts *o)
 {
     uint64_t v;
 
-    if (srv_args_parse_u64(val, min, max, &v) != OG_OK) {
-        fprintf(stderr, "ocigate serve: %s must be a number within %llu..%llu, not '%s'\n", flag,
-                (unsigned long long)min, (unsigned long long)max, val);
-        return false;
+    if (c >= OPT_VALUE && c < OPT_VALUE + N_VALUE_OPTS) {
+        if (!value_opt((enum value_opt)(c - OPT_VALUE), val, &v))
+            return 2;
+        set_value_opt((enum value_opt)(c - OPT_VALUE), v, o);
+        return -1;
     }
-    *out = (unsigned)v;
-    return true;
-}
+    switch (c) {
+    case 'l':
+        o->http.listen = val;
+        return -1;
+    case 'c':
+        o->http.cert_file = val;
+        return -1;
+    case 'k':
+        o->http.key_file = val;
+        return -1;
+    case 'f':
+        o->config = val;
+        return -1;
+    case 'L':
+        o->log_level = srv_log_parse_level(val);
+        if (o->log_level >= 0)
+            return -1;
+        fprintf(stderr, "ocigate serve: --log-level must be error, warn, info or debug, not '%s'\n",
+                val);
+        return 2;
+    default:
+        break;
+    }
+    if (c >= OPT_RENAMED) {
+        const struct srv_key_flag_rename *r = &srv_key_flag_renames[c - OPT_RENAMED];
+        struct og_config_key_doc d;
+        const struct srv_key_flag *f = srv_key_flag_find(r->new_name);
 
-/* Parses a flag's duration ("5s", "1500ms") into `*ms`, or prints why not. */
-static bool flag_duration(const char *flag, const char *val, uint64_t min_ms, uint64_t max_ms,
-                          uint64_t *ms)
-{
-    struct og_diag diag;
-    uint64_t v;
-
-    og_diag_clear(&diag);
-    if (og_config_parse_duration(val, strlen(val), &v, &diag) != OG_OK) {
-        fprintf(stderr, "ocigate serve: %s: %s\n", flag, diag.msg);
-        return false;
+        if (f != NULL && og_config_key_describe(f->key, &d) == OG_OK)
+            fprintf(stderr,
+                    "ocigate serve: --%s was renamed to --%s, which takes a %s as the file "
+                    "does (e.g. --%s %s)\n",
+                    r->old_name, r->new_name, d.syntax, r->new_name, d.def);
+        return 2;
     }
-    if (v < min_ms || v > max_ms) {
-        fprintf(stderr, "ocigate serve: %s must be within %llums..%llus, not '%s'\n", flag,
-                (unsigned long long)min_ms, (unsigned long long)max_ms / 1000, val);
-        return false;
-    }
-    *ms = v;
-    return true;
-}
-
-/* Parses a flag's size (the config file's quantity syntax) into `*out`, or prints why not. */
-static bool flag_size(const char *flag, const char *val, uint64_t min, uint64_t max, size_t *out)
-{
-    struct og_diag diag;
-    uint64_t v = 0;
-
-    og_diag_clear(&diag);
-    if (og_config_parse_size(val, strlen(val), &v, &diag) != OG_OK) {
-        fprintf(stderr, "ocigate serve: %s: %s\n", flag, diag.msg);
-        return false;
-    }
-    if (v < min || v > max || v > SIZE_MAX) {
-        fprintf(stderr, "ocigate serve: %s must be within %llu..%llu bytes, not '%s'\n", flag,
-                (unsigned long long)min, (unsigned long long)max, val);
-        return false;
-    }
-    *out = (size_t)v;
-    return true;
+    /* A key flag: checked and applied with the file (srv_config_build()). */
+    o->keys[o->n_keys].flag = &srv_key_flags[c - OPT_KEY_FLAG];
+    o->keys[o->n_keys].value = val;
+    o->n_keys++;
+    return -1;
 }
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},
-        {"config", required_argument, NULL, 'f'},
-        {"mode", required_argument, NULL, 'm'},
-        {"max-body", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},
-        {"conn-timeout", required_argument, NULL, 'T'},
-        {"max-conns", required_argument, NULL, 'C'},
-        {"request-timeout", required_argument, NULL, 'R'},
-        {"body-budget", required_argument, NULL, 'B'},
-        {"drain", required_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {"index-enabled", required_argument, NULL, 1000},
-        {"index-threshold", required_argument, NULL, 1001},
-        {"index-ttl", required_argument, NULL, 1002},
-        {"index-negative-ttl", required_argument, NULL, 1003},
-        {"index-cache-entries", required_argument, NULL, 1004},
-        {"index-budget-ms", required_argument, NULL, 1005},
-        {"index-connect-timeout-ms", required_argument, NULL, 1006},
-        {"index-timeout-ms", required_argument, NULL, 1007},
-        {"index-max-bytes", required_argument, NULL, 1008},
-        {"index-on-unknown", required_argument, NULL, 1009},
-        {"index-allow-host", required_argument, NULL, 1010},
-        {"index-allow-cidr", required_argument, NULL, 1011},
-        {"index-max-fetches", required_argument, NULL, 1012},
-        {"index-max-fetches-per-host", required_argument, NULL, 1013},
-        {NULL, 0, NULL, 0}};
-    int c;
+    struct option *longopts = long_options();
+    int c, status = -1;
 
+    if (longopts == NULL) {
+        fprintf(stderr, "ocigate serve: out of memory\n");
+        return 1;
+    }
     opterr = 0;
     optind = 1;
-    for (c = getopt_long(argc, argv, ":h", longopts, NULL); c != -1;
-         c = getopt_long(argc, argv, ":h", longopts, NULL)) {
-        switch (c) {
-        case 'l':
-            o->http.listen = optarg;
+    while (status < 0) {
+        c = getopt_long(argc, argv, ":h", longopts, NULL);
+        if (c == -1)
             break;
-        case 'c':
-            o->http.cert_file = optarg;
-            break;
-        case 'k':
-            o->http.key_file = optarg;
-            break;
-        case 'f':
-            o->config = optarg;
-            break;
-        case 'm':
-            o->mode = optarg;
-            break;
-        case 'b':
-            o->max_body = optarg;
-            break;
-        case 't':
-            if (!flag_uint("--threads", optarg, 1, 256, &o->http.threads))
-                return 2;
-            break;
-        case 'T':
-            if (!flag_uint("--conn-timeout", optarg, 1, 3600, &o->http.conn_timeout_s))
-                return 2;
-            break;
-        case 'C':
-            if (!flag_uint("--max-conns", optarg, 1, 65536, &o->http.max_conns))
-                return 2;
-            break;
-        case 'R':
-            if (!flag_duration("--request-timeout", optarg, REQUEST_TIMEOUT_MIN_MS,
-                               REQUEST_TIMEOUT_MAX_MS, &o->http.request_timeout_ms))
-                return 2;
-            break;
-        case 'B':
-            if (!flag_size("--body-budget", optarg, BODY_BUDGET_MIN, BODY_BUDGET_MAX,
-                           &o->http.body_budget))
-                return 2;
-            break;
-        case 'd':
-            if (!flag_uint("--drain", optarg, 0, 3600, &o->drain_s))
-                return 2;
-            break;
-        case 'L':
-            o->log_level = srv_log_parse_level(optarg);
-            if (o->log_level < 0) {
-                fprintf(stderr,
-                        "ocigate serve: --log-level must be error, warn, info or debug, not "
-                        "'%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 1000:
-            o->index.enabled = optarg;
-            break;
-        case 1001:
-            o->index.threshold = optarg;
-            break;
-        case 1002:
-            o->index.ttl = optarg;
-            break;
-        case 1003:
-            o->index.negative_ttl = optarg;
-            break;
-        case 1004:
-            o->index.entries = optarg;
-            break;
-        case 1005:
-            o->index.budget = optarg;
-            break;
-        case 1006:
-            o->index.connect_timeout = optarg;
-            break;
-        case 1007:
-            o->index.timeout = optarg;
-            break;
-        case 1008:
-            o->index.max_bytes = optarg;
-            break;
-        case 1009:
-            o->index.on_unknown = optarg;
-            break;
-        case 1010:
-            o->index.hosts[o->index.n_hosts++] = optarg;
-            break;
-        case 1011:
-            o->index.cidrs[o->index.n_cidrs++] = optarg;
-            break;
-        case 1012:
-            o->index.max_fetches = optarg;
-            break;
-        case 1013:
-            o->index.max_fetches_per_host = optarg;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
-            return 0;
-        case ':':
+            status = 0;
+        } else if (c == ':') {
             fprintf(stderr, "ocigate serve: %s needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
+            status = 2;
+        } else if (c == '?') {
             fprintf(stderr, "ocigate serve: unknown option '%s'\n", argv[optind - 1]);
             usage(stderr);
-            return 2;
+            status = 2;
+        } else {
+            status = take_option(c, optarg, o);
         }
     }
+    free(longopts);
+    if (status >= 0)
+        return status;
     if (optind < argc) {
         fprintf(stderr, "ocigate serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -312,36 +316,6 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         fprintf(stderr, "ocigate serve: --tls-cert and --tls-key are required\n");
         return 2;
     }
-    return -1;
-}
-
-/*
- * The flags that shape the configuration, checked. Precedence: a flag beats the --config
- * file, which beats the defaults (reload.h). Returns -1 or an exit status.
- */
-static int config_flags(const struct serve_opts *o, struct srv_config_flags *flags)
-{
-    struct og_diag diag;
-
-    memset(flags, 0, sizeof(*flags));
-    flags->path = o->config;
-    flags->mode = o->mode;
-    if (o->max_body != NULL) {
-        if (srv_args_parse_size(o->max_body, 1, (uint64_t)1 << 30, &flags->max_body) != OG_OK) {
-            fprintf(stderr,
-                    "ocigate serve: --max-body must be a size within 1..1Gi bytes (suffix "
-                    "Ki, Mi, Gi or k, M, G), not '%s'\n",
-                    o->max_body);
-            return 2;
-        }
-        flags->has_max_body = true;
-    }
-    og_diag_clear(&diag);
-    if (srv_index_flags_check(&o->index, &diag) != OG_OK) {
-        fprintf(stderr, "ocigate serve: %s\n", diag.msg);
-        return 2;
-    }
-    flags->index = &o->index;
     return -1;
 }
 
@@ -455,10 +429,9 @@ int srv_cmd_serve(int argc, char **argv)
     o.http.body_budget = SRV_HTTPD_BODY_BUDGET;
     o.drain_s = DEFAULT_DRAIN_S;
     o.log_level = SRV_LOG_INFO;
-    /* Each repeatable flag occurs at most argc times. */
-    o.index.hosts = calloc((size_t)argc + 1, sizeof(*o.index.hosts));
-    o.index.cidrs = calloc((size_t)argc + 1, sizeof(*o.index.cidrs));
-    if (o.index.hosts == NULL || o.index.cidrs == NULL) {
+    /* Each key flag occurs at most argc times. */
+    o.keys = calloc((size_t)argc + 1, sizeof(*o.keys));
+    if (o.keys == NULL) {
         fprintf(stderr, "ocigate serve: out of memory\n");
         status = 1;
         goto out;
@@ -472,9 +445,10 @@ int srv_cmd_serve(int argc, char **argv)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o.http.threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
     }
-    status = config_flags(&o, &flags);
-    if (status >= 0)
-        goto out;
+    memset(&flags, 0, sizeof(flags));
+    flags.path = o.config;
+    flags.args = o.keys;
+    flags.n_args = o.n_keys;
     status = make_config(&flags, &cfg);
     if (status >= 0)
         goto out;
@@ -554,7 +528,6 @@ int srv_cmd_serve(int argc, char **argv)
     srv_log_batch_stop();
     status = 0;
 out:
-    free(o.index.hosts);
-    free(o.index.cidrs);
+    free(o.keys);
     return status;
 }

@@ -19,7 +19,6 @@
 #include <pthread.h>
 
 #include "admission.h"
-#include "args.h"
 #include "conns.h"
 #include "log.h"
 #include "request.h"
@@ -562,7 +561,8 @@ static enum og_err parse_listen(const char *listen, struct sockaddr_storage *ss,
         return og_diag_set(diag, OG_EINVAL, "listen address too long");
     memcpy(host, hstart, hlen);
     host[hlen] = '\0';
-    if (srv_args_parse_u64(port_s, 0, 65535, &port) != OG_OK)
+    if (og_config_value_parse(OG_CONFIG_NUMBER, port_s, strlen(port_s), 0, 65535, &port, NULL) !=
+        OG_OK)
         return og_diag_set(diag, OG_EINVAL, "bad port in listen address '%s'", listen);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = listen[0] == '[' ? AF_INET6 : AF_UNSPEC;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config_file.h"
-#include "index_flags.h"
+#include "key_flags.h"
 #include "log.h"
 #include "snapshot.h"
 
@@ -32,9 +32,8 @@
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 struct srv_reload {
-    struct srv_config_flags flags; /* strings below are owned copies */
+    struct srv_config_flags flags; /* its path is `path`, an owned copy */
     char *path;
-    char *mode;
     char *dir;        /* the watched directory */
     const char *base; /* the file's name within `dir` (points into `path`) */
     int wake_fd;      /* eventfd: reload requests and stop */
@@ -51,30 +50,23 @@ enum og_err srv_config_build(const struct srv_config_flags *flags, struct og_con
                              struct og_diag *diag)
 {
     struct og_config *cfg = NULL;
-    enum og_mode mode = OG_MODE_MUTATE;
     enum og_err rc;
 
-    /* Flags are checked first, so that a bad flag is reported even when the file is bad too. */
-    if (flags->mode != NULL && og_mode_parse(flags->mode, &mode) != OG_OK) {
-        og_diag_clear(diag);
-        og_diag_where(diag, "--mode");
-        return og_diag_set(diag, OG_EINVAL,
-                           "invalid value \"%s\" (expected off, audit, mutate or enforce)",
-                           flags->mode);
+    /* The flags go on the defaults first: without a file that is the snapshot, with one it
+     * reports a bad flag even when the file is bad too. */
+    rc = og_config_new(&cfg);
+    if (rc == OG_OK)
+        rc = srv_key_flags_apply(flags->args, flags->n_args, cfg, diag);
+    if (rc == OG_OK && flags->path != NULL) {
+        og_config_unref(cfg);
+        cfg = NULL;
+        rc = srv_config_load(flags->path, &cfg, diag);
+        if (rc == OG_OK)
+            rc = srv_key_flags_apply(flags->args, flags->n_args, cfg, diag);
     }
-    rc = flags->path != NULL ? srv_config_load(flags->path, &cfg, diag) : og_config_new(&cfg);
-    if (rc != OG_OK)
+    if (rc != OG_OK) {
+        og_config_unref(cfg);
         return rc;
-    if (flags->mode != NULL)
-        cfg->mode = mode;
-    if (flags->has_max_body)
-        cfg->max_body = flags->max_body;
-    if (flags->index != NULL) {
-        rc = srv_index_flags_apply(flags->index, &cfg->index, diag);
-        if (rc != OG_OK) {
-            og_config_unref(cfg);
-            return rc;
-        }
     }
     *out = cfg;
     return OG_OK;
@@ -272,7 +264,6 @@ static void reload_free(struct srv_reload *r)
     if (r->ino_fd >= 0)
         close(r->ino_fd);
     free(r->path);
-    free(r->mode);
     free(r->dir);
     free(r);
 }
@@ -309,13 +300,7 @@ enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_re
         }
         r->base = slash == NULL ? r->path : slash + 1;
     }
-    if (flags->mode != NULL) {
-        r->mode = strdup(flags->mode);
-        if (r->mode == NULL)
-            goto out;
-    }
     r->flags.path = r->path;
-    r->flags.mode = r->mode;
     rc = OG_EIO;
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->wake_fd < 0) {

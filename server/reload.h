@@ -2,10 +2,11 @@
  * reload.h - builds the configuration snapshot from the file and the flags, and reloads it off
  * the request path on SIGHUP and when the file changes.
  *
- * Precedence, at start and on every reload: a command-line flag (--mode, --max-body) beats the
- * config file (--config FILE), which beats the built-in defaults. Paths and the listen address
- * exist only as flags. A reload that fails (unreadable file, invalid YAML, a bad value) is
- * logged as an error and the running snapshot stays; the process never exits over it.
+ * Precedence, at start and on every reload: a command-line flag that sets a key (--mode,
+ * --max-body, --index-*: key_flags.h) beats the config file (--config FILE), which beats the
+ * built-in defaults. Paths and the listen address exist only as flags. A reload that fails
+ * (unreadable file, invalid YAML, a bad value) is logged as an error and the running snapshot
+ * stays; the process never exits over it.
  *
  * File changes are watched with inotify on the file's DIRECTORY, not the file: Kubernetes
  * ConfigMap volumes publish a new version by swapping the `..data` symlink atomically, and
@@ -16,29 +17,29 @@
 #ifndef SRV_RELOAD_H
 #define SRV_RELOAD_H
 
-#include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 
-struct srv_index_flags;
+struct srv_key_flag_arg;
 
-/** What the command line says about the configuration. Strings are borrowed. */
+/** What the command line says about the configuration. */
 struct srv_config_flags {
-    const char *path;  /**< --config FILE, or NULL for the built-in defaults */
-    const char *mode;  /**< --mode, or NULL: the file's mode (or the default) */
-    bool has_max_body; /**< --max-body was given */
-    uint64_t max_body; /**< its value, in bytes */
-    /** The --index-* flags (index_flags.h), or NULL; lent: must outlive the watcher. */
-    const struct srv_index_flags *index;
+    const char *path; /**< --config FILE, or NULL for the built-in defaults; copied by the
+                           watcher */
+    /** The flags that set a key (key_flags.h), in command-line order; the array and its
+     * strings are lent: they must outlive the watcher. */
+    const struct srv_key_flag_arg *args;
+    size_t n_args;
 };
 
 /**
- * Builds a snapshot: the file at `flags->path` (or the defaults), then the flags on top.
+ * Builds a snapshot: the file at `flags->path` (or the defaults), then the flags on top. The
+ * flags are checked first, so that a bad flag is reported even when the file is bad too.
  * On failure `diag` explains (file:line:column for the file, "--mode" in `where` for a flag)
- * and the srv_config_load() error is returned; `*out` is untouched. The caller owns the
- * reference in `*out`. Thread-safe.
+ * and the srv_config_load() or srv_key_flags_apply() error is returned; `*out` is untouched. The
+ * caller owns the reference in `*out`. Thread-safe.
  */
 OG_NODISCARD enum og_err srv_config_build(const struct srv_config_flags *flags,
                                           struct og_config **out, struct og_diag *diag);
@@ -48,9 +49,9 @@ struct srv_reload;
 
 /**
  * Starts the watcher thread, which swaps new snapshots in with srv_snapshot_swap() (so
- * srv_snapshot_init() must have run). `flags` and its strings are copied. The thread blocks
- * every signal, so signals keep going to the process's sigwait() loop. With a `path`, its
- * directory is watched; OG_EIO when that watch cannot be set up. OG_ENOMEM. The caller stops
+ * srv_snapshot_init() must have run). `flags` and its path are copied, the flags' args lent. The
+ * thread blocks every signal, so signals keep going to the process's sigwait() loop. With a `path`,
+ * its directory is watched; OG_EIO when that watch cannot be set up. OG_ENOMEM. The caller stops
  * and frees the watcher with srv_reload_stop().
  */
 OG_NODISCARD enum og_err srv_reload_start(const struct srv_config_flags *flags,

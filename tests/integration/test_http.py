@@ -160,6 +160,28 @@ def test_body_cap_413():
     eq(s.review("/mutate", body).status, 200, "a body of exactly --max-body")
 
 
+def test_max_body_is_a_quantity_in_flag_and_file():
+    """--max-body 8M and maxBodyBytes: 8M both mean 8000000 bytes (M is 10^6, Mi 2^20)."""
+    import tempfile
+    d = tempfile.TemporaryDirectory(prefix="ogcfg-")
+    path = os.path.join(d.name, "ocigate.yaml")
+    with open(path, "w") as f:
+        f.write("maxBodyBytes: 8M\n")
+    for args in (("--max-body", "8M"), ("--config", path)):
+        with Server(*args) as s:
+            for length, want in ((8000001, 413), (8 << 20, 413)):
+                sock = s.tls_socket()
+                sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % length)
+                resp = http.client.HTTPResponse(sock)
+                resp.begin()
+                eq(resp.status, want, "%r: status for Content-Length %d" % (args, length))
+                check(b"8000000" in resp.read(), "%r: 413 names the cap" % (args,))
+                sock.close()
+    d.cleanup()
+
+
 def test_large_body_streams_through_small_pool():
     """A 1 MiB review streams through libmicrohttpd's 16 KiB connection pool and TLS records."""
     with Server("--max-body", "2M", conn_timeout=5) as s:

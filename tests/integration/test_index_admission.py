@@ -115,7 +115,7 @@ def wait_warm(s, url, timeout=10):
 
 
 def test_cold_then_warm_mutate():
-    with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "3000", mode="mutate") as s:
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget", "3s", mode="mutate") as s:
         name = index_name()
         url = "%s/repo/%s" % (ix.base, name)
         resp, took, line = admit(s, url)
@@ -165,7 +165,7 @@ def test_every_mode_cold_then_warm():
         for mode in ("mutate", "audit", "enforce"):
             # A slow index makes the cold answer the pending one; a fast one may give OCI.
             for url in ("%s/delay/2500/%s" % (ix.base, name), "%s/repo/%s" % (ix.base, name)):
-                with Server(*ALLOW, "--index-budget-ms", str(budget_ms), mode=mode) as s:
+                with Server(*ALLOW, "--index-budget", "%dms" % budget_ms, mode=mode) as s:
                     resp, took, line = admit(s, url)
                     check(took < budget_ms / 1000.0 + 1.0, mode + ": cold within the budget",
                           took)
@@ -195,8 +195,8 @@ def test_clean_index_is_left_alone():
 
 def test_budget_is_kept_in_every_fault():
     budget_ms = 400
-    with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", str(budget_ms),
-                                     "--index-timeout-ms", "20000", mode="mutate") as s:
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget", "%dms" % budget_ms,
+                                     "--index-timeout", "20s", mode="mutate") as s:
         down = "http://127.0.0.1:%d" % closed_port()
         faults = {"slow drip": ix.base + "/drip/100", "endless": ix.base + "/endless",
                   "slow server": ix.base + "/delay/3000/oci-small", "down": down,
@@ -217,7 +217,7 @@ def test_budget_is_kept_in_every_fault():
 
 
 def test_on_unknown_deny_in_enforce():
-    with IndexServer() as ix, Server(*ALLOW, "--index-budget-ms", "200",
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget", "200ms",
                                      "--index-on-unknown", "deny", mode="enforce") as s:
         resp, took, line = admit(s, ix.base + "/delay/2000/http-small")
         check(took < 1.2, "within the budget", took)
@@ -271,7 +271,7 @@ def test_index_disabled():
 
 def test_sigterm_resumes_parked_admissions():
     with IndexServer() as ix:
-        s = Server(*ALLOW, "--index-budget-ms", "20000", mode="mutate", drain=0)
+        s = Server(*ALLOW, "--index-budget", "20s", mode="mutate", drain=0)
         out = {}
 
         def slow():
@@ -290,6 +290,13 @@ def test_sigterm_resumes_parked_admissions():
         s.__exit__(None, None, None)
 
 
+def test_ipv6_allow_host_flag_like_the_file():
+    """--index-allow-host fd00::5 is accepted, as index.allowHosts: ["fd00::5"] is."""
+    with Server("--index-allow-host", "fd00::5", "--index-allow-host", "charts.example.com",
+                mode="mutate") as s:
+        eq(s.request("GET", "/healthz").status, 200, "serving with an IPv6 allow-host")
+
+
 def test_flag_errors():
     bin_ = os.environ.get("OCIGATE_BIN")
     if not bin_:
@@ -300,12 +307,19 @@ def test_flag_errors():
                        (["--index-threshold", "most"], "newest or any"),
                        (["--index-on-unknown", "maybe"], "allow or deny"),
                        (["--index-enabled", "yes"], "true or false"),
-                       (["--index-budget-ms", "25001"], "0..25000"),
-                       (["--index-connect-timeout-ms", "99"], "100..60000"),
-                       (["--index-max-bytes", "2G"], "--index-max-bytes"),
-                       (["--index-max-fetches", "0"], "1..4096"),
+                       (["--index-budget", "25001ms"],
+                        "--index-budget: duration \"25001ms\" is out of range (0s to 25s)"),
+                       (["--index-connect-timeout", "99ms"], "(100ms to 1m)"),
+                       (["--index-max-bytes", "2G"], "--index-max-bytes: size \"2G\""),
+                       (["--index-max-fetches", "0"], "(1 to 4096)"),
                        (["--index-max-fetches-per-host", "x"], "--index-max-fetches-per-host"),
                        (["--index-allow-host", "http://x"], "host name"),
+                       (["--index-allow-host", "[fd00::5]"],
+                        "--index-allow-host: invalid host \"[fd00::5]\""),
+                       (["--index-ttl", "60"], "--index-ttl: invalid duration \"60\""),
+                       (["--index-budget-ms", "1500"], "renamed to --index-budget"),
+                       (["--index-timeout-ms", "1500"], "renamed to --index-timeout"),
+                       (["--max-body", "1G"], "--max-body: size \"1G\" is out of range"),
                        (["--index-ttl"], "needs a value")):
         p = subprocess.run([bin_, "serve", "--tls-cert", c.cert, "--tls-key", c.key] + flags,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
@@ -369,11 +383,13 @@ def test_cli_analyze_url():
                 ([ix.base + "/repo/oci-small"], 1, "address 127.0.0.1 is not allowed"),
                 (["--allow-cidr", "127.0.0.1/32", ix.base + "/status/404"], 1, "HTTP 404"),
                 (["--allow-cidr", "127.0.0.1/32", ix.base + "/garbage"], 2, "index.yaml"),
-                (["--allow-cidr", "127.0.0.1/32", "--timeout-ms", "1000", ix.base + "/drip/100"],
+                (["--allow-cidr", "127.0.0.1/32", "--timeout", "1s", ix.base + "/drip/100"],
                  1, "timed out"),
                 (["--allow-cidr", "127.0.0.1/33", ix.base + "/repo/oci-small"], 2, "prefix"),
                 (["--allow-cidr"], 2, "needs a value"),
-                (["--timeout-ms", "5", ix.base], 2, "1000..600000"),
+                (["--timeout", "5ms", ix.base], 2, "--timeout: duration \"5ms\" is out of range"),
+                (["--timeout-ms", "1000", ix.base], 2, "renamed to --timeout"),
+                (["--allow-host", "[::1]", ix.base], 2, "--allow-host: invalid host"),
                 (["ftp://127.0.0.1/x"], 2, "scheme 'ftp' is not fetched"),
                 (["http://user:pw@127.0.0.1/x"], 2, "credentials")):
             rc, out, err = analyze(*args)

@@ -5,6 +5,7 @@
 #include <yaml.h>
 
 #include "config_file.h"
+#include "config_int.h"
 #include "ocigate/buf.h"
 #include "ocigate/config.h"
 
@@ -334,10 +335,15 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"fd00::1/8\" (host bits set; did you mean "
      "fd00::/8?)"},
     {"index: {allowCIDRs: [300.0.0.0/8]}\n", OG_EINVAL,
-     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"300.0.0.0/8\" (expected address/prefix, "
-     "e.g. 10.0.0.0/8)"},
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"300.0.0.0/8\" (\"300.0.0.0\" is not an "
+     "IPv4 or IPv6 address)"},
     {"index: {allowCIDRs: [10.0.0.0/x]}\n", OG_EINVAL,
-     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/x\" (expected address/prefix, "
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/x\" (bad prefix length)"},
+    /* What the fetcher refuses (og_netaddr_cidr_parse()) the file refuses too. */
+    {"index: {allowCIDRs: [10.0.0.0/08]}\n", OG_EINVAL,
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.0/08\" (bad prefix length)"},
+    {"index: {allowCIDRs: [10.0.0.1]}\n", OG_EINVAL,
+     "t.yaml:1:22: index.allowCIDRs[0]: invalid CIDR \"10.0.0.1\" (expected address/prefix, "
      "e.g. 10.0.0.0/8)"},
     {"maxBodyBytes: 1023\n", OG_EINVAL,
      "t.yaml:1:15: maxBodyBytes: size \"1023\" is out of range (1Ki to 64Mi)"},
@@ -505,7 +511,8 @@ OG_TEST(parse_size_public)
         enum og_err rc;
 
         og_diag_clear(&d);
-        rc = og_config_parse_size(cases[i].text, strlen(cases[i].text), &v, &d);
+        rc = og_config_value_parse(OG_CONFIG_SIZE, cases[i].text, strlen(cases[i].text), 0,
+                                   UINT64_MAX, &v, &d);
         if (cases[i].want == 0) {
             ASSERT_EQ(rc, OG_EINVAL);
             ASSERT_EQ(v, 7);
@@ -1035,12 +1042,15 @@ OG_TEST(resolve_mode_annotation_allowed)
 
 OG_TEST(mode_names)
 {
-    enum og_mode m = OG_MODE_OFF;
+    struct og_config *cfg = NULL;
 
-    ASSERT_EQ(og_mode_parse("enforce", &m), OG_OK);
-    ASSERT_EQ(m, OG_MODE_ENFORCE);
-    ASSERT_EQ(og_mode_parse("ENFORCE", &m), OG_EINVAL);
-    ASSERT_EQ(m, OG_MODE_ENFORCE);
+    /* Mode names are read by the key table ("mode"), as the file and --mode give them. */
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    ASSERT_EQ(og_config_set(cfg, "mode", "enforce", NULL), OG_OK);
+    ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE);
+    ASSERT_EQ(og_config_set(cfg, "mode", "ENFORCE", NULL), OG_EINVAL);
+    ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE);
+    og_config_unref(cfg);
     ASSERT_STR_EQ(og_mode_name(OG_MODE_AUDIT), "audit");
     ASSERT_STR_EQ(og_mode_name((enum og_mode)42), "unknown");
     ASSERT_STR_EQ(og_tls_version_name(OG_TLS_1_3), "1.3");
@@ -1060,25 +1070,175 @@ OG_TEST(parse_duration)
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         ms = 1;
-        ASSERT_EQ(og_config_parse_duration(good[i].text, strlen(good[i].text), &ms, NULL), OG_OK);
+        ASSERT_EQ(og_config_value_parse(OG_CONFIG_MS, good[i].text, strlen(good[i].text), 0,
+                                        UINT64_MAX, &ms, NULL),
+                  OG_OK);
         ASSERT_EQ(ms, good[i].ms);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         og_diag_clear(&diag);
         ms = 7;
-        ASSERT_EQ(og_config_parse_duration(bad[i], strlen(bad[i]), &ms, &diag), OG_EINVAL);
+        ASSERT_EQ(
+            og_config_value_parse(OG_CONFIG_MS, bad[i], strlen(bad[i]), 0, UINT64_MAX, &ms, &diag),
+            OG_EINVAL);
         ASSERT_EQ(ms, 7);
         ASSERT_STR_CONTAINS(diag.msg, "invalid duration");
     }
     /* Length-bounded: the bytes after `len` are not read. */
-    ASSERT_EQ(og_config_parse_duration("2sXX", 2, &ms, NULL), OG_OK);
+    ASSERT_EQ(og_config_value_parse(OG_CONFIG_MS, "2sXX", 2, 0, UINT64_MAX, &ms, NULL), OG_OK);
     ASSERT_EQ(ms, 2000);
 }
 
+/* The typed parser the server's own options use: the key rows' parser and range check. */
+OG_TEST(value_parse_numbers_sizes_durations)
+{
+    static const struct {
+        enum og_config_unit unit;
+        const char *text;
+        uint64_t min, max;
+        uint64_t want; /* when msg is NULL */
+        const char *msg;
+    } rows[] = {
+        {OG_CONFIG_NUMBER, "42", 0, 100, 42, NULL},
+        {OG_CONFIG_NUMBER, "101", 0, 100, 0, "number \"101\" is out of range (0 to 100)"},
+        {OG_CONFIG_NUMBER, "-1", 0, 100, 0, "invalid number \"-1\" (expected a decimal integer)"},
+        {OG_CONFIG_NUMBER, " 1", 0, 100, 0, "invalid number"},
+        {OG_CONFIG_NUMBER, "1x", 0, 100, 0, "invalid number"},
+        {OG_CONFIG_NUMBER, "", 0, 100, 0, "invalid number"},
+        {OG_CONFIG_NUMBER, "99999999999999999999999", 0, UINT64_MAX, 0, "invalid number"},
+        /* Kubernetes quantities, as in the file: M is 10^6, Mi 2^20. */
+        {OG_CONFIG_SIZE, "8M", 1, 1u << 30, 8000000, NULL},
+        {OG_CONFIG_SIZE, "8Mi", 1, 1u << 30, 8u << 20, NULL},
+        {OG_CONFIG_SIZE, "64k", 1, 1u << 30, 64000, NULL},
+        {OG_CONFIG_SIZE, "64Ki", 1, 1u << 30, 64u << 10, NULL},
+        {OG_CONFIG_SIZE, "512", 1, 1u << 30, 512, NULL},
+        {OG_CONFIG_SIZE, "1Gi", 1, 1u << 30, 1u << 30, NULL},
+        {OG_CONFIG_SIZE, "2G", 1u << 20, 1u << 30, 0, "size \"2G\" is out of range (1Mi to 1Gi)"},
+        {OG_CONFIG_SIZE, "2Mb", 1, 1u << 30, 0, "invalid size \"2Mb\""},
+        {OG_CONFIG_SIZE, "18446744073709551615M", 1, UINT64_MAX, 0, "(too large)"},
+        {OG_CONFIG_MS, "1h", 100, 3600000, 3600000, NULL},
+        {OG_CONFIG_MS, "99ms", 100, 3600000, 0, "duration \"99ms\" is out of range (100ms to 1h)"},
+        {OG_CONFIG_SECONDS, "90m", 1, 86400, 5400, NULL},
+        {OG_CONFIG_SECONDS, "1500ms", 1, 86400, 0, "(not a whole number of seconds)"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_diag d;
+        uint64_t v = 7;
+        enum og_err rc;
+
+        og_diag_clear(&d);
+        rc = og_config_value_parse(rows[i].unit, rows[i].text, strlen(rows[i].text), rows[i].min,
+                                   rows[i].max, &v, &d);
+        if (rows[i].msg == NULL) {
+            ASSERT_EQ(rc, OG_OK);
+            ASSERT_EQ(v, rows[i].want);
+        } else {
+            ASSERT_EQ(rc, OG_EINVAL);
+            ASSERT_EQ(v, 7);
+            ASSERT_STR_CONTAINS(d.msg, rows[i].msg);
+        }
+    }
+}
+
+/* og_config_set() is the file's parser for one key: same values, limits and messages. */
+OG_TEST(set_one_key_as_the_file_does)
+{
+    struct og_config *cfg = NULL, *file = NULL;
+    struct og_diag d, fd;
+    static const char yaml[] = "index: {ttl: 0s}\n";
+
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    ASSERT_EQ(og_config_set(cfg, "index.ttl", "90m", NULL), OG_OK);
+    ASSERT_EQ(cfg->index.ttl_s, 5400);
+    ASSERT_EQ(og_config_set(cfg, "maxBodyBytes", "8M", NULL), OG_OK);
+    ASSERT_EQ(cfg->max_body, 8000000);
+    ASSERT_EQ(og_config_set(cfg, "mode", "enforce", NULL), OG_OK);
+    ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE);
+    /* Lists take one item per call. */
+    ASSERT_EQ(og_config_set(cfg, "index.allowHosts", "fd00::5", NULL), OG_OK);
+    ASSERT_EQ(og_config_set(cfg, "exempt.users", "system:*", NULL), OG_OK);
+    ASSERT_EQ(og_config_set(cfg, "index.allowHosts", "charts.example.com", NULL), OG_OK);
+    ASSERT_EQ(cfg->index.n_allow_hosts, 2);
+    ASSERT_STR_EQ(cfg->index.allow_hosts[0], "fd00::5");
+    ASSERT_STR_EQ(cfg->index.allow_hosts[1], "charts.example.com");
+    ASSERT_EQ(cfg->n_exempt_users, 1);
+
+    /* A bad value: the file's message, the key in `where`, nothing changed. */
+    og_diag_clear(&d);
+    ASSERT_EQ(og_config_set(cfg, "index.ttl", "0s", &d), OG_EINVAL);
+    ASSERT_EQ(cfg->index.ttl_s, 5400);
+    og_diag_clear(&fd);
+    ASSERT_EQ(og_config_parse(yaml, strlen(yaml), NULL, &file, &fd), OG_EINVAL);
+    ASSERT_STR_EQ(d.msg, fd.msg);
+    ASSERT_STR_EQ(d.where, "index.ttl");
+    ASSERT_EQ(og_config_set(cfg, "index.allowHosts", "[fd00::5]", &d), OG_EINVAL);
+    ASSERT_STR_CONTAINS(d.msg, "invalid host \"[fd00::5]\"");
+    ASSERT_EQ(cfg->index.n_allow_hosts, 2);
+
+    /* Only scalar and list keys can be set. */
+    ASSERT_EQ(og_config_set(cfg, "index", "x", &d), OG_ENOTFOUND);
+    ASSERT_EQ(og_config_set(cfg, "namespaces", "x", &d), OG_ENOTFOUND);
+    ASSERT_EQ(og_config_set(cfg, "namespaces[].mode", "off", &d), OG_ENOTFOUND);
+    ASSERT_EQ(og_config_set(cfg, "index.nope", "1", &d), OG_ENOTFOUND);
+    og_config_unref(cfg);
+}
+
+OG_TEST(set_list_limit)
+{
+    struct og_config *cfg = NULL;
+    struct og_diag d;
+    size_t n = 0;
+
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    while (og_config_set(cfg, "exempt.groups", "g", &d) == OG_OK)
+        n++;
+    ASSERT_EQ(n, 1024);
+    ASSERT_STR_EQ(d.msg, "too many items (1025, at most 1024)");
+    ASSERT_EQ(cfg->n_exempt_groups, 1024);
+    og_config_unref(cfg);
+}
+
+OG_TEST(describe_keys)
+{
+    struct og_config_key_doc d;
+
+    ASSERT_EQ(og_config_key_describe("index.threshold", &d), OG_OK);
+    ASSERT_STR_EQ(d.syntax, "newest|any");
+    ASSERT_STR_EQ(d.def, "newest");
+    ASSERT_EQ(d.list, false);
+    ASSERT_EQ(og_config_key_describe("index.ttl", &d), OG_OK);
+    ASSERT_STR_EQ(d.syntax, "DURATION");
+    ASSERT_EQ(og_config_key_describe("index.allowCIDRs", &d), OG_OK);
+    ASSERT_STR_EQ(d.syntax, "CIDR");
+    ASSERT(d.def == NULL);
+    ASSERT_EQ(d.list, true);
+    ASSERT_EQ(og_config_key_describe("migrations", &d), OG_ENOTFOUND);
+}
+
+/* The documented limits of a number row are its real limits (the help text shows the doc). */
+OG_TEST(docs_state_the_limits)
+{
+    for (const struct og__key *k = og__config_keys; k->path != NULL; k++) {
+        char lo[32], hi[32], range[80];
+
+        if (k->type != OG__KEY_UINT && k->type != OG__KEY_SIZE && k->type != OG__KEY_DURATION)
+            continue;
+        snprintf(range, sizeof(range), "(%s to %s",
+                 og__config_num_format(k, k->min, lo, sizeof(lo)),
+                 og__config_num_format(k, k->max, hi, sizeof(hi)));
+        if (strstr(k->doc, range) == NULL) {
+            fprintf(stderr, "  %s: doc \"%s\" does not say %s)\n", k->path, k->doc, range);
+            ASSERT(false);
+        }
+    }
+}
+
 OG_TEST_MAIN(OG_T(defaults), OG_T(empty_documents_are_defaults), OG_T(good_values),
-             OG_T(bad_values), OG_T(parse_size_public), OG_T(no_diag_is_fine),
-             OG_T(parse_is_length_bounded), OG_T(lists_and_rules),
-             OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
+             OG_T(bad_values), OG_T(parse_size_public), OG_T(value_parse_numbers_sizes_durations),
+             OG_T(set_one_key_as_the_file_does), OG_T(set_list_limit), OG_T(describe_keys),
+             OG_T(docs_state_the_limits), OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded),
+             OG_T(lists_and_rules), OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
              OG_T(migrations_extend_override_disable), OG_T(format_round_trips),
              OG_T(format_hits_buffer_cap), OG_T(default_file_is_the_defaults),
              OG_T(configmap_manifest_matches_default), OG_T(load_files), OG_T(glob_match),

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "log.h"
 
 /* Runs `fn` with stderr sent to a temporary file and returns what it wrote (freed by caller). */
@@ -112,37 +111,4 @@ OG_TEST(log_levels_parse)
     ASSERT_EQ(srv_log_parse_level("verbose"), -1);
 }
 
-OG_TEST(args_numbers_and_sizes)
-{
-    uint64_t v = 7;
-
-    ASSERT_EQ(srv_args_parse_u64("42", 0, 100, &v), OG_OK);
-    ASSERT_EQ(v, 42);
-    ASSERT_EQ(srv_args_parse_u64("101", 0, 100, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_u64("-1", 0, 100, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_u64(" 1", 0, 100, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_u64("1x", 0, 100, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_u64("", 0, 100, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), OG_EINVAL);
-    ASSERT_EQ(v, 42);
-    /* Kubernetes quantities, as in the file: M is 10^6, Mi 2^20. */
-    ASSERT_EQ(srv_args_parse_size("8M", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 8000000);
-    ASSERT_EQ(srv_args_parse_size("8Mi", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 8u << 20);
-    ASSERT_EQ(srv_args_parse_size("64k", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 64000);
-    ASSERT_EQ(srv_args_parse_size("64Ki", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 64u << 10);
-    ASSERT_EQ(srv_args_parse_size("512", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 512);
-    ASSERT_EQ(srv_args_parse_size("2G", 1, 1u << 30, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_size("2Mb", 1, 1u << 30, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_size("0", 1, 1u << 30, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_size("18446744073709551615M", 1, UINT64_MAX, &v), OG_EINVAL);
-    ASSERT_EQ(srv_args_parse_size("1Gi", 1, 1u << 30, &v), OG_OK);
-    ASSERT_EQ(v, 1u << 30);
-    ASSERT_EQ(v, 1u << 30);
-}
-
-OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(log_levels_parse), OG_T(args_numbers_and_sizes))
+OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(log_levels_parse))

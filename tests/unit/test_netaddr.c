@@ -152,20 +152,20 @@ OG_TEST(cidr_parse_errors)
     static const struct {
         const char *text, *msg;
     } rows[] = {
-        {"", "is not a CIDR"},
-        {"/8", "is not a CIDR"},
+        {"", "invalid CIDR \"\" (expected address/prefix, e.g. 10.0.0.0/8)"},
+        {"/8", "(expected address/prefix"},
         {"10.0.0.0/", "bad prefix length"},
-        {"10.0.0.0/33", "prefix length must be 0..32"},
-        {"::/129", "prefix length must be 0..128"},
+        {"10.0.0.0/33", "invalid CIDR \"10.0.0.0/33\" (prefix length over 32)"},
+        {"::/129", "(prefix length over 128)"},
         {"10.0.0.0/-1", "bad prefix length"},
         {"10.0.0.0/+8", "bad prefix length"},
         {"10.0.0.0/ 8", "bad prefix length"},
         {"10.0.0.0/08", "bad prefix length"},
-        {"10.0.0.0/8x", "prefix length must be"},
-        {"10.1.0.0/8", "host bits are set"},
-        {"fc00::1/7", "host bits are set"},
-        {"example.com/8", "is not an IPv4 or IPv6 address"},
-        {"10.0.0.0/99999999999999999999999", "prefix length must be"},
+        {"10.0.0.0/8x", "bad prefix length"},
+        {"10.1.0.0/8", "(host bits set; did you mean 10.0.0.0/8?)"},
+        {"fc00::1/7", "(host bits set; did you mean fc00::/7?)"},
+        {"example.com/8", "(\"example.com\" is not an IPv4 or IPv6 address)"},
+        {"10.0.0.0/99999999999999999999999", "(prefix length over 32)"},
     };
     struct og_cidr c = {{{0}, false}, 0};
 

@@ -165,7 +165,8 @@ static enum og_err admit_index(enum og_mode mode)
     return admit_with(mode, &oci);
 }
 
-/* One configuration load, formatted back, and the default file, start to end. */
+/* One configuration load, keys set as the serve flags set them, formatted back, and the
+ * default file, start to end. */
 static enum og_err load_config(enum og_mode unused)
 {
     struct og_config *cfg = NULL;
@@ -175,6 +176,12 @@ static enum og_err load_config(enum og_mode unused)
     (void)unused;
     og_buf_init(&out, 1u << 20);
     rc = og_config_parse(config_yaml, sizeof(config_yaml) - 1, "oom.yaml", &cfg, NULL);
+    if (rc == OG_OK)
+        rc = og_config_set(cfg, "index.allowHosts", "fd00::5", NULL);
+    if (rc == OG_OK)
+        rc = og_config_set(cfg, "exempt.users", "system:serviceaccount:*", NULL);
+    if (rc == OG_OK)
+        rc = og_config_set(cfg, "index.ttl", "90m", NULL);
     if (rc == OG_OK)
         rc = og_config_format(cfg, &out);
     if (rc == OG_OK)

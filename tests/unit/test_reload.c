@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "key_flags.h"
 #include "log.h"
 #include "reload.h"
 #include "snapshot.h"
@@ -88,6 +89,7 @@ static void remove_dir(const char *dir)
 
 OG_TEST(build_precedence)
 {
+    struct srv_key_flag_arg args[2];
     struct srv_config_flags flags = {0};
     struct og_config *cfg = NULL;
     struct og_diag diag;
@@ -108,21 +110,22 @@ OG_TEST(build_precedence)
     ASSERT_STR_EQ(cfg->source, path);
     og_config_unref(cfg);
 
-    flags.mode = "enforce";
-    flags.has_max_body = true;
-    flags.max_body = 4096;
+    args[0] = (struct srv_key_flag_arg){srv_key_flag_find("mode"), "enforce"};
+    args[1] = (struct srv_key_flag_arg){srv_key_flag_find("max-body"), "4096"};
+    flags.args = args;
+    flags.n_args = 2;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     ASSERT_EQ(cfg->mode, OG_MODE_ENFORCE); /* flag over file */
     ASSERT_EQ(cfg->max_body, 4096);
     og_config_unref(cfg);
     cfg = NULL;
 
-    flags.mode = "strict";
+    args[0].value = "strict";
     og_diag_clear(&diag);
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_EINVAL);
     ASSERT_STR_EQ(og_diag_format(&diag, line, sizeof(line)),
                   "--mode: invalid value \"strict\" (expected off, audit, mutate or enforce)");
-    flags.mode = NULL;
+    flags.n_args = 0;
     write_file(path, "mode: audit\nmode: off\n");
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_EINVAL);
     og_diag_format(&diag, line, sizeof(line));
@@ -252,7 +255,10 @@ OG_TEST(reload_on_configmap_symlink_swap)
 /* Flags still win after a reload. */
 OG_TEST(reload_keeps_flag_precedence)
 {
-    struct srv_config_flags flags = {0};
+    struct srv_key_flag_arg args[3] = {{srv_key_flag_find("mode"), "off"},
+                                       {srv_key_flag_find("index-budget"), "250ms"},
+                                       {srv_key_flag_find("index-allow-host"), "flag.example"}};
+    struct srv_config_flags flags = {.args = args, .n_args = 3};
     struct srv_reload *r = NULL;
     struct og_config *cfg = NULL, *now;
     struct og_diag diag;
@@ -262,15 +268,24 @@ OG_TEST(reload_keeps_flag_precedence)
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     write_file(path, "mode: audit\n");
     flags.path = path;
-    flags.mode = "off";
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
     ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
-    replace_file(path, "mode: enforce\nindex: {ttl: 2h}\n");
+    replace_file(path, "mode: enforce\nindex: {ttl: 2h, budget: 2s, allowHosts: [file.example]}\n");
     ASSERT(wait_done(r, 1));
     now = srv_snapshot_acquire();
     ASSERT_EQ(now->mode, OG_MODE_OFF);
     ASSERT_EQ(now->index.ttl_s, 7200);
+    ASSERT_EQ(now->index.budget_ms, 250);
+    /* A list flag adds to the file's list once per build, never piling up over reloads. */
+    ASSERT_EQ(now->index.n_allow_hosts, 2);
+    ASSERT_STR_EQ(now->index.allow_hosts[0], "file.example");
+    ASSERT_STR_EQ(now->index.allow_hosts[1], "flag.example");
+    og_config_unref(now);
+    srv_reload_request(r);
+    ASSERT(wait_done(r, 2));
+    now = srv_snapshot_acquire();
+    ASSERT_EQ(now->index.n_allow_hosts, 2);
     og_config_unref(now);
     srv_reload_stop(r);
     srv_snapshot_cleanup();

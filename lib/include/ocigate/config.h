@@ -1,12 +1,15 @@
 /*
  * config.h - the immutable policy configuration snapshot (docs/DESIGN.md).
  *
- * A struct og_config is built once (defaults, then flags or a YAML file), published, and
- * never changed again: a reload builds a new one and swaps it in. Readers take a reference
- * with og_config_ref() and drop it with og_config_unref(); the last unref frees it.
+ * A struct og_config is built once (defaults, then a YAML file, then command-line flags
+ * through og_config_set()), published, and never changed again: a reload builds a new one and
+ * swaps it in. Readers take a reference with og_config_ref() and drop it with
+ * og_config_unref(); the last unref frees it.
  *
- * Fields are public so that policy code can read them directly; only config.c writes them,
- * and only before the snapshot is published.
+ * Fields are public so that policy code can read them directly; only the functions below
+ * write them, and only before the snapshot is published. Every key is a row of one table
+ * (lib/config_int.h): the file, og_config_set() and the defaults read values with its one
+ * parser, so a value means the same and fails with the same message wherever it is written.
  */
 #ifndef OG_CONFIG_H
 #define OG_CONFIG_H
@@ -27,10 +30,8 @@ enum og_mode {
     OG_MODE_ENFORCE /**< deny with guidance */
 };
 
-/** "off", "audit", "mutate", "enforce". */
+/** "off", "audit", "mutate", "enforce" (the key table reads them: og_config_set("mode")). */
 const char *og_mode_name(enum og_mode mode);
-/** Parses a mode name (exact, lower case). OG_EINVAL for anything else; `*out` untouched then. */
-OG_NODISCARD enum og_err og_mode_parse(const char *name, enum og_mode *out);
 
 /**
  * A known migration: HelmRepository urls equal to `from` (an http(s) url; the host compared
@@ -155,17 +156,6 @@ OG_NODISCARD enum og_err og_config_parse(const char *data, size_t len, const cha
                                          struct og_config **out, struct og_diag *diag);
 
 /**
- * Parses a byte size in the syntax of the file's size keys (Kubernetes quantities): decimal
- * digits, optionally followed by Ki, Mi, Gi, Ti (powers of 1024) or k, M, G (powers of 1000);
- * "64Mi" is 67108864, "8M" is 8000000. `text` is `len` bytes, not necessarily NUL-terminated.
- * OG_EINVAL for anything else or a value past UINT64_MAX, with a message in `diag` (may be
- * NULL); `*out` is then untouched. Pure and thread-safe; flags use it so that a size means the
- * same on the command line as in the file.
- */
-OG_NODISCARD enum og_err og_config_parse_size(const char *text, size_t len, uint64_t *out,
-                                              struct og_diag *diag);
-
-/**
  * Formats the effective configuration `cfg` as a YAML document (libyaml's emitter), every key
  * in table order with its value, the effective migrations table included. The output parses
  * back into an equal configuration. Appends to `out`; errors OG_ENOMEM, OG_ETOOBIG (the
@@ -181,13 +171,65 @@ OG_NODISCARD enum og_err og_config_format(const struct og_config *cfg, struct og
 OG_NODISCARD enum og_err og_config_format_default(struct og_buf *out);
 
 /**
- * Parses a Go-style duration as the configuration file writes them ("1h30m", "1.5s",
- * "1500ms", "0"; units h, m, s, ms; no sign, no spaces) of `len` bytes at `text` into
- * milliseconds. OG_EINVAL for anything else (finer than a millisecond, too large), with the
- * reason in `diag` (may be NULL); `*ms` is then untouched. Pure and thread-safe.
+ * Sets the key `key` of `cfg` from the text `text` (NUL-terminated), the way the file sets it
+ * and with the same limits and messages (the redis CONFIG SET of the key table): `key` is a
+ * table path as the file nests it ("mode", "index.ttl", "maxBodyBytes"); `text` is the value
+ * as a plain YAML scalar would hold it ("90m", "64Mi", "true", "deny"). For the list keys
+ * ("exempt.namespaces", "index.allowHosts", "index.allowCIDRs", ...) it appends one item,
+ * within the list's item limit. The keys of list-of-mappings entries ("namespaces",
+ * "migrations") and sections are not settable.
+ *
+ * Only for a snapshot that is not published yet (one reference, not shared with any reader).
+ * Errors: OG_ENOTFOUND for a path that is not a settable key, OG_EINVAL for a bad value
+ * (with the message the file gives for that key in `diag->msg` and the key in `diag->where`;
+ * `diag` may be NULL), OG_ENOMEM; `cfg` is unchanged then. Pure.
  */
-OG_NODISCARD enum og_err og_config_parse_duration(const char *text, size_t len, uint64_t *ms,
-                                                  struct og_diag *diag);
+OG_NODISCARD enum og_err og_config_set(struct og_config *cfg, const char *key, const char *text,
+                                       struct og_diag *diag);
+
+/** How a key's value is written, for a front end's help text (og_config_key_describe()). */
+struct og_config_key_doc {
+    char syntax[64]; /**< "DURATION", "SIZE", "N", "HOST", "CIDR", "GLOB", "URL", or the words
+                          of an enum or boolean ("true|false", "allow|deny") */
+    const char *def; /**< the default as the file writes it; NULL for lists (empty) */
+    const char *doc; /**< one sentence from the key table, limits included */
+    bool list;       /**< og_config_set() appends one item */
+};
+
+/**
+ * Describes the settable key `key` (as og_config_set() takes it) into `*out`; the strings it
+ * points to are static. OG_ENOTFOUND for anything else (`*out` untouched). Pure.
+ */
+OG_NODISCARD enum og_err og_config_key_describe(const char *key, struct og_config_key_doc *out);
+
+/** The value kinds og_config_value_parse() reads, as the file's scalar keys write them. */
+enum og_config_unit {
+    OG_CONFIG_NUMBER, /**< a decimal integer: digits only ("64") */
+    OG_CONFIG_SIZE,   /**< bytes: digits, optionally with Ki, Mi, Gi, Ti (powers of 1024) or
+                           k, M, G (powers of 1000), as Kubernetes quantities: "8M" is 8000000 */
+    OG_CONFIG_MS,     /**< a Go-style duration ("1h30m", "1.5s", "1500ms", "0"; units h, m, s,
+                           ms; no sign, no spaces), in milliseconds */
+    OG_CONFIG_SECONDS /**< such a duration in whole seconds, in seconds */
+};
+
+/**
+ * Parses `len` bytes at `text` (not necessarily NUL-terminated) as a value of kind `unit`
+ * within [min, max] (in that unit) into `*out`: the very parser and range check of the file's
+ * keys, for options that are not configuration keys (the server's --threads, --drain, ...),
+ * so that a number, size or duration means the same and fails with the same message
+ * everywhere. OG_EINVAL with the reason in `diag` (may be NULL), e.g. `size "2Gi" is out of
+ * range (1Ki to 64Mi)`; `*out` is then untouched. Pure and thread-safe.
+ */
+OG_NODISCARD enum og_err og_config_value_parse(enum og_config_unit unit, const char *text,
+                                               size_t len, uint64_t min, uint64_t max,
+                                               uint64_t *out, struct og_diag *diag);
+
+/**
+ * Formats `v` of kind `unit` as og_config_value_parse() reads it back ("1h", "64Mi", "1500ms",
+ * "256") into `out` of `size` bytes (cut short when it does not fit); returns `out`. For help
+ * texts that state a default or a range. Pure.
+ */
+const char *og_config_value_format(enum og_config_unit unit, uint64_t v, char *out, size_t size);
 
 /**
  * True when `s` matches `pattern`, where '*' matches any run of characters (also none) and
