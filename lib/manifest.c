@@ -144,9 +144,17 @@ static struct og_manifest_mark mark_of(struct builder *b, const yaml_mark_t *y)
     return mk;
 }
 
+/* libyaml's IS_ALPHA: the characters of anchor names and tag handles. */
+static bool is_name_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c == '-';
+}
+
 /*
- * Where a node's own text begins: past its properties, an anchor `&a` and a tag (`!t`, `!!t`
- * or `!<...>`), each followed by white space, line breaks or comment lines.
+ * Where a node's own text begins: past its properties, an anchor `&name` (name characters as
+ * libyaml scans them, so `&a:x` is the anchor `a`) and a tag (`!<...>`, or up to a blank or a
+ * ','), each followed by blanks, line breaks or comment lines.
  */
 static size_t skip_properties(const struct builder *b, size_t off, size_t end)
 {
@@ -156,19 +164,24 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
     if (end > stop)
         end = stop;
     while (off < end && (p[off] == '&' || p[off] == '!')) {
-        if (p[off] == '!' && off + 1 < end && p[off + 1] == '<') {
+        if (p[off] == '&') {
+            off++;
+            while (off < end && is_name_char(p[off]))
+                off++;
+        } else if (off + 1 < end && p[off + 1] == '<') {
             while (off < end && p[off] != '>')
                 off++;
             off++;
         } else {
-            while (off < end && p[off] != ' ' && p[off] != '\t' && p[off] != '\r' && p[off] != '\n')
+            while (off < end && p[off] != ' ' && p[off] != '\t' && p[off] != '\r' &&
+                   p[off] != '\n' && p[off] != ',')
                 off++;
         }
         while (off < end) {
             if (p[off] == ' ' || p[off] == '\t' || p[off] == '\r' || p[off] == '\n') {
                 off++;
             } else if (p[off] == '#') {
-                while (off < end && p[off] != '\n')
+                while (off < end && p[off] != '\n' && p[off] != '\r')
                     off++;
             } else {
                 break;

@@ -176,6 +176,13 @@ static size_t content_end(const char *data, const struct og_manifest_node *node)
     return end;
 }
 
+/* libyaml's IS_ALPHA: the characters of anchor names. */
+static bool is_name_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c == '-';
+}
+
 /* True when some collection around `node` is a flow one. */
 static bool in_flow(const struct og_manifest_node *node)
 {
@@ -319,9 +326,10 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
         return refuse(e, "line %u: a key without a value is not edited in place", node->start.line);
     og_buf_init(&text, SIZE_MAX - 1);
     rc = put_scalar(&text, value, node->style, in_flow(node));
-    if (rc == OG_OK && node->style == OG_MANIFEST_PLAIN && start == end && start > 0 &&
-        data[start - 1] == ':') {
-        /* An empty value right after its colon needs a space before the new one. */
+    if (rc == OG_OK && start > 0 && (start == end || start > node->start.offset) &&
+        (data[start - 1] == ':' || data[start - 1] == '!' || is_name_char(data[start - 1]))) {
+        /* A new value right after its colon (an empty value) or glued to an anchor (`&a:x`)
+         * needs a space before it. */
         struct og_buf spaced;
 
         og_buf_init(&spaced, SIZE_MAX - 1);

@@ -222,8 +222,7 @@ OG_TEST(scalar_styles_and_json_typing)
     ASSERT_STR_EQ(og_manifest_object(m, 0)->name.ptr, "single 'quoted'");
     ASSERT_EQ(og_manifest_get(d, OG_STR_LIT("literal"))->style, OG_MANIFEST_LITERAL);
     ASSERT_EQ(og_manifest_get(d, OG_STR_LIT("folded"))->style, OG_MANIFEST_FOLDED);
-    assert_text(data, og_manifest_get(d, OG_STR_LIT("literal")),
-                "|\n    line one\n    line two\n");
+    assert_text(data, og_manifest_get(d, OG_STR_LIT("literal")), "|\n    line one\n    line two\n");
     assert_text(data, og_manifest_get(d, OG_STR_LIT("tagged")), "\"42\"");
     ASSERT_STR_EQ(og_manifest_get(d, OG_STR_LIT("tagged"))->tag, "tag:yaml.org,2002:int");
     ASSERT_EQ(og_manifest_to_json(d, &j), OG_OK);
@@ -315,6 +314,10 @@ OG_TEST(alias_is_refused_with_position)
               og_manifest_path(og_manifest_object(m, 0)->root, "metadata")->child->start.offset);
     og_manifest_free(m);
     free(data);
+    /* An anchor name ends where libyaml's name characters end. */
+    ASSERT_EQ(parse_str("a: &oci://r\n", NULL, &m, &diag), OG_OK);
+    assert_text("a: &oci://r\n", og_manifest_doc(m, 0)->root->child->val, "://r");
+    og_manifest_free(m);
 }
 
 OG_TEST(duplicate_key_at_second)

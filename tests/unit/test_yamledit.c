@@ -244,6 +244,10 @@ OG_TEST(set_block_scalar_and_empty)
     expect("spec:\n  a:\n  b: 1\n", SET, "a", NULL, "v", "spec:\n  a: v\n  b: 1\n");
     expect("spec: {a: , b: 1}\n", SET, "a", NULL, "v", "spec: {a: v, b: 1}\n");
     expect("spec:\n  a: x\n", SET, "a", NULL, "x", "spec:\n  a: x\n");
+    /* An anchor glued to its value (`&oci://r` is the anchor `oci` and the value `://r`,
+     * found by the fuzzer): the new value must not join the anchor's name. */
+    expect("spec:\r\n  a: &oci://r\teg\r\n", SET, "a", NULL, "v", "spec:\r\n  a: &oci v\r\n");
+    expect("spec:\n  a: &x\n    y\n", SET, "a", NULL, "v", "spec:\n  a: &x\n    v\n");
 }
 
 OG_TEST(insert_block_and_flow)
