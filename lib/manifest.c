@@ -4,6 +4,7 @@
  */
 #include "ocigate/manifest.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -797,7 +798,7 @@ static enum og_manifest_scalar resolve_int(struct og_str s, double *number)
         return OG_MANIFEST_STRING;
     if (overflow || (neg && v > (uint64_t)INT64_MAX + 1)) {
         /* Past 64 bits go-yaml reads decimal digits as a float; other bases stay strings. */
-        if (base != 10 || !is_float(s))
+        if (base != 10 || !is_float(s) || !isfinite(to_double(s)))
             return OG_MANIFEST_STRING;
         if (number != NULL)
             *number = to_double(s);
@@ -826,7 +827,8 @@ enum og_manifest_scalar og_manifest_resolve_plain(struct og_str s, double *numbe
         return OG_MANIFEST_STRING;
     if (resolve_int(s, number) == OG_MANIFEST_INT)
         return OG_MANIFEST_INT;
-    if (!is_float(s))
+    /* go-yaml keeps a float out of range (1e999) as a string: JSON could not hold it. */
+    if (!is_float(s) || !isfinite(to_double(s)))
         return OG_MANIFEST_STRING;
     if (number != NULL)
         *number = to_double(s);

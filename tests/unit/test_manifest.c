@@ -275,6 +275,9 @@ OG_TEST(plain_resolution_table)
         {"18446744073709551615", OG_MANIFEST_INT, 18446744073709551615.0},
         {"18446744073709551616", OG_MANIFEST_FLOAT, 18446744073709551616.0},
         {"0xFFFFFFFFFFFFFFFFF", OG_MANIFEST_STRING, 0},
+        {"1e999", OG_MANIFEST_STRING, 0},
+        {"-1e308", OG_MANIFEST_FLOAT, -1e308},
+        {"123456781e378901234", OG_MANIFEST_STRING, 0},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
