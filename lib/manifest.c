@@ -153,6 +153,22 @@ static bool is_name_char(char c)
 }
 
 /*
+ * Length of a NEL, LS or PS (YAML 1.1 line breaks for libyaml) or a byte order mark (which
+ * libyaml skips at a line start) at `off`, else 0.
+ */
+static size_t unicode_break(const char *p, size_t end, size_t off)
+{
+    if (off + 1 < end && p[off] == '\xc2' && p[off + 1] == '\x85')
+        return 2;
+    if (off + 2 < end && p[off] == '\xe2' && p[off + 1] == '\x80' &&
+        (p[off + 2] == '\xa8' || p[off + 2] == '\xa9'))
+        return 3;
+    if (off + 2 < end && p[off] == '\xef' && p[off + 1] == '\xbb' && p[off + 2] == '\xbf')
+        return 3;
+    return 0;
+}
+
+/*
  * Where a node's own text begins: past its properties, an anchor `&name` (name characters as
  * libyaml scans them, so `&a:x` is the anchor `a`) and a tag (`!<...>`, or up to a blank or a
  * ','), each followed by blanks, line breaks or comment lines.
@@ -175,12 +191,16 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
             off++;
         } else {
             while (off < end && p[off] != ' ' && p[off] != '\t' && p[off] != '\r' &&
-                   p[off] != '\n' && p[off] != ',')
+                   p[off] != '\n' && p[off] != ',' && unicode_break(p, end, off) == 0)
                 off++;
         }
         while (off < end) {
+            size_t n = unicode_break(p, end, off);
+
             if (p[off] == ' ' || p[off] == '\t' || p[off] == '\r' || p[off] == '\n') {
                 off++;
+            } else if (n > 0) {
+                off += n;
             } else if (p[off] == '#') {
                 while (off < end && p[off] != '\n' && p[off] != '\r')
                     off++;

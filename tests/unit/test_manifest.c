@@ -321,6 +321,10 @@ OG_TEST(alias_is_refused_with_position)
     ASSERT_EQ(parse_str("a: &oci://r\n", NULL, &m, &diag), OG_OK);
     assert_text("a: &oci://r\n", og_manifest_doc(m, 0)->root->child->val, "://r");
     og_manifest_free(m);
+    /* libyaml (YAML 1.1) takes LS as a line break between an anchor and its value (fuzz). */
+    ASSERT_EQ(parse_str("a: &meta\n \xe2\x80\xa8 v\n", NULL, &m, &diag), OG_OK);
+    assert_text("a: &meta\n \xe2\x80\xa8 v\n", og_manifest_doc(m, 0)->root->child->val, "v");
+    og_manifest_free(m);
 }
 
 OG_TEST(duplicate_key_at_second)
