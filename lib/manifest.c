@@ -153,8 +153,8 @@ static bool is_name_char(char c)
 }
 
 /*
- * Length of a NEL, LS or PS (YAML 1.1 line breaks for libyaml) or a byte order mark (which
- * libyaml skips at a line start) at `off`, else 0.
+ * Length of a NEL, LS or PS (YAML 1.1 line breaks for libyaml) or of a byte order mark at a
+ * line start (which libyaml skips there; elsewhere it is text) at `off`, else 0.
  */
 static size_t unicode_break(const char *p, size_t end, size_t off)
 {
@@ -163,7 +163,8 @@ static size_t unicode_break(const char *p, size_t end, size_t off)
     if (off + 2 < end && p[off] == '\xe2' && p[off + 1] == '\x80' &&
         (p[off + 2] == '\xa8' || p[off + 2] == '\xa9'))
         return 3;
-    if (off + 2 < end && p[off] == '\xef' && p[off + 1] == '\xbb' && p[off + 2] == '\xbf')
+    if (off + 2 < end && p[off] == '\xef' && p[off + 1] == '\xbb' && p[off + 2] == '\xbf' &&
+        (off == 0 || p[off - 1] == '\n' || p[off - 1] == '\r'))
         return 3;
     return 0;
 }
