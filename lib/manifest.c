@@ -203,7 +203,8 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
             } else if (n > 0) {
                 off += n;
             } else if (p[off] == '#') {
-                while (off < end && p[off] != '\n' && p[off] != '\r')
+                while (off < end && p[off] != '\n' && p[off] != '\r' &&
+                       (unicode_break(p, end, off) == 0 || p[off] == '\xef'))
                     off++;
             } else {
                 break;
