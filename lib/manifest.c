@@ -152,10 +152,7 @@ static bool is_name_char(char c)
            c == '-';
 }
 
-/*
- * Length of a NEL, LS or PS (YAML 1.1 line breaks for libyaml) or of a byte order mark at a
- * line start (which libyaml skips there; elsewhere it is text) at `off`, else 0.
- */
+/* Length of a NEL, LS or PS (YAML 1.1 line breaks for libyaml) at `off`, else 0. */
 static size_t unicode_break(const char *p, size_t end, size_t off)
 {
     if (off + 1 < end && p[off] == '\xc2' && p[off + 1] == '\x85')
@@ -163,16 +160,19 @@ static size_t unicode_break(const char *p, size_t end, size_t off)
     if (off + 2 < end && p[off] == '\xe2' && p[off + 1] == '\x80' &&
         (p[off + 2] == '\xa8' || p[off + 2] == '\xa9'))
         return 3;
-    if (off + 2 < end && p[off] == '\xef' && p[off + 1] == '\xbb' && p[off + 2] == '\xbf' &&
-        (off == 0 || p[off - 1] == '\n' || p[off - 1] == '\r'))
-        return 3;
     return 0;
+}
+
+static bool is_break(const char *p, size_t end, size_t off)
+{
+    return p[off] == '\n' || p[off] == '\r' || unicode_break(p, end, off) > 0;
 }
 
 /*
  * Where a node's own text begins: past its properties, an anchor `&name` (name characters as
  * libyaml scans them, so `&a:x` is the anchor `a`) and a tag (`!<...>`, or up to a blank or a
- * ','), each followed by blanks, line breaks or comment lines.
+ * ','), each followed by what libyaml skips between tokens: blanks, line breaks (NEL, LS and
+ * PS included), comments, and a byte order mark at the start of a line.
  */
 static size_t skip_properties(const struct builder *b, size_t off, size_t end)
 {
@@ -182,6 +182,8 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
     if (end > stop)
         end = stop;
     while (off < end && (p[off] == '&' || p[off] == '!')) {
+        bool bol = false;
+
         if (p[off] == '&') {
             off++;
             while (off < end && is_name_char(p[off]))
@@ -191,20 +193,24 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
                 off++;
             off++;
         } else {
-            while (off < end && p[off] != ' ' && p[off] != '\t' && p[off] != '\r' &&
-                   p[off] != '\n' && p[off] != ',' && unicode_break(p, end, off) == 0)
+            while (off < end && p[off] != ' ' && p[off] != '\t' && p[off] != ',' &&
+                   !is_break(p, end, off))
                 off++;
         }
         while (off < end) {
             size_t n = unicode_break(p, end, off);
 
-            if (p[off] == ' ' || p[off] == '\t' || p[off] == '\r' || p[off] == '\n') {
+            if (p[off] == '\n' || p[off] == '\r' || n > 0) {
+                off += n > 0 ? n : 1;
+                bol = true;
+            } else if (bol && off + 2 < end && memcmp(p + off, "\xef\xbb\xbf", 3) == 0) {
+                off += 3;
+                bol = false;
+            } else if (p[off] == ' ' || p[off] == '\t') {
                 off++;
-            } else if (n > 0) {
-                off += n;
+                bol = false;
             } else if (p[off] == '#') {
-                while (off < end && p[off] != '\n' && p[off] != '\r' &&
-                       (unicode_break(p, end, off) == 0 || p[off] == '\xef'))
+                while (off < end && !is_break(p, end, off))
                     off++;
             } else {
                 break;
