@@ -97,6 +97,15 @@ static bool has_unicode_break(const char *data, size_t from, size_t to)
     return false;
 }
 
+/* True when [start, end) ends in a line break, NEL, LS and PS included (a block scalar). */
+static bool ends_in_break(const char *data, size_t start, size_t end)
+{
+    if (data[end - 1] == '\n' || data[end - 1] == '\r')
+        return true;
+    return (end - start >= 2 && has_unicode_break(data, end - 2, end)) ||
+           (end - start >= 3 && has_unicode_break(data, end - 3, end));
+}
+
 static size_t line_start(const char *data, size_t off)
 {
     while (off > 0 && data[off - 1] != '\n' && data[off - 1] != '\r')
@@ -339,7 +348,7 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
         og_buf_cleanup(&text);
         text = spaced;
     }
-    if (rc == OG_OK && end > start && (data[end - 1] == '\n' || data[end - 1] == '\r'))
+    if (rc == OG_OK && end > start && ends_in_break(data, start, end))
         rc = og_buf_append_cstr(&text, eol_at(data, len, end));
     if (rc == OG_OK)
         rc = add_op(e, start, end, &text);

@@ -1,7 +1,8 @@
 /*
  * fuzz_yamledit.c - the in-place editor on arbitrary manifests. Every object with a `spec`
  * mapping gets the HelmRepository fix (one of a few URLs, some of which need quoting) and a
- * new metadata.name where it has one; the edits applied in one pass must give a file that
+ * new metadata.name where it has one, and a metadata mapping of three keys or more loses its
+ * last key and gets a new one after its first; the edits applied in one pass must give a file that
  * parses, holds the same documents and objects, reads back with exactly the intended changes
  * (objects compared as JSON), keeps the bytes before the first and after the last edit, and
  * needs no edit when fixed again.
@@ -25,12 +26,16 @@ static const char *const urls[] = {
 };
 static const char *const names[] = {"renamed", "new: name", "", "l1\nl2"};
 
+#define ADDED_KEY "ocigate.io/added"
+#define ADDED_VALUE "x: [y]"
+
 static const struct og_manifest_limits lim = {
     .max_bytes = 1 << 20, .max_nodes = 20000, .max_depth = 64};
 
-/* What an object should read as after the edits: `fixed` and `renamed` say which applied. */
+/* What an object should read as after the edits: `fixed` and `renamed` say which applied,
+ * `removed` names the metadata key that went, `added` says whether ADDED_KEY came. */
 static cJSON *expected(const struct og_manifest_object *o, bool fixed, bool renamed,
-                       const char *url, const char *name)
+                       const char *url, const char *name, const char *removed, bool added)
 {
     cJSON *j = NULL, *spec, *meta;
 
@@ -48,11 +53,43 @@ static cJSON *expected(const struct og_manifest_object *o, bool fixed, bool rena
         else
             cJSON_AddStringToObject(spec, "type", "oci");
     }
-    if (renamed) {
-        meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    if (renamed)
         cJSON_ReplaceItemInObjectCaseSensitive(meta, "name", cJSON_CreateString(name));
-    }
+    if (removed != NULL)
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, removed);
+    if (added)
+        cJSON_AddStringToObject(meta, ADDED_KEY, ADDED_VALUE);
     return j;
+}
+
+/*
+ * In a metadata mapping of three keys or more: removes the last key unless it is the name,
+ * and inserts ADDED_KEY after the first key unless the mapping holds it already.
+ */
+static void meta_edits(struct og_yamledit *e, const char *d, size_t size,
+                       const struct og_manifest_node *meta, const char **removed, bool *added)
+{
+    const struct og_manifest_node *last;
+    size_t before = e->n;
+
+    if (meta == NULL || meta->type != OG_MANIFEST_MAPPING || meta->count < 3 ||
+        og_manifest_key(meta, OG_STR_LIT(ADDED_KEY)) != NULL)
+        return;
+    for (last = meta->child; last->next != NULL; last = last->next)
+        ;
+    if (!og_str_eq_lit((struct og_str){last->value, last->len}, "name") &&
+        memchr(last->value, '\0', last->len) == NULL) {
+        if (og_yamledit_remove(e, d, size, meta, last) == OG_OK)
+            *removed = last->value;
+        else if (e->n != before)
+            abort();
+    }
+    before = e->n;
+    *added = og_yamledit_insert(e, d, size, meta, meta->child, OG_STR_LIT(ADDED_KEY),
+                                OG_STR_LIT(ADDED_VALUE)) == OG_OK;
+    if (!*added && e->n != before)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct og_yamledit e, e2;
     struct og_diag diag;
     struct og_buf out;
-    bool *fixed = NULL, *renamed = NULL;
+    bool *fixed = NULL, *renamed = NULL, *added = NULL;
+    const char **removed = NULL;
     size_t n;
 
     if (size < 1)
@@ -74,10 +112,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = og_manifest_object_count(m);
     fixed = calloc(n + 1, sizeof(*fixed));
     renamed = calloc(n + 1, sizeof(*renamed));
+    added = calloc(n + 1, sizeof(*added));
+    removed = calloc(n + 1, sizeof(*removed));
     og_yamledit_init(&e);
     og_yamledit_init(&e2);
     og_buf_init(&out, 4u << 20);
-    if (fixed == NULL || renamed == NULL)
+    if (fixed == NULL || renamed == NULL || added == NULL || removed == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct og_manifest_object *o = og_manifest_object(m, i);
@@ -94,6 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!renamed[i] && e.n != before)
                 abort();
         }
+        meta_edits(&e, d, size, og_manifest_get(o->root, OG_STR_LIT("metadata")), &removed[i],
+                   &added[i]);
     }
     if (og_yamledit_apply(&e, d, size, &out) != OG_OK) {
         /* Only out of memory; edits never overlap. */
@@ -114,7 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < n; i++) {
         const struct og_manifest_object *o2 = og_manifest_object(m2, i);
-        cJSON *want = expected(og_manifest_object(m, i), fixed[i], renamed[i], url, name);
+        cJSON *want = expected(og_manifest_object(m, i), fixed[i], renamed[i], url, name,
+                               removed[i], added[i]);
         cJSON *got = NULL;
         size_t before = e2.n;
 
@@ -136,5 +179,7 @@ out:
     og_manifest_free(m2);
     free(fixed);
     free(renamed);
+    free(added);
+    free(removed);
     return 0;
 }
