@@ -113,6 +113,16 @@ static size_t line_start(const char *data, size_t off)
     return off;
 }
 
+/* True when only spaces stand between the start of its line and `off`. */
+static bool first_on_line(const char *data, size_t off)
+{
+    size_t from = line_start(data, off);
+
+    while (from < off && data[from] == ' ')
+        from++;
+    return from == off;
+}
+
 /*
  * The start of the line after the one holding `off` (or `len`), provided the rest of that line
  * is only blanks and a comment; SIZE_MAX otherwise. `off` at a line start is its own answer.
@@ -335,10 +345,14 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
         return refuse(e, "line %u: a key without a value is not edited in place", node->start.line);
     og_buf_init(&text, SIZE_MAX - 1);
     rc = put_scalar(&text, value, node->style, in_flow(node));
-    if (rc == OG_OK && start > 0 && (start == end || start > node->start.offset) &&
-        (data[start - 1] == ':' || data[start - 1] == '!' || is_name_char(data[start - 1]))) {
+    if (rc == OG_OK && start > 0 &&
+        (((start == end || start > node->start.offset) &&
+          (data[start - 1] == ':' || data[start - 1] == '!' || is_name_char(data[start - 1]))) ||
+         ((node->style == OG_MANIFEST_LITERAL || node->style == OG_MANIFEST_FOLDED) &&
+          first_on_line(data, start)))) {
         /* A new value right after its colon (an empty value) or glued to an anchor (`&a:x`)
-         * needs a space before it. */
+         * needs a space before it. So does one that starts its own line (a block scalar may
+         * stand at its key's column; a quoted one there would read as a key). */
         struct og_buf spaced;
 
         og_buf_init(&spaced, SIZE_MAX - 1);

@@ -242,6 +242,9 @@ OG_TEST(set_block_scalar_and_empty)
     expect("spec:\r\n  a: >-\r\n    one\r\n  b: 1\r\n", SET, "a", NULL, "z",
            "spec:\r\n  a: \"z\"\r\n  b: 1\r\n");
     expect("spec:\n  a:\n  b: 1\n", SET, "a", NULL, "v", "spec:\n  a: v\n  b: 1\n");
+    /* A block scalar on its own line at its key's column (fuzz): quoted, it must move in. */
+    expect("spec:\n  a:\n  >\n   t\n  b: 1\n", SET, "a", NULL, "v",
+           "spec:\n  a:\n   \"v\"\n  b: 1\n");
     /* A block scalar that ends at an LS (a line break to libyaml; found by the fuzzer). */
     expect("spec:\n  a: >\n   t\xe2\x80\xa8"
            "b: 1\n",
