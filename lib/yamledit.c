@@ -475,8 +475,13 @@ static enum og_err remove_flow(struct og_yamledit *e, const char *data, size_t l
         return refuse(e, "line %u: an explicit key is not edited in place", key->start.line);
     if (key->next != NULL)
         return replace(e, key->start.offset, key->next->start.offset, "");
-    if (prev != NULL)
-        return replace(e, pair_end(data, prev), pair_end(data, key), "");
+    if (prev != NULL) {
+        /* A previous value that is only a tag (`a: !t, b: 1`) needs a blank before '}'. */
+        const struct og_manifest_node *v = prev->val;
+        bool bare = v->type == OG_MANIFEST_SCALAR && v->len == 0 && v->start.offset < v->end.offset;
+
+        return replace(e, pair_end(data, prev), pair_end(data, key), bare ? " " : "");
+    }
     if (map->end.offset == 0 || map->end.offset > len || data[map->end.offset - 1] != '}')
         return refuse(e, "line %u: no '}' where the mapping ends", map->start.line);
     return replace(e, key->start.offset, map->end.offset - 1, "");
