@@ -527,22 +527,6 @@ static enum og_err on_event(struct builder *b, yaml_event_t *ev)
     }
 }
 
-/* Line and column of a byte offset (for reader errors, which carry only that). */
-static void offset_position(const char *data, size_t len, size_t off, unsigned *line,
-                            unsigned *column)
-{
-    *line = 1;
-    *column = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (data[i] == '\n') {
-            (*line)++;
-            *column = 1;
-        } else if ((data[i] & 0xc0) != 0x80) {
-            (*column)++;
-        }
-    }
-}
-
 static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
 {
     unsigned line = (unsigned)p->problem_mark.line + 1;
@@ -552,7 +536,7 @@ static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
     if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
         return OG_ENOMEM;
     if (p->error == YAML_READER_ERROR)
-        offset_position(b->data, b->len, p->problem_offset, &line, &column);
+        og_str_line_column((struct og_str){b->data, b->len}, p->problem_offset, &line, &column);
     (void)snprintf(msg, sizeof(msg), "%s%s%s", p->problem != NULL ? p->problem : "syntax error",
                    p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
     return fail(b, OG_EPARSE, line, column, "invalid YAML: %s", msg);
