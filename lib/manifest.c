@@ -267,6 +267,16 @@ static enum og_err attach(struct builder *b, struct og_manifest_node *node, cons
     return OG_OK;
 }
 
+/* libyaml's scalar styles in ours. */
+static const enum og_manifest_style scalar_styles[] = {
+    [YAML_ANY_SCALAR_STYLE] = OG_MANIFEST_PLAIN,
+    [YAML_PLAIN_SCALAR_STYLE] = OG_MANIFEST_PLAIN,
+    [YAML_SINGLE_QUOTED_SCALAR_STYLE] = OG_MANIFEST_SINGLE_QUOTED,
+    [YAML_DOUBLE_QUOTED_SCALAR_STYLE] = OG_MANIFEST_DOUBLE_QUOTED,
+    [YAML_LITERAL_SCALAR_STYLE] = OG_MANIFEST_LITERAL,
+    [YAML_FOLDED_SCALAR_STYLE] = OG_MANIFEST_FOLDED,
+};
+
 static enum og_err add_node(struct builder *b, yaml_event_t *ev, struct og_manifest_node **out)
 {
     struct og_manifest_node *node;
@@ -283,23 +293,10 @@ static enum og_err add_node(struct builder *b, yaml_event_t *ev, struct og_manif
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         node->type = OG_MANIFEST_SCALAR;
-        switch (ev->data.scalar.style) {
-        case YAML_SINGLE_QUOTED_SCALAR_STYLE:
-            node->style = OG_MANIFEST_SINGLE_QUOTED;
-            break;
-        case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
-            node->style = OG_MANIFEST_DOUBLE_QUOTED;
-            break;
-        case YAML_LITERAL_SCALAR_STYLE:
-            node->style = OG_MANIFEST_LITERAL;
-            break;
-        case YAML_FOLDED_SCALAR_STYLE:
-            node->style = OG_MANIFEST_FOLDED;
-            break;
-        default:
-            node->style = OG_MANIFEST_PLAIN;
-            break;
-        }
+        node->style =
+            (size_t)ev->data.scalar.style < sizeof(scalar_styles) / sizeof(scalar_styles[0])
+                ? scalar_styles[ev->data.scalar.style]
+                : OG_MANIFEST_PLAIN;
         anchor = ev->data.scalar.anchor;
         tag = ev->data.scalar.tag;
         /* The node takes the value libyaml allocated (with malloc, NUL-terminated). */

@@ -384,6 +384,7 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
                                struct og_str value)
 {
     const struct og_manifest_node *prev = after;
+    const char *eol = "";
     bool flow;
     struct og_buf text;
     size_t at;
@@ -401,24 +402,15 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
             ;
     flow = map->style == OG_MANIFEST_FLOW;
     og_buf_init(&text, SIZE_MAX - 1);
-    if (flow) {
-        if (prev == NULL) {
-            if (map->body >= len || data[map->body] != '{')
-                return refuse(e, "line %u: no '{' where the mapping starts", map->start.line);
-            at = map->body + 1;
-            rc = OG_OK;
-        } else {
-            at = pair_end(data, prev);
-            rc = og_buf_append(&text, ", ", 2);
-        }
-        if (rc == OG_OK)
-            rc = put_scalar(&text, key, OG_MANIFEST_PLAIN, true);
-        if (rc == OG_OK)
-            rc = og_buf_append(&text, ": ", 2);
-        if (rc == OG_OK)
-            rc = put_scalar(&text, value, OG_MANIFEST_PLAIN, true);
+    rc = OG_OK;
+    if (flow && prev == NULL) {
+        if (map->body >= len || data[map->body] != '{')
+            return refuse(e, "line %u: no '{' where the mapping starts", map->start.line);
+        at = map->body + 1;
+    } else if (flow) {
+        at = pair_end(data, prev);
+        rc = og_buf_append(&text, ", ", 2);
     } else {
-        const char *eol;
         size_t from = line_start(data, map->child->start.offset);
 
         at = next_line(data, len, pair_end(data, prev));
@@ -426,20 +418,22 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
             return refuse(e, "line %u: the mapping's layout is not edited in place",
                           prev->start.line);
         eol = eol_at(data, len, at);
-        rc = OG_OK;
-        if (at == len && (len == 0 || break_at(data, len, len - 1) == 0))
+        /* At the end of a file without a final line break, the break comes first. */
+        if (at == len && (len == 0 || break_at(data, len, len - 1) == 0)) {
             rc = og_buf_append_cstr(&text, eol);
+            eol = "";
+        }
         for (unsigned i = 1; i < map->child->start.column && rc == OG_OK; i++)
             rc = og_buf_append(&text, " ", 1);
-        if (rc == OG_OK)
-            rc = put_scalar(&text, key, OG_MANIFEST_PLAIN, false);
-        if (rc == OG_OK)
-            rc = og_buf_append(&text, ": ", 2);
-        if (rc == OG_OK)
-            rc = put_scalar(&text, value, OG_MANIFEST_PLAIN, false);
-        if (rc == OG_OK && !(at == len && (len == 0 || break_at(data, len, len - 1) == 0)))
-            rc = og_buf_append_cstr(&text, eol);
     }
+    if (rc == OG_OK)
+        rc = put_scalar(&text, key, OG_MANIFEST_PLAIN, flow);
+    if (rc == OG_OK)
+        rc = og_buf_append(&text, ": ", 2);
+    if (rc == OG_OK)
+        rc = put_scalar(&text, value, OG_MANIFEST_PLAIN, flow);
+    if (rc == OG_OK)
+        rc = og_buf_append_cstr(&text, eol);
     if (rc == OG_OK)
         rc = add_op(e, at, at, &text);
     og_buf_cleanup(&text);
