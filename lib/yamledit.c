@@ -403,9 +403,11 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
     flow = map->style == OG_MANIFEST_FLOW;
     og_buf_init(&text, SIZE_MAX - 1);
     rc = OG_OK;
+    /* A single pair in a flow sequence (`[a: b]`) is a mapping without braces: a second
+     * pair would become a second item. */
+    if (flow && (map->body >= len || data[map->body] != '{'))
+        return refuse(e, "line %u: a mapping without braces takes no second pair", map->start.line);
     if (flow && prev == NULL) {
-        if (map->body >= len || data[map->body] != '{')
-            return refuse(e, "line %u: no '{' where the mapping starts", map->start.line);
         at = map->body + 1;
     } else if (flow) {
         at = pair_end(data, prev);

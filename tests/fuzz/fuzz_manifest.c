@@ -41,7 +41,12 @@ static void check_node(const char *d, size_t size, const struct og_manifest_node
             abort();
         return;
     }
-    if (n->style == OG_MANIFEST_FLOW &&
+    /* A flow collection sits in its brackets, except a single pair in a flow sequence. */
+    if (n->style == OG_MANIFEST_FLOW && n->type == OG_MANIFEST_MAPPING && d[n->body] != '{' &&
+        (n->count != 1 || parent == NULL || parent->type != OG_MANIFEST_SEQUENCE ||
+         parent->style != OG_MANIFEST_FLOW))
+        abort();
+    if (n->style == OG_MANIFEST_FLOW && (n->type == OG_MANIFEST_SEQUENCE || d[n->body] == '{') &&
         (d[n->body] != (n->type == OG_MANIFEST_MAPPING ? '{' : '[') ||
          d[n->end.offset - 1] != (n->type == OG_MANIFEST_MAPPING ? '}' : ']')))
         abort();

@@ -336,6 +336,25 @@ OG_TEST(refusals)
     ASSERT_EQ(edit("spec: [a]\n", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    {
+        /* A single pair in a flow sequence has no braces to take a second pair (fuzz). */
+        const char *t = "x: [a: 1]\n";
+        struct og_manifest *m = NULL;
+        struct og_diag diag;
+        const struct og_manifest_node *pair;
+
+        ASSERT_EQ(og_manifest_parse(t, strlen(t), "t", NULL, &m, &diag), OG_OK);
+        pair = og_manifest_path(og_manifest_doc(m, 0)->root, "x")->child;
+        ASSERT_EQ(pair->style, OG_MANIFEST_FLOW);
+        og_yamledit_init(&e);
+        ASSERT_EQ(
+            og_yamledit_insert(&e, t, strlen(t), pair, NULL, OG_STR_LIT("k"), OG_STR_LIT("v")),
+            OG_EINVAL);
+        ASSERT_EQ(e.n, 0);
+        og_manifest_free(m);
+    }
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
 }
 
 OG_TEST(apply_checks_overlap)

@@ -67,7 +67,7 @@ enum og_manifest_style {
     OG_MANIFEST_LITERAL, /**< `|` block scalar */
     OG_MANIFEST_FOLDED,  /**< `>` block scalar */
     OG_MANIFEST_BLOCK,   /**< indentation-based mapping or sequence */
-    OG_MANIFEST_FLOW,    /**< `{...}` or `[...]` */
+    OG_MANIFEST_FLOW,    /**< `{...}` or `[...]`; also the brace-less pair `[a: b]` */
 };
 
 /** A place in the input: a byte offset and the 1-based line and column libyaml reports. */
