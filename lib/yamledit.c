@@ -378,6 +378,26 @@ static size_t pair_end(const char *data, const struct og_manifest_node *k)
     return v > k->end.offset ? v : k->end.offset;
 }
 
+/*
+ * True when the block mapping key `k` is an implicit one (`key: value`): nothing but blanks
+ * and dashes before it on its line, and its ':' after it on the same line. An explicit key
+ * (`? key`, possibly with its value on a later line) gives no line to insert after or remove.
+ */
+static bool implicit_key(const char *data, size_t len, const struct og_manifest_node *k)
+{
+    size_t i = k->end.offset;
+
+    while (i < len && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    if (i >= len || data[i] != ':')
+        return false;
+    for (i = line_start(data, k->start.offset); i < k->start.offset; i++) {
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '-')
+            return false;
+    }
+    return true;
+}
+
 enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t len,
                                const struct og_manifest_node *map,
                                const struct og_manifest_node *after, struct og_str key,
@@ -416,7 +436,8 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
         size_t from = line_start(data, map->child->start.offset);
 
         at = next_line(data, len, pair_end(data, prev));
-        if (at == SIZE_MAX || has_unicode_break(data, from, at < len ? at : len))
+        if (at == SIZE_MAX || has_unicode_break(data, from, at < len ? at : len) ||
+            !implicit_key(data, len, prev) || !implicit_key(data, len, map->child))
             return refuse(e, "line %u: the mapping's layout is not edited in place",
                           prev->start.line);
         eol = eol_at(data, len, at);
@@ -501,6 +522,8 @@ enum og_err og_yamledit_remove(struct og_yamledit *e, const char *data, size_t l
     if (map->style == OG_MANIFEST_FLOW)
         return remove_flow(e, data, len, map, key, prev);
     from = line_start(data, key->start.offset);
+    if (!implicit_key(data, len, key))
+        return refuse(e, "line %u: an explicit key is not edited in place", key->start.line);
     for (size_t i = from; i < key->start.offset; i++) {
         if (data[i] == '-')
             dash = true;

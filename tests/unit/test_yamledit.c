@@ -330,6 +330,17 @@ OG_TEST(refusals)
     ASSERT_EQ(edit("spec:\n  ? a\n  : 1\n  b: 2\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    ASSERT_EQ(edit("spec:\n  ?\n    a\n  : 1\n  b: 2\n", REMOVE, "a", NULL, NULL, &out, &e),
+              OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
+    /* After an explicit key without a value, a new line would continue the key (fuzz). */
+    ASSERT_EQ(edit("spec:\n  a: 1\n  ? b\n", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
+    ASSERT_EQ(edit("spec:\n     ?  ", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
     ASSERT_EQ(edit("spec: {? a : 1, b: 2}\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
