@@ -493,11 +493,13 @@ static enum og_err remove_flow(struct og_yamledit *e, const char *data, size_t l
     if (key->next != NULL)
         return replace(e, key->start.offset, key->next->start.offset, "");
     if (prev != NULL) {
-        /* A previous value that is only a tag (`a: !t, b: 1`) needs a blank before '}'. */
-        const struct og_manifest_node *v = prev->val;
-        bool bare = v->type == OG_MANIFEST_SCALAR && v->len == 0 && v->start.offset < v->end.offset;
+        /* A tag must not meet the '}' (`a: !t, b: 1`, `!t, b: 1`): with one in the previous
+         * pair, a blank stays. */
+        size_t from = pair_end(data, prev);
+        bool tagged = prev->tag != NULL || prev->val->tag != NULL;
 
-        return replace(e, pair_end(data, prev), pair_end(data, key), bare ? " " : "");
+        return replace(e, from, pair_end(data, key),
+                       tagged && from > 0 && data[from - 1] != ' ' ? " " : "");
     }
     if (map->end.offset == 0 || map->end.offset > len || data[map->end.offset - 1] != '}')
         return refuse(e, "line %u: no '}' where the mapping ends", map->start.line);

@@ -288,6 +288,7 @@ OG_TEST(remove_block_and_flow)
     expect("spec: {a: 1, b: 2}\n", REMOVE, "a", NULL, NULL, "spec: {b: 2}\n");
     /* A tag alone must not meet the '}' (found by the fuzzer). */
     expect("spec: {a: !t, b: 2}\n", REMOVE, "b", NULL, NULL, "spec: {a: !t }\n");
+    expect("spec: {a: 1, !t, b: 2}\n", REMOVE, "b", NULL, NULL, "spec: {a: 1, !t }\n");
 }
 
 OG_TEST(remove_first_key_of_sequence_item)
