@@ -370,6 +370,19 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
     return rc;
 }
 
+/* True when the last text of `node` (its last value, deep down) is a block scalar. */
+static bool ends_in_block_scalar(const struct og_manifest_node *node)
+{
+    while (node->type != OG_MANIFEST_SCALAR && node->child != NULL) {
+        const struct og_manifest_node *last = node->child;
+
+        while (last->next != NULL)
+            last = last->next;
+        node = node->type == OG_MANIFEST_MAPPING ? last->val : last;
+    }
+    return node->style == OG_MANIFEST_LITERAL || node->style == OG_MANIFEST_FOLDED;
+}
+
 /* The position right after the key `k` and its value. */
 static size_t pair_end(const char *data, const struct og_manifest_node *k)
 {
@@ -441,8 +454,12 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
             return refuse(e, "line %u: the mapping's layout is not edited in place",
                           prev->start.line);
         eol = eol_at(data, len, at);
-        /* At the end of a file without a final line break, the break comes first. */
+        /* At the end of a file without a final line break, the break comes first; a block
+         * scalar that ends there would take it into its value. */
         if (at == len && (len == 0 || break_at(data, len, len - 1) == 0)) {
+            if (ends_in_block_scalar(prev->val))
+                return refuse(e, "line %u: a block scalar ends the file without a line break",
+                              prev->start.line);
             rc = og_buf_append_cstr(&text, eol);
             eol = "";
         }

@@ -342,6 +342,11 @@ OG_TEST(refusals)
     ASSERT_EQ(edit("spec:\n     ?  ", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    /* A block scalar at the end of a file without a line break would gain one (fuzz). */
+    ASSERT_EQ(edit("spec:\n  a:\n    b: >\n      t", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
+    ASSERT_STR_CONTAINS(e.msg, "block scalar");
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
     ASSERT_EQ(edit("spec: {? a : 1, b: 2}\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
