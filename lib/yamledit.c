@@ -494,18 +494,26 @@ static enum og_err replace(struct og_yamledit *e, size_t start, size_t end, cons
     return rc;
 }
 
+/* True when only blanks and line breaks stand between a '{' or ',' and `off`: the key there
+ * is not an explicit one (`? key`). */
+static bool after_separator(const char *data, size_t off)
+{
+    while (off > 0 && (data[off - 1] == ' ' || data[off - 1] == '\t' || data[off - 1] == '\n' ||
+                       data[off - 1] == '\r'))
+        off--;
+    return off > 0 && (data[off - 1] == '{' || data[off - 1] == ',');
+}
+
 static enum og_err remove_flow(struct og_yamledit *e, const char *data, size_t len,
                                const struct og_manifest_node *map,
                                const struct og_manifest_node *key,
                                const struct og_manifest_node *prev)
 {
-    size_t i = key->start.offset;
-
-    /* The key must follow the '{' or a ',' directly: no `? ` indicator in between. */
-    while (i > 0 && (data[i - 1] == ' ' || data[i - 1] == '\t' || data[i - 1] == '\n' ||
-                     data[i - 1] == '\r'))
-        i--;
-    if (i == 0 || (data[i - 1] != '{' && data[i - 1] != ','))
+    if (map->body >= len || data[map->body] != '{')
+        return refuse(e, "line %u: a mapping without braces is not edited in place",
+                      map->start.line);
+    if (!after_separator(data, key->start.offset) ||
+        (key->next != NULL && !after_separator(data, key->next->start.offset)))
         return refuse(e, "line %u: an explicit key is not edited in place", key->start.line);
     if (key->next != NULL)
         return replace(e, key->start.offset, key->next->start.offset, "");

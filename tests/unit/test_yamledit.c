@@ -350,6 +350,10 @@ OG_TEST(refusals)
     ASSERT_EQ(edit("spec: {? a : 1, b: 2}\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    /* Removing up to an explicit next key would leave its `?` behind (fuzz). */
+    ASSERT_EQ(edit("spec: {a: 1, ? , b: 2}\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
     ASSERT_EQ(edit("spec: [a]\n", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
@@ -367,6 +371,12 @@ OG_TEST(refusals)
         ASSERT_EQ(
             og_yamledit_insert(&e, t, strlen(t), pair, NULL, OG_STR_LIT("k"), OG_STR_LIT("v")),
             OG_EINVAL);
+        ASSERT_EQ(e.n, 0);
+        og_manifest_free(m);
+        t = "x: [a: {b: 1}]\n";
+        ASSERT_EQ(og_manifest_parse(t, strlen(t), "t", NULL, &m, &diag), OG_OK);
+        pair = og_manifest_path(og_manifest_doc(m, 0)->root, "x")->child;
+        ASSERT_EQ(og_yamledit_remove(&e, t, strlen(t), pair, pair->child), OG_EINVAL);
         ASSERT_EQ(e.n, 0);
         og_manifest_free(m);
     }
