@@ -7,9 +7,14 @@
  * Use: parse the file with og_manifest_parse(), collect edits into a struct og_yamledit with
  * the og_yamledit_* calls below (each call adds zero or more byte edits, computed against the
  * original bytes), then og_yamledit_apply() writes the edited file in one pass. An edit that
- * cannot be made safely in place (a tagged value, a key written after a `? ` indicator or on
- * a line with other content that the edit would disturb) is refused with OG_EINVAL and a
- * message, and adds nothing; the caller then leaves the file alone.
+ * cannot be made safely in place is refused with OG_EINVAL and a message in `msg`, and adds
+ * nothing; the caller then leaves the file alone. Refused: a tagged value; explicit keys
+ * (`? key`) where a line or item would be cut around them; a key on a line with other text
+ * before it (but a `- ` dash); the brace-less pair of a flow sequence (`[a: b]`); a block
+ * mapping whose lines hold NEL, LS or PS (line breaks to libyaml, not here); an insertion
+ * after a block scalar that ends the file without a line break (the new break would join its
+ * value). Every refusal and every result was checked by fuzzing: the edited file parses and
+ * reads back with exactly the intended changes.
  *
  * Every function takes `data`/`len`, the bytes the nodes were parsed from.
  */
