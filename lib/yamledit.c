@@ -320,6 +320,14 @@ static enum og_err put_scalar(struct og_buf *out, struct og_str s, enum og_manif
     return put_double(out, s);
 }
 
+/* True when a ':' stands before `off`, with only blanks between (an empty value's place). */
+static bool after_colon(const char *data, size_t off)
+{
+    while (off > 0 && (data[off - 1] == ' ' || data[off - 1] == '\t'))
+        off--;
+    return off > 0 && data[off - 1] == ':';
+}
+
 enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
                             const struct og_manifest_node *node, struct og_str value)
 {
@@ -341,7 +349,7 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
     end = content_end(data, node);
     if (end > len || start > end)
         return refuse(e, "the node lies outside the input");
-    if (start == end && (start == 0 || (data[start - 1] != ':' && data[start - 1] != ' ')))
+    if (start == end && !after_colon(data, start))
         return refuse(e, "line %u: a key without a value is not edited in place", node->start.line);
     og_buf_init(&text, SIZE_MAX - 1);
     rc = put_scalar(&text, value, node->style, in_flow(node));

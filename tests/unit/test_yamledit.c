@@ -324,6 +324,10 @@ OG_TEST(refusals)
     ASSERT_EQ(edit("spec:\n  a: {x: 1}\n", SET, "a", NULL, "v", &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    /* A flow key without a colon has an empty value right after it and a blank (fuzz). */
+    ASSERT_EQ(edit("spec: {a , b}\n", SET, "a", NULL, "v", &out, &e), OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
     ASSERT_EQ(edit("spec:\n  a: x\n", SET, "a", NULL, "\xff", &out, &e), OG_EINVAL);
     ASSERT_STR_CONTAINS(e.msg, "UTF-8");
     og_yamledit_cleanup(&e);
