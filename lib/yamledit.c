@@ -636,14 +636,16 @@ enum og_err og_yamledit_fix_helmrepo(struct og_yamledit *e, const char *data, si
     pck = og_manifest_key(spec, OG_STR_LIT("passCredentials"));
     if (pck != NULL && spec->count == 1)
         return refuse(e, "line %u: spec holds nothing but passCredentials", pck->start.line);
-    if (urlk == NULL)
-        rc = og_yamledit_insert(e, data, len, spec, NULL, OG_STR_LIT("url"), url);
-    else if (!reads_as(urlk->val, url))
+    /* Values first: an insertion after an empty value at the end of the file lands where
+     * that value's new text goes, and edits at one place apply in the order they came. */
+    if (urlk != NULL && !reads_as(urlk->val, url))
         rc = og_yamledit_set(e, data, len, urlk->val, url);
+    if (rc == OG_OK && typek != NULL && !reads_as(typek->val, OG_STR_LIT("oci")))
+        rc = og_yamledit_set(e, data, len, typek->val, OG_STR_LIT("oci"));
+    if (rc == OG_OK && urlk == NULL)
+        rc = og_yamledit_insert(e, data, len, spec, NULL, OG_STR_LIT("url"), url);
     if (rc == OG_OK && typek == NULL)
         rc = og_yamledit_insert(e, data, len, spec, urlk, OG_STR_LIT("type"), OG_STR_LIT("oci"));
-    else if (rc == OG_OK && !reads_as(typek->val, OG_STR_LIT("oci")))
-        rc = og_yamledit_set(e, data, len, typek->val, OG_STR_LIT("oci"));
     if (rc == OG_OK && pck != NULL)
         rc = og_yamledit_remove(e, data, len, spec, pck);
     if (rc != OG_OK)

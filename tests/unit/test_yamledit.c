@@ -415,6 +415,20 @@ OG_TEST(apply_checks_overlap)
     og_manifest_free(m);
 }
 
+OG_TEST(fix_empty_value_at_end_of_file)
+{
+    /* The url goes in after `type:`, whose new value lands at the same place (fuzz). */
+    const char *text = "apiVersion: v1\nkind: HelmRepository\nspec:\n  a: 1\n  type:";
+    size_t glen, n;
+    char *got = fix_all(text, strlen(text), &glen, &n);
+
+    ASSERT_EQ(n, 2);
+    ASSERT_MEM_EQ(got, glen,
+                  "apiVersion: v1\nkind: HelmRepository\nspec:\n  a: 1\n  type: oci\n"
+                  "  url: " OCI_URL);
+    free(got);
+}
+
 OG_TEST(fix_refusals_leave_edits_unchanged)
 {
     const char *text = "apiVersion: v1\nkind: HelmRepository\nspec:\n  passCredentials: true\n"
@@ -442,4 +456,5 @@ OG_TEST_MAIN(OG_T(fix_block), OG_T(fix_crlf), OG_T(fix_flow), OG_T(fix_tabs_and_
              OG_T(fix_list_golden), OG_T(set_keeps_or_changes_quoting),
              OG_T(set_block_scalar_and_empty), OG_T(insert_block_and_flow),
              OG_T(remove_block_and_flow), OG_T(remove_first_key_of_sequence_item), OG_T(refusals),
-             OG_T(apply_checks_overlap), OG_T(fix_refusals_leave_edits_unchanged))
+             OG_T(apply_checks_overlap), OG_T(fix_empty_value_at_end_of_file),
+             OG_T(fix_refusals_leave_edits_unchanged))
