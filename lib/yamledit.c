@@ -113,14 +113,15 @@ static size_t line_start(const char *data, size_t off)
     return off;
 }
 
-/* True when only spaces stand between the start of its line and `off`. */
+/* True when only spaces stand between the start of its line (after any line break libyaml
+ * knows, NEL, LS and PS included) and `off`. */
 static bool first_on_line(const char *data, size_t off)
 {
-    size_t from = line_start(data, off);
-
-    while (from < off && data[from] == ' ')
-        from++;
-    return from == off;
+    while (off > 0 && data[off - 1] == ' ')
+        off--;
+    return off == 0 || data[off - 1] == '\n' || data[off - 1] == '\r' ||
+           (off >= 2 && has_unicode_break(data, off - 2, off)) ||
+           (off >= 3 && has_unicode_break(data, off - 3, off));
 }
 
 /*

@@ -245,6 +245,8 @@ OG_TEST(set_block_scalar_and_empty)
     /* A block scalar on its own line at its key's column (fuzz): quoted, it must move in. */
     expect("spec:\n  a:\n  >\n   t\n  b: 1\n", SET, "a", NULL, "v",
            "spec:\n  a:\n   \"v\"\n  b: 1\n");
+    expect("spec:\n  a:\n\xe2\x80\xa8  >\n   t\n  b: 1\n", SET, "a", NULL, "v",
+           "spec:\n  a:\n\xe2\x80\xa8   \"v\"\n  b: 1\n");
     /* A block scalar that ends at an LS (a line break to libyaml; found by the fuzzer). */
     expect("spec:\n  a: >\n   t\xe2\x80\xa8"
            "b: 1\n",
