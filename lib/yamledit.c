@@ -163,10 +163,10 @@ static const char *eol_at(const char *data, size_t len, size_t off)
 
 /*
  * Where the text of `node` really ends. A block scalar's end mark lies after its last line
- * break and possibly after the next line's indentation: the blanks go back. A block
+ * break and possibly after the next line's indentation: those spaces go back. A block
  * collection ends with its last value (its own end mark lies past trailing comments).
  */
-static size_t content_end(const char *data, const struct og_manifest_node *node)
+static size_t content_end(const char *data, size_t len, const struct og_manifest_node *node)
 {
     size_t end;
 
@@ -178,7 +178,7 @@ static size_t content_end(const char *data, const struct og_manifest_node *node)
             while (last->next != NULL)
                 last = last->next;
             if (node->type == OG_MANIFEST_MAPPING) {
-                size_t k = last->end.offset, v = content_end(data, last->val);
+                size_t k = last->end.offset, v = content_end(data, len, last->val);
 
                 return k > v ? k : v;
             }
@@ -189,8 +189,10 @@ static size_t content_end(const char *data, const struct og_manifest_node *node)
     }
     end = node->end.offset;
     if (node->type == OG_MANIFEST_SCALAR &&
-        (node->style == OG_MANIFEST_LITERAL || node->style == OG_MANIFEST_FOLDED)) {
-        while (end > node->body && (data[end - 1] == ' ' || data[end - 1] == '\t'))
+        (node->style == OG_MANIFEST_LITERAL || node->style == OG_MANIFEST_FOLDED) && end < len) {
+        /* Before the next token, the spaces are that line's indentation. At the end of the
+         * file they may be content (`|+`), so they stay. */
+        while (end > node->body && data[end - 1] == ' ')
             end--;
     }
     return end;
@@ -347,7 +349,7 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
         memcmp(node->value, value.ptr, value.len) == 0)
         return OG_OK;
     start = node->body;
-    end = content_end(data, node);
+    end = content_end(data, len, node);
     if (end > len || start > end)
         return refuse(e, "the node lies outside the input");
     if (start == end && !after_colon(data, start))
@@ -393,9 +395,9 @@ static bool ends_in_block_scalar(const struct og_manifest_node *node)
 }
 
 /* The position right after the key `k` and its value. */
-static size_t pair_end(const char *data, const struct og_manifest_node *k)
+static size_t pair_end(const char *data, size_t len, const struct og_manifest_node *k)
 {
-    size_t v = content_end(data, k->val);
+    size_t v = content_end(data, len, k->val);
 
     return v > k->end.offset ? v : k->end.offset;
 }
@@ -452,12 +454,12 @@ enum og_err og_yamledit_insert(struct og_yamledit *e, const char *data, size_t l
     if (flow && prev == NULL) {
         at = map->body + 1;
     } else if (flow) {
-        at = pair_end(data, prev);
+        at = pair_end(data, len, prev);
         rc = og_buf_append(&text, ", ", 2);
     } else {
         size_t from = line_start(data, map->child->start.offset);
 
-        at = next_line(data, len, pair_end(data, prev));
+        at = next_line(data, len, pair_end(data, len, prev));
         if (at == SIZE_MAX || has_unicode_break(data, from, at < len ? at : len) ||
             !implicit_key(data, len, prev) || !implicit_key(data, len, map->child))
             return refuse(e, "line %u: the mapping's layout is not edited in place",
@@ -529,10 +531,10 @@ static enum og_err remove_flow(struct og_yamledit *e, const char *data, size_t l
     if (prev != NULL) {
         /* A tag must not meet the '}' (`a: !t, b: 1`, `!t, b: 1`): with one in the previous
          * pair, a blank stays. */
-        size_t from = pair_end(data, prev);
+        size_t from = pair_end(data, len, prev);
         bool tagged = prev->tag != NULL || prev->val->tag != NULL;
 
-        return replace(e, from, pair_end(data, key),
+        return replace(e, from, pair_end(data, len, key),
                        tagged && from > 0 && data[from - 1] != ' ' ? " " : "");
     }
     if (map->end.offset == 0 || map->end.offset > len || data[map->end.offset - 1] != '}')
@@ -567,11 +569,11 @@ enum og_err og_yamledit_remove(struct og_yamledit *e, const char *data, size_t l
             return refuse(e, "line %u: a key after other text is not edited in place",
                           key->start.line);
     }
-    to = next_line(data, len, pair_end(data, key));
+    to = next_line(data, len, pair_end(data, len, key));
     if (to == SIZE_MAX || has_unicode_break(data, from, to < len ? to : len))
         return refuse(e, "line %u: the mapping's layout is not edited in place", key->start.line);
     if (map->count == 1)
-        return replace(e, key->start.offset, pair_end(data, key), "{}");
+        return replace(e, key->start.offset, pair_end(data, len, key), "{}");
     if (dash && key->next != NULL)
         return replace(e, key->start.offset, key->next->start.offset, "");
     return replace(e, from, to, "");

@@ -353,6 +353,10 @@ OG_TEST(refusals)
     ASSERT_STR_CONTAINS(e.msg, "block scalar");
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
+    /* Its last line may be blanks that are content: nothing goes in before them (fuzz). */
+    ASSERT_EQ(edit("spec:\n  a: >-\n    x\n     \t", INSERT, "k", NULL, "v", &out, &e), OG_EINVAL);
+    og_yamledit_cleanup(&e);
+    og_buf_cleanup(&out);
     ASSERT_EQ(edit("spec: {? a : 1, b: 2}\n", REMOVE, "a", NULL, NULL, &out, &e), OG_EINVAL);
     og_yamledit_cleanup(&e);
     og_buf_cleanup(&out);
