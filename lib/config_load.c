@@ -417,22 +417,6 @@ static enum og_err walk_map(struct loader *ld, const yaml_node_t *map, const cha
     return OG_OK;
 }
 
-/* Line and column of a byte offset, for reader errors (bad UTF-8) that carry only that. */
-static void offset_position(const char *data, size_t len, size_t off, unsigned *line,
-                            unsigned *column)
-{
-    *line = 1;
-    *column = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (data[i] == '\n') {
-            (*line)++;
-            *column = 1;
-        } else {
-            (*column)++;
-        }
-    }
-}
-
 static enum og_err parser_error(struct loader *ld, const yaml_parser_t *parser, const char *data,
                                 size_t len)
 {
@@ -443,7 +427,7 @@ static enum og_err parser_error(struct loader *ld, const yaml_parser_t *parser, 
     if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
         return OG_ENOMEM;
     if (parser->error == YAML_READER_ERROR)
-        offset_position(data, len, parser->problem_offset, &line, &column);
+        og_str_line_column((struct og_str){data, len}, parser->problem_offset, &line, &column);
     diag_begin(ld->diag, ld->name, line, column, NULL);
     if (parser->context != NULL)
         return og_diag_set(ld->diag, OG_EPARSE, "invalid YAML: %s %s",

@@ -124,3 +124,17 @@ size_t og_utf8_char(struct og_str s, size_t off, uint32_t *cp)
     }
     return 0;
 }
+
+void og_str_line_column(struct og_str s, size_t off, unsigned *line, unsigned *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < off && i < s.len; i++) {
+        if (s.ptr[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else if (((unsigned char)s.ptr[i] & 0xc0) != 0x80) {
+            (*column)++;
+        }
+    }
+}

@@ -12,8 +12,10 @@
 #include "mem_reader.h"
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
+#include "ocigate/manifest.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
+#include "ocigate/yamledit.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define OG_OOM_SKIP 1
@@ -234,6 +236,47 @@ out:
     return rc;
 }
 
+/* Two documents, a List, flow and block mappings, an anchor, quoting, enough keys for the
+ * hashed duplicate check. */
+static const char manifest_yaml[] =
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+    "metadata: {name: a, namespace: n, annotations: {ocigate.io/mode: audit}}\n"
+    "spec:\n  url: https://charts.bitnami.com/bitnami # c\n  passCredentials: true\n"
+    "  k1: 1\n  k2: 2\n  k3: 3\n  k4: 4\n  k5: 5\n  k6: 6\n  k7: 7\n  k8: 8\n"
+    "---\napiVersion: v1\nkind: List\nitems:\n"
+    "- apiVersion: source.toolkit.fluxcd.io/v1\n  kind: HelmRepository\n"
+    "  metadata: &m {name: \"b\"}\n  spec: {url: 'https://h.io/x', type: default}\n";
+
+/* One manifest read, every object as JSON, every HelmRepository fixed, start to end. */
+static enum og_err fix_manifest(enum og_mode unused)
+{
+    struct og_manifest *m = NULL;
+    struct og_yamledit e;
+    struct og_buf out;
+    enum og_err rc;
+
+    (void)unused;
+    og_yamledit_init(&e);
+    og_buf_init(&out, 1u << 20);
+    rc = og_manifest_parse(manifest_yaml, sizeof(manifest_yaml) - 1, "oom.yaml", NULL, &m, NULL);
+    for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m); i++) {
+        const struct og_manifest_object *o = og_manifest_object(m, i);
+        cJSON *j = NULL;
+
+        rc = og_manifest_to_json(o->root, &j);
+        cJSON_Delete(j);
+        if (rc == OG_OK)
+            rc = og_yamledit_fix_helmrepo(&e, manifest_yaml, sizeof(manifest_yaml) - 1, o,
+                                          OG_STR_LIT("oci://r.io/a b"));
+    }
+    if (rc == OG_OK)
+        rc = og_yamledit_apply(&e, manifest_yaml, sizeof(manifest_yaml) - 1, &out);
+    og_buf_cleanup(&out);
+    og_yamledit_cleanup(&e);
+    og_manifest_free(m);
+    return rc;
+}
+
 #endif
 
 /* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
@@ -277,6 +320,15 @@ OG_TEST(config_every_allocation_may_fail)
     OG_SKIP("sanitizer builds use their own allocator");
 #else
     torture(load_config, OG_MODE_OFF, "config load and format");
+#endif
+}
+
+OG_TEST(manifest_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(fix_manifest, OG_MODE_OFF, "manifest read, JSON and fix");
 #endif
 }
 
@@ -342,4 +394,5 @@ OG_TEST(index_step_every_allocation_may_fail)
 }
 
 OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(config_every_allocation_may_fail),
-             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail))
+             OG_T(manifest_every_allocation_may_fail), OG_T(index_every_allocation_may_fail),
+             OG_T(index_step_every_allocation_may_fail))

@@ -58,6 +58,12 @@ char *og_str_dup(struct og_str s);
  */
 size_t og_utf8_char(struct og_str s, size_t off, uint32_t *cp);
 
+/**
+ * The 1-based line and column of byte `off` of `s` (LF ends a line; columns count UTF-8
+ * characters, as libyaml does), for errors that carry only a byte offset.
+ */
+void og_str_line_column(struct og_str s, size_t off, unsigned *line, unsigned *column);
+
 /** ASCII lower case of `c`; other bytes unchanged. */
 static inline char og_ascii_lower(char c)
 {
