@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "config_int.h"
-#include "ocigate/url.h"
 #include "ocigate/netaddr.h"
+#include "ocigate/url.h"
 
 /*
  * Repositories known to have moved their charts to an OCI registry. Bitnami switched its

@@ -24,8 +24,8 @@
 #include <yaml.h>
 
 #include "helm_index_int.h"
-#include "ocigate/url.h"
 #include "ocigate/json.h"
+#include "ocigate/url.h"
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)
