@@ -150,3 +150,25 @@ char *og_buf_take(struct og_buf *buf, size_t *len)
     buf->cap = 0;
     return out;
 }
+
+void *og_array_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first, size_t max)
+{
+    size_t want;
+    void *grown;
+
+    if (n < *cap)
+        return arr;
+    if (n >= max)
+        return NULL;
+    want = *cap == 0 ? first : *cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2;
+    if (want > max)
+        want = max;
+    if (want <= n)
+        want = n + 1;
+    if (want > SIZE_MAX / size)
+        return NULL;
+    grown = realloc(arr, want * size);
+    if (grown != NULL)
+        *cap = want;
+    return grown;
+}

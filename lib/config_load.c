@@ -460,25 +460,6 @@ struct builder {
     size_t n_anchors, cap_anchors;
 };
 
-/*
- * Makes room for item `n` of an array of `*cap` items of `size` bytes at `arr`: returns the
- * array (moved or not), or NULL when out of memory (`arr` is then still valid).
- */
-static void *grow(void *arr, size_t *cap, size_t n, size_t size)
-{
-    size_t want = *cap == 0 ? 16 : *cap * 2;
-    void *q;
-
-    if (n < *cap)
-        return arr;
-    if (want > SIZE_MAX / size)
-        return NULL;
-    q = realloc(arr, want * size);
-    if (q != NULL)
-        *cap = want;
-    return q;
-}
-
 /* Puts node `id` in its parent: the open sequence, or the open mapping as key or value. */
 static bool attach(struct builder *b, int id)
 {
@@ -507,7 +488,8 @@ static bool add_anchor(struct builder *b, const yaml_char_t *name, int id)
 
     if (name == NULL)
         return true;
-    arr = grow(b->anchors, &b->cap_anchors, b->n_anchors, sizeof(*b->anchors));
+    arr =
+        og_array_grow(b->anchors, &b->cap_anchors, b->n_anchors, sizeof(*b->anchors), 16, SIZE_MAX);
     if (arr == NULL)
         return false;
     b->anchors = arr;
@@ -580,7 +562,8 @@ static enum og_err build_event(struct loader *ld, struct builder *b, const yaml_
         return add_node(b, ev) != 0 ? OG_OK : OG_ENOMEM;
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT:
-        frames = grow(b->frames, &b->cap_frames, b->n_frames, sizeof(*b->frames));
+        frames =
+            og_array_grow(b->frames, &b->cap_frames, b->n_frames, sizeof(*b->frames), 16, SIZE_MAX);
         if (frames == NULL)
             return OG_ENOMEM;
         b->frames = frames;

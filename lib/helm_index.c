@@ -160,7 +160,8 @@ struct an {
     char *api_version;
     char *generated;
     struct chart *charts;
-    uint32_t n_charts, cap_charts;
+    uint32_t n_charts;
+    size_t cap_charts;
     struct htab chart_tab;
     uint32_t cur_chart;
 
@@ -359,7 +360,7 @@ static enum og_err intern_chart(struct an *a, const struct ev *e)
 {
     struct og_str key = {e->s, e->len};
     uint32_t hash, *slot;
-    struct chart *c;
+    struct chart *c, *charts;
     enum og_err rc;
 
     if (e->len > OG_INDEX_MAX_CHART_NAME)
@@ -375,18 +376,11 @@ static enum og_err intern_chart(struct an *a, const struct ev *e)
     }
     if (a->n_charts >= a->lim.max_charts)
         return fail(a, OG_ETOOBIG, "too many charts (max_charts)");
-    if (a->n_charts == a->cap_charts) {
-        uint32_t cap = a->cap_charts == 0 ? 32 : a->cap_charts * 2;
-        struct chart *charts;
-
-        if (cap > a->lim.max_charts)
-            cap = a->lim.max_charts;
-        charts = realloc(a->charts, cap * sizeof(*charts));
-        if (charts == NULL)
-            return OG_ENOMEM;
-        a->charts = charts;
-        a->cap_charts = cap;
-    }
+    charts = og_array_grow(a->charts, &a->cap_charts, a->n_charts, sizeof(*charts), 32,
+                           a->lim.max_charts);
+    if (charts == NULL)
+        return OG_ENOMEM;
+    a->charts = charts;
     rc = htab_grow(&a->chart_tab, &a->charts[0].hash, sizeof(struct chart));
     if (rc != OG_OK)
         return rc;
@@ -455,6 +449,7 @@ static enum og_err add_url(struct an *a, const struct ev *e)
  * case of the scheme and host count as one. */
 static enum og_err add_base(struct an *a, struct og_str base)
 {
+    struct og_index_base *bases;
     struct og_str norm;
     enum og_err rc;
 
@@ -473,15 +468,10 @@ static enum og_err add_base(struct an *a, struct og_str base)
     }
     if (a->n_bases >= a->lim.max_bases)
         return fail(a, OG_ETOOBIG, "too many distinct OCI bases (max_bases)");
-    if (a->n_bases == a->cap_bases) {
-        size_t cap = a->cap_bases == 0 ? 4 : a->cap_bases * 2;
-        struct og_index_base *bases = realloc(a->bases, cap * sizeof(*bases));
-
-        if (bases == NULL)
-            return OG_ENOMEM;
-        a->bases = bases;
-        a->cap_bases = cap;
-    }
+    bases = og_array_grow(a->bases, &a->cap_bases, a->n_bases, sizeof(*bases), 4, SIZE_MAX);
+    if (bases == NULL)
+        return OG_ENOMEM;
+    a->bases = bases;
     a->bases[a->n_bases].base = og_str_dup(norm);
     if (a->bases[a->n_bases].base == NULL)
         return OG_ENOMEM;
@@ -825,22 +815,18 @@ static enum og_err define_anchor(struct an *a, const char *name, bool open)
 {
     size_t len = strlen(name);
     uint32_t hash = hash_bytes(a, name, len), *slot;
-    struct anchor *an;
+    struct anchor *an, *anchors;
     enum og_err rc;
 
     /* Each anchor's bookkeeping counts against the arena cap too. */
     if (len > a->lim.max_anchored ||
         a->anchor_overhead + a->arena.len > a->lim.max_anchored - sizeof(struct anchor) - len)
         return fail(a, OG_ETOOBIG, "too many anchors (max_anchored)");
-    if (a->n_anchors == a->cap_anchors) {
-        size_t cap = a->cap_anchors == 0 ? 8 : a->cap_anchors * 2;
-        struct anchor *anchors = realloc(a->anchors, cap * sizeof(*anchors));
-
-        if (anchors == NULL)
-            return OG_ENOMEM;
-        a->anchors = anchors;
-        a->cap_anchors = cap;
-    }
+    anchors =
+        og_array_grow(a->anchors, &a->cap_anchors, a->n_anchors, sizeof(*anchors), 8, SIZE_MAX);
+    if (anchors == NULL)
+        return OG_ENOMEM;
+    a->anchors = anchors;
     rc = htab_grow(&a->anchor_tab, &a->anchors[0].hash, sizeof(struct anchor));
     if (rc != OG_OK)
         return rc;

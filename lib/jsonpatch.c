@@ -1,5 +1,6 @@
 #include "ocigate/jsonpatch.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,15 +56,11 @@ static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *p
 {
     struct op op = {kind, NULL, NULL};
 
-    if (p->n == p->cap) {
-        size_t cap = p->cap == 0 ? 4 : p->cap * 2;
-        struct op *ops = realloc(p->ops, cap * sizeof(*ops));
+    struct op *ops = og_array_grow(p->ops, &p->cap, p->n, sizeof(*ops), 4, SIZE_MAX);
 
-        if (ops == NULL)
-            return OG_ENOMEM;
-        p->ops = ops;
-        p->cap = cap;
-    }
+    if (ops == NULL)
+        return OG_ENOMEM;
+    p->ops = ops;
     op.path = strdup(path);
     op.value = value != NULL ? strdup(value) : NULL;
     if (op.path == NULL || (value != NULL && op.value == NULL)) {

@@ -679,6 +679,7 @@ static bool read_groups(struct scan *s)
     if (!open_container(s))
         return false;
     for (r = array_next(s, &first); r == 1; r = array_next(s, &first)) {
+        const char **grown;
         struct tok t;
 
         if (peek(s) != '"') {
@@ -688,17 +689,12 @@ static bool read_groups(struct scan *s)
         }
         if (!string(s, &t))
             return false;
-        if (rv->req.n_groups == cap) {
-            const char **grown;
-
-            cap = cap == 0 ? 8 : cap * 2;
-            grown = realloc(rv->groups, cap * sizeof(*grown));
-            if (grown == NULL) {
-                s->rc = OG_ENOMEM;
-                return false;
-            }
-            rv->groups = grown;
+        grown = og_array_grow(rv->groups, &cap, rv->req.n_groups, sizeof(*grown), 8, SIZE_MAX);
+        if (grown == NULL) {
+            s->rc = OG_ENOMEM;
+            return false;
         }
+        rv->groups = grown;
         rv->groups[rv->req.n_groups++] = keep(s, &t);
     }
     rv->req.groups = rv->groups;

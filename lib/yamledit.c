@@ -47,22 +47,14 @@ static enum og_err refuse(struct og_yamledit *e, const char *fmt, ...)
 /* Adds the edit [start, end) -> the contents of `text`, which it takes. */
 static enum og_err add_op(struct og_yamledit *e, size_t start, size_t end, struct og_buf *text)
 {
-    struct og_yamledit_op *op;
+    struct og_yamledit_op *op, *ops;
     size_t n;
     char *t;
 
-    if (e->n == e->cap) {
-        size_t cap = e->cap == 0 ? 8 : e->cap * 2;
-        struct og_yamledit_op *ops;
-
-        if (cap > SIZE_MAX / sizeof(*ops))
-            return OG_ENOMEM;
-        ops = realloc(e->ops, cap * sizeof(*ops));
-        if (ops == NULL)
-            return OG_ENOMEM;
-        e->ops = ops;
-        e->cap = cap;
-    }
+    ops = og_array_grow(e->ops, &e->cap, e->n, sizeof(*ops), 8, SIZE_MAX);
+    if (ops == NULL)
+        return OG_ENOMEM;
+    e->ops = ops;
     t = og_buf_take(text, &n);
     if (t == NULL)
         return OG_ENOMEM;

@@ -96,5 +96,36 @@ OG_TEST(diag_format)
     ASSERT_STR_EQ(og_strerror(OG_ETOOBIG), "size limit exceeded");
 }
 
-OG_TEST_MAIN(OG_T(buf_append_and_cap), OG_T(buf_capacity_for_predicts_reserve),
+/* Arrays double from `first`, stop at `max`, and a refusal leaves the array as it was. */
+OG_TEST(array_grow)
+{
+    size_t cap = 0, n = 0;
+    int *a = NULL, *g;
+
+    for (; n < 100; n++) {
+        g = og_array_grow(a, &cap, n, sizeof(*a), 4, 40);
+        if (n >= 40) {
+            ASSERT(g == NULL);
+            break;
+        }
+        ASSERT(g != NULL);
+        a = g;
+        ASSERT(cap > n);
+        ASSERT(cap == 4 || cap == 8 || cap == 16 || cap == 32 || cap == 40);
+        a[n] = (int)n;
+    }
+    ASSERT_EQ(n, 40);
+    ASSERT_EQ(cap, 40);
+    for (size_t i = 0; i < 40; i++)
+        ASSERT_EQ(a[i], (int)i);
+    /* While there is room the array comes back as it is. */
+    ASSERT(og_array_grow(a, &cap, 39, sizeof(*a), 4, 40) == a);
+    /* A size past size_t is refused, not wrapped around. */
+    cap = 40;
+    ASSERT(og_array_grow(a, &cap, 40, SIZE_MAX / 8, 4, SIZE_MAX) == NULL);
+    ASSERT_EQ(cap, 40);
+    free(a);
+}
+
+OG_TEST_MAIN(OG_T(array_grow), OG_T(buf_append_and_cap), OG_T(buf_capacity_for_predicts_reserve),
              OG_T(buf_take_moves_storage), OG_T(str_helpers), OG_T(diag_format))

@@ -21,6 +21,16 @@ struct og_buf {
     size_t max; /**< hard cap on `len` */
 };
 
+/**
+ * Room for one more element in the array `arr` of `n` elements of `size` bytes, `*cap`
+ * allocated: returns `arr` itself while n < *cap, else `arr` reallocated to twice its capacity
+ * (`first` elements when it has none yet), never past `max` elements (SIZE_MAX for no limit),
+ * and `*cap` updated. NULL when out of memory, when the bytes would overflow a size_t, or when
+ * `n` already reached `max`: `arr` is then still valid and `*cap` unchanged. The one growth
+ * rule for the arrays of lib/ (byte buffers use og_buf).
+ */
+void *og_array_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first, size_t max);
+
 /** Makes `buf` empty with a cap of `max` bytes. Allocates nothing. */
 void og_buf_init(struct og_buf *buf, size_t max);
 
