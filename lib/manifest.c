@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "manifest_int.h"
 #include "ocigate/buf.h"
 
 /* Nodes live in blocks that never move, so that the tree can link them with pointers. */
@@ -842,6 +843,32 @@ enum og_manifest_scalar og_manifest_resolve_plain(struct og_str s, double *numbe
     if (number != NULL)
         *number = to_double(s);
     return OG_MANIFEST_FLOAT;
+}
+
+bool og__manifest_needs_quotes(struct og_str s)
+{
+    static const char *const special[] = {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
+    struct og_str p = s;
+
+    if (og_manifest_resolve_plain(s, NULL) != OG_MANIFEST_STRING)
+        return true;
+    if (p.len > 0 && (p.ptr[0] == '-' || p.ptr[0] == '+'))
+        p = og_str_from(p, 1);
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        if (og_str_eq(p, og_str_of(special[i])))
+            return true;
+    }
+    /*
+     * What starts like a number and holds only the characters of YAML 1.1 number forms
+     * (1:20, 1e3, 0x1f, 1_000, .5) might read as one somewhere; "10m" or "1h" cannot.
+     */
+    if (p.len == 0 || !((p.ptr[0] >= '0' && p.ptr[0] <= '9') || p.ptr[0] == '.'))
+        return false;
+    for (size_t i = 0; i < p.len; i++) {
+        if (strchr("0123456789._:eE+-xXoObBabcdefABCDEF", p.ptr[i]) == NULL || p.ptr[i] == '\0')
+            return false;
+    }
+    return true;
 }
 
 enum og_manifest_scalar og_manifest_resolve(const struct og_manifest_node *node, double *number)
