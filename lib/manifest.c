@@ -146,8 +146,7 @@ static struct og_manifest_mark mark_of(struct builder *b, const yaml_mark_t *y)
     return mk;
 }
 
-/* libyaml's IS_ALPHA: the characters of anchor names and tag handles. */
-static bool is_name_char(char c)
+bool og__manifest_is_anchor_char(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
            c == '-';
@@ -187,7 +186,7 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
 
         if (p[off] == '&') {
             off++;
-            while (off < end && is_name_char(p[off]))
+            while (off < end && og__manifest_is_anchor_char(p[off]))
                 off++;
         } else if (off + 1 < end && p[off + 1] == '<') {
             while (off < end && p[off] != '>')

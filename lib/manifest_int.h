@@ -1,5 +1,5 @@
 /*
- * manifest_int.h - the YAML scalar rules of manifest.c that lib/'s YAML writers share
+ * manifest_int.h - the YAML rules of manifest.c that lib/'s YAML writers and editor share
  * (private to lib/).
  */
 #ifndef OG_MANIFEST_INT_H
@@ -8,6 +8,9 @@
 #include <stdbool.h>
 
 #include "ocigate/str.h"
+
+/** True for a character of anchor names and tag handles (libyaml's IS_ALPHA). */
+bool og__manifest_is_anchor_char(char c);
 
 /**
  * True when the string `s`, written as a plain scalar, could read back as something other
