@@ -201,9 +201,10 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
     return OG_OK;
 }
 
-/* The index rules, for an http(s) url that no static rule decided. */
-static enum og_err find_index(const struct repo *r, const struct og_index_verdict *verdict,
-                              struct finding *f)
+/* The index rules, for an http(s) url that no static rule decided; `index_url` is the url
+ * og_policy_eval() named, the one the fetcher fetches. */
+static enum og_err find_index(const struct repo *r, const char *index_url,
+                              const struct og_index_verdict *verdict, struct finding *f)
 {
     enum og_err rc = OG_OK;
 
@@ -243,7 +244,7 @@ static enum og_err find_index(const struct repo *r, const struct og_index_verdic
         rc = og_buf_append_cstr(&f->problem,
                                 verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "");
         if (rc == OG_OK)
-            rc = og_url_index_yaml(r->url, &f->problem);
+            rc = og_url_index_yaml(og_str_of(index_url), &f->problem);
         if (rc != OG_OK)
             return rc;
         if (verdict->state == OG_INDEX_STATE_PENDING)
@@ -679,7 +680,7 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);
-    rc = find_index(&r, verdict, &f);
+    rc = find_index(&r, d->index_url, verdict, &f);
     if (rc == OG_OK && f.rule != OG_RULE_NONE)
         rc = apply(cfg, &r, ep, &f, d);
     og_buf_cleanup(&f.new_url);
