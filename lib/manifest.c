@@ -524,19 +524,31 @@ static enum og_err on_event(struct builder *b, yaml_event_t *ev)
     }
 }
 
-static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
+enum og_err og__manifest_parser_error(const yaml_parser_t *p, struct og_str data, unsigned *line,
+                                      unsigned *column, char *msg, size_t size)
 {
-    unsigned line = (unsigned)p->problem_mark.line + 1;
-    unsigned column = (unsigned)p->problem_mark.column + 1;
-    char msg[200];
-
+    *line = (unsigned)p->problem_mark.line + 1;
+    *column = (unsigned)p->problem_mark.column + 1;
     if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
         return OG_ENOMEM;
     if (p->error == YAML_READER_ERROR)
-        og_str_line_column((struct og_str){b->data, b->len}, p->problem_offset, &line, &column);
-    (void)snprintf(msg, sizeof(msg), "%s%s%s", p->problem != NULL ? p->problem : "syntax error",
-                   p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
-    return fail(b, OG_EPARSE, line, column, "invalid YAML: %s", msg);
+        og_str_line_column(data, p->problem_offset, line, column);
+    (void)snprintf(msg, size, "invalid YAML: %s%s%s",
+                   p->problem != NULL ? p->problem : "syntax error", p->context != NULL ? " " : "",
+                   p->context != NULL ? p->context : "");
+    return OG_EPARSE;
+}
+
+static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
+{
+    unsigned line, column;
+    char msg[200];
+    enum og_err rc = og__manifest_parser_error(p, (struct og_str){b->data, b->len}, &line, &column,
+                                               msg, sizeof(msg));
+
+    if (rc != OG_EPARSE)
+        return rc;
+    return fail(b, rc, line, column, "%s", msg);
 }
 
 static enum og_err build(struct builder *b)

@@ -1,11 +1,15 @@
 /*
- * manifest_int.h - the YAML rules of manifest.c that lib/'s YAML writers and editor share
- * (private to lib/).
+ * manifest_int.h - the YAML rules of manifest.c that lib/'s other YAML readers, writers and
+ * editor share (private to lib/).
  */
 #ifndef OG_MANIFEST_INT_H
 #define OG_MANIFEST_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <yaml.h>
+
+#include "ocigate/err.h"
 
 #include "ocigate/str.h"
 
@@ -20,5 +24,14 @@ bool og__manifest_is_anchor_char(char c);
  * OCIRepository) double-quotes such strings, so that every reader sees a string.
  */
 bool og__manifest_needs_quotes(struct og_str s);
+
+/**
+ * libyaml's parse error for `data` (the parser's whole input) as ocigate reports it: OG_ENOMEM
+ * when libyaml ran out of memory (its loader fails some allocations without saying so), else
+ * OG_EPARSE with the 1-based `*line` and `*column` (for a reader error, of the bad byte in
+ * `data`) and "invalid YAML: <problem> <context>" in `msg` (truncated to `size`).
+ */
+enum og_err og__manifest_parser_error(const yaml_parser_t *p, struct og_str data, unsigned *line,
+                                      unsigned *column, char *msg, size_t size);
 
 #endif
