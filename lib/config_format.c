@@ -10,32 +10,7 @@
 #include <yaml.h>
 
 #include "config_int.h"
-
-/*
- * True when a string would not read back as a string in YAML 1.1 tools (PyYAML, Kubernetes):
- * booleans such as "off" or "yes", null words, and numbers such as "1.2". Such values are
- * double-quoted; ocigate's own loader reads either form.
- */
-static bool needs_quotes(const char *s)
-{
-    static const char *const words[] = {"y",  "n",   "yes",  "no", "true", "false",
-                                        "on", "off", "null", "~",  NULL};
-    bool numeric = true;
-
-    if (s[0] == '\0')
-        return true;
-    for (size_t i = 0; words[i] != NULL; i++) {
-        size_t j = 0;
-
-        while (s[j] != '\0' && words[i][j] != '\0' && og_ascii_lower(s[j]) == words[i][j])
-            j++;
-        if (s[j] == '\0' && words[i][j] == '\0')
-            return true;
-    }
-    for (size_t i = 0; s[i] != '\0' && numeric; i++)
-        numeric = strchr("0123456789.+-eE_:", s[i]) != NULL;
-    return numeric;
-}
+#include "manifest_int.h"
 
 /* ---- The effective configuration, through libyaml's emitter ------------------------------- */
 
@@ -101,7 +76,7 @@ static bool emit_end(struct emit *e, bool mapping)
 
 static bool emit_string(struct emit *e, const char *s)
 {
-    return emit_scalar(e, s, needs_quotes(s));
+    return emit_scalar(e, s, og__manifest_needs_quotes(og_str_of(s)));
 }
 
 static bool emit_rows(struct emit *e, const char *parent, const void *base);
@@ -155,7 +130,8 @@ static bool emit_row(struct emit *e, const struct og__key *k, const void *base)
         return emit_string(e, s != NULL ? s : "");
     }
     og__config_num_format(k, og__config_get_num(k, base), text, sizeof(text));
-    return emit_scalar(e, text, k->type == OG__KEY_ENUM && needs_quotes(text));
+    return emit_scalar(e, text,
+                       k->type == OG__KEY_ENUM && og__manifest_needs_quotes(og_str_of(text)));
 }
 
 static bool emit_rows(struct emit *e, const char *parent, const void *base)
@@ -292,8 +268,8 @@ static enum og_err default_row(struct og_buf *out, const struct og__key *k, int 
         break;
     }
     if (rc == OG_OK) {
-        bool quote =
-            (k->type == OG__KEY_ENUM || k->type == OG__KEY_DURATION) && needs_quotes(k->def);
+        bool quote = (k->type == OG__KEY_ENUM || k->type == OG__KEY_DURATION) &&
+                     og__manifest_needs_quotes(og_str_of(k->def));
 
         rc = og_buf_appendf(out, "%*s%s: %s%s%s\n", indent, "", name, quote ? "\"" : "", k->def,
                             quote ? "\"" : "");

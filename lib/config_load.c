@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config_int.h"
+#include "manifest_int.h"
 
 struct loader {
     yaml_document_t *doc;
@@ -420,21 +421,15 @@ static enum og_err walk_map(struct loader *ld, const yaml_node_t *map, const cha
 static enum og_err parser_error(struct loader *ld, const yaml_parser_t *parser, const char *data,
                                 size_t len)
 {
-    unsigned line = (unsigned)parser->problem_mark.line + 1;
-    unsigned column = (unsigned)parser->problem_mark.column + 1;
+    unsigned line, column;
+    char msg[sizeof(ld->diag->msg)];
+    enum og_err rc = og__manifest_parser_error(parser, (struct og_str){data, len}, &line, &column,
+                                               msg, sizeof(msg));
 
-    /* libyaml's loader fails some allocations without setting an error: both are OOM. */
-    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
-        return OG_ENOMEM;
-    if (parser->error == YAML_READER_ERROR)
-        og_str_line_column((struct og_str){data, len}, parser->problem_offset, &line, &column);
+    if (rc != OG_EPARSE)
+        return rc;
     diag_begin(ld->diag, ld->name, line, column, NULL);
-    if (parser->context != NULL)
-        return og_diag_set(ld->diag, OG_EPARSE, "invalid YAML: %s %s",
-                           parser->problem != NULL ? parser->problem : "syntax error",
-                           parser->context);
-    return og_diag_set(ld->diag, OG_EPARSE, "invalid YAML: %s",
-                       parser->problem != NULL ? parser->problem : "syntax error");
+    return og_diag_set(ld->diag, rc, "%s", msg);
 }
 
 /*

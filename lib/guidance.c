@@ -6,6 +6,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "manifest_int.h"
+
 /*
  * An emitter session: libyaml writes into `out` through write_handler, and the first error
  * (ours or the emitter's) sticks so that each helper can be called without checking.
@@ -41,34 +43,10 @@ static void event(struct emit *e, yaml_event_t *ev, int made)
         e->rc = e->emitter.error == YAML_MEMORY_ERROR ? OG_ENOMEM : OG_EINVAL;
 }
 
-/* True when a plain scalar `s` would read back as something other than a string. */
-static bool needs_quotes(const char *s)
-{
-    static const char *const special[] = {
-        "",      "~",   "null", "Null", "NULL", "true", "True", "TRUE", "false", "False",
-        "FALSE", "yes", "Yes",  "YES",  "no",   "No",   "NO",   "on",   "On",    "ON",
-        "off",   "Off", "OFF",  "y",    "Y",    "n",    "N",    ".inf", ".nan"};
-    const char *p = s;
-
-    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
-        if (strcmp(s, special[i]) == 0)
-            return true;
-    }
-    /*
-     * A scalar made only of digits and the characters of YAML 1.1 number forms (1e3, 0x1f,
-     * 1_000, 1:20, .5) might resolve to an int or a float; "10m" or "1h" cannot.
-     */
-    if (*p == '-' || *p == '+')
-        p++;
-    if (!((*p >= '0' && *p <= '9') || *p == '.'))
-        return false;
-    return strspn(p, "0123456789._:eE+-xXoObBabcdefABCDEF") == strlen(p);
-}
-
 static void scalar(struct emit *e, const char *s, bool is_string)
 {
     yaml_event_t ev;
-    bool quote = is_string && needs_quotes(s);
+    bool quote = is_string && og__manifest_needs_quotes(og_str_of(s));
 
     event(e, &ev,
           yaml_scalar_event_initialize(

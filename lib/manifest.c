@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "manifest_int.h"
 #include "ocigate/buf.h"
 
 /* Nodes live in blocks that never move, so that the tree can link them with pointers. */
@@ -145,8 +146,7 @@ static struct og_manifest_mark mark_of(struct builder *b, const yaml_mark_t *y)
     return mk;
 }
 
-/* libyaml's IS_ALPHA: the characters of anchor names and tag handles. */
-static bool is_name_char(char c)
+bool og__manifest_is_anchor_char(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
            c == '-';
@@ -186,7 +186,7 @@ static size_t skip_properties(const struct builder *b, size_t off, size_t end)
 
         if (p[off] == '&') {
             off++;
-            while (off < end && is_name_char(p[off]))
+            while (off < end && og__manifest_is_anchor_char(p[off]))
                 off++;
         } else if (off + 1 < end && p[off + 1] == '<') {
             while (off < end && p[off] != '>')
@@ -524,19 +524,31 @@ static enum og_err on_event(struct builder *b, yaml_event_t *ev)
     }
 }
 
-static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
+enum og_err og__manifest_parser_error(const yaml_parser_t *p, struct og_str data, unsigned *line,
+                                      unsigned *column, char *msg, size_t size)
 {
-    unsigned line = (unsigned)p->problem_mark.line + 1;
-    unsigned column = (unsigned)p->problem_mark.column + 1;
-    char msg[200];
-
+    *line = (unsigned)p->problem_mark.line + 1;
+    *column = (unsigned)p->problem_mark.column + 1;
     if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
         return OG_ENOMEM;
     if (p->error == YAML_READER_ERROR)
-        og_str_line_column((struct og_str){b->data, b->len}, p->problem_offset, &line, &column);
-    (void)snprintf(msg, sizeof(msg), "%s%s%s", p->problem != NULL ? p->problem : "syntax error",
-                   p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
-    return fail(b, OG_EPARSE, line, column, "invalid YAML: %s", msg);
+        og_str_line_column(data, p->problem_offset, line, column);
+    (void)snprintf(msg, size, "invalid YAML: %s%s%s",
+                   p->problem != NULL ? p->problem : "syntax error", p->context != NULL ? " " : "",
+                   p->context != NULL ? p->context : "");
+    return OG_EPARSE;
+}
+
+static enum og_err parser_error(struct builder *b, const yaml_parser_t *p)
+{
+    unsigned line, column;
+    char msg[200];
+    enum og_err rc = og__manifest_parser_error(p, (struct og_str){b->data, b->len}, &line, &column,
+                                               msg, sizeof(msg));
+
+    if (rc != OG_EPARSE)
+        return rc;
+    return fail(b, rc, line, column, "%s", msg);
 }
 
 static enum og_err build(struct builder *b)
@@ -842,6 +854,32 @@ enum og_manifest_scalar og_manifest_resolve_plain(struct og_str s, double *numbe
     if (number != NULL)
         *number = to_double(s);
     return OG_MANIFEST_FLOAT;
+}
+
+bool og__manifest_needs_quotes(struct og_str s)
+{
+    static const char *const special[] = {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
+    struct og_str p = s;
+
+    if (og_manifest_resolve_plain(s, NULL) != OG_MANIFEST_STRING)
+        return true;
+    if (p.len > 0 && (p.ptr[0] == '-' || p.ptr[0] == '+'))
+        p = og_str_from(p, 1);
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        if (og_str_eq(p, og_str_of(special[i])))
+            return true;
+    }
+    /*
+     * What starts like a number and holds only the characters of YAML 1.1 number forms
+     * (1:20, 1e3, 0x1f, 1_000, .5) might read as one somewhere; "10m" or "1h" cannot.
+     */
+    if (p.len == 0 || !((p.ptr[0] >= '0' && p.ptr[0] <= '9') || p.ptr[0] == '.'))
+        return false;
+    for (size_t i = 0; i < p.len; i++) {
+        if (strchr("0123456789._:eE+-xXoObBabcdefABCDEF", p.ptr[i]) == NULL || p.ptr[i] == '\0')
+            return false;
+    }
+    return true;
 }
 
 enum og_manifest_scalar og_manifest_resolve(const struct og_manifest_node *node, double *number)

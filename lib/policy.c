@@ -101,32 +101,22 @@ static bool read_repo(const struct og_policy_object *obj, struct repo *r)
 }
 
 /*
- * The enabled migration whose `from` matches `url` (http or https), or NULL. The table holds
- * `from` in og_url_normalize() form (the config stores it so), so only `url` is normalized.
+ * The enabled migration whose `from` matches `norm`, the request's http(s) url in
+ * og_url_normalize() form (the config stores `from` so too), or NULL. A url that does not
+ * parse (`norm.ptr` NULL) names no repository of the table.
  */
-static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str url,
-                                                 enum og_err *rc)
+static const struct og_migration *find_migration(const struct og_config *cfg, struct og_str norm)
 {
-    struct og_buf a;
-    const struct og_migration *hit = NULL;
+    if (norm.ptr == NULL)
+        return NULL;
+    /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
+    for (size_t i = cfg->n_migrations; i > 0; i--) {
+        const struct og_migration *m = &cfg->migrations[i - 1];
 
-    og_buf_init(&a, URL_MAX);
-    *rc = og_url_normalize(url, &a, NULL);
-    if (*rc == OG_EINVAL)
-        *rc = OG_OK; /* a url that does not parse names no repository of the table */
-    else if (*rc == OG_OK) {
-        /* Later rows win, so that a configured row overrides (or disables) a built-in one. */
-        for (size_t i = cfg->n_migrations; i > 0; i--) {
-            const struct og_migration *m = &cfg->migrations[i - 1];
-
-            if (og_url_same_repo(og_buf_view(&a), og_str_of(m->from))) {
-                hit = m->enabled ? m : NULL;
-                break;
-            }
-        }
+        if (og_url_same_repo(norm, og_str_of(m->from)))
+            return m->enabled ? m : NULL;
     }
-    og_buf_cleanup(&a);
-    return hit;
+    return NULL;
 }
 
 /* ---- findings: what is wrong, and the fix when there is one ---- */
@@ -156,9 +146,11 @@ static enum og_err append_charts(struct og_buf *out, const struct og_index_verdi
 
 /*
  * The static rules: what the object alone says. Leaves `f->rule` at OG_RULE_NONE when none
- * applies; for an http(s) url the index verdict may still (find_index()).
+ * applies; for an http(s) url the index verdict may still (find_index()). `norm` is the
+ * http(s) url normalized, or a NULL view when it does not parse (find_migration()).
  */
-static enum og_err find_static(const struct og_config *cfg, const struct repo *r, struct finding *f)
+static enum og_err find_static(const struct og_config *cfg, const struct repo *r,
+                               struct og_str norm, struct finding *f)
 {
     const struct og_migration *m;
     enum og_err rc = OG_OK;
@@ -179,9 +171,7 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
     }
     if (!og_url_kind_is_http(r->kind))
         return OG_OK;
-    m = find_migration(cfg, r->url, &rc);
-    if (rc != OG_OK)
-        return rc;
+    m = find_migration(cfg, norm);
     if (m != NULL) {
         f->rule = OG_RULE_KNOWN_MIGRATION;
         f->fixable = true;
@@ -201,9 +191,10 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
     return OG_OK;
 }
 
-/* The index rules, for an http(s) url that no static rule decided. */
-static enum og_err find_index(const struct repo *r, const struct og_index_verdict *verdict,
-                              struct finding *f)
+/* The index rules, for an http(s) url that no static rule decided; `index_url` is the url
+ * og_policy_eval() named, the one the fetcher fetches. */
+static enum og_err find_index(const struct repo *r, const char *index_url,
+                              const struct og_index_verdict *verdict, struct finding *f)
 {
     enum og_err rc = OG_OK;
 
@@ -243,7 +234,7 @@ static enum og_err find_index(const struct repo *r, const struct og_index_verdic
         rc = og_buf_append_cstr(&f->problem,
                                 verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "");
         if (rc == OG_OK)
-            rc = og_url_index_yaml(r->url, &f->problem);
+            rc = og_url_index_yaml(og_str_of(index_url), &f->problem);
         if (rc != OG_OK)
             return rc;
         if (verdict->state == OG_INDEX_STATE_PENDING)
@@ -622,6 +613,8 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     struct og_decision d;
     struct finding f;
     struct repo r;
+    struct og_buf norm;
+    struct og_str parsed = {NULL, 0};
     enum og_err rc = OG_OK;
 
     memset(&d, 0, sizeof(d));
@@ -629,6 +622,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     memset(out, 0, sizeof(*out));
     og_buf_init(&f.new_url, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);
+    og_buf_init(&norm, URL_MAX);
     d.allowed = true;
     d.mode = OG_MODE_OFF;
     if (!in_scope(obj, ctx))
@@ -636,18 +630,25 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     d.mode = effective_mode(cfg, obj, ctx, &d.mode_why);
     if (d.mode == OG_MODE_OFF || !read_repo(obj, &r))
         goto out;
-    rc = find_static(cfg, &r, &f);
+    if (og_url_kind_is_http(r.kind)) {
+        /* Normalized once: for the migration table, and as the name of the index. A url that
+         * does not parse names no migration and is fetched as written: the fetcher refuses it
+         * and says why, and the verdict (unknown) follows index.onUnknown like any failed
+         * fetch. */
+        rc = og_url_normalize(r.url, &norm, NULL);
+        if (rc == OG_OK)
+            parsed = og_buf_view(&norm);
+        else if (rc == OG_EINVAL)
+            rc = og_buf_append_str(&norm, r.url);
+        if (rc != OG_OK)
+            goto out;
+    }
+    rc = find_static(cfg, &r, parsed, &f);
     if (rc == OG_OK && f.rule == OG_RULE_NONE && og_url_kind_is_http(r.kind) &&
         cfg->index.enabled) {
         /* Only the index can still decide: say which one, rather than deciding. */
-        rc = og_url_normalize(r.url, &f.new_url, NULL);
-        /* A url that does not parse is fetched as written: the fetcher refuses it and says
-         * why, and the verdict (unknown) follows index.onUnknown like any failed fetch. */
-        if (rc == OG_EINVAL)
-            rc = og_buf_append_str(&f.new_url, r.url);
-        if (rc == OG_OK)
-            d.index_url = og_buf_take(&f.new_url, NULL);
-        if (rc == OG_OK && d.index_url == NULL)
+        d.index_url = og_buf_take(&norm, NULL);
+        if (d.index_url == NULL)
             rc = OG_ENOMEM;
         goto out;
     }
@@ -657,6 +658,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
 out:
     og_buf_cleanup(&f.new_url);
     og_buf_cleanup(&f.problem);
+    og_buf_cleanup(&norm);
     if (rc != OG_OK) {
         og_decision_cleanup(&d);
         return rc;
@@ -679,7 +681,7 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);
-    rc = find_index(&r, verdict, &f);
+    rc = find_index(&r, d->index_url, verdict, &f);
     if (rc == OG_OK && f.rule != OG_RULE_NONE)
         rc = apply(cfg, &r, ep, &f, d);
     og_buf_cleanup(&f.new_url);

@@ -57,9 +57,14 @@ static size_t scheme_len(struct og_str text)
     return i;
 }
 
+struct og_str og_url_scheme(struct og_str text)
+{
+    return (struct og_str){text.ptr, scheme_len(text)};
+}
+
 enum og_url_kind og_url_kind(struct og_str text)
 {
-    struct og_str scheme = {text.ptr, scheme_len(text)};
+    struct og_str scheme = og_url_scheme(text);
 
     if (scheme.len == 0)
         return OG_URL_NONE;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "manifest_int.h"
+
 void og_yamledit_init(struct og_yamledit *e)
 {
     memset(e, 0, sizeof(*e));
@@ -190,13 +192,6 @@ static size_t content_end(const char *data, size_t len, const struct og_manifest
     return end;
 }
 
-/* libyaml's IS_ALPHA: the characters of anchor names. */
-static bool is_name_char(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-           c == '-';
-}
-
 /* True when some collection around `node` is a flow one. */
 static bool in_flow(const struct og_manifest_node *node)
 {
@@ -350,7 +345,8 @@ enum og_err og_yamledit_set(struct og_yamledit *e, const char *data, size_t len,
     rc = put_scalar(&text, value, node->style, in_flow(node));
     if (rc == OG_OK && start > 0 &&
         (((start == end || start > node->start.offset) &&
-          (data[start - 1] == ':' || data[start - 1] == '!' || is_name_char(data[start - 1]))) ||
+          (data[start - 1] == ':' || data[start - 1] == '!' ||
+           og__manifest_is_anchor_char(data[start - 1]))) ||
          ((node->style == OG_MANIFEST_LITERAL || node->style == OG_MANIFEST_FOLDED) &&
           first_on_line(data, start)))) {
         /* A new value right after its colon (an empty value) or glued to an anchor (`&a:x`)

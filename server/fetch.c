@@ -282,7 +282,7 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
     case OG_URL_OCI:
     case OG_URL_OTHER:
         rc = og_diag_set(diag, OG_EINVAL, "scheme '%.*s' is not fetched (http and https only)",
-                         (int)strcspn(url, ":"), url);
+                         (int)og_url_scheme(og_str_of(url)).len, url);
         goto out;
     }
     if (og_url_parse(og_str_of(url), &u, &why) != OG_OK) {

@@ -688,7 +688,8 @@ OG_TEST(format_round_trips)
     static const char yaml[] =
         "mode: \"off\"\n"
         "namespaces: [{match: \"*\", mode: enforce}, {match: \"on\", mode: audit}]\n"
-        "exempt: {namespaces: [\"yes\", \"1.5\", \"*-system\"], users: [\"a:b\"], groups: [g]}\n"
+        "exempt: {namespaces: [\"yes\", \"1.5\", \"*-system\"], users: [\"a:b\"],\n"
+        "         groups: [g, \"0x1f\", \"-.Inf\", \"1:20\"]}\n"
         "allowAnnotationOverride: true\n"
         "migrations: [{from: \"https://x.io/a\", to: \"oci://r.io/a\", enabled: false}]\n"
         "index: {enabled: false, threshold: any, ttl: 1h30m5s, negativeTTL: 61s,\n"
@@ -708,6 +709,10 @@ OG_TEST(format_round_trips)
     ASSERT_STR_CONTAINS(ta, "maxBytes: 1025\n");
     ASSERT_STR_CONTAINS(ta, "minVersion: \"1.3\"\n");
     ASSERT_STR_CONTAINS(ta, "- \"yes\"\n");
+    /* Strings that some YAML reader takes for numbers stay strings. */
+    ASSERT_STR_CONTAINS(ta, "- \"0x1f\"\n");
+    ASSERT_STR_CONTAINS(ta, "- \"-.Inf\"\n");
+    ASSERT_STR_CONTAINS(ta, "- \"1:20\"\n");
     ASSERT_EQ(og_config_parse(ta, strlen(ta), "round", &b, NULL), OG_OK);
     tb = format(b);
     ASSERT(tb != NULL);

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include "manifest_int.h"
 #include "ocigate/buf.h"
 #include "ocigate/manifest.h"
 
@@ -451,9 +452,34 @@ OG_TEST(document_markers_positions)
     og_manifest_free(m);
 }
 
+/* The one rule of lib/'s YAML writers for quoting a string: every reader must see a string. */
+OG_TEST(needs_quotes_for_every_reader)
+{
+    static const struct {
+        const char *s;
+        bool quote;
+    } cases[] = {
+        {"", true},      {"~", true},       {"null", true},
+        {"Off", true},   {"Y", true},       {"1.5", true},
+        {"0x1f", true},  {"0o17", true},    {"-12", true},
+        {"1e3", true},   {".5", true},      {"1_000", true},
+        {"1:20", true},  {".inf", true},    {"-.Inf", true},
+        {"+.INF", true}, {".NaN", true},    {"abc", false},
+        {"10m", false},  {"1h", false},     {"yEs", false},
+        {"e", false},    {"-", false},      {"*-system", false},
+        {"a:b", false},  {"v1.2.3", false}, {"oci://r.io/x", false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (og__manifest_needs_quotes(og_str_of(cases[i].s)) != cases[i].quote)
+            OG_FAIL_("\"%s\": needs quotes should be %d", cases[i].s, cases[i].quote);
+    }
+}
+
 OG_TEST_MAIN(OG_T(block_object_fields_and_positions), OG_T(multi_documents_and_helmrelease_paths),
              OG_T(list_items_are_objects), OG_T(flow_and_quoted_styles), OG_T(crlf_offsets),
              OG_T(bom_and_utf8_offsets), OG_T(scalar_styles_and_json_typing),
              OG_T(plain_resolution_table), OG_T(alias_is_refused_with_position),
              OG_T(duplicate_key_at_second), OG_T(bad_input_positions), OG_T(caps),
-             OG_T(non_objects_are_skipped), OG_T(document_markers_positions))
+             OG_T(non_objects_are_skipped), OG_T(document_markers_positions),
+             OG_T(needs_quotes_for_every_reader))

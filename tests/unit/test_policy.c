@@ -523,6 +523,8 @@ OG_TEST(index_url_in_text)
         {"https://example.com/charts", "https://example.com/charts/index.yaml"},
         {"https://example.com/charts?sig=a%2Fb", "https://example.com/charts/index.yaml?sig=a%2Fb"},
         {"https://example.com/charts/?sig=x#top", "https://example.com/charts/index.yaml?sig=x"},
+        /* The url normalized as it is fetched (and cached), not as written. */
+        {"HTTPS://Example.COM:443/charts", "https://example.com/charts/index.yaml"},
     };
     struct og_config *cfg = config(OG_MODE_MUTATE);
     char detail[] = "HTTP 404";

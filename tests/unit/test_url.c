@@ -56,6 +56,12 @@ OG_TEST(kind_by_scheme)
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         fprintf(stderr, "  url %s\n", kinds[i].url);
         ASSERT_EQ(og_url_kind(og_str_of(kinds[i].url)), kinds[i].kind);
+        /* The scheme as written: what stands before "://", or nothing. */
+        struct og_str scheme = og_url_scheme(og_str_of(kinds[i].url));
+        ASSERT(scheme.ptr == kinds[i].url);
+        ASSERT_EQ(scheme.len, kinds[i].kind == OG_URL_NONE
+                                  ? 0
+                                  : (size_t)(strstr(kinds[i].url, "://") - kinds[i].url));
     }
     ASSERT(og_url_kind_is_http(OG_URL_HTTP));
     ASSERT(og_url_kind_is_http(OG_URL_HTTPS));

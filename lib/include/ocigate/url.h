@@ -56,6 +56,12 @@ struct og_url {
     struct og_str fragment; /**< after '#', or absent */
 };
 
+/**
+ * The scheme of `text` as written, a view into it ("HTTPS" of "HTTPS://h/"); empty when
+ * `text` has no "scheme://" prefix (og_url_kind() OG_URL_NONE).
+ */
+struct og_str og_url_scheme(struct og_str text);
+
 /** The kind of `text` by its scheme; neither trims nor checks the rest. */
 enum og_url_kind og_url_kind(struct og_str text);
 

@@ -1,0 +1,37 @@
+/*
+ * manifest_int.h - the YAML rules of manifest.c that lib/'s other YAML readers, writers and
+ * editor share (private to lib/).
+ */
+#ifndef OG_MANIFEST_INT_H
+#define OG_MANIFEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yaml.h>
+
+#include "ocigate/err.h"
+
+#include "ocigate/str.h"
+
+/** True for a character of anchor names and tag handles (libyaml's IS_ALPHA). */
+bool og__manifest_is_anchor_char(char c);
+
+/**
+ * True when the string `s`, written as a plain scalar, could read back as something other
+ * than a string: by Kubernetes' rules (og_manifest_resolve_plain()), or by a YAML 1.1 reader
+ * such as PyYAML, which also reads `1:20` (sexagesimal) and `.inf`, `-.Inf` or `.NaN` as
+ * numbers. The YAML that ocigate writes (the effective configuration, the suggested
+ * OCIRepository) double-quotes such strings, so that every reader sees a string.
+ */
+bool og__manifest_needs_quotes(struct og_str s);
+
+/**
+ * libyaml's parse error for `data` (the parser's whole input) as ocigate reports it: OG_ENOMEM
+ * when libyaml ran out of memory (its loader fails some allocations without saying so), else
+ * OG_EPARSE with the 1-based `*line` and `*column` (for a reader error, of the bad byte in
+ * `data`) and "invalid YAML: <problem> <context>" in `msg` (truncated to `size`).
+ */
+enum og_err og__manifest_parser_error(const yaml_parser_t *p, struct og_str data, unsigned *line,
+                                      unsigned *column, char *msg, size_t size);
+
+#endif
