@@ -89,6 +89,16 @@ static bool is_ipv6(struct og_str s)
     return inet_pton(AF_INET6, text, addr) == 1;
 }
 
+/* The digits of a port without its leading zeros ("0" for a port of zeros): its number. */
+static struct og_str port_value(struct og_str port)
+{
+    while (port.len > 1 && port.ptr[0] == '0') {
+        port.ptr++;
+        port.len--;
+    }
+    return port;
+}
+
 /* Reads the host and port of `hp` (the authority after any userinfo) into `u`. */
 static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og_diag *diag)
 {
@@ -121,13 +131,16 @@ static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og
 
         /* og_str_from gives a NULL ptr for "h:"; an empty port is still a written one. */
         u->port = (struct og_str){hp.ptr + colon + 1, port.len};
-        if (port.len > 5)
-            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
         for (size_t i = 0; i < port.len; i++) {
             if (!is_digit(port.ptr[i]))
                 return og_diag_set(diag, OG_EINVAL, "has an invalid port");
-            v = v * 10 + (unsigned long)(port.ptr[i] - '0');
         }
+        /* Leading zeros do not count (Go's url.Parse and dialer take "000443" as 443). */
+        port = port_value(port);
+        if (port.len > 5)
+            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
+        for (size_t i = 0; i < port.len; i++)
+            v = v * 10 + (unsigned long)(port.ptr[i] - '0');
         if (v > 65535)
             return og_diag_set(diag, OG_EINVAL, "has an invalid port");
     }
@@ -229,18 +242,15 @@ enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag)
     return OG_OK;
 }
 
-/* The port to write: none when it is empty or the scheme's default. */
+/* The port to write, as its number: none when it is empty or the scheme's default. */
 static struct og_str port_to_keep(const struct og_url *u)
 {
-    unsigned long v = 0;
+    struct og_str port = port_value(u->port);
 
-    if (u->port.len == 0)
+    if (port.len == 0 || (u->kind == OG_URL_HTTP && og_str_eq(port, OG_STR_LIT("80"))) ||
+        (u->kind == OG_URL_HTTPS && og_str_eq(port, OG_STR_LIT("443"))))
         return OG_STR_NULL;
-    for (size_t i = 0; i < u->port.len; i++)
-        v = v * 10 + (unsigned long)(u->port.ptr[i] - '0');
-    if ((u->kind == OG_URL_HTTP && v == 80) || (u->kind == OG_URL_HTTPS && v == 443))
-        return OG_STR_NULL;
-    return u->port;
+    return port;
 }
 
 /* Appends `s` in ASCII lower case; the caller has reserved the room. */
@@ -307,7 +317,7 @@ bool og_url_same_repo(struct og_str a, struct og_str b)
 
 enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
 {
-    struct og_str port = u->port;
+    struct og_str port = port_value(u->port);
     enum og_err rc;
 
     if (!og_url_kind_is_http(u->kind))

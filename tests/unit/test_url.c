@@ -89,6 +89,9 @@ static const struct {
     {"oci://r.io/charts/redis:1.2.3", "oci|-|r.io|-|/charts/redis:1.2.3|-|-"},
     {"oci://localhost:5000/c@sha256:ab", "oci|-|localhost|5000|/c@sha256:ab|-|-"},
     {"https://h:65535", "https|-|h|65535||-|-"},
+    /* Leading zeros do not count against the five digits (Go's url.Parse takes them). */
+    {"https://h:0000065535/", "https|-|h|0000065535|/|-|-"},
+    {"https://h:000/", "https|-|h|000|/|-|-"},
     {"https://h/%zz/%E2%82%AC", "https|-|h|-|/%zz/%E2%82%AC|-|-"},
     {"https://h/\xc3\xa9t\xc3\xa9", "https|-|h|-|/\xc3\xa9t\xc3\xa9|-|-"},
     {"https://x_y.example/", "https|-|x_y.example|-|/|-|-"},
@@ -181,9 +184,14 @@ static const struct {
     {"https://h/", "https://h"},
     {"https://h///", "https://h"},
     {"https://h", "https://h"},
-    /* The default port goes, another stays (as written). */
+    /* The default port goes, another stays (as a number: leading zeros go). */
     {"https://h:443/x", "https://h/x"},
     {"https://h:0443/x", "https://h/x"},
+    {"https://h:000443/x", "https://h/x"},
+    {"https://h:0444/x", "https://h:444/x"},
+    {"http://h:0000000008080/x", "http://h:8080/x"},
+    {"http://h:00000/x", "http://h:0/x"},
+    {"https://h:0065536/", "!"},
     {"http://h:80/x", "http://h/x"},
     {"http://h:443/x", "http://h:443/x"},
     {"https://h:80/x", "https://h:80/x"},
@@ -353,6 +361,8 @@ OG_TEST(origin_names_scheme_host_and_port)
         {"HTTP://h/x", "http://h:80"},
         {"http://h:/x", "http://h:80"},
         {"http://h:8080/x?q", "http://h:8080"},
+        {"http://h:08080/x?q", "http://h:8080"},
+        {"https://h:000/x", "https://h:0"},
         {"https://[FD00::1]/x", "https://[fd00::1]:443"},
         {"oci://r.io/x", NULL},
     };
