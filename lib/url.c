@@ -367,7 +367,9 @@ enum og_err og_url_index_yaml(struct og_str base, struct og_buf *out)
         path_end = frag;
     query = (struct og_str){base.ptr + path_end, frag - path_end};
     len = path_end;
-    while (len > 0 && base.ptr[len - 1] == '/')
+    /* Only the path's '/' go: "http://" keeps its "//" and stays a url without a host. */
+    while (len > 0 && base.ptr[len - 1] == '/' &&
+           (scheme_len(base) == 0 || len > scheme_len(base) + 3))
         len--;
     /* Reserved at once, so that the appends below cannot fail half way. */
     rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);

@@ -428,6 +428,12 @@ OG_TEST(index_yaml_join)
         {"https://h/x/index.yaml", "https://h/x/index.yaml/index.yaml"},
         {"HTTPS://H:443/X", "HTTPS://H:443/X/index.yaml"},
         {"", "/index.yaml"},
+        /* The trailing '/' trimmed are the path's, never the "//" of the authority: the fetcher
+         * then says the url has no host, not that "http:/index.yaml" is not absolute. */
+        {"http://", "http:///index.yaml"},
+        {"https:///", "https:///index.yaml"},
+        {"https:////", "https:///index.yaml"},
+        {"//", "/index.yaml"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct og_buf b;
