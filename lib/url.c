@@ -273,6 +273,37 @@ static void put(struct og_buf *out, struct og_str s)
     out->ptr[out->len] = '\0';
 }
 
+/*
+ * Appends the rooted path `path` cleaned as Go's path.Clean() does, which Flux applies when it
+ * joins index.yaml (path.Join): runs of '/' count as one, "." segments go, and ".." takes the
+ * segment before it away (never going above the root). No trailing '/' is written, and an
+ * empty result stays empty. Never longer than `path`: the caller has reserved that much.
+ */
+static void put_clean_path(struct og_buf *out, struct og_str path)
+{
+    size_t start = out->len, i = 0;
+
+    while (i < path.len) {
+        size_t end = og_str_find_char(path, i, '/');
+        struct og_str seg = {path.ptr + i, end - i};
+
+        i = end + 1;
+        if (seg.len == 0 || og_str_eq(seg, OG_STR_LIT(".")))
+            continue;
+        if (og_str_eq(seg, OG_STR_LIT(".."))) {
+            while (out->len > start && out->ptr[out->len - 1] != '/')
+                out->len--;
+            if (out->len > start)
+                out->len--;
+            continue;
+        }
+        out->ptr[out->len++] = '/';
+        memcpy(out->ptr + out->len, seg.ptr, seg.len);
+        out->len += seg.len;
+    }
+    out->ptr[out->len] = '\0';
+}
+
 enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_diag *diag)
 {
     struct og_url u;
@@ -285,7 +316,8 @@ enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_d
     path = u.path;
     while (path.len > 0 && path.ptr[path.len - 1] == '/')
         path.len--;
-    /* Everything reserved at once, so that `out` is either complete or untouched. */
+    /* Everything reserved at once, so that `out` is either complete or untouched (a cleaned
+     * path is never longer than the path). */
     rc = og_buf_reserve(out, text.len);
     if (rc != OG_OK)
         return rc;
@@ -300,7 +332,10 @@ enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_d
         put(out, OG_STR_LIT(":"));
         put(out, port);
     }
-    put(out, path);
+    if (og_url_kind_is_http(u.kind))
+        put_clean_path(out, path);
+    else
+        put(out, path);
     if (u.query.ptr != NULL) {
         put(out, OG_STR_LIT("?"));
         put(out, u.query);
@@ -367,15 +402,22 @@ enum og_err og_url_index_yaml(struct og_str base, struct og_buf *out)
         path_end = frag;
     query = (struct og_str){base.ptr + path_end, frag - path_end};
     len = path_end;
-    /* Only the path's '/' go: "http://" keeps its "//" and stays a url without a host. */
-    while (len > 0 && base.ptr[len - 1] == '/' &&
-           (scheme_len(base) == 0 || len > scheme_len(base) + 3))
-        len--;
+    if (scheme_len(base) > 0) {
+        /* The authority ends at the first '/' after "scheme://"; the path is cleaned as
+         * path.Join does it ("http://" keeps its "//" and stays a url without a host). */
+        struct og_str head = {base.ptr, path_end};
+
+        len = og_str_find_char(head, scheme_len(base) + 3, '/');
+    } else {
+        while (len > 0 && base.ptr[len - 1] == '/')
+            len--;
+    }
     /* Reserved at once, so that the appends below cannot fail half way. */
-    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
+    rc = og_buf_reserve(out, path_end + sizeof(file) - 1 + query.len);
     if (rc != OG_OK)
         return rc;
     put(out, (struct og_str){base.ptr, len});
+    put_clean_path(out, (struct og_str){base.ptr + len, path_end - len});
     put(out, (struct og_str){file, sizeof(file) - 1});
     put(out, query);
     return OG_OK;

@@ -204,6 +204,12 @@ static const struct {
     {"https://h/charts?a/", "https://h/charts?a/"},
     {"https://h/c#x", "https://h/c"},
     {"https://h/c/#", "https://h/c"},
+    /* An http(s) path is cleaned as Flux's path.Join cleans it; an oci:// one is not. */
+    {"https://charts.bitnami.com//bitnami", "https://charts.bitnami.com/bitnami"},
+    {"https://h/a/./b/../c/.", "https://h/a/c"},
+    {"https://h/..", "https://h"},
+    {"https://h/a/..b/.c", "https://h/a/..b/.c"},
+    {"oci://r.io//c/./d", "oci://r.io//c/./d"},
     /* Userinfo, the path's case and percent-encoding are kept. */
     {"https://User:PW@H/%7Eme/A%2f", "https://User:PW@h/%7Eme/A%2f"},
     {"https://[FD00::5]:443/x/", "https://[fd00::5]/x"},
@@ -434,6 +440,11 @@ OG_TEST(index_yaml_join)
         {"https:///", "https:///index.yaml"},
         {"https:////", "https:///index.yaml"},
         {"//", "/index.yaml"},
+        /* path.Join cleans the path as Flux fetches it: "//", "." and ".." go. */
+        {"https://h//stable", "https://h/stable/index.yaml"},
+        {"https://h/a/./b/../c//?q=/..//", "https://h/a/c/index.yaml?q=/..//"},
+        {"https://h/../../x/..", "https://h/index.yaml"},
+        {"https://h/a/%2e%2e/b/..c", "https://h/a/%2e%2e/b/..c/index.yaml"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct og_buf b;

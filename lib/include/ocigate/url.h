@@ -84,7 +84,8 @@ OG_NODISCARD enum og_err og_url_check_repo(struct og_str text, struct og_diag *d
 /**
  * Appends the comparable form of `text`: scheme and host in lower case, the port as a number
  * (no leading zeros), the default one dropped (80 for http, 443 for https, and an empty one),
- * every trailing '/' of the path
+ * an http(s) path cleaned as Go's path.Clean() does (runs of '/', "." and ".." segments), every
+ * trailing '/' of the path
  * dropped, the query kept exactly as written (Flux sends it with the index request: signed
  * urls), the fragment dropped (never sent). Userinfo, the path's case and its percent-encoding
  * are kept. Two urls whose index Flux fetches from the same place compare equal, and
@@ -119,7 +120,8 @@ struct og_str og_url_oci_base(struct og_str url);
 /**
  * Appends the url of the index of the Helm repository at `base` as Flux's source-controller
  * builds it (path.Join(u.Path, "index.yaml")): "index.yaml" joined to the path with one '/'
- * whatever the path ends with, the query kept after it (signed urls), a fragment dropped.
+ * whatever the path ends with, the path cleaned as path.Join cleans it (runs of '/', "." and
+ * ".." segments), the query kept after it (signed urls), a fragment dropped.
  * `https://example.com/charts/?sig=x#top` gives `https://example.com/charts/index.yaml?sig=x`.
  * A plain join: `base` is not checked (the fetcher does that). The one join for every user:
  * the fetcher, the CLI and the warnings. OG_ENOMEM, or OG_ETOOBIG past the buffer's cap; `out`
