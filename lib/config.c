@@ -146,7 +146,7 @@ const struct og__key og__config_keys[] = {
      .def = "5m", .min = 1, .max = 24 * HOUR_S,
      .doc = "How long a failed fetch is remembered (1s to 24h)."},
     {SCALAR("index.cacheEntries", OG__KEY_UINT, index.cache_entries), .def = "1024", .min = 1,
-     .max = 1u << 20, .doc = "Most index verdicts kept (1 to 1048576)."},
+     .max = 1u << 20, .doc = "Most index verdicts kept (1 to 1048576; read at start)."},
     {SCALAR("index.maxFetches", OG__KEY_UINT, index.max_fetches), .def = "256", .min = 1,
      .max = 4096, .doc = "Index fetches running at once, in all (1 to 4096; read at start)."},
     {SCALAR("index.maxFetchesPerHost", OG__KEY_UINT, index.max_fetches_per_host), .def = "64",

@@ -94,6 +94,16 @@ static bool is_ipv6(struct og_str s)
     return inet_pton(AF_INET6, text, addr) == 1;
 }
 
+/* The digits of a port without its leading zeros ("0" for a port of zeros): its number. */
+static struct og_str port_value(struct og_str port)
+{
+    while (port.len > 1 && port.ptr[0] == '0') {
+        port.ptr++;
+        port.len--;
+    }
+    return port;
+}
+
 /* Reads the host and port of `hp` (the authority after any userinfo) into `u`. */
 static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og_diag *diag)
 {
@@ -126,13 +136,16 @@ static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og
 
         /* og_str_from gives a NULL ptr for "h:"; an empty port is still a written one. */
         u->port = (struct og_str){hp.ptr + colon + 1, port.len};
-        if (port.len > 5)
-            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
         for (size_t i = 0; i < port.len; i++) {
             if (!is_digit(port.ptr[i]))
                 return og_diag_set(diag, OG_EINVAL, "has an invalid port");
-            v = v * 10 + (unsigned long)(port.ptr[i] - '0');
         }
+        /* Leading zeros do not count (Go's url.Parse and dialer take "000443" as 443). */
+        port = port_value(port);
+        if (port.len > 5)
+            return og_diag_set(diag, OG_EINVAL, "has an invalid port");
+        for (size_t i = 0; i < port.len; i++)
+            v = v * 10 + (unsigned long)(port.ptr[i] - '0');
         if (v > 65535)
             return og_diag_set(diag, OG_EINVAL, "has an invalid port");
     }
@@ -234,18 +247,15 @@ enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag)
     return OG_OK;
 }
 
-/* The port to write: none when it is empty or the scheme's default. */
+/* The port to write, as its number: none when it is empty or the scheme's default. */
 static struct og_str port_to_keep(const struct og_url *u)
 {
-    unsigned long v = 0;
+    struct og_str port = port_value(u->port);
 
-    if (u->port.len == 0)
+    if (port.len == 0 || (u->kind == OG_URL_HTTP && og_str_eq(port, OG_STR_LIT("80"))) ||
+        (u->kind == OG_URL_HTTPS && og_str_eq(port, OG_STR_LIT("443"))))
         return OG_STR_NULL;
-    for (size_t i = 0; i < u->port.len; i++)
-        v = v * 10 + (unsigned long)(u->port.ptr[i] - '0');
-    if ((u->kind == OG_URL_HTTP && v == 80) || (u->kind == OG_URL_HTTPS && v == 443))
-        return OG_STR_NULL;
-    return u->port;
+    return port;
 }
 
 /* Appends `s` in ASCII lower case; the caller has reserved the room. */
@@ -268,6 +278,37 @@ static void put(struct og_buf *out, struct og_str s)
     out->ptr[out->len] = '\0';
 }
 
+/*
+ * Appends the rooted path `path` cleaned as Go's path.Clean() does, which Flux applies when it
+ * joins index.yaml (path.Join): runs of '/' count as one, "." segments go, and ".." takes the
+ * segment before it away (never going above the root). No trailing '/' is written, and an
+ * empty result stays empty. Never longer than `path`: the caller has reserved that much.
+ */
+static void put_clean_path(struct og_buf *out, struct og_str path)
+{
+    size_t start = out->len, i = 0;
+
+    while (i < path.len) {
+        size_t end = og_str_find_char(path, i, '/');
+        struct og_str seg = {path.ptr + i, end - i};
+
+        i = end + 1;
+        if (seg.len == 0 || og_str_eq(seg, OG_STR_LIT(".")))
+            continue;
+        if (og_str_eq(seg, OG_STR_LIT(".."))) {
+            while (out->len > start && out->ptr[out->len - 1] != '/')
+                out->len--;
+            if (out->len > start)
+                out->len--;
+            continue;
+        }
+        out->ptr[out->len++] = '/';
+        memcpy(out->ptr + out->len, seg.ptr, seg.len);
+        out->len += seg.len;
+    }
+    out->ptr[out->len] = '\0';
+}
+
 enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_diag *diag)
 {
     struct og_url u;
@@ -280,7 +321,8 @@ enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_d
     path = u.path;
     while (path.len > 0 && path.ptr[path.len - 1] == '/')
         path.len--;
-    /* Everything reserved at once, so that `out` is either complete or untouched. */
+    /* Everything reserved at once, so that `out` is either complete or untouched (a cleaned
+     * path is never longer than the path). */
     rc = og_buf_reserve(out, text.len);
     if (rc != OG_OK)
         return rc;
@@ -295,7 +337,10 @@ enum og_err og_url_normalize(struct og_str text, struct og_buf *out, struct og_d
         put(out, OG_STR_LIT(":"));
         put(out, port);
     }
-    put(out, path);
+    if (og_url_kind_is_http(u.kind))
+        put_clean_path(out, path);
+    else
+        put(out, path);
     if (u.query.ptr != NULL) {
         put(out, OG_STR_LIT("?"));
         put(out, u.query);
@@ -312,7 +357,7 @@ bool og_url_same_repo(struct og_str a, struct og_str b)
 
 enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
 {
-    struct og_str port = u->port;
+    struct og_str port = port_value(u->port);
     enum og_err rc;
 
     if (!og_url_kind_is_http(u->kind))
@@ -362,13 +407,22 @@ enum og_err og_url_index_yaml(struct og_str base, struct og_buf *out)
         path_end = frag;
     query = (struct og_str){base.ptr + path_end, frag - path_end};
     len = path_end;
-    while (len > 0 && base.ptr[len - 1] == '/')
-        len--;
+    if (scheme_len(base) > 0) {
+        /* The authority ends at the first '/' after "scheme://"; the path is cleaned as
+         * path.Join does it ("http://" keeps its "//" and stays a url without a host). */
+        struct og_str head = {base.ptr, path_end};
+
+        len = og_str_find_char(head, scheme_len(base) + 3, '/');
+    } else {
+        while (len > 0 && base.ptr[len - 1] == '/')
+            len--;
+    }
     /* Reserved at once, so that the appends below cannot fail half way. */
-    rc = og_buf_reserve(out, len + sizeof(file) - 1 + query.len);
+    rc = og_buf_reserve(out, path_end + sizeof(file) - 1 + query.len);
     if (rc != OG_OK)
         return rc;
     put(out, (struct og_str){base.ptr, len});
+    put_clean_path(out, (struct og_str){base.ptr + len, path_end - len});
     put(out, (struct og_str){file, sizeof(file) - 1});
     put(out, query);
     return OG_OK;

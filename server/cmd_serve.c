@@ -189,8 +189,9 @@ static struct option *long_options(void)
     for (size_t i = 0; i < n_keys; i++)
         opts[o++] =
             (struct option){srv_key_flags[i].name, required_argument, NULL, OPT_KEY_FLAG + (int)i};
+    /* A renamed flag's value is optional, so that it gets its pointer even without one. */
     for (size_t i = 0; i < n_renames; i++)
-        opts[o++] = (struct option){srv_key_flag_renames[i].old_name, required_argument, NULL,
+        opts[o++] = (struct option){srv_key_flag_renames[i].old_name, optional_argument, NULL,
                                     OPT_RENAMED + (int)i};
     return opts;
 }

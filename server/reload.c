@@ -1,6 +1,7 @@
 #include "reload.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -113,6 +114,34 @@ static bool file_is_empty(const char *path)
     return empty;
 }
 
+/*
+ * The index cache's entry bound and fetch caps are read once, when the cache starts
+ * (cmd_serve.c): a reload that changes one says so instead of seeming to apply it.
+ */
+static void warn_start_only(const struct og_config *cfg, const struct og_config *cur,
+                            const char *path)
+{
+    const struct {
+        const char *key;
+        uint32_t now, was;
+    } keys[] = {
+        {"index.cacheEntries", cfg->index.cache_entries, cur->index.cache_entries},
+        {"index.maxFetches", cfg->index.max_fetches, cur->index.max_fetches},
+        {"index.maxFetchesPerHost", cfg->index.max_fetches_per_host,
+         cur->index.max_fetches_per_host},
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char value[24];
+
+        if (keys[i].now == keys[i].was)
+            continue;
+        (void)snprintf(value, sizeof(value), "%" PRIu32, keys[i].now);
+        srv_log(SRV_LOG_WARN, "a key read at start changed; it takes effect at the next start",
+                "file", path, "key", keys[i].key, "value", value, NULL);
+    }
+}
+
 static void reload(struct srv_reload *r, const char *trigger)
 {
     struct og_config *cfg = NULL, *cur = NULL;
@@ -145,6 +174,7 @@ static void reload(struct srv_reload *r, const char *trigger)
     if (cfg->tls_min_version != cur->tls_min_version)
         srv_log(SRV_LOG_WARN, "tls.minVersion changed; it takes effect at the next start", "file",
                 r->path, "minVersion", og_tls_version_name(cfg->tls_min_version), NULL);
+    warn_start_only(cfg, cur, r->path);
     srv_log(SRV_LOG_INFO, "config reloaded", "trigger", trigger, "file", r->path, "mode",
             og_mode_name(cfg->mode), NULL);
     srv_snapshot_swap(cfg);

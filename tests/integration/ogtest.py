@@ -177,9 +177,10 @@ class Server:
     def log_lines(self):
         """Every complete log line, parsed: each must be one JSON object."""
         out = []
-        for raw in self.log_text().splitlines(keepends=True):
-            if not raw.endswith("\n"):
-                break
+        # Lines end at "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085,
+        # which a JSON string may hold unescaped (a name echoed in a log line).
+        # The part after the last "\n" is a line still being written: it waits for next time.
+        for raw in self.log_text().split("\n")[:-1]:
             try:
                 obj = json.loads(raw)
             except ValueError:

@@ -319,6 +319,9 @@ def test_flag_errors():
                        (["--index-ttl", "60"], "--index-ttl: invalid duration \"60\""),
                        (["--index-budget-ms", "1500"], "renamed to --index-budget"),
                        (["--index-timeout-ms", "1500"], "renamed to --index-timeout"),
+                       # Without a value too (it used to say only "needs a value").
+                       (["--index-budget-ms"], "renamed to --index-budget"),
+                       (["--index-connect-timeout-ms=3000"], "renamed to --index-connect-timeout"),
                        (["--max-body", "1G"], "--max-body: size \"1G\" is out of range"),
                        (["--index-ttl"], "needs a value")):
         p = subprocess.run([bin_, "serve", "--tls-cert", c.cert, "--tls-key", c.key] + flags,

@@ -210,6 +210,22 @@ def test_tls_min_version_from_config():
         srv.stop()
 
 
+def test_keys_read_at_start_warn_on_reload():
+    # The index cache's bounds are read once: a reload that changes one says so (it used to
+    # be taken silently, the cache keeping its old bound).
+    cm = ConfigMapDir(INDEX_OFF)
+    with Server("--config", cm.path, "--index-max-fetches", "9", mode=None) as srv:
+        cm.publish("index: {enabled: false, cacheEntries: 10, maxFetchesPerHost: 5, "
+                   "maxFetches: 300}\n")
+        line = srv.wait_log("config reloaded")
+        warned = {l.get("key"): l.get("value") for l in srv.log_lines()
+                  if l.get("msg") == "a key read at start changed; it takes effect at the next start"}
+        # --index-max-fetches beats the file's maxFetches: unchanged, no warning for it.
+        eq(warned, {"index.cacheEntries": "10", "index.maxFetchesPerHost": "5"}, "warned keys")
+        eq(line.get("trigger"), "file change", "trigger")
+        srv.stop()
+
+
 def test_bad_config_at_start_exits_2():
     cm = ConfigMapDir("mode: enforce\nmode: audit\n")
     c = ogtest.certs()

@@ -40,6 +40,20 @@ def test_uids_that_cannot_be_echoed_are_400():
         eq(s.request("GET", "/healthz").status, 200, "healthz")
 
 
+def test_log_lines_with_line_separators_in_names():
+    # U+2028, U+2029 and U+0085 are valid unescaped in JSON: a log line holding them is still
+    # one line, and the lines after it are read too.
+    with Server() as s:
+        for i, name in enumerate(("a\u2028b", "c\u2029d", "e\u0085f")):
+            body = raw_review(b'"sep-%d"' % i).replace(b'"name":"x"', b'"name":' + json.dumps(
+                name, ensure_ascii=False).encode())
+            eq(s.review("/mutate", body).status, 200, "status for %r" % name)
+        eq(s.request("GET", "/healthz").status, 200, "healthz")
+        lines = s.stop()
+        names = [l.get("name") for l in lines if l.get("msg") == "admission"]
+        eq(names, ["a\u2028b", "c\u2029d", "e\u0085f"], "names logged")
+
+
 def test_warning_names_the_index_url_fetched():
     with IndexServer() as ix, Server(*ALLOW, mode="mutate") as s:
         for url, index in ((ix.base + "/status/404/", ix.base + "/status/404/index.yaml"),

@@ -95,6 +95,9 @@ static const struct {
     {"oci://r.io/charts/redis:1.2.3", "oci|-|r.io|-|/charts/redis:1.2.3|-|-"},
     {"oci://localhost:5000/c@sha256:ab", "oci|-|localhost|5000|/c@sha256:ab|-|-"},
     {"https://h:65535", "https|-|h|65535||-|-"},
+    /* Leading zeros do not count against the five digits (Go's url.Parse takes them). */
+    {"https://h:0000065535/", "https|-|h|0000065535|/|-|-"},
+    {"https://h:000/", "https|-|h|000|/|-|-"},
     {"https://h/%zz/%E2%82%AC", "https|-|h|-|/%zz/%E2%82%AC|-|-"},
     {"https://h/\xc3\xa9t\xc3\xa9", "https|-|h|-|/\xc3\xa9t\xc3\xa9|-|-"},
     {"https://x_y.example/", "https|-|x_y.example|-|/|-|-"},
@@ -187,9 +190,14 @@ static const struct {
     {"https://h/", "https://h"},
     {"https://h///", "https://h"},
     {"https://h", "https://h"},
-    /* The default port goes, another stays (as written). */
+    /* The default port goes, another stays (as a number: leading zeros go). */
     {"https://h:443/x", "https://h/x"},
     {"https://h:0443/x", "https://h/x"},
+    {"https://h:000443/x", "https://h/x"},
+    {"https://h:0444/x", "https://h:444/x"},
+    {"http://h:0000000008080/x", "http://h:8080/x"},
+    {"http://h:00000/x", "http://h:0/x"},
+    {"https://h:0065536/", "!"},
     {"http://h:80/x", "http://h/x"},
     {"http://h:443/x", "http://h:443/x"},
     {"https://h:80/x", "https://h:80/x"},
@@ -202,6 +210,12 @@ static const struct {
     {"https://h/charts?a/", "https://h/charts?a/"},
     {"https://h/c#x", "https://h/c"},
     {"https://h/c/#", "https://h/c"},
+    /* An http(s) path is cleaned as Flux's path.Join cleans it; an oci:// one is not. */
+    {"https://charts.bitnami.com//bitnami", "https://charts.bitnami.com/bitnami"},
+    {"https://h/a/./b/../c/.", "https://h/a/c"},
+    {"https://h/..", "https://h"},
+    {"https://h/a/..b/.c", "https://h/a/..b/.c"},
+    {"oci://r.io//c/./d", "oci://r.io//c/./d"},
     /* Userinfo, the path's case and percent-encoding are kept. */
     {"https://User:PW@H/%7Eme/A%2f", "https://User:PW@h/%7Eme/A%2f"},
     {"https://[FD00::5]:443/x/", "https://[fd00::5]/x"},
@@ -359,6 +373,8 @@ OG_TEST(origin_names_scheme_host_and_port)
         {"HTTP://h/x", "http://h:80"},
         {"http://h:/x", "http://h:80"},
         {"http://h:8080/x?q", "http://h:8080"},
+        {"http://h:08080/x?q", "http://h:8080"},
+        {"https://h:000/x", "https://h:0"},
         {"https://[FD00::1]/x", "https://[fd00::1]:443"},
         {"oci://r.io/x", NULL},
     };
@@ -424,6 +440,17 @@ OG_TEST(index_yaml_join)
         {"https://h/x/index.yaml", "https://h/x/index.yaml/index.yaml"},
         {"HTTPS://H:443/X", "HTTPS://H:443/X/index.yaml"},
         {"", "/index.yaml"},
+        /* The trailing '/' trimmed are the path's, never the "//" of the authority: the fetcher
+         * then says the url has no host, not that "http:/index.yaml" is not absolute. */
+        {"http://", "http:///index.yaml"},
+        {"https:///", "https:///index.yaml"},
+        {"https:////", "https:///index.yaml"},
+        {"//", "/index.yaml"},
+        /* path.Join cleans the path as Flux fetches it: "//", "." and ".." go. */
+        {"https://h//stable", "https://h/stable/index.yaml"},
+        {"https://h/a/./b/../c//?q=/..//", "https://h/a/c/index.yaml?q=/..//"},
+        {"https://h/../../x/..", "https://h/index.yaml"},
+        {"https://h/a/%2e%2e/b/..c", "https://h/a/%2e%2e/b/..c/index.yaml"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct og_buf b;

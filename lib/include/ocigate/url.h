@@ -12,7 +12,8 @@
  *   userinfo  everything up to the last '@' of the authority, in the RFC 3986 character set
  *   host      a registered name in the RFC 3986 character set (letters, digits, "-._~%" and
  *             "!$&'()*+,;="), not empty; or an IPv6 address in brackets ("[fd00::1]")
- *   port      up to five digits, at most 65535; may be empty ("http://h:/")
+ *   port      digits, at most 65535 (leading zeros allowed, as Go's url.Parse does); may be
+ *             empty ("http://h:/")
  *   rest      any bytes but whitespace and controls; percent-encoding is kept as written
  * Whitespace and ASCII controls are refused anywhere. Only the authority is checked closely:
  * it decides where a request goes. The path, query and fragment are carried, not judged.
@@ -87,8 +88,10 @@ OG_NODISCARD enum og_err og_url_parse(struct og_str text, struct og_url *out, st
 OG_NODISCARD enum og_err og_url_check_repo(struct og_str text, struct og_diag *diag);
 
 /**
- * Appends the comparable form of `text`: scheme and host in lower case, the default port
- * dropped (80 for http, 443 for https, and an empty one), every trailing '/' of the path
+ * Appends the comparable form of `text`: scheme and host in lower case, the port as a number
+ * (no leading zeros), the default one dropped (80 for http, 443 for https, and an empty one),
+ * an http(s) path cleaned as Go's path.Clean() does (runs of '/', "." and ".." segments), every
+ * trailing '/' of the path
  * dropped, the query kept exactly as written (Flux sends it with the index request: signed
  * urls), the fragment dropped (never sent). Userinfo, the path's case and its percent-encoding
  * are kept. Two urls whose index Flux fetches from the same place compare equal, and
@@ -105,9 +108,9 @@ OG_NODISCARD enum og_err og_url_normalize(struct og_str text, struct og_buf *out
 bool og_url_same_repo(struct og_str a, struct og_str b);
 
 /**
- * Appends "scheme://host:port" of a parsed http(s) url in lower case, the default port
- * written out when absent or empty: the key under which connections to one server are
- * counted. OG_EINVAL when `u` is not http(s); OG_ETOOBIG, OG_ENOMEM; `out` unchanged on error.
+ * Appends "scheme://host:port" of a parsed http(s) url in lower case, the port as a number,
+ * the default one written out when absent or empty: the key under which connections to one server
+ * are counted. OG_EINVAL when `u` is not http(s); OG_ETOOBIG, OG_ENOMEM; `out` unchanged on error.
  */
 OG_NODISCARD enum og_err og_url_origin(const struct og_url *u, struct og_buf *out);
 
@@ -123,7 +126,8 @@ struct og_str og_url_oci_base(struct og_str url);
 /**
  * Appends the url of the index of the Helm repository at `base` as Flux's source-controller
  * builds it (path.Join(u.Path, "index.yaml")): "index.yaml" joined to the path with one '/'
- * whatever the path ends with, the query kept after it (signed urls), a fragment dropped.
+ * whatever the path ends with, the path cleaned as path.Join cleans it (runs of '/', "." and
+ * ".." segments), the query kept after it (signed urls), a fragment dropped.
  * `https://example.com/charts/?sig=x#top` gives `https://example.com/charts/index.yaml?sig=x`.
  * A plain join: `base` is not checked (the fetcher does that). The one join for every user:
  * the fetcher, the CLI and the warnings. OG_ENOMEM, or OG_ETOOBIG past the buffer's cap; `out`
