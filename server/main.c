@@ -23,6 +23,7 @@ static const struct srv_cmd commands[] = {
     {"config", "check a config file or print the default one", srv_cmd_config},
     {"index", "analyze a Helm repository index", srv_cmd_index},
     {"check", "check manifests against the policy (a CI gate)", srv_cmd_check},
+    {"fix", "fix HelmRepository manifests in place", srv_cmd_fix},
 };
 
 static void usage(FILE *out)
