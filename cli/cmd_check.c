@@ -184,7 +184,7 @@ static enum og_err check_input(const struct cli_options *o, const struct cli_inp
         struct og_decision d;
 
         r->objects++;
-        rc = cli_eval(o->cfg, mo, &d);
+        rc = cli_eval(o, mo, &d);
         if (rc != OG_OK)
             break;
         if (d.rule != OG_RULE_NONE)

@@ -142,7 +142,7 @@ static bool verify(const struct cli_options *o, const char *name, const struct o
     for (size_t i = 0; ok && i < og_manifest_object_count(m); i++) {
         struct og_decision d;
 
-        if (cli_eval(o->cfg, og_manifest_object(m, i), &d) != OG_OK) {
+        if (cli_eval(o, og_manifest_object(m, i), &d) != OG_OK) {
             snprintf(msg, size, "out of memory");
             ok = false;
             break;
@@ -201,7 +201,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
         const struct og_manifest_object *mo = og_manifest_object(m, i);
         struct og_decision d;
 
-        rc = cli_eval(o->cfg, mo, &d);
+        rc = cli_eval(o, mo, &d);
         if (rc != OG_OK)
             break;
         if (d.suggested_url != NULL) {

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "config_file.h"
+#include "index_cache.h"
+#include "log.h"
 #include "ocigate/buf.h"
 
 /* Largest --max-bytes: the manifest reader's offsets and counts stay far from any limit. */
@@ -24,7 +27,7 @@ static void usage(enum cli_command cmd, FILE *out)
 {
     if (cmd == CLI_CHECK)
         fprintf(out,
-                "usage: ocigate check [--config FILE] [--mode enforce|audit]\n"
+                "usage: ocigate check [--config FILE] [--mode enforce|audit] [--online]\n"
                 "                     [--format text|json|sarif] [--max-bytes SIZE] PATH...\n"
                 "\n"
                 "Runs the webhook's policy on every Kubernetes object of the manifests at PATH\n"
@@ -35,6 +38,8 @@ static void usage(enum cli_command cmd, FILE *out)
                 "  --mode MODE       the default mode instead of the file's (enforce|audit)\n"
                 "  --format FORMAT   text (default), json (one document) or sarif (2.1.0)\n"
                 "  --max-bytes SIZE  largest input read (default %s)\n"
+                "  --online          analyze each http(s) repository's index.yaml (the\n"
+                "                    server's fetcher: SSRF guard, caps, the index.* keys)\n"
                 "\n"
                 "exit status: 0 nothing that enforce would deny, 1 findings that enforce\n"
                 "would deny, 2 bad usage or an input that cannot be read or parsed\n",
@@ -138,11 +143,6 @@ int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_op
         fprintf(stderr, "ocigate: --mode must be enforce or audit, not '%s'\n", mode);
         bad = true;
     }
-    if (!bad && o->online) {
-        /* Not built yet: refusing beats silently checking offline. */
-        fprintf(stderr, "ocigate: --online is not implemented yet\n");
-        bad = true;
-    }
     og_diag_clear(&diag);
     if (!bad && og_config_value_parse(OG_CONFIG_SIZE, max_bytes, strlen(max_bytes), MAX_BYTES_FLOOR,
                                       MAX_BYTES_CEILING, &o->max_bytes, &diag) != OG_OK) {
@@ -166,11 +166,29 @@ int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_op
         fprintf(stderr, "ocigate: --mode: %s\n", diag.msg);
         return 2;
     }
+    if (o->online) {
+        struct og_index_settings *ix = &o->cfg->index;
+        struct srv_index_cache_opts co;
+
+        if (!ix->enabled) {
+            fprintf(stderr, "ocigate: --online: index analysis is disabled in the config\n");
+            return 2;
+        }
+        /* The fetcher's one line per fetch is for a server's log, not a gate's output. */
+        srv_log_set_level(SRV_LOG_WARN);
+        srv_index_cache_opts_init(&co, o->cfg);
+        rc = srv_index_cache_new(&co, &o->cache);
+        if (rc != OG_OK) {
+            fprintf(stderr, "ocigate: --online: %s\n", og_strerror(rc));
+            return 2;
+        }
+    }
     return 0;
 }
 
 void cli_options_cleanup(struct cli_options *o)
 {
+    srv_index_cache_free(o->cache);
     og_config_unref(o->cfg);
     free(o->paths);
     memset(o, 0, sizeof(*o));
@@ -407,16 +425,62 @@ enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *
     return *data != NULL ? OG_OK : OG_ENOMEM;
 }
 
-enum og_err cli_eval(const struct og_config *cfg, const struct og_manifest_object *mo,
+/* A lookup's wait: the cache wakes it from one of its threads. */
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool woken;
+};
+
+static void wake(void *arg)
+{
+    struct waiter *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->woken = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The index verdict for `url` from the cache, waiting for its fetch to end. */
+static void index_verdict(const struct cli_options *o, const char *url, struct og_index_verdict *v)
+{
+    const struct og_index_settings *ix = &o->cfg->index;
+    /* A gate has time: the whole fetch, not an admission's budget (a margin for the loop). */
+    uint64_t deadline = srv_index_now_ms() + ix->connect_timeout_ms + ix->fetch_timeout_ms + 1000;
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+
+    if (srv_index_cache_lookup(o->cache, o->cfg, url, deadline, v, wake, &w) == SRV_INDEX_WAIT) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.woken)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        (void)srv_index_cache_lookup(o->cache, o->cfg, url, deadline, v, NULL, NULL);
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+}
+
+enum og_err cli_eval(const struct cli_options *o, const struct og_manifest_object *mo,
                      struct og_decision *d)
 {
     struct og_manifest_policy_input in;
+    struct og_index_verdict v;
+    enum og_err rc;
 
     if (!og_manifest_policy_input(mo, &in)) {
         memset(d, 0, sizeof(*d));
         return OG_OK;
     }
-    return og_policy_eval(cfg, &in.obj, &in.ctx, OG_ENDPOINT_VALIDATE, d);
+    rc = og_policy_eval(o->cfg, &in.obj, &in.ctx, OG_ENDPOINT_VALIDATE, d);
+    if (rc != OG_OK || d->index_url == NULL || o->cache == NULL)
+        return rc;
+    memset(&v, 0, sizeof(v));
+    index_verdict(o, d->index_url, &v);
+    rc = og_policy_eval_index(o->cfg, &in.obj, OG_ENDPOINT_VALIDATE, &v, d);
+    og_index_verdict_cleanup(&v);
+    /* OG_EINVAL: the verdict did not apply (a clean index); the first step's answer stands. */
+    return rc == OG_EINVAL ? OG_OK : rc;
 }
 
 bool cli_decision_fails(const struct og_decision *d)

@@ -19,13 +19,16 @@
 #define CLI_MAX_BYTES_DEFAULT "4Mi"
 
 /** The options both commands take. Filled by cli_options_parse(); cli_options_cleanup(). */
+struct srv_index_cache;
+
 struct cli_options {
-    struct og_config *cfg; /* --config FILE, else the defaults; --mode applied; owned */
-    uint64_t max_bytes;    /* --max-bytes SIZE: cap on one input */
-    const char *format;    /* --format text|json|sarif (check) */
-    bool online;           /* --online (check) */
-    bool dry_run;          /* --dry-run (fix) */
-    char **paths;          /* the PATH arguments (lent from argv) */
+    struct og_config *cfg;         /* --config FILE, else the defaults; --mode applied; owned */
+    struct srv_index_cache *cache; /* --online: the server's index cache and fetcher; owned */
+    uint64_t max_bytes;            /* --max-bytes SIZE: cap on one input */
+    const char *format;            /* --format text|json|sarif (check) */
+    bool online;                   /* --online (check) */
+    bool dry_run;                  /* --dry-run (fix) */
+    char **paths;                  /* the PATH arguments (lent from argv) */
     size_t n_paths;
 };
 
@@ -76,10 +79,13 @@ OG_NODISCARD enum og_err cli_read_input(const char *path, uint64_t max, char **d
 const char *cli_input_name(const char *path);
 
 /**
- * Runs the webhook's policy (endpoint validate, so no patch) on object `mo` under `cfg`.
- * Fills `*d` (og_decision_cleanup() it). OG_ENOMEM.
+ * Runs the webhook's policy (endpoint validate, so no patch) on object `mo` under `o->cfg`;
+ * with `o->cache` (--online), an object the index can decide waits for the index verdict
+ * (fetched through the server's cache and guarded fetcher, within the fetch timeouts) and
+ * gets the second step, og_policy_eval_index(). Fills `*d` (og_decision_cleanup() it).
+ * OG_ENOMEM.
  */
-OG_NODISCARD enum og_err cli_eval(const struct og_config *cfg, const struct og_manifest_object *mo,
+OG_NODISCARD enum og_err cli_eval(const struct cli_options *o, const struct og_manifest_object *mo,
                                   struct og_decision *d);
 
 /** True when `d` is a finding that enforce would deny in its effective mode (exit status 1). */

@@ -232,7 +232,8 @@ def test_usage_errors():
         (("--mode", "mutate", "."), "--mode must be enforce or audit"),
         (("--bogus", "."), "unknown option '--bogus'"),
         (("--config",), "--config needs a value"),
-        (("--online", "."), "--online is not implemented yet"),
+        (("--online", "--config", os.path.join(SOURCE_DIR, "tests", "data", "gitops-ocigate.yaml"),
+          "."), "--online: index analysis is disabled in the config"),
         (("--config", "/nonexistent/ocigate.yaml", "."), "/nonexistent/ocigate.yaml"),
     ]:
         rc, out, err = ocigate("check", *args)
@@ -242,6 +243,51 @@ def test_usage_errors():
     rc, out, err = ocigate("check", "--help")
     eq(rc, 0, "--help")
     check("help", "usage: ocigate check" in out, out)
+
+
+def test_online_index_analysis():
+    """--online: the index verdict through the server's cache and guarded fetcher."""
+    srv = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "indexsrv.py")],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        port = int(srv.stdout.readline().split()[1])
+        base = "http://127.0.0.1:%d" % port
+        repos = "".join(
+            "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+            "metadata: {name: %s, namespace: ns}\nspec: {url: '%s'}\n" % (name, url)
+            for name, url in [("moved", base + "/repo/oci-small"), ("clean", base + "/repo/http-small"),
+                              ("again", base + "/repo/oci-small/"),
+                              ("missing", base + "/status/404")])
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "ocigate.yaml")
+            with open(cfg, "w") as f:
+                f.write("mode: enforce\nindex:\n  allowCIDRs: [127.0.0.0/8]\n  fetchTimeout: 20s\n")
+            rc, out, err = ocigate("check", "--config", cfg, "--online", "--format", "json", "-",
+                                   cwd=tmp, stdin=repos.encode())
+            doc = json.loads(out)
+            by_name = {f["name"]: f for f in doc["findings"]}
+            eq(sorted(by_name), ["again", "missing", "moved"], "findings: " + out + err)
+            eq(by_name["moved"]["rule"], "index-points-to-oci", "moved")
+            eq(by_name["moved"]["fix"]["spec"]["url"], by_name["again"]["fix"]["spec"]["url"],
+               "one verdict per normalized url")
+            eq(by_name["missing"]["rule"], "index-unknown", "404")
+            eq(by_name["missing"]["level"], "warning", "unknown is allowed (onUnknown: allow)")
+            eq(rc, 1, "exit status")
+            with open(cfg, "w") as f:
+                f.write("mode: enforce\n")
+            # Without the allow list the SSRF guard refuses 127.0.0.1: unknown, never oci.
+            rc, out, err = ocigate("check", "--config", cfg, "--online", "--format", "json", "-",
+                                   cwd=tmp, stdin=repos.encode())
+            rules = sorted(f["rule"] for f in json.loads(out)["findings"])
+            eq(rules, ["index-unknown"] * 4, "guarded: " + out)
+            eq(rc, 0, "exit status")
+            # Offline (the default) nothing is fetched: no finding for an http(s) url alone.
+            rc, out, err = ocigate("check", "--config", cfg, "-", cwd=tmp, stdin=repos.encode())
+            eq((rc, out.count("[")), (0, 0), "offline: " + out)
+    finally:
+        srv.stdin.close()
+        srv.kill()
+        srv.wait()
 
 
 run(globals())
