@@ -44,34 +44,22 @@ struct report {
     size_t files, objects;
 };
 
+/* A view's copy, or NULL for an absent view (check `ptr` to tell it from out of memory). */
 static char *dup_str(struct og_str s)
 {
-    char *p;
-
-    if (s.ptr == NULL)
-        return NULL;
-    p = malloc(s.len + 1);
-    if (p != NULL) {
-        memcpy(p, s.ptr, s.len);
-        p[s.len] = '\0';
-    }
-    return p;
+    return s.ptr != NULL ? og_str_dup(s) : NULL;
 }
 
 static enum og_err add_error(struct report *r, const char *file, unsigned line, unsigned column,
                              const char *message)
 {
+    void *items = r->errors;
+    enum og_err rc = cli_grow(&items, &r->cap_errors, r->n_errors, sizeof(*r->errors));
     struct error *e;
 
-    if (r->n_errors == r->cap_errors) {
-        size_t cap = r->cap_errors != 0 ? r->cap_errors * 2 : 8;
-
-        e = realloc(r->errors, cap * sizeof(*e));
-        if (e == NULL)
-            return OG_ENOMEM;
-        r->errors = e;
-        r->cap_errors = cap;
-    }
+    r->errors = items;
+    if (rc != OG_OK)
+        return rc;
     e = &r->errors[r->n_errors];
     e->file = strdup(file);
     e->message = strdup(message);
@@ -100,17 +88,13 @@ static enum og_err add_finding(struct report *r, const char *file,
 {
     const struct og_manifest_node *spec = og_manifest_get(mo->root, og_str_of("spec"));
     const struct og_manifest_node *url = og_manifest_get(spec, og_str_of("url"));
+    void *items = r->findings;
+    enum og_err rc = cli_grow(&items, &r->cap_findings, r->n_findings, sizeof(*r->findings));
     struct finding f;
 
-    if (r->n_findings == r->cap_findings) {
-        size_t cap = r->cap_findings != 0 ? r->cap_findings * 2 : 16;
-        struct finding *more = realloc(r->findings, cap * sizeof(*more));
-
-        if (more == NULL)
-            return OG_ENOMEM;
-        r->findings = more;
-        r->cap_findings = cap;
-    }
+    r->findings = items;
+    if (rc != OG_OK)
+        return rc;
     memset(&f, 0, sizeof(f));
     f.file = file;
     f.line = mo->root->start.line;
@@ -209,15 +193,6 @@ static size_t count_failing(const struct report *r)
 static const char *level(const struct finding *f)
 {
     return f->fails ? "error" : "warning";
-}
-
-/* "file:line:column" of an error, leaving out an unknown position. */
-static enum og_err append_error_line(struct og_buf *out, const struct error *e)
-{
-    if (e->line > 0)
-        return og_buf_appendf(out, "%s:%u:%u: error: %s\n", e->file, e->line, e->column,
-                              e->message);
-    return og_buf_appendf(out, "%s: error: %s\n", e->file, e->message);
 }
 
 static enum og_err format_text(const struct report *r, struct og_buf *out)
@@ -563,10 +538,8 @@ int srv_cmd_check(int argc, char **argv)
         rc = check_input(&o, &inputs.items[i], &r);
     /* Errors go to stderr whatever the format, so that a CI log shows them. */
     for (size_t i = 0; rc == OG_OK && i < r.n_errors; i++)
-        rc = append_error_line(&out, &r.errors[i]);
-    if (rc == OG_OK && out.len > 0 && fwrite(out.ptr, 1, out.len, stderr) != out.len)
-        rc = OG_EIO;
-    og_buf_reset(&out);
+        cli_report_error(r.errors[i].file, r.errors[i].line, r.errors[i].column,
+                         r.errors[i].message);
     if (rc == OG_OK) {
         if (strcmp(o.format, "json") == 0)
             rc = format_json(&r, &out);

@@ -35,10 +35,7 @@ static void report_error(struct tally *t, const char *name, unsigned line, unsig
                          const char *msg)
 {
     t->errors++;
-    if (line > 0)
-        fprintf(stderr, "%s:%u:%u: error: %s\n", name, line, column, msg);
-    else
-        fprintf(stderr, "%s: error: %s\n", name, msg);
+    cli_report_error(name, line, column, msg);
 }
 
 static enum og_err write_all(int fd, const char *p, size_t len)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,20 +197,40 @@ void cli_options_cleanup(struct cli_options *o)
 
 /* ---- the walk ---- */
 
+enum og_err cli_grow(void **items, size_t *cap, size_t n, size_t size)
+{
+    size_t more = *cap != 0 ? *cap * 2 : 16;
+    void *p;
+
+    if (n < *cap)
+        return OG_OK;
+    if (more > SIZE_MAX / size)
+        return OG_ENOMEM;
+    p = realloc(*items, more * size);
+    if (p == NULL)
+        return OG_ENOMEM;
+    *items = p;
+    *cap = more;
+    return OG_OK;
+}
+
+void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg)
+{
+    if (line > 0)
+        fprintf(stderr, "%s:%u:%u: error: %s\n", name, line, column, msg);
+    else
+        fprintf(stderr, "%s: error: %s\n", name, msg);
+}
+
 static enum og_err add_input(struct cli_inputs *in, const char *path, const char *error)
 {
-    struct cli_input *items;
     char *p = NULL, *e = NULL;
+    void *items = in->items;
+    enum og_err rc = cli_grow(&items, &in->cap, in->n, sizeof(*in->items));
 
-    if (in->n == in->cap) {
-        size_t cap = in->cap != 0 ? in->cap * 2 : 16;
-
-        items = realloc(in->items, cap * sizeof(*items));
-        if (items == NULL)
-            return OG_ENOMEM;
-        in->items = items;
-        in->cap = cap;
-    }
+    in->items = items;
+    if (rc != OG_OK)
+        return rc;
     p = strdup(path);
     if (error != NULL)
         e = strdup(error);
