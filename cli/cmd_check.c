@@ -4,6 +4,7 @@
  * (og_manifest_policy_input(), og_policy_eval(): the very rules of the webhook) and lists
  * the findings as text, one JSON document, or SARIF 2.1.0. Writes no file.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,13 +54,12 @@ static char *dup_str(struct og_str s)
 static enum og_err add_error(struct report *r, const char *file, unsigned line, unsigned column,
                              const char *message)
 {
-    void *items = r->errors;
-    enum og_err rc = cli_grow(&items, &r->cap_errors, r->n_errors, sizeof(*r->errors));
-    struct error *e;
+    struct error *e =
+        og_array_grow(r->errors, &r->cap_errors, r->n_errors, sizeof(*e), 8, SIZE_MAX);
 
-    r->errors = items;
-    if (rc != OG_OK)
-        return rc;
+    if (e == NULL)
+        return OG_ENOMEM;
+    r->errors = e;
     e = &r->errors[r->n_errors];
     e->file = strdup(file);
     e->message = strdup(message);
@@ -88,13 +88,13 @@ static enum og_err add_finding(struct report *r, const char *file,
 {
     const struct og_manifest_node *spec = og_manifest_get(mo->root, og_str_of("spec"));
     const struct og_manifest_node *url = og_manifest_get(spec, og_str_of("url"));
-    void *items = r->findings;
-    enum og_err rc = cli_grow(&items, &r->cap_findings, r->n_findings, sizeof(*r->findings));
+    struct finding *items =
+        og_array_grow(r->findings, &r->cap_findings, r->n_findings, sizeof(*items), 16, SIZE_MAX);
     struct finding f;
 
+    if (items == NULL)
+        return OG_ENOMEM;
     r->findings = items;
-    if (rc != OG_OK)
-        return rc;
     memset(&f, 0, sizeof(f));
     f.file = file;
     f.line = mo->root->start.line;

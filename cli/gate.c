@@ -197,23 +197,6 @@ void cli_options_cleanup(struct cli_options *o)
 
 /* ---- the walk ---- */
 
-enum og_err cli_grow(void **items, size_t *cap, size_t n, size_t size)
-{
-    size_t more = *cap != 0 ? *cap * 2 : 16;
-    void *p;
-
-    if (n < *cap)
-        return OG_OK;
-    if (more > SIZE_MAX / size)
-        return OG_ENOMEM;
-    p = realloc(*items, more * size);
-    if (p == NULL)
-        return OG_ENOMEM;
-    *items = p;
-    *cap = more;
-    return OG_OK;
-}
-
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg)
 {
     if (line > 0)
@@ -224,13 +207,13 @@ void cli_report_error(const char *name, unsigned line, unsigned column, const ch
 
 static enum og_err add_input(struct cli_inputs *in, const char *path, const char *error)
 {
+    struct cli_input *items =
+        og_array_grow(in->items, &in->cap, in->n, sizeof(*items), 16, SIZE_MAX);
     char *p = NULL, *e = NULL;
-    void *items = in->items;
-    enum og_err rc = cli_grow(&items, &in->cap, in->n, sizeof(*in->items));
 
+    if (items == NULL)
+        return OG_ENOMEM;
     in->items = items;
-    if (rc != OG_OK)
-        return rc;
     p = strdup(path);
     if (error != NULL)
         e = strdup(error);
@@ -302,7 +285,7 @@ static enum og_err walk_path(const char *path, bool given, struct ancestors *up,
 static enum og_err walk_dir(const char *path, struct ancestors *up, struct cli_inputs *out)
 {
     struct dirent *de;
-    char **names = NULL, msg[512];
+    char **names = NULL, **more, msg[512];
     size_t n = 0, cap = 0;
     enum og_err rc = OG_OK;
     struct og_buf child;
@@ -320,17 +303,12 @@ static enum og_err walk_dir(const char *path, struct ancestors *up, struct cli_i
             break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (n == cap) {
-            char **more;
-
-            cap = cap != 0 ? cap * 2 : 32;
-            more = realloc(names, cap * sizeof(*names));
-            if (more == NULL) {
-                rc = OG_ENOMEM;
-                goto out;
-            }
-            names = more;
+        more = og_array_grow(names, &cap, n, sizeof(*names), 32, SIZE_MAX);
+        if (more == NULL) {
+            rc = OG_ENOMEM;
+            goto out;
         }
+        names = more;
         names[n] = strdup(de->d_name);
         if (names[n] == NULL) {
             rc = OG_ENOMEM;

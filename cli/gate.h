@@ -75,12 +75,6 @@ void cli_inputs_cleanup(struct cli_inputs *in);
 OG_NODISCARD enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *len,
                                         unsigned *mode, struct og_diag *diag);
 
-/**
- * Makes room for one more item in the array `*items` of `n` items of `size` bytes and `*cap`
- * room (doubling it). OG_ENOMEM leaves the array as it was.
- */
-OG_NODISCARD enum og_err cli_grow(void **items, size_t *cap, size_t n, size_t size);
-
 /** Prints an input's error to stderr: "name:line:column: error: msg" (no position: "name: ..."). */
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg);
 
