@@ -769,8 +769,11 @@ static enum og_err diff_changes(const struct og_yamledit *e, const char *data, s
         c.na = line_at(nl, ns);
         c.nb = line_at(nl, ne);
         if (n > 0 && (s < e->ops[i - 1].end || c.oa <= ch[n - 1].ob)) {
-            ch[n - 1].ob = c.ob > ch[n - 1].ob ? c.ob : ch[n - 1].ob;
-            ch[n - 1].nb = c.nb > ch[n - 1].nb ? c.nb : ch[n - 1].nb;
+            /* The later edit's end is the run's end: it lies at or past the earlier one's,
+             * and only its new offset counts every edit up to it (the earlier edit's own
+             * new end did not see a later edit on the same line). */
+            ch[n - 1].ob = c.ob;
+            ch[n - 1].nb = c.nb;
         } else {
             ch[n++] = c;
         }

@@ -478,7 +478,10 @@ OG_TEST(diff_shapes)
          "\\ No newline at end of file\n"},
         /* CR LF lines keep their CR */
         {"a\r\nb\r\n", 0, 1, "A", 0, 0, NULL, "@@ -1,2 +1,2 @@\n-a\r\n+A\r\n b\r\n"},
-        /* two edits on one line: one change */
+        /* two edits on one line: one change (the first one's new end must not be taken
+         * before the second shortens the line: found by fuzz_yamledit) */
+        {"ab, cdef}\n---\nx\n", 1, 1, "Q", 2, 8, "",
+         "@@ -1,3 +1,3 @@\n-ab, cdef}\n+aQb}\n ---\n x\n"},
         {"abc\n", 0, 1, "A", 2, 3, "C", "@@ -1 +1 @@\n-abc\n+AbC\n"},
         /* edits far apart: two hunks; near: one */
         {"1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n", 0, 1, "one", 24, 26, "twelve",
