@@ -967,3 +967,55 @@ enum og_err og_manifest_to_json(const struct og_manifest_node *node, cJSON **out
     *out = j;
     return OG_OK;
 }
+
+/* og_policy_tree_fn over a reader object's mapping. */
+static enum og_err object_tree(const void *arg, cJSON **out)
+{
+    return og_manifest_to_json(arg, out);
+}
+
+/* The text of a string scalar, or NULL for any other node (absent, another type). */
+static const char *string_of(const struct og_manifest_node *node)
+{
+    return og_manifest_is_string(node) ? node->value : NULL;
+}
+
+static bool is_mapping(const struct og_manifest_node *node)
+{
+    return node != NULL && node->type == OG_MANIFEST_MAPPING;
+}
+
+bool og_manifest_policy_input(const struct og_manifest_object *mo,
+                              struct og_manifest_policy_input *in)
+{
+    const struct og_manifest_node *spec = og_manifest_get(mo->root, og_str_of("spec"));
+    struct og_admission_context *ctx = &in->ctx;
+    struct og_policy_object *obj = &in->obj;
+
+    memset(in, 0, sizeof(*in));
+    if (mo->group.len >= sizeof(in->group))
+        return false;
+    if (mo->group.len > 0)
+        memcpy(in->group, mo->group.ptr, mo->group.len);
+    ctx->op = OG_OP_CREATE;
+    ctx->username = "";
+    obj->group = in->group;
+    obj->version = mo->version.ptr != NULL ? mo->version.ptr : "";
+    obj->kind = mo->kind.ptr != NULL ? mo->kind.ptr : "";
+    obj->namespace_ = mo->ns.ptr != NULL ? mo->ns.ptr : "";
+    obj->name = mo->name.ptr != NULL ? mo->name.ptr : "";
+    obj->mode_annotation = mo->mode.ptr;
+    obj->deleting = mo->deleting;
+    obj->has_spec = is_mapping(spec);
+    if (obj->has_spec) {
+        obj->url = string_of(og_manifest_get(spec, og_str_of("url")));
+        obj->type = string_of(og_manifest_get(spec, og_str_of("type")));
+        obj->has_url = og_manifest_key(spec, og_str_of("url")) != NULL;
+        obj->has_type = og_manifest_key(spec, og_str_of("type")) != NULL;
+        obj->has_pass_credentials = og_manifest_key(spec, og_str_of("passCredentials")) != NULL;
+        obj->has_secret_ref = is_mapping(og_manifest_get(spec, og_str_of("secretRef")));
+    }
+    obj->tree_fn = object_tree;
+    obj->tree_arg = mo->root;
+    return true;
+}

@@ -55,6 +55,7 @@ void og_decision_cleanup(struct og_decision *d)
     free(d->annotations);
     free(d->patch);
     free(d->suggested_url);
+    free(d->problem);
     free(d->index_url);
     memset(d, 0, sizeof(*d));
 }
@@ -594,6 +595,10 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
     if (f->new_url.len > FIX_URL_MAX)
         f->fixable = false;
     d->rule = f->rule;
+    free(d->problem);
+    d->problem = strdup(f->problem.ptr != NULL ? f->problem.ptr : "");
+    if (d->problem == NULL)
+        return OG_ENOMEM;
     rc = decide(cfg, r, ep, f, d);
     if (rc == OG_OK)
         rc = add_annotation(d, "mode", og_mode_name(d->mode));

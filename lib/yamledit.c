@@ -643,3 +643,198 @@ enum og_err og_yamledit_fix_helmrepo(struct og_yamledit *e, const char *data, si
         truncate_ops(e, before);
     return rc;
 }
+
+/* ---- the unified diff of the edits ---- */
+
+#define DIFF_CONTEXT 3
+
+/* The starts of the lines of `data`: line i is [starts[i], starts[i + 1]) (or to the end). */
+struct lines {
+    size_t *starts;
+    size_t n;
+};
+
+static enum og_err lines_index(const char *data, size_t len, struct lines *l)
+{
+    size_t n = 0, k = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += data[i] == '\n';
+    if (len > 0 && data[len - 1] != '\n')
+        n++;
+    l->n = n;
+    l->starts = malloc((n + 1) * sizeof(*l->starts));
+    if (l->starts == NULL)
+        return OG_ENOMEM;
+    if (len > 0)
+        l->starts[k++] = 0;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (data[i] == '\n')
+            l->starts[k++] = i + 1;
+    }
+    l->starts[n] = len;
+    return OG_OK;
+}
+
+/* The index of the line that starts at or after `off` (the line count for the end). */
+static size_t line_at(const struct lines *l, size_t off)
+{
+    size_t lo = 0, hi = l->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (l->starts[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A run of changed lines: old lines [oa, ob) became new lines [na, nb). */
+struct change {
+    size_t oa, ob, na, nb;
+};
+
+static enum og_err diff_lines(struct og_buf *out, const char *data, const struct lines *l,
+                              size_t from, size_t to, char prefix)
+{
+    enum og_err rc = OG_OK;
+
+    for (size_t i = from; rc == OG_OK && i < to; i++) {
+        size_t a = l->starts[i], b = l->starts[i + 1];
+
+        rc = og_buf_append(out, &prefix, 1);
+        if (rc == OG_OK)
+            rc = og_buf_append(out, data + a, b - a);
+        if (rc == OG_OK && (b == a || data[b - 1] != '\n'))
+            rc = og_buf_append_cstr(out, "\n\\ No newline at end of file\n");
+    }
+    return rc;
+}
+
+static enum og_err diff_range(struct og_buf *out, char side, size_t start, size_t count)
+{
+    /* As diff -u: an empty range names the line before it; a count of one is left out. */
+    if (count == 1)
+        return og_buf_appendf(out, "%c%zu", side, start + 1);
+    return og_buf_appendf(out, "%c%zu,%zu", side, count == 0 ? start : start + 1, count);
+}
+
+/* Turns the edits into runs of changed lines, merged where they touch. */
+static enum og_err diff_changes(const struct og_yamledit *e, const char *data, size_t len,
+                                const struct lines *ol, const struct lines *nl, struct change *ch,
+                                size_t *n_ch)
+{
+    size_t n = 0;
+    size_t delta_pos = 0, delta_neg = 0; /* new offset = old offset + delta_pos - delta_neg */
+
+    for (size_t i = 0; i < e->n; i++) {
+        const struct og_yamledit_op *op = &e->ops[i];
+        size_t s, end, ns, ne;
+        bool at_line;
+        struct change c;
+
+        if (op->start > op->end || op->end > len || (i > 0 && op->start < e->ops[i - 1].end))
+            return OG_EINVAL;
+        /* The changed bytes spread to whole lines: from the start of the line of the edit's
+         * start, to the end of the line of its end, unless both sides are at a line start
+         * there (then the next line is untouched). */
+        s = op->start;
+        while (s > 0 && data[s - 1] != '\n')
+            s--;
+        if (op->len > 0)
+            at_line = op->text[op->len - 1] == '\n';
+        else
+            at_line = op->start == 0 || data[op->start - 1] == '\n';
+        end = op->end;
+        if (!((op->end == 0 || data[op->end - 1] == '\n') && at_line)) {
+            while (end < len && data[end] != '\n')
+                end++;
+            end += end < len;
+        }
+        /* Bytes before `s` moved by the earlier edits (when `s` lies in an earlier edit's
+         * lines, this change merges with that one and `na` is not used). */
+        ns = s + delta_pos >= delta_neg ? s + delta_pos - delta_neg : 0;
+        delta_pos += op->len;
+        delta_neg += op->end - op->start;
+        ne = end + delta_pos - delta_neg;
+        c.oa = line_at(ol, s);
+        c.ob = line_at(ol, end);
+        c.na = line_at(nl, ns);
+        c.nb = line_at(nl, ne);
+        if (n > 0 && (s < e->ops[i - 1].end || c.oa <= ch[n - 1].ob)) {
+            /* The later edit's end is the run's end: it lies at or past the earlier one's,
+             * and only its new offset counts every edit up to it (the earlier edit's own
+             * new end did not see a later edit on the same line). */
+            ch[n - 1].ob = c.ob;
+            ch[n - 1].nb = c.nb;
+        } else {
+            ch[n++] = c;
+        }
+    }
+    *n_ch = n;
+    return OG_OK;
+}
+
+enum og_err og_yamledit_diff(const struct og_yamledit *e, const char *data, size_t len,
+                             const char *edited, size_t edited_len, const char *name,
+                             struct og_buf *out)
+{
+    struct lines ol = {NULL, 0}, nl = {NULL, 0};
+    struct change *ch = NULL;
+    size_t n_ch = 0, total = 0;
+    enum og_err rc;
+
+    if (e->n == 0)
+        return OG_OK;
+    for (size_t i = 0; i < e->n; i++)
+        total += e->ops[i].len;
+    for (size_t i = 0; i < e->n; i++)
+        total -= e->ops[i].end - e->ops[i].start;
+    if (len + total != edited_len)
+        return OG_EINVAL;
+    ch = malloc(e->n * sizeof(*ch));
+    rc = ch != NULL ? lines_index(data, len, &ol) : OG_ENOMEM;
+    if (rc == OG_OK)
+        rc = lines_index(edited, edited_len, &nl);
+    if (rc == OG_OK)
+        rc = diff_changes(e, data, len, &ol, &nl, ch, &n_ch);
+    if (rc == OG_OK)
+        rc = og_buf_appendf(out, "--- %s\n+++ %s\n", name, name);
+    for (size_t i = 0; rc == OG_OK && i < n_ch;) {
+        size_t j = i, oa, ob, na, nb;
+
+        /* One hunk for the runs whose context would touch. */
+        while (j + 1 < n_ch && ch[j + 1].oa - ch[j].ob <= 2 * DIFF_CONTEXT)
+            j++;
+        oa = ch[i].oa > DIFF_CONTEXT ? ch[i].oa - DIFF_CONTEXT : 0;
+        ob = ch[j].ob + DIFF_CONTEXT < ol.n ? ch[j].ob + DIFF_CONTEXT : ol.n;
+        na = ch[i].na - (ch[i].oa - oa);
+        nb = ch[j].nb + (ob - ch[j].ob);
+        rc = og_buf_append_cstr(out, "@@ ");
+        if (rc == OG_OK)
+            rc = diff_range(out, '-', oa, ob - oa);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(out, " ");
+        if (rc == OG_OK)
+            rc = diff_range(out, '+', na, nb - na);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(out, " @@\n");
+        if (rc == OG_OK)
+            rc = diff_lines(out, data, &ol, oa, ch[i].oa, ' ');
+        for (size_t k = i; rc == OG_OK && k <= j; k++) {
+            rc = diff_lines(out, data, &ol, ch[k].oa, ch[k].ob, '-');
+            if (rc == OG_OK)
+                rc = diff_lines(out, edited, &nl, ch[k].na, ch[k].nb, '+');
+            if (rc == OG_OK)
+                rc = diff_lines(out, data, &ol, ch[k].ob, k < j ? ch[k + 1].oa : ob, ' ');
+        }
+        i = j + 1;
+    }
+    free(ch);
+    free(ol.starts);
+    free(nl.starts);
+    return rc;
+}

@@ -5,8 +5,8 @@
 set -u
 top=${1:-.}
 cd "$top" || exit 2
-mapfile -t files < <(git ls-files -co --exclude-standard -- 'lib/*.[ch]' 'server/*.[ch]' 'tests/*.[ch]' 2>/dev/null ||
-    find lib server tests -name '*.[ch]')
+mapfile -t files < <(git ls-files -co --exclude-standard -- 'lib/*.[ch]' 'server/*.[ch]' 'cli/*.[ch]' 'tests/*.[ch]' 2>/dev/null ||
+    find lib server cli tests -name '*.[ch]')
 status=0
 prod=()
 for f in "${files[@]}"; do

@@ -24,4 +24,10 @@ int srv_cmd_config(int argc, char **argv);
 /** `ocigate index analyze FILE|-` (server/cmd_index.c). */
 int srv_cmd_index(int argc, char **argv);
 
+/** `ocigate check [options] PATH...`: the policy as a CI gate (cli/cmd_check.c). */
+int srv_cmd_check(int argc, char **argv);
+
+/** `ocigate fix [--dry-run] PATH...`: fixes HelmRepositories in place (cli/cmd_fix.c). */
+int srv_cmd_fix(int argc, char **argv);
+
 #endif

@@ -15,13 +15,15 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
-/* One row per subcommand; each lives in its own server/cmd_<name>.c. */
+/* One row per subcommand; each lives in its own server/cmd_<name>.c or cli/cmd_<name>.c. */
 static const struct srv_cmd commands[] = {
     {"version", "print the version", cmd_version},
     {"certs", "make a CA and a serving certificate", srv_cmd_certs},
     {"serve", "run the admission webhook over HTTPS", srv_cmd_serve},
     {"config", "check a config file or print the default one", srv_cmd_config},
     {"index", "analyze a Helm repository index", srv_cmd_index},
+    {"check", "check manifests against the policy (a CI gate)", srv_cmd_check},
+    {"fix", "fix HelmRepository manifests in place", srv_cmd_fix},
 };
 
 static void usage(FILE *out)

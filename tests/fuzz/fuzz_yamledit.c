@@ -5,7 +5,8 @@
  * last key and gets a new one after its first; the edits applied in one pass must give a file that
  * parses, holds the same documents and objects, reads back with exactly the intended changes
  * (objects compared as JSON), keeps the bytes before the first and after the last edit, and
- * needs no edit when fixed again.
+ * needs no edit when fixed again; and the unified diff of the edits (og_yamledit_diff()),
+ * applied to the input as patch(1) would, gives the edited file.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +93,97 @@ static void meta_edits(struct og_yamledit *e, const char *d, size_t size,
         abort();
 }
 
+/* The next line of [*p, end) with its line break, or NULL at the end. */
+static const char *next_line(const char **p, const char *end, size_t *len)
+{
+    const char *start = *p, *nl;
+
+    if (start >= end)
+        return NULL;
+    nl = memchr(start, '\n', (size_t)(end - start));
+    *p = nl != NULL ? nl + 1 : end;
+    *len = (size_t)(*p - start);
+    return start;
+}
+
+/* Reads "-a,b" or "-a" at *p into the 0-based index of the first line and the count. */
+static int hunk_range(const char **p, size_t *first, size_t *count)
+{
+    char *end;
+    unsigned long long a = strtoull(*p + 1, &end, 10), b = 1;
+
+    if (*end == ',')
+        b = strtoull(end + 1, &end, 10);
+    *p = end;
+    *first = b == 0 ? (size_t)a : (size_t)a - 1;
+    *count = (size_t)b;
+    return 0;
+}
+
+/* Applies the unified diff `diff` to `old` into `out` (patch(1) on one file); aborts on a
+ * line that does not match or a hunk count that is wrong. */
+static void apply_diff(const char *old, size_t old_len, const struct og_buf *diff,
+                       struct og_buf *out)
+{
+    const char *p = diff->ptr, *end = diff->ptr + diff->len, *op = old, *oend = old + old_len;
+    const char *line, *ol = NULL;
+    size_t len, olen = 0, at = 0;
+
+    /* Two header lines. */
+    if (next_line(&p, end, &len) == NULL || next_line(&p, end, &len) == NULL)
+        abort();
+    line = next_line(&p, end, &len);
+    while (line != NULL) {
+        size_t first, n_old, n_new, seen_old = 0, seen_new = 0;
+        const char *h = line + 3;
+
+        if (len < 4 || memcmp(line, "@@ -", 4) != 0)
+            abort();
+        hunk_range(&h, &first, &n_old);
+        h++;
+        hunk_range(&h, &(size_t){0}, &n_new);
+        for (; at < first; at++) {
+            ol = next_line(&op, oend, &olen);
+            if (ol == NULL || og_buf_append(out, ol, olen) != OG_OK)
+                abort();
+        }
+        line = next_line(&p, end, &len);
+        while (line != NULL && line[0] != '@') {
+            char kind = line[0];
+            const char *text = line + 1;
+            size_t tlen = len - 1;
+            const char *peek = p;
+            size_t plen;
+            const char *mark = next_line(&peek, end, &plen);
+
+            /* "\ No newline at end of file": the line had no break. */
+            if (mark != NULL && mark[0] == '\\') {
+                tlen--;
+                p = peek;
+            }
+            if (kind == ' ' || kind == '-') {
+                ol = next_line(&op, oend, &olen);
+                if (ol == NULL || olen != tlen || memcmp(ol, text, tlen) != 0)
+                    abort();
+                at++;
+                seen_old++;
+            }
+            if (kind == ' ' || kind == '+') {
+                if (og_buf_append(out, text, tlen) != OG_OK)
+                    abort();
+                seen_new++;
+            }
+            if (kind != ' ' && kind != '-' && kind != '+')
+                abort();
+            line = next_line(&p, end, &len);
+        }
+        if (seen_old != n_old || seen_new != n_new)
+            abort();
+    }
+    if (og_buf_append(out, op, (size_t)(oend - op)) != OG_OK)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *d = (const char *)data, *url, *name;
@@ -147,6 +239,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     memcmp(out.ptr + out.len - (size - e.ops[e.n - 1].end), d + e.ops[e.n - 1].end,
                            size - e.ops[e.n - 1].end) != 0))
         abort();
+    if (e.n > 0) {
+        struct og_buf diff, patched;
+
+        og_buf_init(&diff, 64u << 20);
+        og_buf_init(&patched, 4u << 20);
+        if (og_yamledit_diff(&e, d, size, out.ptr, out.len, "f", &diff) == OG_OK) {
+            apply_diff(d, size, &diff, &patched);
+            if (patched.len != out.len || memcmp(patched.ptr, out.ptr, out.len) != 0)
+                abort();
+        }
+        og_buf_cleanup(&diff);
+        og_buf_cleanup(&patched);
+    }
     if (og_manifest_parse(out.ptr, out.len, "fixed.yaml", &lim, &m2, &diag) != OG_OK) {
         if (diag.msg[0] == '\0')
             goto out; /* out of memory */

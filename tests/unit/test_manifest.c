@@ -476,10 +476,59 @@ OG_TEST(needs_quotes_for_every_reader)
     }
 }
 
+/* The policy's input: NUL-terminated group, the members by type, and the rules' decision. */
+OG_TEST(policy_input)
+{
+    const char *text =
+        "apiVersion: source.toolkit.fluxcd.io/v1\n"
+        "kind: HelmRepository\n"
+        "metadata: {name: b, namespace: ns1, annotations: {ocigate.io/mode: audit}}\n"
+        "spec: {url: https://charts.bitnami.com/bitnami, type: 1, passCredentials: "
+        "~, secretRef: x}\n"
+        "---\n"
+        "apiVersion: v1\nkind: ConfigMap\nspec: [a]\n";
+    struct og_manifest_policy_input in;
+    struct og_manifest *m = NULL;
+    struct og_config *cfg = NULL;
+    struct og_decision d;
+    struct og_diag diag;
+
+    ASSERT_EQ(parse_str(text, NULL, &m, &diag), OG_OK);
+    ASSERT(og_manifest_policy_input(og_manifest_object(m, 0), &in));
+    ASSERT_STR_EQ(in.obj.group, "source.toolkit.fluxcd.io");
+    ASSERT_STR_EQ(in.obj.version, "v1");
+    ASSERT_STR_EQ(in.obj.kind, "HelmRepository");
+    ASSERT_STR_EQ(in.obj.namespace_, "ns1");
+    ASSERT_STR_EQ(in.obj.name, "b");
+    ASSERT_STR_EQ(in.obj.mode_annotation, "audit");
+    ASSERT_STR_EQ(in.obj.url, "https://charts.bitnami.com/bitnami");
+    ASSERT(in.obj.has_spec && in.obj.has_url && in.obj.has_type && in.obj.has_pass_credentials);
+    ASSERT(in.obj.type == NULL); /* an int is no string */
+    ASSERT(!in.obj.has_secret_ref);
+    ASSERT_EQ(in.ctx.op, OG_OP_CREATE);
+    ASSERT_STR_EQ(in.ctx.username, "");
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    ASSERT_EQ(og_policy_eval(cfg, &in.obj, &in.ctx, OG_ENDPOINT_VALIDATE, &d), OG_OK);
+    ASSERT_EQ(d.rule, OG_RULE_KNOWN_MIGRATION);
+    ASSERT_STR_EQ(d.suggested_url, "oci://registry-1.docker.io/bitnamicharts");
+    ASSERT_STR_EQ(d.problem, "https://charts.bitnami.com/bitnami moved its charts to OCI "
+                             "(oci://registry-1.docker.io/bitnamicharts)");
+    ASSERT(d.patch == NULL);
+    og_decision_cleanup(&d);
+    ASSERT(og_manifest_policy_input(og_manifest_object(m, 1), &in));
+    ASSERT_STR_EQ(in.obj.group, "");
+    ASSERT(!in.obj.has_spec);
+    ASSERT_EQ(og_policy_eval(cfg, &in.obj, &in.ctx, OG_ENDPOINT_VALIDATE, &d), OG_OK);
+    ASSERT_EQ(d.rule, OG_RULE_NONE);
+    og_decision_cleanup(&d);
+    og_config_unref(cfg);
+    og_manifest_free(m);
+}
+
 OG_TEST_MAIN(OG_T(block_object_fields_and_positions), OG_T(multi_documents_and_helmrelease_paths),
              OG_T(list_items_are_objects), OG_T(flow_and_quoted_styles), OG_T(crlf_offsets),
              OG_T(bom_and_utf8_offsets), OG_T(scalar_styles_and_json_typing),
              OG_T(plain_resolution_table), OG_T(alias_is_refused_with_position),
              OG_T(duplicate_key_at_second), OG_T(bad_input_positions), OG_T(caps),
              OG_T(non_objects_are_skipped), OG_T(document_markers_positions),
-             OG_T(needs_quotes_for_every_reader))
+             OG_T(needs_quotes_for_every_reader), OG_T(policy_input))

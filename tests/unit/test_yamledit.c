@@ -439,10 +439,88 @@ OG_TEST(fix_refusals_leave_edits_unchanged)
     og_manifest_free(m);
 }
 
+/* Adds a raw edit (the diff is a function of the edits; this reaches every shape of them). */
+static void add_raw(struct og_yamledit *e, size_t start, size_t end, const char *text)
+{
+    struct og_yamledit_op *ops = realloc(e->ops, (e->n + 1) * sizeof(*ops));
+
+    ASSERT(ops != NULL);
+    e->ops = ops;
+    e->cap = e->n + 1;
+    e->ops[e->n].start = start;
+    e->ops[e->n].end = end;
+    e->ops[e->n].len = strlen(text);
+    e->ops[e->n].text = strdup(text);
+    ASSERT(e->ops[e->n].text != NULL);
+    e->n++;
+}
+
+OG_TEST(diff_shapes)
+{
+    static const struct {
+        const char *data;
+        size_t start, end;
+        const char *text;
+        size_t start2, end2; /* a second edit when end2 > 0 */
+        const char *text2;
+        const char *want;
+    } cases[] = {
+        /* a line replaced */
+        {"x\ny\nz\n", 2, 4, "Y\n", 0, 0, NULL, "@@ -1,3 +1,3 @@\n x\n-y\n+Y\n z\n"},
+        /* a line's break removed: it joins the next one */
+        {"x\ny\nz\n", 2, 4, "Y", 0, 0, NULL, "@@ -1,3 +1,2 @@\n x\n-y\n-z\n+Yz\n"},
+        /* a line inserted at a line start; a line removed */
+        {"x\ny\n", 2, 2, "i\n", 0, 0, NULL, "@@ -1,2 +1,3 @@\n x\n+i\n y\n"},
+        {"x\ny\nz\n", 2, 4, "", 0, 0, NULL, "@@ -1,3 +1,2 @@\n x\n-y\n z\n"},
+        /* inside a line, at the end of a file without a final line break */
+        {"a\nb", 3, 3, "\nc", 0, 0, NULL,
+         "@@ -1,2 +1,3 @@\n a\n-b\n\\ No newline at end of file\n+b\n+c\n"
+         "\\ No newline at end of file\n"},
+        /* CR LF lines keep their CR */
+        {"a\r\nb\r\n", 0, 1, "A", 0, 0, NULL, "@@ -1,2 +1,2 @@\n-a\r\n+A\r\n b\r\n"},
+        /* two edits on one line: one change (the first one's new end must not be taken
+         * before the second shortens the line: found by fuzz_yamledit) */
+        {"ab, cdef}\n---\nx\n", 1, 1, "Q", 2, 8, "",
+         "@@ -1,3 +1,3 @@\n-ab, cdef}\n+aQb}\n ---\n x\n"},
+        {"abc\n", 0, 1, "A", 2, 3, "C", "@@ -1 +1 @@\n-abc\n+AbC\n"},
+        /* edits far apart: two hunks; near: one */
+        {"1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n", 0, 1, "one", 24, 26, "twelve",
+         "@@ -1,4 +1,4 @@\n-1\n+one\n 2\n 3\n 4\n@@ -9,4 +9,4 @@\n 9\n 10\n 11\n-12\n+twelve\n"},
+        {"1\n2\n3\n4\n5\n6\n7\n8\n", 0, 1, "one", 14, 15, "eight",
+         "@@ -1,8 +1,8 @@\n-1\n+one\n 2\n 3\n 4\n 5\n 6\n 7\n-8\n+eight\n"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *data = cases[i].data;
+        struct og_buf fixed, diff;
+        struct og_yamledit e;
+
+        og_yamledit_init(&e);
+        og_buf_init(&fixed, 1 << 16);
+        og_buf_init(&diff, 1 << 16);
+        add_raw(&e, cases[i].start, cases[i].end, cases[i].text);
+        if (cases[i].end2 > 0)
+            add_raw(&e, cases[i].start2, cases[i].end2, cases[i].text2);
+        ASSERT_EQ(og_yamledit_apply(&e, data, strlen(data), &fixed), OG_OK);
+        ASSERT_EQ(og_yamledit_diff(&e, data, strlen(data), fixed.ptr, fixed.len, "f", &diff),
+                  OG_OK);
+        ASSERT_EQ(og_buf_append(&diff, "", 1), OG_OK);
+        ASSERT_EQ(strncmp(diff.ptr, "--- f\n+++ f\n", 12), 0);
+        ASSERT_STR_EQ(diff.ptr + 12, cases[i].want);
+        /* A result that is not the edits' gives OG_EINVAL. */
+        og_buf_reset(&diff);
+        ASSERT_EQ(og_yamledit_diff(&e, data, strlen(data), fixed.ptr, fixed.len + 1, "f", &diff),
+                  OG_EINVAL);
+        og_buf_cleanup(&fixed);
+        og_buf_cleanup(&diff);
+        og_yamledit_cleanup(&e);
+    }
+}
+
 OG_TEST_MAIN(OG_T(fix_block), OG_T(fix_crlf), OG_T(fix_flow), OG_T(fix_tabs_and_odd_indentation),
              OG_T(fix_no_final_newline), OG_T(fix_list_and_multi_doc_keep_other_bytes),
              OG_T(fix_list_golden), OG_T(set_keeps_or_changes_quoting),
              OG_T(set_block_scalar_and_empty), OG_T(insert_block_and_flow),
              OG_T(remove_block_and_flow), OG_T(remove_first_key_of_sequence_item), OG_T(refusals),
              OG_T(apply_checks_overlap), OG_T(fix_empty_value_at_end_of_file),
-             OG_T(fix_refusals_leave_edits_unchanged))
+             OG_T(fix_refusals_leave_edits_unchanged), OG_T(diff_shapes))

@@ -36,6 +36,7 @@
 #include <stddef.h>
 
 #include "ocigate/err.h"
+#include "ocigate/policy.h"
 #include "ocigate/str.h"
 
 /** Default caps of og_manifest_parse (a field of zero in struct og_manifest_limits). */
@@ -107,8 +108,9 @@ struct og_manifest_doc {
 };
 
 /**
- * One Kubernetes object. The strings are views into the tree (NUL-terminated), valid until
- * og_manifest_free(); absent ones are empty views with a NULL `ptr`.
+ * One Kubernetes object. The strings are views into the tree, valid until og_manifest_free();
+ * absent ones are empty views with a NULL `ptr`. All are NUL-terminated but `group`, the
+ * first part of `api_version`.
  */
 struct og_manifest_object {
     const struct og_manifest_node *root; /**< the object's mapping */
@@ -219,5 +221,25 @@ bool og_manifest_is_string(const struct og_manifest_node *node);
  * caller frees it with cJSON_Delete(). OG_ENOMEM; `*out` unchanged on failure.
  */
 OG_NODISCARD enum og_err og_manifest_to_json(const struct og_manifest_node *node, cJSON **out);
+
+/** The policy's input for one reader object (og_manifest_policy_input()). */
+struct og_manifest_policy_input {
+    struct og_policy_object obj;     /**< lent by the reader, `group` by this struct */
+    struct og_admission_context ctx; /**< a CREATE by an unknown user */
+    char group[254];                 /**< the API group, NUL-terminated (a DNS subdomain) */
+};
+
+/**
+ * Fills the policy's input from the reader object `mo`, as og_review_policy_input() does from
+ * an AdmissionReview, so that `ocigate check` runs the webhook's rules on a manifest:
+ * `in->obj` from the object's group, version, kind, metadata and spec (members of another
+ * type than the policy names count as absent, as in JSON), with a `tree_fn` that builds the
+ * object's tree (og_manifest_to_json()) for guidance; `in->ctx` as a CREATE by an unknown
+ * user ("", no groups), not a dry run. The strings are lent by the reader until
+ * og_manifest_free() and by `in` (the group). Returns false when the API group is longer
+ * than a DNS subdomain may be (no Kubernetes object: nothing to judge).
+ */
+bool og_manifest_policy_input(const struct og_manifest_object *mo,
+                              struct og_manifest_policy_input *in);
 
 #endif

@@ -129,6 +129,12 @@ struct og_decision {
     size_t patch_ops;    /**< operations in `patch` */
     char *suggested_url; /**< the OCI url ocigate recommends, or NULL */
     /**
+     * What the deciding rule found, in one line without a prefix ("<url> moved its charts
+     * to OCI (...)"), or NULL when no rule decided. For front ends that list findings
+     * (`ocigate check`); the webhook's texts already hold it.
+     */
+    char *problem;
+    /**
      * Why the mode is `mode`: one of the static OG_MODE_WHY_* strings of
      * og_config_resolve_mode() (not owned), or NULL when the object is out of scope.
      */

@@ -105,6 +105,21 @@ OG_NODISCARD enum og_err og_yamledit_apply(struct og_yamledit *e, const char *da
                                            struct og_buf *out);
 
 /**
+ * Appends to `out` a unified diff (`diff -u` form, three lines of context, `patch -p0` applies
+ * it) from `data` to `edited`, the result of og_yamledit_apply() on `data` with `e`, which that
+ * call sorted and checked: the changed lines are found from the edits (no text comparison),
+ * so hunks cover exactly the lines the edits touch. `name` heads both sides (`--- name`,
+ * `+++ name`). No edit: nothing is appended. Line ends are kept as they are (a CR stays on its
+ * line); a last line without a line break is marked `\ No newline at end of file`.
+ *
+ * Errors: OG_EINVAL (`e` not as og_yamledit_apply() left it for `data`, or `edited` not its
+ * result), OG_ETOOBIG, OG_ENOMEM.
+ */
+OG_NODISCARD enum og_err og_yamledit_diff(const struct og_yamledit *e, const char *data, size_t len,
+                                          const char *edited, size_t edited_len, const char *name,
+                                          struct og_buf *out);
+
+/**
  * Adds the edits that fix a HelmRepository object `obj` (a reader object of `data`) for an
  * OCI registry: `spec.type` becomes `oci` (inserted after `spec.url` when absent),
  * `spec.url` becomes `url`, and `spec.passCredentials` goes. An object that already reads

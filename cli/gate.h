@@ -1,0 +1,97 @@
+/*
+ * gate.h - what `ocigate check` and `ocigate fix` share: their common options, the walk over
+ * the PATH arguments (files, directories, stdin), reading each input under the size cap, and
+ * the lib policy run on each object of a manifest.
+ */
+#ifndef CLI_GATE_H
+#define CLI_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocigate/config.h"
+#include "ocigate/err.h"
+#include "ocigate/manifest.h"
+#include "ocigate/policy.h"
+
+/** Default cap on one input (--max-bytes), as a Kubernetes quantity. */
+#define CLI_MAX_BYTES_DEFAULT "4Mi"
+
+/** The options both commands take. Filled by cli_options_parse(); cli_options_cleanup(). */
+struct srv_index_cache;
+
+struct cli_options {
+    struct og_config *cfg;         /* --config FILE, else the defaults; --mode applied; owned */
+    struct srv_index_cache *cache; /* --online: the server's index cache and fetcher; owned */
+    uint64_t max_bytes;            /* --max-bytes SIZE: cap on one input */
+    const char *format;            /* --format text|json|sarif (check) */
+    bool online;                   /* --online (check) */
+    bool dry_run;                  /* --dry-run (fix) */
+    char **paths;                  /* the PATH arguments (lent from argv) */
+    size_t n_paths;
+};
+
+/** Which options a command takes. */
+enum cli_command { CLI_CHECK, CLI_FIX };
+
+/**
+ * Parses argv (argv[0] is the command) into `o`. Returns 0 to go on, or the exit status to
+ * end with (0 after --help, 2 after a usage error, which is printed to stderr).
+ */
+int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_options *o);
+
+/** Frees what `o` owns. */
+void cli_options_cleanup(struct cli_options *o);
+
+/** One input of the walk: a file to read, or an error found while walking. */
+struct cli_input {
+    char *path;  /* the path as given or joined ("-" for stdin); owned */
+    char *error; /* why it could not be walked (a loop, an unreadable directory), or NULL */
+};
+
+/** The inputs of every PATH in order; directories walked recursively in sorted order. */
+struct cli_inputs {
+    struct cli_input *items;
+    size_t n;
+    size_t cap;
+};
+
+/**
+ * Walks the PATH arguments: a file is taken as it is (whatever its name), "-" is stdin, a
+ * directory gives its *.yaml and *.yml files (symlinks followed), its subdirectories in
+ * byte order of their names; a directory met again below itself (a symlink loop) is an error
+ * input. OG_ENOMEM; a PATH that does not exist is an error input.
+ */
+OG_NODISCARD enum og_err cli_inputs_walk(char *const *paths, size_t n, struct cli_inputs *out);
+
+void cli_inputs_cleanup(struct cli_inputs *in);
+
+/**
+ * Reads the input `path` ("-": stdin) into a new heap buffer (`*data`, `*len`; NUL added
+ * after the bytes), at most `max` bytes. Errors: OG_EIO (message in diag), OG_ETOOBIG (the
+ * cap), OG_ENOMEM. Also reports the file's permission bits in `*mode` (0644 for stdin).
+ */
+OG_NODISCARD enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *len,
+                                        unsigned *mode, struct og_diag *diag);
+
+/** Prints an input's error to stderr: "name:line:column: error: msg" (no position: "name: ..."). */
+void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg);
+
+/** The display name of an input: "<stdin>" for "-", else the path. */
+const char *cli_input_name(const char *path);
+
+/**
+ * Runs the webhook's policy (endpoint validate, so no patch) on object `mo` under `o->cfg`;
+ * with `o->cache` (--online), an object the index can decide waits for the index verdict
+ * (fetched through the server's cache and guarded fetcher, within the fetch timeouts) and
+ * gets the second step, og_policy_eval_index(). Fills `*d` (og_decision_cleanup() it).
+ * OG_ENOMEM.
+ */
+OG_NODISCARD enum og_err cli_eval(const struct cli_options *o, const struct og_manifest_object *mo,
+                                  struct og_decision *d);
+
+/** True when `d` is a finding that enforce would deny in its effective mode (exit status 1). */
+bool cli_decision_fails(const struct og_decision *d);
+
+#endif
