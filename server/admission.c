@@ -31,6 +31,8 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_field_uint(&f, "patch_ops", d->patch_ops);
     srv_log_field_uint(&f, "warnings", d->n_warnings);
     srv_log_field_str(&f, "rule", og_rule_name(d->rule));
+    if (d->ratcheted)
+        srv_log_field_str(&f, "decision", "ratcheted");
     srv_log_field_str(&f, "index_url", d->index_url);
     if (a->have_verdict) {
         srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
@@ -104,13 +106,16 @@ bool srv_admission_parked(struct srv_admission *a)
 /*
  * Gets the verdict for the url the policy named into `a->verdict`: true when it is there,
  * false when the admission has to wait for the wake. After a wait (PARK_WOKEN), the lookup
- * does not wait again: the verdict, or PENDING once the budget is spent.
+ * does not wait again: the verdict, or PENDING once the budget is spent. Nor does an
+ * admission whose verdict can change only its warnings (og_decision.index_advisory: an
+ * unchanged UPDATE under the ratchet): it takes a cached verdict or PENDING at once, and the
+ * fetch it starts fills the cache for the next one.
  */
 static bool index_verdict(struct srv_admission *a)
 {
     const char *url = a->dec.index_url;
     uint64_t budget = a->cfg->index.budget_ms;
-    bool may_wait = budget > 0 && atomic_load(&a->park) == PARK_NONE;
+    bool may_wait = budget > 0 && !a->dec.index_advisory && atomic_load(&a->park) == PARK_NONE;
 
     if (may_wait)
         atomic_store(&a->park, PARK_WAITING);

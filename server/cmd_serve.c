@@ -329,8 +329,10 @@ static int make_config(const struct srv_config_flags *flags, struct og_config **
 
     og_diag_clear(&diag);
     rc = srv_config_build(flags, out, &diag);
-    if (rc == OG_OK)
+    if (rc == OG_OK) {
+        srv_config_warn_conflicts(*out, flags->path);
         return -1;
+    }
     if (diag.msg[0] == '\0')
         og_diag_set(&diag, rc, "%s", og_strerror(rc));
     fprintf(stderr, "ocigate serve: %s\n", og_diag_format(&diag, line, sizeof(line)));
