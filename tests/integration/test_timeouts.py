@@ -3,7 +3,9 @@
 millisecond over budget + margin == timeout and not at it (exit 0 both: the file is valid), and
 `ocigate serve` logs the warning at start and on a reload that brings the contradiction."""
 
+import glob
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -78,6 +80,26 @@ def test_serve_warns_at_start_and_on_reload():
             srv.wait_log("config reloaded")
         with Server("--config", path, "--webhook-timeout", "4s", mode=None) as srv:
             eq(warnings(srv), [], "--webhook-timeout 4s: 2600ms + 500ms fits")
+
+
+def test_manifests_state_the_default_timeout():
+    """The shipped webhook configurations time out at the default webhookTimeout, which the
+    default budget fits."""
+    d = subprocess.run([ogtest.BIN, "config", "default"], capture_output=True, text=True)
+    default_s = int(re.search(r"^webhookTimeout: (\d+)s$", d.stdout, re.M).group(1))
+    budget_ms = int(re.search(r"^  budget: (\d+)ms$", d.stdout, re.M).group(1))
+    check(budget_ms + MARGIN_MS <= default_s * 1000, "the default budget fits", budget_ms)
+    found = 0
+    for path in glob.glob(os.path.join(ogtest.SOURCE_DIR, "manifests", "**", "*.yaml"),
+                          recursive=True):
+        with open(path) as f:
+            text = f.read()
+        if "WebhookConfiguration" not in text:
+            continue  # a Deployment's probes have their own timeoutSeconds
+        for m in re.finditer(r"^\s*timeoutSeconds: (\d+)\s*$", text, re.M):
+            eq(int(m.group(1)), default_s, "timeoutSeconds in " + path)
+            found += 1
+    check(found >= 2, "both webhook configurations state timeoutSeconds", found)
 
 
 if __name__ == "__main__":
