@@ -115,21 +115,21 @@ def test_ratchet_off_and_per_namespace():
     with Server("--ratchet", "false", mode="enforce") as s:
         resp, line = post(s, raw)
         check_denied(resp, line, "--ratchet false")
+    # The captured object lives in kube-system.
+    files = [("mode: enforce\nratchet: true\nnamespaces:\n"
+              "  - {match: \"kube-*\", mode: enforce, ratchet: false}\n",
+              check_denied, "namespace rule ratchet: false"),
+             ("mode: audit\nratchet: false\nnamespaces:\n"
+              "  - {match: kube-system, mode: enforce, ratchet: true}\n",
+              check_ratcheted, "namespace rule ratchet: true")]
     with tempfile.TemporaryDirectory(prefix="ogtest-ratchet-") as d:
         path = os.path.join(d, "config.yaml")
-        with open(path, "w") as f:
-            # The captured object lives in kube-system.
-            f.write("mode: enforce\nratchet: true\n" + INDEX_OFF +
-                    "namespaces:\n  - {match: \"kube-*\", mode: enforce, ratchet: false}\n")
-        with Server("--config", path, mode=None) as s:
-            resp, line = post(s, raw)
-            check_denied(resp, line, "namespace rule ratchet: false")
-        with open(path, "w") as f:
-            f.write("mode: audit\nratchet: false\n" + INDEX_OFF +
-                    "namespaces:\n  - {match: kube-system, mode: enforce, ratchet: true}\n")
-        with Server("--config", path, mode=None) as s:
-            resp, line = post(s, raw)
-            check_ratcheted(resp, line, "namespace rule ratchet: true")
+        for text, checker, what in files:
+            with open(path, "w") as f:
+                f.write(text + INDEX_OFF)
+            with Server("--config", path, mode=None) as s:
+                resp, line = post(s, raw)
+                checker(resp, line, what)
 
 
 def test_mutate_still_patches_an_unchanged_update():
