@@ -152,7 +152,8 @@ struct og_decision {
      */
     const char *mode_why;
     /**
-     * The ratchet holds (set by og_policy_eval()): an UPDATE that leaves spec.url and spec.type
+     * The ratchet holds (set by og_policy_eval(), looked for only in enforce and mutate mode,
+     * the ones that deny): an UPDATE that leaves spec.url and spec.type
      * as the old object had them (compared as the rules read them: a missing type is
      * "default", urls equal once normalized) in a namespace where `ratchet` is on. A denial
      * that either step would give is then an allow with the warnings and audit annotations
