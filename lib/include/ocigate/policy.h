@@ -153,11 +153,11 @@ struct og_decision {
     const char *mode_why;
     /**
      * The ratchet holds (set by og_policy_eval(), looked for only in enforce and mutate mode,
-     * the ones that deny): an UPDATE that leaves spec.url and spec.type
-     * as the old object had them (compared as the rules read them: a missing type is
-     * "default", urls equal once normalized) in a namespace where `ratchet` is on. A denial
-     * that either step would give is then an allow with the warnings and audit annotations
-     * audit mode gives, `decision: ratcheted` and `ratcheted` set. A patch is still a patch.
+     * the ones that deny): an UPDATE that leaves spec.url and spec.type as the old object had
+     * them (compared as the rules read them: a missing type is "default", urls equal once
+     * normalized) in a namespace where `ratchet` is on. A denial that either step would give
+     * is then an allow with the warnings and audit annotations audit mode gives, `decision:
+     * ratcheted` and `ratcheted` set. A patch is still a patch.
      */
     bool ratchet;
     bool ratcheted; /**< a denial was turned into an allow by the ratchet */
