@@ -42,19 +42,24 @@ static const uint64_t fetch_bounds[] = {5000,   10000,   25000,   50000,   10000
                                         500000, 1000000, 2500000, 5000000, 10000000, 30000000};
 #define N_FETCH_BOUNDS (sizeof(fetch_bounds) / sizeof(fetch_bounds[0]))
 
+/* The counters of a shard, and of the totals a scrape sums the shards into (of type T). */
+#define COUNTERS(T)                                                                                \
+    T admissions[N_ENDPOINTS][N_MODES][MAX_RULES][N_DECISIONS];                                    \
+    T adm_buckets[N_ENDPOINTS][N_ADM_BOUNDS + 1];                                                  \
+    T adm_sum_us[N_ENDPOINTS];                                                                     \
+    T http[N_CLASSES];                                                                             \
+    T fetches[N_FETCH_RESULTS];                                                                    \
+    T fetch_buckets[N_FETCH_BOUNDS + 1];                                                           \
+    T fetch_sum_us[1]
+
 /*
  * One shard. Its first member is aligned to a cache line, so the struct's size is a whole
  * number of lines and no two shards share one (no false sharing between threads).
  */
 struct shard {
-    alignas(64) atomic_uint_least64_t admissions[N_ENDPOINTS][N_MODES][MAX_RULES][N_DECISIONS];
-    atomic_uint_least64_t adm_buckets[N_ENDPOINTS][N_ADM_BOUNDS + 1];
-    atomic_uint_least64_t adm_sum_us[N_ENDPOINTS];
-    atomic_uint_least64_t http[N_CLASSES];
-    atomic_uint_least64_t fetches[N_FETCH_RESULTS];
-    atomic_uint_least64_t fetch_buckets[N_FETCH_BOUNDS + 1];
-    atomic_uint_least64_t fetch_sum_us;
+    alignas(64) COUNTERS(atomic_uint_least64_t);
 };
+_Static_assert(sizeof(struct shard) % 64 == 0, "shards fill whole cache lines");
 
 /* Zero-initialized static atomics are valid (C11 7.17.2.1): no set-up is needed. */
 static struct shard shards[SHARDS];
@@ -145,7 +150,7 @@ void srv_metrics_index_fetch(enum og_index_state state, uint64_t latency_us)
             add(&s->fetches[i], 1);
     }
     add(&s->fetch_buckets[bucket(fetch_bounds, N_FETCH_BOUNDS, latency_us)], 1);
-    add(&s->fetch_sum_us, latency_us);
+    add(&s->fetch_sum_us[0], latency_us);
 }
 
 void srv_metrics_set_index_cache(struct srv_index_cache *cache)
@@ -179,13 +184,7 @@ void srv_metrics_set_cert_source(srv_metrics_cert_fn fn, void *arg)
 
 /* The shards summed: what one scrape shows. */
 struct totals {
-    uint64_t admissions[N_ENDPOINTS][N_MODES][MAX_RULES][N_DECISIONS];
-    uint64_t adm_buckets[N_ENDPOINTS][N_ADM_BOUNDS + 1];
-    uint64_t adm_sum_us[N_ENDPOINTS];
-    uint64_t http[N_CLASSES];
-    uint64_t fetches[N_FETCH_RESULTS];
-    uint64_t fetch_buckets[N_FETCH_BOUNDS + 1];
-    uint64_t fetch_sum_us;
+    COUNTERS(uint64_t);
 };
 
 /* Adds the `n` counters at `c` to `sum` (the shard and the totals lay them out alike). */
@@ -211,7 +210,7 @@ static void sum_shards(struct totals *t)
         SUM(http);
         SUM(fetches);
         SUM(fetch_buckets);
-        t->fetch_sum_us += get(&s->fetch_sum_us);
+        SUM(fetch_sum_us);
     }
 }
 
@@ -279,27 +278,34 @@ static void format_index(struct srv_prom *p, const struct totals *t, struct srv_
     srv_prom_family(p, "ocigate_index_fetch_duration_seconds", "histogram",
                     "Time a Helm index fetch took, analysis included.");
     srv_prom_histogram(p, "ocigate_index_fetch_duration_seconds", NULL, 0, fetch_bounds,
-                       N_FETCH_BOUNDS, t->fetch_buckets, t->fetch_sum_us);
+                       N_FETCH_BOUNDS, t->fetch_buckets, t->fetch_sum_us[0]);
     memset(&st, 0, sizeof(st));
     if (c != NULL)
         srv_index_cache_get_stats(c, &st);
-    srv_prom_family(p, "ocigate_index_fetches_in_flight", "gauge",
-                    "Helm index fetches started and not yet finished.");
-    srv_prom_u64(p, "ocigate_index_fetches_in_flight", NULL, 0, st.in_flight);
-    srv_prom_family(p, "ocigate_index_cache_entries", "gauge", "Index verdicts held in the cache.");
-    srv_prom_u64(p, "ocigate_index_cache_entries", NULL, 0, st.entries);
-    srv_prom_family(p, "ocigate_index_cache_hits_total", "counter",
-                    "Index cache lookups answered by a fresh verdict.");
-    srv_prom_u64(p, "ocigate_index_cache_hits_total", NULL, 0, st.hits);
-    srv_prom_family(p, "ocigate_index_cache_stale_serves_total", "counter",
-                    "Index cache lookups answered by a stale verdict (a refresh follows).");
-    srv_prom_u64(p, "ocigate_index_cache_stale_serves_total", NULL, 0, st.stale);
-    srv_prom_family(p, "ocigate_index_cache_misses_total", "counter",
-                    "Index cache lookups without a usable verdict.");
-    srv_prom_u64(p, "ocigate_index_cache_misses_total", NULL, 0, st.misses);
-    srv_prom_family(p, "ocigate_index_cache_evictions_total", "counter",
-                    "Index verdicts dropped from the full cache for room.");
-    srv_prom_u64(p, "ocigate_index_cache_evictions_total", NULL, 0, st.evictions);
+    {
+        const struct {
+            const char *name, *type, *help;
+            uint64_t v;
+        } rows[] = {
+            {"ocigate_index_fetches_in_flight", "gauge",
+             "Helm index fetches started and not yet finished.", st.in_flight},
+            {"ocigate_index_cache_entries", "gauge", "Index verdicts held in the cache.",
+             st.entries},
+            {"ocigate_index_cache_hits_total", "counter",
+             "Index cache lookups answered by a fresh verdict.", st.hits},
+            {"ocigate_index_cache_stale_serves_total", "counter",
+             "Index cache lookups answered by a stale verdict (a refresh follows).", st.stale},
+            {"ocigate_index_cache_misses_total", "counter",
+             "Index cache lookups without a usable verdict.", st.misses},
+            {"ocigate_index_cache_evictions_total", "counter",
+             "Index verdicts dropped from the full cache for room.", st.evictions},
+        };
+
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            srv_prom_family(p, rows[i].name, rows[i].type, rows[i].help);
+            srv_prom_u64(p, rows[i].name, NULL, 0, rows[i].v);
+        }
+    }
 }
 
 static void format_reloads(struct srv_prom *p, const struct srv_reload *r)
