@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
@@ -72,6 +73,7 @@ enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char
     if (rc != OG_OK) {
         char msg[600];
 
+        srv_metrics_admission(a->ep, a->cfg->mode, OG_RULE_NONE, SRV_METRICS_ERROR, false, 0);
         og_diag_format(&diag, where, sizeof(where));
         (void)snprintf(msg, sizeof(msg), "invalid AdmissionReview: %s",
                        where[0] != '\0' ? where : og_strerror(rc));
@@ -149,6 +151,9 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
         rc = og_review_encode(a->rv, &a->dec, &out);
     if (rc != OG_OK) {
         og_buf_cleanup(&out);
+        srv_metrics_admission(a->ep, a->evaluated ? a->dec.mode : a->cfg->mode,
+                              a->evaluated ? a->dec.rule : OG_RULE_NONE, SRV_METRICS_ERROR, true,
+                              latency_us);
         srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
         return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_ADMISSION_RESPOND
                                                               : SRV_ADMISSION_DROP;
@@ -157,6 +162,11 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
     if (body == NULL)
         return SRV_ADMISSION_DROP;
     log_admission(a, &a->dec, latency_us);
+    srv_metrics_admission(a->ep, a->dec.mode, a->dec.rule,
+                          !a->dec.allowed        ? SRV_METRICS_DENIED
+                          : a->dec.patch_ops > 0 ? SRV_METRICS_PATCHED
+                                                 : SRV_METRICS_ALLOWED,
+                          true, latency_us);
     memset(resp, 0, sizeof(*resp));
     resp->status = 200;
     resp->body = body;
