@@ -143,14 +143,6 @@ def check_args_known(args):
     eq(missing, [], "container flags that `ocigate serve --help` does not list")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def https_get(port, path, ca, hostname):
     """GET `path` from 127.0.0.1:`port` as a client that dials `hostname` (SNI and the name
     verified) and trusts only the PEM file `ca`, as the apiserver does. Returns the status."""
@@ -174,7 +166,7 @@ def serve_with(args, mount, config=None, config_mount=None, tls=None):
     c = ogtest.certs()
     cert, key, ca, hostname = tls or (c.cert, c.key, c.ca, None)
     fixed = []
-    metrics_port = None
+    metrics = False
     for a in args:
         a = a.replace(mount + "/tls.crt", cert).replace(mount + "/tls.key", key)
         if config:
@@ -184,8 +176,8 @@ def serve_with(args, mount, config=None, config_mount=None, tls=None):
         if a.startswith("--metrics-listen"):
             if not has_metrics_listen():
                 continue
-            metrics_port = free_port()
-            a = "--metrics-listen=127.0.0.1:%d" % metrics_port
+            metrics = True
+            a = "--metrics-listen=127.0.0.1:0"
         fixed.append(a)
     check(cert in " ".join(fixed) and key in " ".join(fixed), "args name the TLS files", args)
     # Server() puts its own --listen/--tls-*/--drain first; later flags win, so drop ours.
@@ -200,8 +192,10 @@ def serve_with(args, mount, config=None, config_mount=None, tls=None):
         if config:
             line = s.wait_log("listening")
             eq(line.get("config"), config, "serving with the ConfigMap's file")
-        if metrics_port is not None:
-            conn = socket.create_connection(("127.0.0.1", metrics_port), timeout=10)
+        if metrics:
+            host, _, port = s.wait_log("metrics listening")["addr"].rpartition(":")
+            eq(host, "127.0.0.1", "metrics listening host")
+            conn = socket.create_connection((host, int(port)), timeout=10)
             conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             head = conn.recv(64)
             conn.close()
