@@ -216,6 +216,8 @@ def check_cert_manager(objs, hooks):
     (ca_cert,) = [c for c in certs.values()
                   if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]]
     check(ca_cert["spec"]["isCA"] is True, "the CA Certificate is a CA")
+    # A renewed CA that kept its key still verifies the serving certificate the pods have.
+    eq(ca_cert["spec"]["privateKey"]["rotationPolicy"], "Never", "the CA keeps its key")
     root = issuers[ca_cert["spec"]["issuerRef"]["name"]]
     eq(root["spec"], {"selfSigned": {}}, "the CA is self-signed")
     eq(len(certs), 2, "Certificates")
