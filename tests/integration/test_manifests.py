@@ -32,10 +32,18 @@ VARIANTS = [
 ]
 
 
-def index_budget(objs):
-    """index.budget of the ConfigMap's config.yaml, in seconds."""
+def check_timeout(objs, hook, what):
+    """timeoutSeconds leaves at least half a second (TLS, the queue, the patch) after the
+    longest wait for an index verdict, index.budget of the ConfigMap's config.yaml; and equals
+    its webhookTimeout where the config has that key."""
     cm = kube.one(objs, "ConfigMap", "ocigate-config")
-    return kube.go_seconds(yaml.safe_load(cm["data"]["config.yaml"])["index"]["budget"])
+    cfg = yaml.safe_load(cm["data"]["config.yaml"])
+    budget = kube.go_seconds(cfg["index"]["budget"])
+    check(hook["timeoutSeconds"] >= budget + 0.5, what + ": timeoutSeconds vs index.budget",
+          hook["timeoutSeconds"], budget)
+    if "webhookTimeout" in cfg:
+        eq(hook["timeoutSeconds"], kube.go_seconds(cfg["webhookTimeout"]),
+           what + ": timeoutSeconds is the config's webhookTimeout")
 
 
 def test_webhook_components():
@@ -50,13 +58,11 @@ def test_webhook_components():
 
 
 def test_timeout_covers_index_budget():
-    """The apiserver's timeoutSeconds leaves room after the longest wait for an index verdict
-    (index.budget in the shipped ConfigMap), at least a second for TLS, queue and patch."""
-    budget = index_budget(kube.kustomization_files("base"))
+    """The component files against the base's ConfigMap (check_timeout)."""
+    base = kube.kustomization_files("base")
     for comp, kind in COMPONENT_KINDS.items():
         (hook,) = kube.one(kube.kustomization_files("components/" + comp), kind)["webhooks"]
-        check(hook["timeoutSeconds"] >= budget + 1, comp + ": timeoutSeconds vs index.budget",
-              hook["timeoutSeconds"], budget)
+        check_timeout(base, hook, comp)
 
 
 def test_rules_cover_flux_versions():
@@ -143,7 +149,6 @@ def check_webhooks(objs, comps):
        "webhook configurations")
     svc = kube.one(objs, "Service", "ocigate")
     ns = kube.one(objs, "Namespace")["metadata"]["name"]
-    budget = index_budget(objs)
     hooks = []
     for kind in sorted(kinds):
         doc = kube.one(objs, kind)
@@ -152,7 +157,7 @@ def check_webhooks(objs, comps):
         eq((ref["name"], ref["namespace"], ref.get("port", 443)),
            (svc["metadata"]["name"], svc["metadata"]["namespace"], svc["spec"]["ports"][0]["port"]),
            kind + " calls the Service")
-        check(hook["timeoutSeconds"] >= budget + 1, "timeoutSeconds vs index.budget")
+        check_timeout(objs, hook, kind)
         sel = hook["namespaceSelector"]["matchExpressions"]
         check(any(e["operator"] == "NotIn" and ns in e["values"] for e in sel),
               "the Namespace object's name is exempt", sel)
