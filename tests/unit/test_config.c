@@ -850,15 +850,15 @@ static char *configmap_data(const char *yaml, size_t len)
 OG_TEST(configmap_manifest_matches_default)
 {
     size_t len = 0;
-    char *yaml = og_test_read_file(OG_SOURCE_DIR "/manifests/configmap.yaml", &len);
+    char *yaml = og_test_read_file(OG_SOURCE_DIR "/manifests/base/configmap.yaml", &len);
     char *data, *text = default_text();
 
     ASSERT(yaml != NULL);
     data = configmap_data(yaml, len);
     ASSERT(data != NULL);
     if (strcmp(data, text) != 0)
-        OG_FAIL_("manifests/configmap.yaml is stale; regenerate it with "
-                 "scripts/gen-configmap.sh build/ocigate > manifests/configmap.yaml");
+        OG_FAIL_("manifests/base/configmap.yaml is stale; regenerate it with "
+                 "scripts/gen-configmap.sh build/ocigate > manifests/base/configmap.yaml");
     free(data);
     free(text);
     free(yaml);
