@@ -122,24 +122,13 @@ def serve_help():
     return p.stdout.decode()
 
 
-def has_metrics_listen():
-    """True when this build has --metrics-listen (issue 10's metrics item)."""
-    h = serve_help()
-    return h is not None and "--metrics-listen" in h
-
-
 def check_args_known(args):
-    """Every flag of the container's `serve` arguments is one `ocigate serve --help` lists.
-    --metrics-listen is reported, not failed, while the build predates the metrics item."""
+    """Every flag of the container's `serve` arguments is one `ocigate serve --help` lists."""
     h = serve_help()
     if h is None:
         raise Skip("OCIGATE_BIN is not set")
     known = set(re.findall(r"^\s+(--[a-z0-9-]+)", h, re.M))
     missing = [k for k in arg_map(args) if k not in known]
-    if missing == ["--metrics-listen"]:
-        print("note: this build has no --metrics-listen yet (issue 10 metrics item); the flag "
-              "is checked once it does", flush=True)
-        return
     eq(missing, [], "container flags that `ocigate serve --help` does not list")
 
 
@@ -161,8 +150,8 @@ def serve_with(args, mount, config=None, config_mount=None, tls=None):
     """Starts the binary with container `args` (after `serve`): test certificates (or the
     files of `tls`: cert, key, ca, and the name the apiserver dials) stand in for the files
     under `mount`, `config` for the file under `config_mount`, 127.0.0.1 for every listen
-    address. Checks that it serves /healthz, /readyz and (with --metrics-listen in a build
-    that has it) /metrics, and that it stops cleanly."""
+    address. Checks that it serves /healthz, /readyz and (with --metrics-listen) /metrics, and
+    that it stops cleanly."""
     c = ogtest.certs()
     cert, key, ca, hostname = tls or (c.cert, c.key, c.ca, None)
     fixed = []
@@ -174,8 +163,6 @@ def serve_with(args, mount, config=None, config_mount=None, tls=None):
         if a.startswith("--listen"):
             continue
         if a.startswith("--metrics-listen"):
-            if not has_metrics_listen():
-                continue
             metrics = True
             a = "--metrics-listen=127.0.0.1:0"
         fixed.append(a)
