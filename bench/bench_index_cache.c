@@ -33,21 +33,23 @@ static const char index_yaml[] =
 
 /* A srv_index_fetch_fn that analyzes the index above at once and delivers synchronously. */
 static void analyze_memory(void *arg, const char *url, struct og_config *cfg,
-                           srv_index_done_fn done, void *done_arg)
+                           const struct srv_fetch_validators *val, srv_index_done_fn done,
+                           void *done_arg)
 {
     struct og_mem_reader r = {index_yaml, sizeof(index_yaml) - 1, 0, 0};
     struct og_index_summary s;
-    struct og_index_verdict v;
+    struct srv_index_result res;
 
     (void)arg;
     (void)url;
+    (void)val;
     memset(&s, 0, sizeof(s));
-    memset(&v, 0, sizeof(v));
+    memset(&res, 0, sizeof(res));
     if (og_helm_index_analyze(og_mem_read, &r, NULL, 0, &s, NULL) != OG_OK ||
-        og_helm_index_decide(&s, cfg->index.threshold, &v) != OG_OK)
-        v.state = OG_INDEX_STATE_UNKNOWN;
+        og_helm_index_decide(&s, cfg->index.threshold, &res.verdict) != OG_OK)
+        res.verdict.state = OG_INDEX_STATE_UNKNOWN;
     og_index_summary_cleanup(&s);
-    done(done_arg, &v);
+    done(done_arg, &res);
 }
 
 static uint64_t now_ns(void)

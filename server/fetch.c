@@ -65,7 +65,8 @@ struct srv_fetch {
     char refused_addr[OG_IPADDR_STRLEN];
     char detail[256];
     char errbuf[CURL_ERROR_SIZE];
-    struct curl_slist *headers; /* Accept-Encoding */
+    struct curl_slist *headers; /* Accept-Encoding, and the validators of a conditional fetch */
+    char *cond_url;             /* conditional: the url a 304 must come from, else NULL */
     bool inflating;             /* the body is gzip or deflate: srv_fetch_read inflates */
     bool inflate_end;           /* the compressed stream ended */
     z_stream zs;                /* valid while inflating */
@@ -255,6 +256,84 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+bool srv_fetch_validators_any(const struct srv_fetch_validators *v)
+{
+    return v != NULL && v->url != NULL && (v->etag != NULL || v->last_modified != NULL);
+}
+
+void srv_fetch_validators_cleanup(struct srv_fetch_validators *v)
+{
+    free(v->etag);
+    free(v->last_modified);
+    free(v->url);
+    v->etag = v->last_modified = v->url = NULL;
+}
+
+/* An entity-tag as RFC 9110 8.8.3 writes it: [W/] DQUOTE *etagc DQUOTE, here with visible
+ * ASCII only (no obs-text), and short. Whatever else a server sends is not kept, so nothing
+ * but such a value is ever put in a request header. */
+static bool etag_ok(const char *v)
+{
+    size_t len = strlen(v), i = 0;
+
+    if (len > SRV_FETCH_ETAG_MAX)
+        return false;
+    if (len >= 2 && v[0] == 'W' && v[1] == '/')
+        i = 2;
+    if (len - i < 2 || v[i] != '"' || v[len - 1] != '"')
+        return false;
+    for (i++; i < len - 1; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (c < 0x21 || c > 0x7e || c == '"')
+            return false;
+    }
+    return true;
+}
+
+/* An HTTP-date: printable ASCII that libcurl reads as a date, and short. */
+static bool date_ok(const char *v)
+{
+    size_t len = strlen(v);
+
+    if (len == 0 || len > SRV_FETCH_DATE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return false;
+    }
+    return curl_getdate(v, NULL) != -1;
+}
+
+/* Adds the conditional headers of `v` to the request (none unless some validator is good). */
+static bool add_conditional(struct srv_fetch *f, const struct srv_fetch_validators *v)
+{
+    char line[SRV_FETCH_ETAG_MAX + 32];
+    struct curl_slist *l;
+    bool etag = v->etag != NULL && etag_ok(v->etag);
+    bool date = v->last_modified != NULL && date_ok(v->last_modified);
+
+    if (v->url == NULL || (!etag && !date))
+        return true;
+    if (etag) {
+        /* Weak or strong, as received: If-None-Match compares weakly (RFC 9110 13.1.2). */
+        snprintf(line, sizeof(line), "If-None-Match: %s", v->etag);
+        l = curl_slist_append(f->headers, line);
+        if (l == NULL)
+            return false;
+        f->headers = l;
+    }
+    if (date) {
+        snprintf(line, sizeof(line), "If-Modified-Since: %s", v->last_modified);
+        l = curl_slist_append(f->headers, line);
+        if (l == NULL)
+            return false;
+        f->headers = l;
+    }
+    f->cond_url = strdup(v->url);
+    return f->cond_url != NULL;
+}
+
 /* The part of a fetch both modes share: checks the url and sets up the easy handle. */
 static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
                              struct srv_fetch **out, struct og_diag *diag)
@@ -343,6 +422,13 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
      */
     f->headers = curl_slist_append(NULL, "Accept-Encoding: gzip, deflate");
     ok &= f->headers != NULL;
+    /*
+     * A conditional refresh. The validators are those of the url that answered last time;
+     * should this request be redirected elsewhere, libcurl sends them there too (harmless:
+     * they are not secrets), but check_not_modified() then refuses that url's 304.
+     */
+    if (ok && o->validators != NULL && !add_conditional(f, o->validators))
+        goto out;
     ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, SRV_FETCH_USER_AGENT) == CURLE_OK;
@@ -432,6 +518,30 @@ static void set_failure_detail(struct srv_fetch *f)
         snprintf(f->detail, sizeof(f->detail), "fetch failed: %.200s",
                  f->errbuf[0] != '\0' ? f->errbuf : curl_easy_strerror(f->result));
     }
+}
+
+/*
+ * A 304 renews the copy the caller holds: only an answer to the validators we sent, and only
+ * from the url they belong to. A 304 to an unconditional request has nothing to renew, and one
+ * from another url (the redirect moved) speaks of another resource, whose entity-tags need not
+ * mean what ours do. Both are errors, with a detail saying which.
+ */
+static enum og_err check_not_modified(struct srv_fetch *f)
+{
+    char *url = NULL;
+
+    if (f->cond_url == NULL) {
+        snprintf(f->detail, sizeof(f->detail),
+                 "HTTP 304 Not Modified to a request without validators");
+        return OG_EIO;
+    }
+    if (curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL ||
+        strcmp(url, f->cond_url) != 0) {
+        snprintf(f->detail, sizeof(f->detail),
+                 "HTTP 304 Not Modified from another url than the validators'");
+        return OG_EIO;
+    }
+    return OG_OK;
 }
 
 static enum og_err failure(struct srv_fetch *f)
@@ -752,6 +862,8 @@ enum og_err srv_fetch_begin(struct srv_fetch *f)
     f->begun = true;
     pump(f, true);
     if (f->final_code != 0) {
+        if (f->final_code == 304)
+            return check_not_modified(f);
         if (f->final_code != 200)
             snprintf(f->detail, sizeof(f->detail), "HTTP %ld", f->final_code);
         return f->final_code == 200 ? setup_decoding(f) : OG_OK;
@@ -763,6 +875,8 @@ enum og_err srv_fetch_begin(struct srv_fetch *f)
         if (curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
             code = 0;
         f->final_code = code;
+        if (code == 304)
+            return check_not_modified(f);
         if (code != 200)
             snprintf(f->detail, sizeof(f->detail), "HTTP %ld", code);
         return OG_OK;
@@ -813,6 +927,49 @@ const char *srv_fetch_detail(const struct srv_fetch *f)
     return f->detail[0] != '\0' ? f->detail : NULL;
 }
 
+/* The value of response header `name` of the final response as a new string, when it is
+ * there exactly once and `ok` accepts it; NULL otherwise. */
+static enum og_err take_header(struct srv_fetch *f, const char *name, bool (*ok)(const char *),
+                               char **out)
+{
+    struct curl_header *h = NULL;
+
+    *out = NULL;
+    if (curl_easy_header(f->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL ||
+        h->amount != 1 || !ok(h->value))
+        return OG_OK;
+    *out = strdup(h->value);
+    return *out != NULL ? OG_OK : OG_ENOMEM;
+}
+
+enum og_err srv_fetch_get_validators(struct srv_fetch *f, struct srv_fetch_validators *out)
+{
+    struct srv_fetch_validators v = {NULL, NULL, NULL};
+    char *url = NULL;
+    enum og_err rc = OG_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (f->final_code != 200)
+        return OG_OK;
+    if (curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL ||
+        strlen(url) > SRV_FETCH_VALIDATOR_URL_MAX)
+        return OG_OK;
+    rc = take_header(f, "ETag", etag_ok, &v.etag);
+    if (rc == OG_OK)
+        rc = take_header(f, "Last-Modified", date_ok, &v.last_modified);
+    if (rc == OG_OK && (v.etag != NULL || v.last_modified != NULL)) {
+        v.url = strdup(url);
+        if (v.url == NULL)
+            rc = OG_ENOMEM;
+    }
+    if (rc != OG_OK) {
+        srv_fetch_validators_cleanup(&v);
+        return rc;
+    }
+    *out = v;
+    return OG_OK;
+}
+
 uint64_t srv_fetch_bytes(const struct srv_fetch *f)
 {
     return f->total;
@@ -836,6 +993,7 @@ void srv_fetch_free(struct srv_fetch *f)
     free(f->backlog);
     free(f->host_key);
     curl_slist_free_all(f->headers);
+    free(f->cond_url);
     if (f->inflating)
         inflateEnd(&f->zs);
     free(f->cidrs);
@@ -888,7 +1046,9 @@ static void finish(struct srv_fetch_loop *loop, struct srv_fetch *f, bool ran, C
         if (code == 0 && curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
             code = 0;
         f->final_code = code;
-        if (code != 200)
+        if (code == 304)
+            rc = check_not_modified(f);
+        else if (code != 200)
             snprintf(f->detail, sizeof(f->detail), "HTTP %ld", code);
     } else if (result != CURLE_OK) {
         rc = failure(f);

@@ -70,6 +70,38 @@
 /** The User-Agent of every fetch. */
 #define SRV_FETCH_USER_AGENT "ocigate/" OG_VERSION " (+https://github.com/ocigate/ocigate)"
 
+/** Longest ETag kept, `W/` and quotes included; a longer one is dropped (not truncated). */
+#define SRV_FETCH_ETAG_MAX 256u
+/** Longest Last-Modified kept (an HTTP-date is 29 bytes); a longer one is dropped. */
+#define SRV_FETCH_DATE_MAX 64u
+/** Longest url validators are kept for; after a longer redirect none are kept. */
+#define SRV_FETCH_VALIDATOR_URL_MAX 4096u
+
+/**
+ * The validators of a 200 response, for a conditional refresh (RFC 9110 13.1): `If-None-Match`
+ * from `etag`, `If-Modified-Since` from `last_modified`. Each field is a NUL-terminated heap
+ * string or NULL; srv_fetch_validators_cleanup() frees them.
+ *
+ * They belong to `url`, the url that answered with them - after redirects, the last one - and
+ * are never good for another: a `304 Not Modified` counts only when the request that sent them
+ * ends at that same url (see srv_fetch_opts.validators). A server's values are kept only when
+ * they are well formed and short (an ETag is `[W/]"..."` of visible ASCII, at most
+ * SRV_FETCH_ETAG_MAX bytes; a Last-Modified is an HTTP-date of at most SRV_FETCH_DATE_MAX
+ * bytes; a header given twice is ambiguous): a hostile server can make us keep neither
+ * control characters nor more than about 4.5 KiB.
+ */
+struct srv_fetch_validators {
+    char *etag;          /**< as received, weak (`W/"x"`) or strong (`"x"`), or NULL */
+    char *last_modified; /**< as received, or NULL */
+    char *url;           /**< the url they belong to, NULL when there are none */
+};
+
+/** True when `v` has a validator to send. */
+bool srv_fetch_validators_any(const struct srv_fetch_validators *v);
+
+/** Frees the strings of `v` and sets them to NULL. */
+void srv_fetch_validators_cleanup(struct srv_fetch_validators *v);
+
 /** How a fetch may connect. Fill with srv_fetch_opts_init() and adjust; lent, not copied. */
 struct srv_fetch_opts {
     uint32_t connect_timeout_ms;    /**< per connection, default 3000 */
@@ -85,6 +117,14 @@ struct srv_fetch_opts {
     size_t n_allow_cidrs;
     const atomic_bool *cancel; /**< pull mode: when true the transfer stops within ~100 ms */
     const char *ca_file;       /**< CA bundle instead of the system's (tests), or NULL */
+    /**
+     * Validators of the copy the caller holds, or NULL (default): when they have one, the
+     * request is conditional and a `304 Not Modified` is an answer (srv_fetch_status() 304,
+     * no body) - but only when it comes from `validators->url`; a 304 that ends at another
+     * url (a redirect that moved) or that answers a request without validators is an error
+     * ("HTTP 304 ..."). Copied by srv_fetch_open() / srv_fetch_start(): lent for the call.
+     */
+    const struct srv_fetch_validators *validators;
 };
 
 struct srv_fetch;
@@ -117,9 +157,9 @@ OG_NODISCARD enum og_err srv_fetch_open(const char *url, const struct srv_fetch_
 /**
  * Runs the transfer until the final response's headers arrived (redirects followed) or the
  * transfer ended. OG_OK: srv_fetch_status() gives the status; when it is 200 the body is read
- * with srv_fetch_read(). Otherwise the transfer failed (refused address, timeout, DNS, TLS,
- * too many redirects, cancel: OG_EIO; cap reached: OG_ETOOBIG) and srv_fetch_detail() says
- * why. Blocks on the network. Call once.
+ * with srv_fetch_read(); 304 only as srv_fetch_opts.validators allows (else OG_EIO). Otherwise the
+ * transfer failed (refused address, timeout, DNS, TLS, too many redirects, cancel: OG_EIO; cap
+ * reached: OG_ETOOBIG) and srv_fetch_detail() says why. Blocks on the network. Call once.
  */
 OG_NODISCARD enum og_err srv_fetch_begin(struct srv_fetch *f);
 
@@ -140,6 +180,15 @@ long srv_fetch_status(const struct srv_fetch *f);
  * fetch is freed or next pumped.
  */
 const char *srv_fetch_detail(const struct srv_fetch *f);
+
+/**
+ * Fills `out` with the validators of the final 200 response: its ETag and Last-Modified when
+ * well formed (see struct srv_fetch_validators; others are dropped), and the url that sent
+ * them. All NULL for another status or when there are none. OG_ENOMEM (then `out` is all NULL).
+ * Call after the status is known (in a sink's done(), or after srv_fetch_begin()).
+ */
+OG_NODISCARD enum og_err srv_fetch_get_validators(struct srv_fetch *f,
+                                                  struct srv_fetch_validators *out);
 
 /** Decoded body bytes received so far. */
 uint64_t srv_fetch_bytes(const struct srv_fetch *f);
@@ -180,7 +229,8 @@ struct srv_fetch_sink {
     enum og_err (*body)(void *arg, const char *p, size_t n);
     /**
      * Called exactly once, when the fetch ends: `rc` is OG_OK when the final response was
-     * received whole (srv_fetch_status() tells which; a body was delivered only for a 200),
+     * received whole (srv_fetch_status() tells which; a body was delivered only for a 200; a
+     * 304 is OG_OK only as srv_fetch_opts.validators allows, else OG_EIO with a detail),
      * else as srv_fetch_read() would fail (OG_EIO, OG_ETOOBIG, or the error body() returned)
      * with srv_fetch_detail() saying why, except after a body() error. `f` is valid during
      * the call only.
@@ -199,9 +249,9 @@ OG_NODISCARD enum og_err srv_fetch_loop_new(const struct srv_fetch_loop_opts *o,
 /**
  * Starts fetching `url` on `loop` (thread-safe; any thread, the loop's own included). The
  * options are copied, but what they point to (allow lists, ca_file) must stay valid until
- * done(). On OG_OK, sink->done(arg, ...) is called exactly once, from the loop thread, maybe
- * before this returns. Errors as srv_fetch_open(), and OG_EIO once the loop is stopping; done()
- * is then never called.
+ * done(); the validators are copied. On OG_OK, sink->done(arg, ...) is called exactly once, from
+ * the loop thread, maybe before this returns. Errors as srv_fetch_open(), and OG_EIO once the loop
+ * is stopping; done() is then never called.
  */
 OG_NODISCARD enum og_err srv_fetch_start(struct srv_fetch_loop *loop, const char *url,
                                          const struct srv_fetch_opts *o,

@@ -29,6 +29,8 @@ struct entry {
     uint64_t expires;
     uint64_t stale_until;
     struct og_index_verdict verdict;
+    struct srv_fetch_validators validators; /* of the 200 behind a CLEAN or OCI verdict */
+    bool conditional;                       /* the fetch in flight sends `validators` */
     bool fetching;             /* started, not delivered; pins the entry against eviction */
     struct og_config *job_cfg; /* the snapshot of the fetch in flight (a reference) */
     struct entry *start_next;  /* fetches to start once the lock is released */
@@ -141,6 +143,7 @@ static void entry_free(struct entry *e)
     if (e == NULL)
         return;
     og_index_verdict_cleanup(&e->verdict);
+    srv_fetch_validators_cleanup(&e->validators);
     og_config_unref(e->job_cfg);
     free(e->url);
     free(e);
@@ -201,6 +204,9 @@ static void begin_fetch(struct srv_index_cache *c, struct entry *e, struct og_co
 {
     e->fetching = true;
     e->job_cfg = og_config_ref(cfg);
+    /* Only a verdict that would be served again can be renewed by a 304. */
+    e->conditional = e->has_verdict && !e->negative && e->threshold == cfg->index.threshold &&
+                     srv_fetch_validators_any(&e->validators);
     e->start_next = *starts;
     *starts = e;
     c->in_flight++;
@@ -249,16 +255,24 @@ static void wake_list(struct waiter *list)
     }
 }
 
+void srv_index_result_cleanup(struct srv_index_result *r)
+{
+    og_index_verdict_cleanup(&r->verdict);
+    srv_fetch_validators_cleanup(&r->validators);
+}
+
 /* A fetch's verdict arrives (any thread; never with the lock held). */
-static void fetch_done(void *arg, struct og_index_verdict *vp)
+static void fetch_done(void *arg, struct srv_index_result *r)
 {
     struct entry *e = arg;
     struct srv_index_cache *c = e->cache;
-    struct og_index_verdict v = *vp;
+    struct srv_index_result res = *r;
+    struct og_index_verdict v = res.verdict;
     struct waiter *woken = NULL;
     struct og_config *cfg;
 
-    memset(vp, 0, sizeof(*vp));
+    memset(r, 0, sizeof(*r));
+    memset(&res.verdict, 0, sizeof(res.verdict));
     if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
         v.state = OG_INDEX_STATE_UNKNOWN;
 
@@ -267,6 +281,25 @@ static void fetch_done(void *arg, struct og_index_verdict *vp)
     cfg = e->job_cfg;
     e->job_cfg = NULL;
     uint64_t now = c->clock(c->clock_arg);
+    if (res.not_modified && e->conditional) {
+        /* The index is the one the verdict was drawn from: renewed as a 200 would have. */
+        og_index_verdict_cleanup(&v);
+        e->expires = now + (uint64_t)cfg->index.ttl_s * 1000u;
+        e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
+        c->stats.not_modified++;
+        goto renewed;
+    }
+    if (res.not_modified) {
+        /* Not a fetch this cache made conditional: nothing to renew. */
+        og_index_verdict_cleanup(&v);
+        if (og_index_verdict_init_state(&v, OG_INDEX_STATE_UNKNOWN,
+                                        "HTTP 304 Not Modified to a request without validators") !=
+            OG_OK)
+            v.state = OG_INDEX_STATE_UNKNOWN;
+        res.drop_validators = true;
+    }
+    if (res.drop_validators)
+        srv_fetch_validators_cleanup(&e->validators);
     if (v.state == OG_INDEX_STATE_UNKNOWN && e->has_verdict && !e->negative &&
         e->threshold == cfg->index.threshold && now < e->stale_until) {
         /*
@@ -285,6 +318,12 @@ static void fetch_done(void *arg, struct og_index_verdict *vp)
         e->verdict = v;
         e->has_verdict = true;
         e->negative = v.state == OG_INDEX_STATE_UNKNOWN;
+        /* The validators go with the verdict: a new one brings its own, an UNKNOWN none. */
+        srv_fetch_validators_cleanup(&e->validators);
+        if (!e->negative) {
+            e->validators = res.validators;
+            memset(&res.validators, 0, sizeof(res.validators));
+        }
         e->threshold = cfg->index.threshold;
         if (e->negative) {
             e->expires = now + (uint64_t)cfg->index.negative_ttl_s * 1000u;
@@ -294,9 +333,12 @@ static void fetch_done(void *arg, struct og_index_verdict *vp)
             e->stale_until = e->expires + (uint64_t)cfg->index.ttl_s * 1000u;
         }
     }
+renewed:
     e->fetching = false;
+    e->conditional = false;
     take_waiters(c, e, now, false, &woken);
     pthread_mutex_unlock(&c->lock);
+    srv_fetch_validators_cleanup(&res.validators);
     og_config_unref(cfg);
     wake_list(woken);
     /* Counted down only now, so that srv_index_cache_free() returns after every wake. */
@@ -317,7 +359,8 @@ static void start_fetches(struct srv_index_cache *c, struct entry *starts)
         e->start_next = NULL;
         /* Pinned until fetch_done(): its url and job_cfg stay as they are. */
         cfg = e->job_cfg;
-        c->fetch(c->fetch_arg, e->url, cfg, fetch_done, e);
+        /* The validators too: only this fetch's done() changes them. */
+        c->fetch(c->fetch_arg, e->url, cfg, e->conditional ? &e->validators : NULL, fetch_done, e);
     }
 }
 

@@ -29,6 +29,15 @@
  * fetches started after it; verdicts already cached keep their expiry, except that a cached
  * verdict drawn under another `threshold` counts as a miss. The entry bound and the fetch caps
  * are fixed when the cache is created.
+ *
+ * Conditional refresh: with a CLEAN or OCI verdict an entry keeps the validators of the 200 it
+ * was drawn from (ETag, Last-Modified, and the url that sent them: bounded, see struct
+ * srv_fetch_validators), and its next fetch - a refresh, or a fetch past the stale window -
+ * sends them while the verdict would still be valid (same `threshold`). A `304 Not Modified`
+ * from that same url renews the verdict (`ttl_s` again, a new stale window) without a body or
+ * an analysis; a 200 replaces verdict and validators. Validators are never carried from one url
+ * to another: an entry's are for its own url, dropped with an UNKNOWN verdict, and dropped when
+ * a 304 came from elsewhere (a redirect that moved) or answered no validators.
  */
 #ifndef SRV_INDEX_CACHE_H
 #define SRV_INDEX_CACHE_H
@@ -36,6 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fetch.h"
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/helm_index.h"
@@ -49,20 +59,40 @@ enum srv_index_lookup {
     SRV_INDEX_WAIT   /**< a fetch is running; wake(arg) will be called once */
 };
 
+/** What a fetch delivers. */
+struct srv_index_result {
+    /** CLEAN, OCI or UNKNOWN with a detail; unset (zero) when `not_modified` */
+    struct og_index_verdict verdict;
+    /** The server answered the validators sent with `304 Not Modified`: the cached verdict
+     * stands, renewed, without a body or an analysis. */
+    bool not_modified;
+    /** A 304 that renews nothing (no validators were sent, or it came from another url): the
+     * cache stops sending the validators it holds. `verdict` is then UNKNOWN. */
+    bool drop_validators;
+    /** The validators of the 200 the verdict was drawn from (all NULL when none). */
+    struct srv_fetch_validators validators;
+};
+
+/** Cleans up `r`'s verdict and validators. */
+void srv_index_result_cleanup(struct srv_index_result *r);
+
 /**
- * Where a fetch delivers its verdict: `v` (state CLEAN, OCI or UNKNOWN with a detail) is moved
- * to the callee, which cleans it up. Must not block.
+ * Where a fetch delivers: `r` is moved to the callee, which cleans it up (the struct itself
+ * stays the caller's). Must not block.
  */
-typedef void (*srv_index_done_fn)(void *arg, struct og_index_verdict *v);
+typedef void (*srv_index_done_fn)(void *arg, struct srv_index_result *r);
 
 /**
  * Starts producing the verdict for the index at `<url>/index.yaml` under `cfg` without
- * blocking (`url` is lent for the call; take a reference to `cfg` to keep it). Calls
- * done(done_arg, verdict) exactly once, from any thread, possibly before returning; a failure
- * of the fetch or the analysis is a verdict (state UNKNOWN, `detail` saying why).
+ * blocking (`url` is lent for the call; take a reference to `cfg` to keep it). `val` (or NULL)
+ * are the validators of the verdict the caller holds: the fetch is then conditional and may end
+ * `not_modified`; they are lent until this returns or done() is called, whichever is first.
+ * Calls done(done_arg, result) exactly once, from any thread, possibly before returning; a
+ * failure of the fetch or the analysis is a verdict (state UNKNOWN, `detail` saying why).
  */
 typedef void (*srv_index_fetch_fn)(void *arg, const char *url, struct og_config *cfg,
-                                   srv_index_done_fn done, void *done_arg);
+                                   const struct srv_fetch_validators *val, srv_index_done_fn done,
+                                   void *done_arg);
 
 /** A millisecond clock (default: CLOCK_MONOTONIC). Tests inject one to age entries. */
 typedef uint64_t (*srv_index_clock_fn)(void *arg);
@@ -82,16 +112,17 @@ struct srv_index_cache_opts {
 
 /** Counters, for tests and metrics. */
 struct srv_index_cache_stats {
-    uint64_t hits;      /**< fresh hits */
-    uint64_t stale;     /**< stale hits (each also counts a refresh unless one was running) */
-    uint64_t misses;    /**< lookups without a usable verdict */
-    uint64_t fetches;   /**< fetches started */
-    uint64_t joined;    /**< lookups that joined a fetch in flight */
-    uint64_t evictions; /**< entries dropped for room */
-    uint64_t timeouts;  /**< waits ended by their deadline */
-    uint64_t kept;      /**< failed refreshes that kept the last good verdict */
-    uint32_t entries;   /**< entries held now */
-    uint32_t in_flight; /**< fetches started and not yet delivered */
+    uint64_t hits;         /**< fresh hits */
+    uint64_t stale;        /**< stale hits (each also counts a refresh unless one was running) */
+    uint64_t misses;       /**< lookups without a usable verdict */
+    uint64_t fetches;      /**< fetches started */
+    uint64_t joined;       /**< lookups that joined a fetch in flight */
+    uint64_t evictions;    /**< entries dropped for room */
+    uint64_t timeouts;     /**< waits ended by their deadline */
+    uint64_t kept;         /**< failed refreshes that kept the last good verdict */
+    uint64_t not_modified; /**< fetches answered 304: the verdict renewed, nothing downloaded */
+    uint32_t entries;      /**< entries held now */
+    uint32_t in_flight;    /**< fetches started and not yet delivered */
 };
 
 struct srv_index_cache;

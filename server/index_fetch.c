@@ -108,16 +108,29 @@ static void log_fetch(const char *url, const struct og_index_verdict *v, uint64_
             v->detail, "bytes", bytes, "ms", ms, NULL);
 }
 
-/* Hands the verdict over and frees the job. */
-static void job_end(struct job *j, struct og_index_verdict *v, uint64_t got)
+/* Hands the result over and frees the job. */
+static void job_end(struct job *j, struct srv_index_result *r, uint64_t got)
 {
+    struct og_index_verdict *v = &r->verdict;
+
+    if (r->not_modified) {
+        /* Nothing was analyzed: the cache renews the verdict it holds. */
+        char ms[24];
+
+        (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(srv_index_now_ms() - j->t0));
+        srv_log(SRV_LOG_INFO, "index not modified", "url", j->url, "result", "not-modified", "ms",
+                ms, NULL);
+        srv_metrics_index_not_modified((srv_index_now_ms() - j->t0) * 1000u);
+        goto out;
+    }
     if (v->state == OG_INDEX_STATE_NONE) {
         /* Out of memory on the way: the bare state still tells the policy. */
         v->state = OG_INDEX_STATE_UNKNOWN;
     }
     log_fetch(j->url, v, got, j->t0);
     srv_metrics_index_fetch(v->state, (srv_index_now_ms() - j->t0) * 1000u);
-    j->done(j->done_arg, v);
+out:
+    j->done(j->done_arg, r);
     srv_index_stream_free(j->stream);
     og_config_unref(j->cfg);
     free(j->url);
@@ -143,17 +156,26 @@ static void job_done(void *arg, struct srv_fetch *f, enum og_err rc)
 {
     struct job *j = arg;
     struct og_index_summary summary;
-    struct og_index_verdict v;
+    struct srv_index_result r;
+    struct og_index_verdict *vp = &r.verdict;
     struct og_diag diag;
     enum og_err arc;
 
     memset(&summary, 0, sizeof(summary));
-    memset(&v, 0, sizeof(v));
+    memset(&r, 0, sizeof(r));
     og_diag_clear(&diag);
+    if (srv_fetch_status(f) == 304) {
+        /* The fetcher let it through only as an answer to our validators, from their url. */
+        r.not_modified = rc == OG_OK;
+        r.drop_validators = rc != OG_OK;
+        if (rc != OG_OK)
+            (void)unknown(vp, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "HTTP 304");
+        goto out;
+    }
     if (j->stream == NULL && rc == OG_OK && srv_fetch_status(f) == 200) {
         /* An empty body: the analyzer says what that is. */
         if (srv_index_stream_new(&j->limits, OG_INDEX_DETAIL, &j->stream) != OG_OK) {
-            (void)unknown(&v, "out of memory");
+            (void)unknown(vp, "out of memory");
             goto out;
         }
     }
@@ -161,8 +183,10 @@ static void job_done(void *arg, struct srv_fetch *f, enum og_err rc)
         srv_fetch_status(f) == 200) {
         arc = srv_index_stream_finish(j->stream, rc, &summary, &diag);
         if (arc == OG_OK) {
-            if (og_helm_index_decide(&summary, j->cfg->index.threshold, &v) != OG_OK)
-                (void)unknown(&v, "out of memory");
+            if (og_helm_index_decide(&summary, j->cfg->index.threshold, vp) != OG_OK)
+                (void)unknown(vp, "out of memory");
+            else if (srv_fetch_get_validators(f, &r.validators) != OG_OK)
+                memset(&r.validators, 0, sizeof(r.validators)); /* the next refresh is whole */
             goto out;
         }
         if (arc != rc || srv_fetch_detail(f) == NULL) {
@@ -172,36 +196,38 @@ static void job_done(void *arg, struct srv_fetch *f, enum og_err rc)
             snprintf(detail, sizeof(detail), "%s: %s",
                      arc == OG_EPARSE ? "not a Helm index" : og_strerror(arc),
                      og_diag_format(&diag, where, sizeof(where)));
-            (void)unknown(&v, detail);
+            (void)unknown(vp, detail);
             goto out;
         }
     }
     /* 401/403 (a private repository), 404, 5xx, refused address, timeout, cap, ... */
-    (void)unknown(&v, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "fetch failed");
+    (void)unknown(vp, srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : "fetch failed");
 out:
     og_index_summary_cleanup(&summary);
-    job_end(j, &v, srv_fetch_bytes(f));
+    job_end(j, &r, srv_fetch_bytes(f));
 }
 
 static const struct srv_fetch_sink job_sink = {job_body, job_done};
 
 void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
-                             srv_index_done_fn done, void *done_arg)
+                             const struct srv_fetch_validators *val, srv_index_done_fn done,
+                             void *done_arg)
 {
     struct srv_index_fetcher *x = arg;
-    struct og_index_verdict v;
+    struct srv_index_result r;
+    struct og_index_verdict *vp = &r.verdict;
     struct srv_fetch_opts o;
     struct og_diag diag;
     char *index_url = NULL;
     struct job *j = calloc(1, sizeof(*j));
     enum og_err rc = OG_ENOMEM;
 
-    memset(&v, 0, sizeof(v));
+    memset(&r, 0, sizeof(r));
     og_diag_clear(&diag);
     if (j == NULL) {
-        (void)unknown(&v, "out of memory");
-        log_fetch(url, &v, 0, srv_index_now_ms());
-        done(done_arg, &v);
+        (void)unknown(vp, "out of memory");
+        log_fetch(url, vp, 0, srv_index_now_ms());
+        done(done_arg, &r);
         return;
     }
     j->t0 = srv_index_now_ms();
@@ -219,6 +245,7 @@ void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
     srv_fetch_opts_init(&o);
     srv_fetch_opts_from_settings(&o, &cfg->index);
     o.ca_file = x->ca_file;
+    o.validators = val;
     rc = srv_fetch_start(x->loop, index_url, &o, &job_sink, j, &diag);
     if (rc == OG_OK) {
         free(index_url);
@@ -227,13 +254,13 @@ void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
 fail:
     free(index_url);
     if (j->url == NULL) {
-        (void)unknown(&v, "out of memory");
-        log_fetch(url, &v, 0, j->t0);
-        done(done_arg, &v);
+        (void)unknown(vp, "out of memory");
+        log_fetch(url, vp, 0, j->t0);
+        done(done_arg, &r);
         og_config_unref(j->cfg);
         free(j);
         return;
     }
-    (void)unknown(&v, rc == OG_ENOMEM || diag.msg[0] == '\0' ? "out of memory" : diag.msg);
-    job_end(j, &v, 0);
+    (void)unknown(vp, rc == OG_ENOMEM || diag.msg[0] == '\0' ? "out of memory" : diag.msg);
+    job_end(j, &r, 0);
 }

@@ -35,12 +35,14 @@ OG_NODISCARD enum og_err srv_index_fetcher_new(const struct srv_index_fetcher_op
 /**
  * A srv_index_fetch_fn (`arg` is the struct srv_index_fetcher): fetches and decides the index of
  * the repository at `url` under `cfg->index` (timeouts, size cap, allow lists; SSRF guard on),
- * decides it under `cfg->index.threshold`, and logs one line per fetch. It never blocks. done()
+ * decides it under `cfg->index.threshold`, and logs one line per fetch ("index analyzed", or
+ * "index not modified" with result "not-modified" for a 304 to `val`). It never blocks. done()
  * gets the verdict exactly once: from the loop thread, or from the calling thread before this
  * returns when the fetch cannot start (a bad url, out of memory, the fetcher stopping).
  */
 void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
-                             srv_index_done_fn done, void *done_arg);
+                             const struct srv_fetch_validators *val, srv_index_done_fn done,
+                             void *done_arg);
 
 /** Cancels every fetch (each done() gets an UNKNOWN verdict); returns at once. Thread-safe. */
 void srv_index_fetcher_stop(struct srv_index_fetcher *x);

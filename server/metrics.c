@@ -27,8 +27,9 @@
 /* Room for the policy's rule ids (og_rule_name() names those that exist). */
 #define MAX_RULES 16
 #define N_DECISIONS 4
-#define N_CLASSES 5 /* 1xx .. 5xx */
-#define N_FETCH_RESULTS 3
+#define N_CLASSES 5                          /* 1xx .. 5xx */
+#define N_FETCH_STATES 3                     /* the verdicts below */
+#define N_FETCH_RESULTS (N_FETCH_STATES + 1) /* and not_modified */
 
 _Static_assert(OG_RULE_INDEX_UNKNOWN < MAX_RULES, "MAX_RULES holds every rule id");
 
@@ -80,8 +81,14 @@ static const char *const decision_names[N_DECISIONS] = {"allowed", "patched", "d
 static const char *const endpoint_names[N_ENDPOINTS] = {"mutate", "validate"};
 static const char *const class_names[N_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 /* The index verdicts of a finished fetch; UNKNOWN is a fetch or analysis that failed. */
-static const enum og_index_state fetch_states[N_FETCH_RESULTS] = {
+static const enum og_index_state fetch_states[N_FETCH_STATES] = {
     OG_INDEX_STATE_CLEAN, OG_INDEX_STATE_OCI, OG_INDEX_STATE_UNKNOWN};
+
+/* The `result` label of fetch counter `i`: a verdict, or a 304 that renewed one. */
+static const char *fetch_result_name(unsigned i)
+{
+    return i < N_FETCH_STATES ? og_index_state_name(fetch_states[i]) : "not_modified";
+}
 
 static struct shard *shard(void)
 {
@@ -141,16 +148,29 @@ void srv_metrics_http_response(unsigned status)
         add(&shard()->http[status / 100 - 1], 1);
 }
 
-void srv_metrics_index_fetch(enum og_index_state state, uint64_t latency_us)
+/* Counts fetch result `i` (N_FETCH_RESULTS: none) and its latency. */
+static void count_fetch(size_t i, uint64_t latency_us)
 {
     struct shard *s = shard();
 
-    for (size_t i = 0; i < N_FETCH_RESULTS; i++) {
-        if (fetch_states[i] == state)
-            add(&s->fetches[i], 1);
-    }
+    if (i < N_FETCH_RESULTS)
+        add(&s->fetches[i], 1);
     add(&s->fetch_buckets[bucket(fetch_bounds, N_FETCH_BOUNDS, latency_us)], 1);
     add(&s->fetch_sum_us[0], latency_us);
+}
+
+void srv_metrics_index_fetch(enum og_index_state state, uint64_t latency_us)
+{
+    size_t i = 0;
+
+    while (i < N_FETCH_STATES && fetch_states[i] != state)
+        i++;
+    count_fetch(i < N_FETCH_STATES ? i : N_FETCH_RESULTS, latency_us);
+}
+
+void srv_metrics_index_not_modified(uint64_t latency_us)
+{
+    count_fetch(N_FETCH_STATES, latency_us);
 }
 
 void srv_metrics_set_index_cache(struct srv_index_cache *cache)
@@ -268,10 +288,11 @@ static void format_index(struct srv_prom *p, const struct totals *t, struct srv_
     struct srv_index_cache_stats st;
 
     srv_prom_family(p, "ocigate_index_fetches_total", "counter",
-                    "Helm index fetches finished, by result: the verdict (clean, oci), or "
-                    "unknown when the fetch or the analysis failed.");
+                    "Helm index fetches finished, by result: the verdict (clean, oci), "
+                    "unknown when the fetch or the analysis failed, or not_modified when a "
+                    "304 renewed the cached verdict.");
     for (unsigned i = 0; i < N_FETCH_RESULTS; i++) {
-        struct srv_prom_label l = {"result", og_index_state_name(fetch_states[i])};
+        struct srv_prom_label l = {"result", fetch_result_name(i)};
 
         srv_prom_u64(p, "ocigate_index_fetches_total", &l, 1, t->fetches[i]);
     }

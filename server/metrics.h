@@ -66,6 +66,12 @@ void srv_metrics_http_response(unsigned status);
  */
 void srv_metrics_index_fetch(enum og_index_state state, uint64_t latency_us);
 
+/**
+ * Counts one index fetch answered `304 Not Modified` (result="not_modified": the cached
+ * verdict renewed, nothing analyzed) after `latency_us`. Lock-free; thread-safe.
+ */
+void srv_metrics_index_not_modified(uint64_t latency_us);
+
 /** Registers the index cache whose stats are shown (NULL: none, zeros are shown). */
 void srv_metrics_set_index_cache(struct srv_index_cache *cache);
 

@@ -4,7 +4,16 @@
 Prints "port N" (and "sentinel N" when --sentinel is given) on stdout, one line each, then
 serves until killed or stdin closes. Paths (the last segment is normally index.yaml):
 
-  /repo/NAME/index.yaml          the file NAME.yaml from tests/data/index or the shared data
+  /repo/NAME/index.yaml          the file NAME.yaml from tests/data/index or the shared data,
+                                 with validators (ETag "<mtime>-<size>", Last-Modified) that
+                                 it honours: If-None-Match (weak comparison, `*`), else
+                                 If-Modified-Since, gives 304 Not Modified (so do /delay,
+                                 /gzip - its ETag weak and "-gzip" - /flaky and /var)
+  /ignore/NAME/index.yaml        as /repo, validators sent but ignored (always 200)
+  /var/KEY/index.yaml            as /repo for the NAME that /_set/KEY/NAME chose
+  /switch/KEY/index.yaml         302 to the path /_set/KEY/PATH-ESCAPED chose
+  /hdr/ETAG/DATE/NAME/index.yaml as /ignore, with the given (urllib-unquoted) raw ETag and
+                                 Last-Modified values (`-`: none); for hostile values
   /delay/MS/NAME/index.yaml      the same, after MS milliseconds
   /gzip/NAME/index.yaml          the same, Content-Encoding: gzip
   /status/CODE/index.yaml        an empty CODE response (404, 401, 503, ...)
@@ -20,7 +29,10 @@ serves until killed or stdin closes. Paths (the last segment is normally index.y
   /to/URL-ESCAPED                302 to the given absolute url (urllib.parse.quote'd)
   /_stats                        JSON: {"requests": {path: n}, "connections": n,
                                         "sentinel_connections": n, "last_headers": {...},
-                                        "active": n, "peak_active": n}
+                                        "active": n, "peak_active": n,
+                                        "bytes_sent": {path: n}, "not_modified": n}
+                                 (bytes_sent: response bytes on the wire, status line and
+                                 headers included, per path)
                                  (connections leaves out the one asking; active: requests
                                  being answered now - for /delay, until the delay ends -
                                  peak_active: most at once, both outside /_ paths)
@@ -34,6 +46,7 @@ A query string is ignored (distinct urls for one path: /drip/1000/index.yaml?n=7
 a redirect to it proves whether the fetcher ever connected to a refused address.
 """
 import argparse
+import email.utils
 import gzip
 import json
 import os
@@ -50,8 +63,9 @@ DATA_DIRS = [os.path.join(HERE, "..", "data", "index"), os.path.join(_SHARED, "i
 
 LOCK = threading.Lock()
 FLAKY = [False]
+VARS = {}  # /_set/KEY/VALUE: for /var and /switch
 STATS = {"requests": {}, "connections": 0, "sentinel_connections": 0, "last_headers": {},
-         "active": 0, "peak_active": 0}
+         "active": 0, "peak_active": 0, "bytes_sent": {}, "not_modified": 0}
 
 SMALL_INDEX = (b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
                b"    urls:\n    - oci://registry.example.com/charts/demo:1.0.0\n"
@@ -72,6 +86,40 @@ def find_file(name):
         if os.path.isfile(p):
             return p
     return None
+
+
+def etag_list(header):
+    """The entity-tags of an If-None-Match value, W/ removed (weak comparison)."""
+    tags = []
+    for t in header.split(","):
+        t = t.strip()
+        if t.startswith("W/"):
+            t = t[2:]
+        if t:
+            tags.append(t)
+    return tags
+
+
+class CountingWriter:
+    """Wraps a handler's wfile and counts what is written, per request path."""
+
+    def __init__(self, handler, raw):
+        self.handler = handler
+        self.raw = raw
+
+    def write(self, b):
+        n = self.raw.write(b)
+        path = getattr(self.handler, "path", None)
+        if path is not None and not path.startswith("/_"):
+            with LOCK:
+                STATS["bytes_sent"][path] = STATS["bytes_sent"].get(path, 0) + len(b)
+        return n
+
+    def flush(self):
+        self.raw.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
 
 
 class Server(ThreadingHTTPServer):
@@ -98,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet
         pass
 
+    def setup(self):
+        super().setup()
+        self.wfile = CountingWriter(self, self.wfile)
+
     def count(self):
         with LOCK:
             STATS["requests"][self.path] = STATS["requests"].get(self.path, 0) + 1
@@ -119,17 +171,51 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def serve_file(self, name, gz=False):
+    def not_modified(self, validators):
+        """True when the request's validators match (then a 304 was sent)."""
+        inm = self.headers.get("If-None-Match")
+        ims = self.headers.get("If-Modified-Since")
+        if inm is not None:
+            tags = etag_list(inm)
+            etag = validators.get("ETag", "")
+            match = "*" in tags or (etag.removeprefix("W/") in tags)
+        elif ims is not None and "Last-Modified" in validators:
+            try:
+                match = (email.utils.parsedate_to_datetime(validators["Last-Modified"]) <=
+                         email.utils.parsedate_to_datetime(ims))
+            except (TypeError, ValueError):
+                match = False
+        else:
+            match = False
+        if match:
+            with LOCK:
+                STATS["not_modified"] += 1
+            self.send_response(304)
+            for k, v in validators.items():
+                self.send_header(k, v)
+            self.end_headers()
+        return match
+
+    def serve_file(self, name, gz=False, honour=True, validators=None):
         path = find_file(name)
         if path is None:
             self.send_body(404, b"not found\n", "text/plain")
             return
+        st = os.stat(path)
+        if validators is None:
+            # As nginx makes them: mtime and size; a compressed variant is another entity.
+            tag = '"%x-%x"' % (st.st_mtime_ns, st.st_size)
+            validators = {"ETag": 'W/"%x-%x-gzip"' % (st.st_mtime_ns, st.st_size) if gz else tag,
+                          "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
+        if honour and self.not_modified(validators):
+            return
         with open(path, "rb") as f:
             body = f.read()
         if gz:
-            self.send_body(200, gzip.compress(body, 6), extra={"Content-Encoding": "gzip"})
+            self.send_body(200, gzip.compress(body, 6),
+                           extra=dict(validators, **{"Content-Encoding": "gzip"}))
         else:
-            self.send_body(200, body)
+            self.send_body(200, body, extra=validators)
 
     def do_GET(self):  # noqa: C901 (one dispatch table)
         counted = self.active = not self.path.startswith("/_")
@@ -165,7 +251,25 @@ class Handler(BaseHTTPRequestHandler):
                 STATS["connections"] = 0
                 STATS["sentinel_connections"] = 0
                 STATS["peak_active"] = STATS["active"]
+                STATS["bytes_sent"].clear()
+                STATS["not_modified"] = 0
             self.send_body(200, b"{}", "application/json")
+        elif len(p) == 3 and p[0] == "_set":
+            VARS[p[1]] = p[2]
+            self.send_body(200, b"{}", "application/json")
+        elif len(p) == 3 and p[0] == "ignore":
+            self.serve_file(p[1], honour=False)
+        elif len(p) == 3 and p[0] == "var":
+            self.serve_file(VARS.get(p[1], "-"))
+        elif len(p) == 3 and p[0] == "switch":
+            self.redirect(VARS.get(p[1], "/none"))
+        elif len(p) == 5 and p[0] == "hdr":
+            val = {}
+            if p[1] != "-":
+                val["ETag"] = p[1]
+            if p[2] != "-":
+                val["Last-Modified"] = p[2]
+            self.serve_file(p[3], honour=False, validators=val)
         elif len(p) == 2 and p[0] == "_flaky":
             FLAKY[0] = p[1] == "1"
             self.send_body(200, b"{}", "application/json")

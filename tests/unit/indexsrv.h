@@ -182,9 +182,11 @@ static inline cJSON *og_indexsrv_get_json(const struct og_indexsrv *s, const cha
     return doc;
 }
 
-/* Requests the server saw for `path`, or a counter ("connections", "sentinel_connections")
- * when `path` is such a name; -1 when the stats cannot be read. */
-static inline long og_indexsrv_count(const struct og_indexsrv *s, const char *path)
+/* The number `group`[`path`] of the stats when `path` is a path ("/..."), else the counter
+ * `path` ("connections", "sentinel_connections", "not_modified"); 0 when absent, -1 when the
+ * stats cannot be read. */
+static inline long og_indexsrv_stat(const struct og_indexsrv *s, const char *group,
+                                    const char *path)
 {
     cJSON *doc = og_indexsrv_get_json(s, "/_stats");
     const cJSON *item;
@@ -193,13 +195,25 @@ static inline long og_indexsrv_count(const struct og_indexsrv *s, const char *pa
     if (doc == NULL)
         return -1;
     if (path[0] == '/')
-        item = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "requests"),
-                                                path);
+        item = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, group), path);
     else
         item = cJSON_GetObjectItemCaseSensitive(doc, path);
     n = cJSON_IsNumber(item) ? (long)item->valuedouble : 0;
     cJSON_Delete(doc);
     return n;
+}
+
+/* Requests the server saw for `path`, or a counter ("connections", "sentinel_connections")
+ * when `path` is such a name; -1 when the stats cannot be read. */
+static inline long og_indexsrv_count(const struct og_indexsrv *s, const char *path)
+{
+    return og_indexsrv_stat(s, "requests", path);
+}
+
+/* Response bytes the server wrote for `path` (status line and headers included). */
+static inline long og_indexsrv_bytes_sent(const struct og_indexsrv *s, const char *path)
+{
+    return og_indexsrv_stat(s, "bytes_sent", path);
 }
 
 /* The value of request header `name` (lower case) of the last request, as a new string. */

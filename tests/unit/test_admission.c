@@ -25,24 +25,25 @@ struct fetcher {
 
 static void give(struct fetcher *f, srv_index_done_fn done, void *done_arg)
 {
-    struct og_index_verdict v;
+    struct srv_index_result r;
 
-    memset(&v, 0, sizeof(v));
-    v.state = f->state;
+    memset(&r, 0, sizeof(r));
+    r.verdict.state = f->state;
     if (f->state == OG_INDEX_STATE_OCI) {
-        v.oci_base = strdup("oci://r.example/charts");
-        if (v.oci_base == NULL)
+        r.verdict.oci_base = strdup("oci://r.example/charts");
+        if (r.verdict.oci_base == NULL)
             abort();
     }
-    done(done_arg, &v);
+    done(done_arg, &r);
 }
 
-static void fetch(void *arg, const char *url, struct og_config *cfg, srv_index_done_fn done,
-                  void *done_arg)
+static void fetch(void *arg, const char *url, struct og_config *cfg,
+                  const struct srv_fetch_validators *val, srv_index_done_fn done, void *done_arg)
 {
     struct fetcher *f = arg;
 
     (void)url;
+    (void)val;
     (void)cfg;
     atomic_fetch_add(&f->fetches, 1);
     if (f->hold) {

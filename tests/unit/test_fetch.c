@@ -208,6 +208,63 @@ OG_TEST(fetch_http_errors_are_statuses)
     teardown(&fx);
 }
 
+/*
+ * Pull mode: the validators of a 200 are taken from it; sent back, they get a 304 that counts
+ * only from their own url; a 304 to a request without validators is an error.
+ */
+OG_TEST(conditional_fetch_and_not_modified)
+{
+    struct fixture fx;
+    struct srv_fetch_validators val = {NULL, NULL, NULL}, other;
+    struct srv_fetch_opts o;
+    struct srv_fetch *f = NULL;
+    struct result r;
+    char url[256], *moved = NULL;
+
+    setup(&fx);
+    loopback_opts(&o);
+    snprintf(url, sizeof(url), "%s/repo/oci-small/index.yaml", fx.srv.base);
+    ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+    ASSERT_EQ(srv_fetch_begin(f), OG_OK);
+    ASSERT_EQ(srv_fetch_status(f), 200);
+    ASSERT_EQ(srv_fetch_get_validators(f, &val), OG_OK);
+    srv_fetch_free(f);
+    ASSERT(val.etag != NULL && val.etag[0] == '"');
+    ASSERT(val.last_modified != NULL);
+    ASSERT_STR_EQ(val.url, url);
+
+    o.validators = &val;
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.status, 304);
+    ASSERT_STR_EQ(r.detail, "");
+    ASSERT_EQ(r.body.len, 0);
+    og_buf_cleanup(&r.body);
+
+    /* The same ETag from another url is not an answer to ours. */
+    moved = strdup(url);
+    ASSERT(moved != NULL);
+    other = val;
+    other.url = moved;
+    moved[strlen(moved) - 1] = 'X';
+    o.validators = &other;
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_EQ(r.status, 304);
+    ASSERT_STR_EQ(r.detail, "HTTP 304 Not Modified from another url than the validators'");
+    og_buf_cleanup(&r.body);
+    free(moved);
+
+    o.validators = NULL;
+    fetch_path(&fx.srv, "/status/304/index.yaml", &o, 4096, &r);
+    ASSERT_EQ(r.begin, OG_EIO);
+    ASSERT_STR_EQ(r.detail, "HTTP 304 Not Modified to a request without validators");
+    og_buf_cleanup(&r.body);
+    srv_fetch_validators_cleanup(&val);
+    ASSERT(val.etag == NULL && val.url == NULL);
+    teardown(&fx);
+}
+
 OG_TEST(guard_refuses_loopback_by_default)
 {
     struct fixture fx;
@@ -980,11 +1037,12 @@ OG_TEST(push_start_after_stop_fails)
 
 OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(fetch_large_index_in_small_reads), OG_T(fetch_http_errors_are_statuses),
-             OG_T(guard_refuses_loopback_by_default), OG_T(guard_allow_hosts_by_name),
-             OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
-             OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
-             OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
-             OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
+             OG_T(conditional_fetch_and_not_modified), OG_T(guard_refuses_loopback_by_default),
+             OG_T(guard_allow_hosts_by_name), OG_T(guard_checks_every_redirect),
+             OG_T(redirect_rules), OG_T(open_refuses_bad_urls), OG_T(size_caps),
+             OG_T(timeouts_and_down), OG_T(cancel_stops_quickly), OG_T(garbage_is_passed_through),
+             OG_T(https_verifies_the_peer), OG_T(proxy_environment_is_ignored),
+             OG_T(push_delivers_bodies_statuses_and_refusals),
              OG_T(push_gzip_past_the_inflate_budget_is_whole),
              OG_T(push_gzip_cap_reached_anywhere_says_too_big), OG_T(push_per_host_and_total_caps),
              OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),

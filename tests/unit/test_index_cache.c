@@ -645,6 +645,381 @@ OG_TEST(large_real_index)
     teardown(&fx);
 }
 
+/* ---- conditional refresh (ETag / Last-Modified, 304) ---- */
+
+/* Waits until `n` fetches were started and none is in flight (at most ~10 s). */
+static void await_settled(struct srv_index_cache *c, uint64_t n)
+{
+    struct srv_index_cache_stats st;
+
+    for (int i = 0; i < 1000; i++) {
+        srv_index_cache_get_stats(c, &st);
+        if (st.fetches >= n && st.in_flight == 0)
+            break;
+        usleep(10000);
+    }
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.fetches, n);
+    ASSERT_EQ(st.in_flight, 0);
+}
+
+/* Ages the entry of `url` past its TTL, serves it stale and waits for its refresh (the
+ * `n`th fetch) to land; the verdict served is `want`. */
+static void stale_refresh(struct fixture *fx, struct srv_index_cache *c, struct og_config *cfg,
+                          const char *url, enum og_index_state want, uint64_t n)
+{
+    struct og_index_verdict v;
+
+    advance(fx, ((uint64_t)cfg->index.ttl_s + 1) * 1000u);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, want);
+    og_index_verdict_cleanup(&v);
+    await_settled(c, n);
+}
+
+/* The verdict of `url` now, which must be a fresh hit. */
+static enum og_index_state fresh_state(struct srv_index_cache *c, struct og_config *cfg,
+                                       const char *url)
+{
+    struct srv_index_cache_stats before, after;
+    struct og_index_verdict v;
+    enum og_index_state state;
+
+    srv_index_cache_get_stats(c, &before);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    state = v.state;
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &after);
+    ASSERT_EQ(after.hits, before.hits + 1);
+    return state;
+}
+
+/* The request header `name` of the server's last request is `want` (NULL: absent). */
+static void last_header_is(struct fixture *fx, const char *name, const char *want)
+{
+    char *got = og_indexsrv_last_header(&fx->srv, name);
+
+    if (want == NULL)
+        ASSERT(got == NULL);
+    else
+        ASSERT_STR_EQ(got, want);
+    free(got);
+}
+
+/* True when the server's last request had header `name`. */
+static bool last_header_sent(struct fixture *fx, const char *name)
+{
+    char *got = og_indexsrv_last_header(&fx->srv, name);
+    bool sent = got != NULL;
+
+    free(got);
+    return sent;
+}
+
+/*
+ * A refresh of an unchanged index is a 304: the verdict is renewed (fresh again) without a
+ * body, and costs under 1 KiB on the wire. Past the stale window too, the validators are sent.
+ */
+OG_TEST(unchanged_index_refresh_is_not_modified)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    const char *path = "/repo/oci-small/index.yaml";
+    char url[256], *etag;
+    long first;
+
+    og_indexsrv_reset(&fx.srv);
+    cfg->index.ttl_s = 60;
+    base_url(&fx, url, sizeof(url), "/repo/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    last_header_is(&fx, "if-none-match", NULL);
+    first = og_indexsrv_bytes_sent(&fx.srv, path);
+
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, path), 2);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 1);
+    etag = og_indexsrv_last_header(&fx.srv, "if-none-match");
+    ASSERT(etag != NULL && etag[0] == '"');
+    free(etag);
+    ASSERT(last_header_sent(&fx, "if-modified-since"));
+    ASSERT(og_indexsrv_bytes_sent(&fx.srv, path) - first < 1024);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 1);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_OCI);
+
+    /* Past the TTL and the stale window: a miss, and still a 304 that renews the verdict. */
+    advance(&fx, 200 * 1000);
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 2);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 2);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_OCI);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/* A changed index (a new ETag) gives a 200 and a new verdict; the refresh after that sends the
+ * new ETag. */
+OG_TEST(changed_index_gives_a_new_verdict)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256], *etag1, *etag2;
+
+    og_indexsrv_reset(&fx.srv);
+    cfg->index.ttl_s = 60;
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/k/oci-small"));
+    base_url(&fx, url, sizeof(url), "/var/k");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/k/http-small"));
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
+    etag1 = og_indexsrv_last_header(&fx.srv, "if-none-match");
+    ASSERT(etag1 != NULL); /* sent, and it did not match */
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 0);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_CLEAN);
+
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_CLEAN, 3);
+    etag2 = og_indexsrv_last_header(&fx.srv, "if-none-match");
+    ASSERT(etag2 != NULL && strcmp(etag1, etag2) != 0); /* the new index's */
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 1);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_CLEAN);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 1);
+    free(etag1);
+    free(etag2);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/* A server that ignores the validators answers 200 each time: the refresh works as before. */
+OG_TEST(server_ignoring_validators_still_works)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    og_indexsrv_reset(&fx.srv);
+    cfg->index.ttl_s = 60;
+    base_url(&fx, url, sizeof(url), "/ignore/oci-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
+    ASSERT(last_header_sent(&fx, "if-none-match"));
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/ignore/oci-small/index.yaml"), 2);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_OCI);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 0);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/* A 304 to a first fetch (no validators sent) is an error, never a verdict. */
+OG_TEST(not_modified_without_validators_is_an_error)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    base_url(&fx, url, sizeof(url), "/status/304");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT_STR_EQ(v.detail, "HTTP 304 Not Modified to a request without validators");
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 0);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/* Validators a server gets wrong or makes hostile are dropped: the refresh sends none of
+ * them (and a well-formed weak ETag is sent back as it came). */
+OG_TEST(hostile_validators_are_dropped)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    static const struct {
+        const char *etag, *date; /* url-escaped, "-" for none */
+        const char *sent_etag, *sent_date;
+    } cases[] = {
+        {"%22ok%22", "-", "\"ok\"", NULL},
+        {"W%2F%22w1%22", "-", "W/\"w1\"", NULL},
+        {"-", "Mon,%2001%20Jan%202024%2000:00:00%20GMT", NULL, "Mon, 01 Jan 2024 00:00:00 GMT"},
+        {"%22a%01b%22", "-", NULL, NULL},                                /* a control character */
+        {"%22a%7Fb%22", "-", NULL, NULL},                                /* DEL */
+        {"%22a%20b%22", "-", NULL, NULL},                                /* a space */
+        {"unquoted", "-", NULL, NULL},                                   /* not an entity-tag */
+        {"%22", "-", NULL, NULL},                                        /* one quote */
+        {"-", "Mon,%2001%20Jan%202024%2000:00:00%20GMT%01", NULL, NULL}, /* control char */
+        {"-", "yesterday%20or%20so", NULL, NULL},                        /* not a date */
+        {"%22ok%22", "not%20a%20date", "\"ok\"", NULL},                  /* the good one is kept */
+    };
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 64, true);
+    struct og_index_verdict v;
+    char url[9000], big[8400];
+    size_t n = 0;
+
+    cfg->index.ttl_s = 60;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(url, sizeof(url), "%s/hdr/%s/%s/oci-small?case=%zu", fx.srv.base, cases[i].etag,
+                 cases[i].date, i);
+        lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+        og_index_verdict_cleanup(&v);
+        stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2 * i + 2);
+        last_header_is(&fx, "if-none-match", cases[i].sent_etag);
+        last_header_is(&fx, "if-modified-since", cases[i].sent_date);
+    }
+    /* An 8 KiB entity-tag, well formed but past SRV_FETCH_ETAG_MAX (libcurl itself refuses
+     * header lines past 100 KiB: such a fetch fails). */
+    n = (size_t)snprintf(big, sizeof(big), "%%22");
+    while (n + 3 < 8195)
+        big[n++] = 'x';
+    memcpy(big + n, "%22", 4);
+    snprintf(url, sizeof(url), "%s/hdr/%s/-/oci-small", fx.srv.base, big);
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    uint64_t fetches = 2 * (sizeof(cases) / sizeof(cases[0])) + 2;
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, fetches);
+    last_header_is(&fx, "if-none-match", NULL);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/*
+ * Validators belong to the url that answered with them. Through a redirect that stays, a 304
+ * renews; once the redirect points elsewhere, that url's 304 (same ETag) is refused: the
+ * verdict is kept as for a failed refresh, and the next refresh sends no validators.
+ */
+OG_TEST(validators_never_cross_urls)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char url[256];
+
+    og_indexsrv_reset(&fx.srv);
+    cfg->index.ttl_s = 60;
+    cfg->index.negative_ttl_s = 10;
+    cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/s/%2Frepo%2Foci-small%2Findex.yaml"));
+    base_url(&fx, url, sizeof(url), "/switch/s");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 1);
+
+    cJSON_Delete(
+        og_indexsrv_get_json(&fx.srv, "/_set/s/%2Frepo%2Foci-small%2Findex.yaml%3Fmoved%3D1"));
+    stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 3);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/oci-small/index.yaml?moved=1"), 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 2); /* the server said 304 */
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.not_modified, 1); /* the cache did not take it */
+    ASSERT_EQ(st.kept, 1);
+
+    advance(&fx, 11 * 1000); /* the retry after the negative TTL is unconditional */
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+    await_settled(c, 4);
+    last_header_is(&fx, "if-none-match", NULL);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/oci-small/index.yaml?moved=1"), 2);
+    ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_OCI);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/*
+ * The goal of the conditional refresh, measured at the server: the refresh of an unchanged
+ * ~29 MB index (identity and gzip) transfers under 1 KiB.
+ */
+OG_TEST(unchanged_large_index_refresh_under_1_kib)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    static const char *const paths[] = {"/repo/bitnami-scale-2024-oci",
+                                        "/gzip/bitnami-scale-2024-oci"};
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct og_index_verdict v;
+    char url[256], path[512];
+
+    snprintf(path, sizeof(path), "%s/index/bitnami-scale-2024-oci.yaml", og_test_shared_data());
+    if (access(path, R_OK) != 0) {
+        srv_index_cache_free(c);
+        og_config_unref(cfg);
+        teardown(&fx);
+        OG_SKIP("%s is absent", path);
+    }
+    cfg->index.ttl_s = 60;
+    cfg->index.fetch_timeout_ms = 300000; /* 29 MB analyzed under sanitizers */
+    og_indexsrv_reset(&fx.srv);
+    for (size_t i = 0; i < 2; i++) {
+        char key[300];
+        long first, second;
+
+        snprintf(key, sizeof(key), "%s/index.yaml", paths[i]);
+        base_url(&fx, url, sizeof(url), paths[i]);
+        lookup_wait(c, cfg, url, fake_clock(&fx.now) + 600000, &v);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+        og_index_verdict_cleanup(&v);
+        first = og_indexsrv_bytes_sent(&fx.srv, key);
+        stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2 * i + 2);
+        second = og_indexsrv_bytes_sent(&fx.srv, key) - first;
+        fprintf(stderr, "# %s: first fetch %ld bytes, refresh %ld bytes\n", key, first, second);
+        ASSERT(first > 1000000);
+        ASSERT(second > 0 && second < 1024);
+        ASSERT_EQ(fresh_state(c, cfg, url), OG_INDEX_STATE_OCI);
+    }
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 2);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
 /* The fetcher's url is og_url_index_yaml()'s join (its cases are in test_url.c). */
 OG_TEST(index_url_building)
 {
@@ -742,4 +1117,9 @@ OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(s
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
              OG_T(deadline_wakes_and_fetch_completes_later), OG_T(free_wakes_waiters_and_cancels),
              OG_T(large_real_index), OG_T(index_url_building),
-             OG_T(two_hundred_drips_do_not_delay_a_healthy_repository))
+             OG_T(two_hundred_drips_do_not_delay_a_healthy_repository),
+             OG_T(unchanged_index_refresh_is_not_modified), OG_T(changed_index_gives_a_new_verdict),
+             OG_T(server_ignoring_validators_still_works),
+             OG_T(not_modified_without_validators_is_an_error),
+             OG_T(hostile_validators_are_dropped), OG_T(validators_never_cross_urls),
+             OG_T(unchanged_large_index_refresh_under_1_kib))
