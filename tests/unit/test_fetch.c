@@ -265,6 +265,70 @@ OG_TEST(conditional_fetch_and_not_modified)
     teardown(&fx);
 }
 
+/* Only well-formed, short validators are kept from a 200: others are NULL (not stored). */
+OG_TEST(hostile_validators_are_not_kept)
+{
+    struct fixture fx;
+    static const struct {
+        const char *etag, *date;           /* url-escaped, "-" for none */
+        const char *kept_etag, *kept_date; /* NULL: dropped */
+    } rows[] = {
+        {"%22ok%22", "Mon,%2001%20Jan%202024%2000:00:00%20GMT", "\"ok\"",
+         "Mon, 01 Jan 2024 00:00:00 GMT"},
+        {"W%2F%22w1%22", "-", "W/\"w1\"", NULL},
+        {"%22a%01b%22", "-", NULL, NULL},
+        {"%22a%7Fb%22", "-", NULL, NULL},
+        {"%22a%20b%22", "-", NULL, NULL},
+        {"%22a%22b%22", "-", NULL, NULL},
+        {"%22a%C3%A9%22", "-", NULL, NULL}, /* obs-text */
+        {"unquoted", "-", NULL, NULL},
+        {"w%2F%22lower%22", "-", NULL, NULL},
+        {"%22", "-", NULL, NULL},
+        {"-", "Mon,%2001%20Jan%202024%2000:00:00%20GMT%01", NULL, NULL},
+        {"-", "yesterday", NULL, NULL},
+        {"%22ok%22", "not%20a%20date", "\"ok\"", NULL},
+    };
+    struct srv_fetch_opts o;
+    char url[9000], big[8400];
+    size_t n;
+
+    setup(&fx);
+    loopback_opts(&o);
+    for (size_t i = 0; i <= sizeof(rows) / sizeof(rows[0]); i++) {
+        struct srv_fetch_validators val;
+        struct srv_fetch *f = NULL;
+        bool last = i == sizeof(rows) / sizeof(rows[0]);
+
+        if (last) {
+            /* An 8 KiB entity-tag, well formed but past SRV_FETCH_ETAG_MAX. */
+            n = (size_t)snprintf(big, sizeof(big), "%%22");
+            while (n + 3 < 8195)
+                big[n++] = 'x';
+            memcpy(big + n, "%22", 4);
+            snprintf(url, sizeof(url), "%s/hdr/%s/-/oci-small/index.yaml", fx.srv.base, big);
+        } else {
+            snprintf(url, sizeof(url), "%s/hdr/%s/%s/oci-small/index.yaml", fx.srv.base,
+                     rows[i].etag, rows[i].date);
+        }
+        ASSERT_EQ(srv_fetch_open(url, &o, &f, NULL), OG_OK);
+        ASSERT_EQ(srv_fetch_begin(f), OG_OK);
+        ASSERT_EQ(srv_fetch_status(f), 200);
+        ASSERT_EQ(srv_fetch_get_validators(f, &val), OG_OK);
+        srv_fetch_free(f);
+        if (last || rows[i].kept_etag == NULL)
+            ASSERT(val.etag == NULL);
+        else
+            ASSERT_STR_EQ(val.etag, rows[i].kept_etag);
+        if (last || rows[i].kept_date == NULL)
+            ASSERT(val.last_modified == NULL);
+        else
+            ASSERT_STR_EQ(val.last_modified, rows[i].kept_date);
+        ASSERT_EQ(val.url != NULL, val.etag != NULL || val.last_modified != NULL);
+        srv_fetch_validators_cleanup(&val);
+    }
+    teardown(&fx);
+}
+
 OG_TEST(guard_refuses_loopback_by_default)
 {
     struct fixture fx;
@@ -1037,12 +1101,12 @@ OG_TEST(push_start_after_stop_fails)
 
 OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(fetch_large_index_in_small_reads), OG_T(fetch_http_errors_are_statuses),
-             OG_T(conditional_fetch_and_not_modified), OG_T(guard_refuses_loopback_by_default),
-             OG_T(guard_allow_hosts_by_name), OG_T(guard_checks_every_redirect),
-             OG_T(redirect_rules), OG_T(open_refuses_bad_urls), OG_T(size_caps),
-             OG_T(timeouts_and_down), OG_T(cancel_stops_quickly), OG_T(garbage_is_passed_through),
-             OG_T(https_verifies_the_peer), OG_T(proxy_environment_is_ignored),
-             OG_T(push_delivers_bodies_statuses_and_refusals),
+             OG_T(conditional_fetch_and_not_modified), OG_T(hostile_validators_are_not_kept),
+             OG_T(guard_refuses_loopback_by_default), OG_T(guard_allow_hosts_by_name),
+             OG_T(guard_checks_every_redirect), OG_T(redirect_rules), OG_T(open_refuses_bad_urls),
+             OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
+             OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
+             OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
              OG_T(push_gzip_past_the_inflate_budget_is_whole),
              OG_T(push_gzip_cap_reached_anywhere_says_too_big), OG_T(push_per_host_and_total_caps),
              OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),
