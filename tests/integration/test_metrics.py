@@ -301,6 +301,29 @@ def test_index_fetch_metrics_move():
            "index rule in the admissions counter")
 
 
+
+def test_unchanged_index_refresh_is_not_modified():
+    """A refresh past index.ttl of an unchanged index is a 304: counted as not_modified and
+    logged as not-modified, and the verdict stays."""
+    with IndexServer() as ix, Server(*ALLOW, "--index-budget", "3s", "--index-ttl", "1s",
+                                     mode="mutate") as s:
+        url = "%s/repo/oci-small" % ix.base
+        wait_warm(s, url)
+        m0 = scrape(s)
+        time.sleep(1.2)  # past the TTL: served stale, refreshed in the background
+        s.review("/mutate", review(helmrepo(url), uid="refresh"))
+        line = s.wait_log("index not modified")
+        eq(line.get("result"), "not-modified", "log line result")
+        eq(line.get("url"), url, "log line url")
+        m1 = scrape(s)
+        eq(delta(m1, m0, ("ocigate_index_fetches_total", (("result", "not_modified"),))), 1,
+           "not_modified fetch")
+        eq(delta(m1, m0, ("ocigate_index_fetches_total", (("result", "oci"),))), 0,
+           "no new analysis")
+        resp = s.review("/mutate", review(helmrepo(url), uid="after")).json()["response"]
+        check("patch" in resp, "the verdict (oci) still patches", resp)
+
+
 def test_config_reloads_counted():
     with tempfile.TemporaryDirectory(prefix="ogmetrics-") as d:
         cfg = os.path.join(d, "ocigate.yaml")
