@@ -308,23 +308,25 @@ static bool date_ok(const char *v)
 /* Adds the conditional headers of `v` to the request (none unless some validator is good). */
 static bool add_conditional(struct srv_fetch *f, const struct srv_fetch_validators *v)
 {
+    /* The ETag weak or strong, as received: If-None-Match compares weakly (RFC 9110 13.1.2). */
+    const struct {
+        const char *name, *value;
+        bool ok;
+    } h[] = {
+        {"If-None-Match", v->etag, v->etag != NULL && etag_ok(v->etag)},
+        {"If-Modified-Since", v->last_modified,
+         v->last_modified != NULL && date_ok(v->last_modified)},
+    };
     char line[SRV_FETCH_ETAG_MAX + 32];
-    struct curl_slist *l;
-    bool etag = v->etag != NULL && etag_ok(v->etag);
-    bool date = v->last_modified != NULL && date_ok(v->last_modified);
 
-    if (v->url == NULL || (!etag && !date))
+    if (v->url == NULL || (!h[0].ok && !h[1].ok))
         return true;
-    if (etag) {
-        /* Weak or strong, as received: If-None-Match compares weakly (RFC 9110 13.1.2). */
-        snprintf(line, sizeof(line), "If-None-Match: %s", v->etag);
-        l = curl_slist_append(f->headers, line);
-        if (l == NULL)
-            return false;
-        f->headers = l;
-    }
-    if (date) {
-        snprintf(line, sizeof(line), "If-Modified-Since: %s", v->last_modified);
+    for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
+        struct curl_slist *l;
+
+        if (!h[i].ok)
+            continue;
+        snprintf(line, sizeof(line), "%s: %s", h[i].name, h[i].value);
         l = curl_slist_append(f->headers, line);
         if (l == NULL)
             return false;

@@ -647,6 +647,19 @@ OG_TEST(large_real_index)
 
 /* ---- conditional refresh (ETag / Last-Modified, 304) ---- */
 
+/* Waits for the verdict of `url` (up to `ms` on the fake clock) and gives its state. */
+static enum og_index_state verdict_of(struct fixture *fx, struct srv_index_cache *c,
+                                      struct og_config *cfg, const char *url, uint64_t ms)
+{
+    struct og_index_verdict v;
+    enum og_index_state state;
+
+    lookup_wait(c, cfg, url, fake_clock(&fx->now) + ms, &v);
+    state = v.state;
+    og_index_verdict_cleanup(&v);
+    return state;
+}
+
 /* Waits until `n` fetches were started and none is in flight (at most ~10 s). */
 static void await_settled(struct srv_index_cache *c, uint64_t n)
 {
@@ -728,7 +741,6 @@ OG_TEST(unchanged_index_refresh_is_not_modified)
     struct og_config *cfg = test_config();
     struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct srv_index_cache_stats st;
-    struct og_index_verdict v;
     const char *path = "/repo/oci-small/index.yaml";
     char url[256], *etag;
     long first;
@@ -736,9 +748,7 @@ OG_TEST(unchanged_index_refresh_is_not_modified)
     og_indexsrv_reset(&fx.srv);
     cfg->index.ttl_s = 60;
     base_url(&fx, url, sizeof(url), "/repo/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
     last_header_is(&fx, "if-none-match", NULL);
     first = og_indexsrv_bytes_sent(&fx.srv, path);
 
@@ -756,9 +766,7 @@ OG_TEST(unchanged_index_refresh_is_not_modified)
 
     /* Past the TTL and the stale window: a miss, and still a 304 that renews the verdict. */
     advance(&fx, 200 * 1000);
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
     ASSERT_EQ(og_indexsrv_count(&fx.srv, "not_modified"), 2);
     srv_index_cache_get_stats(c, &st);
     ASSERT_EQ(st.not_modified, 2);
@@ -778,16 +786,13 @@ OG_TEST(changed_index_gives_a_new_verdict)
     struct og_config *cfg = test_config();
     struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct srv_index_cache_stats st;
-    struct og_index_verdict v;
     char url[256], *etag1, *etag2;
 
     og_indexsrv_reset(&fx.srv);
     cfg->index.ttl_s = 60;
     cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/k/oci-small"));
     base_url(&fx, url, sizeof(url), "/var/k");
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
 
     cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/k/http-small"));
     stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
@@ -819,15 +824,12 @@ OG_TEST(server_ignoring_validators_still_works)
     struct og_config *cfg = test_config();
     struct srv_index_cache *c = new_cache(&fx, 16, true);
     struct srv_index_cache_stats st;
-    struct og_index_verdict v;
     char url[256];
 
     og_indexsrv_reset(&fx.srv);
     cfg->index.ttl_s = 60;
     base_url(&fx, url, sizeof(url), "/ignore/oci-small");
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
     stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
     ASSERT(last_header_sent(&fx, "if-none-match"));
     ASSERT_EQ(og_indexsrv_count(&fx.srv, "/ignore/oci-small/index.yaml"), 2);
@@ -910,9 +912,7 @@ OG_TEST(hostile_validators_are_dropped)
         big[n++] = 'x';
     memcpy(big + n, "%22", 4);
     snprintf(url, sizeof(url), "%s/hdr/%s/-/oci-small", fx.srv.base, big);
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
     uint64_t fetches = 2 * (sizeof(cases) / sizeof(cases[0])) + 2;
     stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, fetches);
     last_header_is(&fx, "if-none-match", NULL);
@@ -942,9 +942,7 @@ OG_TEST(validators_never_cross_urls)
     cfg->index.negative_ttl_s = 10;
     cJSON_Delete(og_indexsrv_get_json(&fx.srv, "/_set/s/%2Frepo%2Foci-small%2Findex.yaml"));
     base_url(&fx, url, sizeof(url), "/switch/s");
-    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
-    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
-    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(verdict_of(&fx, c, cfg, url, 10000), OG_INDEX_STATE_OCI);
     stale_refresh(&fx, c, cfg, url, OG_INDEX_STATE_OCI, 2);
     srv_index_cache_get_stats(c, &st);
     ASSERT_EQ(st.not_modified, 1);
