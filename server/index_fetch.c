@@ -117,10 +117,13 @@ static void job_end(struct job *j, struct srv_index_result *r, uint64_t got)
         /* Nothing was analyzed: the cache renews the verdict it holds. */
         char ms[24];
 
-        (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(srv_index_now_ms() - j->t0));
+        uint64_t took = srv_index_now_ms() - j->t0;
+
+        /* Counted before it is logged: a scrape that follows the line sees it. */
+        srv_metrics_index_not_modified(took * 1000u);
+        (void)snprintf(ms, sizeof(ms), "%llu", (unsigned long long)took);
         srv_log(SRV_LOG_INFO, "index not modified", "url", j->url, "result", "not-modified", "ms",
                 ms, NULL);
-        srv_metrics_index_not_modified((srv_index_now_ms() - j->t0) * 1000u);
         goto out;
     }
     if (v->state == OG_INDEX_STATE_NONE) {

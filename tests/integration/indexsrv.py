@@ -108,12 +108,13 @@ class CountingWriter:
         self.raw = raw
 
     def write(self, b):
-        n = self.raw.write(b)
+        # Counted before the bytes leave: a client that has them all may ask for the count
+        # at once, before this thread runs again.
         path = getattr(self.handler, "path", None)
         if path is not None and not path.startswith("/_"):
             with LOCK:
                 STATS["bytes_sent"][path] = STATS["bytes_sent"].get(path, 0) + len(b)
-        return n
+        return self.raw.write(b)
 
     def flush(self):
         self.raw.flush()
