@@ -259,7 +259,8 @@ static void fetch_done(void *arg, struct og_index_verdict *vp)
     struct og_config *cfg;
 
     memset(vp, 0, sizeof(*vp));
-    if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
+    if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI &&
+        v.state != OG_INDEX_STATE_MIXED)
         v.state = OG_INDEX_STATE_UNKNOWN;
 
     pthread_mutex_lock(&c->lock);

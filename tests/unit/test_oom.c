@@ -162,7 +162,7 @@ static enum og_err admit_index(enum og_mode mode)
     static char *bases[] = {base};
     static char *charts[] = {c1, c2};
     const struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 0, NULL, 0};
 
     return admit_with(mode, &oci);
 }

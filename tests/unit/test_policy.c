@@ -415,15 +415,15 @@ OG_TEST(index_verdicts)
     char c1[] = "testkube", c2[] = "testkube-api";
     char *charts[] = {c1, c2};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 0, NULL, 0};
     struct og_index_verdict multi = {
-        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict pending = {
-        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict unknown = {
-        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0, 0, NULL, 0};
     struct og_index_verdict clean = {
-        OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     struct og_review *rv = NULL;
     char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
@@ -529,9 +529,9 @@ OG_TEST(index_url_in_text)
     struct og_config *cfg = config(OG_MODE_MUTATE);
     char detail[] = "HTTP 404";
     struct og_index_verdict pending = {
-        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict unknown = {
-        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0, 0, NULL, 0};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char spec[256], want[512];
@@ -739,7 +739,7 @@ OG_TEST(object_decides_as_review)
     char base[] = "oci://registry-1.docker.io/kubeshop";
     char *bases[] = {base};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_config *cfg = config(OG_MODE_AUDIT);
 
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
@@ -839,7 +839,7 @@ OG_TEST(eval_index_completes_once)
     char base[] = "oci://registry-1.docker.io/kubeshop";
     char *bases[] = {base};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_config *cfg = config(OG_MODE_MUTATE);
     struct og_policy_object obj;
     struct og_admission_context ctx;

@@ -14,6 +14,10 @@
  *   index-pending / index-unknown  no verdict within the budget / the analysis failed:
  *                        allowed with a warning, or denied in enforce mode when on_unknown
  *                        is deny
+ *   index-mixed          the verdict is `mixed` (some charts moved to oci://, others still
+ *                        released over http(s)): allowed in every mode with warnings naming
+ *                        the moved charts and the per-chart OCIRepository fix, never patched;
+ *                        with index.onMixed: moved it counts as index-points-to-oci instead
  *
  * One admission is one or two steps. og_policy_eval() applies the static rules; when none
  * decides and the index verdict can, it says so (og_decision.index_url) instead of deciding,
@@ -42,7 +46,8 @@ enum og_rule {
     OG_RULE_OCI_TYPE_HTTP_URL,
     OG_RULE_INDEX_OCI,
     OG_RULE_INDEX_PENDING,
-    OG_RULE_INDEX_UNKNOWN
+    OG_RULE_INDEX_UNKNOWN,
+    OG_RULE_INDEX_MIXED
 };
 
 /** The rule's stable name ("known-migration", ...); "none" for OG_RULE_NONE. */
