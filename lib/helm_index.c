@@ -1542,12 +1542,12 @@ enum og_err og_helm_index_decide(const struct og_index_summary *s,
         pick_charts(s, is_https_after_oci, threshold, &v.https_charts, &v.n_https_charts, &oom);
     if (mixed && threshold == OG_INDEX_THRESHOLD_NEWEST)
         v.detail =
-            format_detail("%u of %u charts' newest versions are oci://, %u http(s) ones "
-                          "are newer than the first oci:// entry (%.64s)",
+            format_detail("%u of %u charts' newest versions are oci://, yet %u released "
+                          "over http(s) after the first oci:// entry (%.64s)",
                           s->charts_newest_oci, s->charts, s->charts_https_after_oci, first_oci);
     else if (mixed)
-        v.detail = format_detail("%u of %u chart versions are oci://, %u charts' http(s) newest "
-                                 "versions are newer than the first one (%.64s)",
+        v.detail = format_detail("%u of %u chart versions are oci://, yet %u charts released "
+                                 "over http(s) after the first one (%.64s)",
                                  s->oci_entries, s->versions, s->charts_https_after_oci, first_oci);
     else if (oci && threshold == OG_INDEX_THRESHOLD_NEWEST)
         v.detail = format_detail("%u of %u charts' newest versions are oci://",

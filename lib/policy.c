@@ -573,20 +573,19 @@ static enum og_err allow_mixed(const struct finding *f, struct og_decision *d)
     enum og_err rc;
 
     og_buf_init(&line, 4096);
-    rc = og_buf_appendf(&line, "%u charts moved to OCI", v->charts_newest_oci);
+    rc = append_names(&line, "", v->oci_charts, v->n_oci_charts, v->charts_newest_oci);
+    if (rc == OG_OK && v->n_oci_charts == 0)
+        rc = og_buf_appendf(&line, "%u charts", v->charts_newest_oci);
     if (rc == OG_OK)
-        rc = append_names(&line, ": ", v->oci_charts, v->n_oci_charts, v->charts_newest_oci);
-    if (rc == OG_OK)
-        rc = add_warning(d, "ocigate: %s", line.ptr);
+        rc = add_warning(d, "ocigate: moved to OCI: %s", line.ptr);
     og_buf_reset(&line);
     if (rc == OG_OK)
-        rc = og_buf_appendf(&line, "not patched: %u charts still release over http(s)",
-                            v->charts_https_after_oci);
+        rc = append_names(&line, "", v->https_charts, v->n_https_charts, v->charts_https_after_oci);
+    if (rc == OG_OK && v->n_https_charts == 0)
+        rc = og_buf_appendf(&line, "%u charts", v->charts_https_after_oci);
     if (rc == OG_OK)
-        rc = append_names(&line, ": ", v->https_charts, v->n_https_charts,
-                          v->charts_https_after_oci);
-    if (rc == OG_OK)
-        rc = add_warning(d, "ocigate: %s", line.ptr);
+        rc = add_warning(d, "ocigate: not patched: released over http(s) after the move: %s",
+                         line.ptr);
     og_buf_reset(&line);
     if (rc == OG_OK && v->oci_base != NULL)
         rc = add_warning(d,

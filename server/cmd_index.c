@@ -141,7 +141,7 @@ static void print_human(const char *name, const struct og_index_summary *s,
     printf("charts:     %u (%u with an oci:// newest version, %u with an http(s) one)\n", s->charts,
            s->charts_newest_oci, s->charts_newest_https);
     if (s->first_oci_created != NULL)
-        printf("first oci:  %s (%u http(s) newest versions are later)\n", s->first_oci_created,
+        printf("first oci:  %s (later http(s) newest versions: %u)\n", s->first_oci_created,
                s->charts_https_after_oci);
     printf("versions:   %u: %u oci:// (%u malformed), %u http(s), %u other\n", s->versions,
            s->oci_entries, s->malformed_oci_entries, s->https_entries, s->other_entries);
@@ -151,7 +151,9 @@ static void print_human(const char *name, const struct og_index_summary *s,
     for (size_t i = 0; i < s->n_bases; i++)
         printf("base:       %s (%u)\n", s->bases[i].base, s->bases[i].count);
     printf("verdict:    %s", og_index_state_name(v->state));
-    if (v->state == OG_INDEX_STATE_OCI || v->state == OG_INDEX_STATE_MIXED)
+    if (v->state == OG_INDEX_STATE_MIXED)
+        printf(" (never patched unless index.onMixed is moved)");
+    else if (v->state == OG_INDEX_STATE_OCI)
         printf(v->oci_base != NULL ? " (fixable: %s)" : " (not fixable: %s)",
                v->oci_base != NULL ? v->oci_base
                : v->n_bases > 1    ? "several OCI bases"

@@ -1119,7 +1119,7 @@ OG_TEST(mixed_verdict)
         if (mixed) {
             ASSERT_STR_EQ(v.https_charts[0], "kept");
             ASSERT_STR_EQ(og_index_state_name(v.state), "mixed");
-            ASSERT_STR_CONTAINS(v.detail, "newer than the first");
+            ASSERT_STR_CONTAINS(v.detail, "released over http(s) after the first");
             ASSERT_STR_CONTAINS(v.detail, "(2024-02-01T00:00:00Z)");
         }
         og_buf_reset(&json);

@@ -167,6 +167,19 @@ static enum og_err admit_index(enum og_mode mode)
     return admit_with(mode, &oci);
 }
 
+/* The same with a `mixed` verdict: allowed with warnings that name charts. */
+static enum og_err admit_index_mixed(enum og_mode mode)
+{
+    static char base[] = "oci://registry-1.docker.io/bitnamicharts";
+    static char c1[] = "redis", c2[] = "nginx", h1[] = "legacy";
+    static char *bases[] = {base};
+    static char *charts[] = {c1, c2}, *kept[] = {h1};
+    const struct og_index_verdict mixed = {
+        OG_INDEX_STATE_MIXED, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 1, kept, 1};
+
+    return admit_with(mode, &mixed);
+}
+
 /* One configuration load, keys set as the serve flags set them, formatted back, and the
  * default file, start to end. */
 static enum og_err load_config(enum og_mode unused)
@@ -203,6 +216,7 @@ static const char index_yaml[] =
     "  - {<<: *t, version: 1.0.0, urls: [https://h.io/x-1.0.0.tgz, oci://r.io/a/x:1]}\n"
     "  y: &y [*v, {\"version\": \"0.1\", \"urls\": [\"oci://R.io/b/y-0.1.tgz\"]}]\n"
     "  z: *y\n"
+    "  w: [{version: 1.0.0, created: \"2024-06-01T00:00:00Z\", urls: [https://h.io/w.tgz]}]\n"
     "generated: \"2024-01-02T00:00:00Z\"\n";
 
 /* One index analysis with chart detail, decided, formatted and copied, start to end. */
@@ -222,6 +236,11 @@ static enum og_err analyze_index(enum og_mode unused)
     rc = og_index_summary_format_json(&s, &out);
     if (rc == OG_OK)
         rc = og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v);
+    /* The index is mixed (w is released over https after the first oci entry). */
+    if (rc == OG_OK && v.state != OG_INDEX_STATE_MIXED) {
+        og_index_verdict_cleanup(&v);
+        rc = OG_EINVAL;
+    }
     if (rc == OG_OK) {
         rc = og_index_verdict_format_json(&v, &out);
         if (rc == OG_OK)
@@ -390,6 +409,7 @@ OG_TEST(index_step_every_allocation_may_fail)
 #else
     torture(admit_index, OG_MODE_MUTATE, "admission through the index step, mutate");
     torture(admit_index, OG_MODE_ENFORCE, "admission through the index step, enforce");
+    torture(admit_index_mixed, OG_MODE_ENFORCE, "admission with a mixed verdict, enforce");
 #endif
 }
 
