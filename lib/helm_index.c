@@ -514,13 +514,13 @@ static enum og_err copy_into(struct og_buf *dst, struct og_str src)
 /* Remembers the earliest `created` of an oci entry (the `mixed` verdict compares with it). */
 static enum og_err note_oci_time(struct an *a, struct og_str created, int64_t sec, int32_t nsec)
 {
+    /* > 0: this entry is the earliest so far (or the same instant, spelled first). */
     int c = 1;
 
-    if (a->has_first_oci) {
-        c = sec != a->first_oci_sec     ? (sec < a->first_oci_sec ? 1 : -1)
-            : nsec != a->first_oci_nsec ? (nsec < a->first_oci_nsec ? 1 : -1)
-                                        : og_str_cmp(og_buf_view(&a->first_oci_created), created);
-    }
+    if (a->has_first_oci)
+        c = og__helm_index_time_cmp(a->first_oci_sec, a->first_oci_nsec, sec, nsec);
+    if (a->has_first_oci && c == 0)
+        c = og_str_cmp(og_buf_view(&a->first_oci_created), created);
     if (c <= 0)
         return OG_OK;
     a->has_first_oci = true;
@@ -580,13 +580,13 @@ static enum og_err finish_version(struct an *a)
             return rc;
     }
     if (c->has_newest) {
-        newest = (struct og__index_entry){og_buf_view(&c->newest_version),
-                                          og_buf_view(&c->newest_created),
-                                          og_buf_view(&c->newest_url),
-                                          c->newest_has_time,
-                                          c->newest_sec,
-                                          c->newest_nsec,
-                                          c->newest_is_oci};
+        newest = (struct og__index_entry){.version = og_buf_view(&c->newest_version),
+                                          .created = og_buf_view(&c->newest_created),
+                                          .url = og_buf_view(&c->newest_url),
+                                          .has_time = c->newest_has_time,
+                                          .sec = c->newest_sec,
+                                          .nsec = c->newest_nsec,
+                                          .is_oci = c->newest_is_oci};
         if (og__helm_index_entry_cmp(&e, &newest) <= 0)
             return OG_OK;
     }
@@ -1086,16 +1086,15 @@ static char *take_or_null(struct og_buf *b, bool present, bool *oom)
     return s;
 }
 
-/* Moves the results into `out`; on failure `out` is left untouched. */
 /* Whether chart `c`'s newest version is http(s) and released after the first oci entry. */
 static bool https_after_oci(const struct an *a, const struct chart *c)
 {
-    if (!c->has_newest || !c->newest_is_http || !c->newest_has_time || !a->has_first_oci)
-        return false;
-    if (c->newest_sec != a->first_oci_sec)
-        return c->newest_sec > a->first_oci_sec;
-    return c->newest_nsec > a->first_oci_nsec;
+    return c->has_newest && c->newest_is_http && c->newest_has_time && a->has_first_oci &&
+           og__helm_index_time_cmp(c->newest_sec, c->newest_nsec, a->first_oci_sec,
+                                   a->first_oci_nsec) > 0;
 }
+
+/* Moves the results into `out`; on failure `out` is left untouched. */
 
 static enum og_err build_summary(struct an *a, struct og_index_summary *out)
 {

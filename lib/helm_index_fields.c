@@ -133,6 +133,13 @@ int og__helm_index_semver_cmp(struct og_str a, struct og_str b)
     return pre_cmp(x.pre, y.pre);
 }
 
+int og__helm_index_time_cmp(int64_t sec_a, int32_t nsec_a, int64_t sec_b, int32_t nsec_b)
+{
+    if (sec_a != sec_b)
+        return sec_a > sec_b ? 1 : -1;
+    return (nsec_a > nsec_b) - (nsec_a < nsec_b);
+}
+
 int og__helm_index_entry_cmp(const struct og__index_entry *a, const struct og__index_entry *b)
 {
     int c = og__helm_index_semver_cmp(a->version, b->version);
@@ -141,10 +148,9 @@ int og__helm_index_entry_cmp(const struct og__index_entry *a, const struct og__i
         return c;
     if (a->has_time != b->has_time)
         return a->has_time ? 1 : -1;
-    if (a->has_time && a->sec != b->sec)
-        return a->sec > b->sec ? 1 : -1;
-    if (a->has_time && a->nsec != b->nsec)
-        return a->nsec > b->nsec ? 1 : -1;
+    c = a->has_time ? og__helm_index_time_cmp(a->sec, a->nsec, b->sec, b->nsec) : 0;
+    if (c != 0)
+        return c;
     /* The url that sorts first wins: the comparison is the other way round. */
     c = og_str_cmp(b->url, a->url);
     if (c != 0)

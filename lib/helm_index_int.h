@@ -16,6 +16,9 @@
  */
 int og__helm_index_semver_cmp(struct og_str a, struct og_str b);
 
+/** Order of two instants (seconds since the epoch, nanoseconds): -1, 0 or 1. */
+int og__helm_index_time_cmp(int64_t sec_a, int32_t nsec_a, int64_t sec_b, int32_t nsec_b);
+
 /** A version entry as the order of a chart's versions sees it; views lent by the caller. */
 struct og__index_entry {
     struct og_str version; /**< `version` as written; empty when absent */

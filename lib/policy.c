@@ -126,10 +126,12 @@ static const struct og_migration *find_migration(const struct og_config *cfg, st
 struct finding {
     enum og_rule rule;
     bool fixable;
-    const char *chart; /* a chart known to have moved (lent by the verdict), or NULL */
-    const struct og_index_verdict *mixed; /* the verdict of rule index-mixed (lent), or NULL */
-    struct og_buf new_url;                /* the url the fix sets (empty: url unchanged) */
-    struct og_buf problem;                /* one line: what is wrong */
+    const char *chart;     /* a chart known to have moved (lent by the verdict), or NULL */
+    struct og_buf new_url; /* the url the fix sets (empty: url unchanged) */
+    struct og_buf problem; /* one line: what is wrong */
+
+    /* Rule index-mixed: its verdict (lent), for the warnings; else NULL. */
+    const struct og_index_verdict *mixed;
 };
 
 /* Appends `prefix` and "a, b, c, +N more": up to three of the `n` names, of `total` in all. */
