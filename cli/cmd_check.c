@@ -344,6 +344,8 @@ static const struct {
     {OG_RULE_INDEX_OCI, "HelmRepository whose index serves oci:// charts"},
     {OG_RULE_INDEX_PENDING, "HelmRepository index analysis pending"},
     {OG_RULE_INDEX_UNKNOWN, "HelmRepository index could not be analyzed"},
+    {OG_RULE_INDEX_MIXED, "HelmRepository whose index moved some charts to oci:// and still "
+                          "releases others over http(s)"},
 };
 
 #define N_SARIF_RULES (sizeof(sarif_rules) / sizeof(sarif_rules[0]))

@@ -488,7 +488,9 @@ bool cli_decision_fails(const struct og_decision *d)
         return false;
     if (!d->allowed)
         return true;
-    /* Mutate would patch it, enforce would deny it; index-pending is allowed in both. */
+    /* Mutate would patch it, enforce would deny it; index-pending (and unknown, and mixed)
+     * is allowed in both. */
     return (d->mode == OG_MODE_MUTATE || d->mode == OG_MODE_ENFORCE) &&
-           d->rule != OG_RULE_INDEX_PENDING && d->rule != OG_RULE_INDEX_UNKNOWN;
+           d->rule != OG_RULE_INDEX_PENDING && d->rule != OG_RULE_INDEX_UNKNOWN &&
+           d->rule != OG_RULE_INDEX_MIXED;
 }
