@@ -21,6 +21,7 @@
 #include "admission.h"
 #include "conns.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -58,6 +59,7 @@ struct srv_httpd {
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
+    bool metrics_only;                   /* plain HTTP, GET /metrics only (httpd.h) */
     struct srv_body_budget budget;       /* bytes of request bodies across all connections */
     char addr[INET6_ADDRSTRLEN + 16];
 };
@@ -117,7 +119,9 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
     }
     resp->owned = false; /* libmicrohttpd frees it now */
     req->phase = PHASE_DONE;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES)
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type != NULL ? resp->content_type
+                                                           : "application/json") != MHD_YES)
         goto fail;
     if (resp->allow != NULL &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow) != MHD_YES)
@@ -135,6 +139,8 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
         goto fail;
     ret = MHD_queue_response(req->conn, resp->status, r);
     MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        srv_metrics_http_response(resp->status);
     return ret;
 fail:
     MHD_destroy_response(r);
@@ -258,6 +264,8 @@ static enum MHD_Result on_headers(struct srv_request *req, const char *url, cons
     struct srv_response resp;
 
     srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
+    if (req->httpd->metrics_only)
+        srv_req_metrics_only(&req->http);
     (void)MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, on_header, &req->http);
     return respond(req, srv_req_headers(&req->http, &resp), &resp);
 }
@@ -499,13 +507,27 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
      * with its own epoll workers in 0.9.75 (both remove the listen FD from the epoll set and
      * the loser aborts the process with "Failed to remove listen FD from epoll set").
      */
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     /* One worker is the polling thread itself: libmicrohttpd warns about a pool of size 1. */
     struct MHD_OptionItem pool[] = {
         {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
+    /*
+     * The credentials, unless this is the plain metrics listener (no TLS options at all).
+     * libmicrohttpd only reads the strings; an option item holds them as `void *`.
+     */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)(uintptr_t)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES)},
+        {MHD_OPTION_END, 0, NULL}};
 
+    if (o->metrics_only)
+        tls[0].option = MHD_OPTION_END;
+    else
+        flags |= MHD_USE_TLS;
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* clang-format off */
@@ -513,10 +535,7 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
     return MHD_start_daemon(
         flags, (uint16_t)0, NULL, NULL, on_request, (void *)h,
         MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, (void *)h,
-        MHD_OPTION_HTTPS_MEM_CERT, (const char *)cert,
-        MHD_OPTION_HTTPS_MEM_KEY, (const char *)key,
-        MHD_OPTION_HTTPS_PRIORITIES,
-            (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)tls,
         MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mhd_conn_limit(o->max_conns, o->threads),
@@ -598,19 +617,22 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     rc = parse_listen(opts->listen, &ss, diag);
     if (rc != OG_OK)
         goto out;
-    rc = srv_tls_read_pem(opts->cert_file, &cert, &cert_len, diag);
-    if (rc != OG_OK)
-        goto out;
-    rc = srv_tls_read_pem(opts->key_file, &key, &key_len, diag);
-    if (rc != OG_OK)
-        goto out;
+    if (!opts->metrics_only) {
+        rc = srv_tls_read_pem(opts->cert_file, &cert, &cert_len, diag);
+        if (rc != OG_OK)
+            goto out;
+        rc = srv_tls_read_pem(opts->key_file, &key, &key_len, diag);
+        if (rc != OG_OK)
+            goto out;
+    }
     h = calloc(1, sizeof(*h));
     if (h == NULL) {
         rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
         goto out;
     }
     h->listen_fd = -1;
-    h->index_cache = opts->index_cache;
+    h->index_cache = opts->metrics_only ? NULL : opts->index_cache;
+    h->metrics_only = opts->metrics_only;
     srv_body_budget_init(&h->budget,
                          opts->body_budget > 0 ? opts->body_budget : SRV_HTTPD_BODY_BUDGET);
     atomic_init(&h->draining, false);
@@ -624,8 +646,8 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         char why[256];
 
         (void)snprintf(why, sizeof(why), "%s", diag != NULL ? diag->msg : "");
-        rc =
-            og_diag_set(diag, OG_EIO, "cannot start the HTTPS server on %s: %s", opts->listen, why);
+        rc = og_diag_set(diag, OG_EIO, "cannot start the %s server on %s: %s",
+                         opts->metrics_only ? "metrics" : "HTTPS", opts->listen, why);
         goto out;
     }
     {
@@ -643,8 +665,11 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss, cert, key);
     if (h->daemon == NULL) {
         rc = og_diag_set(diag, OG_EIO,
-                         "cannot start the HTTPS server on %s (a bad certificate or key; see "
-                         "the libmicrohttpd message above)",
+                         opts->metrics_only ? "cannot start the metrics server on %s (see the "
+                                              "libmicrohttpd message above)"
+                                            : "cannot start the HTTPS server on %s (a bad "
+                                              "certificate or key; see the libmicrohttpd "
+                                              "message above)",
                          opts->listen);
         goto out;
     }
