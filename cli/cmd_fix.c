@@ -38,81 +38,6 @@ static void report_error(struct tally *t, const char *name, unsigned line, unsig
     cli_report_error(name, line, column, msg);
 }
 
-static enum og_err write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return OG_EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return OG_OK;
-}
-
-/*
- * Replaces the file at `path` (a symlink: the file it names) with `len` bytes at `data`
- * through a temporary file beside it and rename(2). On failure the file is untouched and
- * `msg` says why.
- */
-static enum og_err replace_file(const char *path, const char *data, size_t len, unsigned mode,
-                                char *msg, size_t size)
-{
-    char *real = NULL, *tmp = NULL;
-    const char *slash;
-    enum og_err rc = OG_EIO;
-    size_t dirlen, tlen;
-    int fd = -1;
-
-    real = realpath(path, NULL);
-    if (real == NULL) {
-        snprintf(msg, size, "cannot resolve the path: %s", strerror(errno));
-        goto out;
-    }
-    slash = strrchr(real, '/');
-    dirlen = slash != NULL ? (size_t)(slash - real) + 1 : 0;
-    tlen = strlen(real) + sizeof("/.ocigate-fix-XXXXXX");
-    tmp = malloc(tlen);
-    if (tmp == NULL) {
-        rc = OG_ENOMEM;
-        snprintf(msg, size, "out of memory");
-        goto out;
-    }
-    if (snprintf(tmp, tlen, "%.*s.%s.ocigate-XXXXXX", (int)dirlen, real, real + dirlen) < 0)
-        goto out;
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(msg, size, "cannot create a temporary file beside it: %s", strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != OG_OK || fsync(fd) != 0) {
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, real) != 0) {
-        snprintf(msg, size, "cannot rename the temporary file over it: %s", strerror(errno));
-        goto out;
-    }
-    rc = OG_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != OG_OK && tmp != NULL)
-        unlink(tmp);
-    free(tmp);
-    free(real);
-    return rc;
-}
-
 /*
  * Checks the edited bytes before they replace anything: they must parse, with as many
  * objects as before, and no object may still have a fixable finding.
@@ -255,7 +180,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
     } else if (is_stdin) {
         if (fwrite(fixed.ptr, 1, fixed.len, stdout) != fixed.len)
             rc = OG_EIO;
-    } else if (replace_file(in->path, fixed.ptr, fixed.len, mode, msg, sizeof(msg)) != OG_OK) {
+    } else if (cli_write_file(in->path, fixed.ptr, fixed.len, mode, msg, sizeof(msg)) != OG_OK) {
         report_error(t, name, 0, 0, msg);
         goto out;
     }
