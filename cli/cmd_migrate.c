@@ -709,6 +709,8 @@ int srv_cmd_migrate(int argc, char **argv)
     if (run.n_errors == 0 && o.out_dir == NULL) {
         rc = stdout_stream(&plan, &run, &out);
         written = rc == OG_OK;
+    } else if (run.n_errors == 0 && plan.n_batches == 0) {
+        written = true; /* nothing to write: DIR is not even made */
     } else if (run.n_errors == 0) {
         ok = out_dir_ready(&o, &plan);
         if (ok)

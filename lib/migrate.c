@@ -218,21 +218,39 @@ static bool exact_version(const char *v)
 
 /* ---- reading the inputs ---- */
 
+static size_t find_repo(const struct planner *p, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < p->n_repos; i++) {
+        if (strcmp(p->repos[i].at.ns, ns) == 0 && strcmp(p->repos[i].at.name, name) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 static enum og_err read_repo(struct planner *p, size_t i)
 {
     const struct og_migrate_input *in = &p->in[i];
     struct og_manifest_policy_input pin;
+    struct og_migrate_where at;
     struct og_decision d;
     struct repo_in *r;
+    size_t dup;
     enum og_err rc;
 
+    where_of(in, &at);
+    dup = find_repo(p, at.ns, at.name);
+    if (dup != SIZE_MAX)
+        return add_issue(p, &at, i, false,
+                         "a second HelmRepository %s/%s (the first, which releases use: %s:%u:%u)",
+                         at.ns, at.name, p->repos[dup].at.file, p->repos[dup].at.line,
+                         p->repos[dup].at.column);
     r = og_array_grow(p->repos, &p->cap_repos, p->n_repos, sizeof(*r), 16, SIZE_MAX);
     if (r == NULL)
         return OG_ENOMEM;
     p->repos = r;
     r = &p->repos[p->n_repos];
     memset(r, 0, sizeof(*r));
-    where_of(in, &r->at);
+    r->at = at;
     r->root = in->obj->root;
     r->input = i;
     r->affected = SIZE_MAX;
@@ -275,15 +293,6 @@ static enum og_err read_repo(struct planner *p, size_t i)
     else
         free(r->problem);
     return rc;
-}
-
-static size_t find_repo(const struct planner *p, const char *ns, const char *name)
-{
-    for (size_t i = 0; i < p->n_repos; i++) {
-        if (strcmp(p->repos[i].at.ns, ns) == 0 && strcmp(p->repos[i].at.name, name) == 0)
-            return i;
-    }
-    return SIZE_MAX;
 }
 
 static bool nonempty_seq(const struct og_manifest_node *n)
@@ -1030,10 +1039,9 @@ static enum og_err build_release(struct planner *p, struct og_migrate_release *r
          add_str(o, "kind", "HelmRelease");
     item = cJSON_DetachItemFromObjectCaseSensitive(whole, "metadata");
     strip_metadata(item);
-    if (ok && item != NULL) {
-        ok = cJSON_AddItemToObject(o, "metadata", item);
-        if (!ok)
-            cJSON_Delete(item);
+    if (item != NULL && !(ok && cJSON_AddItemToObject(o, "metadata", item))) {
+        cJSON_Delete(item);
+        ok = false;
     }
     spec = cJSON_GetObjectItemCaseSensitive(whole, "spec");
     newspec = ok ? cJSON_AddObjectToObject(o, "spec") : NULL;
