@@ -116,20 +116,20 @@ OG_TEST(batches_follow_depends_on)
 
     og_buf_init(&b, 1 << 20);
     ASSERT_EQ(og_buf_append_cstr(&b, BITNAMI), OG_OK);
-    /* c -> b -> a (a chain against name order), w and x free, z in another namespace -> c. */
-    release(&b, "apps", "c", "redis", NULL, "[{name: b}]");
-    release(&b, "apps", "b", "redis", NULL, "[{name: a, namespace: apps}]");
-    release(&b, "apps", "a", "redis", NULL, NULL);
+    /* a -> b -> c (a chain against name order), w and x free, z in another namespace -> a. */
+    release(&b, "apps", "a", "redis", NULL, "[{name: b}]");
+    release(&b, "apps", "b", "redis", NULL, "[{name: c, namespace: apps}]");
+    release(&b, "apps", "c", "redis", NULL, NULL);
     release(&b, "apps", "w", "redis", NULL, NULL);
     release(&b, "apps", "x", "redis", NULL, "[{name: not-there}]");
-    release(&b, "web", "z", "redis", NULL, "[{name: c, namespace: apps}]");
+    release(&b, "web", "z", "redis", NULL, "[{name: a, namespace: apps}]");
     plan_of(&f, b.ptr, 2);
     ASSERT_EQ(f.plan.n_releases, 6);
     ASSERT_EQ(f.plan.n_not_migrated, 0);
-    /* The smallest ready release first: a, b (ready now), c, w, x, z. */
-    ASSERT_STR_EQ(rel_name(&f.plan, 0, name, sizeof(name)), "apps/a");
+    /* The smallest ready release first: c, then b and a as they become ready, w, x, z. */
+    ASSERT_STR_EQ(rel_name(&f.plan, 0, name, sizeof(name)), "apps/c");
     ASSERT_STR_EQ(rel_name(&f.plan, 1, name, sizeof(name)), "apps/b");
-    ASSERT_STR_EQ(rel_name(&f.plan, 2, name, sizeof(name)), "apps/c");
+    ASSERT_STR_EQ(rel_name(&f.plan, 2, name, sizeof(name)), "apps/a");
     ASSERT_STR_EQ(rel_name(&f.plan, 3, name, sizeof(name)), "apps/w");
     ASSERT_STR_EQ(rel_name(&f.plan, 4, name, sizeof(name)), "apps/x");
     ASSERT_STR_EQ(rel_name(&f.plan, 5, name, sizeof(name)), "web/z");
@@ -144,16 +144,17 @@ OG_TEST(batches_follow_depends_on)
     ASSERT_EQ(f.plan.sources[0].n_releases, 6);
     ASSERT_EQ(f.plan.batches[0].n_sources, 1);
     ASSERT_EQ(f.plan.batches[1].n_sources, 0);
-    ASSERT(batch_of(&f.plan, "apps", "c") >= batch_of(&f.plan, "apps", "b"));
-    ASSERT(batch_of(&f.plan, "web", "z") >= batch_of(&f.plan, "apps", "c"));
+    ASSERT(batch_of(&f.plan, "apps", "a") >= batch_of(&f.plan, "apps", "b"));
+    ASSERT(batch_of(&f.plan, "web", "z") >= batch_of(&f.plan, "apps", "a"));
     fixture_cleanup(&f);
 
     /* Batch size 1: every dependency in a strictly earlier batch. */
     plan_of(&f, b.ptr, 1);
     ASSERT_EQ(f.plan.n_batches, 6);
-    ASSERT_EQ(batch_of(&f.plan, "apps", "a"), 1);
+    ASSERT_EQ(batch_of(&f.plan, "apps", "c"), 1);
     ASSERT_EQ(batch_of(&f.plan, "apps", "b"), 2);
-    ASSERT_EQ(batch_of(&f.plan, "apps", "c"), 3);
+    ASSERT_EQ(batch_of(&f.plan, "apps", "a"), 3);
+    ASSERT_EQ(batch_of(&f.plan, "web", "z"), 6);
     fixture_cleanup(&f);
     og_buf_cleanup(&b);
 }
