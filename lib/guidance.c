@@ -109,7 +109,9 @@ static void value(struct emit *e, const cJSON *v)
     } else if (cJSON_IsBool(v)) {
         scalar(e, cJSON_IsTrue(v) ? "true" : "false", false);
     } else if (cJSON_IsNumber(v)) {
-        if (v->valuedouble == (double)(long long)v->valuedouble)
+        /* Only a double within 2^53 converts to long long (past it the cast is undefined). */
+        if (v->valuedouble >= -9007199254740992.0 && v->valuedouble <= 9007199254740992.0 &&
+            v->valuedouble == (double)(long long)v->valuedouble)
             (void)snprintf(num, sizeof(num), "%lld", (long long)v->valuedouble);
         else
             (void)snprintf(num, sizeof(num), "%.17g", v->valuedouble);
