@@ -324,6 +324,9 @@ static enum og_err read_release(struct planner *p, size_t i)
         return OG_OK;
     if (src_ns == NULL || src_ns[0] == '\0')
         src_ns = at.ns;
+    if (og_manifest_get(spec, og_str_of("chartRef")) != NULL)
+        return add_issue(p, &at, i, false,
+                         "spec.chart and spec.chartRef are both set (Flux takes one or the other)");
     if (src_name == NULL)
         return add_issue(p, &at, i, false, "spec.chart.spec.sourceRef has no name");
     r = find_repo(p, src_ns, src_name);

@@ -362,6 +362,10 @@ OG_TEST(what_is_not_migrated)
         "metadata: {name: twice, namespace: a}\n"
         "spec: {chart: {spec: {chart: y, sourceRef: {kind: HelmRepository, "
         "name: bitnami, namespace: flux-system}}}}\n"
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+        "metadata: {name: both, namespace: a}\n"
+        "spec: {chartRef: {kind: OCIRepository, name: x}, chart: {spec: {chart: x, sourceRef: "
+        "{kind: HelmRepository, name: bitnami, namespace: flux-system}}}}\n"
         /* Passed over silently: */
         "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
         "metadata: {name: git, namespace: a}\n"
@@ -392,11 +396,12 @@ OG_TEST(what_is_not_migrated)
     ASSERT_STR_CONTAINS(issue_of(&f.plan, "bad-chart", false), "cannot form an OCI reference");
     ASSERT_STR_CONTAINS(issue_of(&f.plan, "twice", false), "a second HelmRelease a/twice");
     ASSERT_STR_CONTAINS(issue_of(&f.plan, "bitnami", false), "a second HelmRepository");
+    ASSERT_STR_CONTAINS(issue_of(&f.plan, "both", false), "both set");
     ASSERT(issue_of(&f.plan, "git", false) == NULL);
     ASSERT(issue_of(&f.plan, "done", false) == NULL);
     ASSERT(issue_of(&f.plan, "going", false) == NULL);
     ASSERT(issue_of(&f.plan, "future", false) == NULL);
-    ASSERT_EQ(f.plan.n_not_migrated, 7);
+    ASSERT_EQ(f.plan.n_not_migrated, 8);
     /* The HelmRepository's secretRef is carried over: a note on it. */
     ASSERT_STR_CONTAINS(issue_of(&f.plan, "bitnami", true), "dockerconfigjson");
     /* Issues in input order. */

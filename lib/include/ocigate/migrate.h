@@ -41,8 +41,9 @@
  * chart name cannot be an OCI repository name ([a-z0-9]+ separated by '.', '_', '__' or
  * '-'); the version is not a string; values files (spec.chart.spec.valuesFiles/valuesFile:
  * chartRef takes the chart's own values only); a second HelmRelease of the same namespace and
- * name (the first counts); a release in a dependsOn cycle, or depending on one. A second
- * HelmRepository of the same namespace and name is reported too (releases use the first).
+ * name (the first counts); spec.chart and spec.chartRef both set; a release in a dependsOn cycle,
+ * or depending on one. A second HelmRepository of the same namespace and name is reported too
+ * (releases use the first).
  *
  * Batches. Releases are ordered by dependsOn (namespace: the release's when not given; only
  * dependencies that are migrated too count), ties broken by namespace then name, and cut into
