@@ -85,11 +85,10 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
                              struct tally *t, struct og_buf *diff)
 {
     const char *name = cli_input_name(in->path);
-    struct og_manifest_limits limits = {0};
+    struct cli_errors errors = {0};
     struct og_manifest *m = NULL;
     struct og_yamledit e;
     struct og_buf fixed;
-    struct og_diag diag;
     char *data = NULL, msg[512];
     size_t len = 0, fixed_here = 0, left_here = 0;
     bool is_stdin = strcmp(in->path, "-") == 0, refused = false;
@@ -98,27 +97,12 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
 
     og_yamledit_init(&e);
     og_buf_init(&fixed, (size_t)o->max_bytes * 2 + 4096);
-    if (in->error != NULL) {
-        report_error(t, name, 0, 0, in->error);
-        rc = OG_OK;
+    rc = cli_load(o, in, &data, &len, &mode, &m, &errors);
+    for (size_t i = 0; i < errors.n; i++)
+        report_error(t, errors.items[i].file, errors.items[i].line, errors.items[i].column,
+                     errors.items[i].message);
+    if (rc != OG_OK || m == NULL)
         goto out;
-    }
-    og_diag_clear(&diag);
-    rc = cli_read_input(in->path, o->max_bytes, &data, &len, &mode, &diag);
-    if (rc == OG_EIO || rc == OG_ETOOBIG) {
-        report_error(t, name, 0, 0, diag.msg);
-        rc = OG_OK;
-        goto out;
-    }
-    if (rc != OG_OK)
-        goto out;
-    limits.max_bytes = (size_t)o->max_bytes;
-    rc = og_manifest_parse(data, len, name, &limits, &m, &diag);
-    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL) {
-        report_error(t, name, diag.line, diag.column, diag.msg);
-        rc = OG_OK;
-        goto out;
-    }
     for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m); i++) {
         const struct og_manifest_object *mo = og_manifest_object(m, i);
         struct og_decision d;
@@ -189,6 +173,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
         t->files++;
     }
 out:
+    cli_errors_cleanup(&errors);
     og_buf_cleanup(&fixed);
     og_yamledit_cleanup(&e);
     og_manifest_free(m);

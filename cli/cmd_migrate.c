@@ -35,13 +35,6 @@
 #define SOURCES_FILE "01-ocirepositories.yaml"
 #define RELEASES_FILE "02-helmreleases.yaml"
 
-/* An input that could not be read or parsed. */
-struct error {
-    char *file;
-    unsigned line, column;
-    char *message;
-};
-
 /* Everything read: the bytes and readers stay alive as long as the plan that lends them. */
 struct run {
     char **data;
@@ -50,56 +43,38 @@ struct run {
     size_t n_files, cap_data, cap_manifests, cap_names;
     struct og_migrate_input *objects;
     size_t n_objects, cap_objects;
-    struct error *errors;
-    size_t n_errors, cap_errors;
+    struct cli_errors errors;
     int width; /* digits of a batch number */
 };
 
-static enum og_err add_error(struct run *r, const char *file, unsigned line, unsigned column,
-                             const char *message)
-{
-    struct error *e =
-        og_array_grow(r->errors, &r->cap_errors, r->n_errors, sizeof(*e), 8, SIZE_MAX);
-
-    if (e == NULL)
-        return OG_ENOMEM;
-    r->errors = e;
-    e = &r->errors[r->n_errors];
-    e->file = strdup(file);
-    e->message = strdup(message);
-    e->line = line;
-    e->column = column;
-    if (e->file == NULL || e->message == NULL) {
-        free(e->file);
-        free(e->message);
-        return OG_ENOMEM;
-    }
-    r->n_errors++;
-    cli_report_error(file, line, column, message);
-    return OG_OK;
-}
-
-/* Keeps one parsed input (its bytes, reader and name) and lists its objects. */
+/*
+ * Keeps one parsed input (its bytes, reader and name; `r` owns them from here, also when this
+ * fails) and lists its objects.
+ */
 static enum og_err keep(struct run *r, char *data, struct og_manifest *m, const char *name)
 {
     char **d = og_array_grow(r->data, &r->cap_data, r->n_files, sizeof(*d), 16, SIZE_MAX);
-    struct og_manifest **ms;
-    char **names;
+    struct og_manifest **ms = NULL;
+    char **names = NULL, *copy = NULL;
 
-    if (d == NULL)
+    if (d != NULL)
+        r->data = d;
+    if (d != NULL)
+        ms = og_array_grow(r->manifests, &r->cap_manifests, r->n_files, sizeof(*ms), 16, SIZE_MAX);
+    if (ms != NULL)
+        r->manifests = ms;
+    if (ms != NULL)
+        names = og_array_grow(r->names, &r->cap_names, r->n_files, sizeof(*names), 16, SIZE_MAX);
+    if (names != NULL) {
+        r->names = names;
+        copy = strdup(name);
+    }
+    if (copy == NULL) {
+        og_manifest_free(m);
+        free(data);
         return OG_ENOMEM;
-    r->data = d;
-    ms = og_array_grow(r->manifests, &r->cap_manifests, r->n_files, sizeof(*ms), 16, SIZE_MAX);
-    if (ms == NULL)
-        return OG_ENOMEM;
-    r->manifests = ms;
-    names = og_array_grow(r->names, &r->cap_names, r->n_files, sizeof(*names), 16, SIZE_MAX);
-    if (names == NULL)
-        return OG_ENOMEM;
-    r->names = names;
-    r->names[r->n_files] = strdup(name);
-    if (r->names[r->n_files] == NULL)
-        return OG_ENOMEM;
+    }
+    r->names[r->n_files] = copy;
     r->data[r->n_files] = data;
     r->manifests[r->n_files] = m;
     name = r->names[r->n_files];
@@ -120,35 +95,20 @@ static enum og_err keep(struct run *r, char *data, struct og_manifest *m, const 
 
 static enum og_err read_one(const struct cli_options *o, const struct cli_input *in, struct run *r)
 {
-    const char *name = cli_input_name(in->path);
-    struct og_manifest_limits limits = {0};
     struct og_manifest *m = NULL;
-    struct og_diag diag;
+    size_t len = 0, errors = r->errors.n;
     char *data = NULL;
-    size_t len = 0;
     unsigned mode;
     enum og_err rc;
 
-    if (in->error != NULL)
-        return add_error(r, name, 0, 0, in->error);
-    og_diag_clear(&diag);
-    rc = cli_read_input(in->path, o->max_bytes, &data, &len, &mode, &diag);
-    if (rc == OG_EIO || rc == OG_ETOOBIG)
-        return add_error(r, name, 0, 0, diag.msg);
-    if (rc != OG_OK)
-        return rc;
-    limits.max_bytes = (size_t)o->max_bytes;
-    rc = og_manifest_parse(data, len, name, &limits, &m, &diag);
-    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL) {
-        free(data);
-        return add_error(r, name, diag.line, diag.column, diag.msg);
-    }
-    if (rc == OG_OK)
-        rc = keep(r, data, m, name);
-    if (rc != OG_OK) {
-        og_manifest_free(m);
-        free(data);
-    }
+    rc = cli_load(o, in, &data, &len, &mode, &m, &r->errors);
+    for (size_t i = errors; i < r->errors.n; i++)
+        cli_report_error(r->errors.items[i].file, r->errors.items[i].line,
+                         r->errors.items[i].column, r->errors.items[i].message);
+    if (rc == OG_OK && m != NULL)
+        return keep(r, data, m, cli_input_name(in->path));
+    og_manifest_free(m);
+    free(data);
     return rc;
 }
 
@@ -163,11 +123,7 @@ static void run_cleanup(struct run *r)
     free(r->data);
     free(r->names);
     free(r->objects);
-    for (size_t i = 0; i < r->n_errors; i++) {
-        free(r->errors[i].file);
-        free(r->errors[i].message);
-    }
-    free(r->errors);
+    cli_errors_cleanup(&r->errors);
 }
 
 /* ---- the plan as text (stderr) ---- */
@@ -309,12 +265,20 @@ static enum og_err format_text(const struct run *run, const struct og_migrate_pl
                             "OCIRepositor%s, %zu not migrated, %zu error%s%s\n",
                             p->n_releases, plural(p->n_releases), p->n_batches,
                             p->n_batches == 1 ? "" : "es", p->n_sources,
-                            p->n_sources == 1 ? "y" : "ies", p->n_not_migrated, run->n_errors,
-                            plural(run->n_errors), written ? "" : "; nothing written");
+                            p->n_sources == 1 ? "y" : "ies", p->n_not_migrated, run->errors.n,
+                            plural(run->errors.n), written ? "" : "; nothing written");
     return rc;
 }
 
 /* ---- the plan as JSON (stdout, with --out) ---- */
+
+static void json_names(struct og_json *w, const char *ns, const char *name)
+{
+    og_json_key(w, "namespace");
+    og_json_cstr(w, ns);
+    og_json_key(w, "name");
+    og_json_cstr(w, name);
+}
 
 static void json_where(struct og_json *w, const struct og_migrate_where *at, bool kind)
 {
@@ -328,20 +292,14 @@ static void json_where(struct og_json *w, const struct og_migrate_where *at, boo
         og_json_key(w, "kind");
         og_json_cstr(w, at->kind);
     }
-    og_json_key(w, "namespace");
-    og_json_cstr(w, at->ns);
-    og_json_key(w, "name");
-    og_json_cstr(w, at->name);
+    json_names(w, at->ns, at->name);
 }
 
 static void json_ref(struct og_json *w, const char *key, const char *ns, const char *name)
 {
     og_json_key(w, key);
     og_json_object_begin(w);
-    og_json_key(w, "namespace");
-    og_json_cstr(w, ns);
-    og_json_key(w, "name");
-    og_json_cstr(w, name);
+    json_names(w, ns, name);
     og_json_object_end(w);
 }
 
@@ -412,10 +370,7 @@ static void json_batches(struct og_json *w, const struct run *run, const struct 
             const struct og_migrate_source *s = &p->sources[bt->first_source + i];
 
             og_json_object_begin(w);
-            og_json_key(w, "namespace");
-            og_json_cstr(w, s->ns);
-            og_json_key(w, "name");
-            og_json_cstr(w, s->name);
+            json_names(w, s->ns, s->name);
             og_json_key(w, "url");
             og_json_cstr(w, s->url);
             og_json_key(w, "ref");
@@ -478,18 +433,18 @@ static enum og_err format_json(const struct run *run, const struct og_migrate_pl
     json_issues(&w, p, true);
     og_json_key(&w, "errors");
     og_json_array_begin(&w);
-    for (size_t i = 0; i < run->n_errors; i++) {
+    for (size_t i = 0; i < run->errors.n; i++) {
         og_json_object_begin(&w);
         og_json_key(&w, "file");
-        og_json_cstr(&w, run->errors[i].file);
-        if (run->errors[i].line > 0) {
+        og_json_cstr(&w, run->errors.items[i].file);
+        if (run->errors.items[i].line > 0) {
             og_json_key(&w, "line");
-            og_json_uint(&w, run->errors[i].line);
+            og_json_uint(&w, run->errors.items[i].line);
             og_json_key(&w, "column");
-            og_json_uint(&w, run->errors[i].column);
+            og_json_uint(&w, run->errors.items[i].column);
         }
         og_json_key(&w, "message");
-        og_json_cstr(&w, run->errors[i].message);
+        og_json_cstr(&w, run->errors.items[i].message);
         og_json_object_end(&w);
     }
     og_json_array_end(&w);
@@ -704,14 +659,14 @@ int srv_cmd_migrate(int argc, char **argv)
     run.width = 3;
     for (size_t n = plan.n_batches; n >= 1000; n /= 10)
         run.width++;
-    status = run.n_errors > 0 ? 2 : plan.n_not_migrated > 0 ? 1 : 0;
+    status = run.errors.n > 0 ? 2 : plan.n_not_migrated > 0 ? 1 : 0;
     /* Nothing is written over partial inputs: the plan could miss a dependency. */
-    if (run.n_errors == 0 && o.out_dir == NULL) {
+    if (run.errors.n == 0 && o.out_dir == NULL) {
         rc = stdout_stream(&plan, &run, &out);
         written = rc == OG_OK;
-    } else if (run.n_errors == 0 && plan.n_batches == 0) {
+    } else if (run.errors.n == 0 && plan.n_batches == 0) {
         written = true; /* nothing to write: DIR is not even made */
-    } else if (run.n_errors == 0) {
+    } else if (run.errors.n == 0) {
         ok = out_dir_ready(&o, &plan);
         if (ok)
             rc = write_batches(&o, &run, &plan, &ok);

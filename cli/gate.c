@@ -435,6 +435,64 @@ void cli_inputs_cleanup(struct cli_inputs *in)
     memset(in, 0, sizeof(*in));
 }
 
+enum og_err cli_errors_add(struct cli_errors *e, const char *file, unsigned line, unsigned column,
+                           const char *message)
+{
+    struct cli_error *items = og_array_grow(e->items, &e->cap, e->n, sizeof(*items), 8, SIZE_MAX);
+    struct cli_error *x;
+
+    if (items == NULL)
+        return OG_ENOMEM;
+    e->items = items;
+    x = &e->items[e->n];
+    x->file = strdup(file);
+    x->message = strdup(message);
+    x->line = line;
+    x->column = column;
+    if (x->file == NULL || x->message == NULL) {
+        free(x->file);
+        free(x->message);
+        return OG_ENOMEM;
+    }
+    e->n++;
+    return OG_OK;
+}
+
+void cli_errors_cleanup(struct cli_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->items[i].file);
+        free(e->items[i].message);
+    }
+    free(e->items);
+    memset(e, 0, sizeof(*e));
+}
+
+enum og_err cli_load(const struct cli_options *o, const struct cli_input *in, char **data,
+                     size_t *len, unsigned *mode, struct og_manifest **m, struct cli_errors *errors)
+{
+    const char *name = cli_input_name(in->path);
+    struct og_manifest_limits limits = {0};
+    struct og_diag diag;
+    enum og_err rc;
+
+    *data = NULL;
+    *m = NULL;
+    if (in->error != NULL)
+        return cli_errors_add(errors, name, 0, 0, in->error);
+    og_diag_clear(&diag);
+    rc = cli_read_input(in->path, o->max_bytes, data, len, mode, &diag);
+    if (rc == OG_EIO || rc == OG_ETOOBIG)
+        return cli_errors_add(errors, name, 0, 0, diag.msg);
+    if (rc != OG_OK)
+        return rc;
+    limits.max_bytes = (size_t)o->max_bytes;
+    rc = og_manifest_parse(*data, *len, name, &limits, m, &diag);
+    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL)
+        return cli_errors_add(errors, name, diag.line, diag.column, diag.msg);
+    return rc;
+}
+
 const char *cli_input_name(const char *path)
 {
     return strcmp(path, "-") == 0 ? "<stdin>" : path;

@@ -87,6 +87,35 @@ OG_NODISCARD enum og_err cli_read_input(const char *path, uint64_t max, char **d
 OG_NODISCARD enum og_err cli_write_file(const char *path, const char *data, size_t len,
                                         unsigned mode, char *msg, size_t size);
 
+/** An input that could not be walked, read or parsed; `line` 0 when there is no position. */
+struct cli_error {
+    char *file;
+    unsigned line, column;
+    char *message;
+};
+
+/** The errors of a run, in the order met. */
+struct cli_errors {
+    struct cli_error *items;
+    size_t n, cap;
+};
+
+/** Adds an error (the strings are copied). OG_ENOMEM. */
+OG_NODISCARD enum og_err cli_errors_add(struct cli_errors *e, const char *file, unsigned line,
+                                        unsigned column, const char *message);
+
+void cli_errors_cleanup(struct cli_errors *e);
+
+/**
+ * Reads and parses the input `in` (under o->max_bytes) into `*data` (NUL-terminated, `*len`
+ * bytes, its permission bits in `*mode`) and the reader `*m`; the caller frees both. An input
+ * that the walk, the read or the parser refuses is added to `errors` with its position and
+ * `*m` stays NULL (`*data` is kept when it was read). OG_ENOMEM only.
+ */
+OG_NODISCARD enum og_err cli_load(const struct cli_options *o, const struct cli_input *in,
+                                  char **data, size_t *len, unsigned *mode, struct og_manifest **m,
+                                  struct cli_errors *errors);
+
 /** Prints an input's error to stderr: "name:line:column: error: msg" (no position: "name: ..."). */
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg);
 

@@ -116,6 +116,12 @@ def crd_validate(doc):
     return True
 
 
+def run_bin(*args, cwd, stdin=None, timeout=60):
+    """Runs $OCIGATE_BIN with `args` in `cwd`: (exit status, stdout text, stderr text)."""
+    p = subprocess.run([BIN, *args], cwd=cwd, input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
 def fixture(name):
     with open(os.path.join(SOURCE_DIR, "tests", "data", name), "rb") as f:
         return f.read()

@@ -7,14 +7,13 @@ inputs that stay untouched."""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
 import yaml
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ogtest import BIN, DATA_DIR, SOURCE_DIR, Skip, check, crd_validate, eq, run  # noqa: E402
+from ogtest import DATA_DIR, SOURCE_DIR, Skip, check, crd_validate, eq, run, run_bin  # noqa: E402
 
 TREE = os.path.join(SOURCE_DIR, "tests", "data", "gitops")
 EXPECTED = os.path.join(SOURCE_DIR, "tests", "data", "gitops-expected")
@@ -28,8 +27,7 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def ocigate(*args, cwd=TREE, stdin=None):
-    p = subprocess.run([BIN, *args], cwd=cwd, input=stdin, capture_output=True, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+    return run_bin(*args, cwd=cwd, stdin=stdin)
 
 
 def expected(name):
