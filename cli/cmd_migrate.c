@@ -133,30 +133,31 @@ static const char *plural(size_t n)
     return n == 1 ? "" : "s";
 }
 
-/* Releases of repository `repo`, by namespace then name (indices into plan->releases). */
-static size_t *releases_of(const struct og_migrate_plan *p, size_t repo, size_t *n)
+static int cmp_release_ptr(const void *x, const void *y)
 {
-    size_t *idx = calloc(p->n_releases + 1, sizeof(size_t));
+    const struct og_migrate_release *a = *(const struct og_migrate_release *const *)x;
+    const struct og_migrate_release *b = *(const struct og_migrate_release *const *)y;
+    int c = strcmp(a->at.ns, b->at.ns);
+
+    return c != 0 ? c : strcmp(a->at.name, b->at.name);
+}
+
+/* Releases of repository `repo`, by namespace then name (free() the array). */
+static const struct og_migrate_release **releases_of(const struct og_migrate_plan *p, size_t repo,
+                                                     size_t *n)
+{
+    const struct og_migrate_release **out = calloc(p->n_releases + 1, sizeof(*out));
 
     *n = 0;
-    if (idx == NULL)
+    if (out == NULL)
         return NULL;
     for (size_t i = 0; i < p->n_releases; i++) {
-        if (p->releases[i].repo != repo)
-            continue;
-        size_t j = (*n)++;
-
-        for (; j > 0; j--) {
-            const struct og_migrate_where *a = &p->releases[idx[j - 1]].at, *b = &p->releases[i].at;
-            int c = strcmp(a->ns, b->ns);
-
-            if ((c != 0 ? c : strcmp(a->name, b->name)) <= 0)
-                break;
-            idx[j] = idx[j - 1];
-        }
-        idx[j] = i;
+        if (p->releases[i].repo == repo)
+            out[(*n)++] = &p->releases[i];
     }
-    return idx;
+    if (*n > 1)
+        qsort(out, *n, sizeof(*out), cmp_release_ptr);
+    return out;
 }
 
 static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *out)
@@ -166,18 +167,19 @@ static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *ou
 
     for (size_t i = 0; rc == OG_OK && i < p->n_repos; i++) {
         const struct og_migrate_repo *r = &p->repos[i];
-        size_t n = 0, *idx = releases_of(p, i, &n);
+        size_t n = 0;
+        const struct og_migrate_release **rel = releases_of(p, i, &n);
 
-        if (idx == NULL)
+        if (rel == NULL)
             return OG_ENOMEM;
         rc = og_buf_appendf(out, "  %s:%u:%u: HelmRepository %s/%s [%s] -> %s: %zu release%s\n",
                             r->at.file, r->at.line, r->at.column, r->at.ns, r->at.name,
                             og_rule_name(r->rule), r->oci_base, r->n_releases,
                             plural(r->n_releases));
         for (size_t k = 0; rc == OG_OK && k < n; k++) {
-            const struct og_migrate_where *w = &p->releases[idx[k]].at;
-            bool first = k == 0 || strcmp(p->releases[idx[k - 1]].at.ns, w->ns) != 0;
-            bool last = k + 1 == n || strcmp(p->releases[idx[k + 1]].at.ns, w->ns) != 0;
+            const struct og_migrate_where *w = &rel[k]->at;
+            bool first = k == 0 || strcmp(rel[k - 1]->at.ns, w->ns) != 0;
+            bool last = k + 1 == n || strcmp(rel[k + 1]->at.ns, w->ns) != 0;
 
             if (first)
                 rc =
@@ -185,7 +187,7 @@ static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *ou
             if (rc == OG_OK)
                 rc = og_buf_appendf(out, "%s%s", w->name, last ? "\n" : ", ");
         }
-        free(idx);
+        free(rel);
     }
     return rc;
 }
@@ -309,9 +311,10 @@ static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p
     og_json_array_begin(w);
     for (size_t i = 0; i < p->n_repos; i++) {
         const struct og_migrate_repo *r = &p->repos[i];
-        size_t n = 0, *idx = releases_of(p, i, &n);
+        size_t n = 0;
+        const struct og_migrate_release **rel = releases_of(p, i, &n);
 
-        if (idx == NULL)
+        if (rel == NULL)
             return OG_ENOMEM;
         og_json_object_begin(w);
         json_where(w, &r->at, false);
@@ -322,9 +325,9 @@ static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p
         og_json_key(w, "releases");
         og_json_array_begin(w);
         for (size_t k = 0; k < n; k++) {
-            const struct og_migrate_where *at = &p->releases[idx[k]].at;
+            const struct og_migrate_where *at = &rel[k]->at;
 
-            if (k == 0 || strcmp(p->releases[idx[k - 1]].at.ns, at->ns) != 0) {
+            if (k == 0 || strcmp(rel[k - 1]->at.ns, at->ns) != 0) {
                 if (k > 0) {
                     og_json_array_end(w);
                     og_json_object_end(w);
@@ -343,7 +346,7 @@ static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p
         }
         og_json_array_end(w);
         og_json_object_end(w);
-        free(idx);
+        free(rel);
     }
     og_json_array_end(w);
     return OG_OK;

@@ -35,7 +35,8 @@ struct cand {
     struct og_migrate_where at;
     const struct og_manifest_node *root;
     size_t input;
-    size_t repo_in; /* index in the repo_in array */
+    size_t repo_in;                  /* index in the repo_in array */
+    const char *repo_ns, *repo_name; /* its HelmRepository's */
     const char *chart;
     char *ref; /* owned: the tag or the range */
     bool tag;
@@ -344,12 +345,6 @@ static enum og_err read_release(struct planner *p, size_t i)
                          "migrate",
                          src_ns, src_name);
     }
-    for (size_t k = 0; k < p->n_cands; k++) {
-        if (strcmp(p->cands[k].at.ns, at.ns) == 0 && strcmp(p->cands[k].at.name, at.name) == 0)
-            return add_issue(p, &at, i, false, "a second HelmRelease %s/%s (the first: %s:%u:%u)",
-                             at.ns, at.name, p->cands[k].at.file, p->cands[k].at.line,
-                             p->cands[k].at.column);
-    }
     if (chart_name == NULL)
         return add_issue(p, &at, i, false, "spec.chart.spec.chart is not a string");
     if (!oci_component(chart_name))
@@ -376,6 +371,8 @@ static enum og_err read_release(struct planner *p, size_t i)
     c->root = root;
     c->input = i;
     c->repo_in = r;
+    c->repo_ns = p->repos[r].at.ns;
+    c->repo_name = p->repos[r].at.name;
     c->chart = chart_name;
     c->order = SIZE_MAX;
     {
@@ -397,9 +394,9 @@ static enum og_err read_release(struct planner *p, size_t i)
         if (c->ref == NULL)
             return OG_ENOMEM;
     }
+    /* verify is a mapping (anything else was not valid in the HelmRelease either). */
     c->verify = og_manifest_get(cs, og_str_of("verify"));
-    if (c->verify != NULL && og_manifest_resolve(c->verify, NULL) == OG_MANIFEST_NULL &&
-        c->verify->type == OG_MANIFEST_SCALAR)
+    if (c->verify != NULL && c->verify->type != OG_MANIFEST_MAPPING)
         c->verify = NULL;
     if (c->verify != NULL) {
         cJSON *j = NULL;
@@ -424,8 +421,38 @@ static enum og_err read_release(struct planner *p, size_t i)
 static int cmp_cand(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
+    int c = cmp_names(x->at.ns, x->at.name, y->at.ns, y->at.name);
 
-    return cmp_names(x->at.ns, x->at.name, y->at.ns, y->at.name);
+    return c != 0 ? c : (x->input > y->input) - (x->input < y->input);
+}
+
+/*
+ * After the sort by (namespace, name, input order): a release met again is reported and
+ * dropped, the first one stays.
+ */
+static enum og_err drop_duplicates(struct planner *p)
+{
+    size_t kept = 0;
+    enum og_err rc = OG_OK;
+
+    for (size_t i = 0; i < p->n_cands; i++) {
+        struct cand *c = &p->cands[i];
+        const struct cand *first = kept > 0 ? &p->cands[kept - 1] : NULL;
+
+        if (first != NULL && strcmp(first->at.ns, c->at.ns) == 0 &&
+            strcmp(first->at.name, c->at.name) == 0) {
+            if (rc == OG_OK)
+                rc = add_issue(p, &c->at, c->input, false,
+                               "a second HelmRelease %s/%s (the first: %s:%u:%u)", c->at.ns,
+                               c->at.name, first->at.file, first->at.line, first->at.column);
+            free(c->ref);
+            free(c->verify_key);
+            continue;
+        }
+        p->cands[kept++] = *c;
+    }
+    p->n_cands = kept;
+    return rc;
 }
 
 static size_t find_cand(const struct planner *p, const char *ns, const char *name)
@@ -612,7 +639,7 @@ static enum og_err report_cycles(struct planner *p)
 
         if (p->cands[i].order != SIZE_MAX || p->cands[i].stuck)
             continue;
-        while (cur != SIZE_MAX && !p->cands[cur].stuck && !on_path[(size_t)cur]) {
+        while (cur != SIZE_MAX && !p->cands[cur].stuck && !on_path[cur]) {
             on_path[cur] = 1;
             path[n++] = cur;
             cur = next_unplaced(p, &p->cands[cur]);
@@ -663,15 +690,14 @@ out:
 
 /* ---- OCIRepositories: one per repository, chart, range and verify ---- */
 
-static int cmp_variant(const struct planner *p, const struct cand *x, const struct cand *y)
+static int cmp_variant(const struct cand *x, const struct cand *y)
 {
-    const struct repo_in *rx = &p->repos[x->repo_in], *ry = &p->repos[y->repo_in];
-    int c = strcmp(rx->at.ns, ry->at.ns);
+    int c = strcmp(x->repo_ns, y->repo_ns);
 
     if (c == 0)
         c = strcmp(x->chart, y->chart);
     if (c == 0)
-        c = strcmp(rx->at.name, ry->at.name);
+        c = strcmp(x->repo_name, y->repo_name);
     if (c == 0)
         c = strcmp(x->ref, y->ref);
     if (c == 0)
@@ -681,18 +707,14 @@ static int cmp_variant(const struct planner *p, const struct cand *x, const stru
     return c;
 }
 
-/* Sorts `idx` (candidate indices) by variant: insertion sort keeps it simple and stable. */
-static void sort_variants(const struct planner *p, size_t *idx, size_t n)
+/* qsort() over candidate pointers: by variant, then by rank (the candidates are in rank
+ * order), so the order is total. */
+static int cmp_variant_ptr(const void *a, const void *b)
 {
-    for (size_t i = 1; i < n; i++) {
-        size_t v = idx[i], j = i;
+    const struct cand *x = *(const struct cand *const *)a, *y = *(const struct cand *const *)b;
+    int c = cmp_variant(x, y);
 
-        while (j > 0 && cmp_variant(p, &p->cands[idx[j - 1]], &p->cands[v]) > 0) {
-            idx[j] = idx[j - 1];
-            j--;
-        }
-        idx[j] = v;
-    }
+    return c != 0 ? c : (x > y) - (x < y);
 }
 
 /* The range as a name suffix: lower case, each run of other characters one '-'. */
@@ -772,26 +794,28 @@ static enum og_err name_source(struct planner *p, size_t s, bool suffixed)
 static enum og_err make_sources(struct planner *p, const size_t *order, size_t placed)
 {
     struct og_migrate_plan *plan = p->plan;
-    size_t *idx = malloc((placed + 1) * sizeof(size_t));
+    struct cand **idx = malloc((placed + 1) * sizeof(*idx));
     enum og_err rc = OG_OK;
 
     if (idx == NULL)
         return OG_ENOMEM;
-    memcpy(idx, order, placed * sizeof(size_t));
-    sort_variants(p, idx, placed);
+    for (size_t i = 0; i < placed; i++)
+        idx[i] = &p->cands[order[i]];
+    if (placed > 1)
+        qsort(idx, placed, sizeof(*idx), cmp_variant_ptr);
     plan->sources = calloc(placed + 1, sizeof(*plan->sources));
     if (plan->sources == NULL) {
         free(idx);
         return OG_ENOMEM;
     }
     for (size_t i = 0; rc == OG_OK && i < placed; i++) {
-        struct cand *c = &p->cands[idx[i]];
+        struct cand *c = idx[i];
         struct og_migrate_source *s;
         const struct repo_in *r = &p->repos[c->repo_in];
         const char *base;
         size_t blen;
 
-        if (i > 0 && cmp_variant(p, &p->cands[idx[i - 1]], c) == 0) {
+        if (i > 0 && cmp_variant(idx[i - 1], c) == 0) {
             c->variant = plan->n_sources - 1;
             continue;
         }
@@ -1124,11 +1148,22 @@ static int cmp_issue(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+static int cmp_source_ptr(const void *x, const void *y)
+{
+    const struct og_migrate_source *a = *(struct og_migrate_source *const *)x;
+    const struct og_migrate_source *b = *(struct og_migrate_source *const *)y;
+
+    if (a->batch != b->batch)
+        return a->batch < b->batch ? -1 : 1;
+    /* Names are unique in a namespace: the order is total. */
+    return cmp_names(a->ns, a->name, b->ns, b->name);
+}
+
 /* Sources in batch order, then by namespace and name; `remap` gets old -> new. */
 static enum og_err order_sources(struct og_migrate_plan *plan, size_t *remap)
 {
     struct og_migrate_source *sorted = calloc(plan->n_sources + 1, sizeof(*sorted));
-    size_t *idx = calloc(plan->n_sources + 1, sizeof(size_t));
+    struct og_migrate_source **idx = calloc(plan->n_sources + 1, sizeof(*idx));
 
     if (sorted == NULL || idx == NULL) {
         free(sorted);
@@ -1136,25 +1171,12 @@ static enum og_err order_sources(struct og_migrate_plan *plan, size_t *remap)
         return OG_ENOMEM;
     }
     for (size_t i = 0; i < plan->n_sources; i++)
-        idx[i] = i;
-    /* Insertion sort: stable, and no global comparator state. */
-    for (size_t i = 1; i < plan->n_sources; i++) {
-        size_t v = idx[i], j = i;
-
-        for (; j > 0; j--) {
-            const struct og_migrate_source *a = &plan->sources[idx[j - 1]], *b = &plan->sources[v];
-            int c = a->batch != b->batch ? (a->batch < b->batch ? -1 : 1)
-                                         : cmp_names(a->ns, a->name, b->ns, b->name);
-
-            if (c <= 0)
-                break;
-            idx[j] = idx[j - 1];
-        }
-        idx[j] = v;
-    }
+        idx[i] = &plan->sources[i];
+    if (plan->n_sources > 1)
+        qsort(idx, plan->n_sources, sizeof(*idx), cmp_source_ptr);
     for (size_t i = 0; i < plan->n_sources; i++) {
-        sorted[i] = plan->sources[idx[i]];
-        remap[idx[i]] = i;
+        sorted[i] = *idx[i];
+        remap[idx[i] - plan->sources] = i;
     }
     free(plan->sources);
     plan->sources = sorted;
@@ -1289,8 +1311,10 @@ enum og_err og_migrate_plan_build(const struct og_config *cfg, const struct og_m
     /* Candidates by (namespace, name): the rank that breaks ties, and the dependsOn lookup. */
     if (p.n_cands > 1)
         qsort(p.cands, p.n_cands, sizeof(*p.cands), cmp_cand);
-    order = calloc(p.n_cands + 1, sizeof(size_t));
-    rc = order == NULL ? OG_ENOMEM : read_deps(&p);
+    rc = drop_duplicates(&p);
+    order = rc == OG_OK ? calloc(p.n_cands + 1, sizeof(size_t)) : NULL;
+    if (rc == OG_OK)
+        rc = order == NULL ? OG_ENOMEM : read_deps(&p);
     if (rc == OG_OK)
         rc = topo_order(&p, order, &placed);
     if (rc == OG_OK && placed < p.n_cands)

@@ -360,7 +360,7 @@ OG_TEST(what_is_not_migrated)
         "name: bitnami, namespace: flux-system}}}}\n"
         "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
         "metadata: {name: twice, namespace: a}\n"
-        "spec: {chart: {spec: {chart: y, sourceRef: {kind: HelmRepository, "
+        "spec: {chart: {spec: {chart: yy, sourceRef: {kind: HelmRepository, "
         "name: bitnami, namespace: flux-system}}}}\n"
         "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
         "metadata: {name: both, namespace: a}\n"
