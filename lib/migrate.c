@@ -68,7 +68,7 @@ struct planner {
     size_t n_issues, cap_issues;
     const struct og_migrate_input **ocirepos; /* OCIRepositories among the inputs */
     size_t n_ocirepos, cap_ocirepos;
-    size_t cap_plan_repos, cap_sources;
+    size_t cap_plan_repos;
 };
 
 /* ---- small helpers ---- */
@@ -215,6 +215,26 @@ static bool exact_version(const char *v)
     if (v[i] == '+' && (++i, !identifiers(v, &i)))
         return false;
     return v[i] == '\0';
+}
+
+/*
+ * The OCI ref of a chart version, as a new string (NULL: out of memory): an exact version is a
+ * tag (`*tag`), '+' written '_' as Helm pushes it; anything else is the semver range as
+ * written, "*" for none.
+ */
+static char *ref_of(const char *v, bool *tag)
+{
+    char *ref;
+
+    *tag = exact_version(v);
+    if (v[0] == '\0')
+        return strdup("*");
+    ref = strdup(v);
+    for (char *q = ref; *tag && q != NULL && *q != '\0'; q++) {
+        if (*q == '+')
+            *q = '_';
+    }
+    return ref;
 }
 
 /* ---- reading the inputs ---- */
@@ -375,25 +395,9 @@ static enum og_err read_release(struct planner *p, size_t i)
     c->repo_name = p->repos[r].at.name;
     c->chart = chart_name;
     c->order = SIZE_MAX;
-    {
-        const char *v = og_manifest_is_string(version) ? version->value : "";
-
-        c->tag = exact_version(v);
-        if (v[0] == '\0' || strcmp(v, "*") == 0) {
-            c->ref = strdup("*");
-        } else if (c->tag) {
-            /* Helm pushes version 1.0.0+build as the tag 1.0.0_build ('+' is not allowed). */
-            c->ref = strdup(v);
-            for (char *q = c->ref; q != NULL && *q != '\0'; q++) {
-                if (*q == '+')
-                    *q = '_';
-            }
-        } else {
-            c->ref = strdup(v);
-        }
-        if (c->ref == NULL)
-            return OG_ENOMEM;
-    }
+    c->ref = ref_of(og_manifest_is_string(version) ? version->value : "", &c->tag);
+    if (c->ref == NULL)
+        return OG_ENOMEM;
     /* verify is a mapping (anything else was not valid in the HelmRelease either). */
     c->verify = og_manifest_get(cs, og_str_of("verify"));
     if (c->verify != NULL && c->verify->type != OG_MANIFEST_MAPPING)
@@ -673,7 +677,9 @@ static enum og_err report_cycles(struct planner *p)
         /* The rest of the path waits on the next release along it. */
         for (size_t k = 0; rc == OG_OK && k < n; k++) {
             const struct cand *c = &p->cands[path[k]];
-            const struct cand *next = &p->cands[k + 1 < n || loop != SIZE_MAX ? path[k + 1] : cur];
+            /* (An unplaced release always has an unplaced dependency: `cur` is one.) */
+            size_t to = k + 1 < n || loop != SIZE_MAX ? path[k + 1] : cur;
+            const struct cand *next = &p->cands[to != SIZE_MAX ? to : path[k]];
 
             p->cands[path[k]].stuck = true;
             rc = add_issue(p, &c->at, c->input, false,
