@@ -52,6 +52,76 @@ def captured(name):
         return f.read()
 
 
+FLUX_CRDS = {
+    "HelmRepository": "source.toolkit.fluxcd.io_helmrepositories.yaml",
+    "OCIRepository": "source.toolkit.fluxcd.io_ocirepositories.yaml",
+    "HelmRelease": "helm.toolkit.fluxcd.io_helmreleases.yaml",
+}
+
+
+def crd_schema(kind, api_version):
+    """The openAPIV3Schema of the served version of `kind`'s Flux CRD in the shared data, or
+    None when the data or python3-jsonschema (and python3-yaml) is absent."""
+    path = os.path.join(DATA_DIR, "flux", FLUX_CRDS[kind])
+    try:
+        import jsonschema  # noqa: F401
+        import yaml
+    except ImportError:
+        return None
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        crd = yaml.safe_load(f)
+    version = api_version.rpartition("/")[2]
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version and v.get("served"):
+            return v["schema"]["openAPIV3Schema"]
+    raise AssertionError("%s %s is not served by %s" % (kind, api_version, path))
+
+
+def crd_pruned(schema, value, path=""):
+    """The fields of `value` the apiserver would prune: members of an object whose structural
+    schema lists `properties` and neither `additionalProperties` nor
+    `x-kubernetes-preserve-unknown-fields` (a field v2 dropped vanishes without an error)."""
+    out = []
+    if isinstance(value, dict) and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        props = schema.get("properties")
+        for k, v in value.items():
+            if props is not None and k in props:
+                out += crd_pruned(props[k], v, path + "/" + k)
+            elif props is not None and "additionalProperties" not in schema:
+                out.append(path + "/" + k)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += crd_pruned(schema["additionalProperties"], v, path + "/" + k)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(value):
+            out += crd_pruned(schema["items"], v, "%s/%d" % (path, i))
+    return out
+
+
+def crd_validate(doc):
+    """Checks `doc` against its Flux CRD schema (python3-jsonschema, Draft 7: type, properties,
+    required, enum, pattern, items, min/max; x-kubernetes-validations are not run) and that
+    the apiserver would prune none of its fields. False when the schema cannot be had (the
+    caller says so); an invalid doc fails the test."""
+    s = crd_schema(doc["kind"], doc["apiVersion"])
+    if s is None:
+        return False
+    import jsonschema
+    pruned = crd_pruned(s, doc)
+    check(not pruned, "%s has fields its CRD does not know (pruned)" % doc["kind"], pruned)
+    errors = sorted(jsonschema.Draft7Validator(s).iter_errors(doc), key=str)
+    check(not errors, "%s is not valid under its CRD" % doc["kind"],
+          ["%s: %s" % ("/".join(map(str, e.absolute_path)), e.message) for e in errors])
+    return True
+
+
+def run_bin(*args, cwd, stdin=None, timeout=60):
+    """Runs $OCIGATE_BIN with `args` in `cwd`: (exit status, stdout text, stderr text)."""
+    p = subprocess.run([BIN, *args], cwd=cwd, input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
 def fixture(name):
     with open(os.path.join(SOURCE_DIR, "tests", "data", name), "rb") as f:
         return f.read()

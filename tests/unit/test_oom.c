@@ -13,6 +13,7 @@
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/manifest.h"
+#include "ocigate/migrate.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 #include "ocigate/yamledit.h"
@@ -314,6 +315,72 @@ static enum og_err fix_manifest(enum og_mode unused)
 
 #endif
 
+#ifndef OG_OOM_SKIP
+/* Releases sharing an OCIRepository, a dependsOn chain, a cycle, a v2beta1 postRenderer to
+ * convert, a release that is not migrated, notes. */
+static const char migrate_yaml[] =
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+    "metadata: {name: b, namespace: f}\n"
+    "spec: {url: 'https://charts.bitnami.com/bitnami', secretRef: {name: s}, insecure: true}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2beta1\nkind: HelmRelease\n"
+    "metadata: {name: r1, namespace: a, uid: x, annotations: {k: v}}\n"
+    "spec: {dependsOn: [{name: r2}], chart: {spec: {chart: redis, version: 1.2.3, interval: 1m, "
+    "verify: {provider: cosign}, sourceRef: {kind: HelmRepository, name: b, namespace: f}}}, "
+    "values: {n: 0x10}, valuesFrom: [{kind: Secret, name: s}], postRenderers: [{kustomize: "
+    "{patchesStrategicMerge: [{kind: D}], patchesJson6902: [{target: {kind: S}, patch: "
+    "[{op: remove, path: /a}]}]}}]}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r2, "
+    "namespace: a}\nspec: {chart: {spec: {chart: redis, version: 2.x, sourceRef: {kind: "
+    "HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r3, "
+    "namespace: a}\nspec: {chart: {spec: {chart: redis, version: 2.x, sourceRef: {kind: "
+    "HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: c1, "
+    "namespace: a}\nspec: {dependsOn: [{name: c2}], chart: {spec: {chart: x, sourceRef: "
+    "{kind: HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: c2, "
+    "namespace: a}\nspec: {dependsOn: [{name: c1}], chart: {spec: {chart: x, sourceRef: "
+    "{kind: HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: o, "
+    "namespace: a}\nspec: {chart: {spec: {chart: x, sourceRef: {kind: HelmRepository, "
+    "name: gone}}}}\n";
+
+/* One migration plan from a manifest, and its YAML, start to end. */
+static enum og_err plan_migration(enum og_mode unused)
+{
+    struct og_migrate_input in[8];
+    struct og_migrate_plan plan;
+    struct og_config *cfg = NULL;
+    struct og_manifest *m = NULL;
+    struct og_buf out;
+    enum og_err rc;
+    size_t n = 0;
+
+    (void)unused;
+    og_buf_init(&out, 1u << 20);
+    memset(&plan, 0, sizeof(plan));
+    rc = og_config_new(&cfg);
+    if (rc == OG_OK)
+        rc = og_manifest_parse(migrate_yaml, sizeof(migrate_yaml) - 1, "oom.yaml", NULL, &m, NULL);
+    for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m) && n < 8; i++) {
+        in[n].obj = og_manifest_object(m, i);
+        in[n++].file = "oom.yaml";
+    }
+    if (rc == OG_OK)
+        rc = og_migrate_plan_build(cfg, in, n, 1, &plan);
+    for (size_t b = 0; rc == OG_OK && b < plan.n_batches; b++)
+        rc = og_migrate_format_batch(&plan, b, OG_MIGRATE_SOURCES | OG_MIGRATE_RELEASES, &out);
+    /* Only a complete run checks the result: a failed one returns OG_ENOMEM above. */
+    if (rc == OG_OK && (plan.n_releases != 3 || plan.n_sources != 2 || plan.n_not_migrated != 3))
+        rc = OG_EINVAL;
+    og_migrate_plan_cleanup(&plan);
+    og_buf_cleanup(&out);
+    og_manifest_free(m);
+    og_config_unref(cfg);
+    return rc;
+}
+#endif
+
 /* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
 #ifndef OG_OOM_SKIP
 static void torture(enum og_err (*fn)(enum og_mode), enum og_mode mode, const char *what)
@@ -438,6 +505,16 @@ OG_TEST(ratchet_every_allocation_may_fail)
 #endif
 }
 
+OG_TEST(migrate_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(plan_migration, OG_MODE_OFF, "migration plan and its YAML");
+#endif
+}
+
 OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(ratchet_every_allocation_may_fail),
              OG_T(config_every_allocation_may_fail), OG_T(manifest_every_allocation_may_fail),
-             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail))
+             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail),
+             OG_T(migrate_every_allocation_may_fail))
