@@ -24,6 +24,7 @@
 #include "log.h"
 #include "reload.h"
 #include "snapshot.h"
+#include "tls.h"
 
 #include "ocigate/config.h"
 
@@ -77,6 +78,7 @@ static const struct {
 
 struct serve_opts {
     struct srv_httpd_opts http;
+    struct srv_tls_paths tls;
     const char *config;
     unsigned drain_s;
     int log_level;
@@ -113,6 +115,11 @@ static void usage(FILE *out)
             "                       (default: " DEFAULT_LISTEN ")\n"
             "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
+            "                       (both reloaded on SIGHUP and when a file changes; a\n"
+            "                       bad new pair is logged and the running one stays)\n"
+            "  --client-ca FILE     PEM CA of client certificates: the TLS handshake asks\n"
+            "                       for one, /mutate and /validate answer 401 without and\n"
+            "                       403 with one that does not chain to it (reloaded too)\n"
             "  --config FILE        YAML configuration (see 'ocigate config default');\n"
             "                       reloaded on SIGHUP and when the file changes\n"
             "  --threads N          worker threads, %s (default: number of CPUs)\n"
@@ -146,8 +153,8 @@ static void usage(FILE *out)
     srv_key_flags_usage(out, srv_key_flags);
     fprintf(out, "\n"
                  "precedence: flags > the --config file > built-in defaults, also on reload.\n"
-                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
-                 "file is logged and the running config stays).\n");
+                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file and\n"
+                 "the TLS files (a bad file is logged and the running one stays).\n");
 }
 
 /* Parses a value option into `*out`, or prints why not (the file's message for the value). */
@@ -171,6 +178,7 @@ static struct option *long_options(void)
         {"listen", required_argument, NULL, 'l'},    {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'k'},   {"config", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"client-ca", required_argument, NULL, 'C'},
     };
     size_t n_own = sizeof(own) / sizeof(own[0]), n_keys = 0, n_renames = 0, o;
     struct option *opts;
@@ -239,10 +247,13 @@ static int take_option(int c, const char *val, struct serve_opts *o)
         o->http.listen = val;
         return -1;
     case 'c':
-        o->http.cert_file = val;
+        o->tls.cert_file = val;
         return -1;
     case 'k':
-        o->http.key_file = val;
+        o->tls.key_file = val;
+        return -1;
+    case 'C':
+        o->tls.client_ca_file = val;
         return -1;
     case 'f':
         o->config = val;
@@ -313,7 +324,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         fprintf(stderr, "ocigate serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (o->http.cert_file == NULL || o->http.key_file == NULL) {
+    if (o->tls.cert_file == NULL || o->tls.key_file == NULL) {
         fprintf(stderr, "ocigate serve: --tls-cert and --tls-key are required\n");
         return 2;
     }
@@ -412,6 +423,7 @@ int srv_cmd_serve(int argc, char **argv)
     struct srv_httpd *httpd = NULL;
     struct srv_reload *reload = NULL;
     struct srv_index_cache *cache = NULL;
+    struct srv_tls *tls = NULL;
     struct srv_index_cache_opts co;
     struct srv_config_flags flags;
     const char *mode_name;
@@ -478,15 +490,26 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* The credentials are checked and logged before anything else starts. */
+    og_diag_clear(&diag);
+    if (srv_tls_new(&o.tls, &tls, &diag) != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_snapshot_cleanup();
+        status = 1;
+        goto out;
+    }
+    o.http.tls = tls;
     if (srv_index_cache_new(&co, &cache) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", "cannot start the index cache", NULL);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
     }
     o.http.index_cache = cache;
-    if (srv_reload_start(&flags, &reload) != OG_OK) {
+    if (srv_reload_start(&flags, tls, &reload) != OG_OK) {
         srv_index_cache_free(cache);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
@@ -496,6 +519,7 @@ int srv_cmd_serve(int argc, char **argv)
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
         srv_reload_stop(reload);
         srv_index_cache_free(cache);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
@@ -524,6 +548,8 @@ int srv_cmd_serve(int argc, char **argv)
     srv_httpd_stop(httpd);
     srv_reload_stop(reload);
     srv_index_cache_free(cache);
+    /* Every connection has let go of its credentials by now. */
+    srv_tls_free(tls);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);
     srv_log_batch_stop();
