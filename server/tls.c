@@ -1,6 +1,5 @@
 #include "tls.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,8 +18,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
+#include "certs.h"
 #include "log.h"
 
 /* How often the expiry warning is repeated while it applies. */
@@ -186,29 +185,9 @@ static void sans_add(struct srv_tls_cert_info *info, const char *prefix, const c
         memcpy(info->sans + sizeof(info->sans) - 4, "...", 4);
 }
 
-static void read_sans(X509 *x, struct srv_tls_cert_info *info)
+static void add_san(bool ip, const char *value, size_t len, void *arg)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    int n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
-
-    for (int i = 0; i < n; i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        char ip[INET6_ADDRSTRLEN];
-
-        if (g->type == GEN_DNS) {
-            sans_add(info, "DNS:", (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-                     (size_t)ASN1_STRING_length(g->d.dNSName));
-        } else if (g->type == GEN_IPADD) {
-            int len = ASN1_STRING_length(g->d.iPAddress);
-            const unsigned char *p = ASN1_STRING_get0_data(g->d.iPAddress);
-
-            if ((len == 4 && inet_ntop(AF_INET, p, ip, sizeof(ip)) != NULL) ||
-                (len == 16 && inet_ntop(AF_INET6, p, ip, sizeof(ip)) != NULL))
-                sans_add(info, "IP:", ip, strlen(ip));
-        }
-    }
-    GENERAL_NAMES_free(gens);
-    ERR_clear_error();
+    sans_add(arg, ip ? "IP:" : "DNS:", value, len);
 }
 
 /*
@@ -271,7 +250,7 @@ static enum og_err check_pair(const struct srv_tls_paths *p, const char *crt, si
         goto out;
     }
     (void)snprintf(info->serial, sizeof(info->serial), "%s", hex);
-    read_sans(x, info);
+    srv_certs_each_san(x, add_san, info);
 out:
     OPENSSL_free(hex);
     BN_free(bn);

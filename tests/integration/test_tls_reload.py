@@ -138,18 +138,6 @@ def loaded_lines(srv, trigger=None):
             (trigger is None or l.get("trigger") == trigger)]
 
 
-def wait_serial(srv, cafile, serial, timeout=10):
-    """Waits until a new handshake gets `serial`."""
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = tlsutil.served_serial(srv.port, cafile)
-        if got == serial:
-            return
-        time.sleep(0.05)
-    raise AssertionError("served serial %x, want %x: %s" % (got, serial, srv.log_text()[-2000:]))
-
-
 def wait_lines(srv, msg, n, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -183,11 +171,11 @@ def test_rotation_under_load_zero_failures():
             load = Load(s, ca)
             time.sleep(LOAD_SECONDS * 0.3)
             vol.publish(*b)  # 1: the Secret volume's ..data swap
-            wait_serial(s, ca, sb)
+            tlsutil.wait_serial(s, ca, sb)
             eq(s.request("GET", "/healthz", conn=old).status, 200, "old conn after swap 1")
             time.sleep(max(0, t0 + LOAD_SECONDS * 0.6 - time.monotonic()))
             replace_by_rename(vol.dir, *c)  # 2: mv over the files (the symlinks)
-            wait_serial(s, ca, sc)
+            tlsutil.wait_serial(s, ca, sc)
             eq(s.request("GET", "/healthz", conn=old).status, 200, "old conn after swap 2")
             time.sleep(max(0, t0 + LOAD_SECONDS - time.monotonic()))
             ok, failures = load.stop()
@@ -263,7 +251,7 @@ def test_bad_pairs_keep_the_old_one():
             eq(tlsutil.served_serial(s.port, ca), sgood, "old pair kept after SIGHUP")
             # A good pair is taken again afterwards.
             replace_by_rename(live, *newer)
-            wait_serial(s, ca, tlsutil.file_serial(newer[0]))
+            tlsutil.wait_serial(s, ca, tlsutil.file_serial(newer[0]))
             eq(len(loaded_lines(s, "file change")), 1, "only the good pair was loaded")
 
 
@@ -289,7 +277,7 @@ def test_sighup_reloads_in_place_edit():
                     g.write(data)
             eq(tlsutil.served_serial(s.port, ca), tlsutil.file_serial(a[0]), "still a")
             s.send_signal(signal.SIGHUP)
-            wait_serial(s, ca, tlsutil.file_serial(b[0]))
+            tlsutil.wait_serial(s, ca, tlsutil.file_serial(b[0]))
             eq(len(loaded_lines(s, "SIGHUP")), 1, "one SIGHUP reload")
 
 

@@ -5,6 +5,7 @@ import os
 import socket
 import ssl
 import subprocess
+import time
 
 EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
 
@@ -89,3 +90,15 @@ def served_serial(port, cafile, timeout=10):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
             return der_serial(s.getpeercert(binary_form=True))
+
+
+def wait_serial(srv, cafile, serial, timeout=10):
+    """Waits until a new handshake with the ogtest.Server `srv` gets `serial`."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = served_serial(srv.port, cafile)
+        if got == serial:
+            return
+        time.sleep(0.05)
+    raise AssertionError("served serial %x, want %x: %s" % (got, serial, srv.log_text()[-2000:]))
