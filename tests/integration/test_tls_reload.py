@@ -7,7 +7,6 @@ several kinds refused with the old one kept; SIGHUP; the expiry warning."""
 import os
 import signal
 import tempfile
-import threading
 import time
 
 import ogtest
@@ -73,64 +72,26 @@ def config_file(d):
     return path
 
 
-class Load:
-    """Threads POSTing an AdmissionReview to /validate, a new connection every few requests;
-    records every failure and the serial each handshake got. Bounded in time and count."""
+class Load(ogtest.Load):
+    """Threads POSTing an AdmissionReview to /validate, a new connection every few requests
+    (handshakes run throughout), recording the serial each handshake got. Bounded in time
+    (stop()) and count."""
 
-    def __init__(self, srv, cafile, threads=4):
-        self.srv = srv
-        self.body = fixture("review-bitnami-create.json")
-        self.ctx = __import__("ssl").create_default_context(cafile=cafile)
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.handshakes = 0
-        self.failures = []
+    def __init__(self, srv):
         self.serials = {}
-        self.threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(threads)]
-        for t in self.threads:
-            t.start()
+        super().__init__(srv, "/validate", fixture("review-bitnami-create.json"),
+                         per_conn=REQUESTS_PER_CONN, max_requests=LOAD_MAX_REQUESTS,
+                         classify=lambda r: r.json()["response"]["uid"] and "ok",
+                         on_connect=self.handshake)
 
-    def worker(self):
-        import http.client
-        conn, used = None, 0
-        while not self.stop_flag.is_set():
-            with self.lock:
-                if self.ok + len(self.failures) >= LOAD_MAX_REQUESTS:
-                    break
-            try:
-                if conn is None:
-                    conn = http.client.HTTPSConnection("127.0.0.1", self.srv.port,
-                                                       context=self.ctx, timeout=10)
-                    conn.connect()
-                    serial = tlsutil.der_serial(conn.sock.getpeercert(binary_form=True))
-                    with self.lock:
-                        self.handshakes += 1
-                        self.serials[serial] = self.serials.get(serial, 0) + 1
-                    used = 0
-                r = self.srv.review("/validate", self.body, conn=conn)
-                if r.status != 200 or b'"uid"' not in r.body:
-                    raise AssertionError("status %d: %r" % (r.status, r.body[:200]))
-                used += 1
-                with self.lock:
-                    self.ok += 1
-                if used >= REQUESTS_PER_CONN:
-                    conn.close()
-                    conn = None
-            except Exception as e:  # every failure is recorded, none stops the loop
-                with self.lock:
-                    self.failures.append(repr(e))
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
+    def handshake(self, conn):
+        serial = tlsutil.der_serial(conn.sock.getpeercert(binary_form=True))
+        with self.lock:
+            self.serials[serial] = self.serials.get(serial, 0) + 1
 
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
-        return self.ok, self.failures
+    @property
+    def handshakes(self):
+        return sum(self.serials.values())
 
 
 def loaded_lines(srv, trigger=None):
@@ -168,7 +129,7 @@ def test_rotation_under_load_zero_failures():
             old = s.conn()
             eq(s.request("GET", "/healthz", conn=old).status, 200, "healthz on the old conn")
             t0 = time.monotonic()
-            load = Load(s, ca)
+            load = Load(s)
             time.sleep(LOAD_SECONDS * 0.3)
             vol.publish(*b)  # 1: the Secret volume's ..data swap
             tlsutil.wait_serial(s, ca, sb)

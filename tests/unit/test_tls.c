@@ -39,7 +39,7 @@ static void make_dir(struct dir *d, const char *const *hosts, size_t n_hosts)
 
 static void cleanup_dir(struct dir *d)
 {
-    static const char *const names[] = {"tls.crt", "tls.key", "ca.crt", "ca.key", "junk",
+    static const char *const names[] = {"tls.crt", "tls.key", "ca.crt", "ca.key",
                                         "a.crt",   "a.key",   "b.crt",  "b.key"};
     char p[160];
 
@@ -48,16 +48,6 @@ static void cleanup_dir(struct dir *d)
         (void)unlink(p);
     }
     (void)rmdir(d->path);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL)
-        OG_FAIL_("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
 }
 
 /* Copies `src` to `dst` through a temporary name and rename(2). */
@@ -141,14 +131,13 @@ OG_TEST(bad_files)
     struct srv_tls_paths p;
     struct srv_tls_creds *c = NULL;
     struct og_diag diag;
-    char junk[160], missing[160];
+    const char *junk = OG_SOURCE_DIR "/README.md";
+    char missing[160];
     int64_t now = (int64_t)time(NULL);
 
     make_dir(&a, NULL, 0);
     make_dir(&b, NULL, 0);
-    snprintf(junk, sizeof(junk), "%s/junk", a.path);
     snprintf(missing, sizeof(missing), "%s/missing", a.path);
-    write_file(junk, "-----BEGIN NOTHING-----\nxx\n-----END NOTHING-----\n");
     {
         const struct {
             const char *crt, *key, *ca;
