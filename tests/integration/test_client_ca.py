@@ -18,8 +18,10 @@ from ogtest import Server, check, eq, fixture
 INDEX_OFF = "index: {enabled: false}\n"
 
 
-def client(srv, cafile, cert=None):
+def client(srv, cafile, cert=None, tls12=False):
     ctx = ssl.create_default_context(cafile=cafile)
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     if cert is not None:
         ctx.load_cert_chain(*cert)
     return http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=10)
@@ -94,13 +96,23 @@ def test_client_certificates():
             status, body, _ = post(c, "/validate")
             eq(status, 200, "validate with the CA's client certificate: %r" % body[:200])
             check(b'"uid"' in body, "an AdmissionReview answer", body[:200])
+            kept = c.sock
             eq(post(c, "/mutate")[0], 200, "a second admission on the same connection")
+            check(c.sock is kept, "kept alive")
+            # TLS 1.2 asks for the certificate in its own message order: the same results.
+            for cert, want in ((good, 200), (bad, 403), (None, 401)):
+                c12 = client(s, ca, cert, tls12=True)
+                c12.connect()
+                eq(c12.sock.version(), "TLSv1.2", "TLS version")
+                status, body, hdr = post(c12, "/validate")
+                eq(status, want, "TLS 1.2 with %r: %r %r" % (cert, body[:100], hdr))
+                c12.close()
             # The admission never ran for the refused ones: only the two admitted were logged.
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and len(admitted(s)) < 2:
+            while time.monotonic() < deadline and len(admitted(s)) < 3:
                 time.sleep(0.02)
             time.sleep(0.1)  # info lines are written in batches
-            eq(len(admitted(s)), 2, "admission log lines")
+            eq(len(admitted(s)), 3, "admission log lines")
             # The client CA is reloaded with the certificate: swap in the rogue CA.
             tmp = live_ca + ".new"
             with open(rogue, "rb") as f, open(tmp, "wb") as g:
@@ -110,6 +122,7 @@ def test_client_certificates():
             while time.monotonic() < deadline and len(
                     [l for l in s.log_lines() if l.get("msg") == "tls certificate loaded"]) < 2:
                 time.sleep(0.02)
+            check(c.sock is not None and c.sock is kept, "still the same connection")
             eq(post(c, "/validate")[0], 403, "the open connection is checked against the new CA")
             c.close()
             c = client(s, ca, bad)
