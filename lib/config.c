@@ -24,11 +24,14 @@ _Static_assert(sizeof(enum og_mode) == sizeof(int), "enum og_mode is int-sized")
 _Static_assert(sizeof(enum og_index_threshold) == sizeof(int), "threshold is int-sized");
 _Static_assert(sizeof(enum og_on_unknown) == sizeof(int), "on_unknown is int-sized");
 _Static_assert(sizeof(enum og_tls_version) == sizeof(int), "tls version is int-sized");
+_Static_assert(sizeof(enum og_ratchet) == sizeof(int), "ratchet is int-sized");
 
 static const char *const mode_names[] = {"off", "audit", "mutate", "enforce", NULL};
 static const char *const threshold_names[] = {"newest", "any", NULL};
 static const char *const on_unknown_names[] = {"allow", "deny", NULL};
 static const char *const tls_names[] = {"1.2", "1.3", NULL};
+/* In the order of enum og_ratchet. */
+static const char *const ratchet_names[] = {"inherit", "false", "true", NULL};
 
 #define N_MODES (sizeof(mode_names) / sizeof(mode_names[0]) - 1)
 
@@ -71,6 +74,10 @@ const struct og__key og__config_keys[] = {
     {SCALAR("mode", OG__KEY_ENUM, mode), .names = mode_names, .def = "mutate",
      .doc = "Default mode for affected HelmRepository objects: enforce (deny with guidance), "
             "mutate (patch to type: oci), audit (allow with warnings) or off."},
+    {SCALAR("ratchet", OG__KEY_BOOL, ratchet), .def = "true",
+     .doc = "Ratchet: in enforce mode (and for what mutate cannot patch) an UPDATE that leaves "
+            "spec.url and spec.type unchanged is allowed with warnings instead of denied, so "
+            "objects that predate ocigate keep reconciling; false denies every touch."},
     {.path = "namespaces",
      .type = OG__KEY_OBJLIST,
      .off = CFG_OFF(ns_rules),
@@ -79,7 +86,8 @@ const struct og__key og__config_keys[] = {
      .max = 1024,
      .item_done = ns_rule_done,
      .doc = "Per-namespace modes; the first rule whose match fits the namespace wins.",
-     .example = "[{match: \"team-*\", mode: enforce}, {match: legacy, mode: audit}]"},
+     .example = "[{match: \"team-*\", mode: enforce, ratchet: false}, {match: legacy, mode: "
+                "audit}]"},
     {.path = "namespaces[].match",
      .type = OG__KEY_GLOB,
      .off = offsetof(struct og_ns_rule, pattern),
@@ -92,6 +100,14 @@ const struct og__key og__config_keys[] = {
      .names = mode_names,
      .required = true,
      .doc = "The mode for matching namespaces: enforce, mutate, audit or off."},
+    {.path = "namespaces[].ratchet",
+     .type = OG__KEY_ENUM,
+     .off = offsetof(struct og_ns_rule, ratchet),
+     .size = sizeof(enum og_ratchet),
+     .names = ratchet_names,
+     .def = "inherit",
+     .doc = "The ratchet for matching namespaces: true, false, or inherit (the top-level "
+            "ratchet; the default)."},
     {.path = "exempt",
      .type = OG__KEY_SECTION,
      .doc = "Requests that are never checked (mode off), matched with '*' globs."},
@@ -154,7 +170,8 @@ const struct og__key og__config_keys[] = {
      .doc = "Index fetches running at once to one host and port (1 to 4096; read at start)."},
     {SCALAR("index.budget", OG__KEY_DURATION, index.budget_ms), .unit_ms = 1, .def = "1500ms",
      .min = 0, .max = 25 * SEC_MS,
-     .doc = "Longest an admission waits for an analysis (0s to 25s); then onUnknown applies."},
+     .doc = "Longest an admission waits for an analysis (0s to 25s); then onUnknown applies. "
+            "It must fit in webhookTimeout (README, Timeouts)."},
     {SCALAR("index.connectTimeout", OG__KEY_DURATION, index.connect_timeout_ms), .unit_ms = 1,
      .def = "3s", .min = 100, .max = MIN_MS, .doc = "TCP and TLS connect timeout (100ms to 1m)."},
     {SCALAR("index.fetchTimeout", OG__KEY_DURATION, index.fetch_timeout_ms), .unit_ms = 1,
@@ -172,6 +189,10 @@ const struct og__key og__config_keys[] = {
     {LIST("index.allowCIDRs", OG__KEY_CIDR, index.allow_cidrs, index.n_allow_cidrs),
      .doc = "Address blocks the fetcher may reach even when private.",
      .example = "[\"10.20.0.0/16\", \"fd00::/8\"]"},
+    {SCALAR("webhookTimeout", OG__KEY_DURATION, webhook_timeout_s), .unit_ms = SEC_MS, .def = "3s",
+     .min = 1, .max = 30,
+     .doc = "The webhook configurations' timeoutSeconds (1s to 30s, the apiserver's maximum): "
+            "index.budget plus a safety margin must fit in it (README, Timeouts)."},
     {SCALAR("maxBodyBytes", OG__KEY_SIZE, max_body), .def = "8Mi", .min = 1u << 10,
      .max = 64u << 20, .doc = "Largest AdmissionReview request body accepted (1Ki to 64Mi)."},
     {.path = "tls", .type = OG__KEY_SECTION, .doc = "TLS settings of the webhook server."},
@@ -914,11 +935,22 @@ static bool match_any(char *const *globs, size_t n, const char *s)
     return false;
 }
 
+/* The first namespace rule whose glob matches `ns`, or NULL: it gives the mode and the ratchet. */
+static const struct og_ns_rule *ns_rule(const struct og_config *cfg, const char *ns)
+{
+    for (size_t i = 0; i < cfg->n_ns_rules; i++) {
+        if (og_config_glob_match(cfg->ns_rules[i].pattern, ns))
+            return &cfg->ns_rules[i];
+    }
+    return NULL;
+}
+
 enum og_mode og_config_resolve_mode(const struct og_config *cfg, const char *ns, const char *user,
                                     const char *const *groups, size_t n_groups,
                                     const char *annotation_mode, const char **why)
 {
     const char *reason = OG_MODE_WHY_DEFAULT;
+    const struct og_ns_rule *rule;
     enum og_mode mode = cfg->mode;
     bool by_rule = false;
 
@@ -941,13 +973,11 @@ enum og_mode og_config_resolve_mode(const struct og_config *cfg, const char *ns,
             goto out;
         }
     }
-    for (size_t i = 0; i < cfg->n_ns_rules; i++) {
-        if (og_config_glob_match(cfg->ns_rules[i].pattern, ns)) {
-            mode = cfg->ns_rules[i].mode;
-            reason = OG_MODE_WHY_NAMESPACE_RULE;
-            by_rule = true;
-            break;
-        }
+    rule = ns_rule(cfg, ns);
+    if (rule != NULL) {
+        mode = rule->mode;
+        reason = OG_MODE_WHY_NAMESPACE_RULE;
+        by_rule = true;
     }
     /* Nothing is checked in mode off, so an annotation there has nothing to lower. */
     if (annotation_mode == NULL || mode == OG_MODE_OFF)
@@ -965,6 +995,35 @@ out:
     if (why != NULL)
         *why = reason;
     return mode;
+}
+
+bool og_config_resolve_ratchet(const struct og_config *cfg, const char *ns)
+{
+    const struct og_ns_rule *rule = ns_rule(cfg, ns != NULL ? ns : "");
+
+    if (rule == NULL || rule->ratchet == OG_RATCHET_INHERIT)
+        return cfg->ratchet;
+    return rule->ratchet == OG_RATCHET_ON;
+}
+
+bool og_config_has_conflict(const struct og_config *cfg, char *msg, size_t size)
+{
+    uint64_t need = (uint64_t)cfg->index.budget_ms + OG_CONFIG_TIMEOUT_MARGIN_MS;
+    const struct og__key *budget = og__config_key("index.budget");
+    const struct og__key *timeout = og__config_key("webhookTimeout");
+    char b[32], t[32];
+
+    if (!cfg->index.enabled || need <= (uint64_t)cfg->webhook_timeout_s * 1000)
+        return false;
+    (void)failf(msg, size,
+                "index.budget: %s plus %dms for the rest of the call exceeds webhookTimeout %s: "
+                "a cold admission would time out at the apiserver (failurePolicy) instead of "
+                "following index.onUnknown; lower index.budget, or raise webhookTimeout with "
+                "the webhooks' timeoutSeconds (README, Timeouts)",
+                og__config_num_format(budget, cfg->index.budget_ms, b, sizeof(b)),
+                OG_CONFIG_TIMEOUT_MARGIN_MS,
+                og__config_num_format(timeout, cfg->webhook_timeout_s, t, sizeof(t)));
+    return true;
 }
 
 bool og_mode_why_annotation_ignored(const char *why)

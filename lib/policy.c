@@ -120,6 +120,53 @@ static const struct og_migration *find_migration(const struct og_config *cfg, st
     return NULL;
 }
 
+/* spec.type as the rules read it: missing (or not a string) is Flux's default. */
+static const char *type_or_default(const char *type)
+{
+    return type != NULL && type[0] != '\0' ? type : "default";
+}
+
+/* True when og_url_normalize() gives the same text for both urls. */
+static enum og_err same_normalized(struct og_str a, struct og_str b, bool *same)
+{
+    struct og_buf na, nb;
+    enum og_err rc;
+
+    og_buf_init(&na, URL_MAX);
+    og_buf_init(&nb, URL_MAX);
+    *same = false;
+    rc = og_url_normalize(a, &na, NULL);
+    if (rc == OG_OK)
+        rc = og_url_normalize(b, &nb, NULL);
+    if (rc == OG_OK)
+        *same = og_str_eq(og_buf_view(&na), og_buf_view(&nb));
+    og_buf_cleanup(&na);
+    og_buf_cleanup(&nb);
+    /* A url that does not parse is compared by its bytes only. */
+    return rc == OG_EINVAL ? OG_OK : rc;
+}
+
+/*
+ * Whether the UPDATE leaves spec.url and spec.type as the old object had them, compared as the
+ * rules read them: types with a missing one as "default", urls by their bytes or, failing
+ * that, by their normalized form (the form the migration table and the index cache use), so
+ * that every rule sees the very same repository before and after. A url that changes only in
+ * what normalizing drops (a trailing '/', the host's case, a default port) is not a change.
+ */
+static enum og_err unchanged(const struct repo *r, const struct og_admission_context *ctx,
+                             bool *out)
+{
+    *out = false;
+    if (ctx->op != OG_OP_UPDATE || !ctx->has_old || ctx->old_url == NULL ||
+        strcmp(type_or_default(r->type), type_or_default(ctx->old_type)) != 0)
+        return OG_OK;
+    if (og_str_eq(r->url, og_str_of(ctx->old_url))) {
+        *out = true;
+        return OG_OK;
+    }
+    return same_normalized(r->url, og_str_of(ctx->old_url), out);
+}
+
 /* ---- findings: what is wrong, and the fix when there is one ---- */
 
 struct finding {
@@ -545,6 +592,39 @@ static enum og_mode effective_mode(const struct og_config *cfg, const struct og_
                                   obj->mode_annotation, why);
 }
 
+/*
+ * Allows with warnings and audit annotations (`decision` "allowed", "warned" or "ratcheted"):
+ * audit mode's answer, which the ratchet gives too, saying why.
+ */
+static enum og_err warn(const struct finding *f, struct og_decision *d, const char *decision)
+{
+    enum og_err rc;
+
+    if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
+        rc = add_warning(d, "ocigate: %s; allowed", f->problem.ptr);
+    } else {
+        rc = add_warning(d, "ocigate: %s", f->problem.ptr);
+        if (rc == OG_OK && d->suggested_url != NULL)
+            rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s",
+                             d->suggested_url);
+    }
+    if (rc == OG_OK && d->ratcheted)
+        rc = add_warning(d, "ocigate: allowed as this update leaves spec.url and spec.type "
+                            "unchanged (ratchet); changing them needs the fix");
+    if (rc == OG_OK)
+        rc = annotate(d, f, decision);
+    return rc;
+}
+
+/* A denial, unless the ratchet holds: then audit mode's answer (og_decision.ratchet). */
+static enum og_err refuse(const struct repo *r, const struct finding *f, struct og_decision *d)
+{
+    if (!d->ratchet)
+        return deny(r, f, d);
+    d->ratcheted = true;
+    return warn(f, d, "ratcheted");
+}
+
 static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
                           const struct finding *f, struct og_decision *d)
 {
@@ -558,14 +638,11 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
     }
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
         if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
-            return deny(r, f, d);
-        rc = add_warning(d, "ocigate: %s; allowed", f->problem.ptr);
-        if (rc == OG_OK)
-            rc = annotate(d, f, "allowed");
-        return rc;
+            return refuse(r, f, d);
+        return warn(f, d, "allowed");
     }
     if (mode == OG_MODE_ENFORCE || (mode == OG_MODE_MUTATE && !f->fixable))
-        return deny(r, f, d);
+        return refuse(r, f, d);
     if (mode == OG_MODE_MUTATE && ep == OG_ENDPOINT_MUTATE) {
         rc = build_patch(r, f, d);
         if (rc == OG_OK)
@@ -578,12 +655,7 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
         return rc;
     }
     /* audit, or mutate asked through /validate (which never patches): warn. */
-    rc = add_warning(d, "ocigate: %s", f->problem.ptr);
-    if (rc == OG_OK && d->suggested_url != NULL)
-        rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s", d->suggested_url);
-    if (rc == OG_OK)
-        rc = annotate(d, f, "warned");
-    return rc;
+    return warn(f, d, "warned");
 }
 
 /* Turns the finding into the decision `d` (which holds the mode): the end of either step. */
@@ -635,6 +707,13 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     d.mode = effective_mode(cfg, obj, ctx, &d.mode_why);
     if (d.mode == OG_MODE_OFF || !read_repo(obj, &r))
         goto out;
+    /* Only enforce and mutate deny: the ratchet is not looked for in audit mode. */
+    if ((d.mode == OG_MODE_ENFORCE || d.mode == OG_MODE_MUTATE) &&
+        og_config_resolve_ratchet(cfg, obj->namespace_)) {
+        rc = unchanged(&r, ctx, &d.ratchet);
+        if (rc != OG_OK)
+            goto out;
+    }
     if (og_url_kind_is_http(r.kind)) {
         /* Normalized once: for the migration table, and as the name of the index. A url that
          * does not parse names no migration and is fetched as written: the fetcher refuses it
@@ -655,6 +734,8 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
         d.index_url = og_buf_take(&norm, NULL);
         if (d.index_url == NULL)
             rc = OG_ENOMEM;
+        /* Where nothing can be patched, the ratchet leaves the verdict only the warnings. */
+        d.index_advisory = d.ratchet && (d.mode == OG_MODE_ENFORCE || ep == OG_ENDPOINT_VALIDATE);
         goto out;
     }
     if (rc != OG_OK || f.rule == OG_RULE_NONE)

@@ -626,6 +626,28 @@ static bool spec_member(struct scan *s, const struct tok *key, struct level *lv)
     return skip(s);
 }
 
+#define OLD "/request/oldObject"
+
+/* request.oldObject: only spec.url and spec.type, which the ratchet compares (policy.h). */
+static bool old_spec_member(struct scan *s, const struct tok *key, struct level *lv)
+{
+    struct og_review_old_object *old = lv->target;
+
+    if (key_is(key, "url"))
+        return once(s, &lv->seen, 1, OLD "/spec", "url") && get_string(s, "", false, &old->url);
+    if (key_is(key, "type"))
+        return once(s, &lv->seen, 2, OLD "/spec", "type") && get_string(s, "", false, &old->type);
+    return skip(s);
+}
+
+static bool old_object_member(struct scan *s, const struct tok *key, struct level *lv)
+{
+    if (key_is(key, "spec"))
+        return once(s, &lv->seen, 1, OLD, "spec") &&
+               members(s, "", false, old_spec_member, lv->target, NULL);
+    return skip(s);
+}
+
 static bool object_member(struct scan *s, const struct tok *key, struct level *lv)
 {
     struct og_review_object *obj = lv->target;
@@ -749,6 +771,9 @@ static bool request_member(struct scan *s, const struct tok *key, struct level *
                members(s, "/request/userInfo", true, user_member, req, NULL);
     if (key_is(key, "object"))
         return once(s, &lv->seen, 64, "/request", "object") && read_object(s, &req->object);
+    if (key_is(key, "oldObject"))
+        return once(s, &lv->seen, 256, "/request", "oldObject") &&
+               members(s, OLD, true, old_object_member, &req->old_object, &req->old_object.present);
     if (key_is(key, "dryRun")) {
         char c = peek(s);
 
@@ -912,6 +937,9 @@ bool og_review_policy_input(const struct og_review *rv, struct og_policy_object 
     ctx->groups = req->groups;
     ctx->n_groups = req->n_groups;
     ctx->dry_run = req->dry_run;
+    ctx->has_old = req->old_object.present;
+    ctx->old_url = req->old_object.url;
+    ctx->old_type = req->old_object.type;
     if (!o->present)
         return false;
     obj->group = req->group;

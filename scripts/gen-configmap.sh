@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# gen-configmap.sh [OCIGATE] - prints manifests/configmap.yaml: a ConfigMap whose config.yaml is
-# exactly `ocigate config default`. Usage: scripts/gen-configmap.sh build/ocigate > manifests/configmap.yaml
+# gen-configmap.sh [OCIGATE] - prints manifests/base/configmap.yaml: a ConfigMap whose config.yaml is
+# exactly `ocigate config default`. Usage: scripts/gen-configmap.sh build/ocigate > manifests/base/configmap.yaml
 set -euo pipefail
 bin=${1:-build/ocigate}
 cat <<'HEAD'
@@ -12,7 +12,7 @@ metadata:
   labels:
     app.kubernetes.io/name: ocigate
 # data.config.yaml is exactly `ocigate config default` (tests/unit/test_config.c checks it).
-# Regenerate: scripts/gen-configmap.sh build/ocigate > manifests/configmap.yaml
+# Regenerate: scripts/gen-configmap.sh build/ocigate > manifests/base/configmap.yaml
 data:
   config.yaml: |
 HEAD

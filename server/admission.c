@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
@@ -31,6 +32,8 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_field_uint(&f, "patch_ops", d->patch_ops);
     srv_log_field_uint(&f, "warnings", d->n_warnings);
     srv_log_field_str(&f, "rule", og_rule_name(d->rule));
+    if (d->ratcheted)
+        srv_log_field_str(&f, "decision", "ratcheted");
     srv_log_field_str(&f, "index_url", d->index_url);
     if (a->have_verdict) {
         srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
@@ -70,6 +73,7 @@ enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char
     if (rc != OG_OK) {
         char msg[600];
 
+        srv_metrics_admission(a->ep, a->cfg->mode, OG_RULE_NONE, SRV_METRICS_ERROR, false, 0);
         og_diag_format(&diag, where, sizeof(where));
         (void)snprintf(msg, sizeof(msg), "invalid AdmissionReview: %s",
                        where[0] != '\0' ? where : og_strerror(rc));
@@ -104,13 +108,16 @@ bool srv_admission_parked(struct srv_admission *a)
 /*
  * Gets the verdict for the url the policy named into `a->verdict`: true when it is there,
  * false when the admission has to wait for the wake. After a wait (PARK_WOKEN), the lookup
- * does not wait again: the verdict, or PENDING once the budget is spent.
+ * does not wait again: the verdict, or PENDING once the budget is spent. Nor does an
+ * admission whose verdict can change only its warnings (og_decision.index_advisory: an
+ * unchanged UPDATE under the ratchet): it takes a cached verdict or PENDING at once, and the
+ * fetch it starts fills the cache for the next one.
  */
 static bool index_verdict(struct srv_admission *a)
 {
     const char *url = a->dec.index_url;
     uint64_t budget = a->cfg->index.budget_ms;
-    bool may_wait = budget > 0 && atomic_load(&a->park) == PARK_NONE;
+    bool may_wait = budget > 0 && !a->dec.index_advisory && atomic_load(&a->park) == PARK_NONE;
 
     if (may_wait)
         atomic_store(&a->park, PARK_WAITING);
@@ -144,6 +151,9 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
         rc = og_review_encode(a->rv, &a->dec, &out);
     if (rc != OG_OK) {
         og_buf_cleanup(&out);
+        srv_metrics_admission(a->ep, a->evaluated ? a->dec.mode : a->cfg->mode,
+                              a->evaluated ? a->dec.rule : OG_RULE_NONE, SRV_METRICS_ERROR, true,
+                              latency_us);
         srv_logf(SRV_LOG_ERROR, "admission failed: %s", og_strerror(rc));
         return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_ADMISSION_RESPOND
                                                               : SRV_ADMISSION_DROP;
@@ -152,6 +162,11 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
     if (body == NULL)
         return SRV_ADMISSION_DROP;
     log_admission(a, &a->dec, latency_us);
+    srv_metrics_admission(a->ep, a->dec.mode, a->dec.rule,
+                          !a->dec.allowed        ? SRV_METRICS_DENIED
+                          : a->dec.patch_ops > 0 ? SRV_METRICS_PATCHED
+                                                 : SRV_METRICS_ALLOWED,
+                          true, latency_us);
     memset(resp, 0, sizeof(*resp));
     resp->status = 200;
     resp->body = body;

@@ -19,9 +19,9 @@
  *   3. once resumed, the caller calls srv_admission_decide() again, which looks the url up
  *      once more without waiting (the verdict, or PENDING past the budget) and answers.
  * So the cache is consulted once for an admission whose verdict is cached (or that may not
- * wait: budget 0), twice for one that waits, and never when the policy names no url or there
- * is no cache (tests/fuzz/fuzz_http.c runs admissions so). No thread ever blocks on the
- * network here.
+ * wait: budget 0, or a verdict that can only change the warnings, og_decision.index_advisory),
+ * twice for one that waits, and never when the policy names no url or there is no cache
+ * (tests/fuzz/fuzz_http.c runs admissions so). No thread ever blocks on the network here.
  */
 #ifndef SRV_ADMISSION_H
 #define SRV_ADMISSION_H

@@ -18,7 +18,9 @@ static void usage(FILE *out)
                  "       ocigate config default      print the default config file\n"
                  "\n"
                  "check exits 0 when FILE is valid, 2 when it is not (one line on stderr:\n"
-                 "file:line:column: key.path: message), 1 when it cannot be read.\n");
+                 "file:line:column: key.path: message), 1 when it cannot be read. Valid\n"
+                 "settings that contradict each other (index.budget over webhookTimeout)\n"
+                 "get a line 'file: warning: key.path: message' on stderr; still exit 0.\n");
 }
 
 static int write_all(const struct og_buf *buf)
@@ -45,6 +47,9 @@ static int check(const char *path)
         status = rc == OG_EINVAL || rc == OG_EPARSE || rc == OG_ETOOBIG ? 2 : 1;
         goto out;
     }
+    /* Valid, so exit 0; but a contradiction is said (stderr keeps stdout a config file). */
+    if (og_config_has_conflict(cfg, line, sizeof(line)))
+        fprintf(stderr, "%s: warning: %s\n", path, line);
     rc = og_config_format(cfg, &buf);
     if (rc != OG_OK) {
         fprintf(stderr, "ocigate: cannot format the configuration: %s\n", og_strerror(rc));

@@ -22,6 +22,7 @@
 #include "index_cache.h"
 #include "key_flags.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -79,6 +80,7 @@ static const struct {
 struct serve_opts {
     struct srv_httpd_opts http;
     struct srv_tls_paths tls;
+    const char *metrics_listen; /* --metrics-listen, or NULL: no plain metrics listener */
     const char *config;
     unsigned drain_s;
     int log_level;
@@ -107,12 +109,16 @@ static void usage(FILE *out)
             "usage: ocigate serve --tls-cert FILE --tls-key FILE [options]\n"
             "\n"
             "Serves the admission webhook over HTTPS (TLS 1.2/1.3): POST /mutate,\n"
-            "POST /validate, GET /healthz, GET /readyz.\n"
+            "POST /validate, GET /healthz, GET /readyz, GET /metrics.\n"
             "\n"
             "options:\n"
             "  --listen ADDR:PORT   address to listen on; [V6ADDR]:PORT for IPv6, :PORT for\n"
             "                       every IPv4 address, port 0 for any free port\n"
             "                       (default: " DEFAULT_LISTEN ")\n"
+            "  --metrics-listen ADDR:PORT\n"
+            "                       also serve GET /metrics (and nothing else) over plain\n"
+            "                       HTTP on this address, same syntax as --listen\n"
+            "                       (default: off; /metrics is always on the HTTPS port)\n"
             "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
             "                       (both reloaded on SIGHUP and when a file changes; a\n"
@@ -175,9 +181,13 @@ static bool value_opt(enum value_opt o, const char *val, uint64_t *out)
 static struct option *long_options(void)
 {
     static const struct option own[] = {
-        {"listen", required_argument, NULL, 'l'},    {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},   {"config", required_argument, NULL, 'f'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"metrics-listen", required_argument, NULL, 'm'},
         {"client-ca", required_argument, NULL, 'C'},
     };
     size_t n_own = sizeof(own) / sizeof(own[0]), n_keys = 0, n_renames = 0, o;
@@ -257,6 +267,9 @@ static int take_option(int c, const char *val, struct serve_opts *o)
         return -1;
     case 'f':
         o->config = val;
+        return -1;
+    case 'm':
+        o->metrics_listen = val;
         return -1;
     case 'L':
         o->log_level = srv_log_parse_level(val);
@@ -340,8 +353,10 @@ static int make_config(const struct srv_config_flags *flags, struct og_config **
 
     og_diag_clear(&diag);
     rc = srv_config_build(flags, out, &diag);
-    if (rc == OG_OK)
+    if (rc == OG_OK) {
+        srv_config_warn_conflicts(*out, flags->path);
         return -1;
+    }
     if (diag.msg[0] == '\0')
         og_diag_set(&diag, rc, "%s", og_strerror(rc));
     fprintf(stderr, "ocigate serve: %s\n", og_diag_format(&diag, line, sizeof(line)));
@@ -416,11 +431,48 @@ static void malloc_tune(void)
 #endif
 }
 
+/*
+ * The plain-HTTP metrics listener of --metrics-listen: the same daemon set-up as the HTTPS
+ * one (connection cap, timeouts, request deadline), without TLS, serving GET /metrics only,
+ * on one worker thread with a smaller cap (a scraper keeps one or two connections).
+ */
+#define METRICS_MAX_CONNS 64u
+
+static enum og_err start_metrics(const struct serve_opts *o, struct srv_httpd **out,
+                                 struct og_diag *diag)
+{
+    struct srv_httpd_opts m = o->http;
+
+    m.listen = o->metrics_listen;
+    m.metrics_only = true;
+    m.index_cache = NULL;
+    m.tls = NULL;
+    m.threads = 1;
+    m.max_conns = o->http.max_conns < METRICS_MAX_CONNS ? o->http.max_conns : METRICS_MAX_CONNS;
+    m.body_budget = (size_t)1 << 20; /* GET requests: no body is kept */
+    return srv_httpd_start(&m, out, diag);
+}
+
+/* The serving certificate's figures for /metrics (a srv_metrics_cert_fn): tls.h's atomics. */
+static bool cert_metrics(void *arg, struct srv_metrics_cert *out)
+{
+    struct srv_tls_stats s;
+
+    (void)arg;
+    srv_tls_stats_get(&s);
+    if (s.not_after == 0)
+        return false;
+    out->not_after = s.not_after;
+    out->reloads_ok = s.reloads_ok;
+    out->reloads_failed = s.reloads_error;
+    return true;
+}
+
 int srv_cmd_serve(int argc, char **argv)
 {
     struct serve_opts o;
     struct og_config *cfg = NULL;
-    struct srv_httpd *httpd = NULL;
+    struct srv_httpd *httpd = NULL, *metrics = NULL;
     struct srv_reload *reload = NULL;
     struct srv_index_cache *cache = NULL;
     struct srv_tls *tls = NULL;
@@ -453,6 +505,7 @@ int srv_cmd_serve(int argc, char **argv)
     if (status >= 0)
         goto out;
     srv_log_set_level((enum srv_log_level)o.log_level);
+    srv_metrics_init();
     malloc_tune();
     if (o.http.threads == 0) {
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -514,9 +567,17 @@ int srv_cmd_serve(int argc, char **argv)
         status = 1;
         goto out;
     }
+    srv_metrics_set_index_cache(cache);
+    srv_metrics_set_reload(reload);
+    srv_metrics_set_cert_source(cert_metrics, NULL);
     og_diag_clear(&diag);
-    if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK) {
+    if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK ||
+        (o.metrics_listen != NULL && start_metrics(&o, &metrics, &diag) != OG_OK)) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_httpd_stop(httpd);
+        srv_metrics_set_index_cache(NULL);
+        srv_metrics_set_reload(NULL);
+        srv_metrics_set_cert_source(NULL, NULL);
         srv_reload_stop(reload);
         srv_index_cache_free(cache);
         srv_tls_free(tls);
@@ -524,6 +585,9 @@ int srv_cmd_serve(int argc, char **argv)
         status = 1;
         goto out;
     }
+    srv_metrics_set_httpd(httpd);
+    if (metrics != NULL)
+        srv_log(SRV_LOG_INFO, "metrics listening", "addr", srv_httpd_addr(metrics), NULL);
     (void)snprintf(threads, sizeof(threads), "%u", o.http.threads);
     (void)snprintf(drain, sizeof(drain), "%u", o.drain_s);
     srv_log(SRV_LOG_INFO, "listening", "addr", srv_httpd_addr(httpd), "mode", mode_name, "config",
@@ -545,7 +609,14 @@ int srv_cmd_serve(int argc, char **argv)
     /* A stalled client is cut by the connection timeout, so this wait is bounded too. */
     if (!srv_httpd_wait_idle(httpd, (o.http.conn_timeout_s + 1) * 1000u))
         srv_logf(SRV_LOG_WARN, "stopping with %u requests in flight", srv_httpd_inflight(httpd));
+    /* The metrics listener serves through the drain; it goes with the HTTPS daemon, before
+     * the sources it reads. */
+    srv_metrics_set_httpd(NULL);
     srv_httpd_stop(httpd);
+    srv_httpd_stop(metrics);
+    srv_metrics_set_index_cache(NULL);
+    srv_metrics_set_reload(NULL);
+    srv_metrics_set_cert_source(NULL, NULL);
     srv_reload_stop(reload);
     srv_index_cache_free(cache);
     /* Every connection has let go of its credentials by now. */

@@ -21,6 +21,7 @@
 #include "admission.h"
 #include "conns.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -58,7 +59,8 @@ struct srv_httpd {
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
-    struct srv_tls *tls;                 /* lent by the caller: the serving credentials */
+    struct srv_tls *tls;                 /* lent by the caller: the credentials, or NULL */
+    bool metrics_only;                   /* plain HTTP, GET /metrics only (httpd.h) */
     struct srv_body_budget budget;       /* bytes of request bodies across all connections */
     char addr[INET6_ADDRSTRLEN + 16];
 };
@@ -118,7 +120,9 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
     }
     resp->owned = false; /* libmicrohttpd frees it now */
     req->phase = PHASE_DONE;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES)
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type != NULL ? resp->content_type
+                                                           : "application/json") != MHD_YES)
         goto fail;
     if (resp->allow != NULL &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow) != MHD_YES)
@@ -136,6 +140,8 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
         goto fail;
     ret = MHD_queue_response(req->conn, resp->status, r);
     MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        srv_metrics_http_response(resp->status);
     return ret;
 fail:
     MHD_destroy_response(r);
@@ -313,7 +319,7 @@ static bool client_refused(struct srv_request *req, struct srv_response *resp)
 
     if (req->http.route != SRV_ROUTE_MUTATE && req->http.route != SRV_ROUTE_VALIDATE)
         return false;
-    if (!srv_tls_client_auth(req->httpd->tls))
+    if (req->httpd->tls == NULL || !srv_tls_client_auth(req->httpd->tls))
         return false;
     ctx = ctx_of(req->conn);
     ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -337,10 +343,11 @@ static enum MHD_Result on_headers(struct srv_request *req, const char *url, cons
                                   const char *version)
 {
     struct srv_response resp;
-
     enum srv_req_next next;
 
     srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
+    if (req->httpd->metrics_only)
+        srv_req_metrics_only(&req->http);
     (void)MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, on_header, &req->http);
     next = srv_req_headers(&req->http, &resp);
     if (next == SRV_REQ_CONTINUE && client_refused(req, &resp))
@@ -475,7 +482,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     struct srv_httpd *h = cls;
     const union MHD_ConnectionInfo *ci;
-
     struct conn_ctx *ctx = *socket_context;
 
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -587,13 +593,27 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
      * with its own epoll workers in 0.9.75 (both remove the listen FD from the epoll set and
      * the loser aborts the process with "Failed to remove listen FD from epoll set").
      */
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     /* One worker is the polling thread itself: libmicrohttpd warns about a pool of size 1. */
     struct MHD_OptionItem pool[] = {
         {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
+    /*
+     * The credentials come from on_cert() in each handshake, unless this is the plain metrics
+     * listener (no TLS options at all). An option item holds a pointer as `void *`, which
+     * libmicrohttpd hands on as the option's one pointer argument (daemon.c parse_options_va()).
+     */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)(uintptr_t)on_cert},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)(uintptr_t)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES)},
+        {MHD_OPTION_END, 0, NULL}};
 
+    if (o->metrics_only)
+        tls[0].option = MHD_OPTION_END;
+    else
+        flags |= MHD_USE_TLS;
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* clang-format off */
@@ -601,9 +621,7 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
     return MHD_start_daemon(
         flags, (uint16_t)0, NULL, NULL, on_request, (void *)h,
         MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, (void *)h,
-        MHD_OPTION_HTTPS_CERT_CALLBACK, (gnutls_certificate_retrieve_function2 *)on_cert,
-        MHD_OPTION_HTTPS_PRIORITIES,
-            (const char *)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES),
+        MHD_OPTION_ARRAY, (struct MHD_OptionItem *)tls,
         MHD_OPTION_ARRAY, (struct MHD_OptionItem *)pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mhd_conn_limit(o->max_conns, o->threads),
@@ -689,8 +707,9 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         goto out;
     }
     h->listen_fd = -1;
-    h->index_cache = opts->index_cache;
-    h->tls = opts->tls;
+    h->index_cache = opts->metrics_only ? NULL : opts->index_cache;
+    h->tls = opts->metrics_only ? NULL : opts->tls;
+    h->metrics_only = opts->metrics_only;
     srv_body_budget_init(&h->budget,
                          opts->body_budget > 0 ? opts->body_budget : SRV_HTTPD_BODY_BUDGET);
     atomic_init(&h->draining, false);
@@ -704,8 +723,8 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
         char why[256];
 
         (void)snprintf(why, sizeof(why), "%s", diag != NULL ? diag->msg : "");
-        rc =
-            og_diag_set(diag, OG_EIO, "cannot start the HTTPS server on %s: %s", opts->listen, why);
+        rc = og_diag_set(diag, OG_EIO, "cannot start the %s server on %s: %s",
+                         opts->metrics_only ? "metrics" : "HTTPS", opts->listen, why);
         goto out;
     }
     {
@@ -723,8 +742,10 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss);
     if (h->daemon == NULL) {
         rc = og_diag_set(diag, OG_EIO,
-                         "cannot start the HTTPS server on %s (see the libmicrohttpd message "
-                         "above)",
+                         opts->metrics_only ? "cannot start the metrics server on %s (see the "
+                                              "libmicrohttpd message above)"
+                                            : "cannot start the HTTPS server on %s (see the "
+                                              "libmicrohttpd message above)",
                          opts->listen);
         goto out;
     }

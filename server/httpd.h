@@ -6,6 +6,8 @@
  *   POST /validate  the same policy, never a patch
  *   GET  /healthz   200 while the process serves
  *   GET  /readyz    200, or 503 once draining has begun
+ *   GET  /metrics   the Prometheus text format (metrics.h); also alone on a plain-HTTP
+ *                   listener (srv_httpd_opts.metrics_only)
  * A query string (`/mutate?timeout=10s`) is ignored. Bad input gets a JSON body
  * {"error":"..."}: 404 unknown path, 405 wrong method (with Allow), 415 a Content-Type other
  * than application/json (parameters allowed), 413 a body over the snapshot's max_body, 503
@@ -85,6 +87,12 @@ struct srv_httpd_opts {
      * srv_httpd_stop(). NULL: no live analysis (the policy gets no verdict).
      */
     struct srv_index_cache *index_cache;
+    /**
+     * The plain-HTTP metrics listener (--metrics-listen): no TLS (tls, tls13_only and
+     * index_cache are not used), and only GET/HEAD /metrics is served (404 for
+     * any other path), with the same connection cap, timeouts and request deadline.
+     */
+    bool metrics_only;
 };
 
 /** The running daemon. Opaque. */

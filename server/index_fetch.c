@@ -9,6 +9,7 @@
 #include "index_cache.h"
 #include "index_stream.h"
 #include "log.h"
+#include "metrics.h"
 #include "ocigate/buf.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/url.h"
@@ -115,6 +116,7 @@ static void job_end(struct job *j, struct og_index_verdict *v, uint64_t got)
         v->state = OG_INDEX_STATE_UNKNOWN;
     }
     log_fetch(j->url, v, got, j->t0);
+    srv_metrics_index_fetch(v->state, (srv_index_now_ms() - j->t0) * 1000u);
     j->done(j->done_arg, v);
     srv_index_stream_free(j->stream);
     og_config_unref(j->cfg);

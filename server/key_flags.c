@@ -4,6 +4,7 @@
 
 const struct srv_key_flag srv_key_flags[] = {
     {"mode", "mode"},
+    {"ratchet", "ratchet"},
     {"max-body", "maxBodyBytes"},
     {"index-enabled", "index.enabled"},
     {"index-threshold", "index.threshold"},
@@ -19,6 +20,7 @@ const struct srv_key_flag srv_key_flags[] = {
     {"index-on-unknown", "index.onUnknown"},
     {"index-allow-host", "index.allowHosts"},
     {"index-allow-cidr", "index.allowCIDRs"},
+    {"webhook-timeout", "webhookTimeout"},
     {NULL, NULL},
 };
 

@@ -94,6 +94,14 @@ enum og_err srv_config_build(const struct srv_config_flags *flags, struct og_con
     return OG_OK;
 }
 
+void srv_config_warn_conflicts(const struct og_config *cfg, const char *file)
+{
+    char msg[512];
+
+    if (og_config_has_conflict(cfg, msg, sizeof(msg)))
+        srv_log(SRV_LOG_WARN, "settings contradict each other", "file", file, "warning", msg, NULL);
+}
+
 /* True when both snapshots format to the same effective configuration. */
 static bool same_config(const struct og_config *a, const struct og_config *b)
 {
@@ -196,6 +204,7 @@ static void reload(struct srv_reload *r, const char *trigger)
         srv_log(SRV_LOG_WARN, "tls.minVersion changed; it takes effect at the next start", "file",
                 r->path, "minVersion", og_tls_version_name(cfg->tls_min_version), NULL);
     warn_start_only(cfg, cur, r->path);
+    srv_config_warn_conflicts(cfg, r->path);
     srv_log(SRV_LOG_INFO, "config reloaded", "trigger", trigger, "file", r->path, "mode",
             og_mode_name(cfg->mode), NULL);
     srv_snapshot_swap(cfg);

@@ -49,6 +49,13 @@ struct srv_config_flags {
 OG_NODISCARD enum og_err srv_config_build(const struct srv_config_flags *flags,
                                           struct og_config **out, struct og_diag *diag);
 
+/**
+ * Logs a warning for settings of `cfg` that contradict each other (og_config_has_conflict()),
+ * naming `file` (NULL: none); nothing when there is none. At start and for each reloaded
+ * snapshot: they are valid, so they are used, but the operator should know.
+ */
+void srv_config_warn_conflicts(const struct og_config *cfg, const char *file);
+
 /** The reload watcher (opaque). */
 struct srv_reload;
 

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "prom.h"
 
 #include "ocigate/json.h"
 #include "ocigate/str.h"
@@ -141,6 +143,8 @@ static enum srv_route route_of(const char *path)
         return SRV_ROUTE_HEALTHZ;
     if (strcmp(path, "/readyz") == 0)
         return SRV_ROUTE_READYZ;
+    if (strcmp(path, "/metrics") == 0)
+        return SRV_ROUTE_METRICS;
     return SRV_ROUTE_NONE;
 }
 
@@ -160,13 +164,22 @@ void srv_req_begin(struct srv_req *r, const struct og_config *cfg, struct srv_bo
     og_buf_init(&r->body, 0);
     if (r->route == SRV_ROUTE_NONE) {
         set_error(r, 404, "no such endpoint");
-    } else if (r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ) {
+    } else if (r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ ||
+               r->route == SRV_ROUTE_METRICS) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
             set_error(r, 405, "method %.16s not allowed", method);
     } else if (strcmp(method, "POST") != 0) {
         set_error(r, 405, "method %.16s not allowed", method);
     } else {
         og_buf_init(&r->body, (size_t)cfg->max_body);
+    }
+}
+
+void srv_req_metrics_only(struct srv_req *r)
+{
+    if (r->route != SRV_ROUTE_METRICS) {
+        r->route = SRV_ROUTE_NONE;
+        set_error(r, 404, "no such endpoint (this listener serves /metrics only)");
     }
 }
 
@@ -435,6 +448,27 @@ enum srv_req_next srv_req_body(struct srv_req *r, const char *data, size_t size)
     return SRV_REQ_CONTINUE;
 }
 
+/* The scrape: every metric in the text format. */
+static enum srv_req_next metrics(struct srv_response *resp)
+{
+    struct og_buf out;
+    enum og_err rc;
+
+    og_buf_init(&out, SRV_METRICS_MAX_BYTES);
+    rc = srv_metrics_format(&out);
+    if (rc == OG_OK) {
+        resp->body = og_buf_take(&out, &resp->len);
+        if (resp->body == NULL)
+            return SRV_REQ_DROP;
+        resp->status = 200;
+        resp->owned = true;
+        resp->content_type = SRV_PROM_CONTENT_TYPE;
+        return SRV_REQ_RESPOND;
+    }
+    og_buf_cleanup(&out);
+    return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_REQ_RESPOND : SRV_REQ_DROP;
+}
+
 enum srv_req_next srv_req_end(struct srv_req *r, bool draining, struct srv_response *resp)
 {
     static char ok[] = "{\"status\":\"ok\"}";
@@ -455,6 +489,8 @@ enum srv_req_next srv_req_end(struct srv_req *r, bool draining, struct srv_respo
             resp->len = sizeof(busy) - 1;
         }
         return SRV_REQ_RESPOND;
+    case SRV_ROUTE_METRICS:
+        return metrics(resp);
     case SRV_ROUTE_MUTATE:
     case SRV_ROUTE_VALIDATE:
         if (r->body.len == 0) {

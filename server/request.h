@@ -63,7 +63,8 @@ enum srv_route {
     SRV_ROUTE_MUTATE,
     SRV_ROUTE_VALIDATE,
     SRV_ROUTE_HEALTHZ,
-    SRV_ROUTE_READYZ
+    SRV_ROUTE_READYZ,
+    SRV_ROUTE_METRICS
 };
 
 /**
@@ -75,9 +76,10 @@ struct srv_response {
     char *body;
     size_t len;
     bool owned;
-    const char *allow;    /**< the Allow header (405), or NULL */
-    unsigned retry_after; /**< the Retry-After header in seconds (503), or 0 for none */
-    bool close;           /**< "Connection: close": the connection ends after the answer */
+    const char *allow;        /**< the Allow header (405), or NULL */
+    unsigned retry_after;     /**< the Retry-After header in seconds (503), or 0 for none */
+    bool close;               /**< "Connection: close": the connection ends after the answer */
+    const char *content_type; /**< the Content-Type (static), or NULL for application/json */
 };
 
 /** Frees what `resp` owns and zeroes it. */
@@ -136,6 +138,12 @@ void srv_req_begin(struct srv_req *r, const struct og_config *cfg, struct srv_bo
                    const char *method, const char *path, const char *version);
 
 /**
+ * Restricts `r` to GET/HEAD /metrics (the plain-HTTP metrics listener): any other path is
+ * answered 404. Call right after srv_req_begin().
+ */
+void srv_req_metrics_only(struct srv_req *r);
+
+/**
  * One received header field, in the order received, duplicates included. `name` and `value`
  * (lengths given, not necessarily NUL-terminated) must stay valid until srv_req_headers().
  */
@@ -163,8 +171,8 @@ enum srv_req_next srv_req_body(struct srv_req *r, const char *data, size_t size)
 
 /**
  * The body is complete. SRV_REQ_RESPOND with `resp` filled (an error known earlier,
- * /healthz, /readyz: 503 when `draining`), SRV_REQ_ADMIT for an admission to run on
- * srv_req_body_view(), SRV_REQ_DROP when out of memory.
+ * /healthz, /readyz: 503 when `draining`, /metrics: the text format, metrics.h), SRV_REQ_ADMIT for
+ * an admission to run on srv_req_body_view(), SRV_REQ_DROP when out of memory.
  */
 enum srv_req_next srv_req_end(struct srv_req *r, bool draining, struct srv_response *resp);
 

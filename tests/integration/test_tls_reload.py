@@ -4,6 +4,7 @@ Secret volume's `..data` symlink swap, then `mv` over the files) with zero faile
 the new certificate served to new handshakes while open connections carry on; bad new pairs of
 several kinds refused with the old one kept; SIGHUP; the expiry warning."""
 
+import calendar
 import os
 import signal
 import tempfile
@@ -94,6 +95,23 @@ class Load(ogtest.Load):
         return sum(self.serials.values())
 
 
+def cert_metrics(srv):
+    """The certificate families of GET /metrics: (not_after, reloads ok, reloads failed)."""
+    text = srv.request("GET", "/metrics").body.decode()
+    vals = {}
+    for line in text.split("\n"):
+        if line.startswith("ocigate_tls_cert_"):
+            name, _, value = line.rpartition(" ")
+            vals[name] = int(value)
+    return (vals.get("ocigate_tls_cert_not_after_seconds"),
+            vals.get('ocigate_tls_cert_reloads_total{result="success"}'),
+            vals.get('ocigate_tls_cert_reloads_total{result="failure"}'))
+
+
+def unix(iso):
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def loaded_lines(srv, trigger=None):
     return [l for l in srv.log_lines() if l.get("msg") == "tls certificate loaded" and
             (trigger is None or l.get("trigger") == trigger)]
@@ -159,6 +177,8 @@ def test_rotation_under_load_zero_failures():
             eq([int(l["serial"], 16) for l in reloads], [sb, sc], "one reload per rotation")
             eq([l for l in s.log_lines() if "rejected" in l.get("msg", "")], [],
                "no rejected reload")
+            eq(cert_metrics(s), (unix(reloads[-1]["not_after"]), 2, 0),
+               "/metrics: not_after of the newest, 2 reloads ok")
 
 
 def test_bad_pairs_keep_the_old_one():
@@ -214,6 +234,8 @@ def test_bad_pairs_keep_the_old_one():
             replace_by_rename(live, *newer)
             tlsutil.wait_serial(s, ca, tlsutil.file_serial(newer[0]))
             eq(len(loaded_lines(s, "file change")), 1, "only the good pair was loaded")
+            eq(cert_metrics(s), (unix(loaded_lines(s)[-1]["not_after"]), 1, len(kinds) + 2),
+               "/metrics: reloads by result")
 
 
 def test_sighup_reloads_in_place_edit():

@@ -55,6 +55,8 @@ OG_TEST(defaults)
     ASSERT_EQ(cfg->index.n_allow_cidrs, 0);
     ASSERT_EQ(cfg->max_body, 8u << 20);
     ASSERT_EQ(cfg->tls_min_version, OG_TLS_1_2);
+    ASSERT_EQ(cfg->ratchet, true);
+    ASSERT_EQ(cfg->webhook_timeout_s, 3);
     ASSERT(cfg->source == NULL);
     og_config_unref(cfg);
 }
@@ -143,6 +145,11 @@ static const struct good_case good_cases[] = {
     {"index: &i {ttl: 2h}\ntls: {minVersion: \"1.3\"}\n", F(index.ttl_s), 7200},
     {"namespaces: [{match: a, mode: &m audit}]\nmode: *m\n", F(mode), OG_MODE_AUDIT},
     {"index:\n  ttl: 2h\n  budget: 1s\n", F(index.budget_ms), 1000},
+    {"ratchet: false", F(ratchet), 0},
+    {"ratchet: true", F(ratchet), 1},
+    {"webhookTimeout: 1s", F(webhook_timeout_s), 1},
+    {"webhookTimeout: 30s", F(webhook_timeout_s), 30},
+    {"webhookTimeout: 10000ms", F(webhook_timeout_s), 10},
 };
 
 static uint64_t field(const struct og_config *cfg, size_t off, size_t size)
@@ -384,6 +391,17 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:1:19: index.maxBytes: size \"2Gi\" is out of range (1Ki to 1Gi)"},
     /* Namespace rules. */
     {"namespaces:\n  - match: a\n", OG_EINVAL, "t.yaml:2:5: namespaces[0]: missing key \"mode\""},
+    {"namespaces: [{match: a, mode: audit, ratchet: yes}]\n", OG_EINVAL,
+     "t.yaml:1:47: namespaces[0].ratchet: invalid value \"yes\" (expected inherit, false or "
+     "true)"},
+    {"ratchet: inherit\n", OG_EINVAL,
+     "t.yaml:1:10: ratchet: invalid boolean \"inherit\" (expected true or false)"},
+    {"webhookTimeout: 31s\n", OG_EINVAL,
+     "t.yaml:1:17: webhookTimeout: duration \"31s\" is out of range (1s to 30s)"},
+    {"webhookTimeout: 0s\n", OG_EINVAL,
+     "t.yaml:1:17: webhookTimeout: duration \"0s\" is out of range (1s to 30s)"},
+    {"webhookTimeout: 2500ms\n", OG_EINVAL,
+     "t.yaml:1:17: webhookTimeout: invalid duration \"2500ms\" (not a whole number of seconds)"},
     {"namespaces:\n  - mode: audit\n", OG_EINVAL,
      "t.yaml:2:5: namespaces[0]: missing key \"match\""},
     {"namespaces:\n  - {match: a, mode: audit}\n  - {match: \"\", mode: audit}\n", OG_EINVAL,
@@ -832,15 +850,15 @@ static char *configmap_data(const char *yaml, size_t len)
 OG_TEST(configmap_manifest_matches_default)
 {
     size_t len = 0;
-    char *yaml = og_test_read_file(OG_SOURCE_DIR "/manifests/configmap.yaml", &len);
+    char *yaml = og_test_read_file(OG_SOURCE_DIR "/manifests/base/configmap.yaml", &len);
     char *data, *text = default_text();
 
     ASSERT(yaml != NULL);
     data = configmap_data(yaml, len);
     ASSERT(data != NULL);
     if (strcmp(data, text) != 0)
-        OG_FAIL_("manifests/configmap.yaml is stale; regenerate it with "
-                 "scripts/gen-configmap.sh build/ocigate > manifests/configmap.yaml");
+        OG_FAIL_("manifests/base/configmap.yaml is stale; regenerate it with "
+                 "scripts/gen-configmap.sh build/ocigate > manifests/base/configmap.yaml");
     free(data);
     free(text);
     free(yaml);
@@ -1189,6 +1207,58 @@ OG_TEST(set_one_key_as_the_file_does)
     og_config_unref(cfg);
 }
 
+/*
+ * index.budget plus the margin over webhookTimeout is a conflict (config check and serve warn);
+ * at exactly the timeout it is not, nor with index analysis off. The defaults are consistent.
+ */
+OG_TEST(budget_fits_the_webhook_timeout)
+{
+    static const struct {
+        const char *yaml;
+        bool conflict;
+    } cases[] = {
+        {"", false},
+        {"index: {budget: 2500ms}", false},
+        {"index: {budget: 2501ms}", true},
+        {"index: {budget: 2501ms, enabled: false}", false},
+        {"index: {budget: 3s}\nwebhookTimeout: 4s", false},
+        {"index: {budget: 3501ms}\nwebhookTimeout: 4s", true},
+        {"index: {budget: 25s}\nwebhookTimeout: 30s", false},
+        {"index: {budget: 0s}\nwebhookTimeout: 1s", false},
+        {"index: {budget: 501ms}\nwebhookTimeout: 1s", true},
+    };
+    char msg[512];
+
+    ASSERT_EQ(OG_CONFIG_TIMEOUT_MARGIN_MS, 500);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_config *cfg = NULL;
+
+        ASSERT_EQ(og_config_parse(cases[i].yaml, strlen(cases[i].yaml), NULL, &cfg, NULL), OG_OK);
+        memcpy(msg, "untouched", sizeof("untouched"));
+        if (og_config_has_conflict(cfg, msg, sizeof(msg)) != cases[i].conflict)
+            OG_FAIL_("case %zu \"%s\": conflict %d", i, cases[i].yaml, !cases[i].conflict);
+        if (!cases[i].conflict)
+            ASSERT_STR_EQ(msg, "untouched");
+        og_config_unref(cfg);
+    }
+    {
+        static const char yaml[] = "index: {budget: 2501ms}";
+        struct og_config *cfg = NULL;
+
+        ASSERT_EQ(og_config_parse(yaml, strlen(yaml), NULL, &cfg, NULL), OG_OK);
+        ASSERT(og_config_has_conflict(cfg, msg, sizeof(msg)));
+        ASSERT_STR_CONTAINS(msg, "index.budget: 2501ms plus 500ms ");
+        ASSERT_STR_CONTAINS(msg, "exceeds webhookTimeout 3s");
+        ASSERT_STR_CONTAINS(msg, "index.onUnknown");
+        /* A flag sets the key as the file does, and the check sees the result. */
+        ASSERT_EQ(og_config_set(cfg, "webhookTimeout", "4s", NULL), OG_OK);
+        ASSERT(!og_config_has_conflict(cfg, msg, sizeof(msg)));
+        ASSERT_EQ(og_config_set(cfg, "ratchet", "false", NULL), OG_OK);
+        ASSERT_EQ(cfg->ratchet, false);
+        og_config_unref(cfg);
+    }
+}
+
 OG_TEST(set_list_limit)
 {
     struct og_config *cfg = NULL;
@@ -1241,9 +1311,10 @@ OG_TEST(docs_state_the_limits)
 
 OG_TEST_MAIN(OG_T(defaults), OG_T(empty_documents_are_defaults), OG_T(good_values),
              OG_T(bad_values), OG_T(parse_size_public), OG_T(value_parse_numbers_sizes_durations),
-             OG_T(set_one_key_as_the_file_does), OG_T(set_list_limit), OG_T(describe_keys),
-             OG_T(docs_state_the_limits), OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded),
-             OG_T(lists_and_rules), OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
+             OG_T(set_one_key_as_the_file_does), OG_T(budget_fits_the_webhook_timeout),
+             OG_T(set_list_limit), OG_T(describe_keys), OG_T(docs_state_the_limits),
+             OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded), OG_T(lists_and_rules),
+             OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
              OG_T(migrations_extend_override_disable), OG_T(format_round_trips),
              OG_T(format_hits_buffer_cap), OG_T(default_file_is_the_defaults),
              OG_T(configmap_manifest_matches_default), OG_T(load_files), OG_T(glob_match),

@@ -744,7 +744,8 @@ OG_TEST(object_decides_as_review)
 
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         for (int mode = OG_MODE_AUDIT; mode <= OG_MODE_ENFORCE; mode++) {
-            struct og_admission_context ctx = {OG_OP_CREATE, "alice", groups, 1, false};
+            struct og_admission_context ctx = {OG_OP_CREATE, "alice", groups, 1,
+                                               false,        false,   NULL,   NULL};
             struct og_policy_object obj;
             const cJSON *spec;
             cJSON *tree = NULL;
@@ -882,10 +883,299 @@ OG_TEST(eval_index_completes_once)
     og_config_unref(cfg);
 }
 
+/* ---- the ratchet: an UPDATE that leaves spec.url and spec.type as they were ---- */
+
+/*
+ * An AdmissionReview for `op` with spec `spec` (request.object, null for DELETE as the
+ * apiserver sends it) and `old` (request.oldObject's spec; NULL: no oldObject).
+ */
+static void eval_op(const struct og_config *cfg, const char *op, const char *spec, const char *old,
+                    enum og_endpoint ep, const struct og_index_verdict *verdict, struct eval *e)
+{
+    bool del = strcmp(op, "DELETE") == 0;
+    struct og_buf b;
+    char *body;
+
+    og_buf_init(&b, 1u << 20);
+    ASSERT_EQ(og_buf_appendf(&b,
+                             "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                             "\"request\":{\"uid\":\"u-1\",\"kind\":{\"group\":"
+                             "\"source.toolkit.fluxcd.io\",\"version\":\"v1\",\"kind\":"
+                             "\"HelmRepository\"},\"name\":\"r\",\"namespace\":\"apps\","
+                             "\"operation\":\"%s\",\"userInfo\":{\"username\":\"flux\"},"
+                             "\"object\":%s%s%s",
+                             op, del ? "null" : "{\"metadata\":{\"name\":\"r\"},\"spec\":",
+                             del ? "" : spec, del ? "" : "}"),
+              OG_OK);
+    if (old != NULL)
+        ASSERT_EQ(
+            og_buf_appendf(&b, ",\"oldObject\":{\"metadata\":{\"name\":\"r\"},\"spec\":%s}", old),
+            OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(&b, "}}"), OG_OK);
+    body = og_buf_take(&b, NULL);
+    ASSERT_EQ(og_review_decode(body, strlen(body), &e->rv, NULL), OG_OK);
+    free(body);
+    ASSERT_EQ(eval_review(cfg, e->rv, ep, verdict, &e->d), OG_OK);
+}
+
+static const char *annotation(const struct og_decision *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        if (strcmp(d->annotations[i].key, key) == 0)
+            return d->annotations[i].value;
+    }
+    return NULL;
+}
+
+enum outcome { UNTOUCHED, DENIED, PATCHED, WARNED, RATCHETED };
+
+/* Checks `got` against `want`; for RATCHETED, against audit mode's answer `audit` too. */
+static void check_outcome(const struct og_decision *got, enum outcome want,
+                          const struct og_decision *audit)
+{
+    switch (want) {
+    case UNTOUCHED:
+        ASSERT_EQ(got->allowed, 1);
+        ASSERT_EQ(got->n_warnings, 0);
+        ASSERT_EQ(got->n_annotations, 0);
+        break;
+    case DENIED:
+        ASSERT_EQ(got->allowed, 0);
+        ASSERT_EQ(got->code, 403);
+        ASSERT_STR_EQ(annotation(got, "decision"), "denied");
+        break;
+    case PATCHED:
+        ASSERT_EQ(got->allowed, 1);
+        ASSERT(got->patch_ops > 0);
+        ASSERT_STR_EQ(annotation(got, "decision"), "mutated");
+        break;
+    case WARNED:
+        ASSERT_EQ(got->allowed, 1);
+        ASSERT(got->patch == NULL);
+        ASSERT(got->n_warnings > 0);
+        ASSERT_STR_EQ(annotation(got, "decision"), "warned");
+        break;
+    case RATCHETED:
+        ASSERT_EQ(got->allowed, 1);
+        ASSERT(got->patch == NULL);
+        ASSERT(got->message == NULL);
+        /* Audit mode's warnings and annotations, then the line that says why. */
+        ASSERT_EQ(got->n_warnings, audit->n_warnings + 1);
+        for (size_t i = 0; i < audit->n_warnings; i++)
+            ASSERT_STR_EQ(got->warnings[i], audit->warnings[i]);
+        ASSERT_STR_CONTAINS(got->warnings[audit->n_warnings], "unchanged (ratchet)");
+        ASSERT_EQ(got->n_annotations, audit->n_annotations);
+        for (size_t i = 0; i < audit->n_annotations; i++) {
+            const char *key = audit->annotations[i].key;
+
+            ASSERT_STR_EQ(got->annotations[i].key, key);
+            if (strcmp(key, "decision") == 0)
+                ASSERT_STR_EQ(got->annotations[i].value, "ratcheted");
+            else if (strcmp(key, "mode") != 0)
+                ASSERT_STR_EQ(got->annotations[i].value, audit->annotations[i].value);
+        }
+        break;
+    }
+    ASSERT_EQ(got->ratcheted, want == RATCHETED);
+}
+
+/*
+ * The decision table: operation x old/new url and type x mode x ratchet x endpoint, for a
+ * repository a rule flags that mutate can fix (a known migration) and one it cannot.
+ */
+OG_TEST(ratchet_decision_table)
+{
+#define bitnami "{\"url\":\"https://charts.bitnami.com/bitnami\"}"
+#define typed "{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}"
+    static const struct {
+        const char *op, *spec, *old; /* old: oldObject's spec, NULL for none */
+        bool fixable, same;          /* same: url and type unchanged as the rules read them */
+    } cases[] = {
+        {"CREATE", bitnami, NULL, true, false},
+        {"CREATE", typed, NULL, false, false},
+        /* An UPDATE without an oldObject is judged as a CREATE. */
+        {"UPDATE", bitnami, NULL, true, false},
+        {"UPDATE", bitnami, "{\"url\":\"https://charts.bitnami.com/bitnami\",\"interval\":\"5m\"}",
+         true, true},
+        {"UPDATE", typed, typed, false, true},
+        /* A missing type is "default"; the url compares normalized (host case, '/', port). */
+        {"UPDATE", "{\"url\":\"https://charts.bitnami.com/bitnami\",\"type\":\"default\"}",
+         "{\"url\":\"HTTPS://Charts.Bitnami.COM:443/bitnami/\"}", true, true},
+        {"UPDATE", "{\"url\":\"https://charts.bitnami.com/bitnami\"}",
+         "{\"url\":\"https://charts.bitnami.com/bitnami\",\"type\":\"\"}", true, true},
+        /* The url changes to one a rule flags: judged. */
+        {"UPDATE", bitnami, "{\"url\":\"https://example.com/charts\"}", true, false},
+        {"UPDATE", typed, "{\"url\":\"https://example.com/other\",\"type\":\"oci\"}", false, false},
+        /* http -> https is another index to fetch: a change. */
+        {"UPDATE", bitnami, "{\"url\":\"http://charts.bitnami.com/bitnami\"}", true, false},
+        /* The type changes. */
+        {"UPDATE", bitnami, "{\"url\":\"https://charts.bitnami.com/bitnami\",\"type\":\"oci\"}",
+         true, false},
+        {"UPDATE", typed, "{\"url\":\"https://example.com/charts\"}", false, false},
+        /* The old object had no url (or not a string), or no spec. */
+        {"UPDATE", bitnami, "{\"url\":7}", true, false},
+        {"UPDATE", bitnami, "null", true, false},
+        {"DELETE", bitnami, bitnami, true, true},
+    };
+    static const enum og_mode modes[] = {OG_MODE_ENFORCE, OG_MODE_MUTATE, OG_MODE_AUDIT};
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+            for (int ratchet = 0; ratchet <= 1; ratchet++) {
+                for (int ep = OG_ENDPOINT_MUTATE; ep <= OG_ENDPOINT_VALIDATE; ep++) {
+                    bool del = strcmp(cases[i].op, "DELETE") == 0;
+                    bool holds = ratchet && cases[i].same && !del;
+                    enum outcome want;
+                    struct eval e, audit;
+
+                    if (del)
+                        want = UNTOUCHED;
+                    else if (modes[m] == OG_MODE_AUDIT)
+                        want = WARNED;
+                    else if (modes[m] == OG_MODE_MUTATE && cases[i].fixable)
+                        want = ep == OG_ENDPOINT_MUTATE ? PATCHED : WARNED;
+                    else
+                        want = holds ? RATCHETED : DENIED;
+                    cfg->ratchet = ratchet;
+                    cfg->mode = OG_MODE_AUDIT;
+                    eval_op(cfg, cases[i].op, cases[i].spec, cases[i].old, (enum og_endpoint)ep,
+                            NULL, &audit);
+                    cfg->mode = modes[m];
+                    eval_op(cfg, cases[i].op, cases[i].spec, cases[i].old, (enum og_endpoint)ep,
+                            NULL, &e);
+                    if (e.d.ratcheted != (want == RATCHETED) || e.d.allowed != (want != DENIED))
+                        fprintf(stderr, "  case %zu, %s, ratchet %d, endpoint %d\n", i,
+                                og_mode_name(modes[m]), ratchet, ep);
+                    check_outcome(&e.d, want, &audit.d);
+                    /* The ratchet is looked for only where something could be denied. */
+                    ASSERT_EQ(e.d.ratchet, holds && modes[m] != OG_MODE_AUDIT);
+                    eval_done(&e);
+                    eval_done(&audit);
+                }
+            }
+        }
+    }
+    og_config_unref(cfg);
+#undef bitnami
+#undef typed
+}
+
+/* A namespace rule's ratchet beats the top-level one; "inherit" (the default) takes it. */
+OG_TEST(ratchet_per_namespace)
+{
+    static const char yaml[] = "mode: enforce\n"
+                               "ratchet: false\n"
+                               "namespaces:\n"
+                               "  - {match: apps, mode: enforce, ratchet: true}\n"
+                               "  - {match: \"team-*\", mode: enforce}\n"
+                               "  - {match: \"*\", mode: mutate, ratchet: inherit}\n";
+    const char *same = "{\"url\":\"https://example.com/charts\",\"type\":\"oci\"}";
+    struct og_config *cfg = NULL;
+    struct eval e;
+
+    ASSERT_EQ(og_config_parse(yaml, strlen(yaml), NULL, &cfg, NULL), OG_OK);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "apps"), 1);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "team-a"), 0);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "other"), 0);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, NULL), 0);
+    /* The namespace of eval_op() is "apps". */
+    eval_op(cfg, "UPDATE", same, same, OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 1);
+    ASSERT_EQ(e.d.ratcheted, 1);
+    eval_done(&e);
+    cfg->ns_rules[0].ratchet = OG_RATCHET_OFF;
+    cfg->ratchet = true;
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "apps"), 0);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "team-a"), 1);
+    ASSERT_EQ(og_config_resolve_ratchet(cfg, "other"), 1);
+    eval_op(cfg, "UPDATE", same, same, OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
+/*
+ * The index rules ratchet too, and an unchanged UPDATE that can only be allowed says so
+ * (index_advisory), so that the server need not wait for the index.
+ */
+OG_TEST(ratchet_index_verdicts)
+{
+    char base[] = "oci://registry-1.docker.io/kubeshop";
+    char other_base[] = "oci://us-east1-docker.pkg.dev/x/y";
+    char *bases[] = {base, other_base};
+    struct og_index_verdict oci = {
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+    struct og_index_verdict pending = {
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+    struct og_index_verdict multi = {
+        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0};
+    const char *url = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
+    const char *other = "{\"url\":\"https://kubeshop.github.io/other\"}";
+    const struct {
+        enum og_mode mode;
+        enum og_endpoint ep;
+        bool on_unknown_deny;
+        bool changed;
+        const struct og_index_verdict *verdict;
+        bool advisory;
+        enum outcome want;
+    } cases[] = {
+        {OG_MODE_ENFORCE, OG_ENDPOINT_MUTATE, false, false, &oci, true, RATCHETED},
+        {OG_MODE_ENFORCE, OG_ENDPOINT_VALIDATE, false, false, &oci, true, RATCHETED},
+        {OG_MODE_ENFORCE, OG_ENDPOINT_MUTATE, false, true, &oci, false, DENIED},
+        /* Pending: allowed anyway with onUnknown allow; ratcheted past a deny. */
+        {OG_MODE_ENFORCE, OG_ENDPOINT_MUTATE, false, false, &pending, true, UNTOUCHED},
+        {OG_MODE_ENFORCE, OG_ENDPOINT_MUTATE, true, false, &pending, true, RATCHETED},
+        {OG_MODE_ENFORCE, OG_ENDPOINT_MUTATE, true, true, &pending, false, DENIED},
+        /* Mutate still patches, so it waits; what it cannot patch is ratcheted. */
+        {OG_MODE_MUTATE, OG_ENDPOINT_MUTATE, false, false, &oci, false, PATCHED},
+        {OG_MODE_MUTATE, OG_ENDPOINT_MUTATE, false, false, &multi, false, RATCHETED},
+        {OG_MODE_MUTATE, OG_ENDPOINT_MUTATE, false, true, &multi, false, DENIED},
+        {OG_MODE_MUTATE, OG_ENDPOINT_VALIDATE, false, false, &multi, true, RATCHETED},
+        {OG_MODE_AUDIT, OG_ENDPOINT_MUTATE, false, false, &oci, false, WARNED},
+    };
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_policy_object obj;
+        struct og_admission_context ctx;
+        struct eval e, audit;
+        const char *old = cases[i].changed ? other : url;
+
+        cfg->index.on_unknown = cases[i].on_unknown_deny ? OG_ON_UNKNOWN_DENY : OG_ON_UNKNOWN_ALLOW;
+        cfg->mode = OG_MODE_AUDIT;
+        eval_op(cfg, "UPDATE", url, old, cases[i].ep, cases[i].verdict, &audit);
+        cfg->mode = cases[i].mode;
+        eval_op(cfg, "UPDATE", url, old, cases[i].ep, NULL, &e);
+        ASSERT_STR_EQ(e.d.index_url, "https://kubeshop.github.io/helm-charts");
+        if (e.d.index_advisory != cases[i].advisory)
+            fprintf(stderr, "  case %zu\n", i);
+        ASSERT_EQ(e.d.index_advisory, cases[i].advisory);
+        ASSERT(og_review_policy_input(e.rv, &obj, &ctx));
+        ASSERT_EQ(og_policy_eval_index(cfg, &obj, cases[i].ep, cases[i].verdict, &e.d), OG_OK);
+        if (cases[i].want == UNTOUCHED) {
+            /* index-pending with onUnknown allow: allowed with its warning, not ratcheted. */
+            ASSERT_EQ(e.d.allowed, 1);
+            ASSERT_EQ(e.d.ratcheted, 0);
+            ASSERT_STR_EQ(annotation(&e.d, "decision"), "allowed");
+        } else {
+            if (e.d.ratcheted != (cases[i].want == RATCHETED))
+                fprintf(stderr, "  case %zu\n", i);
+            check_outcome(&e.d, cases[i].want, &audit.d);
+        }
+        eval_done(&e);
+        eval_done(&audit);
+    }
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
              OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
              OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
-             OG_T(eval_index_completes_once), OG_T(urls_compare_normalized))
+             OG_T(eval_index_completes_once), OG_T(urls_compare_normalized),
+             OG_T(ratchet_decision_table), OG_T(ratchet_per_namespace),
+             OG_T(ratchet_index_verdicts))

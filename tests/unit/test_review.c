@@ -40,6 +40,17 @@ OG_TEST(decode_bad_input)
         {"{\"request\":{\"uid\":\"x\"},\"request\":{\"uid\":\"y\"}}",
          "member \"request\" given twice"},
         {"{\"request\":{\"uid\":\"x\",\"uid\":\"y\"}}", "member \"uid\" given twice"},
+        /* oldObject is read with the same strictness (the ratchet compares its spec). */
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":7}}", "/request/oldObject must be an object"},
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":{},\"oldObject\":{}}}",
+         "member \"oldObject\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":{\"spec\":{},\"spec\":{}}}}",
+         "/request/oldObject: member \"spec\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":{\"spec\":{\"url\":\"a\",\"url\":\"b\"}}}}",
+         "/request/oldObject/spec: member \"url\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":{\"spec\":{\"type\":1,\"type\":\"oci\"}}}}",
+         "/request/oldObject/spec: member \"type\" given twice"},
+        {"{\"request\":{\"uid\":\"x\",\"oldObject\":{\"spec\":{\"url\":\"a}}}}}", "malformed JSON"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -273,6 +284,10 @@ OG_TEST(captured_requests)
         ASSERT_STR_EQ(req->namespace_, "kube-system");
         ASSERT_EQ(req->dry_run, cases[i].dry_run);
         ASSERT_EQ(req->object.present, cases[i].has_object);
+        /* Every UPDATE and DELETE carries the object as it was: the ratchet compares it. */
+        ASSERT_EQ(req->old_object.present, req->op == OG_OP_UPDATE || req->op == OG_OP_DELETE);
+        if (req->old_object.present)
+            ASSERT_STR_EQ(req->old_object.url, "https://charts.bitnami.com/bitnami");
         ASSERT(req->n_groups >= 1);
 
         d.allowed = true;
@@ -286,6 +301,65 @@ OG_TEST(captured_requests)
         ASSERT(cJSON_GetObjectItem(r, "patchType") == NULL);
         ASSERT(cJSON_GetObjectItem(r, "patch") == NULL);
         cJSON_Delete(resp);
+        og_review_free(rv);
+        free(body);
+    }
+}
+
+/* oldObject: spec.url and spec.type (unescaped) into the policy's context, nothing else. */
+OG_TEST(decode_old_object)
+{
+    static const struct {
+        const char *old; /* the value of request.oldObject, or NULL: no member */
+        bool present;
+        const char *url, *type; /* NULL: absent */
+    } cases[] = {
+        {NULL, false, NULL, NULL},
+        {"null", false, NULL, NULL},
+        {"{}", true, NULL, NULL},
+        {"{\"spec\":null}", true, NULL, NULL},
+        {"{\"spec\":[1]}", true, NULL, NULL},
+        {"{\"metadata\":{\"name\":\"r\"},\"spec\":{\"interval\":\"1h\",\"url\":"
+         "\"https:\\/\\/charts.bitnami.com\\/bitnami\",\"type\":\"\\u006fci\"},\"status\":{}}",
+         true, "https://charts.bitnami.com/bitnami", "oci"},
+        /* Members of another type count as absent, as in request.object. */
+        {"{\"spec\":{\"url\":5,\"type\":null}}", true, NULL, NULL},
+        /* Only spec's own members: a nested "url" is not spec.url. */
+        {"{\"spec\":{\"secretRef\":{\"url\":\"x\"}},\"url\":\"y\"}", true, NULL, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct og_review *rv = NULL;
+        struct og_policy_object obj;
+        struct og_admission_context ctx;
+        struct og_diag diag;
+        struct og_buf b;
+        char *body;
+
+        og_buf_init(&b, 1u << 16);
+        ASSERT_EQ(og_buf_appendf(&b,
+                                 "{\"request\":{\"uid\":\"u\",\"operation\":\"UPDATE\","
+                                 "\"object\":{\"spec\":{\"url\":\"oci://a/b\"}}%s%s}}",
+                                 cases[i].old != NULL ? ",\"oldObject\":" : "",
+                                 cases[i].old != NULL ? cases[i].old : ""),
+                  OG_OK);
+        body = og_buf_take(&b, NULL);
+        og_diag_clear(&diag);
+        ASSERT_EQ(og_review_decode(body, strlen(body), &rv, &diag), OG_OK);
+        ASSERT_EQ(og_review_get_request(rv)->old_object.present, cases[i].present);
+        ASSERT(og_review_policy_input(rv, &obj, &ctx));
+        ASSERT_EQ(ctx.op, OG_OP_UPDATE);
+        ASSERT_EQ(ctx.has_old, cases[i].present);
+        if (cases[i].url != NULL)
+            ASSERT_STR_EQ(ctx.old_url, cases[i].url);
+        else
+            ASSERT(ctx.old_url == NULL);
+        if (cases[i].type != NULL)
+            ASSERT_STR_EQ(ctx.old_type, cases[i].type);
+        else
+            ASSERT(ctx.old_type == NULL);
+        /* The new object is read as before. */
+        ASSERT_STR_EQ(obj.url, "oci://a/b");
         og_review_free(rv);
         free(body);
     }
@@ -346,7 +420,7 @@ OG_TEST(encode_denial_patch_warnings)
     og_review_free(rv);
 }
 
-OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_unescapes_strings), OG_T(decode_deep_nesting),
-             OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
-             OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings))
+OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unescapes_strings),
+             OG_T(decode_deep_nesting), OG_T(decode_respects_length),
+             OG_T(decode_refuses_uids_it_cannot_echo), OG_T(encode_echoes_uid_exactly),
+             OG_T(captured_requests), OG_T(encode_denial_patch_warnings))

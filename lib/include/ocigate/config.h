@@ -46,11 +46,19 @@ struct og_migration {
     unsigned line; /**< config file line that set or overrode it; 0 for a built-in row */
 };
 
+/** A namespace rule's `ratchet`: the top-level key's value, or its own. */
+enum og_ratchet {
+    OG_RATCHET_INHERIT, /**< not given: the top-level `ratchet` applies (default) */
+    OG_RATCHET_OFF,     /**< false */
+    OG_RATCHET_ON       /**< true */
+};
+
 /** A per-namespace mode: `pattern` is an exact name or a glob with '*' (first match wins). */
 struct og_ns_rule {
     char *pattern;
     enum og_mode mode;
-    unsigned line; /**< config file line of the rule */
+    enum og_ratchet ratchet; /**< the ratchet in matching namespaces */
+    unsigned line;           /**< config file line of the rule */
 };
 
 /** When an index counts as pointing to OCI. */
@@ -93,8 +101,9 @@ enum og_tls_version {
 
 /** The whole configuration snapshot. */
 struct og_config {
-    atomic_uint refs;            /**< managed by og_config_ref/unref only */
-    enum og_mode mode;           /**< default mode, default OG_MODE_MUTATE */
+    atomic_uint refs;  /**< managed by og_config_ref/unref only */
+    enum og_mode mode; /**< default mode, default OG_MODE_MUTATE */
+    bool ratchet; /**< default ratchet (policy.h: unchanged UPDATEs are not denied), default true */
     struct og_ns_rule *ns_rules; /**< per-namespace overrides, in order */
     size_t n_ns_rules;
     char **exempt_namespaces; /**< exact names or globs */
@@ -107,6 +116,8 @@ struct og_config {
     struct og_migration *migrations; /**< effective table: built-in, then the config's */
     size_t n_migrations;
     struct og_index_settings index;
+    /** The webhook configurations' timeoutSeconds, default 3 (og_config_has_conflict()) */
+    uint32_t webhook_timeout_s;
     uint64_t max_body;                   /**< request body cap, default 8 MiB */
     enum og_tls_version tls_min_version; /**< default OG_TLS_1_2 */
     char *source;                        /**< file it was loaded from, or NULL */
@@ -267,6 +278,32 @@ bool og_config_glob_match(const char *pattern, const char *s);
 enum og_mode og_config_resolve_mode(const struct og_config *cfg, const char *ns, const char *user,
                                     const char *const *groups, size_t n_groups,
                                     const char *annotation_mode, const char **why);
+
+/**
+ * Whether the ratchet is on for an object in namespace `ns` (NULL counts as ""): the
+ * `ratchet` of the first `namespaces` rule that matches `ns` (the rule that gives the mode),
+ * unless it inherits, else the top-level `ratchet`. Pure, thread-safe.
+ */
+bool og_config_resolve_ratchet(const struct og_config *cfg, const char *ns);
+
+/**
+ * What an admission needs beyond `index.budget` within `webhookTimeout`, in milliseconds: the
+ * apiserver's timeout runs from its call (connection and TLS handshake when not reused, the
+ * request body, decoding) to the end of the answer (encoding, sending), and the budget's
+ * deadline is met by a timer thread on a node that may be CPU-throttled. See the README,
+ * "Timeouts".
+ */
+#define OG_CONFIG_TIMEOUT_MARGIN_MS 500
+
+/**
+ * Finds settings that are valid one by one but contradict each other. Today one: with index
+ * analysis enabled, `index.budget` plus OG_CONFIG_TIMEOUT_MARGIN_MS over `webhookTimeout`, so
+ * that a cold admission would time out at the apiserver (which then applies the webhook's
+ * failurePolicy) instead of following `index.onUnknown`. Returns true and writes one line
+ * (starting with the key path, "index.budget: ...") into `msg` of `size` bytes when one is
+ * found; false (and `msg` untouched) when none. Pure, thread-safe.
+ */
+bool og_config_has_conflict(const struct og_config *cfg, char *msg, size_t size);
 
 /** True when `why` (from og_config_resolve_mode()) says an annotation was ignored. */
 bool og_mode_why_annotation_ignored(const char *why);

@@ -14,6 +14,10 @@
  *   index-pending / index-unknown  no verdict within the budget / the analysis failed:
  *                        allowed with a warning, or denied in enforce mode when on_unknown
  *                        is deny
+ * Ratchet (as Kubernetes ratchets CRD validation, KEP-4008): an UPDATE that leaves spec.url
+ * and spec.type as they were is never denied when `ratchet` is on for its namespace; it gets
+ * audit mode's warnings instead (og_decision.ratchet). CREATE, and an UPDATE that changes
+ * either, are judged as above.
  *
  * One admission is one or two steps. og_policy_eval() applies the static rules; when none
  * decides and the index verdict can, it says so (og_decision.index_url) instead of deciding,
@@ -101,6 +105,14 @@ struct og_admission_context {
     const char *const *groups; /**< the user's groups (`n_groups` strings) */
     size_t n_groups;
     bool dry_run; /**< the request persists nothing (does not change the decision) */
+    /**
+     * The object before this UPDATE (request.oldObject), as far as the ratchet compares it:
+     * `has_old` false when there is none (CREATE, a manifest check). `old_url` and `old_type`
+     * are its spec.url and spec.type when strings, else NULL.
+     */
+    bool has_old;
+    const char *old_url;
+    const char *old_type;
 };
 
 /** An audit annotation (key without '/', at most 63 characters). */
@@ -139,6 +151,23 @@ struct og_decision {
      * og_config_resolve_mode() (not owned), or NULL when the object is out of scope.
      */
     const char *mode_why;
+    /**
+     * The ratchet holds (set by og_policy_eval(), looked for only in enforce and mutate mode,
+     * the ones that deny): an UPDATE that leaves spec.url and spec.type as the old object had
+     * them (compared as the rules read them: a missing type is "default", urls equal once
+     * normalized) in a namespace where `ratchet` is on. A denial that either step would give
+     * is then an allow with the warnings and audit annotations audit mode gives, `decision:
+     * ratcheted` and `ratcheted` set. A patch is still a patch.
+     */
+    bool ratchet;
+    bool ratcheted; /**< a denial was turned into an allow by the ratchet */
+    /**
+     * Set with `index_url` when the ratchet holds in a mode that cannot patch here (enforce,
+     * or mutate through /validate): whatever the verdict, the request is allowed and only
+     * the warnings differ, so a caller may complete the decision with the verdict it has at
+     * hand (a cached one, or PENDING) instead of waiting for a fetch.
+     */
+    bool index_advisory;
     /**
      * Set (owned) by og_policy_eval() when no static rule decided and the index verdict for
      * this url can: the url normalized (scheme and host in lower case, no trailing '/' on the

@@ -41,6 +41,16 @@ struct og_review_object {
 };
 
 /**
+ * What the codec reads of `request.oldObject` (the object before an UPDATE): only what the
+ * ratchet compares (og_admission_context in policy.h). Strings as in og_review_object.
+ */
+struct og_review_old_object {
+    bool present;     /**< request.oldObject is a JSON object */
+    const char *url;  /**< spec.url when a string, else NULL */
+    const char *type; /**< spec.type when a string, else NULL */
+};
+
+/**
  * The fields of `request` that ocigate reads. Every string is NUL-terminated, never NULL
  * ("" when absent), and lent by the struct og_review: valid until og_review_free().
  */
@@ -59,6 +69,7 @@ struct og_review_request {
     const char *const *groups; /**< request.userInfo.groups */
     size_t n_groups;
     struct og_review_object object; /**< request.object (`present` false when absent/null) */
+    struct og_review_old_object old_object; /**< request.oldObject (likewise) */
 };
 
 /**
@@ -101,7 +112,8 @@ const struct og_review_request *og_review_get_request(const struct og_review *rv
 OG_NODISCARD enum og_err og_review_object_tree(const struct og_review *rv, struct cJSON **out);
 
 /**
- * Fills the policy's input from the review: `ctx` from request.operation, userInfo and dryRun;
+ * Fills the policy's input from the review: `ctx` from request.operation, userInfo, dryRun and
+ * request.oldObject (what the ratchet compares);
  * `obj` from request.kind (group, version, kind) and request.object, with the request's name
  * and namespace where given (else the object's metadata), and a `tree_fn` that parses the
  * object for guidance. Everything is lent by `rv` until og_review_free(). Returns false when
