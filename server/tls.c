@@ -513,20 +513,23 @@ bool srv_tls_reload(struct srv_tls *t, const char *trigger)
 
 void srv_tls_tick(struct srv_tls *t, int64_t now)
 {
-    const struct srv_tls_cert_info *info = &t->cur->info;
+    const struct srv_tls_cert_info *info;
     char after[32], days[24];
 
     if (t->retry_at > 0 && now >= t->retry_at) {
         if (srv_tls_reload(t, "now valid"))
             return; /* the new set was logged (and warned about) */
     }
+    info = &t->cur->info; /* the holder's set: only this thread replaces it */
     if (info->not_after - now >= SRV_TLS_EXPIRY_WARN_S)
         return;
     if (t->last_warn != 0 && now - t->last_warn < EXPIRY_WARN_EVERY_S)
         return;
     t->last_warn = now;
     (void)snprintf(days, sizeof(days), "%.1f", (double)(info->not_after - now) / 86400.0);
-    srv_log(SRV_LOG_WARN, "tls certificate expires soon", "cert", t->paths.cert_file, "not_after",
+    srv_log(SRV_LOG_WARN,
+            info->not_after > now ? "tls certificate expires soon" : "tls certificate has expired",
+            "cert", t->paths.cert_file, "not_after",
             iso_time(info->not_after, after, sizeof(after)), "days_left", days, "serial",
             info->serial, NULL);
 }
