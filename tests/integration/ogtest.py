@@ -313,6 +313,69 @@ class Server:
         return lines
 
 
+class Load:
+    """Threads POSTing `body` (JSON) to `path` of the Server `srv` in a loop until stop(), or
+    until `max_requests` (0: no bound) answers: each thread on a keep-alive connection, replaced
+    after `per_conn` requests (0: only after a failure). An answer must be a 200;
+    `classify(response)` (optional) names it, counted in `kinds`, and may raise to fail it.
+    `on_connect(conn)` (optional) runs after each new connection's handshake. Every failure is
+    recorded in `failures`, none stops the loop."""
+
+    def __init__(self, srv, path, body, threads=4, per_conn=0, max_requests=0, classify=None,
+                 on_connect=None):
+        import threading
+        self.srv, self.path, self.body = srv, path, body
+        self.per_conn, self.max_requests = per_conn, max_requests
+        self.classify, self.on_connect = classify, on_connect
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.failures = []
+        self.kinds = {}
+        self.threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _bounded(self):
+        with self.lock:
+            return self.max_requests and self.ok + len(self.failures) >= self.max_requests
+
+    def worker(self):
+        conn, used = None, 0
+        while not self.stop_flag.is_set() and not self._bounded():
+            try:
+                if conn is None:
+                    conn, used = self.srv.conn(timeout=10), 0
+                    if self.on_connect is not None:
+                        conn.connect()
+                        self.on_connect(conn)
+                r = self.srv.review(self.path, self.body, conn=conn)
+                if r.status != 200:
+                    raise AssertionError("status %d: %r" % (r.status, r.body[:200]))
+                kind = self.classify(r) if self.classify is not None else None
+                used += 1
+                with self.lock:
+                    self.ok += 1
+                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                if self.per_conn and used >= self.per_conn:
+                    conn.close()
+                    conn = None
+            except Exception as e:  # every failure is recorded, none stops the loop
+                with self.lock:
+                    self.failures.append(repr(e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+        return self.ok, self.failures
+
+
 def run(namespace):
     """Runs every test_* function of `namespace` in definition order."""
     tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
