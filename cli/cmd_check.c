@@ -30,18 +30,10 @@ struct finding {
     char *fix_url; /* the suggested url (the fix sets type: oci with it), or NULL */
 };
 
-/* An input that could not be read or parsed. */
-struct error {
-    char *file;
-    unsigned line, column; /* 0 when there is no position */
-    char *message;
-};
-
 struct report {
     struct finding *findings;
     size_t n_findings, cap_findings;
-    struct error *errors;
-    size_t n_errors, cap_errors;
+    struct cli_errors errors;
     size_t files, objects;
 };
 
@@ -49,29 +41,6 @@ struct report {
 static char *dup_str(struct og_str s)
 {
     return s.ptr != NULL ? og_str_dup(s) : NULL;
-}
-
-static enum og_err add_error(struct report *r, const char *file, unsigned line, unsigned column,
-                             const char *message)
-{
-    struct error *e =
-        og_array_grow(r->errors, &r->cap_errors, r->n_errors, sizeof(*e), 8, SIZE_MAX);
-
-    if (e == NULL)
-        return OG_ENOMEM;
-    r->errors = e;
-    e = &r->errors[r->n_errors];
-    e->file = strdup(file);
-    e->message = strdup(message);
-    e->line = line;
-    e->column = column;
-    if (e->file == NULL || e->message == NULL) {
-        free(e->file);
-        free(e->message);
-        return OG_ENOMEM;
-    }
-    r->n_errors++;
-    return OG_OK;
 }
 
 static void finding_cleanup(struct finding *f)
@@ -126,44 +95,23 @@ static void report_cleanup(struct report *r)
     for (size_t i = 0; i < r->n_findings; i++)
         finding_cleanup(&r->findings[i]);
     free(r->findings);
-    for (size_t i = 0; i < r->n_errors; i++) {
-        free(r->errors[i].file);
-        free(r->errors[i].message);
-    }
-    free(r->errors);
+    cli_errors_cleanup(&r->errors);
 }
 
 /* Checks one input; what cannot be read or parsed becomes an error of the report. */
 static enum og_err check_input(const struct cli_options *o, const struct cli_input *in,
                                struct report *r)
 {
-    const char *name = cli_input_name(in->path);
-    struct og_manifest_limits limits = {0};
     struct og_manifest *m = NULL;
-    struct og_diag diag;
     char *data = NULL;
     size_t len = 0;
     unsigned mode;
     enum og_err rc;
 
-    if (in->error != NULL)
-        return add_error(r, name, 0, 0, in->error);
-    og_diag_clear(&diag);
-    rc = cli_read_input(in->path, o->max_bytes, &data, &len, &mode, &diag);
-    if (rc == OG_EIO || rc == OG_ETOOBIG) {
-        rc = add_error(r, name, 0, 0, diag.msg);
-        goto out;
-    }
-    if (rc != OG_OK)
-        goto out;
-    r->files++;
-    limits.max_bytes = (size_t)o->max_bytes;
-    rc = og_manifest_parse(data, len, name, &limits, &m, &diag);
-    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL) {
-        rc = add_error(r, name, diag.line, diag.column, diag.msg);
-        goto out;
-    }
-    for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m); i++) {
+    rc = cli_load(o, in, &data, &len, &mode, &m, &r->errors);
+    if (data != NULL)
+        r->files++;
+    for (size_t i = 0; rc == OG_OK && m != NULL && i < og_manifest_object_count(m); i++) {
         const struct og_manifest_object *mo = og_manifest_object(m, i);
         struct og_decision d;
 
@@ -175,7 +123,6 @@ static enum og_err check_input(const struct cli_options *o, const struct cli_inp
             rc = add_finding(r, in->path, mo, &d);
         og_decision_cleanup(&d);
     }
-out:
     og_manifest_free(m);
     free(data);
     return rc;
@@ -220,7 +167,7 @@ static enum og_err format_text(const struct report *r, struct og_buf *out)
                             "object%s, %zu file%s, %zu error%s\n",
                             r->n_findings, r->n_findings == 1 ? "" : "s", count_failing(r),
                             r->objects, r->objects == 1 ? "" : "s", r->files,
-                            r->files == 1 ? "" : "s", r->n_errors, r->n_errors == 1 ? "" : "s");
+                            r->files == 1 ? "" : "s", r->errors.n, r->errors.n == 1 ? "" : "s");
     return rc;
 }
 
@@ -258,7 +205,7 @@ static void json_fix(struct og_json *w, const struct finding *f)
 
 static int exit_status(const struct report *r)
 {
-    if (r->n_errors > 0)
+    if (r->errors.n > 0)
         return 2;
     return count_failing(r) > 0 ? 1 : 0;
 }
@@ -308,14 +255,14 @@ static enum og_err format_json(const struct report *r, struct og_buf *out)
     og_json_array_end(&w);
     og_json_key(&w, "errors");
     og_json_array_begin(&w);
-    for (size_t i = 0; i < r->n_errors; i++) {
+    for (size_t i = 0; i < r->errors.n; i++) {
         og_json_object_begin(&w);
         og_json_key(&w, "file");
-        og_json_cstr(&w, r->errors[i].file);
-        if (r->errors[i].line > 0)
-            json_position(&w, r->errors[i].line, r->errors[i].column);
+        og_json_cstr(&w, r->errors.items[i].file);
+        if (r->errors.items[i].line > 0)
+            json_position(&w, r->errors.items[i].line, r->errors.items[i].column);
         og_json_key(&w, "message");
-        og_json_cstr(&w, r->errors[i].message);
+        og_json_cstr(&w, r->errors.items[i].message);
         og_json_object_end(&w);
     }
     og_json_array_end(&w);
@@ -344,6 +291,8 @@ static const struct {
     {OG_RULE_INDEX_OCI, "HelmRepository whose index serves oci:// charts"},
     {OG_RULE_INDEX_PENDING, "HelmRepository index analysis pending"},
     {OG_RULE_INDEX_UNKNOWN, "HelmRepository index could not be analyzed"},
+    {OG_RULE_INDEX_MIXED, "HelmRepository whose index moved some charts to oci:// and still "
+                          "releases others over http(s)"},
 };
 
 #define N_SARIF_RULES (sizeof(sarif_rules) / sizeof(sarif_rules[0]))
@@ -486,23 +435,24 @@ static enum og_err format_sarif(const struct report *r, struct og_buf *out)
     og_json_array_begin(&w);
     og_json_object_begin(&w);
     og_json_key(&w, "executionSuccessful");
-    og_json_bool(&w, r->n_errors == 0);
+    og_json_bool(&w, r->errors.n == 0);
     og_json_key(&w, "exitCode");
     og_json_int(&w, exit_status(r));
     og_json_key(&w, "toolExecutionNotifications");
     og_json_array_begin(&w);
-    for (size_t i = 0; i < r->n_errors; i++) {
+    for (size_t i = 0; i < r->errors.n; i++) {
         og_json_object_begin(&w);
         og_json_key(&w, "level");
         og_json_cstr(&w, "error");
         og_json_key(&w, "message");
         og_json_object_begin(&w);
         og_json_key(&w, "text");
-        og_json_cstr(&w, r->errors[i].message);
+        og_json_cstr(&w, r->errors.items[i].message);
         og_json_object_end(&w);
         og_json_key(&w, "locations");
         og_json_array_begin(&w);
-        sarif_location(&w, r->errors[i].file, r->errors[i].line, r->errors[i].column);
+        sarif_location(&w, r->errors.items[i].file, r->errors.items[i].line,
+                       r->errors.items[i].column);
         og_json_array_end(&w);
         og_json_object_end(&w);
     }
@@ -537,9 +487,9 @@ int srv_cmd_check(int argc, char **argv)
     for (size_t i = 0; rc == OG_OK && i < inputs.n; i++)
         rc = check_input(&o, &inputs.items[i], &r);
     /* Errors go to stderr whatever the format, so that a CI log shows them. */
-    for (size_t i = 0; rc == OG_OK && i < r.n_errors; i++)
-        cli_report_error(r.errors[i].file, r.errors[i].line, r.errors[i].column,
-                         r.errors[i].message);
+    for (size_t i = 0; rc == OG_OK && i < r.errors.n; i++)
+        cli_report_error(r.errors.items[i].file, r.errors.items[i].line, r.errors.items[i].column,
+                         r.errors.items[i].message);
     if (rc == OG_OK) {
         if (strcmp(o.format, "json") == 0)
             rc = format_json(&r, &out);

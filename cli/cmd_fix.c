@@ -38,81 +38,6 @@ static void report_error(struct tally *t, const char *name, unsigned line, unsig
     cli_report_error(name, line, column, msg);
 }
 
-static enum og_err write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return OG_EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return OG_OK;
-}
-
-/*
- * Replaces the file at `path` (a symlink: the file it names) with `len` bytes at `data`
- * through a temporary file beside it and rename(2). On failure the file is untouched and
- * `msg` says why.
- */
-static enum og_err replace_file(const char *path, const char *data, size_t len, unsigned mode,
-                                char *msg, size_t size)
-{
-    char *real = NULL, *tmp = NULL;
-    const char *slash;
-    enum og_err rc = OG_EIO;
-    size_t dirlen, tlen;
-    int fd = -1;
-
-    real = realpath(path, NULL);
-    if (real == NULL) {
-        snprintf(msg, size, "cannot resolve the path: %s", strerror(errno));
-        goto out;
-    }
-    slash = strrchr(real, '/');
-    dirlen = slash != NULL ? (size_t)(slash - real) + 1 : 0;
-    tlen = strlen(real) + sizeof("/.ocigate-fix-XXXXXX");
-    tmp = malloc(tlen);
-    if (tmp == NULL) {
-        rc = OG_ENOMEM;
-        snprintf(msg, size, "out of memory");
-        goto out;
-    }
-    if (snprintf(tmp, tlen, "%.*s.%s.ocigate-XXXXXX", (int)dirlen, real, real + dirlen) < 0)
-        goto out;
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(msg, size, "cannot create a temporary file beside it: %s", strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != OG_OK || fsync(fd) != 0) {
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, real) != 0) {
-        snprintf(msg, size, "cannot rename the temporary file over it: %s", strerror(errno));
-        goto out;
-    }
-    rc = OG_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != OG_OK && tmp != NULL)
-        unlink(tmp);
-    free(tmp);
-    free(real);
-    return rc;
-}
-
 /*
  * Checks the edited bytes before they replace anything: they must parse, with as many
  * objects as before, and no object may still have a fixable finding.
@@ -160,11 +85,10 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
                              struct tally *t, struct og_buf *diff)
 {
     const char *name = cli_input_name(in->path);
-    struct og_manifest_limits limits = {0};
+    struct cli_errors errors = {0};
     struct og_manifest *m = NULL;
     struct og_yamledit e;
     struct og_buf fixed;
-    struct og_diag diag;
     char *data = NULL, msg[512];
     size_t len = 0, fixed_here = 0, left_here = 0;
     bool is_stdin = strcmp(in->path, "-") == 0, refused = false;
@@ -173,27 +97,12 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
 
     og_yamledit_init(&e);
     og_buf_init(&fixed, (size_t)o->max_bytes * 2 + 4096);
-    if (in->error != NULL) {
-        report_error(t, name, 0, 0, in->error);
-        rc = OG_OK;
+    rc = cli_load(o, in, &data, &len, &mode, &m, &errors);
+    for (size_t i = 0; i < errors.n; i++)
+        report_error(t, errors.items[i].file, errors.items[i].line, errors.items[i].column,
+                     errors.items[i].message);
+    if (rc != OG_OK || m == NULL)
         goto out;
-    }
-    og_diag_clear(&diag);
-    rc = cli_read_input(in->path, o->max_bytes, &data, &len, &mode, &diag);
-    if (rc == OG_EIO || rc == OG_ETOOBIG) {
-        report_error(t, name, 0, 0, diag.msg);
-        rc = OG_OK;
-        goto out;
-    }
-    if (rc != OG_OK)
-        goto out;
-    limits.max_bytes = (size_t)o->max_bytes;
-    rc = og_manifest_parse(data, len, name, &limits, &m, &diag);
-    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL) {
-        report_error(t, name, diag.line, diag.column, diag.msg);
-        rc = OG_OK;
-        goto out;
-    }
     for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m); i++) {
         const struct og_manifest_object *mo = og_manifest_object(m, i);
         struct og_decision d;
@@ -255,7 +164,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
     } else if (is_stdin) {
         if (fwrite(fixed.ptr, 1, fixed.len, stdout) != fixed.len)
             rc = OG_EIO;
-    } else if (replace_file(in->path, fixed.ptr, fixed.len, mode, msg, sizeof(msg)) != OG_OK) {
+    } else if (cli_write_file(in->path, fixed.ptr, fixed.len, mode, msg, sizeof(msg)) != OG_OK) {
         report_error(t, name, 0, 0, msg);
         goto out;
     }
@@ -264,6 +173,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
         t->files++;
     }
 out:
+    cli_errors_cleanup(&errors);
     og_buf_cleanup(&fixed);
     og_yamledit_cleanup(&e);
     og_manifest_free(m);

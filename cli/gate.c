@@ -1,6 +1,6 @@
 /*
- * gate.c - the options, the input walk and the policy call that `ocigate check` and
- * `ocigate fix` share (gate.h).
+ * gate.c - the options, the input walk, the policy call and the atomic file write that
+ * `ocigate check`, `fix` and `migrate` share (gate.h).
  */
 #include "gate.h"
 
@@ -19,6 +19,7 @@
 #include "index_cache.h"
 #include "log.h"
 #include "ocigate/buf.h"
+#include "ocigate/migrate.h"
 
 /* Largest --max-bytes: the manifest reader's offsets and counts stay far from any limit. */
 #define MAX_BYTES_CEILING (1ull << 30)
@@ -45,6 +46,29 @@ static void usage(enum cli_command cmd, FILE *out)
                 "exit status: 0 nothing that enforce would deny, 1 findings that enforce\n"
                 "would deny, 2 bad usage or an input that cannot be read or parsed\n",
                 CLI_MAX_BYTES_DEFAULT);
+    else if (cmd == CLI_MIGRATE)
+        fprintf(
+            out,
+            "usage: ocigate migrate [--batch-size N] [--out DIR [--force]] [--format text|json]\n"
+            "                       [--config FILE] [--max-bytes SIZE] PATH...\n"
+            "\n"
+            "Plans the move of the HelmReleases whose HelmRepository the policy finds\n"
+            "affected to one OCIRepository per chart and spec.chartRef, in batches that\n"
+            "respect spec.dependsOn. Writes the new objects; never changes an input.\n"
+            "\n"
+            "  --batch-size N    releases per batch (default %u)\n"
+            "  --out DIR         write DIR/batch-001/, batch-002/, ... (default: one YAML\n"
+            "                    stream on stdout, a comment before each batch)\n"
+            "  --force           with --out, write over the files of an earlier run\n"
+            "  --format FORMAT   the plan: text on stderr (default), or json on stdout\n"
+            "                    (needs --out)\n"
+            "  --config FILE     the serve configuration (modes, migrations table)\n"
+            "  --max-bytes SIZE  largest input read (default %s)\n"
+            "\n"
+            "exit status: 0 every release found was planned, 1 some could not be\n"
+            "migrated (the plan says why), 2 bad usage, an input that cannot be read or\n"
+            "parsed (nothing is written), or an output that cannot be written\n",
+            OG_MIGRATE_BATCH_SIZE, CLI_MAX_BYTES_DEFAULT);
     else
         fprintf(out,
                 "usage: ocigate fix [--dry-run] [--config FILE] [--max-bytes SIZE] PATH...\n"
@@ -87,9 +111,47 @@ static bool option_value(int argc, char **argv, int *i, const char *name, const 
     return true;
 }
 
+/* The checks of migrate's own options; false after saying what is wrong. */
+static bool migrate_options(struct cli_options *o, const char *batch_size)
+{
+    o->batch_size = OG_MIGRATE_BATCH_SIZE;
+    if (batch_size != NULL) {
+        char *end = NULL;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(batch_size, &end, 10);
+        if (errno != 0 || end == batch_size || *end != '\0' || batch_size[0] == '-' || v < 1 ||
+            v > 100000) {
+            fprintf(stderr, "ocigate: --batch-size must be a number from 1 to 100000, not '%s'\n",
+                    batch_size);
+            return false;
+        }
+        o->batch_size = (size_t)v;
+    }
+    if (strcmp(o->format, "sarif") == 0) {
+        fprintf(stderr, "ocigate: --format must be text or json, not 'sarif'\n");
+        return false;
+    }
+    if (strcmp(o->format, "json") == 0 && o->out_dir == NULL) {
+        fprintf(stderr, "ocigate: --format json needs --out (stdout carries the YAML)\n");
+        return false;
+    }
+    if (o->force && o->out_dir == NULL) {
+        fprintf(stderr, "ocigate: --force needs --out\n");
+        return false;
+    }
+    if (o->out_dir != NULL && o->out_dir[0] == '\0') {
+        fprintf(stderr, "ocigate: --out needs a directory\n");
+        return false;
+    }
+    return true;
+}
+
 int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_options *o)
 {
     const char *config = NULL, *mode = NULL, *max_bytes = CLI_MAX_BYTES_DEFAULT;
+    const char *batch_size = NULL;
     struct og_diag diag;
     char line[1024];
     bool bad = false, dashdash = false;
@@ -126,6 +188,13 @@ int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_op
             o->online = true;
         } else if (cmd == CLI_FIX && strcmp(a, "--dry-run") == 0) {
             o->dry_run = true;
+        } else if (cmd == CLI_MIGRATE &&
+                   (option_value(argc, argv, &i, "--batch-size", &batch_size, &bad) ||
+                    option_value(argc, argv, &i, "--out", &o->out_dir, &bad) ||
+                    option_value(argc, argv, &i, "--format", &o->format, &bad))) {
+            /* taken */
+        } else if (cmd == CLI_MIGRATE && strcmp(a, "--force") == 0) {
+            o->force = true;
         } else if (!bad) {
             fprintf(stderr, "ocigate: unknown option '%s'\n", a);
             bad = true;
@@ -140,6 +209,8 @@ int cli_options_parse(enum cli_command cmd, int argc, char **argv, struct cli_op
         fprintf(stderr, "ocigate: --format must be text, json or sarif, not '%s'\n", o->format);
         bad = true;
     }
+    if (!bad && cmd == CLI_MIGRATE)
+        bad = !migrate_options(o, batch_size);
     if (!bad && mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "audit") != 0) {
         fprintf(stderr, "ocigate: --mode must be enforce or audit, not '%s'\n", mode);
         bad = true;
@@ -364,6 +435,64 @@ void cli_inputs_cleanup(struct cli_inputs *in)
     memset(in, 0, sizeof(*in));
 }
 
+enum og_err cli_errors_add(struct cli_errors *e, const char *file, unsigned line, unsigned column,
+                           const char *message)
+{
+    struct cli_error *items = og_array_grow(e->items, &e->cap, e->n, sizeof(*items), 8, SIZE_MAX);
+    struct cli_error *x;
+
+    if (items == NULL)
+        return OG_ENOMEM;
+    e->items = items;
+    x = &e->items[e->n];
+    x->file = strdup(file);
+    x->message = strdup(message);
+    x->line = line;
+    x->column = column;
+    if (x->file == NULL || x->message == NULL) {
+        free(x->file);
+        free(x->message);
+        return OG_ENOMEM;
+    }
+    e->n++;
+    return OG_OK;
+}
+
+void cli_errors_cleanup(struct cli_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->items[i].file);
+        free(e->items[i].message);
+    }
+    free(e->items);
+    memset(e, 0, sizeof(*e));
+}
+
+enum og_err cli_load(const struct cli_options *o, const struct cli_input *in, char **data,
+                     size_t *len, unsigned *mode, struct og_manifest **m, struct cli_errors *errors)
+{
+    const char *name = cli_input_name(in->path);
+    struct og_manifest_limits limits = {0};
+    struct og_diag diag;
+    enum og_err rc;
+
+    *data = NULL;
+    *m = NULL;
+    if (in->error != NULL)
+        return cli_errors_add(errors, name, 0, 0, in->error);
+    og_diag_clear(&diag);
+    rc = cli_read_input(in->path, o->max_bytes, data, len, mode, &diag);
+    if (rc == OG_EIO || rc == OG_ETOOBIG)
+        return cli_errors_add(errors, name, 0, 0, diag.msg);
+    if (rc != OG_OK)
+        return rc;
+    limits.max_bytes = (size_t)o->max_bytes;
+    rc = og_manifest_parse(*data, *len, name, &limits, m, &diag);
+    if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL)
+        return cli_errors_add(errors, name, diag.line, diag.column, diag.msg);
+    return rc;
+}
+
 const char *cli_input_name(const char *path)
 {
     return strcmp(path, "-") == 0 ? "<stdin>" : path;
@@ -422,6 +551,79 @@ enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *
     *len = buf.len - 1;
     *data = og_buf_take(&buf, NULL);
     return *data != NULL ? OG_OK : OG_ENOMEM;
+}
+
+static enum og_err write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return OG_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return OG_OK;
+}
+
+enum og_err cli_write_file(const char *path, const char *data, size_t len, unsigned mode, char *msg,
+                           size_t size)
+{
+    char *real = NULL, *tmp = NULL;
+    const char *slash;
+    enum og_err rc = OG_EIO;
+    size_t dirlen, tlen;
+    int fd = -1;
+
+    real = realpath(path, NULL);
+    /* A new file: its name as given (the directory must exist). */
+    if (real == NULL && errno == ENOENT)
+        real = strdup(path);
+    if (real == NULL) {
+        snprintf(msg, size, "cannot resolve the path: %s", strerror(errno));
+        goto out;
+    }
+    slash = strrchr(real, '/');
+    dirlen = slash != NULL ? (size_t)(slash - real) + 1 : 0;
+    tlen = strlen(real) + sizeof("/.ocigate-fix-XXXXXX");
+    tmp = malloc(tlen);
+    if (tmp == NULL) {
+        rc = OG_ENOMEM;
+        snprintf(msg, size, "out of memory");
+        goto out;
+    }
+    if (snprintf(tmp, tlen, "%.*s.%s.ocigate-XXXXXX", (int)dirlen, real, real + dirlen) < 0)
+        goto out;
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(msg, size, "cannot create a temporary file beside it: %s", strerror(errno));
+        goto out;
+    }
+    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != OG_OK || fsync(fd) != 0) {
+        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, real) != 0) {
+        snprintf(msg, size, "cannot rename the temporary file over it: %s", strerror(errno));
+        goto out;
+    }
+    rc = OG_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != OG_OK && tmp != NULL)
+        unlink(tmp);
+    free(tmp);
+    free(real);
+    return rc;
 }
 
 /* A lookup's wait: the cache wakes it from one of its threads. */
@@ -488,7 +690,9 @@ bool cli_decision_fails(const struct og_decision *d)
         return false;
     if (!d->allowed)
         return true;
-    /* Mutate would patch it, enforce would deny it; index-pending is allowed in both. */
+    /* Mutate would patch it, enforce would deny it; index-pending (and unknown, and mixed)
+     * is allowed in both. */
     return (d->mode == OG_MODE_MUTATE || d->mode == OG_MODE_ENFORCE) &&
-           d->rule != OG_RULE_INDEX_PENDING && d->rule != OG_RULE_INDEX_UNKNOWN;
+           d->rule != OG_RULE_INDEX_PENDING && d->rule != OG_RULE_INDEX_UNKNOWN &&
+           d->rule != OG_RULE_INDEX_MIXED;
 }

@@ -1,5 +1,5 @@
 /*
- * gate.h - what `ocigate check` and `ocigate fix` share: their common options, the walk over
+ * gate.h - what `ocigate check`, `fix` and `migrate` share: their common options, the walk over
  * the PATH arguments (files, directories, stdin), reading each input under the size cap, and
  * the lib policy run on each object of a manifest.
  */
@@ -28,12 +28,15 @@ struct cli_options {
     const char *format;            /* --format text|json|sarif (check) */
     bool online;                   /* --online (check) */
     bool dry_run;                  /* --dry-run (fix) */
+    size_t batch_size;             /* --batch-size N (migrate) */
+    const char *out_dir;           /* --out DIR (migrate), or NULL: stdout */
+    bool force;                    /* --force: write over earlier batches (migrate) */
     char **paths;                  /* the PATH arguments (lent from argv) */
     size_t n_paths;
 };
 
 /** Which options a command takes. */
-enum cli_command { CLI_CHECK, CLI_FIX };
+enum cli_command { CLI_CHECK, CLI_FIX, CLI_MIGRATE };
 
 /**
  * Parses argv (argv[0] is the command) into `o`. Returns 0 to go on, or the exit status to
@@ -74,6 +77,44 @@ void cli_inputs_cleanup(struct cli_inputs *in);
  */
 OG_NODISCARD enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *len,
                                         unsigned *mode, struct og_diag *diag);
+
+/**
+ * Replaces or creates the file at `path` (a symlink: the file it names) with `len` bytes at
+ * `data`, with permission bits `mode`, through a temporary file beside it, fsync and
+ * rename(2): readers see the old file or the whole new one, never a part. On failure nothing
+ * is left behind and `msg` says why. OG_EIO, OG_ENOMEM.
+ */
+OG_NODISCARD enum og_err cli_write_file(const char *path, const char *data, size_t len,
+                                        unsigned mode, char *msg, size_t size);
+
+/** An input that could not be walked, read or parsed; `line` 0 when there is no position. */
+struct cli_error {
+    char *file;
+    unsigned line, column;
+    char *message;
+};
+
+/** The errors of a run, in the order met. */
+struct cli_errors {
+    struct cli_error *items;
+    size_t n, cap;
+};
+
+/** Adds an error (the strings are copied). OG_ENOMEM. */
+OG_NODISCARD enum og_err cli_errors_add(struct cli_errors *e, const char *file, unsigned line,
+                                        unsigned column, const char *message);
+
+void cli_errors_cleanup(struct cli_errors *e);
+
+/**
+ * Reads and parses the input `in` (under o->max_bytes) into `*data` (NUL-terminated, `*len`
+ * bytes, its permission bits in `*mode`) and the reader `*m`; the caller frees both. An input
+ * that the walk, the read or the parser refuses is added to `errors` with its position and
+ * `*m` stays NULL (`*data` is kept when it was read). OG_ENOMEM only.
+ */
+OG_NODISCARD enum og_err cli_load(const struct cli_options *o, const struct cli_input *in,
+                                  char **data, size_t *len, unsigned *mode, struct og_manifest **m,
+                                  struct cli_errors *errors);
 
 /** Prints an input's error to stderr: "name:line:column: error: msg" (no position: "name: ..."). */
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg);

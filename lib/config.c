@@ -23,12 +23,14 @@ const struct og_migration_def og_builtin_migrations[] = {
 _Static_assert(sizeof(enum og_mode) == sizeof(int), "enum og_mode is int-sized");
 _Static_assert(sizeof(enum og_index_threshold) == sizeof(int), "threshold is int-sized");
 _Static_assert(sizeof(enum og_on_unknown) == sizeof(int), "on_unknown is int-sized");
+_Static_assert(sizeof(enum og_on_mixed) == sizeof(int), "on_mixed is int-sized");
 _Static_assert(sizeof(enum og_tls_version) == sizeof(int), "tls version is int-sized");
 _Static_assert(sizeof(enum og_ratchet) == sizeof(int), "ratchet is int-sized");
 
 static const char *const mode_names[] = {"off", "audit", "mutate", "enforce", NULL};
 static const char *const threshold_names[] = {"newest", "any", NULL};
 static const char *const on_unknown_names[] = {"allow", "deny", NULL};
+static const char *const on_mixed_names[] = {"warn", "moved", NULL};
 static const char *const tls_names[] = {"1.2", "1.3", NULL};
 /* In the order of enum og_ratchet. */
 static const char *const ratchet_names[] = {"inherit", "false", "true", NULL};
@@ -183,6 +185,9 @@ const struct og__key og__config_keys[] = {
      .def = "allow",
      .doc = "Answer when no verdict is ready within the budget: allow (with a warning) or deny "
             "(enforce mode only)."},
+    {SCALAR("index.onMixed", OG__KEY_ENUM, index.on_mixed), .names = on_mixed_names, .def = "warn",
+     .doc = "An index that moved some charts to oci:// while it still releases others over "
+            "http(s): warn (allow, never patch) or moved (treat it as moved)."},
     {LIST("index.allowHosts", OG__KEY_HOST, index.allow_hosts, index.n_allow_hosts),
      .doc = "Hosts the fetcher may reach even on private addresses (SSRF guard exemptions).",
      .example = "[charts.internal.example.com]"},

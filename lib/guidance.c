@@ -6,6 +6,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "guidance_int.h"
 #include "manifest_int.h"
 
 /*
@@ -47,11 +48,15 @@ static void scalar(struct emit *e, const char *s, bool is_string)
 {
     yaml_event_t ev;
     bool quote = is_string && og__manifest_needs_quotes(og_str_of(s));
+    /* Lines stay lines (a literal block; libyaml falls back where one cannot hold them). */
+    bool lines = is_string && !quote && strchr(s, '\n') != NULL;
 
     event(e, &ev,
-          yaml_scalar_event_initialize(
-              &ev, NULL, NULL, (yaml_char_t *)(uintptr_t)s, -1, !quote, is_string,
-              quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE));
+          yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)(uintptr_t)s, -1, !quote,
+                                       is_string,
+                                       quote   ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
+                                       : lines ? YAML_LITERAL_SCALAR_STYLE
+                                               : YAML_ANY_SCALAR_STYLE));
 }
 
 static void str(struct emit *e, const char *s)
@@ -98,10 +103,15 @@ static void value(struct emit *e, const cJSON *v)
         event(e, &ev, yaml_sequence_end_event_initialize(&ev));
     } else if (cJSON_IsString(v)) {
         str(e, v->valuestring);
+    } else if (cJSON_IsRaw(v)) {
+        /* A number as its YAML text (og__manifest_to_json_exact()). */
+        scalar(e, v->valuestring, false);
     } else if (cJSON_IsBool(v)) {
         scalar(e, cJSON_IsTrue(v) ? "true" : "false", false);
     } else if (cJSON_IsNumber(v)) {
-        if (v->valuedouble == (double)(long long)v->valuedouble)
+        /* Only a double within 2^53 converts to long long (past it the cast is undefined). */
+        if (v->valuedouble >= -9007199254740992.0 && v->valuedouble <= 9007199254740992.0 &&
+            v->valuedouble == (double)(long long)v->valuedouble)
             (void)snprintf(num, sizeof(num), "%lld", (long long)v->valuedouble);
         else
             (void)snprintf(num, sizeof(num), "%.17g", v->valuedouble);
@@ -294,4 +304,13 @@ enum og_err og_guidance_ocirepository(const struct og_guidance *g, struct og_buf
 out:
     og_buf_cleanup(&url);
     return rc;
+}
+
+enum og_err og__yaml_emit_document(const cJSON *doc, struct og_buf *out)
+{
+    struct emit e;
+
+    doc_start(&e, out);
+    value(&e, doc);
+    return doc_end(&e);
 }

@@ -91,6 +91,7 @@ struct chart {
     uint32_t oci;
     struct og_buf newest_version;
     struct og_buf newest_created;
+    struct og_buf newest_url; /* its first KEPT_FIELD_MAX bytes: the order's url key */
     int64_t newest_sec;
     int32_t newest_nsec;
     bool has_newest;
@@ -98,6 +99,7 @@ struct chart {
     bool newest_has_version;
     bool newest_has_created;
     bool newest_is_oci;
+    bool newest_is_http;
 };
 
 struct anchor {
@@ -172,6 +174,12 @@ struct an {
     struct og_index_base *bases;
     size_t n_bases, cap_bases;
     struct og_buf scratch;
+
+    /* The earliest `created` of an oci entry (the text: the first in byte order of equals). */
+    bool has_first_oci;
+    int64_t first_oci_sec;
+    int32_t first_oci_nsec;
+    struct og_buf first_oci_created;
 
     uint32_t versions, oci, https, other, malformed, multi, secondary;
 };
@@ -393,6 +401,7 @@ static enum og_err intern_chart(struct an *a, const struct ev *e)
     c->hash = hash;
     og_buf_init(&c->newest_version, a->lim.max_scalar);
     og_buf_init(&c->newest_created, a->lim.max_scalar);
+    og_buf_init(&c->newest_url, a->lim.max_scalar);
     a->cur_chart = a->n_charts++;
     slot = htab_slot(a, &a->chart_tab, key, hash, chart_name);
     *slot = a->n_charts;
@@ -482,7 +491,8 @@ static enum og_err add_base(struct an *a, struct og_str base)
 /*
  * Longest `version` and `created` kept for a chart's newest entry: real ones are a few dozen
  * bytes, and every chart keeps one of each, so longer values (which cannot be a SemVer or an
- * RFC 3339 time anyway) count as absent rather than as up to max_scalar bytes per chart.
+ * RFC 3339 time anyway) count as absent rather than as up to max_scalar bytes per chart. A url
+ * (real ones are under 150 bytes) is kept to as many bytes, for the order's url key only.
  */
 #define KEPT_FIELD_MAX 256
 
@@ -501,15 +511,33 @@ static enum og_err copy_into(struct og_buf *dst, struct og_str src)
     return og_buf_append_str(dst, src);
 }
 
+/* Remembers the earliest `created` of an oci entry (the `mixed` verdict compares with it). */
+static enum og_err note_oci_time(struct an *a, struct og_str created, int64_t sec, int32_t nsec)
+{
+    /* > 0: this entry is the earliest so far (or the same instant, spelled first). */
+    int c = 1;
+
+    if (a->has_first_oci)
+        c = og__helm_index_time_cmp(a->first_oci_sec, a->first_oci_nsec, sec, nsec);
+    if (a->has_first_oci && c == 0)
+        c = og_str_cmp(og_buf_view(&a->first_oci_created), created);
+    if (c <= 0)
+        return OG_OK;
+    a->has_first_oci = true;
+    a->first_oci_sec = sec;
+    a->first_oci_nsec = nsec;
+    if (copy_into(&a->first_oci_created, created) != OG_OK)
+        return fail(a, OG_ENOMEM, "out of memory");
+    return OG_OK;
+}
+
 /* Folds the version entry that just ended into the current chart. */
 static enum og_err finish_version(struct an *a)
 {
     struct chart *c = &a->charts[a->cur_chart];
     struct og_url_chart cls = {OG_URL_NONE, false, OG_STR_NULL};
-    struct og_str version, created;
-    bool is_oci, take, has_time = false;
-    int64_t sec = 0;
-    int32_t nsec = 0;
+    struct og__index_entry e, newest;
+    bool is_oci;
     enum og_err rc;
 
     if (a->n_urls > 0)
@@ -537,35 +565,46 @@ static enum og_err finish_version(struct an *a)
         if (a->later_oci)
             a->secondary++;
     }
-    version = kept_field(&a->version.buf);
-    created = kept_field(&a->created.buf);
-    if (created.len > 0)
-        has_time = og__helm_index_parse_time(created, &sec, &nsec);
-    take = !c->has_newest;
-    if (!take) {
-        int cmp = 0;
-
-        if (has_time && c->newest_has_time)
-            cmp = sec != c->newest_sec ? (sec > c->newest_sec ? 1 : -1)
-                                       : (nsec > c->newest_nsec) - (nsec < c->newest_nsec);
-        if (cmp == 0)
-            cmp = og__helm_index_semver_cmp(version, og_buf_view(&c->newest_version));
-        take = cmp > 0;
+    memset(&e, 0, sizeof(e));
+    e.version = kept_field(&a->version.buf);
+    e.created = kept_field(&a->created.buf);
+    e.url = a->n_urls > 0 ? og_buf_view(&a->url0.buf) : OG_STR_NULL;
+    if (e.url.len > KEPT_FIELD_MAX)
+        e.url.len = KEPT_FIELD_MAX;
+    e.is_oci = is_oci;
+    if (e.created.len > 0)
+        e.has_time = og__helm_index_parse_time(e.created, &e.sec, &e.nsec);
+    if (is_oci && e.has_time) {
+        rc = note_oci_time(a, e.created, e.sec, e.nsec);
+        if (rc != OG_OK)
+            return rc;
     }
-    if (!take)
-        return OG_OK;
-    rc = copy_into(&c->newest_version, version);
+    if (c->has_newest) {
+        newest = (struct og__index_entry){.version = og_buf_view(&c->newest_version),
+                                          .created = og_buf_view(&c->newest_created),
+                                          .url = og_buf_view(&c->newest_url),
+                                          .has_time = c->newest_has_time,
+                                          .sec = c->newest_sec,
+                                          .nsec = c->newest_nsec,
+                                          .is_oci = c->newest_is_oci};
+        if (og__helm_index_entry_cmp(&e, &newest) <= 0)
+            return OG_OK;
+    }
+    rc = copy_into(&c->newest_version, e.version);
     if (rc == OG_OK)
-        rc = copy_into(&c->newest_created, created);
+        rc = copy_into(&c->newest_created, e.created);
+    if (rc == OG_OK)
+        rc = copy_into(&c->newest_url, e.url);
     if (rc != OG_OK)
         return fail(a, rc, "out of memory");
     c->has_newest = true;
-    c->newest_has_time = has_time;
-    c->newest_sec = sec;
-    c->newest_nsec = nsec;
-    c->newest_has_version = version.len > 0;
-    c->newest_has_created = created.len > 0;
+    c->newest_has_time = e.has_time;
+    c->newest_sec = e.sec;
+    c->newest_nsec = e.nsec;
+    c->newest_has_version = e.version.len > 0;
+    c->newest_has_created = e.created.len > 0;
     c->newest_is_oci = is_oci;
+    c->newest_is_http = og_url_kind_is_http(cls.kind);
     return OG_OK;
 }
 
@@ -1032,6 +1071,7 @@ static void chart_cleanup(struct chart *c)
     free(c->name);
     og_buf_cleanup(&c->newest_version);
     og_buf_cleanup(&c->newest_created);
+    og_buf_cleanup(&c->newest_url);
 }
 
 static char *take_or_null(struct og_buf *b, bool present, bool *oom)
@@ -1046,17 +1086,28 @@ static char *take_or_null(struct og_buf *b, bool present, bool *oom)
     return s;
 }
 
+/* Whether chart `c`'s newest version is http(s) and released after the first oci entry. */
+static bool https_after_oci(const struct an *a, const struct chart *c)
+{
+    return c->has_newest && c->newest_is_http && c->newest_has_time && a->has_first_oci &&
+           og__helm_index_time_cmp(c->newest_sec, c->newest_nsec, a->first_oci_sec,
+                                   a->first_oci_nsec) > 0;
+}
+
 /* Moves the results into `out`; on failure `out` is left untouched. */
+
 static enum og_err build_summary(struct an *a, struct og_index_summary *out)
 {
     struct og_index_summary s;
     bool oom = false;
 
     memset(&s, 0, sizeof(s));
-    if (a->flags & OG_INDEX_DETAIL && a->n_charts > 0) {
+    s.first_oci_created = take_or_null(&a->first_oci_created, a->has_first_oci, &oom);
+    if (!oom && a->flags & OG_INDEX_DETAIL && a->n_charts > 0) {
         s.chart_list = calloc(a->n_charts, sizeof(*s.chart_list));
-        if (s.chart_list == NULL)
-            return OG_ENOMEM;
+        oom = s.chart_list == NULL;
+    }
+    if (s.chart_list != NULL) {
         s.n_chart_list = a->n_charts;
         for (uint32_t i = 0; i < a->n_charts; i++) {
             struct chart *c = &a->charts[i];
@@ -1067,6 +1118,8 @@ static enum og_err build_summary(struct an *a, struct og_index_summary *out)
             d->versions = c->versions;
             d->oci_entries = c->oci;
             d->newest_is_oci = c->has_newest && c->newest_is_oci;
+            d->newest_is_https = c->has_newest && c->newest_is_http;
+            d->https_after_oci = https_after_oci(a, c);
             d->newest_version = take_or_null(&c->newest_version, c->newest_has_version, &oom);
             d->newest_created = take_or_null(&c->newest_created, c->newest_has_created, &oom);
         }
@@ -1076,8 +1129,11 @@ static enum og_err build_summary(struct an *a, struct og_index_summary *out)
         return OG_ENOMEM;
     }
     for (uint32_t i = 0; i < a->n_charts; i++) {
-        if (a->charts[i].has_newest && a->charts[i].newest_is_oci)
-            s.charts_newest_oci++;
+        const struct chart *c = &a->charts[i];
+
+        s.charts_newest_oci += c->has_newest && c->newest_is_oci;
+        s.charts_newest_https += c->has_newest && c->newest_is_http;
+        s.charts_https_after_oci += https_after_oci(a, c);
     }
     s.api_version = a->api_version;
     a->api_version = NULL;
@@ -1118,6 +1174,7 @@ static void an_cleanup(struct an *a)
     og_buf_cleanup(&a->version.buf);
     og_buf_cleanup(&a->created.buf);
     og_buf_cleanup(&a->scratch);
+    og_buf_cleanup(&a->first_oci_created);
     for (size_t i = 0; i < a->n_bases; i++)
         free(a->bases[i].base);
     free(a->bases);
@@ -1166,6 +1223,7 @@ enum og_err og_helm_index_analyze(og_read_fn read, void *ctx, const struct og_in
     og_buf_init(&a.version.buf, a.lim.max_scalar);
     og_buf_init(&a.created.buf, a.lim.max_scalar);
     og_buf_init(&a.scratch, a.lim.max_scalar);
+    og_buf_init(&a.first_oci_created, a.lim.max_scalar);
     a.frames = calloc(a.lim.max_depth, sizeof(*a.frames));
     a.open = calloc(a.lim.max_depth + 1, sizeof(*a.open));
     if (a.frames == NULL || a.open == NULL) {
@@ -1212,6 +1270,7 @@ void og_index_summary_cleanup(struct og_index_summary *summary)
         return;
     free(summary->api_version);
     free(summary->generated);
+    free(summary->first_oci_created);
     for (size_t i = 0; i < summary->n_bases; i++)
         free(summary->bases[i].base);
     free(summary->bases);
@@ -1261,6 +1320,12 @@ enum og_err og_index_summary_format_json(const struct og_index_summary *s, struc
     og_json_uint(&w, s->malformed_oci_entries);
     og_json_key(&w, "chartsNewestOci");
     og_json_uint(&w, s->charts_newest_oci);
+    og_json_key(&w, "chartsNewestHttps");
+    og_json_uint(&w, s->charts_newest_https);
+    og_json_key(&w, "chartsHttpsAfterOci");
+    og_json_uint(&w, s->charts_https_after_oci);
+    og_json_key(&w, "firstOciCreated");
+    og_json_cstr(&w, s->first_oci_created);
     og_json_key(&w, "multiUrlEntries");
     og_json_uint(&w, s->multi_url_entries);
     og_json_key(&w, "secondaryOciEntries");
@@ -1295,6 +1360,10 @@ enum og_err og_index_summary_format_json(const struct og_index_summary *s, struc
             og_json_cstr(&w, c->newest_created);
             og_json_key(&w, "newestIsOci");
             og_json_bool(&w, c->newest_is_oci);
+            og_json_key(&w, "newestIsHttps");
+            og_json_bool(&w, c->newest_is_https);
+            og_json_key(&w, "httpsAfterOci");
+            og_json_bool(&w, c->https_after_oci);
             og_json_object_end(&w);
         }
         og_json_array_end(&w);
@@ -1316,6 +1385,8 @@ const char *og_index_state_name(enum og_index_state state)
         return "clean";
     case OG_INDEX_STATE_OCI:
         return "oci";
+    case OG_INDEX_STATE_MIXED:
+        return "mixed";
     }
     return "invalid";
 }
@@ -1331,6 +1402,9 @@ void og_index_verdict_cleanup(struct og_index_verdict *v)
     for (size_t i = 0; i < v->n_oci_charts; i++)
         free(v->oci_charts[i]);
     free(v->oci_charts);
+    for (size_t i = 0; i < v->n_https_charts; i++)
+        free(v->https_charts[i]);
+    free(v->https_charts);
     free(v->detail);
     memset(v, 0, sizeof(*v));
 }
@@ -1364,6 +1438,56 @@ static void dup_list(char *const *src, size_t n, char ***out, size_t *n_out, boo
         (*out)[i] = dup_or_null(src[i], oom);
 }
 
+/* Which charts a verdict names. */
+typedef bool (*chart_pick_fn)(const struct og_index_chart *c, enum og_index_threshold t);
+
+static bool is_moved(const struct og_index_chart *c, enum og_index_threshold t)
+{
+    return t == OG_INDEX_THRESHOLD_NEWEST ? c->newest_is_oci : c->oci_entries > 0;
+}
+
+static bool is_https_after_oci(const struct og_index_chart *c, enum og_index_threshold t)
+{
+    (void)t;
+    return c->https_after_oci;
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/*
+ * Copies into `*out` the names of the charts of `s` that `pick` selects: the first
+ * OG_INDEX_VERDICT_MAX_CHARTS in byte order, so that the list does not depend on the order of
+ * the charts in the index. Sets *oom on failure.
+ */
+static void pick_charts(const struct og_index_summary *s, chart_pick_fn pick,
+                        enum og_index_threshold t, char ***out, size_t *n_out, bool *oom)
+{
+    char **names;
+    size_t n = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (s->n_chart_list == 0)
+        return;
+    names = calloc(s->n_chart_list, sizeof(*names));
+    if (names == NULL) {
+        *oom = true;
+        return;
+    }
+    for (size_t i = 0; i < s->n_chart_list; i++) {
+        if (pick(&s->chart_list[i], t))
+            names[n++] = s->chart_list[i].name;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof(*names), name_cmp);
+    dup_list(names, n < OG_INDEX_VERDICT_MAX_CHARTS ? n : OG_INDEX_VERDICT_MAX_CHARTS, out, n_out,
+             oom);
+    free(names);
+}
+
 static char *format_detail(const char *fmt, ...) OG_PRINTF(1, 2);
 
 static char *format_detail(const char *fmt, ...)
@@ -1384,18 +1508,23 @@ enum og_err og_helm_index_decide(const struct og_index_summary *s,
                                  enum og_index_threshold threshold, struct og_index_verdict *out)
 {
     struct og_index_verdict v;
-    bool oci, oom = false;
+    const char *first_oci = s != NULL && s->first_oci_created != NULL ? s->first_oci_created : "?";
+    bool oci, mixed, oom = false;
 
     if (s == NULL || out == NULL ||
         (threshold != OG_INDEX_THRESHOLD_NEWEST && threshold != OG_INDEX_THRESHOLD_ANY))
         return OG_EINVAL;
     memset(&v, 0, sizeof(v));
     oci = threshold == OG_INDEX_THRESHOLD_NEWEST ? s->charts_newest_oci > 0 : s->oci_entries > 0;
-    v.state = oci ? OG_INDEX_STATE_OCI : OG_INDEX_STATE_CLEAN;
+    /* Still releasing over http(s) after the first oci:// entry: rewriting the repository to
+     * type oci would cut those charts off. */
+    mixed = oci && s->charts_https_after_oci > 0;
+    v.state = mixed ? OG_INDEX_STATE_MIXED : oci ? OG_INDEX_STATE_OCI : OG_INDEX_STATE_CLEAN;
     v.charts = s->charts;
     v.versions = s->versions;
     v.oci_entries = s->oci_entries;
     v.charts_newest_oci = s->charts_newest_oci;
+    v.charts_https_after_oci = mixed ? s->charts_https_after_oci : 0;
     if (s->n_bases > 0) {
         v.bases = calloc(s->n_bases, sizeof(*v.bases));
         if (v.bases == NULL)
@@ -1406,22 +1535,20 @@ enum og_err og_helm_index_decide(const struct og_index_summary *s,
     }
     if (oci && s->n_bases == 1)
         v.oci_base = dup_or_null(s->bases[0].base, &oom);
-    for (size_t i = 0; oci && !oom && i < s->n_chart_list; i++) {
-        const struct og_index_chart *c = &s->chart_list[i];
-        bool moved = threshold == OG_INDEX_THRESHOLD_NEWEST ? c->newest_is_oci : c->oci_entries > 0;
-
-        if (!moved || v.n_oci_charts == OG_INDEX_VERDICT_MAX_CHARTS)
-            continue;
-        if (v.oci_charts == NULL) {
-            v.oci_charts = calloc(OG_INDEX_VERDICT_MAX_CHARTS, sizeof(*v.oci_charts));
-            if (v.oci_charts == NULL) {
-                oom = true;
-                break;
-            }
-        }
-        v.oci_charts[v.n_oci_charts++] = dup_or_null(c->name, &oom);
-    }
-    if (oci && threshold == OG_INDEX_THRESHOLD_NEWEST)
+    if (oci && !oom)
+        pick_charts(s, is_moved, threshold, &v.oci_charts, &v.n_oci_charts, &oom);
+    if (mixed && !oom)
+        pick_charts(s, is_https_after_oci, threshold, &v.https_charts, &v.n_https_charts, &oom);
+    if (mixed && threshold == OG_INDEX_THRESHOLD_NEWEST)
+        v.detail =
+            format_detail("%u of %u charts' newest versions are oci://, yet %u released "
+                          "over http(s) after the first oci:// entry (%.64s)",
+                          s->charts_newest_oci, s->charts, s->charts_https_after_oci, first_oci);
+    else if (mixed)
+        v.detail = format_detail("%u of %u chart versions are oci://, yet %u charts released "
+                                 "over http(s) after the first one (%.64s)",
+                                 s->oci_entries, s->versions, s->charts_https_after_oci, first_oci);
+    else if (oci && threshold == OG_INDEX_THRESHOLD_NEWEST)
         v.detail = format_detail("%u of %u charts' newest versions are oci://",
                                  s->charts_newest_oci, s->charts);
     else if (oci)
@@ -1462,6 +1589,7 @@ enum og_err og_index_verdict_copy(const struct og_index_verdict *src, struct og_
     v.detail = dup_or_null(src->detail, &oom);
     dup_list(src->bases, src->n_bases, &v.bases, &v.n_bases, &oom);
     dup_list(src->oci_charts, src->n_oci_charts, &v.oci_charts, &v.n_oci_charts, &oom);
+    dup_list(src->https_charts, src->n_https_charts, &v.https_charts, &v.n_https_charts, &oom);
     if (oom) {
         og_index_verdict_cleanup(&v);
         memset(dst, 0, sizeof(*dst));
@@ -1502,6 +1630,9 @@ enum og_err og_index_verdict_format_json(const struct og_index_verdict *v, struc
     og_json_key(&w, "chartsNewestOci");
     og_json_uint(&w, v->charts_newest_oci);
     write_str_array(&w, "ociCharts", v->oci_charts, v->n_oci_charts);
+    og_json_key(&w, "chartsHttpsAfterOci");
+    og_json_uint(&w, v->charts_https_after_oci);
+    write_str_array(&w, "httpsCharts", v->https_charts, v->n_https_charts);
     og_json_key(&w, "detail");
     og_json_cstr(&w, v->detail);
     og_json_object_end(&w);

@@ -104,11 +104,7 @@ static int pre_cmp(struct og_str a, struct og_str b)
         } else if (all_digits(x) != all_digits(y)) {
             c = all_digits(x) ? -1 : 1;
         } else {
-            size_t n = x.len < y.len ? x.len : y.len;
-
-            c = n > 0 ? memcmp(x.ptr, y.ptr, n) : 0;
-            if (c == 0 && x.len != y.len)
-                c = x.len < y.len ? -1 : 1;
+            c = og_str_cmp(x, y);
         }
         if (c != 0)
             return c < 0 ? -1 : 1;
@@ -135,6 +131,34 @@ int og__helm_index_semver_cmp(struct og_str a, struct og_str b)
     if (x.pre.len == 0 || y.pre.len == 0)
         return x.pre.len == y.pre.len ? 0 : (x.pre.len == 0 ? 1 : -1);
     return pre_cmp(x.pre, y.pre);
+}
+
+int og__helm_index_time_cmp(int64_t sec_a, int32_t nsec_a, int64_t sec_b, int32_t nsec_b)
+{
+    if (sec_a != sec_b)
+        return sec_a > sec_b ? 1 : -1;
+    return (nsec_a > nsec_b) - (nsec_a < nsec_b);
+}
+
+int og__helm_index_entry_cmp(const struct og__index_entry *a, const struct og__index_entry *b)
+{
+    int c = og__helm_index_semver_cmp(a->version, b->version);
+
+    if (c != 0)
+        return c;
+    if (a->has_time != b->has_time)
+        return a->has_time ? 1 : -1;
+    c = a->has_time ? og__helm_index_time_cmp(a->sec, a->nsec, b->sec, b->nsec) : 0;
+    if (c != 0)
+        return c;
+    /* The url that sorts first wins: the comparison is the other way round. */
+    c = og_str_cmp(b->url, a->url);
+    if (c != 0)
+        return c;
+    if (a->is_oci != b->is_oci)
+        return a->is_oci ? -1 : 1;
+    c = og_str_cmp(a->version, b->version);
+    return c != 0 ? c : og_str_cmp(a->created, b->created);
 }
 
 /* Reads exactly `n` digits at s[*i]. */

@@ -912,7 +912,7 @@ bool og_manifest_is_string(const struct og_manifest_node *node)
            og_manifest_resolve(node, NULL) == OG_MANIFEST_STRING;
 }
 
-static cJSON *scalar_json(const struct og_manifest_node *node)
+static cJSON *scalar_json(const struct og_manifest_node *node, bool exact)
 {
     double v = 0;
 
@@ -923,26 +923,27 @@ static cJSON *scalar_json(const struct og_manifest_node *node)
         return cJSON_CreateBool(v != 0);
     case OG_MANIFEST_INT:
     case OG_MANIFEST_FLOAT:
-        return cJSON_CreateNumber(v);
+        /* A double holds 53 bits: the text as written keeps every digit. */
+        return exact ? cJSON_CreateRaw(node->value) : cJSON_CreateNumber(v);
     case OG_MANIFEST_STRING:
         break;
     }
     return cJSON_CreateString(node->value);
 }
 
-static cJSON *to_json(const struct og_manifest_node *node)
+static cJSON *to_json(const struct og_manifest_node *node, bool exact)
 {
     cJSON *out, *item;
 
     if (node->type == OG_MANIFEST_SCALAR)
-        return scalar_json(node);
+        return scalar_json(node, exact);
     out = node->type == OG_MANIFEST_MAPPING ? cJSON_CreateObject() : cJSON_CreateArray();
     if (out == NULL)
         return NULL;
     for (const struct og_manifest_node *c = node->child; c != NULL; c = c->next) {
         bool ok;
 
-        item = to_json(node->type == OG_MANIFEST_MAPPING ? c->val : c);
+        item = to_json(node->type == OG_MANIFEST_MAPPING ? c->val : c, exact);
         if (item == NULL) {
             cJSON_Delete(out);
             return NULL;
@@ -960,7 +961,17 @@ static cJSON *to_json(const struct og_manifest_node *node)
 
 enum og_err og_manifest_to_json(const struct og_manifest_node *node, cJSON **out)
 {
-    cJSON *j = to_json(node);
+    cJSON *j = to_json(node, false);
+
+    if (j == NULL)
+        return OG_ENOMEM;
+    *out = j;
+    return OG_OK;
+}
+
+enum og_err og__manifest_to_json_exact(const struct og_manifest_node *node, cJSON **out)
+{
+    cJSON *j = to_json(node, true);
 
     if (j == NULL)
         return OG_ENOMEM;

@@ -25,6 +25,17 @@ bool og__manifest_is_anchor_char(char c);
  */
 bool og__manifest_needs_quotes(struct og_str s);
 
+struct og_manifest_node;
+struct cJSON;
+
+/**
+ * og_manifest_to_json(), but an int or float scalar becomes a cJSON raw item holding its text
+ * as written (a double would lose digits past 2^53): for a tree that is written back as YAML
+ * (og__yaml_emit_document()), never printed as JSON.
+ */
+OG_NODISCARD enum og_err og__manifest_to_json_exact(const struct og_manifest_node *node,
+                                                    struct cJSON **out);
+
 /**
  * libyaml's parse error for `data` (the parser's whole input) as ocigate reports it: OG_ENOMEM
  * when libyaml ran out of memory (its loader fails some allocations without saying so), else

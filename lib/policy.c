@@ -32,7 +32,8 @@ static const char *const rule_names[] = {"none",
                                          "oci-type-http-url",
                                          "index-points-to-oci",
                                          "index-pending",
-                                         "index-unknown"};
+                                         "index-unknown",
+                                         "index-mixed"};
 
 const char *og_rule_name(enum og_rule rule)
 {
@@ -175,21 +176,32 @@ struct finding {
     const char *chart;     /* a chart known to have moved (lent by the verdict), or NULL */
     struct og_buf new_url; /* the url the fix sets (empty: url unchanged) */
     struct og_buf problem; /* one line: what is wrong */
+
+    /* Rule index-mixed: its verdict (lent), for the warnings; else NULL. */
+    const struct og_index_verdict *mixed;
 };
 
-/* Appends " (a, b, c, +N more)": the charts the verdict names as moved, when it names any. */
-static enum og_err append_charts(struct og_buf *out, const struct og_index_verdict *v)
+/* Appends `prefix` and "a, b, c, +N more": up to three of the `n` names, of `total` in all. */
+static enum og_err append_names(struct og_buf *out, const char *prefix, char *const *names,
+                                size_t n, uint32_t total)
 {
-    size_t shown = v->n_oci_charts < 3 ? v->n_oci_charts : 3;
-    uint32_t total =
-        v->charts_newest_oci > v->n_oci_charts ? v->charts_newest_oci : (uint32_t)v->n_oci_charts;
+    size_t shown = n < 3 ? n : 3;
     enum og_err rc = OG_OK;
 
+    if (total < n)
+        total = (uint32_t)n;
     for (size_t i = 0; rc == OG_OK && i < shown; i++)
-        rc = og_buf_appendf(out, "%s%s", i == 0 ? "; charts on OCI: " : ", ", v->oci_charts[i]);
+        rc = og_buf_appendf(out, "%s%s", i == 0 ? prefix : ", ", names[i]);
     if (rc == OG_OK && shown > 0 && total > shown)
         rc = og_buf_appendf(out, ", +%u more", (unsigned)(total - shown));
     return rc;
+}
+
+/* Appends "; charts on OCI: a, b, c, +N more": the charts the verdict names as moved. */
+static enum og_err append_charts(struct og_buf *out, const struct og_index_verdict *v)
+{
+    return append_names(out, "; charts on OCI: ", v->oci_charts, v->n_oci_charts,
+                        v->charts_newest_oci);
 }
 
 /*
@@ -273,6 +285,20 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
             if (rc == OG_OK)
                 rc = og_buf_append_cstr(&f->problem, "; move each chart to an OCIRepository");
         }
+        return rc;
+    case OG_INDEX_STATE_MIXED:
+        f->rule = OG_RULE_INDEX_MIXED;
+        f->mixed = verdict;
+        f->chart = verdict->n_oci_charts > 0 ? verdict->oci_charts[0] : NULL;
+        rc = og_buf_appendf(&f->problem,
+                            "index.yaml of %.*s lists charts moved to oci:// and %u still "
+                            "released over http(s) after the first oci:// entry",
+                            (int)r->url.len, r->url.ptr, verdict->charts_https_after_oci);
+        if (rc == OG_OK)
+            rc = append_charts(&f->problem, verdict);
+        if (rc == OG_OK)
+            rc = append_names(&f->problem, "; still http(s): ", verdict->https_charts,
+                              verdict->n_https_charts, verdict->charts_https_after_oci);
         return rc;
     case OG_INDEX_STATE_PENDING:
     case OG_INDEX_STATE_UNKNOWN:
@@ -584,6 +610,46 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
     return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
 }
 
+/*
+ * A `mixed` index: allowed in every mode, never patched (the charts still on http(s) would stop
+ * resolving), with warnings that name the moved charts, the ones that keep the repository on
+ * HTTP, and the per-chart fix. Each warning stands alone within the apiserver's limits.
+ */
+static enum og_err allow_mixed(const struct finding *f, struct og_decision *d)
+{
+    const struct og_index_verdict *v = f->mixed;
+    struct og_buf line;
+    enum og_err rc;
+
+    og_buf_init(&line, 4096);
+    rc = append_names(&line, "", v->oci_charts, v->n_oci_charts, v->charts_newest_oci);
+    if (rc == OG_OK && v->n_oci_charts == 0)
+        rc = og_buf_appendf(&line, "%u charts", v->charts_newest_oci);
+    if (rc == OG_OK)
+        rc = add_warning(d, "ocigate: moved to OCI: %s", line.ptr);
+    og_buf_reset(&line);
+    if (rc == OG_OK)
+        rc = append_names(&line, "", v->https_charts, v->n_https_charts, v->charts_https_after_oci);
+    if (rc == OG_OK && v->n_https_charts == 0)
+        rc = og_buf_appendf(&line, "%u charts", v->charts_https_after_oci);
+    if (rc == OG_OK)
+        rc = add_warning(d, "ocigate: not patched: released over http(s) after the move: %s",
+                         line.ptr);
+    og_buf_reset(&line);
+    if (rc == OG_OK && v->oci_base != NULL)
+        rc = add_warning(d,
+                         "ocigate: per moved chart: OCIRepository %s/<chart> + "
+                         "HelmRelease.spec.chartRef",
+                         v->oci_base);
+    else if (rc == OG_OK)
+        rc = add_warning(d, "ocigate: per moved chart: an OCIRepository in its registry + "
+                            "HelmRelease.spec.chartRef");
+    if (rc == OG_OK)
+        rc = annotate(d, f, "allowed");
+    og_buf_cleanup(&line);
+    return rc;
+}
+
 /* The mode for this request: exemptions, namespace rules, then the annotation. */
 static enum og_mode effective_mode(const struct og_config *cfg, const struct og_policy_object *obj,
                                    const struct og_admission_context *ctx, const char **why)
@@ -641,6 +707,8 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
             return refuse(r, f, d);
         return warn(f, d, "allowed");
     }
+    if (f->rule == OG_RULE_INDEX_MIXED)
+        return allow_mixed(f, d);
     if (mode == OG_MODE_ENFORCE || (mode == OG_MODE_MUTATE && !f->fixable))
         return refuse(r, f, d);
     if (mode == OG_MODE_MUTATE && ep == OG_ENDPOINT_MUTATE) {
@@ -757,6 +825,7 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
                                  enum og_endpoint ep, const struct og_index_verdict *verdict,
                                  struct og_decision *d)
 {
+    struct og_index_verdict as_moved;
     struct finding f;
     struct repo r;
     enum og_err rc;
@@ -764,6 +833,13 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
     /* The first step set index_url only for an in-scope object with an http(s) spec.url. */
     if (d->index_url == NULL || d->rule != OG_RULE_NONE || !read_repo(obj, &r))
         return OG_EINVAL;
+    if (verdict->state == OG_INDEX_STATE_MIXED && cfg->index.on_mixed == OG_ON_MIXED_MOVED) {
+        /* A view of the same verdict (nothing copied, nothing to free): every field an oci
+         * one has, a mixed one has too. */
+        as_moved = *verdict;
+        as_moved.state = OG_INDEX_STATE_OCI;
+        verdict = &as_moved;
+    }
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);

@@ -14,6 +14,16 @@ bool og_str_eq(struct og_str a, struct og_str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
+int og_str_cmp(struct og_str a, struct og_str b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n > 0 ? memcmp(a.ptr, b.ptr, n) : 0;
+
+    if (c != 0)
+        return c < 0 ? -1 : 1;
+    return (a.len > b.len) - (a.len < b.len);
+}
+
 static bool ieq_n(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 #include "certs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,10 +22,12 @@
 
 #include "ocigate/buf.h"
 #include "ocigate/json.h"
+#include "tls.h"
 
 /* The three files, in the order they are linked into place. */
-enum { F_CA, F_CRT, F_KEY, F_COUNT };
-static const char *const file_names[F_COUNT] = {"ca.crt", "tls.crt", "tls.key"};
+enum { F_CA, F_CRT, F_KEY, F_CA_KEY, F_COUNT };
+static const char *const file_names[F_COUNT] = {"ca.crt", "tls.crt", "tls.key", "ca.key"};
+static const mode_t file_modes[F_COUNT] = {0644, 0644, 0600, 0600};
 
 /* Seconds the certificates are back-dated, so that a slightly slow clock accepts them. */
 #define BACKDATE_S 300L
@@ -342,10 +345,9 @@ out:
 static enum og_err write_files(const char *dir, const char *const data[F_COUNT],
                                const size_t lens[F_COUNT], struct og_diag *diag)
 {
-    static const mode_t modes[F_COUNT] = {0644, 0644, 0600};
     char tmp[F_COUNT][PATH_MAX];
     char final[F_COUNT][PATH_MAX];
-    bool linked[F_COUNT] = {false, false, false};
+    bool linked[F_COUNT] = {false, false, false, false};
     enum og_err rc = OG_OK;
     struct stat st;
 
@@ -362,7 +364,7 @@ static enum og_err write_files(const char *dir, const char *const data[F_COUNT],
         }
     }
     for (int i = 0; i < F_COUNT; i++) {
-        rc = write_temp(dir, file_names[i], data[i], lens[i], modes[i], tmp[i], sizeof(tmp[i]),
+        rc = write_temp(dir, file_names[i], data[i], lens[i], file_modes[i], tmp[i], sizeof(tmp[i]),
                         diag);
         if (rc != OG_OK)
             goto out;
@@ -442,7 +444,7 @@ enum og_err srv_certs_make(const struct srv_certs_opts *opts, char **ca_bundle,
 {
     EVP_PKEY *ca_key = NULL, *key = NULL;
     X509 *ca = NULL, *crt = NULL;
-    BIO *bios[F_COUNT] = {NULL, NULL, NULL};
+    BIO *bios[F_COUNT] = {NULL, NULL, NULL, NULL};
     const char *data[F_COUNT];
     size_t lens[F_COUNT];
     struct og_buf b64;
@@ -468,6 +470,8 @@ enum og_err srv_certs_make(const struct srv_certs_opts *opts, char **ca_bundle,
         rc = pem_cert(crt, &bios[F_CRT], diag);
     if (rc == OG_OK)
         rc = pem_key(key, &bios[F_KEY], diag);
+    if (rc == OG_OK)
+        rc = pem_key(ca_key, &bios[F_CA_KEY], diag);
     if (rc != OG_OK)
         goto out;
     for (int i = 0; i < F_COUNT; i++) {
@@ -505,5 +509,255 @@ out:
     EVP_PKEY_free(key);
     X509_free(ca);
     X509_free(crt);
+    return rc;
+}
+
+void srv_certs_each_san(const struct x509_st *crt, srv_certs_san_fn fn, void *arg)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(crt, NID_subject_alt_name, NULL, NULL);
+    int n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
+
+    for (int i = 0; i < n; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char ip[INET6_ADDRSTRLEN];
+
+        if (g->type == GEN_DNS) {
+            fn(false, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+               (size_t)ASN1_STRING_length(g->d.dNSName), arg);
+        } else if (g->type == GEN_IPADD) {
+            int len = ASN1_STRING_length(g->d.iPAddress);
+            const unsigned char *p = ASN1_STRING_get0_data(g->d.iPAddress);
+
+            if ((len == 4 && inet_ntop(AF_INET, p, ip, sizeof(ip)) != NULL) ||
+                (len == 16 && inet_ntop(AF_INET6, p, ip, sizeof(ip)) != NULL))
+                fn(true, ip, strlen(ip), arg);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+}
+
+/* The hosts of the current serving certificate, for a renewal that keeps them. */
+struct old_hosts {
+    char (*names)[SRV_CERTS_HOST_MAX + 1];
+    const char **ptrs;
+    size_t n, max;
+    bool too_many;
+};
+
+static void take_san(bool ip, const char *value, size_t len, void *arg)
+{
+    struct old_hosts *h = arg;
+
+    (void)ip;
+    if (h->n == h->max || len > SRV_CERTS_HOST_MAX || memchr(value, '\0', len) != NULL) {
+        h->too_many = true;
+        return;
+    }
+    memcpy(h->names[h->n], value, len);
+    h->names[h->n][len] = '\0';
+    h->ptrs[h->n] = h->names[h->n];
+    h->n++;
+}
+
+/* Reads the PEM file DIR/name with OpenSSL: a certificate into `*crt`, or a key into `*key`. */
+static enum og_err read_pem_obj(const char *dir, const char *name, X509 **crt, EVP_PKEY **key,
+                                struct og_diag *diag)
+{
+    char path[PATH_MAX];
+    char *pem = NULL;
+    size_t len = 0;
+    BIO *bio = NULL;
+    enum og_err rc;
+
+    rc = join(path, sizeof(path), dir, name, diag);
+    if (rc == OG_OK)
+        rc = srv_tls_read_pem(path, &pem, &len, diag);
+    if (rc != OG_OK)
+        return rc;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL) {
+        rc = ssl_fail(diag, "reading a PEM file");
+    } else if (crt != NULL) {
+        *crt = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (*crt == NULL)
+            rc = og_diag_set(diag, OG_EINVAL, "%s: no PEM certificate", path);
+    } else {
+        *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        if (*key == NULL)
+            rc = og_diag_set(diag, OG_EINVAL, "%s: no PEM private key", path);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    srv_tls_wipe_free(pem, len);
+    return rc;
+}
+
+/* The CA of `dir`: certificate and key, checked to be a CA and a pair, and valid for a day. */
+static enum og_err load_ca(const char *dir, X509 **ca_out, EVP_PKEY **key_out, int64_t *left_s,
+                           struct og_diag *diag)
+{
+    X509 *ca = NULL;
+    EVP_PKEY *key = NULL;
+    int day = 0, sec = 0;
+    enum og_err rc;
+
+    rc = read_pem_obj(dir, "ca.crt", &ca, NULL, diag);
+    if (rc == OG_OK) {
+        rc = read_pem_obj(dir, "ca.key", NULL, &key, diag);
+        if (rc == OG_EIO)
+            rc = og_diag_set(diag, OG_EINVAL,
+                             "%s/ca.key is missing (made by an older ocigate certs?): make a new "
+                             "CA with 'ocigate certs --out NEWDIR' and update the caBundle",
+                             dir);
+    }
+    if (rc != OG_OK)
+        goto out;
+    if (X509_check_ca(ca) < 1 || X509_check_private_key(ca, key) != 1) {
+        ERR_clear_error();
+        rc = og_diag_set(diag, OG_EINVAL, "%s/ca.key and ca.crt are not a CA pair", dir);
+        goto out;
+    }
+    if (ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(ca)) != 1 ||
+        (int64_t)day * 86400 + sec < 86400) {
+        rc = og_diag_set(diag, OG_EINVAL,
+                         "the CA in %s expires within a day: make a new one with 'ocigate certs "
+                         "--out NEWDIR' and update the caBundle",
+                         dir);
+        goto out;
+    }
+    *left_s = (int64_t)day * 86400 + sec;
+    *ca_out = ca;
+    *key_out = key;
+    ca = NULL;
+    key = NULL;
+out:
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/*
+ * Replaces DIR/tls.key and DIR/tls.crt: both written under temporary names first, then renamed
+ * over the old files one right after the other (a server watching the directory takes the two
+ * events as one change).
+ */
+static enum og_err replace_pair(const char *dir, char *const data[F_COUNT],
+                                const long lens[F_COUNT], struct og_diag *diag)
+{
+    static const int order[2] = {F_KEY, F_CRT};
+    char tmp[2][PATH_MAX], final[2][PATH_MAX];
+    enum og_err rc = OG_OK;
+
+    tmp[0][0] = tmp[1][0] = '\0';
+    for (int i = 0; i < 2 && rc == OG_OK; i++) {
+        int f = order[i];
+
+        rc = join(final[i], sizeof(final[i]), dir, file_names[f], diag);
+        if (rc == OG_OK)
+            rc = write_temp(dir, file_names[f], data[f], (size_t)lens[f], file_modes[f], tmp[i],
+                            sizeof(tmp[i]), diag);
+    }
+    for (int i = 0; i < 2 && rc == OG_OK; i++) {
+        if (rename(tmp[i], final[i]) != 0)
+            rc = og_diag_set(diag, OG_EIO, "cannot replace %s: %s", final[i], strerror(errno));
+        else
+            tmp[i][0] = '\0';
+    }
+    for (int i = 0; i < 2; i++) {
+        if (tmp[i][0] != '\0')
+            (void)unlink(tmp[i]);
+    }
+    return rc;
+}
+
+enum og_err srv_certs_renew(const struct srv_certs_opts *opts, char **ca_bundle, unsigned *days_out,
+                            struct og_diag *diag)
+{
+    struct srv_certs_opts o = *opts;
+    struct old_hosts old = {NULL, NULL, 0, 64, false};
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *crt = NULL, *cur = NULL;
+    BIO *bios[F_COUNT] = {NULL, NULL, NULL, NULL};
+    char *p[F_COUNT] = {NULL, NULL, NULL, NULL};
+    long lens[F_COUNT] = {0, 0, 0, 0};
+    struct og_buf b64;
+    char *bundle = NULL;
+    size_t bundle_len;
+    int64_t left_s = 0;
+    enum og_err rc;
+
+    og_buf_init(&b64, SIZE_MAX);
+    if (o.out_dir == NULL || o.out_dir[0] == '\0') {
+        rc = og_diag_set(diag, OG_EINVAL, "no directory");
+        goto out;
+    }
+    rc = load_ca(o.out_dir, &ca, &ca_key, &left_s, diag);
+    if (rc != OG_OK)
+        goto out;
+    if (o.n_hosts == 0) {
+        old.names = calloc(old.max, sizeof(*old.names));
+        old.ptrs = calloc(old.max, sizeof(*old.ptrs));
+        if (old.names == NULL || old.ptrs == NULL) {
+            rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = read_pem_obj(o.out_dir, "tls.crt", &cur, NULL, diag);
+        if (rc != OG_OK)
+            goto out;
+        srv_certs_each_san(cur, take_san, &old);
+        if (old.n == 0 || old.too_many) {
+            rc = og_diag_set(diag, OG_EINVAL, "%s/tls.crt: %s; give the hosts with --host",
+                             o.out_dir,
+                             old.n == 0 ? "no DNS or IP subjectAltName" : "unusable SANs");
+            goto out;
+        }
+        o.hosts = old.ptrs;
+        o.n_hosts = old.n;
+    }
+    rc = check_opts(&o, diag);
+    if (rc != OG_OK)
+        goto out;
+    /* A certificate never outlives its CA: clients could not verify it past that. */
+    if ((int64_t)o.days * 86400 > left_s)
+        o.days = (unsigned)(left_s / 86400);
+    rc = make_cert(o.hosts[0], o.days, ca, ca_key, leaf_exts,
+                   sizeof(leaf_exts) / sizeof(leaf_exts[0]), &o, &key, &crt, diag);
+    if (rc == OG_OK)
+        rc = pem_cert(ca, &bios[F_CA], diag);
+    if (rc == OG_OK)
+        rc = pem_cert(crt, &bios[F_CRT], diag);
+    if (rc == OG_OK)
+        rc = pem_key(key, &bios[F_KEY], diag);
+    for (int i = F_CA; i <= F_KEY && rc == OG_OK; i++) {
+        lens[i] = BIO_get_mem_data(bios[i], &p[i]);
+        if (lens[i] <= 0)
+            rc = ssl_fail(diag, "reading encoded PEM");
+    }
+    if (rc == OG_OK)
+        rc = og_base64_append(&b64, p[F_CA], (size_t)lens[F_CA]);
+    bundle = rc == OG_OK ? og_buf_take(&b64, &bundle_len) : NULL;
+    if (rc == OG_OK && bundle == NULL)
+        rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
+    if (rc == OG_OK)
+        rc = replace_pair(o.out_dir, p, lens, diag);
+    if (rc != OG_OK)
+        goto out;
+    *ca_bundle = bundle;
+    bundle = NULL;
+    if (days_out != NULL)
+        *days_out = o.days;
+out:
+    free(bundle);
+    og_buf_cleanup(&b64);
+    for (int i = 0; i < F_COUNT; i++)
+        BIO_free(bios[i]);
+    free(old.names);
+    free(old.ptrs);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    X509_free(crt);
+    X509_free(cur);
     return rc;
 }

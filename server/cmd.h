@@ -30,4 +30,8 @@ int srv_cmd_check(int argc, char **argv);
 /** `ocigate fix [--dry-run] PATH...`: fixes HelmRepositories in place (cli/cmd_fix.c). */
 int srv_cmd_fix(int argc, char **argv);
 
+/** `ocigate migrate [options] PATH...`: plans OCIRepository + chartRef batches (cli/cmd_migrate.c).
+ */
+int srv_cmd_migrate(int argc, char **argv);
+
 #endif

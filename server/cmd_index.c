@@ -106,6 +106,8 @@ static void usage(FILE *out)
                  "points to OCI. Prints JSON {source, summary, verdict} by default.\n"
                  "A repository URL (http or https) is fetched as URL/index.yaml (a URL ending\n"
                  "in .yaml or .json as it is) with the server's fetcher and SSRF guard.\n"
+                 "The verdict's state is clean, oci, or mixed: oci, but some chart's http(s)\n"
+                 "newest version is newer than the first oci:// entry (index.onMixed decides).\n"
                  "\n"
                  "  --human           a short human-readable form\n"
                  "  --charts          include per-chart detail (newest version, oci count)\n"
@@ -117,13 +119,30 @@ static void usage(FILE *out)
                  "limit exceeded, 2 bad usage or not a Helm index\n");
 }
 
+/* One line "label a, b, c (+N more)" of the charts a verdict names; nothing when none. */
+static void print_names(const char *label, char *const *names, size_t n, uint32_t total)
+{
+    if (n == 0)
+        return;
+    printf("%s", label);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i > 0 ? ", " : " ", names[i]);
+    if (total > n)
+        printf(" (+%u more)", (unsigned)(total - n));
+    printf("\n");
+}
+
 static void print_human(const char *name, const struct og_index_summary *s,
                         const struct og_index_verdict *v)
 {
     printf("index:      %s\n", name);
     printf("apiVersion: %s\n", s->api_version != NULL ? s->api_version : "(none)");
     printf("generated:  %s\n", s->generated != NULL ? s->generated : "(none)");
-    printf("charts:     %u (%u with an oci:// newest version)\n", s->charts, s->charts_newest_oci);
+    printf("charts:     %u (%u with an oci:// newest version, %u with an http(s) one)\n", s->charts,
+           s->charts_newest_oci, s->charts_newest_https);
+    if (s->first_oci_created != NULL)
+        printf("first oci:  %s (later http(s) newest versions: %u)\n", s->first_oci_created,
+               s->charts_https_after_oci);
     printf("versions:   %u: %u oci:// (%u malformed), %u http(s), %u other\n", s->versions,
            s->oci_entries, s->malformed_oci_entries, s->https_entries, s->other_entries);
     if (s->multi_url_entries > 0)
@@ -132,12 +151,16 @@ static void print_human(const char *name, const struct og_index_summary *s,
     for (size_t i = 0; i < s->n_bases; i++)
         printf("base:       %s (%u)\n", s->bases[i].base, s->bases[i].count);
     printf("verdict:    %s", og_index_state_name(v->state));
-    if (v->state == OG_INDEX_STATE_OCI)
+    if (v->state == OG_INDEX_STATE_MIXED)
+        printf(" (never patched unless index.onMixed is moved)");
+    else if (v->state == OG_INDEX_STATE_OCI)
         printf(v->oci_base != NULL ? " (fixable: %s)" : " (not fixable: %s)",
                v->oci_base != NULL ? v->oci_base
                : v->n_bases > 1    ? "several OCI bases"
                                    : "no OCI base derivable");
     printf(": %s\n", v->detail != NULL ? v->detail : "");
+    print_names("moved:     ", v->oci_charts, v->n_oci_charts, v->charts_newest_oci);
+    print_names("http(s):   ", v->https_charts, v->n_https_charts, v->charts_https_after_oci);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "reload.h"
 #include "snapshot.h"
+#include "tls.h"
 
 #include "ocigate/config.h"
 
@@ -78,6 +79,7 @@ static const struct {
 
 struct serve_opts {
     struct srv_httpd_opts http;
+    struct srv_tls_paths tls;
     const char *metrics_listen; /* --metrics-listen, or NULL: no plain metrics listener */
     const char *config;
     unsigned drain_s;
@@ -119,6 +121,11 @@ static void usage(FILE *out)
             "                       (default: off; /metrics is always on the HTTPS port)\n"
             "  --tls-cert FILE      PEM serving certificate (chain) (required)\n"
             "  --tls-key FILE       PEM private key of the certificate (required)\n"
+            "                       (both reloaded on SIGHUP and when a file changes; a\n"
+            "                       bad new pair is logged and the running one stays)\n"
+            "  --client-ca FILE     PEM CA of client certificates: the TLS handshake asks\n"
+            "                       for one, /mutate and /validate answer 401 without and\n"
+            "                       403 with one that does not chain to it (reloaded too)\n"
             "  --config FILE        YAML configuration (see 'ocigate config default');\n"
             "                       reloaded on SIGHUP and when the file changes\n"
             "  --threads N          worker threads, %s (default: number of CPUs)\n"
@@ -152,8 +159,8 @@ static void usage(FILE *out)
     srv_key_flags_usage(out, srv_key_flags);
     fprintf(out, "\n"
                  "precedence: flags > the --config file > built-in defaults, also on reload.\n"
-                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (a bad\n"
-                 "file is logged and the running config stays).\n");
+                 "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file and\n"
+                 "the TLS files (a bad file is logged and the running one stays).\n");
 }
 
 /* Parses a value option into `*out`, or prints why not (the file's message for the value). */
@@ -181,6 +188,7 @@ static struct option *long_options(void)
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"metrics-listen", required_argument, NULL, 'm'},
+        {"client-ca", required_argument, NULL, 'C'},
     };
     size_t n_own = sizeof(own) / sizeof(own[0]), n_keys = 0, n_renames = 0, o;
     struct option *opts;
@@ -249,10 +257,13 @@ static int take_option(int c, const char *val, struct serve_opts *o)
         o->http.listen = val;
         return -1;
     case 'c':
-        o->http.cert_file = val;
+        o->tls.cert_file = val;
         return -1;
     case 'k':
-        o->http.key_file = val;
+        o->tls.key_file = val;
+        return -1;
+    case 'C':
+        o->tls.client_ca_file = val;
         return -1;
     case 'f':
         o->config = val;
@@ -326,7 +337,7 @@ static int parse_flags(int argc, char **argv, struct serve_opts *o)
         fprintf(stderr, "ocigate serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (o->http.cert_file == NULL || o->http.key_file == NULL) {
+    if (o->tls.cert_file == NULL || o->tls.key_file == NULL) {
         fprintf(stderr, "ocigate serve: --tls-cert and --tls-key are required\n");
         return 2;
     }
@@ -435,12 +446,26 @@ static enum og_err start_metrics(const struct serve_opts *o, struct srv_httpd **
     m.listen = o->metrics_listen;
     m.metrics_only = true;
     m.index_cache = NULL;
-    m.cert_file = NULL;
-    m.key_file = NULL;
+    m.tls = NULL;
     m.threads = 1;
     m.max_conns = o->http.max_conns < METRICS_MAX_CONNS ? o->http.max_conns : METRICS_MAX_CONNS;
     m.body_budget = (size_t)1 << 20; /* GET requests: no body is kept */
     return srv_httpd_start(&m, out, diag);
+}
+
+/* The serving certificate's figures for /metrics (a srv_metrics_cert_fn): tls.h's atomics. */
+static bool cert_metrics(void *arg, struct srv_metrics_cert *out)
+{
+    struct srv_tls_stats s;
+
+    (void)arg;
+    srv_tls_stats_get(&s);
+    if (s.not_after == 0)
+        return false;
+    out->not_after = s.not_after;
+    out->reloads_ok = s.reloads_ok;
+    out->reloads_failed = s.reloads_error;
+    return true;
 }
 
 int srv_cmd_serve(int argc, char **argv)
@@ -450,6 +475,7 @@ int srv_cmd_serve(int argc, char **argv)
     struct srv_httpd *httpd = NULL, *metrics = NULL;
     struct srv_reload *reload = NULL;
     struct srv_index_cache *cache = NULL;
+    struct srv_tls *tls = NULL;
     struct srv_index_cache_opts co;
     struct srv_config_flags flags;
     const char *mode_name;
@@ -517,21 +543,33 @@ int srv_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* The credentials are checked and logged before anything else starts. */
+    og_diag_clear(&diag);
+    if (srv_tls_new(&o.tls, &tls, &diag) != OG_OK) {
+        srv_log(SRV_LOG_ERROR, "cannot start", "error", diag.msg, NULL);
+        srv_snapshot_cleanup();
+        status = 1;
+        goto out;
+    }
+    o.http.tls = tls;
     if (srv_index_cache_new(&co, &cache) != OG_OK) {
         srv_log(SRV_LOG_ERROR, "cannot start", "error", "cannot start the index cache", NULL);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
     }
     o.http.index_cache = cache;
-    if (srv_reload_start(&flags, &reload) != OG_OK) {
+    if (srv_reload_start(&flags, tls, &reload) != OG_OK) {
         srv_index_cache_free(cache);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
     }
     srv_metrics_set_index_cache(cache);
     srv_metrics_set_reload(reload);
+    srv_metrics_set_cert_source(cert_metrics, NULL);
     og_diag_clear(&diag);
     if (srv_httpd_start(&o.http, &httpd, &diag) != OG_OK ||
         (o.metrics_listen != NULL && start_metrics(&o, &metrics, &diag) != OG_OK)) {
@@ -539,8 +577,10 @@ int srv_cmd_serve(int argc, char **argv)
         srv_httpd_stop(httpd);
         srv_metrics_set_index_cache(NULL);
         srv_metrics_set_reload(NULL);
+        srv_metrics_set_cert_source(NULL, NULL);
         srv_reload_stop(reload);
         srv_index_cache_free(cache);
+        srv_tls_free(tls);
         srv_snapshot_cleanup();
         status = 1;
         goto out;
@@ -576,8 +616,11 @@ int srv_cmd_serve(int argc, char **argv)
     srv_httpd_stop(metrics);
     srv_metrics_set_index_cache(NULL);
     srv_metrics_set_reload(NULL);
+    srv_metrics_set_cert_source(NULL, NULL);
     srv_reload_stop(reload);
     srv_index_cache_free(cache);
+    /* Every connection has let go of its credentials by now. */
+    srv_tls_free(tls);
     srv_snapshot_cleanup();
     srv_log(SRV_LOG_INFO, "stopped", NULL);
     srv_log_batch_stop();

@@ -59,6 +59,7 @@ struct srv_httpd {
     pthread_t accept_thread;             /* accept_main() */
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
+    struct srv_tls *tls;                 /* lent by the caller: the credentials, or NULL */
     bool metrics_only;                   /* plain HTTP, GET /metrics only (httpd.h) */
     struct srv_body_budget budget;       /* bytes of request bodies across all connections */
     char addr[INET6_ADDRSTRLEN + 16];
@@ -257,17 +258,101 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
+/*
+ * What ocigate keeps per connection, as libmicrohttpd's socket context (on_connection()): its
+ * entry in the connection table (conns.h), NULL for one the table does not know, and its TLS
+ * state (the credentials its handshake took, tls.h).
+ */
+struct conn_ctx {
+    struct srv_conn *entry;
+    struct srv_tls *tls;
+    struct srv_tls_conn tls_conn;
+};
+
+static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static struct srv_conn *conn_of(struct MHD_Connection *conn)
+{
+    struct conn_ctx *ctx = ctx_of(conn);
+
+    return ctx != NULL ? ctx->entry : NULL;
+}
+
+/*
+ * GnuTLS's certificate retrieval (gnutls_certificate_retrieve_function2, installed by
+ * libmicrohttpd for MHD_OPTION_HTTPS_CERT_CALLBACK), on the connection's worker while it
+ * processes the ClientHello: libmicrohttpd sets the session's pointer to its connection.
+ */
+static int on_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int n_req,
+                   const gnutls_pk_algorithm_t *pk_algos, int n_algos, gnutls_pcert_st **pcert,
+                   unsigned int *n_pcert, gnutls_privkey_t *key)
+{
+    struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+    struct conn_ctx *ctx = conn != NULL ? ctx_of(conn) : NULL;
+
+    (void)req_ca_dn;
+    (void)n_req;
+    (void)pk_algos;
+    (void)n_algos;
+    if (ctx == NULL)
+        return -1; /* no room for its reference (out of memory): no handshake */
+    return srv_tls_select(ctx->tls, &ctx->tls_conn, session, pcert, n_pcert, key);
+}
+
+/*
+ * With client authentication on, an admission needs a verified client certificate: 401
+ * without one, 403 with one that does not chain to the client CA, answered at once (the body
+ * is not read) and the connection closed.
+ */
+static bool client_refused(struct srv_request *req, struct srv_response *resp)
+{
+    const union MHD_ConnectionInfo *ci;
+    struct conn_ctx *ctx;
+    enum srv_tls_client v;
+    char why[256];
+
+    if (req->http.route != SRV_ROUTE_MUTATE && req->http.route != SRV_ROUTE_VALIDATE)
+        return false;
+    if (req->httpd->tls == NULL || !srv_tls_client_auth(req->httpd->tls))
+        return false;
+    ctx = ctx_of(req->conn);
+    ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ctx == NULL || ci == NULL) {
+        v = SRV_TLS_CLIENT_NONE;
+        (void)snprintf(why, sizeof(why), "no client certificate");
+    } else {
+        v = srv_tls_client_check(req->httpd->tls, &ctx->tls_conn, ci->tls_session, why,
+                                 sizeof(why));
+    }
+    if (v == SRV_TLS_CLIENT_OK)
+        return false;
+    if (!srv_response_error(resp, v == SRV_TLS_CLIENT_NONE ? 401 : 403, why))
+        memset(resp, 0, sizeof(*resp));
+    resp->close = true;
+    return true;
+}
+
 /* The first call: the request line and the headers are in. */
 static enum MHD_Result on_headers(struct srv_request *req, const char *url, const char *method,
                                   const char *version)
 {
     struct srv_response resp;
+    enum srv_req_next next;
 
     srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
     if (req->httpd->metrics_only)
         srv_req_metrics_only(&req->http);
     (void)MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, on_header, &req->http);
-    return respond(req, srv_req_headers(&req->http, &resp), &resp);
+    next = srv_req_headers(&req->http, &resp);
+    if (next == SRV_REQ_CONTINUE && client_refused(req, &resp))
+        return resp.body != NULL ? queue(req, &resp) : MHD_NO;
+    return respond(req, next, &resp);
 }
 
 static enum MHD_Result on_body(struct srv_request *req, const char *data, size_t size)
@@ -288,18 +373,6 @@ static enum MHD_Result finish(struct srv_request *req)
     if (next == SRV_REQ_ADMIT)
         return admit(req);
     return respond(req, next, &resp);
-}
-
-/*
- * The connection's entry in the connection table (conns.h), kept as libmicrohttpd's socket
- * context by on_connection(); NULL for one the table does not know.
- */
-static struct srv_conn *conn_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return ci != NULL ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -401,21 +474,34 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /*
  * libmicrohttpd's connection notifications: the table learns which connections libmicrohttpd
- * serves and when it is about to close one (before it closes the descriptor).
+ * serves and when it is about to close one (before it closes the descriptor); the connection's
+ * context (struct conn_ctx) lives from one to the other.
  */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct srv_httpd *h = cls;
     const union MHD_ConnectionInfo *ci;
+    struct conn_ctx *ctx = *socket_context;
 
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        srv_conns_closed(h->conns, *socket_context);
+        /* libmicrohttpd has deinitialized the TLS session by now (MHD_cleanup_connections()). */
+        if (ctx != NULL) {
+            srv_conns_closed(h->conns, ctx->entry);
+            srv_tls_conn_cleanup(&ctx->tls_conn);
+            free(ctx);
+        }
         *socket_context = NULL;
         return;
     }
+    ctx = malloc(sizeof(*ctx));
+    *socket_context = ctx;
+    if (ctx == NULL)
+        return; /* its handshake fails (on_cert()), and the table drops it as lost */
+    ctx->tls = h->tls;
+    srv_tls_conn_init(&ctx->tls_conn);
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *socket_context = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;
+    ctx->entry = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;
 }
 
 /*
@@ -500,7 +586,7 @@ static unsigned mhd_conn_limit(unsigned max_conns, unsigned threads)
  * microhttpd.h documents for it (the options are read back with va_arg).
  */
 static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_httpd_opts *o,
-                                       const struct sockaddr *sa, const char *cert, const char *key)
+                                       const struct sockaddr *sa)
 {
     /*
      * The listen socket is ours (see accept_main): libmicrohttpd's MHD_quiesce_daemon() races
@@ -514,12 +600,12 @@ static struct MHD_Daemon *start_daemon(struct srv_httpd *h, const struct srv_htt
         {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
     /*
-     * The credentials, unless this is the plain metrics listener (no TLS options at all).
-     * libmicrohttpd only reads the strings; an option item holds them as `void *`.
+     * The credentials come from on_cert() in each handshake, unless this is the plain metrics
+     * listener (no TLS options at all). An option item holds a pointer as `void *`, which
+     * libmicrohttpd hands on as the option's one pointer argument (daemon.c parse_options_va()).
      */
     struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)key},
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)(uintptr_t)on_cert},
         {MHD_OPTION_HTTPS_PRIORITIES, 0,
          (void *)(uintptr_t)(o->tls13_only ? TLS13_PRIORITIES : TLS_PRIORITIES)},
         {MHD_OPTION_END, 0, NULL}};
@@ -607,8 +693,6 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
                             struct og_diag *diag)
 {
     struct srv_httpd *h = NULL;
-    char *cert = NULL, *key = NULL;
-    size_t cert_len = 0, key_len = 0;
     struct sockaddr_storage ss;
     unsigned port;
     char ip[INET6_ADDRSTRLEN];
@@ -617,14 +701,6 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     rc = parse_listen(opts->listen, &ss, diag);
     if (rc != OG_OK)
         goto out;
-    if (!opts->metrics_only) {
-        rc = srv_tls_read_pem(opts->cert_file, &cert, &cert_len, diag);
-        if (rc != OG_OK)
-            goto out;
-        rc = srv_tls_read_pem(opts->key_file, &key, &key_len, diag);
-        if (rc != OG_OK)
-            goto out;
-    }
     h = calloc(1, sizeof(*h));
     if (h == NULL) {
         rc = og_diag_set(diag, OG_ENOMEM, "out of memory");
@@ -632,6 +708,7 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     }
     h->listen_fd = -1;
     h->index_cache = opts->metrics_only ? NULL : opts->index_cache;
+    h->tls = opts->metrics_only ? NULL : opts->tls;
     h->metrics_only = opts->metrics_only;
     srv_body_budget_init(&h->budget,
                          opts->body_budget > 0 ? opts->body_budget : SRV_HTTPD_BODY_BUDGET);
@@ -662,14 +739,13 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
             goto out;
         }
     }
-    h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss, cert, key);
+    h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss);
     if (h->daemon == NULL) {
         rc = og_diag_set(diag, OG_EIO,
                          opts->metrics_only ? "cannot start the metrics server on %s (see the "
                                               "libmicrohttpd message above)"
-                                            : "cannot start the HTTPS server on %s (a bad "
-                                              "certificate or key; see the libmicrohttpd "
-                                              "message above)",
+                                            : "cannot start the HTTPS server on %s (see the "
+                                              "libmicrohttpd message above)",
                          opts->listen);
         goto out;
     }
@@ -696,9 +772,6 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     *out = h;
     h = NULL;
 out:
-    /* libmicrohttpd has parsed the credentials into GnuTLS; our copies go now. */
-    srv_tls_wipe_free(cert, cert_len);
-    srv_tls_wipe_free(key, key_len);
     if (h != NULL && h->daemon != NULL)
         MHD_stop_daemon(h->daemon);
     if (h != NULL && h->listen_fd >= 0)

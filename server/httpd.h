@@ -46,6 +46,7 @@
 #include "ocigate/err.h"
 
 struct srv_index_cache;
+struct srv_tls;
 
 /** The default body budget: 64 MiB. */
 #define SRV_HTTPD_BODY_BUDGET ((size_t)64 << 20)
@@ -55,10 +56,15 @@ struct srv_index_cache;
 
 /** How to run the daemon. The caller owns the strings; nothing is kept after start. */
 struct srv_httpd_opts {
-    const char *listen;    /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
-    const char *cert_file; /**< PEM certificate (chain) */
-    const char *key_file;  /**< PEM private key */
-    unsigned threads;      /**< worker threads; 0 = number of online CPUs */
+    const char *listen; /**< "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all IPv4); PORT 0 = any */
+    /**
+     * The serving certificate and key, and the client CA (tls.h), lent: it must outlive the
+     * daemon. Each handshake takes the set current at that moment; with a client CA, /mutate
+     * and /validate answer 401 without a client certificate and 403 with one that does not
+     * verify (and close the connection), before the body is read.
+     */
+    struct srv_tls *tls;
+    unsigned threads;        /**< worker threads; 0 = number of online CPUs */
     unsigned conn_timeout_s; /**< idle seconds before a connection is closed (slow clients) */
     unsigned max_conns;      /**< concurrent connections (see conns.h) */
     size_t conn_memory;      /**< per-connection memory pool (headers, read buffer) */
@@ -82,8 +88,8 @@ struct srv_httpd_opts {
      */
     struct srv_index_cache *index_cache;
     /**
-     * The plain-HTTP metrics listener (--metrics-listen): no TLS (cert_file, key_file,
-     * tls13_only and index_cache are not used), and only GET/HEAD /metrics is served (404 for
+     * The plain-HTTP metrics listener (--metrics-listen): no TLS (tls, tls13_only and
+     * index_cache are not used), and only GET/HEAD /metrics is served (404 for
      * any other path), with the same connection cap, timeouts and request deadline.
      */
     bool metrics_only;
@@ -93,11 +99,10 @@ struct srv_httpd_opts {
 struct srv_httpd;
 
 /**
- * Loads the certificate and key (wiped from memory once libmicrohttpd has parsed them),
- * binds, and starts the worker threads. Block the process signals before calling: the
- * workers inherit the mask. Errors: OG_EINVAL (bad address, unreadable credentials),
- * OG_EIO (bind or TLS set-up failed; libmicrohttpd logs the detail), OG_ENOMEM; `diag` says
- * why. On success the caller owns `*out` and ends it with srv_httpd_stop().
+ * Binds and starts the worker threads, serving the credentials of `opts->tls`. Block the
+ * process signals before calling: the workers inherit the mask. Errors: OG_EINVAL (bad
+ * address), OG_EIO (bind or TLS set-up failed; libmicrohttpd logs the detail), OG_ENOMEM;
+ * `diag` says why. On success the caller owns `*out` and ends it with srv_httpd_stop().
  */
 OG_NODISCARD enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd **out,
                                          struct og_diag *diag);

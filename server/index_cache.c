@@ -29,7 +29,7 @@ struct entry {
     uint64_t expires;
     uint64_t stale_until;
     struct og_index_verdict verdict;
-    struct srv_fetch_validators validators; /* of the 200 behind a CLEAN or OCI verdict */
+    struct srv_fetch_validators validators; /* of the 200 behind a CLEAN, OCI or MIXED verdict */
     bool conditional;                       /* the fetch in flight sends `validators` */
     bool fetching;             /* started, not delivered; pins the entry against eviction */
     struct og_config *job_cfg; /* the snapshot of the fetch in flight (a reference) */
@@ -273,7 +273,8 @@ static void fetch_done(void *arg, struct srv_index_result *r)
 
     memset(r, 0, sizeof(*r));
     memset(&res.verdict, 0, sizeof(res.verdict));
-    if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI)
+    if (v.state != OG_INDEX_STATE_CLEAN && v.state != OG_INDEX_STATE_OCI &&
+        v.state != OG_INDEX_STATE_MIXED)
         v.state = OG_INDEX_STATE_UNKNOWN;
 
     pthread_mutex_lock(&c->lock);

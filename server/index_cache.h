@@ -30,8 +30,8 @@
  * verdict drawn under another `threshold` counts as a miss. The entry bound and the fetch caps
  * are fixed when the cache is created.
  *
- * Conditional refresh: with a CLEAN or OCI verdict an entry keeps the validators of the 200 it
- * was drawn from (ETag, Last-Modified, and the url that sent them: bounded, see struct
+ * Conditional refresh: with a CLEAN, OCI or MIXED verdict an entry keeps the validators of the 200
+ * it was drawn from (ETag, Last-Modified, and the url that sent them: bounded, see struct
  * srv_fetch_validators), and its next fetch - a refresh, or a fetch past the stale window -
  * sends them while the verdict would still be valid (same `threshold`). A `304 Not Modified`
  * from that same url renews the verdict (`ttl_s` again, a new stale window) without a body or
@@ -61,7 +61,7 @@ enum srv_index_lookup {
 
 /** What a fetch delivers. */
 struct srv_index_result {
-    /** CLEAN, OCI or UNKNOWN with a detail; unset (zero) when `not_modified` */
+    /** CLEAN, OCI, MIXED or UNKNOWN with a detail; unset (zero) when `not_modified` */
     struct og_index_verdict verdict;
     /** The server answered the validators sent with `304 Not Modified`: the cached verdict
      * stands, renewed, without a body or an analysis. */

@@ -18,6 +18,7 @@ const struct srv_key_flag srv_key_flags[] = {
     {"index-timeout", "index.fetchTimeout"},
     {"index-max-bytes", "index.maxBytes"},
     {"index-on-unknown", "index.onUnknown"},
+    {"index-on-mixed", "index.onMixed"},
     {"index-allow-host", "index.allowHosts"},
     {"index-allow-cidr", "index.allowCIDRs"},
     {"webhook-timeout", "webhookTimeout"},

@@ -24,6 +24,7 @@ static const struct srv_cmd commands[] = {
     {"index", "analyze a Helm repository index", srv_cmd_index},
     {"check", "check manifests against the policy (a CI gate)", srv_cmd_check},
     {"fix", "fix HelmRepository manifests in place", srv_cmd_fix},
+    {"migrate", "plan HelmReleases' move to OCIRepository + chartRef", srv_cmd_migrate},
 };
 
 static void usage(FILE *out)

@@ -28,10 +28,10 @@
 #define MAX_RULES 16
 #define N_DECISIONS 4
 #define N_CLASSES 5                          /* 1xx .. 5xx */
-#define N_FETCH_STATES 3                     /* the verdicts below */
+#define N_FETCH_STATES 4                     /* the verdicts below */
 #define N_FETCH_RESULTS (N_FETCH_STATES + 1) /* and not_modified */
 
-_Static_assert(OG_RULE_INDEX_UNKNOWN < MAX_RULES, "MAX_RULES holds every rule id");
+_Static_assert(OG_RULE_INDEX_MIXED < MAX_RULES, "MAX_RULES holds every rule id");
 
 /* Admission latency: 100 us to 2.5 s (upper bounds in microseconds). */
 static const uint64_t adm_bounds[] = {100,   250,   500,    1000,   2500,   5000,    10000,
@@ -82,7 +82,7 @@ static const char *const endpoint_names[N_ENDPOINTS] = {"mutate", "validate"};
 static const char *const class_names[N_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 /* The index verdicts of a finished fetch; UNKNOWN is a fetch or analysis that failed. */
 static const enum og_index_state fetch_states[N_FETCH_STATES] = {
-    OG_INDEX_STATE_CLEAN, OG_INDEX_STATE_OCI, OG_INDEX_STATE_UNKNOWN};
+    OG_INDEX_STATE_CLEAN, OG_INDEX_STATE_OCI, OG_INDEX_STATE_MIXED, OG_INDEX_STATE_UNKNOWN};
 
 /* The `result` label of fetch counter `i`: a verdict, or a 304 that renewed one. */
 static const char *fetch_result_name(unsigned i)

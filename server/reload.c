@@ -18,6 +18,7 @@
 #include "key_flags.h"
 #include "log.h"
 #include "snapshot.h"
+#include "tls.h"
 
 #include "ocigate/buf.h"
 
@@ -31,15 +32,35 @@
  * file is still being written, and a half-written file must never be taken for the new one.
  */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+/* How often the TLS credentials are looked at without an event (expiry warning, srv_tls_tick). */
+#define TLS_TICK_MS 60000
+
+/* What a changed file reloads. */
+enum { WHAT_CONFIG = 1, WHAT_TLS = 2 };
+
+/* The config file, the certificate, the key, the client CA. */
+#define MAX_FILES 4
+
+/*
+ * A watched file: its directory is watched (files in the same directory share inotify's watch
+ * descriptor, as inotify_add_watch() returns the same one for the same directory).
+ */
+struct watched {
+    char *path;       /* owned copy */
+    char *dir;        /* owned: the directory watched */
+    const char *base; /* the file's name within `dir` (points into `path`) */
+    int wd;           /* the directory watch, or -1 while it is lost */
+    unsigned what;    /* WHAT_CONFIG or WHAT_TLS */
+};
 
 struct srv_reload {
     struct srv_config_flags flags; /* its path is `path`, an owned copy */
-    char *path;
-    char *dir;        /* the watched directory */
-    const char *base; /* the file's name within `dir` (points into `path`) */
-    int wake_fd;      /* eventfd: reload requests and stop */
-    int ino_fd;       /* inotify, or -1 without a path */
-    int wd;           /* the directory watch, or -1 while it is lost */
+    char *path;                    /* the config file (files[0].path), or NULL */
+    struct srv_tls *tls;           /* lent: the TLS credentials to reload, or NULL */
+    struct watched files[MAX_FILES];
+    size_t n_files;
+    int wake_fd; /* eventfd: reload requests and stop */
+    int ino_fd;  /* inotify, or -1 without a file to watch */
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -202,20 +223,60 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void add_watch(struct srv_reload *r)
+/* Watches the directory of every file whose watch is lost; returns what came back. */
+static unsigned add_watches(struct srv_reload *r)
 {
-    r->wd = inotify_add_watch(r->ino_fd, r->dir, WATCH_MASK);
+    unsigned back = 0;
+
+    for (size_t i = 0; i < r->n_files; i++) {
+        struct watched *w = &r->files[i];
+
+        if (w->wd >= 0)
+            continue;
+        w->wd = inotify_add_watch(r->ino_fd, w->dir, WATCH_MASK);
+        if (w->wd >= 0)
+            back |= w->what;
+    }
+    return back;
+}
+
+static bool any_lost(const struct srv_reload *r)
+{
+    for (size_t i = 0; i < r->n_files; i++) {
+        if (r->files[i].wd < 0)
+            return true;
+    }
+    return false;
+}
+
+/* Marks every file watched through `wd` as lost. */
+static void lose_watch(struct srv_reload *r, int wd)
+{
+    bool found = false;
+
+    for (size_t i = 0; i < r->n_files; i++) {
+        if (r->files[i].wd == wd) {
+            if (!found)
+                srv_log(SRV_LOG_WARN, "config watcher: directory watch lost; retrying", "dir",
+                        r->files[i].dir, NULL);
+            found = true;
+            r->files[i].wd = -1;
+        }
+    }
+    if (found)
+        inotify_rm_watch(r->ino_fd, wd);
 }
 
 /*
- * Reads the pending inotify events; returns true when one of them may change what `path`
- * reads: an event on the file's own name, or on `..data` (the ConfigMap symlink swap).
+ * Reads the pending inotify events; returns what they may change (WHAT_*): an event on a
+ * watched file's own name, or on `..data` in its directory (the Kubernetes ConfigMap and
+ * Secret volumes' symlink swap).
  */
-static bool drain_events(struct srv_reload *r, bool *lost)
+static unsigned drain_events(struct srv_reload *r)
 {
     /* Aligned as inotify(7) asks, room for many events per read. */
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool relevant = false;
+    unsigned relevant = 0;
 
     for (;;) {
         ssize_t n = read(r->ino_fd, buf, sizeof(buf));
@@ -225,14 +286,18 @@ static bool drain_events(struct srv_reload *r, bool *lost)
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
 
-            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) {
-                if (ev->mask & IN_Q_OVERFLOW)
-                    relevant = true; /* events were lost: check anyway */
-                else
-                    *lost = true;
-            } else if (ev->len > 0 &&
-                       (strcmp(ev->name, r->base) == 0 || strcmp(ev->name, "..data") == 0)) {
-                relevant = true;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                relevant |= WHAT_CONFIG | WHAT_TLS; /* events were lost: check anyway */
+            } else if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+                lose_watch(r, ev->wd);
+            } else if (ev->len > 0) {
+                for (size_t i = 0; i < r->n_files; i++) {
+                    const struct watched *w = &r->files[i];
+
+                    if (w->wd == ev->wd &&
+                        (strcmp(ev->name, w->base) == 0 || strcmp(ev->name, "..data") == 0))
+                        relevant |= w->what;
+                }
             }
             p += sizeof(struct inotify_event) + ev->len;
         }
@@ -240,22 +305,38 @@ static bool drain_events(struct srv_reload *r, bool *lost)
     return relevant;
 }
 
+/* Reloads what `what` names. */
+static void reload_what(struct srv_reload *r, unsigned what, const char *trigger)
+{
+    if (what & WHAT_CONFIG)
+        reload(r, trigger);
+    if ((what & WHAT_TLS) && r->tls != NULL)
+        (void)srv_tls_reload(r->tls, trigger);
+}
+
 static void *watch(void *arg)
 {
     struct srv_reload *r = arg;
-    long due = -1; /* when the debounced file reload runs, or -1 */
+    long due = -1;        /* when the debounced file reload runs, or -1 */
+    unsigned pending = 0; /* what it reloads (WHAT_*) */
+    long tick = now_ms() + TLS_TICK_MS;
 
     while (!atomic_load(&r->stop)) {
         struct pollfd fds[2] = {{.fd = r->wake_fd, .events = POLLIN},
                                 {.fd = r->ino_fd, .events = POLLIN}};
-        nfds_t nfds = r->ino_fd >= 0 && r->wd >= 0 ? 2 : 1;
+        nfds_t nfds = r->ino_fd >= 0 ? 2 : 1;
         int timeout = -1;
         int n;
 
         if (due >= 0)
             timeout = (int)(due - now_ms() > 0 ? due - now_ms() : 0);
-        else if (r->ino_fd >= 0 && r->wd < 0)
+        else if (r->ino_fd >= 0 && any_lost(r))
             timeout = REWATCH_MS;
+        if (r->tls != NULL) {
+            long left = tick - now_ms() > 0 ? tick - now_ms() : 0;
+
+            timeout = timeout < 0 || left < timeout ? (int)left : timeout;
+        }
         n = poll(fds, nfds, timeout);
         if (n < 0 && errno != EINTR) {
             srv_logf(SRV_LOG_ERROR, "config watcher: poll failed: %s", strerror(errno));
@@ -267,30 +348,35 @@ static void *watch(void *arg)
             uint64_t count;
 
             if (read(r->wake_fd, &count, sizeof(count)) == (ssize_t)sizeof(count)) {
-                reload(r, "SIGHUP");
+                reload_what(r, WHAT_CONFIG | WHAT_TLS, "SIGHUP");
                 due = -1; /* that reload also covered any pending file change */
+                pending = 0;
             }
         }
         if (n > 0 && nfds == 2 && (fds[1].revents & POLLIN)) {
-            bool lost = false;
+            unsigned what = drain_events(r);
 
-            if (drain_events(r, &lost))
+            if (what != 0) {
                 due = now_ms() + DEBOUNCE_MS;
-            if (lost) {
-                srv_log(SRV_LOG_WARN, "config watcher: directory watch lost; retrying", "dir",
-                        r->dir, NULL);
-                inotify_rm_watch(r->ino_fd, r->wd);
-                r->wd = -1;
+                pending |= what;
             }
         }
-        if (r->ino_fd >= 0 && r->wd < 0) {
-            add_watch(r);
-            if (r->wd >= 0)
-                due = now_ms(); /* the directory came back: its file may be new */
+        if (r->ino_fd >= 0 && any_lost(r)) {
+            unsigned back = add_watches(r);
+
+            if (back != 0) {
+                due = now_ms(); /* the directory came back: its files may be new */
+                pending |= back;
+            }
         }
         if (due >= 0 && now_ms() >= due) {
             due = -1;
-            reload(r, "file change");
+            reload_what(r, pending, "file change");
+            pending = 0;
+        }
+        if (r->tls != NULL && now_ms() >= tick) {
+            tick = now_ms() + TLS_TICK_MS;
+            srv_tls_tick(r->tls, (int64_t)time(NULL));
         }
     }
     return NULL;
@@ -302,17 +388,42 @@ static void reload_free(struct srv_reload *r)
         close(r->wake_fd);
     if (r->ino_fd >= 0)
         close(r->ino_fd);
-    free(r->path);
-    free(r->dir);
+    for (size_t i = 0; i < r->n_files; i++) {
+        free(r->files[i].path);
+        free(r->files[i].dir);
+    }
     free(r);
 }
 
-enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_reload **out)
+/* Adds `path` to the watched files: a copy, its directory and its name in it. */
+static bool watch_file(struct srv_reload *r, const char *path, unsigned what)
+{
+    struct watched *w = &r->files[r->n_files];
+    const char *slash;
+
+    w->wd = -1;
+    w->what = what;
+    w->path = strdup(path);
+    if (w->path == NULL)
+        return false;
+    r->n_files++; /* freed with the others from here on */
+    slash = strrchr(w->path, '/');
+    if (slash == w->path) /* "/config.yaml" */
+        w->dir = strdup("/");
+    else if (slash == NULL)
+        w->dir = strdup(".");
+    else
+        w->dir = og_str_dup((struct og_str){w->path, (size_t)(slash - w->path)});
+    w->base = slash == NULL ? w->path : slash + 1;
+    return w->dir != NULL;
+}
+
+enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_tls *tls,
+                             struct srv_reload **out)
 {
     struct srv_reload *r = NULL;
     sigset_t all, old;
     enum og_err rc = OG_ENOMEM;
-    const char *slash;
     int err;
 
     r = calloc(1, sizeof(*r));
@@ -320,24 +431,21 @@ enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_re
         return OG_ENOMEM;
     r->wake_fd = -1;
     r->ino_fd = -1;
-    r->wd = -1;
     r->flags = *flags;
+    r->tls = tls;
     if (flags->path != NULL) {
-        r->path = strdup(flags->path);
-        if (r->path == NULL)
+        if (!watch_file(r, flags->path, WHAT_CONFIG))
             goto out;
-        slash = strrchr(r->path, '/');
-        r->dir = slash == NULL ? strdup(".")
-                               : og_str_dup((struct og_str){r->path, (size_t)(slash - r->path)});
-        if (r->dir == NULL)
-            goto out;
-        if (r->dir[0] == '\0') { /* "/config.yaml" */
-            free(r->dir);
-            r->dir = strdup("/");
-            if (r->dir == NULL)
+        r->path = r->files[0].path;
+    }
+    if (tls != NULL) {
+        const struct srv_tls_paths *p = srv_tls_get_paths(tls);
+        const char *names[] = {p->cert_file, p->key_file, p->client_ca_file};
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (names[i] != NULL && !watch_file(r, names[i], WHAT_TLS))
                 goto out;
         }
-        r->base = slash == NULL ? r->path : slash + 1;
     }
     r->flags.path = r->path;
     rc = OG_EIO;
@@ -346,14 +454,22 @@ enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_re
         srv_logf(SRV_LOG_ERROR, "config watcher: eventfd: %s", strerror(errno));
         goto out;
     }
-    if (r->path != NULL) {
+    if (r->n_files > 0) {
         r->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (r->ino_fd >= 0)
-            add_watch(r);
-        if (r->ino_fd < 0 || r->wd < 0) {
-            srv_log(SRV_LOG_ERROR, "config watcher: cannot watch the config directory", "dir",
-                    r->dir, "error", strerror(errno), NULL);
+        if (r->ino_fd < 0) {
+            srv_log(SRV_LOG_ERROR, "config watcher: inotify", "error", strerror(errno), NULL);
             goto out;
+        }
+        (void)add_watches(r);
+        for (size_t i = 0; i < r->n_files; i++) {
+            if (r->files[i].wd < 0) {
+                srv_log(SRV_LOG_ERROR,
+                        r->files[i].what == WHAT_CONFIG
+                            ? "config watcher: cannot watch the config directory"
+                            : "config watcher: cannot watch a TLS file's directory",
+                        "dir", r->files[i].dir, "error", strerror(errno), NULL);
+                goto out;
+            }
         }
     }
     /* The thread starts with every signal blocked, so none is ever delivered to it. */

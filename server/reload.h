@@ -13,6 +13,10 @@
  * editors replace a file by renaming a new one over it; both leave a watch on the old inode
  * blind. Events are debounced (a burst gives one reload) and a reload that yields the same
  * effective configuration as the running one swaps nothing.
+ *
+ * The TLS credentials (tls.h) go the same way: their files' directories are watched too (a
+ * Secret volume's `..data` swap, cert-manager's renewal, `mv` over a file), SIGHUP reloads
+ * them with the config, and about every minute srv_tls_tick() runs (the expiry warning).
  */
 #ifndef SRV_RELOAD_H
 #define SRV_RELOAD_H
@@ -23,6 +27,7 @@
 #include "ocigate/err.h"
 
 struct srv_key_flag_arg;
+struct srv_tls;
 
 /** What the command line says about the configuration. */
 struct srv_config_flags {
@@ -58,10 +63,11 @@ struct srv_reload;
  * Starts the watcher thread, which swaps new snapshots in with srv_snapshot_swap() (so
  * srv_snapshot_init() must have run). `flags` and its path are copied, the flags' args lent. The
  * thread blocks every signal, so signals keep going to the process's sigwait() loop. With a `path`,
- * its directory is watched; OG_EIO when that watch cannot be set up. OG_ENOMEM. The caller stops
- * and frees the watcher with srv_reload_stop().
+ * its directory is watched; OG_EIO when that watch cannot be set up. OG_ENOMEM. `tls` (lent, may
+ * be NULL) is reloaded too (srv_tls_reload()), its files' directories watched; it must outlive
+ * the watcher. The caller stops and frees the watcher with srv_reload_stop().
  */
-OG_NODISCARD enum og_err srv_reload_start(const struct srv_config_flags *flags,
+OG_NODISCARD enum og_err srv_reload_start(const struct srv_config_flags *flags, struct srv_tls *tls,
                                           struct srv_reload **out);
 
 /**

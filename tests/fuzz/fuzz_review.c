@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int mode = OG_MODE_OFF; mode <= OG_MODE_ENFORCE; mode++) {
             for (int ep = OG_ENDPOINT_MUTATE; ep <= OG_ENDPOINT_VALIDATE; ep++) {
                 struct og_index_verdict pending = {
-                    OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+                    OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
                 struct og_decision d;
                 struct og_buf out;
 

@@ -52,6 +52,76 @@ def captured(name):
         return f.read()
 
 
+FLUX_CRDS = {
+    "HelmRepository": "source.toolkit.fluxcd.io_helmrepositories.yaml",
+    "OCIRepository": "source.toolkit.fluxcd.io_ocirepositories.yaml",
+    "HelmRelease": "helm.toolkit.fluxcd.io_helmreleases.yaml",
+}
+
+
+def crd_schema(kind, api_version):
+    """The openAPIV3Schema of the served version of `kind`'s Flux CRD in the shared data, or
+    None when the data or python3-jsonschema (and python3-yaml) is absent."""
+    path = os.path.join(DATA_DIR, "flux", FLUX_CRDS[kind])
+    try:
+        import jsonschema  # noqa: F401
+        import yaml
+    except ImportError:
+        return None
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        crd = yaml.safe_load(f)
+    version = api_version.rpartition("/")[2]
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version and v.get("served"):
+            return v["schema"]["openAPIV3Schema"]
+    raise AssertionError("%s %s is not served by %s" % (kind, api_version, path))
+
+
+def crd_pruned(schema, value, path=""):
+    """The fields of `value` the apiserver would prune: members of an object whose structural
+    schema lists `properties` and neither `additionalProperties` nor
+    `x-kubernetes-preserve-unknown-fields` (a field v2 dropped vanishes without an error)."""
+    out = []
+    if isinstance(value, dict) and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        props = schema.get("properties")
+        for k, v in value.items():
+            if props is not None and k in props:
+                out += crd_pruned(props[k], v, path + "/" + k)
+            elif props is not None and "additionalProperties" not in schema:
+                out.append(path + "/" + k)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += crd_pruned(schema["additionalProperties"], v, path + "/" + k)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(value):
+            out += crd_pruned(schema["items"], v, "%s/%d" % (path, i))
+    return out
+
+
+def crd_validate(doc):
+    """Checks `doc` against its Flux CRD schema (python3-jsonschema, Draft 7: type, properties,
+    required, enum, pattern, items, min/max; x-kubernetes-validations are not run) and that
+    the apiserver would prune none of its fields. False when the schema cannot be had (the
+    caller says so); an invalid doc fails the test."""
+    s = crd_schema(doc["kind"], doc["apiVersion"])
+    if s is None:
+        return False
+    import jsonschema
+    pruned = crd_pruned(s, doc)
+    check(not pruned, "%s has fields its CRD does not know (pruned)" % doc["kind"], pruned)
+    errors = sorted(jsonschema.Draft7Validator(s).iter_errors(doc), key=str)
+    check(not errors, "%s is not valid under its CRD" % doc["kind"],
+          ["%s: %s" % ("/".join(map(str, e.absolute_path)), e.message) for e in errors])
+    return True
+
+
+def run_bin(*args, cwd, stdin=None, timeout=60):
+    """Runs $OCIGATE_BIN with `args` in `cwd`: (exit status, stdout text, stderr text)."""
+    p = subprocess.run([BIN, *args], cwd=cwd, input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
 def fixture(name):
     with open(os.path.join(SOURCE_DIR, "tests", "data", name), "rb") as f:
         return f.read()
@@ -241,6 +311,69 @@ class Server:
         if expect == 0:
             check(any(l.get("msg") == "stopped" for l in lines), "a 'stopped' log line")
         return lines
+
+
+class Load:
+    """Threads POSTing `body` (JSON) to `path` of the Server `srv` in a loop until stop(), or
+    until `max_requests` (0: no bound) answers: each thread on a keep-alive connection, replaced
+    after `per_conn` requests (0: only after a failure). An answer must be a 200;
+    `classify(response)` (optional) names it, counted in `kinds`, and may raise to fail it.
+    `on_connect(conn)` (optional) runs after each new connection's handshake. Every failure is
+    recorded in `failures`, none stops the loop."""
+
+    def __init__(self, srv, path, body, threads=4, per_conn=0, max_requests=0, classify=None,
+                 on_connect=None):
+        import threading
+        self.srv, self.path, self.body = srv, path, body
+        self.per_conn, self.max_requests = per_conn, max_requests
+        self.classify, self.on_connect = classify, on_connect
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.failures = []
+        self.kinds = {}
+        self.threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _bounded(self):
+        with self.lock:
+            return self.max_requests and self.ok + len(self.failures) >= self.max_requests
+
+    def worker(self):
+        conn, used = None, 0
+        while not self.stop_flag.is_set() and not self._bounded():
+            try:
+                if conn is None:
+                    conn, used = self.srv.conn(timeout=10), 0
+                    if self.on_connect is not None:
+                        conn.connect()
+                        self.on_connect(conn)
+                r = self.srv.review(self.path, self.body, conn=conn)
+                if r.status != 200:
+                    raise AssertionError("status %d: %r" % (r.status, r.body[:200]))
+                kind = self.classify(r) if self.classify is not None else None
+                used += 1
+                with self.lock:
+                    self.ok += 1
+                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                if self.per_conn and used >= self.per_conn:
+                    conn.close()
+                    conn = None
+            except Exception as e:  # every failure is recorded, none stops the loop
+                with self.lock:
+                    self.failures.append(repr(e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+        return self.ok, self.failures
 
 
 def run(namespace):

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 
 import ogtest
+import tlsutil
 from ogtest import Server, check, eq
 
 
@@ -26,8 +27,9 @@ def test_certs_default_hosts_and_files():
         r = certs_cmd("--out", out)
         eq(r.returncode, 0, "exit status: " + r.stderr)
         eq(stat.S_IMODE(os.stat(out).st_mode), 0o700, "mode of the created directory")
-        eq(sorted(os.listdir(out)), ["ca.crt", "tls.crt", "tls.key"], "files")
+        eq(sorted(os.listdir(out)), ["ca.crt", "ca.key", "tls.crt", "tls.key"], "files")
         eq(stat.S_IMODE(os.stat(os.path.join(out, "tls.key")).st_mode), 0o600, "key mode")
+        eq(stat.S_IMODE(os.stat(os.path.join(out, "ca.key")).st_mode), 0o600, "CA key mode")
         with open(os.path.join(out, "ca.crt"), "rb") as f:
             ca_pem = f.read()
         eq(base64.b64decode(r.stdout.strip()), ca_pem, "caBundle is base64 of ca.crt")
@@ -100,6 +102,101 @@ def test_certs_refuses_to_overwrite():
         eq(r.returncode, 1, "exit status with tls.key present")
         eq(sorted(os.listdir(tmp)), ["tls.key"], "nothing half-written")
         eq(open(os.path.join(tmp, "tls.key")).read(), "mine", "tls.key untouched")
+
+
+def modes(d):
+    return {n: stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode) for n in os.listdir(d)}
+
+
+def test_certs_renew_keeps_the_ca():
+    """--renew: a new key and certificate from the same CA, the same SANs, modes as before,
+    written atomically; a client that trusts the old caBundle accepts the new certificate, and
+    a running server picks it up."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "certs")
+        r = certs_cmd("--out", d, "--host", "localhost", "--host", "127.0.0.1", "--host",
+                      "ocigate.ocigate-system.svc")
+        eq(r.returncode, 0, "certs: " + r.stderr)
+        bundle = os.path.join(tmp, "bundle.pem")
+        with open(bundle, "wb") as f:
+            f.write(base64.b64decode(r.stdout.strip()))
+        before = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
+        modes_before = modes(d)
+        old_serial = tlsutil.file_serial(os.path.join(d, "tls.crt"))
+        with Server(cert=os.path.join(d, "tls.crt"), key=os.path.join(d, "tls.key"),
+                    ca=bundle) as s:
+            eq(tlsutil.served_serial(s.port, bundle), old_serial, "serial before renewal")
+            r2 = certs_cmd("--renew", d, "--days", "20")
+            eq(r2.returncode, 0, "renew: " + r2.stderr)
+            eq(r2.stdout, r.stdout, "the caBundle printed is the same")
+            check("renewed" in r2.stderr and "valid 20 days" in r2.stderr, "renew message",
+                  r2.stderr)
+            after = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
+            eq(sorted(after), ["ca.crt", "ca.key", "tls.crt", "tls.key"], "no temporaries left")
+            eq(after["ca.crt"], before["ca.crt"], "CA certificate untouched")
+            eq(after["ca.key"], before["ca.key"], "CA key untouched")
+            check(after["tls.key"] != before["tls.key"], "a new key")
+            eq(modes(d), modes_before, "modes kept")
+            leaf = x509_text(os.path.join(d, "tls.crt"))
+            check("DNS:localhost, IP Address:127.0.0.1, DNS:ocigate.ocigate-system.svc" in leaf,
+                  "the same SANs in the same order", leaf)
+            new_serial = tlsutil.file_serial(os.path.join(d, "tls.crt"))
+            check(new_serial != old_serial, "a new serial")
+            v = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", bundle,
+                                os.path.join(d, "tls.crt")], capture_output=True, text=True)
+            eq(v.returncode, 0, "old caBundle verifies the new certificate: " + v.stdout)
+            # The running server swaps to it; a client that trusts only the old caBundle
+            # verifies the new certificate and the host name in a real handshake.
+            tlsutil.wait_serial(s, bundle, new_serial)
+            import http.client
+            c = http.client.HTTPSConnection("localhost", s.port, context=s.ctx, timeout=10)
+            c.request("GET", "/healthz")
+            eq(c.getresponse().status, 200, "healthz over the renewed certificate")
+            eq(tlsutil.der_serial(c.sock.getpeercert(binary_form=True)), new_serial,
+               "the renewed certificate was served")
+            c.close()
+        # --host overrides the SANs.
+        r3 = certs_cmd("--renew", d, "--host", "other.example")
+        eq(r3.returncode, 0, "renew --host: " + r3.stderr)
+        leaf = x509_text(os.path.join(d, "tls.crt"))
+        check("DNS:other.example" in leaf and "localhost" not in leaf, "overridden SANs", leaf)
+        # The validity never passes the CA's.
+        r4 = certs_cmd("--renew", d, "--days", "36500")
+        eq(r4.returncode, 0, "renew --days 36500: " + r4.stderr)
+        check("valid 36500 days" not in r4.stderr, "cut to the CA's life", r4.stderr)
+        end = subprocess.run(["openssl", "x509", "-noout", "-checkend", str(400 * 86400), "-in",
+                              os.path.join(d, "tls.crt")], capture_output=True)
+        eq(end.returncode, 1, "the leaf expires with the CA (365 days)")
+
+
+def test_certs_renew_refusals():
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "c")
+        eq(certs_cmd("--out", d).returncode, 0, "certs")
+        before = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
+        for args, status, why in ((["--renew", d, "--out", d], 2, "either"),
+                                  (["--renew", d, "--host", "bad host"], 1, "neither"),
+                                  (["--renew", os.path.join(tmp, "none")], 1, "ca.crt")):
+            r = certs_cmd(*args)
+            eq(r.returncode, status, "exit status of %r: %s" % (args, r.stderr))
+            check(why in r.stderr, "message for %r" % args, r.stderr)
+        after = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
+        eq(after, before, "nothing changed by refused renewals")
+        # A directory from an older `ocigate certs` has no ca.key: a clear refusal.
+        os.unlink(os.path.join(d, "ca.key"))
+        r = certs_cmd("--renew", d)
+        eq(r.returncode, 1, "renew without ca.key")
+        check("ca.key is missing" in r.stderr, "says ca.key is missing", r.stderr)
+        # A ca.key that is not the CA's.
+        other = os.path.join(tmp, "o")
+        eq(certs_cmd("--out", other).returncode, 0, "second certs")
+        with open(os.path.join(other, "ca.key"), "rb") as f, \
+                open(os.path.join(d, "ca.key"), "wb") as g:
+            g.write(f.read())
+        r = certs_cmd("--renew", d)
+        eq(r.returncode, 1, "renew with a foreign ca.key")
+        check("not a CA pair" in r.stderr, "says so", r.stderr)
+        eq(open(os.path.join(d, "tls.crt"), "rb").read(), before["tls.crt"], "tls.crt kept")
 
 
 def test_certs_bad_input():

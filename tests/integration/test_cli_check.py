@@ -257,7 +257,8 @@ def test_online_index_analysis():
             "metadata: {name: %s, namespace: ns}\nspec: {url: '%s'}\n" % (name, url)
             for name, url in [("moved", base + "/repo/oci-small"), ("clean", base + "/repo/http-small"),
                               ("again", base + "/repo/oci-small/"),
-                              ("missing", base + "/status/404")])
+                              ("missing", base + "/status/404"),
+                              ("mixed", base + "/repo/mixed-small")])
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "ocigate.yaml")
             with open(cfg, "w") as f:
@@ -266,12 +267,14 @@ def test_online_index_analysis():
                                    cwd=tmp, stdin=repos.encode())
             doc = json.loads(out)
             by_name = {f["name"]: f for f in doc["findings"]}
-            eq(sorted(by_name), ["again", "missing", "moved"], "findings: " + out + err)
+            eq(sorted(by_name), ["again", "missing", "mixed", "moved"], "findings: " + out + err)
             eq(by_name["moved"]["rule"], "index-points-to-oci", "moved")
             eq(by_name["moved"]["fix"]["spec"]["url"], by_name["again"]["fix"]["spec"]["url"],
                "one verdict per normalized url")
             eq(by_name["missing"]["rule"], "index-unknown", "404")
             eq(by_name["missing"]["level"], "warning", "unknown is allowed (onUnknown: allow)")
+            eq(by_name["mixed"]["rule"], "index-mixed", "mixed")
+            eq(by_name["mixed"]["level"], "warning", "mixed is allowed (onMixed: warn)")
             eq(rc, 1, "exit status")
             with open(cfg, "w") as f:
                 f.write("mode: enforce\n")
@@ -279,7 +282,7 @@ def test_online_index_analysis():
             rc, out, err = ocigate("check", "--config", cfg, "--online", "--format", "json", "-",
                                    cwd=tmp, stdin=repos.encode())
             rules = sorted(f["rule"] for f in json.loads(out)["findings"])
-            eq(rules, ["index-unknown"] * 4, "guarded: " + out)
+            eq(rules, ["index-unknown"] * 5, "guarded: " + out)
             eq(rc, 0, "exit status")
             # Offline (the default) nothing is fetched: no finding for an http(s) url alone.
             rc, out, err = ocigate("check", "--config", cfg, "-", cwd=tmp, stdin=repos.encode())

@@ -62,6 +62,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check("source name escaped to valid JSON", p.returncode == 0 and
           src.endswith("idx-\ufffd-\x01.yaml") and b"\\u0001" in p.stdout, repr(p.stdout[:200]))
 
+# An index that moved some charts and still releases others over https: state mixed.
+rc, out, err = run("analyze", "--charts", os.path.join(FIX, "mixed-small.yaml"))
+doc = json.loads(out) if rc == 0 else {}
+v, s = doc.get("verdict", {}), doc.get("summary", {})
+check("mixed: state", v.get("state") == "mixed" and v.get("ociCharts") == ["redis"] and
+      v.get("httpsCharts") == ["legacy-app"] and v.get("chartsHttpsAfterOci") == 1, out)
+check("mixed: summary", s.get("firstOciCreated") == "2024-12-02T10:00:00Z" and
+      s.get("chartsNewestHttps") == 2 and s.get("chartsHttpsAfterOci") == 1, out)
+rc, out, err = run("analyze", "--human", os.path.join(FIX, "mixed-small.yaml"))
+check("mixed: --human", rc == 0 and "verdict:    mixed (never patched unless index.onMixed" in out
+      and "first oci:  2024-12-02T10:00:00Z" in out, out)
+
 rc, out, err = run("analyze", os.path.join(SRC, "CMakeLists.txt"))
 check("not an index: exit 2", rc == 2 and "CMakeLists.txt:" in err, err)
 rc, out, err = run("analyze", "-", stdin=b"apiVersion: v1\nentries: [1]\n")

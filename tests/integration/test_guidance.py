@@ -4,46 +4,13 @@ the problem and the fix, and the YAML after it parses back (PyYAML, over libyaml
 HelmRepository, an OCIRepository and a HelmRelease that keep the user's fields and are
 valid under the real Flux CRD schemas (python3-jsonschema), when the shared data is present."""
 import json
-import os
 
 import yaml
 
-from ogtest import DATA_DIR, Server, Skip, check, eq, run
+from ogtest import DATA_DIR, Server, Skip, check, crd_validate, eq, run
 
-try:
-    import jsonschema
-except ImportError:  # the test then checks structure only
-    jsonschema = None
-
-CRDS = {
-    "HelmRepository": "source.toolkit.fluxcd.io_helmrepositories.yaml",
-    "OCIRepository": "source.toolkit.fluxcd.io_ocirepositories.yaml",
-    "HelmRelease": "helm.toolkit.fluxcd.io_helmreleases.yaml",
-}
 MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-
-
-def schema(kind, api_version):
-    """The openAPIV3Schema of the served version of `kind`'s CRD, or None when absent."""
-    path = os.path.join(DATA_DIR, "flux", CRDS[kind])
-    if jsonschema is None or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        crd = yaml.safe_load(f)
-    version = api_version.rpartition("/")[2]
-    for v in crd["spec"]["versions"]:
-        if v["name"] == version and v.get("served"):
-            return v["schema"]["openAPIV3Schema"]
-    raise AssertionError("%s %s is not served by %s" % (kind, api_version, path))
-
-
-def validate(doc):
-    s = schema(doc["kind"], doc["apiVersion"])
-    if s is None:
-        return False
-    errors = sorted(jsonschema.Draft7Validator(s).iter_errors(doc), key=str)
-    check(not errors, "%s is not valid under its CRD" % doc["kind"], [e.message for e in errors])
-    return True
+validate = crd_validate
 
 
 def review(spec, name="bitnami", ns="apps", labels=None):

@@ -193,6 +193,39 @@ def test_clean_index_is_left_alone():
         check(resp["allowed"] and "patch" not in resp, "allowed untouched", resp)
 
 
+def test_mixed_index_is_never_patched():
+    """An index that moved one chart to OCI and still releases another over https after it
+    (tests/data/index/mixed-small.yaml): allowed untouched with warnings in every mode, unless
+    --index-on-mixed moved treats it as moved."""
+    with IndexServer() as ix:
+        url = "%s/repo/mixed-small" % ix.base
+        for mode in ("mutate", "audit", "enforce"):
+            with Server(*ALLOW, mode=mode) as s:
+                resp, _, line = wait_warm(s, url)
+                eq(line.get("index"), "mixed", mode + ": verdict")
+                eq(line.get("rule"), "index-mixed", mode + ": rule")
+                check(resp["allowed"] and "patch" not in resp, mode + ": allowed untouched", resp)
+                warnings = resp.get("warnings", [])
+                eq(warnings[:3], ["ocigate: moved to OCI: redis",
+                                  "ocigate: not patched: released over http(s) after the move: "
+                                  "legacy-app",
+                                  "ocigate: per moved chart: OCIRepository %s/<chart> + "
+                                  "HelmRelease.spec.chartRef" % BITNAMI_OCI], mode + ": warnings")
+                check(all(len(w) <= 120 for w in warnings), "warnings within 120", warnings)
+                fetched = [l for l in s.log_lines() if l.get("msg") == "index analyzed"]
+                eq(fetched[0].get("verdict"), "mixed", mode + ": logged verdict")
+                check("yet 1 released over http(s)" in fetched[0].get("detail", ""),
+                      mode + ": logged detail", fetched[0])
+        with Server(*ALLOW, "--index-on-mixed", "moved", mode="mutate") as s:
+            resp, _, line = wait_warm(s, url)
+            eq(line.get("index"), "mixed", "moved: verdict")
+            eq(line.get("rule"), "index-points-to-oci", "moved: rule")
+            eq(patched(resp).get("/spec/url"), BITNAMI_OCI, "moved: patched url")
+        with Server(*ALLOW, "--index-on-mixed", "moved", mode="enforce") as s:
+            resp, _, line = wait_warm(s, url)
+            eq(resp["allowed"], False, "moved: enforce denies")
+
+
 def test_budget_is_kept_in_every_fault():
     budget_ms = 400
     with IndexServer() as ix, Server(*ALLOW, "--index-budget", "%dms" % budget_ms,

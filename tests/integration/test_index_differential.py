@@ -6,7 +6,8 @@ CRLF, BOM, anchors and aliases from shared objects, every url form of helm_index
 fields and dependencies with oci:// repositories, created in several zone forms, missing or
 equal, SemVer versions with prereleases), loads each with PyYAML's CSafeLoader, computes the
 summary with the rules documented in lib/include/ocigate/helm_index.h, and compares it with
-the analyzer's JSON, figure by figure and chart by chart.
+the analyzer's JSON, figure by figure and chart by chart, and the verdict's state (clean, oci,
+or mixed). The newest version of a chart follows the one order of lib/helm_index_int.h.
 """
 import datetime
 import json
@@ -113,10 +114,35 @@ def text(v):
     return None if v is None else str(v)
 
 
+def cmp(a, b):
+    return (a > b) - (a < b)
+
+
+def entry_cmp(a, b):
+    """The one order of a chart's versions (lib/helm_index_int.h): >0 when `a` is newer."""
+    c = semver_cmp(a["version"], b["version"])
+    if c == 0 and (a["time"] is None) != (b["time"] is None):
+        c = 1 if a["time"] is not None else -1
+    if c == 0 and a["time"] is not None:
+        c = cmp(a["time"], b["time"])
+    if c == 0:
+        c = cmp(b["url"], a["url"])  # the url first in byte order is newer
+    if c == 0:
+        c = cmp(b["oci"], a["oci"])
+    if c == 0:
+        c = cmp(a["version"].encode(), b["version"].encode())
+    if c == 0:
+        c = cmp(a["created"].encode(), b["created"].encode())
+    return c
+
+
 def reference(doc):
     out = {"charts": 0, "versions": 0, "ociEntries": 0, "httpsEntries": 0, "otherEntries": 0,
            "malformedOciEntries": 0, "chartsNewestOci": 0, "multiUrlEntries": 0,
-           "secondaryOciEntries": 0}
+           "secondaryOciEntries": 0, "chartsNewestHttps": 0, "chartsHttpsAfterOci": 0,
+           "firstOciCreated": None}
+    first_oci = None
+    newest = []
     bases = {}
     charts = []
     for name, versions in (doc.get("entries") or {}).items():
@@ -144,23 +170,26 @@ def reference(doc):
                 out["httpsEntries" if kind == "https" else "otherEntries"] += 1
                 if any(classify(text(u) or "")[0] == "oci" for u in urls[1:]):
                     out["secondaryOciEntries"] += 1
-            t = parse_time(text(v.get("created")))
-            ver = text(v.get("version"))
-            take = best is None
-            if not take:
-                cmp = 0
-                if t is not None and best[0] is not None:
-                    cmp = (t > best[0]) - (t < best[0])
-                if cmp == 0:
-                    cmp = semver_cmp(ver or "", best[1] or "")
-                take = cmp > 0
-            if take:
-                best = (t, ver, kind == "oci")
+            created = text(v.get("created")) or ""
+            e = {"version": text(v.get("version")) or "", "created": created,
+                 "time": parse_time(created), "oci": kind == "oci", "https": kind == "https",
+                 "url": (text(urls[0]) or "").encode()[:256] if urls else b""}
+            if e["oci"] and e["time"] is not None:
+                key = (e["time"], created.encode())
+                first_oci = key if first_oci is None or key < first_oci else first_oci
+            if best is None or entry_cmp(e, best) > 0:
+                best = e
         if best is not None:
-            c["newestVersion"] = best[1] if best[1] else None
-            c["newestIsOci"] = best[2]
-            out["chartsNewestOci"] += best[2]
+            c["newestVersion"] = best["version"] if best["version"] else None
+            c["newestIsOci"] = best["oci"]
+            out["chartsNewestOci"] += best["oci"]
+            out["chartsNewestHttps"] += best["https"]
+            newest.append(best)
         charts.append(c)
+    if first_oci is not None:
+        out["firstOciCreated"] = first_oci[1].decode()
+        out["chartsHttpsAfterOci"] = sum(1 for b in newest if b["https"] and
+                                         b["time"] is not None and b["time"] > first_oci[0])
     out["bases"] = sorted(({"base": b, "count": n} for b, n in bases.items()),
                           key=lambda x: (-x["count"], x["base"]))
     return out, charts
@@ -284,6 +313,7 @@ def gen_index(r):
 def main():
     r = random.Random(SEED)
     failed = 0
+    states = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(CASES):
             data = gen_index(r)
@@ -304,17 +334,22 @@ def main():
             diffs = [k for k in want if got.get(k) != want[k]]
             if got_charts != want_charts:
                 diffs.append("chartDetails")
+            state = ("clean" if want["chartsNewestOci"] == 0 else
+                     "mixed" if want["chartsHttpsAfterOci"] > 0 else "oci")
+            states[state] = states.get(state, 0) + 1
+            if json.loads(p.stdout)["verdict"]["state"] != state:
+                diffs.append("verdict state %s" % state)
             if diffs:
                 failed += 1
                 keep = os.path.join(tempfile.gettempdir(), "og-diff-%d-%d.yaml" % (SEED, i))
                 with open(keep, "wb") as f:
                     f.write(data)
                 print("not ok - case %d (kept as %s): %s" % (i, keep, ", ".join(diffs)))
-                for k in diffs:
+                for k in (k for k in diffs if k in want or k == "chartDetails"):
                     w = want_charts if k == "chartDetails" else want[k]
                     g = got_charts if k == "chartDetails" else got.get(k)
                     print("    %s: want %s\n    %s  got  %s" % (k, w, " " * len(k), g))
-    print("%d cases (seed %d), %d failed" % (CASES, SEED, failed))
+    print("%d cases (seed %d), %d failed; verdicts %s" % (CASES, SEED, failed, sorted(states.items())))
     return 1 if failed else 0
 
 

@@ -10,7 +10,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 
 import ogtest
@@ -55,49 +54,11 @@ class ConfigMapDir:
             f.write(text)
 
 
-class Load:
+def Load(srv):
     """Threads POSTing the Bitnami AdmissionReview to /mutate in a loop; every answer must be
     a 200 with a well-formed AdmissionReview."""
-
-    def __init__(self, srv, threads=4):
-        self.srv = srv
-        self.body = fixture("review-bitnami-create.json")
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.failures = []
-        self.kinds = {}
-        self.threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(threads)]
-        for t in self.threads:
-            t.start()
-
-    def worker(self):
-        conn = None
-        while not self.stop_flag.is_set():
-            try:
-                if conn is None:
-                    conn = self.srv.conn(timeout=10)
-                r = self.srv.review("/mutate?timeout=10s", self.body, conn=conn)
-                if r.status != 200:
-                    raise AssertionError("status %d: %r" % (r.status, r.body[:200]))
-                kind = answer_kind(r.json())
-                with self.lock:
-                    self.ok += 1
-                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
-            except Exception as e:  # every failure is recorded, none stops the loop
-                with self.lock:
-                    self.failures.append(repr(e))
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
-        return self.ok, self.failures
+    return ogtest.Load(srv, "/mutate?timeout=10s", fixture("review-bitnami-create.json"),
+                       classify=lambda r: answer_kind(r.json()))
 
 
 def answer_kind(review):

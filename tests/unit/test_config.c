@@ -51,6 +51,7 @@ OG_TEST(defaults)
     ASSERT_EQ(cfg->index.fetch_timeout_ms, 30000);
     ASSERT_EQ(cfg->index.max_bytes, 64u << 20);
     ASSERT_EQ(cfg->index.on_unknown, OG_ON_UNKNOWN_ALLOW);
+    ASSERT_EQ(cfg->index.on_mixed, OG_ON_MIXED_WARN);
     ASSERT_EQ(cfg->index.n_allow_hosts, 0);
     ASSERT_EQ(cfg->index.n_allow_cidrs, 0);
     ASSERT_EQ(cfg->max_body, 8u << 20);
@@ -136,6 +137,8 @@ static const struct good_case good_cases[] = {
     {"index: {maxBytes: 4096}", F(index.max_bytes), 4096},
     {"index: {maxBytes: \"16Mi\"}", F(index.max_bytes), 16u << 20},
     {"index: {onUnknown: deny}", F(index.on_unknown), OG_ON_UNKNOWN_DENY},
+    {"index: {onMixed: moved}", F(index.on_mixed), OG_ON_MIXED_MOVED},
+    {"index: {onMixed: warn}", F(index.on_mixed), OG_ON_MIXED_WARN},
     {"maxBodyBytes: 1Ki", F(max_body), 1024},
     {"maxBodyBytes: 64Mi", F(max_body), 64u << 20},
     {"maxBodyBytes: 100k", F(max_body), 100000},
@@ -319,6 +322,8 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:1:19: index.maxBytes: invalid size \"99999999999Gi\" (too large)"},
     {"index: {onUnknown: warn}\n", OG_EINVAL,
      "t.yaml:1:20: index.onUnknown: invalid value \"warn\" (expected allow or deny)"},
+    {"index: {onMixed: oci}\n", OG_EINVAL,
+     "t.yaml:1:18: index.onMixed: invalid value \"oci\" (expected warn or moved)"},
     {"index: {allowHosts: [\"http://x\"]}\n", OG_EINVAL,
      "t.yaml:1:22: index.allowHosts[0]: invalid host \"http://x\" (expected a host name or IP "
      "address, without scheme or port)"},

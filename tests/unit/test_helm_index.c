@@ -123,7 +123,7 @@ static void run_expect(const char *path, const struct expect *e, bool tiny_chunk
 
 /* Our own fixtures; each figure was checked against PyYAML (see the commit message). */
 static const struct expect fixtures[] = {
-    {"json.json", 2, 4, 2, 2, 0, 0, 2, 0, 0, 1, "oci://registry-1.docker.io/bitnamicharts", 2, "v1",
+    {"json.json", 2, 4, 2, 2, 0, 0, 1, 0, 0, 1, "oci://registry-1.docker.io/bitnamicharts", 2, "v1",
      "2024-12-03T00:00:00Z"},
     {"crlf.yaml", 1, 2, 1, 1, 0, 0, 1, 0, 0, 1, "oci://ghcr.io/acme/charts", 1, "v1",
      "2024-01-03T00:00:00Z"},
@@ -140,9 +140,11 @@ static const struct expect fixtures[] = {
      1, "v1", NULL},
     {"empty-entries.yaml", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", "2024-01-01T00:00:00Z"},
     {"multidoc.yaml", 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, NULL, 0, "v1", NULL},
-    {"semver.yaml", 5, 7, 3, 4, 0, 0, 2, 0, 0, 1, "oci://c.example/charts", 3, "v1", NULL},
+    {"semver.yaml", 5, 7, 3, 4, 0, 0, 3, 0, 0, 1, "oci://c.example/charts", 3, "v1", NULL},
     {"quoted.yaml", 1, 2, 1, 1, 0, 0, 1, 0, 0, 1, "oci://ghcr.io/q/charts", 1, "v1",
      "2024-01-02T00:00:00Z"},
+    {"order.yaml", 7, 14, 5, 9, 0, 0, 2, 0, 0, 1, "oci://c.example/charts", 5, "v1",
+     "2025-06-03T00:00:00Z"},
 };
 
 OG_TEST(fixtures_all_chunk_sizes)
@@ -168,11 +170,19 @@ struct newest {
 
 static const struct newest newest_cases[] = {
     {"json.json", "redis", "20.4.0", true, 2},
-    /* 09:00:00.5+01:00 is 08:00:00.5Z, before 08:30Z. */
-    {"json.json", "nginx", "18.2.5", true, 2},
+    /* SemVer first: 18.2.6 is newer although created earlier (08:00:00.5Z, before 08:30Z). */
+    {"json.json", "nginx", "18.2.6", false, 2},
     {"semver.yaml", "nocreated", "1.10.0", true, 3},
     {"semver.yaml", "samecreated", "v2.0.0-beta.11", true, 2},
-    {"semver.yaml", "zones", "0.9.0", false, 2},
+    {"semver.yaml", "zones", "1.0.0", true, 2},
+    /* order.yaml: each key of the one order of versions (helm_index_int.h). */
+    {"order.yaml", "zones", "1.0.0+build.1", true, 2},
+    {"order.yaml", "semverfirst", "2.0.0", true, 2},
+    {"order.yaml", "partial", "v3.0.0", false, 2},
+    {"order.yaml", "urltie", "1.0.0", false, 2},
+    {"order.yaml", "nonsemver", "0.0.1", false, 2},
+    {"order.yaml", "onlynonsemver", "stable", false, 2},
+    {"order.yaml", "spelling", "v1.0.0", false, 2},
     {"semver.yaml", "empty", NULL, false, 0},
     {"semver.yaml", "nothing", NULL, false, 0},
     {"urls-first.yaml", "zed", "1.1.0", true, 3},
@@ -868,6 +878,352 @@ OG_TEST(json_output_round_trips)
     og_index_summary_cleanup(&s);
 }
 
+/*
+ * The versions of one chart, in every order: the newest version is the same each time. The
+ * first case made the old rule (created compared only when both sides had it, else SemVer)
+ * depend on the order: 1.0.0 beat 2.0.0 by time, 1.5.0 (no created) beat 1.0.0 and lost to
+ * 2.0.0 by SemVer, so the last of the three to be compared won.
+ */
+struct perm_case {
+    const char *entries[4]; /* flow mappings; NULL ends the list */
+    const char *version;
+    const char *created; /* NULL: none */
+    bool is_oci;
+};
+
+static const struct perm_case perm_cases[] = {
+    {{"{version: 1.0.0, created: '2024-02-01T00:00:00Z', urls: ['oci://r.example/c/x:1.0.0']}",
+      "{version: 2.0.0, created: '2024-01-01T00:00:00Z', urls: ['https://r.example/x-2.tgz']}",
+      "{version: 1.5.0, urls: ['oci://r.example/c/x:1.5.0']}", NULL},
+     "2.0.0",
+     "2024-01-01T00:00:00Z",
+     false},
+    /* Same version and time: the url decides, https:// before oci://, then byte order. */
+    {{"{version: 1.0.0, created: '2024-01-01T00:00:00Z', urls: ['oci://r.example/c/x:1.0.0']}",
+      "{version: 1.0.0, created: '2024-01-01T00:00:00Z', urls: ['https://r.example/z.tgz']}",
+      "{version: 1.0.0, created: '2024-01-01T00:00:00Z', urls: ['https://r.example/a.tgz']}",
+      "{version: 1.0.0, created: '2024-01-01T00:00:00Z'}"},
+     "1.0.0",
+     "2024-01-01T00:00:00Z",
+     false},
+    /* One version and instant, spelled three ways, one url: the later spelling stays. */
+    {{"{version: 1.0.0, created: '2024-01-01T00:00:00Z', urls: ['https://r.example/x.tgz']}",
+      "{version: v1.0.0, created: '2024-01-01T01:00:00+01:00', urls: ['https://r.example/x.tgz']}",
+      "{version: 1.0.0+b, created: '2024-01-01T00:00:00.000Z', urls: ['https://r.example/x.tgz']}",
+      "{version: v1.0.0, created: '2024-01-01T00:00:00Z', urls: ['https://r.example/x.tgz']}"},
+     "v1.0.0",
+     "2024-01-01T01:00:00+01:00",
+     false},
+    /* Versions that are not SemVer (or none) rank below every SemVer one. */
+    {{"{version: latest, created: '2026-01-01T00:00:00Z', urls: ['oci://r.example/c/x:latest']}",
+      "{created: '2027-01-01T00:00:00Z', urls: ['oci://r.example/c/x:none']}",
+      "{version: 0.1.0, urls: ['https://r.example/x-0.1.0.tgz']}",
+      "{version: nightly, created: '2026-01-01T00:00:00Z', urls: ['https://r.example/n.tgz']}"},
+     "0.1.0",
+     NULL,
+     false},
+    /* Among versions that are not SemVer, created, then the url. */
+    {{"{version: latest, created: '2026-01-01T00:00:00Z', urls: ['oci://r.example/c/x:latest']}",
+      "{version: nightly, created: '2026-01-01T00:00:00Z', urls: ['https://r.example/n.tgz']}",
+      "{version: old, created: '2025-01-01T00:00:00Z', urls: ['https://r.example/o.tgz']}", NULL},
+     "nightly",
+     "2026-01-01T00:00:00Z",
+     false},
+};
+
+/* Analyzes chart "x" holding the entries of `c` in the order `perm`; returns the JSON. */
+static char *analyze_perm(const struct perm_case *c, const size_t *perm, size_t n)
+{
+    struct og_index_summary s;
+    struct og_buf doc;
+    char *json;
+
+    og_buf_init(&doc, 1u << 16);
+    ASSERT_EQ(og_buf_append_cstr(&doc, "apiVersion: v1\nentries:\n  x:\n"), OG_OK);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_EQ(og_buf_appendf(&doc, "  - %s\n", c->entries[perm[i]]), OG_OK);
+    ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, NULL, OG_INDEX_DETAIL, &s, NULL), OG_OK);
+    og_buf_cleanup(&doc);
+    ASSERT_EQ(s.n_chart_list, 1);
+    ASSERT_STR_EQ(s.chart_list[0].newest_version, c->version);
+    if (c->created != NULL)
+        ASSERT_STR_EQ(s.chart_list[0].newest_created, c->created);
+    else
+        ASSERT(s.chart_list[0].newest_created == NULL);
+    ASSERT_EQ(s.chart_list[0].newest_is_oci, c->is_oci);
+    json = summary_json(&s);
+    og_index_summary_cleanup(&s);
+    ASSERT(json != NULL);
+    return json;
+}
+
+OG_TEST(newest_version_independent_of_entry_order)
+{
+    for (size_t k = 0; k < sizeof(perm_cases) / sizeof(perm_cases[0]); k++) {
+        const struct perm_case *c = &perm_cases[k];
+        size_t n = 0, perm[4], perms = 0;
+        char *first = NULL;
+
+        while (n < 4 && c->entries[n] != NULL)
+            n++;
+        fprintf(stderr, "  case %zu: %zu entries\n", k, n);
+        /* Every n-tuple of indices that uses each index once: all n! orders. */
+        for (size_t code = 0; code < 256; code++) {
+            unsigned used = 0;
+            bool ok = true;
+            char *json;
+
+            for (size_t i = 0, rest = code; i < n; i++, rest /= 4) {
+                perm[i] = rest % 4;
+                ok = ok && perm[i] < n && !(used & 1u << perm[i]);
+                used |= 1u << perm[i];
+            }
+            if (!ok || code >= (size_t)1 << (2 * n))
+                continue;
+            perms++;
+            json = analyze_perm(c, perm, n);
+            if (first == NULL) {
+                first = json;
+            } else {
+                int same = strcmp(first, json) == 0;
+
+                free(json);
+                if (!same)
+                    free(first);
+                ASSERT(same);
+            }
+        }
+        free(first);
+        ASSERT_EQ(perms, n == 4 ? 24u : n == 3 ? 6u : 2u);
+    }
+}
+
+/* The total order itself: antisymmetric, and 0 only for entries that report the same. */
+OG_TEST(entry_order_keys)
+{
+    struct og__index_entry a = {OG_STR_LIT("1.0.0"),
+                                OG_STR_LIT("2024-01-01T00:00:00Z"),
+                                OG_STR_LIT("https://h/a.tgz"),
+                                true,
+                                1704067200,
+                                0,
+                                false};
+    struct og__index_entry b = a;
+
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), 0);
+    b.version = OG_STR_LIT("1.0.1");
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), -1);
+    ASSERT_EQ(og__helm_index_entry_cmp(&b, &a), 1);
+    b = a;
+    b.has_time = false;
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), 1);
+    b = a;
+    b.nsec = 1;
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), -1);
+    b = a;
+    b.url = OG_STR_LIT("oci://h/p/a:1.0.0");
+    b.is_oci = true;
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), 1);
+    ASSERT_EQ(og__helm_index_entry_cmp(&b, &a), -1);
+    /* Same first bytes (a url past what is kept): the non-oci one. */
+    b = a;
+    b.is_oci = true;
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), 1);
+    b = a;
+    b.version = OG_STR_LIT("v1.0.0");
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), -1);
+    b = a;
+    b.created = OG_STR_LIT("2024-01-01T01:00:00+01:00");
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), -1);
+    /* Not SemVer: below SemVer, whatever the time. */
+    b = a;
+    b.version = OG_STR_LIT("latest");
+    b.sec += 86400;
+    ASSERT_EQ(og__helm_index_entry_cmp(&a, &b), 1);
+}
+
+/* The `mixed` verdict: an http(s) newest version released after the first oci:// entry. */
+struct mixed_case {
+    const char *name;
+    const char *kept_created; /* `created` of chart "kept" (https), NULL: none */
+    bool oci_created;         /* the oci:// entries carry `created` */
+    enum og_index_threshold threshold;
+    enum og_index_state state;
+};
+
+static const struct mixed_case mixed_cases[] = {
+    {"https release after the first oci one", "2024-07-01T00:00:00Z", true,
+     OG_INDEX_THRESHOLD_NEWEST, OG_INDEX_STATE_MIXED},
+    {"after the earliest oci entry, before the newest one", "2024-03-01T00:00:00Z", true,
+     OG_INDEX_THRESHOLD_NEWEST, OG_INDEX_STATE_MIXED},
+    {"the same instant in another zone is not after", "2024-02-01T02:00:00+02:00", true,
+     OG_INDEX_THRESHOLD_NEWEST, OG_INDEX_STATE_OCI},
+    {"released before the first oci entry", "2024-01-15T00:00:00Z", true, OG_INDEX_THRESHOLD_NEWEST,
+     OG_INDEX_STATE_OCI},
+    {"without created: today's rule", NULL, false, OG_INDEX_THRESHOLD_NEWEST, OG_INDEX_STATE_OCI},
+    {"oci entries without created", "2024-07-01T00:00:00Z", false, OG_INDEX_THRESHOLD_NEWEST,
+     OG_INDEX_STATE_OCI},
+    {"https chart without created", NULL, true, OG_INDEX_THRESHOLD_NEWEST, OG_INDEX_STATE_OCI},
+    {"threshold any", "2024-07-01T00:00:00Z", true, OG_INDEX_THRESHOLD_ANY, OG_INDEX_STATE_MIXED},
+};
+
+OG_TEST(mixed_verdict)
+{
+    for (size_t i = 0; i < sizeof(mixed_cases) / sizeof(mixed_cases[0]); i++) {
+        const struct mixed_case *c = &mixed_cases[i];
+        bool mixed = c->state == OG_INDEX_STATE_MIXED;
+        struct og_index_summary s;
+        struct og_index_verdict v, copy;
+        struct og_buf doc, json;
+
+        fprintf(stderr, "  %s\n", c->name);
+        og_buf_init(&doc, 1u << 16);
+        og_buf_init(&json, 1u << 16);
+        /* "moved": its newest version is oci:// (2024-06-01), an older oci entry 2024-02-01. */
+        ASSERT_EQ(
+            og_buf_appendf(&doc,
+                           "apiVersion: v1\nentries:\n  moved:\n"
+                           "  - {version: 2.0.0, %surls: ['oci://r.example/charts/moved:2.0.0']}\n"
+                           "  - {version: 1.5.0, %surls: ['oci://r.example/charts/moved:1.5.0']}\n"
+                           "  - {version: 1.0.0, created: '2023-01-01T00:00:00Z', "
+                           "urls: ['https://r.example/moved-1.0.0.tgz']}\n"
+                           "  kept:\n  - {version: 1.1.0, ",
+                           c->oci_created ? "created: '2024-06-01T00:00:00Z', " : "",
+                           c->oci_created ? "created: '2024-02-01T00:00:00Z', " : ""),
+            OG_OK);
+        if (c->kept_created != NULL)
+            ASSERT_EQ(og_buf_appendf(&doc, "created: '%s', ", c->kept_created), OG_OK);
+        ASSERT_EQ(og_buf_append_cstr(&doc, "urls: ['https://r.example/kept-1.1.0.tgz']}\n"), OG_OK);
+        ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, NULL, OG_INDEX_DETAIL, &s, NULL), OG_OK);
+        og_buf_cleanup(&doc);
+        ASSERT_EQ(s.charts_newest_oci, 1);
+        ASSERT_EQ(s.charts_newest_https, 1);
+        ASSERT_EQ(s.charts_https_after_oci, mixed ? 1u : 0u);
+        if (c->oci_created)
+            ASSERT_STR_EQ(s.first_oci_created, "2024-02-01T00:00:00Z");
+        else
+            ASSERT(s.first_oci_created == NULL);
+        ASSERT_EQ(s.chart_list[1].https_after_oci, mixed);
+        ASSERT_EQ(og_index_summary_format_json(&s, &json), OG_OK);
+        ASSERT_STR_CONTAINS(json.ptr,
+                            mixed ? "\"chartsHttpsAfterOci\":1," : "\"chartsHttpsAfterOci\":0,");
+        ASSERT_EQ(og_helm_index_decide(&s, c->threshold, &v), OG_OK);
+        og_index_summary_cleanup(&s);
+        ASSERT_EQ(v.state, c->state);
+        /* Every field an oci verdict has (index.onMixed: moved uses them). */
+        ASSERT_STR_EQ(v.oci_base, "oci://r.example/charts");
+        ASSERT_EQ(v.n_oci_charts, 1);
+        ASSERT_STR_EQ(v.oci_charts[0], "moved");
+        ASSERT_EQ(v.n_https_charts, mixed ? 1u : 0u);
+        ASSERT_EQ(v.charts_https_after_oci, mixed ? 1u : 0u);
+        if (mixed) {
+            ASSERT_STR_EQ(v.https_charts[0], "kept");
+            ASSERT_STR_EQ(og_index_state_name(v.state), "mixed");
+            ASSERT_STR_CONTAINS(v.detail, "released over http(s) after the first");
+            ASSERT_STR_CONTAINS(v.detail, "(2024-02-01T00:00:00Z)");
+        }
+        og_buf_reset(&json);
+        ASSERT_EQ(og_index_verdict_format_json(&v, &json), OG_OK);
+        ASSERT_STR_CONTAINS(json.ptr, mixed ? "\"httpsCharts\":[\"kept\"]" : "\"httpsCharts\":[]");
+        ASSERT_EQ(og_index_verdict_copy(&v, &copy), OG_OK);
+        og_index_verdict_cleanup(&v);
+        ASSERT_EQ(copy.state, c->state);
+        ASSERT_EQ(copy.n_https_charts, mixed ? 1u : 0u);
+        if (mixed)
+            ASSERT_STR_EQ(copy.https_charts[0], "kept");
+        og_index_verdict_cleanup(&copy);
+        og_buf_cleanup(&json);
+    }
+}
+
+/* The charts a verdict names do not depend on the order of the charts: the first by name. */
+OG_TEST(verdict_names_charts_by_name)
+{
+    struct og_index_summary s;
+    struct og_index_verdict v;
+    struct og_buf doc;
+
+    og_buf_init(&doc, 1u << 20);
+    ASSERT_EQ(og_buf_append_cstr(&doc, "apiVersion: v1\nentries:\n"), OG_OK);
+    for (int i = 40; i > 0; i--)
+        ASSERT_EQ(og_buf_appendf(&doc,
+                                 "  c%02d: [{version: 1.0.0, created: '2024-0%d-01T00:00:00Z', "
+                                 "urls: ['%s://r.example/p/c%02d%s']}]\n",
+                                 i, i % 2 == 0 ? 2 : 3, i % 2 == 0 ? "oci" : "https", i,
+                                 i % 2 == 0 ? ":1.0.0" : ".tgz"),
+                  OG_OK);
+    ASSERT_EQ(analyze_mem(doc.ptr, doc.len, 0, NULL, OG_INDEX_DETAIL, &s, NULL), OG_OK);
+    og_buf_cleanup(&doc);
+    ASSERT_EQ(og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v), OG_OK);
+    og_index_summary_cleanup(&s);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_MIXED);
+    ASSERT_EQ(v.charts_newest_oci, 20);
+    ASSERT_EQ(v.charts_https_after_oci, 20);
+    ASSERT_EQ(v.n_oci_charts, OG_INDEX_VERDICT_MAX_CHARTS);
+    ASSERT_EQ(v.n_https_charts, OG_INDEX_VERDICT_MAX_CHARTS);
+    ASSERT_STR_EQ(v.oci_charts[0], "c02");
+    ASSERT_STR_EQ(v.oci_charts[15], "c32");
+    ASSERT_STR_EQ(v.https_charts[0], "c01");
+    ASSERT_STR_EQ(v.https_charts[15], "c31");
+    og_index_verdict_cleanup(&v);
+}
+
+/*
+ * Issue 11's figures: on the real indexes the https charts left behind are all older than the
+ * first oci:// entry, so the verdict stays oci. Bitnami (the scale file): 56 of 756 charts;
+ * kubeshop: 12 of 14. Verified with PyYAML under the same order.
+ */
+struct left_behind {
+    const char *file;
+    uint32_t charts, newest_oci, newest_https;
+    const char *first_oci;
+    enum og_index_state state;
+};
+
+static const struct left_behind left_behind[] = {
+    {"bitnami-scale-2024-oci.yaml", 756, 700, 56, "2023-02-01T02:36:28.066484927Z",
+     OG_INDEX_STATE_OCI},
+    {"kubeshop-helm-charts-index-2025-10-09.yaml", 14, 2, 12, "2025-07-15T08:53:38.606178249Z",
+     OG_INDEX_STATE_OCI},
+    {"bitnami-subset-redis-2025-01-13.yaml", 1, 1, 0, "2024-11-18T08:18:09.564251613Z",
+     OG_INDEX_STATE_OCI},
+    {"grafana-helm-charts-index-2026-08-20.yaml", 41, 0, 41, NULL, OG_INDEX_STATE_CLEAN},
+};
+
+OG_TEST(real_indexes_left_behind)
+{
+    for (size_t i = 0; i < sizeof(left_behind) / sizeof(left_behind[0]); i++) {
+        const struct left_behind *e = &left_behind[i];
+        struct og_index_summary s;
+        struct og_index_verdict v;
+        char path[1024], *data;
+        size_t len = 0;
+        enum og_err rc;
+
+        (void)snprintf(path, sizeof(path), "%s/index/%s", og_test_shared_data(), e->file);
+        data = og_test_read_file(path, &len);
+        if (data == NULL)
+            OG_SKIP("%s is absent; set OG_SHARED_DATA to the shared data directory", path);
+        fprintf(stderr, "  checking %s\n", e->file);
+        rc = analyze_mem(data, len, 0, NULL, OG_INDEX_DETAIL, &s, NULL);
+        free(data);
+        ASSERT_EQ(rc, OG_OK);
+        ASSERT_EQ(s.charts, e->charts);
+        ASSERT_EQ(s.charts_newest_oci, e->newest_oci);
+        ASSERT_EQ(s.charts_newest_https, e->newest_https);
+        ASSERT_EQ(s.charts_https_after_oci, 0);
+        if (e->first_oci != NULL)
+            ASSERT_STR_EQ(s.first_oci_created, e->first_oci);
+        else
+            ASSERT(s.first_oci_created == NULL);
+        ASSERT_EQ(og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v), OG_OK);
+        og_index_summary_cleanup(&s);
+        ASSERT_EQ(v.state, e->state);
+        ASSERT_EQ(v.n_https_charts, 0);
+        og_index_verdict_cleanup(&v);
+    }
+}
+
 /* The real indexes of ../shared/data/index, figures verified with PyYAML (SOURCES.md). */
 static const struct expect real[] = {
     {"kubeshop-helm-charts-index-2025-10-09.yaml", 14, 3312, 30, 3282, 0, 2, 2, 0, 0, 2,
@@ -1003,4 +1359,7 @@ OG_TEST_MAIN(OG_T(chart_names_bounded_and_key_independent), OG_T(fixtures_all_ch
              OG_T(reader_errors_pass_through), OG_T(structure_edge_cases),
              OG_T(limits_give_etoobig), OG_T(anchors_are_bounded), OG_T(bases_are_normalized_urls),
              OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
-             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))
+             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail),
+             OG_T(newest_version_independent_of_entry_order), OG_T(entry_order_keys),
+             OG_T(mixed_verdict), OG_T(verdict_names_charts_by_name),
+             OG_T(real_indexes_left_behind))

@@ -1109,6 +1109,34 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     teardown(&fx);
 }
 
+/* A `mixed` verdict is a verdict like oci and clean: cached with its charts, served warm. */
+OG_TEST(mixed_verdict_is_cached)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 16, true);
+    struct og_index_verdict v;
+    char url[256];
+
+    base_url(&fx, url, sizeof(url), "/repo/mixed-small");
+    lookup_wait(c, cfg, url, fake_clock(&fx.now) + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_MIXED);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_MIXED);
+    ASSERT_STR_EQ(v.oci_base, "oci://registry-1.docker.io/bitnamicharts");
+    ASSERT_EQ(v.n_https_charts, 1);
+    ASSERT_STR_EQ(v.https_charts[0], "legacy-app");
+    ASSERT_EQ(v.charts_https_after_oci, 1);
+    og_index_verdict_cleanup(&v);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/mixed-small/index.yaml"), 1);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
 OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
              OG_T(ttl_and_stale_while_revalidate), OG_T(failed_refresh_keeps_the_good_verdict),
              OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
@@ -1116,8 +1144,8 @@ OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(s
              OG_T(deadline_wakes_and_fetch_completes_later), OG_T(free_wakes_waiters_and_cancels),
              OG_T(large_real_index), OG_T(index_url_building),
              OG_T(two_hundred_drips_do_not_delay_a_healthy_repository),
-             OG_T(unchanged_index_refresh_is_not_modified), OG_T(changed_index_gives_a_new_verdict),
-             OG_T(server_ignoring_validators_still_works),
+             OG_T(mixed_verdict_is_cached), OG_T(unchanged_index_refresh_is_not_modified),
+             OG_T(changed_index_gives_a_new_verdict), OG_T(server_ignoring_validators_still_works),
              OG_T(not_modified_without_validators_is_an_error),
              OG_T(hostile_validators_are_dropped), OG_T(validators_never_cross_urls),
              OG_T(unchanged_large_index_refresh_under_1_kib))

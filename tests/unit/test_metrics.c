@@ -56,6 +56,7 @@ OG_TEST(metrics_count_and_show)
     srv_metrics_http_response(200);
     srv_metrics_http_response(503);
     srv_metrics_index_fetch(OG_INDEX_STATE_OCI, 7000);
+    srv_metrics_index_fetch(OG_INDEX_STATE_MIXED, 70000);
     srv_metrics_index_not_modified(7000);
     after = scrape();
     ASSERT(after != NULL);
@@ -72,6 +73,7 @@ OG_TEST(metrics_count_and_show)
     ASSERT(sample(after, "ocigate_http_responses_total{code=\"2xx\"}") >= 1);
     ASSERT(sample(after, "ocigate_http_responses_total{code=\"5xx\"}") >= 1);
     ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"oci\"}"), 1);
+    ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"mixed\"}"), 1);
     ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"not_modified\"}"), 1);
     ASSERT_EQ(sample(after, "ocigate_index_fetch_duration_seconds_bucket{le=\"0.005\"}"), 0);
     ASSERT_EQ(sample(after, "ocigate_index_fetch_duration_seconds_bucket{le=\"0.01\"}"), 2);

@@ -13,6 +13,7 @@
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/manifest.h"
+#include "ocigate/migrate.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 #include "ocigate/yamledit.h"
@@ -178,9 +179,22 @@ static enum og_err admit_index(enum og_mode mode)
     static char *bases[] = {base};
     static char *charts[] = {c1, c2};
     const struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 0, NULL, 0};
 
     return admit_with(mode, &oci, review, sizeof(review) - 1);
+}
+
+/* The same with a `mixed` verdict: allowed with warnings that name charts. */
+static enum og_err admit_index_mixed(enum og_mode mode)
+{
+    static char base[] = "oci://registry-1.docker.io/bitnamicharts";
+    static char c1[] = "redis", c2[] = "nginx", h1[] = "legacy";
+    static char *bases[] = {base};
+    static char *charts[] = {c1, c2}, *kept[] = {h1};
+    const struct og_index_verdict mixed = {
+        OG_INDEX_STATE_MIXED, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 1, kept, 1};
+
+    return admit_with(mode, &mixed, review, sizeof(review) - 1);
 }
 
 /* One configuration load, keys set as the serve flags set them, formatted back, and the
@@ -219,6 +233,7 @@ static const char index_yaml[] =
     "  - {<<: *t, version: 1.0.0, urls: [https://h.io/x-1.0.0.tgz, oci://r.io/a/x:1]}\n"
     "  y: &y [*v, {\"version\": \"0.1\", \"urls\": [\"oci://R.io/b/y-0.1.tgz\"]}]\n"
     "  z: *y\n"
+    "  w: [{version: 1.0.0, created: \"2024-06-01T00:00:00Z\", urls: [https://h.io/w.tgz]}]\n"
     "generated: \"2024-01-02T00:00:00Z\"\n";
 
 /* One index analysis with chart detail, decided, formatted and copied, start to end. */
@@ -238,6 +253,11 @@ static enum og_err analyze_index(enum og_mode unused)
     rc = og_index_summary_format_json(&s, &out);
     if (rc == OG_OK)
         rc = og_helm_index_decide(&s, OG_INDEX_THRESHOLD_NEWEST, &v);
+    /* The index is mixed (w is released over https after the first oci entry). */
+    if (rc == OG_OK && v.state != OG_INDEX_STATE_MIXED) {
+        og_index_verdict_cleanup(&v);
+        rc = OG_EINVAL;
+    }
     if (rc == OG_OK) {
         rc = og_index_verdict_format_json(&v, &out);
         if (rc == OG_OK)
@@ -293,6 +313,72 @@ static enum og_err fix_manifest(enum og_mode unused)
     return rc;
 }
 
+#endif
+
+#ifndef OG_OOM_SKIP
+/* Releases sharing an OCIRepository, a dependsOn chain, a cycle, a v2beta1 postRenderer to
+ * convert, a release that is not migrated, notes. */
+static const char migrate_yaml[] =
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+    "metadata: {name: b, namespace: f}\n"
+    "spec: {url: 'https://charts.bitnami.com/bitnami', secretRef: {name: s}, insecure: true}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2beta1\nkind: HelmRelease\n"
+    "metadata: {name: r1, namespace: a, uid: x, annotations: {k: v}}\n"
+    "spec: {dependsOn: [{name: r2}], chart: {spec: {chart: redis, version: 1.2.3, interval: 1m, "
+    "verify: {provider: cosign}, sourceRef: {kind: HelmRepository, name: b, namespace: f}}}, "
+    "values: {n: 0x10}, valuesFrom: [{kind: Secret, name: s}], postRenderers: [{kustomize: "
+    "{patchesStrategicMerge: [{kind: D}], patchesJson6902: [{target: {kind: S}, patch: "
+    "[{op: remove, path: /a}]}]}}]}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r2, "
+    "namespace: a}\nspec: {chart: {spec: {chart: redis, version: 2.x, sourceRef: {kind: "
+    "HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r3, "
+    "namespace: a}\nspec: {chart: {spec: {chart: redis, version: 2.x, sourceRef: {kind: "
+    "HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: c1, "
+    "namespace: a}\nspec: {dependsOn: [{name: c2}], chart: {spec: {chart: x, sourceRef: "
+    "{kind: HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: c2, "
+    "namespace: a}\nspec: {dependsOn: [{name: c1}], chart: {spec: {chart: x, sourceRef: "
+    "{kind: HelmRepository, name: b, namespace: f}}}}\n"
+    "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: o, "
+    "namespace: a}\nspec: {chart: {spec: {chart: x, sourceRef: {kind: HelmRepository, "
+    "name: gone}}}}\n";
+
+/* One migration plan from a manifest, and its YAML, start to end. */
+static enum og_err plan_migration(enum og_mode unused)
+{
+    struct og_migrate_input in[8];
+    struct og_migrate_plan plan;
+    struct og_config *cfg = NULL;
+    struct og_manifest *m = NULL;
+    struct og_buf out;
+    enum og_err rc;
+    size_t n = 0;
+
+    (void)unused;
+    og_buf_init(&out, 1u << 20);
+    memset(&plan, 0, sizeof(plan));
+    rc = og_config_new(&cfg);
+    if (rc == OG_OK)
+        rc = og_manifest_parse(migrate_yaml, sizeof(migrate_yaml) - 1, "oom.yaml", NULL, &m, NULL);
+    for (size_t i = 0; rc == OG_OK && i < og_manifest_object_count(m) && n < 8; i++) {
+        in[n].obj = og_manifest_object(m, i);
+        in[n++].file = "oom.yaml";
+    }
+    if (rc == OG_OK)
+        rc = og_migrate_plan_build(cfg, in, n, 1, &plan);
+    for (size_t b = 0; rc == OG_OK && b < plan.n_batches; b++)
+        rc = og_migrate_format_batch(&plan, b, OG_MIGRATE_SOURCES | OG_MIGRATE_RELEASES, &out);
+    /* Only a complete run checks the result: a failed one returns OG_ENOMEM above. */
+    if (rc == OG_OK && (plan.n_releases != 3 || plan.n_sources != 2 || plan.n_not_migrated != 3))
+        rc = OG_EINVAL;
+    og_migrate_plan_cleanup(&plan);
+    og_buf_cleanup(&out);
+    og_manifest_free(m);
+    og_config_unref(cfg);
+    return rc;
+}
 #endif
 
 /* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
@@ -406,6 +492,7 @@ OG_TEST(index_step_every_allocation_may_fail)
 #else
     torture(admit_index, OG_MODE_MUTATE, "admission through the index step, mutate");
     torture(admit_index, OG_MODE_ENFORCE, "admission through the index step, enforce");
+    torture(admit_index_mixed, OG_MODE_ENFORCE, "admission with a mixed verdict, enforce");
 #endif
 }
 
@@ -418,6 +505,16 @@ OG_TEST(ratchet_every_allocation_may_fail)
 #endif
 }
 
+OG_TEST(migrate_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(plan_migration, OG_MODE_OFF, "migration plan and its YAML");
+#endif
+}
+
 OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(ratchet_every_allocation_may_fail),
              OG_T(config_every_allocation_may_fail), OG_T(manifest_every_allocation_may_fail),
-             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail))
+             OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail),
+             OG_T(migrate_every_allocation_may_fail))

@@ -415,15 +415,15 @@ OG_TEST(index_verdicts)
     char c1[] = "testkube", c2[] = "testkube-api";
     char *charts[] = {c1, c2};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, charts, 2, 0, NULL, 0};
     struct og_index_verdict multi = {
-        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict pending = {
-        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict unknown = {
-        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0, 0, NULL, 0};
     struct og_index_verdict clean = {
-        OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_CLEAN, NULL, NULL, 0, 1, 3, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     const char *spec = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     struct og_review *rv = NULL;
     char *body = review_json("admission.k8s.io/v1", "CREATE", "v1", spec);
@@ -508,6 +508,134 @@ OG_TEST(index_verdicts)
     og_config_unref(cfg);
 }
 
+/* The value of annotation `key` of `d`, or NULL. */
+static const char *annotation(const struct og_decision *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        if (strcmp(d->annotations[i].key, key) == 0)
+            return d->annotations[i].value;
+    }
+    return NULL;
+}
+
+/* Checks the apiserver's limits on warnings: at most 4, each <= 120 runes, no controls. */
+static void check_warning_limits(const struct og_decision *d)
+{
+    size_t total = 0;
+
+    ASSERT(d->n_warnings <= 4);
+    for (size_t i = 0; i < d->n_warnings; i++) {
+        size_t runes = 0;
+
+        for (const unsigned char *p = (const unsigned char *)d->warnings[i]; *p != '\0'; p++) {
+            ASSERT(*p >= 0x20 && *p != 0x7f);
+            runes += (*p & 0xC0) != 0x80;
+        }
+        ASSERT(runes <= 120);
+        total += runes;
+    }
+    ASSERT(total <= 4096);
+}
+
+/*
+ * A `mixed` verdict: never patched and never denied by the index rule, in any mode and at
+ * either endpoint, with warnings that name the moved charts and give the per-chart fix;
+ * index.onMixed: moved treats it as oci (patch in mutate, deny in enforce).
+ */
+OG_TEST(index_mixed)
+{
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+    char base[] = "oci://registry-1.docker.io/bitnamicharts";
+    char other[] = "oci://ghcr.io/acme/charts";
+    char *bases[] = {base, other};
+    char m1[] = "minio", m2[] = "nginx", m3[] = "redis", m4[] = "zookeeper", h1[] = "legacy";
+    char *moved[] = {m1, m2, m3, m4}, *kept[] = {h1};
+    char long_name[300], ctl[] = "bad\nname\x1b[31m";
+    char *odd[] = {long_name, ctl};
+    struct og_index_verdict mixed = {
+        OG_INDEX_STATE_MIXED, base, bases, 1, 756, 24136, 2303, 700, NULL, moved, 4, 1, kept, 1};
+    struct og_index_verdict multi = mixed;
+    const char *spec = "{\"url\":\"https://charts.example.com/stable\"}";
+    struct eval e;
+    char *patched;
+
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    multi.oci_base = NULL;
+    multi.n_bases = 2;
+    for (int mode = OG_MODE_AUDIT; mode <= OG_MODE_ENFORCE; mode++) {
+        for (int ep = OG_ENDPOINT_MUTATE; ep <= OG_ENDPOINT_VALIDATE; ep++) {
+            cfg->mode = (enum og_mode)mode;
+            cfg->index.on_mixed = OG_ON_MIXED_WARN;
+            fprintf(stderr, "  mode %s, endpoint %d\n", og_mode_name(cfg->mode), ep);
+            eval_spec(cfg, spec, (enum og_endpoint)ep, &mixed, &e);
+            ASSERT_EQ(e.d.allowed, 1);
+            ASSERT(e.d.patch == NULL);
+            ASSERT_EQ(e.d.rule, OG_RULE_INDEX_MIXED);
+            ASSERT_STR_EQ(og_rule_name(e.d.rule), "index-mixed");
+            ASSERT_EQ(e.d.n_warnings, 3);
+            ASSERT_STR_EQ(e.d.warnings[0], "ocigate: moved to OCI: minio, nginx, redis, +697 more");
+            ASSERT_STR_EQ(e.d.warnings[1],
+                          "ocigate: not patched: released over http(s) after the move: legacy");
+            ASSERT_STR_EQ(e.d.warnings[2], "ocigate: per moved chart: OCIRepository "
+                                           "oci://registry-1.docker.io/bitnamicharts/<chart> + "
+                                           "HelmRelease.spec.chartRef");
+            check_warning_limits(&e.d);
+            ASSERT_STR_EQ(annotation(&e.d, "decision"), "allowed");
+            ASSERT_STR_EQ(annotation(&e.d, "rule"), "index-mixed");
+            ASSERT(annotation(&e.d, "suggested-url") == NULL);
+            ASSERT_STR_CONTAINS(e.d.problem, "https://charts.example.com/stable");
+            ASSERT_STR_CONTAINS(e.d.problem, "; still http(s): legacy");
+            eval_done(&e);
+
+            /* Several registries: no single base to name. */
+            eval_spec(cfg, spec, (enum og_endpoint)ep, &multi, &e);
+            ASSERT_EQ(e.d.allowed, 1);
+            ASSERT(e.d.patch == NULL);
+            ASSERT_STR_EQ(e.d.warnings[2], "ocigate: per moved chart: an OCIRepository in its "
+                                           "registry + HelmRelease.spec.chartRef");
+            eval_done(&e);
+
+            /* Index text: names cut and cleaned, within the limits. */
+            mixed.oci_charts = odd;
+            mixed.n_oci_charts = 2;
+            mixed.https_charts = odd;
+            mixed.n_https_charts = 2;
+            eval_spec(cfg, spec, (enum og_endpoint)ep, &mixed, &e);
+            ASSERT_EQ(e.d.allowed, 1);
+            check_warning_limits(&e.d);
+            ASSERT_STR_CONTAINS(e.d.warnings[0], "...");
+            eval_done(&e);
+            mixed.oci_charts = moved;
+            mixed.n_oci_charts = 4;
+            mixed.https_charts = kept;
+            mixed.n_https_charts = 1;
+
+            cfg->index.on_mixed = OG_ON_MIXED_MOVED;
+            eval_spec(cfg, spec, (enum og_endpoint)ep, &mixed, &e);
+            ASSERT_EQ(e.d.rule, OG_RULE_INDEX_OCI);
+            if (mode == OG_MODE_ENFORCE) {
+                ASSERT_EQ(e.d.allowed, 0);
+                ASSERT_EQ(e.d.code, 403);
+                ASSERT_STR_CONTAINS(e.d.message, "charts on OCI: minio, nginx, redis");
+            } else if (mode == OG_MODE_MUTATE && ep == OG_ENDPOINT_MUTATE) {
+                ASSERT_EQ(e.d.allowed, 1);
+                patched = patched_spec(&e);
+                ASSERT_STR_EQ(patched, "{\"url\":\"oci://registry-1.docker.io/bitnamicharts\","
+                                       "\"type\":\"oci\"}");
+                cJSON_free(patched);
+            } else {
+                /* audit, or mutate through /validate: warned, as for an oci verdict. */
+                ASSERT_EQ(e.d.allowed, 1);
+                ASSERT(e.d.patch == NULL);
+                ASSERT_STR_EQ(annotation(&e.d, "decision"), "warned");
+            }
+            eval_done(&e);
+        }
+    }
+    og_config_unref(cfg);
+}
+
 /*
  * Warnings and messages name the index by the url the fetcher used (Flux's join): never
  * `<url>//index.yaml` for a url ending in '/', nor the query before the path.
@@ -529,9 +657,9 @@ OG_TEST(index_url_in_text)
     struct og_config *cfg = config(OG_MODE_MUTATE);
     char detail[] = "HTTP 404";
     struct og_index_verdict pending = {
-        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict unknown = {
-        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0};
+        OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0, 0, NULL, 0};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char spec[256], want[512];
@@ -739,7 +867,7 @@ OG_TEST(object_decides_as_review)
     char base[] = "oci://registry-1.docker.io/kubeshop";
     char *bases[] = {base};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_config *cfg = config(OG_MODE_AUDIT);
 
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
@@ -840,7 +968,7 @@ OG_TEST(eval_index_completes_once)
     char base[] = "oci://registry-1.docker.io/kubeshop";
     char *bases[] = {base};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_config *cfg = config(OG_MODE_MUTATE);
     struct og_policy_object obj;
     struct og_admission_context ctx;
@@ -916,15 +1044,6 @@ static void eval_op(const struct og_config *cfg, const char *op, const char *spe
     ASSERT_EQ(og_review_decode(body, strlen(body), &e->rv, NULL), OG_OK);
     free(body);
     ASSERT_EQ(eval_review(cfg, e->rv, ep, verdict, &e->d), OG_OK);
-}
-
-static const char *annotation(const struct og_decision *d, const char *key)
-{
-    for (size_t i = 0; i < d->n_annotations; i++) {
-        if (strcmp(d->annotations[i].key, key) == 0)
-            return d->annotations[i].value;
-    }
-    return NULL;
 }
 
 enum outcome { UNTOUCHED, DENIED, PATCHED, WARNED, RATCHETED };
@@ -1105,11 +1224,11 @@ OG_TEST(ratchet_index_verdicts)
     char other_base[] = "oci://us-east1-docker.pkg.dev/x/y";
     char *bases[] = {base, other_base};
     struct og_index_verdict oci = {
-        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, base, bases, 1, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict pending = {
-        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0};
     struct og_index_verdict multi = {
-        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0};
+        OG_INDEX_STATE_OCI, NULL, bases, 2, 14, 3312, 30, 2, NULL, NULL, 0, 0, NULL, 0};
     const char *url = "{\"url\":\"https://kubeshop.github.io/helm-charts\"}";
     const char *other = "{\"url\":\"https://kubeshop.github.io/other\"}";
     const struct {
@@ -1178,4 +1297,4 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
              OG_T(eval_index_completes_once), OG_T(urls_compare_normalized),
              OG_T(ratchet_decision_table), OG_T(ratchet_per_namespace),
-             OG_T(ratchet_index_verdicts))
+             OG_T(ratchet_index_verdicts), OG_T(index_mixed))

@@ -152,7 +152,7 @@ OG_TEST(reload_on_request_and_file_change)
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_OK);
 
     /* A request with nothing changed: an attempt, no swap. */
     srv_reload_request(r);
@@ -236,7 +236,7 @@ OG_TEST(reload_on_configmap_symlink_swap)
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_OK);
     ASSERT_EQ(current_mode(), OG_MODE_MUTATE);
 
     ASSERT_EQ(mkdir(v2, 0755), 0);
@@ -270,7 +270,7 @@ OG_TEST(reload_keeps_flag_precedence)
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_OK);
     replace_file(path, "mode: enforce\nindex: {ttl: 2h, budget: 2s, allowHosts: [file.example]}\n");
     ASSERT(wait_done(r, 1));
     now = srv_snapshot_acquire();
@@ -330,7 +330,7 @@ OG_TEST(reload_under_readers)
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_OK);
     atomic_init(&rd.stop, false);
     atomic_init(&rd.reads, 0);
     for (size_t i = 0; i < 4; i++)
@@ -356,7 +356,7 @@ OG_TEST(start_fails_without_directory)
     struct srv_reload *r = NULL;
 
     srv_log_set_level(SRV_LOG_ERROR);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_EIO);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_EIO);
     ASSERT(r == NULL);
     srv_reload_stop(NULL);
 }

@@ -73,6 +73,12 @@ enum og_on_unknown {
     OG_ON_UNKNOWN_DENY   /**< deny (only in enforce mode) */
 };
 
+/** What an admission does when the index verdict is `mixed` (helm_index.h). */
+enum og_on_mixed {
+    OG_ON_MIXED_WARN, /**< allow with a warning naming the moved charts, never patch (default) */
+    OG_ON_MIXED_MOVED /**< treat it as moved (state oci): patch in mutate, deny in enforce */
+};
+
 /** Live index analysis settings (issue: live index analysis). */
 struct og_index_settings {
     bool enabled;                      /**< default true */
@@ -87,6 +93,7 @@ struct og_index_settings {
     uint32_t fetch_timeout_ms;         /**< whole transfer, default 30000 */
     uint64_t max_bytes;                /**< index size cap, default 64 MiB */
     enum og_on_unknown on_unknown;     /**< default OG_ON_UNKNOWN_ALLOW */
+    enum og_on_mixed on_mixed;         /**< default OG_ON_MIXED_WARN */
     char **allow_hosts;                /**< hosts exempt from the SSRF guard */
     size_t n_allow_hosts;
     char **allow_cidrs; /**< CIDRs exempt from the SSRF guard ("127.0.0.0/8") */

@@ -84,6 +84,9 @@ struct og_index_chart {
     char *newest_version; /**< `version` of the newest entry, NULL when it has none */
     char *newest_created; /**< `created` of the newest entry as written, or NULL */
     bool newest_is_oci;   /**< the newest entry's urls[0] is oci */
+    bool newest_is_https; /**< the newest entry's urls[0] is http:// or https:// */
+    bool https_after_oci; /**< newest_is_https, and its `created` is later than the index's
+                               first_oci_created */
 };
 
 /**
@@ -107,6 +110,13 @@ struct og_index_summary {
     size_t n_bases;
     struct og_index_chart *chart_list; /**< in index order; only with OG_INDEX_DETAIL */
     size_t n_chart_list;
+
+    /* When the index moved some charts (the `mixed` verdict, og_helm_index_decide()). */
+    uint32_t charts_newest_https;    /**< charts whose newest version's urls[0] is http(s) */
+    uint32_t charts_https_after_oci; /**< of those, how many have a newest version `created`
+                                          later than first_oci_created (0 when either has none) */
+    char *first_oci_created; /**< the earliest parseable `created` of an oci entry, as written,
+                                  or NULL when no oci entry has one */
 };
 
 /**
@@ -115,10 +125,13 @@ struct og_index_summary {
  * og_index_summary_cleanup(). `limits` may be NULL for the defaults; `flags` is a set of
  * enum og_index_flags.
  *
- * Newest version of a chart: the entry with the latest `created` (an RFC 3339 timestamp, YAML
- * timestamp forms accepted); when either side has no parseable `created`, or both are equal,
- * the higher semantic version wins (SemVer 2.0 precedence, a leading "v" and missing
- * minor/patch allowed); when that ties too, the earlier entry stays.
+ * Newest version of a chart: the greatest entry under one total order, so that it never
+ * depends on the order of the entries or of the charts (README "Index analysis"): the higher
+ * semantic version (SemVer 2.0 precedence as Helm sorts an index, a leading "v" and missing
+ * minor/patch allowed; a version that is not SemVer below every one that is); at equal
+ * precedence the later `created` (an RFC 3339 timestamp, YAML timestamp forms accepted; none
+ * below any); then the url first in byte order (so https:// before oci://); then the later
+ * spelling of `version` and of `created` in byte order.
  *
  * Errors: OG_EPARSE when the bytes are not YAML or not a Helm index (the top level is not a
  * mapping, `entries` is not a mapping, a chart is not a list, a version is not a mapping,
@@ -136,9 +149,10 @@ void og_index_summary_cleanup(struct og_index_summary *summary);
 /**
  * Appends `summary` as one JSON object (no trailing newline) to `out`: apiVersion, generated,
  * charts, versions, ociEntries, httpsEntries, otherEntries, malformedOciEntries,
- * chartsNewestOci, multiUrlEntries, secondaryOciEntries, bases [{base, count}] and, when the
- * summary has them, chartDetails [{name, versions, ociEntries, newestVersion, newestCreated,
- * newestIsOci}]. OG_ENOMEM, or OG_ETOOBIG past the buffer's cap; `out` unchanged on error.
+ * chartsNewestOci, chartsNewestHttps, chartsHttpsAfterOci, firstOciCreated, multiUrlEntries,
+ * secondaryOciEntries, bases [{base, count}] and, when the summary has them, chartDetails
+ * [{name, versions, ociEntries, newestVersion, newestCreated, newestIsOci, newestIsHttps,
+ * httpsAfterOci}]. OG_ENOMEM, or OG_ETOOBIG past the buffer's cap; `out` unchanged on error.
  */
 OG_NODISCARD enum og_err og_index_summary_format_json(const struct og_index_summary *summary,
                                                       struct og_buf *out);
@@ -149,10 +163,13 @@ enum og_index_state {
     OG_INDEX_STATE_PENDING, /**< a fetch is in flight and the budget has passed */
     OG_INDEX_STATE_UNKNOWN, /**< the fetch failed (HTTP 401/403, network, parse error) */
     OG_INDEX_STATE_CLEAN,   /**< the index serves its charts over http(s) */
-    OG_INDEX_STATE_OCI      /**< the index points to OCI */
+    OG_INDEX_STATE_OCI,     /**< the index points to OCI */
+    OG_INDEX_STATE_MIXED    /**< it points to OCI for some charts, and still releases others
+                                 over http(s): some chart's newest version is http(s) and
+                                 `created` after the earliest oci:// entry */
 };
 
-/** "none", "pending", "unknown", "clean", "oci". */
+/** "none", "pending", "unknown", "clean", "oci", "mixed". */
 const char *og_index_state_name(enum og_index_state state);
 
 /**
@@ -167,10 +184,14 @@ struct og_index_verdict {
     uint32_t charts, versions, oci_entries, charts_newest_oci;
     char *detail;      /**< short human reason, e.g. "HTTP 401", or NULL */
     char **oci_charts; /**< names of charts that count as moved (newest version oci://, or
-                            any oci:// entry with the `any` threshold), in index order, at
-                            most OG_INDEX_VERDICT_MAX_CHARTS; only when the summary was made
-                            with OG_INDEX_DETAIL */
+                            any oci:// entry with the `any` threshold): the first
+                            OG_INDEX_VERDICT_MAX_CHARTS in byte order; only when the summary
+                            was made with OG_INDEX_DETAIL */
     size_t n_oci_charts;
+    uint32_t charts_https_after_oci; /**< og_index_summary.charts_https_after_oci */
+    char **https_charts; /**< state MIXED: names of the charts that make it mixed (https_after_oci),
+                              chosen as oci_charts are */
+    size_t n_https_charts;
 };
 
 /** Most chart names a verdict keeps (enough for guidance and messages). */
@@ -181,8 +202,12 @@ struct og_index_verdict {
  * chart's newest version is oci; ANY: any entry is oci) and fills `*out` (caller cleans it up
  * with og_index_verdict_cleanup()). Pointing to OCI gives state OCI, with `oci_base` set when
  * exactly one base was derived (fixable) and NULL when there are several or none (not fixable;
- * `bases` lists them); otherwise state CLEAN. OG_EINVAL for a bad threshold, OG_ENOMEM; `*out`
- * untouched on error.
+ * `bases` lists them); otherwise state CLEAN. An index that points to OCI while some chart's
+ * newest version is http(s) and released after its earliest oci:// entry (by `created`;
+ * summary.charts_https_after_oci > 0) is MIXED instead, with every field an OCI verdict would
+ * have: the policy decides with index.onMixed whether it counts as moved. Without `created`
+ * on those entries the rule stays as it was (OCI). OG_EINVAL for a bad threshold, OG_ENOMEM;
+ * `*out` untouched on error.
  */
 OG_NODISCARD enum og_err og_helm_index_decide(const struct og_index_summary *summary,
                                               enum og_index_threshold threshold,
@@ -205,7 +230,8 @@ OG_NODISCARD enum og_err og_index_verdict_copy(const struct og_index_verdict *sr
 
 /**
  * Appends `v` as one JSON object to `out`: state, ociBase (or null), bases, charts, versions,
- * ociEntries, chartsNewestOci, detail. Errors as og_index_summary_format_json().
+ * ociEntries, chartsNewestOci, ociCharts, chartsHttpsAfterOci, httpsCharts, detail. Errors as
+ * og_index_summary_format_json().
  */
 OG_NODISCARD enum og_err og_index_verdict_format_json(const struct og_index_verdict *v,
                                                       struct og_buf *out);

@@ -14,6 +14,10 @@
  *   index-pending / index-unknown  no verdict within the budget / the analysis failed:
  *                        allowed with a warning, or denied in enforce mode when on_unknown
  *                        is deny
+ *   index-mixed          the verdict is `mixed` (some charts moved to oci://, others still
+ *                        released over http(s)): allowed in every mode with warnings naming
+ *                        the moved charts and the per-chart OCIRepository fix, never patched;
+ *                        with index.onMixed: moved it counts as index-points-to-oci instead
  * Ratchet (as Kubernetes ratchets CRD validation, KEP-4008): an UPDATE that leaves spec.url
  * and spec.type as they were is never denied when `ratchet` is on for its namespace; it gets
  * audit mode's warnings instead (og_decision.ratchet). CREATE, and an UPDATE that changes
@@ -46,7 +50,8 @@ enum og_rule {
     OG_RULE_OCI_TYPE_HTTP_URL,
     OG_RULE_INDEX_OCI,
     OG_RULE_INDEX_PENDING,
-    OG_RULE_INDEX_UNKNOWN
+    OG_RULE_INDEX_UNKNOWN,
+    OG_RULE_INDEX_MIXED
 };
 
 /** The rule's stable name ("known-migration", ...); "none" for OG_RULE_NONE. */

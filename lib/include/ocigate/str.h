@@ -27,6 +27,8 @@ struct og_str og_str_of(const char *s);
 
 /** True when `a` and `b` hold the same bytes. */
 bool og_str_eq(struct og_str a, struct og_str b);
+/** Byte order of `a` and `b` (-1, 0, 1); a proper prefix sorts first (memcmp, then length). */
+int og_str_cmp(struct og_str a, struct og_str b);
 /** True when `a` and `b` are equal ignoring ASCII case. */
 bool og_str_ieq(struct og_str a, struct og_str b);
 /** True when `s` equals the NUL-terminated `lit`. */
