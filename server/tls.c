@@ -41,7 +41,9 @@ enum og_err srv_tls_read_pem(const char *path, char **out, size_t *len, struct o
     struct stat st;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO in the file's place must not block the reload until a writer comes
+     * (fstat refuses it next); reads of a regular file ignore the flag. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return og_diag_set(diag, OG_EIO, "cannot open %s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0) {

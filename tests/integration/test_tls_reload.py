@@ -264,6 +264,33 @@ def test_sighup_reloads_in_place_edit():
             eq(len(loaded_lines(s, "SIGHUP")), 1, "one SIGHUP reload")
 
 
+def test_special_files_never_block():
+    """A FIFO or a device in the certificate's place is refused at once: opening a FIFO
+    without a writer would block the reload for good (and SIGTERM with it)."""
+    with tempfile.TemporaryDirectory(prefix="ogtest-tlsfifo-") as d:
+        ca = tlsutil.make_ca(d)
+        good = tlsutil.make_leaf(d, "good")
+        live = os.path.join(d, "live")
+        os.mkdir(live)
+        replace_by_rename(live, *good)
+        crt, key = os.path.join(live, "tls.crt"), os.path.join(live, "tls.key")
+        rejected = "tls certificate reload rejected; keeping the running certificate"
+        with Server("--config", config_file(d), cert=crt, key=key, ca=ca) as s:
+            fifo = os.path.join(live, ".fifo")
+            os.mkfifo(fifo)
+            os.rename(fifo, crt)
+            s.send_signal(signal.SIGHUP)
+            lines = wait_lines(s, rejected, 1)
+            check("not a regular file" in lines[-1]["error"], "reason for a FIFO", lines[-1])
+            os.symlink("/dev/zero", os.path.join(live, ".zero"))
+            os.rename(os.path.join(live, ".zero"), crt)
+            s.send_signal(signal.SIGHUP)
+            lines = wait_lines(s, rejected, 2)
+            check("not a regular file" in lines[-1]["error"], "reason for /dev/zero", lines[-1])
+            eq(tlsutil.served_serial(s.port, ca), tlsutil.file_serial(good[0]), "old pair kept")
+            s.stop(timeout=15)
+
+
 def test_expiry_warning():
     with tempfile.TemporaryDirectory(prefix="ogtest-tlsexp-") as d:
         ca = tlsutil.make_ca(d)
