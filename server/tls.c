@@ -278,7 +278,8 @@ static enum og_err import_gnutls(struct srv_tls_creds *c, const struct srv_tls_p
     unsigned n = SRV_TLS_CHAIN_MAX;
     int ret;
 
-    ret = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM, 0);
+    ret = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM,
+                                            GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
     if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER)
         return og_diag_set(diag, OG_EINVAL, "%s: more than %d certificates", p->cert_file,
                            SRV_TLS_CHAIN_MAX);

@@ -196,6 +196,9 @@ def test_bad_pairs_keep_the_old_one():
             f.write("this is not PEM\n")
         empty = os.path.join(d, "empty.pem")
         open(empty, "w").close()
+        long_chain = os.path.join(d, "long-chain.pem")  # one more than the 16 a chain may have
+        with open(good[0], "rb") as f, open(long_chain, "wb") as g:
+            g.write(f.read() * 17)
         live = os.path.join(d, "live")
         os.mkdir(live)
         replace_by_rename(live, *good)
@@ -208,6 +211,7 @@ def test_bad_pairs_keep_the_old_one():
             ("empty certificate", empty, good[1], "not a regular file of 1.."),
             ("expired", expired[0], expired[1], "expired at"),
             ("not yet valid", future[0], future[1], "not valid before 2099-12-01"),
+            ("17 certificates", long_chain, good[1], "more than 16 certificates"),
         ]
         with Server("--config", config_file(d), cert=crt, key=key, ca=ca) as s:
             for i, (what, bad_crt, bad_key, why) in enumerate(kinds):
