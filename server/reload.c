@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,9 +178,15 @@ static void reload(struct srv_reload *r, const char *trigger)
     struct og_diag diag;
     char line[1024];
     enum og_err rc;
+    struct stat st;
 
     og_diag_clear(&diag);
-    rc = srv_config_build(&r->flags, &cfg, &diag);
+    /* Only a regular file is reloaded: opening a FIFO in its place would wait for a writer,
+     * blocking every later reload and SIGTERM (a pipe is fine at start, from a shell). */
+    if (r->path != NULL && stat(r->path, &st) == 0 && !S_ISREG(st.st_mode))
+        rc = og_diag_set(&diag, OG_EINVAL, "%s: not a regular file", r->path);
+    else
+        rc = srv_config_build(&r->flags, &cfg, &diag);
     if (rc == OG_OK && r->path != NULL && file_is_empty(r->path)) {
         /* Valid YAML (all defaults), but on a reload far more likely a file being replaced:
          * taking it would silently drop every exemption. */

@@ -41,7 +41,9 @@ enum og_err srv_tls_read_pem(const char *path, char **out, size_t *len, struct o
     struct stat st;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO in the file's place must not block the reload until a writer comes
+     * (fstat refuses it next); reads of a regular file ignore the flag. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return og_diag_set(diag, OG_EIO, "cannot open %s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0) {
@@ -276,7 +278,8 @@ static enum og_err import_gnutls(struct srv_tls_creds *c, const struct srv_tls_p
     unsigned n = SRV_TLS_CHAIN_MAX;
     int ret;
 
-    ret = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM, 0);
+    ret = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM,
+                                            GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
     if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER)
         return og_diag_set(diag, OG_EINVAL, "%s: more than %d certificates", p->cert_file,
                            SRV_TLS_CHAIN_MAX);

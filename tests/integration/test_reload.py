@@ -187,6 +187,22 @@ def test_keys_read_at_start_warn_on_reload():
         srv.stop()
 
 
+def test_fifo_config_is_refused_not_waited_for():
+    # A FIFO in the config file's place is refused at once: opening it without a writer used
+    # to block the reload for good, and SIGTERM with it.
+    cm = ConfigMapDir(INDEX_OFF)
+    with Server("--config", cm.path, mode=None) as srv:
+        fifo = os.path.join(cm.dir, ".fifo")
+        os.mkfifo(fifo)
+        os.rename(fifo, cm.path)
+        srv.send_signal(signal.SIGHUP)
+        wait_count(srv, "config reload rejected; keeping the running config", 1)
+        line = [l for l in srv.log_lines()
+                if l.get("msg") == "config reload rejected; keeping the running config"][-1]
+        check("not a regular file" in json.dumps(line), "reason for a FIFO", line)
+        srv.stop(timeout=15)
+
+
 def test_bad_config_at_start_exits_2():
     cm = ConfigMapDir("mode: enforce\nmode: audit\n")
     c = ogtest.certs()

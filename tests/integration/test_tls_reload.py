@@ -196,6 +196,9 @@ def test_bad_pairs_keep_the_old_one():
             f.write("this is not PEM\n")
         empty = os.path.join(d, "empty.pem")
         open(empty, "w").close()
+        long_chain = os.path.join(d, "long-chain.pem")  # one more than the 16 a chain may have
+        with open(good[0], "rb") as f, open(long_chain, "wb") as g:
+            g.write(f.read() * 17)
         live = os.path.join(d, "live")
         os.mkdir(live)
         replace_by_rename(live, *good)
@@ -208,6 +211,7 @@ def test_bad_pairs_keep_the_old_one():
             ("empty certificate", empty, good[1], "not a regular file of 1.."),
             ("expired", expired[0], expired[1], "expired at"),
             ("not yet valid", future[0], future[1], "not valid before 2099-12-01"),
+            ("17 certificates", long_chain, good[1], "more than 16 certificates"),
         ]
         with Server("--config", config_file(d), cert=crt, key=key, ca=ca) as s:
             for i, (what, bad_crt, bad_key, why) in enumerate(kinds):
@@ -262,6 +266,33 @@ def test_sighup_reloads_in_place_edit():
             s.send_signal(signal.SIGHUP)
             tlsutil.wait_serial(s, ca, tlsutil.file_serial(b[0]))
             eq(len(loaded_lines(s, "SIGHUP")), 1, "one SIGHUP reload")
+
+
+def test_special_files_never_block():
+    """A FIFO or a device in the certificate's place is refused at once: opening a FIFO
+    without a writer would block the reload for good (and SIGTERM with it)."""
+    with tempfile.TemporaryDirectory(prefix="ogtest-tlsfifo-") as d:
+        ca = tlsutil.make_ca(d)
+        good = tlsutil.make_leaf(d, "good")
+        live = os.path.join(d, "live")
+        os.mkdir(live)
+        replace_by_rename(live, *good)
+        crt, key = os.path.join(live, "tls.crt"), os.path.join(live, "tls.key")
+        rejected = "tls certificate reload rejected; keeping the running certificate"
+        with Server("--config", config_file(d), cert=crt, key=key, ca=ca) as s:
+            fifo = os.path.join(live, ".fifo")
+            os.mkfifo(fifo)
+            os.rename(fifo, crt)
+            s.send_signal(signal.SIGHUP)
+            lines = wait_lines(s, rejected, 1)
+            check("not a regular file" in lines[-1]["error"], "reason for a FIFO", lines[-1])
+            os.symlink("/dev/zero", os.path.join(live, ".zero"))
+            os.rename(os.path.join(live, ".zero"), crt)
+            s.send_signal(signal.SIGHUP)
+            lines = wait_lines(s, rejected, 2)
+            check("not a regular file" in lines[-1]["error"], "reason for /dev/zero", lines[-1])
+            eq(tlsutil.served_serial(s.port, ca), tlsutil.file_serial(good[0]), "old pair kept")
+            s.stop(timeout=15)
 
 
 def test_expiry_warning():
