@@ -404,6 +404,52 @@ OG_TEST(structure_edge_cases)
     }
 }
 
+/*
+ * A chart keeps its newest entry's `version` and `created` up to 256 bytes each; one byte more
+ * and the value counts as absent (NULL), however the rest of the entry looks.
+ */
+static void check_kept(size_t len, bool kept)
+{
+    char version[300], created[300], text[1024];
+    struct og_index_summary s;
+    struct og_diag diag;
+    int n;
+
+    ASSERT(len < sizeof(version));
+    memset(version, '0', len);
+    memcpy(version, "1.0.0-", 6);
+    version[len] = '\0';
+    memset(created, '0', len);
+    memcpy(created, "2024-01-02T03:04:05.", 20);
+    created[len - 1] = 'Z';
+    created[len] = '\0';
+    n = snprintf(text, sizeof(text),
+                 "apiVersion: v1\nentries:\n  c:\n  - version: %s\n    created: %s\n"
+                 "    urls: [https://h/c.tgz]\n",
+                 version, created);
+    ASSERT(n > 0 && (size_t)n < sizeof(text));
+    og_diag_clear(&diag);
+    ASSERT_EQ(analyze_mem(text, (size_t)n, 0, NULL, OG_INDEX_DETAIL, &s, &diag), OG_OK);
+    ASSERT_EQ(s.n_chart_list, 1);
+    if (kept) {
+        ASSERT(s.chart_list[0].newest_version != NULL);
+        ASSERT(s.chart_list[0].newest_created != NULL);
+        ASSERT_STR_EQ(s.chart_list[0].newest_version, version);
+        ASSERT_STR_EQ(s.chart_list[0].newest_created, created);
+    } else {
+        ASSERT(s.chart_list[0].newest_version == NULL);
+        ASSERT(s.chart_list[0].newest_created == NULL);
+    }
+    og_index_summary_cleanup(&s);
+}
+
+OG_TEST(kept_fields_cap_edge)
+{
+    check_kept(255, true);
+    check_kept(256, true);
+    check_kept(257, false);
+}
+
 /* A reader that breaks its contract by claiming more bytes than it was given room for. */
 static enum og_err lying_read(void *ctx, char *buf, size_t cap, size_t *n)
 {
@@ -998,9 +1044,10 @@ OG_TEST(chart_names_bounded_and_key_independent)
 }
 
 OG_TEST_MAIN(OG_T(chart_names_bounded_and_key_independent), OG_T(fixtures_all_chunk_sizes),
-             OG_T(newest_version_per_chart), OG_T(not_an_index_is_eparse_with_location),
-             OG_T(error_names_the_chart), OG_T(reader_error_same_for_any_chunking),
-             OG_T(reader_errors_pass_through), OG_T(structure_edge_cases),
-             OG_T(limits_give_etoobig), OG_T(anchors_are_bounded), OG_T(bases_are_normalized_urls),
-             OG_T(semver_precedence), OG_T(rfc3339_times), OG_T(decide_thresholds_and_fixability),
-             OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail))
+             OG_T(newest_version_per_chart), OG_T(kept_fields_cap_edge),
+             OG_T(not_an_index_is_eparse_with_location), OG_T(error_names_the_chart),
+             OG_T(reader_error_same_for_any_chunking), OG_T(reader_errors_pass_through),
+             OG_T(structure_edge_cases), OG_T(limits_give_etoobig), OG_T(anchors_are_bounded),
+             OG_T(bases_are_normalized_urls), OG_T(semver_precedence), OG_T(rfc3339_times),
+             OG_T(decide_thresholds_and_fixability), OG_T(json_output_round_trips),
+             OG_T(real_indexes), OG_T(real_kubeshop_detail))
