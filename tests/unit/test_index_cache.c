@@ -517,6 +517,63 @@ OG_TEST(lru_eviction)
     teardown(&fx);
 }
 
+/*
+ * A full cache whose every entry is fetching evicts nothing (the fetch thread still holds the
+ * entry): a lookup for another url answers unknown, "too many index fetches in flight", and
+ * the pinned entry gets its verdict once its fetch lands. Only then can it make room.
+ */
+OG_TEST(full_cache_never_evicts_a_fetching_entry)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 1, false);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char held[256], other[256];
+
+    base_url(&fx, held, sizeof(held), "/delay/1500/oci-small");
+    base_url(&fx, other, sizeof(other), "/repo/http-small");
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, held, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    /* The fetch of `held` is open (the server holds it 1.5 s): the one entry is pinned. */
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, other, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+        ASSERT(v.detail != NULL);
+        ASSERT_STR_EQ(v.detail, "too many index fetches in flight");
+        og_index_verdict_cleanup(&v);
+    }
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.evictions, 0);
+    ASSERT_EQ(st.entries, 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/http-small/index.yaml"), 0);
+
+    /* The held fetch lands in its (still cached) entry. */
+    for (int i = 0; i < 200; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, held, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        if (v.state != OG_INDEX_STATE_PENDING)
+            break;
+        og_index_verdict_cleanup(&v);
+        usleep(50 * 1000);
+    }
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+
+    /* Delivered, it is no longer pinned: the other url now takes its place. */
+    lookup_wait(c, cfg, other, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.evictions, 1);
+    ASSERT_EQ(st.entries, 1);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
 OG_TEST(threshold_change_is_a_miss)
 {
     struct fixture fx;
@@ -736,7 +793,8 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     teardown(&fx);
 }
 
-OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
+OG_TEST_MAIN(OG_T(full_cache_never_evicts_a_fetching_entry), OG_T(miss_fetches_then_hits),
+             OG_T(wake_null_gives_pending), OG_T(single_flight),
              OG_T(ttl_and_stale_while_revalidate), OG_T(failed_refresh_keeps_the_good_verdict),
              OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
