@@ -64,6 +64,12 @@ done
 case $JOBS in '' | *[!0-9]* | 0) die "--jobs wants a positive number" ;; esac
 case $TIMEOUT in '' | *[!0-9]* | 0) die "--timeout wants a positive number of seconds" ;; esac
 
+# The tests look for the shared real-world data beside the source tree; the scratch copy has
+# none beside it, so point them at the tree's.
+if [ -z "${OG_SHARED_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
+    export OG_SHARED_DATA=$(cd "$ROOT/../shared/data" && pwd)
+fi
+
 WORK=$ROOT/build-mutate
 SRC=$WORK/src
 BUILD=$WORK/build
