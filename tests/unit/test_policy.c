@@ -1370,6 +1370,28 @@ OG_TEST(guidance_quotes_number_like_strings)
     og_config_unref(cfg);
 }
 
+/* The suggested OCIRepository carries secretRef, timeout, ... only when they hold a value. */
+OG_TEST(guidance_carries_only_set_fields)
+{
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+    struct eval e;
+    const char *oci;
+
+    eval_spec(cfg,
+              "{\"url\":\"https://charts.bitnami.com/bitnami\",\"secretRef\":null,"
+              "\"timeout\":\"60s\",\"suspend\":null,\"insecure\":false}",
+              OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    oci = strstr(e.d.message, "kind: OCIRepository");
+    ASSERT(oci != NULL);
+    ASSERT_STR_CONTAINS(oci, "timeout: 60s\n");
+    ASSERT_STR_CONTAINS(oci, "insecure: false\n");
+    ASSERT(strstr(oci, "secretRef") == NULL);
+    ASSERT(strstr(oci, "suspend") == NULL);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
@@ -1380,4 +1402,5 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(ratchet_decision_table), OG_T(ratchet_per_namespace),
              OG_T(ratchet_index_verdicts), OG_T(disabled_migration_does_not_fire),
              OG_T(secret_ref_must_be_a_mapping), OG_T(warnings_reach_the_cap_exactly),
-             OG_T(warning_length_edge), OG_T(guidance_quotes_number_like_strings))
+             OG_T(warning_length_edge), OG_T(guidance_quotes_number_like_strings),
+             OG_T(guidance_carries_only_set_fields))
