@@ -505,6 +505,10 @@ OG_TEST(needs_quotes_for_every_reader)
         {"-", false},
         {"--1", false},
         {"nano", false},
+        /* YAML 1.1 floats (PyYAML) that Kubernetes reads as strings. */
+        {".1_0", true},
+        {"-.1_0", true},
+        {"1_0.5", true},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
