@@ -19,6 +19,11 @@ OG_TEST(decode_bad_input)
         {"[1 2]", "malformed JSON"},
         {"{\"a\":\"\\x\"}", "malformed JSON"},
         {"{\"a\":tru}", "malformed JSON"},
+        /* Each literal to its last letter. */
+        {"{\"a\":trux}", "malformed JSON"},
+        {"{\"a\":falsy}", "malformed JSON"},
+        {"{\"a\":nulL}", "malformed JSON"},
+        {"{\"request\":{\"uid\":\"x\",\"dryRun\":truE}}", "malformed JSON"},
         {"{}", "has no request"},
         {"{\"request\":null}", "has no request"},
         {"{\"request\":{}}", "has no uid"},
