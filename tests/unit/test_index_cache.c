@@ -574,6 +574,28 @@ OG_TEST(full_cache_never_evicts_a_fetching_entry)
     teardown(&fx);
 }
 
+/* An empty 200 is analyzed like any body: not a Helm index, rather than "fetch failed". */
+OG_TEST(empty_body_is_not_an_index)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 4, false);
+    struct og_index_verdict v;
+    char url[256];
+
+    base_url(&fx, url, sizeof(url), "/status/200");
+    lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT(v.detail != NULL);
+    ASSERT_STR_CONTAINS(v.detail, "not a Helm index");
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
 OG_TEST(threshold_change_is_a_miss)
 {
     struct fixture fx;
@@ -793,8 +815,8 @@ OG_TEST(two_hundred_drips_do_not_delay_a_healthy_repository)
     teardown(&fx);
 }
 
-OG_TEST_MAIN(OG_T(full_cache_never_evicts_a_fetching_entry), OG_T(miss_fetches_then_hits),
-             OG_T(wake_null_gives_pending), OG_T(single_flight),
+OG_TEST_MAIN(OG_T(full_cache_never_evicts_a_fetching_entry), OG_T(empty_body_is_not_an_index),
+             OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
              OG_T(ttl_and_stale_while_revalidate), OG_T(failed_refresh_keeps_the_good_verdict),
              OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),
