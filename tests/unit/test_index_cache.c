@@ -517,6 +517,20 @@ OG_TEST(lru_eviction)
     teardown(&fx);
 }
 
+/* Asks for `url` without waiting (every 50 ms, at most `tries` times) until it is no longer
+ * pending; the last verdict is left in `v`. */
+static void poll_settled(struct srv_index_cache *c, struct og_config *cfg, const char *url,
+                         int tries, struct og_index_verdict *v)
+{
+    for (int i = 0; i < tries; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, v, NULL, NULL), SRV_INDEX_READY);
+        if (v->state != OG_INDEX_STATE_PENDING || i + 1 == tries)
+            return;
+        og_index_verdict_cleanup(v);
+        usleep(50 * 1000);
+    }
+}
+
 /*
  * A full cache whose every entry is fetching evicts nothing (the fetch thread still holds the
  * entry): a lookup for another url answers unknown, "too many index fetches in flight", and
@@ -552,13 +566,7 @@ OG_TEST(full_cache_never_evicts_a_fetching_entry)
     ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/http-small/index.yaml"), 0);
 
     /* The held fetch lands in its (still cached) entry. */
-    for (int i = 0; i < 200; i++) {
-        ASSERT_EQ(srv_index_cache_lookup(c, cfg, held, 0, &v, NULL, NULL), SRV_INDEX_READY);
-        if (v.state != OG_INDEX_STATE_PENDING)
-            break;
-        og_index_verdict_cleanup(&v);
-        usleep(50 * 1000);
-    }
+    poll_settled(c, cfg, held, 200, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
 
@@ -645,13 +653,7 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(st.timeouts, 1);
 
     /* The fetch goes on and lands for the next admission. */
-    for (int i = 0; i < 100; i++) {
-        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
-        if (v.state != OG_INDEX_STATE_PENDING)
-            break;
-        og_index_verdict_cleanup(&v);
-        usleep(50 * 1000);
-    }
+    poll_settled(c, cfg, url, 100, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     pthread_mutex_lock(&b.m);
