@@ -207,9 +207,16 @@ build() {
 # Runs ctest with `args`; 0 when every test passed. The failing tests go to $LOG/failed.txt.
 run_tests() {
     local out=$LOG/ctest.txt
-    (cd "$BUILD" && timeout --kill-after=10 $((TIMEOUT * 10)) \
+    # --foreground keeps ctest in our process group, so that Ctrl-C reaches it at once (the
+    # restore then runs); ctest's own --timeout ends hung tests.
+    (cd "$BUILD" && timeout --foreground --kill-after=10 $((TIMEOUT * 10)) \
         ctest -j "$JOBS" --timeout "$TIMEOUT" "$@" >"$out" 2>&1)
     local rc=$?
+    if [ $rc -eq 130 ]; then # ctest was interrupted (Ctrl-C): stop; the EXIT trap restores
+        echo
+        echo "mutate.sh: interrupted"
+        exit 130
+    fi
     grep -E '^\s+[0-9]+ - .* \((Failed|Timeout|SEGFAULT|Subprocess aborted|Child aborted|Exception)' \
         "$out" | sed -E 's/^\s+[0-9]+ - //' >"$LOG/failed.txt"
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
