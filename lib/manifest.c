@@ -858,15 +858,17 @@ enum og_manifest_scalar og_manifest_resolve_plain(struct og_str s, double *numbe
 
 bool og__manifest_needs_quotes(struct og_str s)
 {
-    static const char *const special[] = {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
-    struct og_str p = s;
+    /* YAML's .inf and .nan in any case, and strtod()'s inf, infinity and nan. */
+    static const char *const special[] = {"inf", "infinity", "nan"};
+    struct og_str p = s, word;
 
     if (og_manifest_resolve_plain(s, NULL) != OG_MANIFEST_STRING)
         return true;
     if (p.len > 0 && (p.ptr[0] == '-' || p.ptr[0] == '+'))
         p = og_str_from(p, 1);
+    word = p.len > 0 && p.ptr[0] == '.' ? og_str_from(p, 1) : p;
     for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
-        if (og_str_eq(p, og_str_of(special[i])))
+        if (og_str_ieq(word, og_str_of(special[i])))
             return true;
     }
     /*

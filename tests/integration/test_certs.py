@@ -204,6 +204,10 @@ def test_certs_bad_input():
         for args, status in ((["--out", tmp, "--host", "bad host"], 1),
                              (["--out", tmp, "--host", "a,DNS:evil"], 1),
                              (["--out", tmp, "--host", ""], 1),
+                             # DNS labels: 1 to 63 characters, none empty.
+                             (["--out", tmp, "--host", "a" * 64 + ".example"], 1),
+                             (["--out", tmp, "--host", "a..example"], 1),
+                             (["--out", tmp, "--host", ".example"], 1),
                              (["--out", tmp, "--days", "0"], 2),
                              (["--out", tmp, "--days", "x"], 2),
                              (["--days", "3"], 2),
@@ -213,6 +217,9 @@ def test_certs_bad_input():
             eq(r.returncode, status, "exit status of %r: %s" % (args, r.stderr))
             check(r.stderr.strip(), "a message for %r" % args)
         eq(os.listdir(tmp), [], "nothing written on bad input")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = certs_cmd("--out", tmp, "--host", "a" * 63 + ".example")
+        eq(r.returncode, 0, "a 63-character label is fine: " + r.stderr)
     r = certs_cmd("--help")
     eq(r.returncode, 0, "--help")
     for flag in ("--out", "--host", "--days"):

@@ -184,6 +184,12 @@ def test_keys_read_at_start_warn_on_reload():
         # --index-max-fetches beats the file's maxFetches: unchanged, no warning for it.
         eq(warned, {"index.cacheEntries": "10", "index.maxFetchesPerHost": "5"}, "warned keys")
         eq(line.get("trigger"), "file change", "trigger")
+        TLS_MSG = "tls.minVersion changed; it takes effect at the next start"
+        eq([l for l in srv.log_lines() if l.get("msg") == TLS_MSG], [], "minVersion unchanged")
+        cm.publish("index: {enabled: false, cacheEntries: 10, maxFetchesPerHost: 5, "
+                   "maxFetches: 300}\ntls: {minVersion: \"1.3\"}\n")
+        line = srv.wait_log(TLS_MSG)
+        eq(line.get("minVersion"), "1.3", "the new minVersion")
         srv.stop()
 
 

@@ -1314,12 +1314,46 @@ OG_TEST(docs_state_the_limits)
     }
 }
 
-OG_TEST_MAIN(OG_T(defaults), OG_T(empty_documents_are_defaults), OG_T(good_values),
-             OG_T(bad_values), OG_T(parse_size_public), OG_T(value_parse_numbers_sizes_durations),
-             OG_T(set_one_key_as_the_file_does), OG_T(budget_fits_the_webhook_timeout),
-             OG_T(set_list_limit), OG_T(describe_keys), OG_T(docs_state_the_limits),
-             OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded), OG_T(lists_and_rules),
-             OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
+/* A value of exactly OG_CONFIG_MAX_VALUE bytes is read; one byte more is refused as too long. */
+OG_TEST(value_length_cap_edge)
+{
+    static char text[OG_CONFIG_MAX_VALUE + 2];
+    struct og_config *cfg = NULL;
+    struct og_diag diag;
+
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    /* 2048 digits: leading zeros, then 5. */
+    memset(text, '0', OG_CONFIG_MAX_VALUE + 1);
+    text[OG_CONFIG_MAX_VALUE - 1] = '5';
+    text[OG_CONFIG_MAX_VALUE] = '\0';
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_config_set(cfg, "index.cacheEntries", text, &diag), OG_OK);
+    ASSERT_EQ(cfg->index.cache_entries, 5);
+    text[OG_CONFIG_MAX_VALUE - 1] = '0';
+    text[OG_CONFIG_MAX_VALUE] = '6';
+    text[OG_CONFIG_MAX_VALUE + 1] = '\0';
+    og_diag_clear(&diag);
+    ASSERT_EQ(og_config_set(cfg, "index.cacheEntries", text, &diag), OG_EINVAL);
+    ASSERT_STR_CONTAINS(diag.msg, "longer than 2048 bytes");
+
+    /* Durations: a millisecond is the finest unit, whatever the remainder. */
+    ASSERT_EQ(og_config_set(cfg, "index.budget", "0.001s", &diag), OG_OK);
+    ASSERT_EQ(cfg->index.budget_ms, 1);
+    static const char *const finer[] = {"1.1ms", "1.5ms", "0.0011s", "1.9ms"};
+    for (size_t i = 0; i < sizeof(finer) / sizeof(finer[0]); i++) {
+        og_diag_clear(&diag);
+        ASSERT_EQ(og_config_set(cfg, "index.budget", finer[i], &diag), OG_EINVAL);
+        ASSERT_STR_CONTAINS(diag.msg, "finer than a millisecond");
+    }
+    og_config_unref(cfg);
+}
+
+OG_TEST_MAIN(OG_T(defaults), OG_T(value_length_cap_edge), OG_T(empty_documents_are_defaults),
+             OG_T(good_values), OG_T(bad_values), OG_T(parse_size_public),
+             OG_T(value_parse_numbers_sizes_durations), OG_T(set_one_key_as_the_file_does),
+             OG_T(budget_fits_the_webhook_timeout), OG_T(set_list_limit), OG_T(describe_keys),
+             OG_T(docs_state_the_limits), OG_T(no_diag_is_fine), OG_T(parse_is_length_bounded),
+             OG_T(lists_and_rules), OG_T(null_lists_and_sections_are_empty), OG_T(too_many_items),
              OG_T(migrations_extend_override_disable), OG_T(format_round_trips),
              OG_T(format_hits_buffer_cap), OG_T(default_file_is_the_defaults),
              OG_T(configmap_manifest_matches_default), OG_T(load_files), OG_T(glob_match),

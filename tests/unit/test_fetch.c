@@ -347,6 +347,26 @@ OG_TEST(guard_refuses_loopback_by_default)
     teardown(&fx);
 }
 
+/* With the guard off (opts.guard false) the same fetch goes through. */
+OG_TEST(guard_off_lets_loopback_through)
+{
+    struct fixture fx;
+    struct srv_fetch_opts o;
+    struct result r;
+
+    setup(&fx);
+    srv_fetch_opts_init(&o);
+    o.guard = false;
+    og_indexsrv_reset(&fx.srv);
+    fetch_path(&fx.srv, "/repo/oci-small/index.yaml", &o, 1u << 20, &r);
+    ASSERT_EQ(r.begin, OG_OK);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.refused, 0);
+    ASSERT(r.body.len > 0);
+    og_buf_cleanup(&r.body);
+    teardown(&fx);
+}
+
 OG_TEST(guard_allow_hosts_by_name)
 {
     struct fixture fx;
@@ -1107,6 +1127,7 @@ OG_TEST_MAIN(OG_T(fetch_200_streams_the_file), OG_T(fetch_gzip_is_decoded),
              OG_T(size_caps), OG_T(timeouts_and_down), OG_T(cancel_stops_quickly),
              OG_T(garbage_is_passed_through), OG_T(https_verifies_the_peer),
              OG_T(proxy_environment_is_ignored), OG_T(push_delivers_bodies_statuses_and_refusals),
+             OG_T(guard_off_lets_loopback_through),
              OG_T(push_gzip_past_the_inflate_budget_is_whole),
              OG_T(push_gzip_cap_reached_anywhere_says_too_big), OG_T(push_per_host_and_total_caps),
              OG_T(push_low_speed_limit_cuts_a_drip), OG_T(push_drips_never_delay_a_healthy_fetch),

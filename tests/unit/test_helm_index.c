@@ -414,6 +414,52 @@ OG_TEST(structure_edge_cases)
     }
 }
 
+/*
+ * A chart keeps its newest entry's `version` and `created` up to 256 bytes each; one byte more
+ * and the value counts as absent (NULL), however the rest of the entry looks.
+ */
+static void check_kept(size_t len, bool kept)
+{
+    char version[300], created[300], text[1024];
+    struct og_index_summary s;
+    struct og_diag diag;
+    int n;
+
+    ASSERT(len < sizeof(version));
+    memset(version, '0', len);
+    memcpy(version, "1.0.0-", 6);
+    version[len] = '\0';
+    memset(created, '0', len);
+    memcpy(created, "2024-01-02T03:04:05.", 20);
+    created[len - 1] = 'Z';
+    created[len] = '\0';
+    n = snprintf(text, sizeof(text),
+                 "apiVersion: v1\nentries:\n  c:\n  - version: %s\n    created: %s\n"
+                 "    urls: [https://h/c.tgz]\n",
+                 version, created);
+    ASSERT(n > 0 && (size_t)n < sizeof(text));
+    og_diag_clear(&diag);
+    ASSERT_EQ(analyze_mem(text, (size_t)n, 0, NULL, OG_INDEX_DETAIL, &s, &diag), OG_OK);
+    ASSERT_EQ(s.n_chart_list, 1);
+    if (kept) {
+        ASSERT(s.chart_list[0].newest_version != NULL);
+        ASSERT(s.chart_list[0].newest_created != NULL);
+        ASSERT_STR_EQ(s.chart_list[0].newest_version, version);
+        ASSERT_STR_EQ(s.chart_list[0].newest_created, created);
+    } else {
+        ASSERT(s.chart_list[0].newest_version == NULL);
+        ASSERT(s.chart_list[0].newest_created == NULL);
+    }
+    og_index_summary_cleanup(&s);
+}
+
+OG_TEST(kept_fields_cap_edge)
+{
+    check_kept(255, true);
+    check_kept(256, true);
+    check_kept(257, false);
+}
+
 /* A reader that breaks its contract by claiming more bytes than it was given room for. */
 static enum og_err lying_read(void *ctx, char *buf, size_t cap, size_t *n)
 {
@@ -723,6 +769,19 @@ static const struct time_case time_cases[] = {
     {"2024-01-01T00:00:00.Z", false, 0, 0},
     {"2024-01-01T00:00:00Zjunk", false, 0, 0},
     {"yesterday", false, 0, 0},
+    /* Each field at its largest and one past it. */
+    {"2016-12-31T23:59:60Z", true, 1483228800, 0}, /* a leap second */
+    {"2016-12-31T23:59:61Z", false, 0, 0},
+    {"2024-12-01T00:00:00Z", true, 1733011200, 0},
+    {"2024-00-01T00:00:00Z", false, 0, 0},
+    {"2024-01-31T23:59:59Z", true, 1706745599, 0},
+    {"2024-01-32T00:00:00Z", false, 0, 0},
+    {"2024-01-00T00:00:00Z", false, 0, 0},
+    {"2024-01-01T24:00:00Z", false, 0, 0},
+    {"2024-01-01T00:60:00Z", false, 0, 0},
+    {"2024-01-02T00:00:00+23:59", true, 1704067260, 0},
+    {"2024-01-02T00:00:00+24:00", false, 0, 0},
+    {"2024-01-02T00:00:00+01:60", false, 0, 0},
 };
 
 OG_TEST(rfc3339_times)
@@ -1362,4 +1421,4 @@ OG_TEST_MAIN(OG_T(chart_names_bounded_and_key_independent), OG_T(fixtures_all_ch
              OG_T(json_output_round_trips), OG_T(real_indexes), OG_T(real_kubeshop_detail),
              OG_T(newest_version_independent_of_entry_order), OG_T(entry_order_keys),
              OG_T(mixed_verdict), OG_T(verdict_names_charts_by_name),
-             OG_T(real_indexes_left_behind))
+             OG_T(real_indexes_left_behind), OG_T(kept_fields_cap_edge))

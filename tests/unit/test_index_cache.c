@@ -517,6 +517,93 @@ OG_TEST(lru_eviction)
     teardown(&fx);
 }
 
+/* Asks for `url` without waiting (every 50 ms, at most `tries` times) until it is no longer
+ * pending; the last verdict is left in `v`. */
+static void poll_settled(struct srv_index_cache *c, struct og_config *cfg, const char *url,
+                         int tries, struct og_index_verdict *v)
+{
+    for (int i = 0; i < tries; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, v, NULL, NULL), SRV_INDEX_READY);
+        if (v->state != OG_INDEX_STATE_PENDING || i + 1 == tries)
+            return;
+        og_index_verdict_cleanup(v);
+        usleep(50 * 1000);
+    }
+}
+
+/*
+ * A full cache whose every entry is fetching evicts nothing (the fetch thread still holds the
+ * entry): a lookup for another url answers unknown, "too many index fetches in flight", and
+ * the pinned entry gets its verdict once its fetch lands. Only then can it make room.
+ */
+OG_TEST(full_cache_never_evicts_a_fetching_entry)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 1, false);
+    struct srv_index_cache_stats st;
+    struct og_index_verdict v;
+    char held[256], other[256];
+
+    base_url(&fx, held, sizeof(held), "/delay/1500/oci-small");
+    base_url(&fx, other, sizeof(other), "/repo/http-small");
+    ASSERT_EQ(srv_index_cache_lookup(c, cfg, held, 0, &v, NULL, NULL), SRV_INDEX_READY);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_PENDING);
+    og_index_verdict_cleanup(&v);
+    /* The fetch of `held` is open (the server holds it 1.5 s): the one entry is pinned. */
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(srv_index_cache_lookup(c, cfg, other, 0, &v, NULL, NULL), SRV_INDEX_READY);
+        ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+        ASSERT(v.detail != NULL);
+        ASSERT_STR_EQ(v.detail, "too many index fetches in flight");
+        og_index_verdict_cleanup(&v);
+    }
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.evictions, 0);
+    ASSERT_EQ(st.entries, 1);
+    ASSERT_EQ(og_indexsrv_count(&fx.srv, "/repo/http-small/index.yaml"), 0);
+
+    /* The held fetch lands in its (still cached) entry. */
+    poll_settled(c, cfg, held, 200, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
+    og_index_verdict_cleanup(&v);
+
+    /* Delivered, it is no longer pinned: the other url now takes its place. */
+    lookup_wait(c, cfg, other, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_CLEAN);
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_get_stats(c, &st);
+    ASSERT_EQ(st.evictions, 1);
+    ASSERT_EQ(st.entries, 1);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
+/* An empty 200 is analyzed like any body: not a Helm index, rather than "fetch failed". */
+OG_TEST(empty_body_is_not_an_index)
+{
+    struct fixture fx;
+
+    setup(&fx);
+    struct og_config *cfg = test_config();
+    struct srv_index_cache *c = new_cache(&fx, 4, false);
+    struct og_index_verdict v;
+    char url[256];
+
+    base_url(&fx, url, sizeof(url), "/status/200");
+    lookup_wait(c, cfg, url, srv_index_now_ms() + 10000, &v);
+    ASSERT_EQ(v.state, OG_INDEX_STATE_UNKNOWN);
+    ASSERT(v.detail != NULL);
+    ASSERT_STR_CONTAINS(v.detail, "not a Helm index");
+    og_index_verdict_cleanup(&v);
+    srv_index_cache_free(c);
+    og_config_unref(cfg);
+    teardown(&fx);
+}
+
 OG_TEST(threshold_change_is_a_miss)
 {
     struct fixture fx;
@@ -566,13 +653,7 @@ OG_TEST(deadline_wakes_and_fetch_completes_later)
     ASSERT_EQ(st.timeouts, 1);
 
     /* The fetch goes on and lands for the next admission. */
-    for (int i = 0; i < 100; i++) {
-        ASSERT_EQ(srv_index_cache_lookup(c, cfg, url, 0, &v, NULL, NULL), SRV_INDEX_READY);
-        if (v.state != OG_INDEX_STATE_PENDING)
-            break;
-        og_index_verdict_cleanup(&v);
-        usleep(50 * 1000);
-    }
+    poll_settled(c, cfg, url, 100, &v);
     ASSERT_EQ(v.state, OG_INDEX_STATE_OCI);
     og_index_verdict_cleanup(&v);
     pthread_mutex_lock(&b.m);
@@ -1137,7 +1218,8 @@ OG_TEST(mixed_verdict_is_cached)
     teardown(&fx);
 }
 
-OG_TEST_MAIN(OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
+OG_TEST_MAIN(OG_T(full_cache_never_evicts_a_fetching_entry), OG_T(empty_body_is_not_an_index),
+             OG_T(miss_fetches_then_hits), OG_T(wake_null_gives_pending), OG_T(single_flight),
              OG_T(ttl_and_stale_while_revalidate), OG_T(failed_refresh_keeps_the_good_verdict),
              OG_T(negative_ttl), OG_T(guard_never_connects_to_refused_addresses),
              OG_T(lru_eviction), OG_T(threshold_change_is_a_miss),

@@ -139,8 +139,11 @@ OG_TEST(errors_end_the_analysis_early)
     memset(&s, 0, sizeof(s));
     og_diag_clear(&d);
     ASSERT_EQ(srv_index_stream_new(NULL, 0, &st), OG_OK);
-    while (off < sizeof(bad) - 1 && rc == OG_OK)
+    while (off < sizeof(bad) - 1 && rc == OG_OK) {
         rc = srv_index_stream_feed(st, bad + off++, 1);
+        /* The feed that ends the analysis says so, not only the next one. */
+        ASSERT_EQ(srv_index_stream_ended(st), rc != OG_OK);
+    }
     ASSERT_EQ(rc, OG_EPARSE);
     ASSERT(srv_index_stream_ended(st));
     /* Later bytes change nothing: the same error, and the transfer can stop. */

@@ -82,6 +82,10 @@ OG_TEST(string_utf8_edges)
         {"\xf5\xff", "\"\\ufffd\\ufffd\""},                       /* never in UTF-8 */
         {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},                     /* cut at the end */
         {"\xe2\x82z\xc3\xa9", "\"\\ufffd\\ufffdz\xc3\xa9\""},     /* cut, then more */
+        /* A later byte outside 80..BF ends the sequence (each byte then stands alone). */
+        {"\xe2\x82\xc0", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"\xf0\x90\x80\xc0", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+        {"\xe2\x82\xbf", "\"\xe2\x82\xbf\""}, /* U+20BF: BF is still a continuation */
     };
     struct og_buf b;
 
@@ -303,8 +307,19 @@ OG_TEST(writer_refuses_misuse)
     for (int i = 0; i < OG_JSON_MAX_DEPTH; i++)
         og_json_array_begin(&w);
     ASSERT_EQ(w.rc, OG_OK);
-    og_json_array_begin(&w); /* one level too deep */
+    og_json_array_begin(&w); /* one level too deep: refused at once */
+    ASSERT_EQ(w.rc, OG_EINVAL);
     ASSERT_EQ(og_json_finish(&w), OG_EINVAL);
+
+    /* Exactly the limit opens and closes cleanly. */
+    og_buf_reset(&b);
+    og_json_init(&w, &b);
+    for (int i = 0; i < OG_JSON_MAX_DEPTH; i++)
+        og_json_array_begin(&w);
+    for (int i = 0; i < OG_JSON_MAX_DEPTH; i++)
+        og_json_array_end(&w);
+    ASSERT_EQ(og_json_finish(&w), OG_OK);
+    ASSERT_EQ(b.len, 2 * OG_JSON_MAX_DEPTH);
     og_buf_cleanup(&b);
 
     /* The cap: the first OG_ETOOBIG sticks too. */

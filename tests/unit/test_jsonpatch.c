@@ -115,4 +115,24 @@ OG_TEST(pointer_escape)
     og_buf_cleanup(&out);
 }
 
-OG_TEST_MAIN(OG_T(apply_table), OG_T(build_against_document), OG_T(pointer_escape))
+/* og_patch_push refuses a path that is no JSON Pointer, and a value that does not fit the op. */
+OG_TEST(push_refuses_misuse)
+{
+    struct og_patch *p = NULL;
+
+    ASSERT_EQ(og_patch_new(&p), OG_OK);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, "spec/type", "\"oci\""), OG_EINVAL);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, "", "\"oci\""), OG_EINVAL);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, NULL, "\"oci\""), OG_EINVAL);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, "/spec/type", NULL), OG_EINVAL);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_REPLACE, "/spec/type", NULL), OG_EINVAL);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_REMOVE, "/spec/type", "1"), OG_EINVAL);
+    ASSERT_EQ(og_patch_count(p), 0);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_REMOVE, "/spec/passCredentials", NULL), OG_OK);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, "/spec/type", "\"oci\""), OG_OK);
+    ASSERT_EQ(og_patch_count(p), 2);
+    og_patch_free(p);
+}
+
+OG_TEST_MAIN(OG_T(apply_table), OG_T(build_against_document), OG_T(pointer_escape),
+             OG_T(push_refuses_misuse))

@@ -72,6 +72,11 @@ OG_TEST(metrics_count_and_show)
                "ocigate_admission_duration_seconds_bucket{endpoint=\"mutate\",le=\"0.0001\"}"));
     ASSERT(sample(after, "ocigate_http_responses_total{code=\"2xx\"}") >= 1);
     ASSERT(sample(after, "ocigate_http_responses_total{code=\"5xx\"}") >= 1);
+    /* 2xx, 4xx and 5xx are shown even at zero (nothing here sent a 4xx); 1xx and 3xx not. */
+    ASSERT_EQ(sample(before, "ocigate_http_responses_total{code=\"4xx\"}"), 0);
+    ASSERT_EQ(sample(after, "ocigate_http_responses_total{code=\"4xx\"}"), 0);
+    ASSERT_EQ(sample(after, "ocigate_http_responses_total{code=\"3xx\"}"), -1);
+    ASSERT_EQ(sample(after, "ocigate_http_responses_total{code=\"1xx\"}"), -1);
     ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"oci\"}"), 1);
     ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"mixed\"}"), 1);
     ASSERT_EQ(sample(after, "ocigate_index_fetches_total{result=\"not_modified\"}"), 1);

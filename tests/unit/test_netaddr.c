@@ -198,6 +198,41 @@ OG_TEST(format_round_trip)
     ASSERT_STR_EQ(og_netaddr_format(&a, tiny, sizeof(tiny)), "10.");
 }
 
+/*
+ * NAT64 (64:ff9b::/96) carries an IPv4 address in its last 4 bytes: just inside the /96 the
+ * embedded address decides (8.8.8.8 passes); one bit outside it the low bytes are not an IPv4
+ * address, and the address falls in ::/8 (reserved), whatever they hold.
+ */
+OG_TEST(nat64_prefix_edges)
+{
+    static const struct {
+        const char *addr;
+        const char *range; /* NULL: allowed */
+    } rows[] = {
+        {"64:ff9b::7f00:1", "loopback"},        /* inside + 127.0.0.1 */
+        {"64:ff9b::a00:1", "private"},          /* inside + 10.0.0.1 */
+        {"64:ff9b::808:808", NULL},             /* inside + 8.8.8.8 */
+        {"64:ff9b::1:7f00:1", "reserved"},      /* byte 11 = 1: just outside */
+        {"64:ff9b::1:808:808", "reserved"},     /* not 8.8.8.8 */
+        {"64:ff9b::100:0:808:808", "reserved"}, /* byte 10 */
+        {"64:ff9b:0:0:1::808:808", "reserved"}, /* byte 9 */
+        {"64:ff9b:0:1::808:808", "reserved"},   /* byte 7 */
+        {"64:ff9b:8000::808:808", "reserved"},  /* byte 4, not the /48 local-use */
+        {"64:ff9a::808:808", "reserved"},       /* byte 3 */
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct og_ipaddr a;
+        const char *name;
+
+        ASSERT_EQ(og_netaddr_parse(rows[i].addr, &a), OG_OK);
+        name = og_netaddr_forbidden(&a);
+        if (rows[i].range == NULL ? name != NULL : name == NULL || strcmp(name, rows[i].range) != 0)
+            OG_FAIL_("%s: got range '%s', want '%s'", rows[i].addr, name ? name : "(none)",
+                     rows[i].range ? rows[i].range : "(none)");
+    }
+}
+
 OG_TEST_MAIN(OG_T(forbidden_ranges), OG_T(public_addresses), OG_T(site_local_is_forbidden),
-             OG_T(parse_rejects_non_numeric), OG_T(cidr_match_table), OG_T(cidr_parse_errors),
-             OG_T(format_round_trip))
+             OG_T(nat64_prefix_edges), OG_T(parse_rejects_non_numeric), OG_T(cidr_match_table),
+             OG_T(cidr_parse_errors), OG_T(format_round_trip))

@@ -1289,6 +1289,228 @@ OG_TEST(ratchet_index_verdicts)
     og_config_unref(cfg);
 }
 
+/*
+ * A built-in migration switched off in the config no longer fires: the bitnami url is then
+ * left to the index (no static rule, no patch), where the default config patches it.
+ */
+OG_TEST(disabled_migration_does_not_fire)
+{
+    static const char *const yamls[] = {
+        "mode: mutate\n",
+        "mode: mutate\nmigrations: [{from: \"https://charts.bitnami.com/bitnami\", enabled: "
+        "false}]\n",
+        /* The row matches as og_url_normalize() does: case and a trailing slash. */
+        "mode: mutate\nmigrations: [{from: \"HTTPS://Charts.Bitnami.com/bitnami/\", enabled: "
+        "false}]\n",
+    };
+    static const bool fires[] = {true, false, false};
+
+    for (size_t i = 0; i < sizeof(yamls) / sizeof(yamls[0]); i++) {
+        struct og_config *cfg = config_yaml(yamls[i]);
+        struct eval e;
+
+        fprintf(stderr, "  case %zu\n", i);
+        eval_spec(cfg, "{\"url\":\"https://charts.bitnami.com/bitnami\"}", OG_ENDPOINT_MUTATE, NULL,
+                  &e);
+        ASSERT_EQ(e.d.allowed, 1);
+        if (fires[i]) {
+            ASSERT_EQ(e.d.rule, OG_RULE_KNOWN_MIGRATION);
+            ASSERT(e.d.patch != NULL);
+            ASSERT(e.d.index_url == NULL);
+        } else {
+            ASSERT_EQ(e.d.rule, OG_RULE_NONE);
+            ASSERT(e.d.patch == NULL);
+            ASSERT_EQ(e.d.n_warnings, 0);
+            /* Left to the index, under the url it fetches. */
+            ASSERT_STR_EQ(e.d.index_url, "https://charts.bitnami.com/bitnami");
+        }
+        eval_done(&e);
+        og_config_unref(cfg);
+    }
+}
+
+/* Only a mapping is a secret reference: null, a string, a list or a number are not. */
+OG_TEST(secret_ref_must_be_a_mapping)
+{
+    static const struct {
+        const char *ref;
+        bool warns;
+    } cases[] = {
+        {"{\"name\":\"creds\"}", true},
+        {"{}", true},
+        {"null", false},
+        {"\"creds\"", false},
+        {"[]", false},
+        {"1", false},
+        {"true", false},
+        {"\"{\"", false},
+    };
+    struct og_config *cfg = config(OG_MODE_MUTATE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[256];
+        bool warned = false;
+        struct eval e;
+
+        fprintf(stderr, "  secretRef %s\n", cases[i].ref);
+        snprintf(spec, sizeof(spec), "{\"url\":\"oci://ghcr.io/o/c\",\"secretRef\":%s}",
+                 cases[i].ref);
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        /* The fix is made either way; only the secret's warning depends on the field. */
+        ASSERT_EQ(e.d.rule, OG_RULE_OCI_URL_HTTP_TYPE);
+        ASSERT(e.d.patch != NULL);
+        for (size_t w = 0; w < e.d.n_warnings; w++)
+            warned |= strstr(e.d.warnings[w], "check spec.secretRef") != NULL;
+        ASSERT_EQ(warned, cases[i].warns);
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
+/*
+ * The most warnings one decision makes: the problem, the fix, the ratchet and an ignored
+ * opt-out annotation, which is exactly the cap (4); each is one line of at most 120 runes and
+ * all of them together far under the apiserver's 4096.
+ */
+OG_TEST(warnings_reach_the_cap_exactly)
+{
+    struct og_config *cfg = config_yaml("mode: enforce\n");
+    struct og_buf b;
+    struct og_review *rv = NULL;
+    struct og_decision d;
+    size_t total = 0;
+    static const char *const want[] = {"moved its charts to OCI", "ocigate: fix: set spec.type",
+                                       "(ratchet)", "ocigate.io/mode ignored"};
+
+    og_buf_init(&b, 1u << 16);
+    ASSERT_EQ(og_buf_append_cstr(
+                  &b,
+                  "{\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"source.toolkit.fluxcd.io\","
+                  "\"version\":\"v1\",\"kind\":\"HelmRepository\"},\"namespace\":\"apps\","
+                  "\"operation\":\"UPDATE\",\"userInfo\":{\"username\":\"alice\"},"
+                  "\"object\":{\"metadata\":{\"name\":\"r\",\"annotations\":"
+                  "{\"ocigate.io/mode\":\"audit\"}},\"spec\":{\"url\":"
+                  "\"https://charts.bitnami.com/bitnami\"}},\"oldObject\":{\"metadata\":"
+                  "{\"name\":\"r\"},\"spec\":{\"url\":\"https://charts.bitnami.com/bitnami\"}}"
+                  "}}"),
+              OG_OK);
+    ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, NULL), OG_OK);
+    ASSERT_EQ(eval_review(cfg, rv, OG_ENDPOINT_MUTATE, NULL, &d), OG_OK);
+    ASSERT_EQ(d.allowed, 1);
+    ASSERT(d.ratcheted);
+    ASSERT_EQ(d.n_warnings, 4);
+    for (size_t w = 0; w < d.n_warnings; w++) {
+        size_t runes = 0;
+
+        ASSERT_STR_CONTAINS(d.warnings[w], want[w]);
+        for (const char *p = d.warnings[w]; *p; p++)
+            runes += ((unsigned char)*p & 0xC0) != 0x80;
+        ASSERT(runes <= 120);
+        total += runes;
+    }
+    ASSERT(total <= 4096);
+    og_decision_cleanup(&d);
+    og_review_free(rv);
+    og_buf_cleanup(&b);
+    og_config_unref(cfg);
+}
+
+/*
+ * A warning of exactly 120 runes is kept whole; one of 121 is cut to 117 and "...". The
+ * warning is "ocigate: " and the problem, which the decision also holds uncut.
+ */
+OG_TEST(warning_length_edge)
+{
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+    bool saw120 = false, saw121 = false;
+
+    for (size_t pad = 1; pad < 80; pad++) {
+        char spec[512], url[256], full[1024];
+        struct eval e;
+        size_t n;
+
+        memset(url, 'a', pad);
+        url[pad] = '\0';
+        snprintf(spec, sizeof(spec), "{\"url\":\"oci://ghcr.io/%s\"}", url);
+        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT(e.d.n_warnings >= 1);
+        n = (size_t)snprintf(full, sizeof(full), "ocigate: %s", e.d.problem);
+        if (n <= 120) {
+            ASSERT_STR_EQ(e.d.warnings[0], full);
+        } else {
+            ASSERT_EQ(strlen(e.d.warnings[0]), 120);
+            ASSERT(memcmp(e.d.warnings[0], full, 117) == 0);
+            ASSERT_STR_EQ(e.d.warnings[0] + 117, "...");
+        }
+        saw120 |= n == 120;
+        saw121 |= n == 121;
+        eval_done(&e);
+    }
+    ASSERT(saw120 && saw121);
+    og_config_unref(cfg);
+}
+
+/*
+ * User strings that look like numbers (here label values, which the guidance carries over to
+ * the suggested OCIRepository) stay strings: double-quoted in the YAML of the message.
+ */
+OG_TEST(guidance_quotes_number_like_strings)
+{
+    static const struct {
+        const char *value;
+        const char *line;
+    } cases[] = {
+        {"-1", "team: \"-1\"\n"},     {"-0x1f", "team: \"-0x1f\"\n"}, {"-.5", "team: \"-.5\"\n"},
+        {"-inf", "team: \"-inf\"\n"}, {"-x", "team: -x\n"},           {"a", "team: a\n"},
+    };
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *body = review_json("admission.k8s.io/v1", "CREATE", "v1",
+                                 "{\"url\":\"https://charts.bitnami.com/bitnami\"}");
+        char *at = strstr(body, "\"team\":\"a\"");
+        struct og_buf b;
+        struct eval e;
+
+        fprintf(stderr, "  label %s\n", cases[i].value);
+        ASSERT(at != NULL);
+        og_buf_init(&b, 1u << 20);
+        ASSERT_EQ(og_buf_appendf(&b, "%.*s\"team\":\"%s\"%s", (int)(at - body), body,
+                                 cases[i].value, at + strlen("\"team\":\"a\"")),
+                  OG_OK);
+        free(body);
+        ASSERT_EQ(og_review_decode(b.ptr, b.len, &e.rv, NULL), OG_OK);
+        ASSERT_EQ(eval_review(cfg, e.rv, OG_ENDPOINT_MUTATE, NULL, &e.d), OG_OK);
+        ASSERT_EQ(e.d.allowed, 0);
+        ASSERT_STR_CONTAINS(e.d.message, cases[i].line);
+        eval_done(&e);
+        og_buf_cleanup(&b);
+    }
+    og_config_unref(cfg);
+}
+
+/* The suggested OCIRepository carries secretRef, timeout, ... only when they hold a value. */
+OG_TEST(guidance_carries_only_set_fields)
+{
+    struct og_config *cfg = config(OG_MODE_ENFORCE);
+    struct eval e;
+    const char *oci;
+
+    eval_spec(cfg,
+              "{\"url\":\"https://charts.bitnami.com/bitnami\",\"secretRef\":null,"
+              "\"timeout\":\"60s\",\"suspend\":null,\"insecure\":false}",
+              OG_ENDPOINT_MUTATE, NULL, &e);
+    ASSERT_EQ(e.d.allowed, 0);
+    oci = strstr(e.d.message, "kind: OCIRepository");
+    ASSERT(oci != NULL);
+    ASSERT_STR_CONTAINS(oci, "timeout: 60s\n");
+    ASSERT_STR_CONTAINS(oci, "insecure: false\n");
+    ASSERT(strstr(oci, "secretRef") == NULL);
+    ASSERT(strstr(oci, "suspend") == NULL);
+    eval_done(&e);
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
@@ -1297,4 +1519,7 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
              OG_T(eval_index_completes_once), OG_T(urls_compare_normalized),
              OG_T(ratchet_decision_table), OG_T(ratchet_per_namespace),
-             OG_T(ratchet_index_verdicts), OG_T(index_mixed))
+             OG_T(ratchet_index_verdicts), OG_T(index_mixed),
+             OG_T(disabled_migration_does_not_fire), OG_T(secret_ref_must_be_a_mapping),
+             OG_T(warnings_reach_the_cap_exactly), OG_T(warning_length_edge),
+             OG_T(guidance_quotes_number_like_strings), OG_T(guidance_carries_only_set_fields))

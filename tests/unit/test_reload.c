@@ -212,6 +212,40 @@ OG_TEST(reload_on_request_and_file_change)
     remove_dir(dir);
 }
 
+/*
+ * The directory goes away (the watch is lost) and comes back with a new file: the watcher
+ * retries on its own (every second) and picks the file up, without a request.
+ */
+OG_TEST(reload_rewatches_a_directory_that_comes_back)
+{
+    struct srv_config_flags flags = {0};
+    struct srv_reload *r = NULL;
+    struct og_config *cfg = NULL;
+    struct og_diag diag;
+    char path[128], dir[64];
+    bool back = false;
+
+    setup(dir);
+    snprintf(path, sizeof(path), "%s/config.yaml", dir);
+    write_file(path, "mode: mutate\n");
+    flags.path = path;
+    ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
+    srv_snapshot_init(cfg);
+    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    remove_dir(dir);
+    sleep_ms(300);
+    ASSERT_EQ(mkdir(dir, 0700), 0);
+    write_file(path, "mode: enforce\n");
+    for (int i = 0; i < 500 && !back; i++) {
+        back = current_mode() == OG_MODE_ENFORCE;
+        sleep_ms(10);
+    }
+    ASSERT(back);
+    srv_reload_stop(r);
+    srv_snapshot_cleanup();
+    remove_dir(dir);
+}
+
 /* The layout a ConfigMap volume has, and the way kubelet publishes a new version. */
 OG_TEST(reload_on_configmap_symlink_swap)
 {
@@ -361,6 +395,7 @@ OG_TEST(start_fails_without_directory)
     srv_reload_stop(NULL);
 }
 
-OG_TEST_MAIN(OG_T(build_precedence), OG_T(reload_on_request_and_file_change),
-             OG_T(reload_on_configmap_symlink_swap), OG_T(reload_keeps_flag_precedence),
-             OG_T(reload_under_readers), OG_T(start_fails_without_directory))
+OG_TEST_MAIN(OG_T(build_precedence), OG_T(reload_rewatches_a_directory_that_comes_back),
+             OG_T(reload_on_request_and_file_change), OG_T(reload_on_configmap_symlink_swap),
+             OG_T(reload_keeps_flag_precedence), OG_T(reload_under_readers),
+             OG_T(start_fails_without_directory))

@@ -19,6 +19,11 @@ OG_TEST(decode_bad_input)
         {"[1 2]", "malformed JSON"},
         {"{\"a\":\"\\x\"}", "malformed JSON"},
         {"{\"a\":tru}", "malformed JSON"},
+        /* Each literal to its last letter. */
+        {"{\"a\":trux}", "malformed JSON"},
+        {"{\"a\":falsy}", "malformed JSON"},
+        {"{\"a\":nulL}", "malformed JSON"},
+        {"{\"request\":{\"uid\":\"x\",\"dryRun\":truE}}", "malformed JSON"},
         {"{}", "has no request"},
         {"{\"request\":null}", "has no request"},
         {"{\"request\":{}}", "has no uid"},
@@ -217,6 +222,41 @@ OG_TEST(decode_deep_nesting)
     ASSERT_EQ(og_review_decode(b.ptr, b.len, &rv, &diag), OG_EPARSE);
     ASSERT_STR_CONTAINS(diag.msg, "malformed JSON");
     og_buf_cleanup(&b);
+}
+
+/*
+ * The same at the edge: the two objects around `object` and `object` itself are three levels,
+ * so 997 arrays inside it make exactly 1000 (accepted) and 998 make 1001 (refused).
+ */
+static enum og_err decode_nested(int arrays, struct og_diag *diag)
+{
+    struct og_buf b;
+    struct og_review *rv = NULL;
+    enum og_err rc;
+
+    og_buf_init(&b, 1u << 20);
+    rc = og_buf_append_cstr(&b, "{\"request\":{\"uid\":\"x\",\"object\":{\"a\":");
+    for (int i = 0; rc == OG_OK && i < arrays; i++)
+        rc = og_buf_append(&b, "[", 1);
+    for (int i = 0; rc == OG_OK && i < arrays; i++)
+        rc = og_buf_append(&b, "]", 1);
+    if (rc == OG_OK)
+        rc = og_buf_append_cstr(&b, "}}}");
+    og_diag_clear(diag);
+    if (rc == OG_OK)
+        rc = og_review_decode(b.ptr, b.len, &rv, diag);
+    og_review_free(rv);
+    og_buf_cleanup(&b);
+    return rc;
+}
+
+OG_TEST(decode_nesting_limit_edge)
+{
+    struct og_diag diag;
+
+    ASSERT_EQ(decode_nested(997, &diag), OG_OK);
+    ASSERT_EQ(decode_nested(998, &diag), OG_EPARSE);
+    ASSERT_STR_CONTAINS(diag.msg, "nesting too deep");
 }
 
 OG_TEST(decode_respects_length)
@@ -421,6 +461,7 @@ OG_TEST(encode_denial_patch_warnings)
 }
 
 OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unescapes_strings),
-             OG_T(decode_deep_nesting), OG_T(decode_respects_length),
-             OG_T(decode_refuses_uids_it_cannot_echo), OG_T(encode_echoes_uid_exactly),
-             OG_T(captured_requests), OG_T(encode_denial_patch_warnings))
+             OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
+             OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
+             OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
+             OG_T(encode_denial_patch_warnings))

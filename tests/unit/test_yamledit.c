@@ -231,6 +231,10 @@ OG_TEST(set_keeps_or_changes_quoting)
     expect("spec:\n  a: \"x\"\n", SET, "a", NULL, "q\"\\\x01\xc2\x85",
            "spec:\n  a: \"q\\\"\\\\\\x01\\x85\"\n");
     expect("spec:\n  a: \"x\"\n", SET, "a", NULL, "caf\xc3\xa9", "spec:\n  a: \"caf\xc3\xa9\"\n");
+    /* A value that starts like a document marker is quoted, "..." as well as "---". */
+    expect("spec:\n  a: x\n", SET, "a", NULL, "---x", "spec:\n  a: \"---x\"\n");
+    expect("spec:\n  a: x\n", SET, "a", NULL, "...", "spec:\n  a: \"...\"\n");
+    expect("spec:\n  a: x\n", SET, "a", NULL, "..x", "spec:\n  a: ..x\n");
     /* In flow, flow indicators need quotes. */
     expect("spec: {a: x, b: y}\n", SET, "a", NULL, "p,q", "spec: {a: \"p,q\", b: y}\n");
 }
