@@ -231,7 +231,7 @@ OG_TEST(reload_rewatches_a_directory_that_comes_back)
     flags.path = path;
     ASSERT_EQ(srv_config_build(&flags, &cfg, &diag), OG_OK);
     srv_snapshot_init(cfg);
-    ASSERT_EQ(srv_reload_start(&flags, &r), OG_OK);
+    ASSERT_EQ(srv_reload_start(&flags, NULL, &r), OG_OK);
     remove_dir(dir);
     sleep_ms(300);
     ASSERT_EQ(mkdir(dir, 0700), 0);
