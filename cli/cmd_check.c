@@ -148,6 +148,7 @@ static enum og_err format_text(const struct report *r, struct og_buf *out)
 
     for (size_t i = 0; rc == OG_OK && i < r->n_findings; i++) {
         const struct finding *f = &r->findings[i];
+        size_t start = out->len;
 
         rc = og_buf_appendf(out, "%s:%u:%u: %s: [%s] %s %s/%s", cli_input_name(f->file), f->line,
                             f->column, level(f), og_rule_name(f->rule), f->kind,
@@ -159,7 +160,7 @@ static enum og_err format_text(const struct report *r, struct og_buf *out)
         if (rc == OG_OK && f->fix_url != NULL)
             rc = og_buf_appendf(out, "; fix: spec.type: oci, spec.url: %s", f->fix_url);
         if (rc == OG_OK)
-            rc = og_buf_append(out, "\n", 1);
+            rc = cli_line_end(out, start);
     }
     if (rc == OG_OK)
         rc = og_buf_appendf(out,

@@ -121,17 +121,19 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
                 rc = OG_OK;
             } else if (rc == OG_OK) {
                 fixed_here++;
-                fprintf(stderr, "%s:%u:%u: %s HelmRepository %s/%s: spec.type: oci, spec.url: %s\n",
-                        name, mo->root->start.line, mo->root->start.column,
-                        o->dry_run ? "would fix" : "fixing", mo->ns.ptr != NULL ? mo->ns.ptr : "",
-                        mo->name.ptr != NULL ? mo->name.ptr : "", d.suggested_url);
+                cli_eprintf("%s:%u:%u: %s HelmRepository %s/%s: spec.type: oci, spec.url: %s", name,
+                            mo->root->start.line, mo->root->start.column,
+                            o->dry_run ? "would fix" : "fixing",
+                            mo->ns.ptr != NULL ? mo->ns.ptr : "",
+                            mo->name.ptr != NULL ? mo->name.ptr : "", d.suggested_url);
             }
         } else if (cli_decision_fails(&d)) {
             left_here++;
-            fprintf(stderr, "%s:%u:%u: error: [%s] %s %s/%s: %s (no automatic fix)\n", name,
-                    mo->root->start.line, mo->root->start.column, og_rule_name(d.rule),
-                    mo->kind.ptr, mo->ns.ptr != NULL ? mo->ns.ptr : "",
-                    mo->name.ptr != NULL ? mo->name.ptr : "", d.problem != NULL ? d.problem : "");
+            cli_eprintf("%s:%u:%u: error: [%s] %s %s/%s: %s (no automatic fix)", name,
+                        mo->root->start.line, mo->root->start.column, og_rule_name(d.rule),
+                        mo->kind.ptr, mo->ns.ptr != NULL ? mo->ns.ptr : "",
+                        mo->name.ptr != NULL ? mo->name.ptr : "",
+                        d.problem != NULL ? d.problem : "");
         }
         og_decision_cleanup(&d);
     }

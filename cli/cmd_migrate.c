@@ -167,25 +167,32 @@ static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *ou
 
     for (size_t i = 0; rc == OG_OK && i < p->n_repos; i++) {
         const struct og_migrate_repo *r = &p->repos[i];
-        size_t n = 0;
+        size_t n = 0, start = 0;
         const struct og_migrate_release **rel = releases_of(p, i, &n);
 
         if (rel == NULL)
             return OG_ENOMEM;
-        rc = og_buf_appendf(out, "  %s:%u:%u: HelmRepository %s/%s [%s] -> %s: %zu release%s\n",
+        start = out->len;
+        rc = og_buf_appendf(out, "  %s:%u:%u: HelmRepository %s/%s [%s] -> %s: %zu release%s",
                             r->at.file, r->at.line, r->at.column, r->at.ns, r->at.name,
                             og_rule_name(r->rule), r->oci_base, r->n_releases,
                             plural(r->n_releases));
+        if (rc == OG_OK)
+            rc = cli_line_end(out, start);
         for (size_t k = 0; rc == OG_OK && k < n; k++) {
             const struct og_migrate_where *w = &rel[k]->at;
             bool first = k == 0 || strcmp(rel[k - 1]->at.ns, w->ns) != 0;
             bool last = k + 1 == n || strcmp(rel[k + 1]->at.ns, w->ns) != 0;
 
-            if (first)
+            if (first) {
+                start = out->len;
                 rc =
                     og_buf_appendf(out, "    in %s: ", w->ns[0] != '\0' ? w->ns : "(no namespace)");
+            }
             if (rc == OG_OK)
-                rc = og_buf_appendf(out, "%s%s", w->name, last ? "\n" : ", ");
+                rc = og_buf_appendf(out, "%s%s", w->name, last ? "" : ", ");
+            if (rc == OG_OK && last)
+                rc = cli_line_end(out, start);
         }
         free(rel);
     }
@@ -215,17 +222,23 @@ static enum og_err text_batches(const struct run *run, const struct og_migrate_p
                             plural(bt->n_releases));
         for (size_t i = 0; rc == OG_OK && i < bt->n_sources; i++) {
             const struct og_migrate_source *s = &p->sources[bt->first_source + i];
+            size_t start = out->len;
 
-            rc = og_buf_appendf(out, "  OCIRepository %s/%s: %s, ref.%s %s\n", s->ns, s->name,
-                                s->url, s->tag ? "tag" : "semver", s->ref);
+            rc = og_buf_appendf(out, "  OCIRepository %s/%s: %s, ref.%s %s", s->ns, s->name, s->url,
+                                s->tag ? "tag" : "semver", s->ref);
+            if (rc == OG_OK)
+                rc = cli_line_end(out, start);
         }
         for (size_t i = 0; rc == OG_OK && i < bt->n_releases; i++) {
             const struct og_migrate_release *rel = &p->releases[bt->first_release + i];
             const struct og_migrate_source *s = &p->sources[rel->source];
+            size_t start = out->len;
 
-            rc = og_buf_appendf(out, "  HelmRelease %s/%s (%s:%u:%u) -> OCIRepository %s/%s\n",
+            rc = og_buf_appendf(out, "  HelmRelease %s/%s (%s:%u:%u) -> OCIRepository %s/%s",
                                 rel->at.ns, rel->at.name, rel->at.file, rel->at.line,
                                 rel->at.column, s->ns, s->name);
+            if (rc == OG_OK)
+                rc = cli_line_end(out, start);
         }
     }
     return rc;
@@ -241,11 +254,14 @@ static enum og_err text_issues(const struct og_migrate_plan *p, bool migrated, s
     rc = og_buf_appendf(out, "ocigate migrate: %s\n", migrated ? "notes" : "not migrated");
     for (size_t i = 0; rc == OG_OK && i < p->n_issues; i++) {
         const struct og_migrate_issue *is = &p->issues[i];
+        size_t start = out->len;
 
         if (is->migrated != migrated)
             continue;
-        rc = og_buf_appendf(out, "  %s:%u:%u: %s %s/%s: %s\n", is->at.file, is->at.line,
+        rc = og_buf_appendf(out, "  %s:%u:%u: %s %s/%s: %s", is->at.file, is->at.line,
                             is->at.column, is->at.kind, is->at.ns, is->at.name, is->text);
+        if (rc == OG_OK)
+            rc = cli_line_end(out, start);
     }
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "ocigate/buf.h"
 #include "ocigate/migrate.h"
+#include "ocigate/str.h"
 
 /* Largest --max-bytes: the manifest reader's offsets and counts stay far from any limit. */
 #define MAX_BYTES_CEILING (1ull << 30)
@@ -271,9 +273,33 @@ void cli_options_cleanup(struct cli_options *o)
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg)
 {
     if (line > 0)
-        fprintf(stderr, "%s:%u:%u: error: %s\n", name, line, column, msg);
+        cli_eprintf("%s:%u:%u: error: %s", name, line, column, msg);
     else
-        fprintf(stderr, "%s: error: %s\n", name, msg);
+        cli_eprintf("%s: error: %s", name, msg);
+}
+
+void cli_eprintf(const char *fmt, ...)
+{
+    char line[4096];
+    size_t len;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    len = og_str_sanitize_line(line, strlen(line));
+    line[len] = '\n'; /* len < sizeof(line): vsnprintf left room for its NUL */
+    (void)fwrite(line, 1, len + 1, stderr);
+}
+
+enum og_err cli_line_end(struct og_buf *out, size_t start)
+{
+    if (out->len > start)
+        out->len = start + og_str_sanitize_line(out->ptr + start, out->len - start);
+    return og_buf_append(out, "\n", 1);
 }
 
 static enum og_err add_input(struct cli_inputs *in, const char *path, const char *error)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ocigate/buf.h"
 #include "ocigate/config.h"
 #include "ocigate/err.h"
 #include "ocigate/manifest.h"
@@ -118,6 +119,19 @@ OG_NODISCARD enum og_err cli_load(const struct cli_options *o, const struct cli_
 
 /** Prints an input's error to stderr: "name:line:column: error: msg" (no position: "name: ..."). */
 void cli_report_error(const char *name, unsigned line, unsigned column, const char *msg);
+
+/*
+ * Text output that carries manifest data (names, urls, paths, parser messages) is made of
+ * lines that og_str_sanitize_line() has cleaned: a name holding LF, ESC or bytes that are not
+ * UTF-8 can neither start a line of its own in a CI log (where "::" lines are commands) nor
+ * send a terminal escape sequence.
+ */
+
+/** Prints one formatted line to stderr, cleaned and cut at 4 KiB, then "\n". */
+void cli_eprintf(const char *fmt, ...) OG_PRINTF(1, 2);
+
+/** Cleans the line that started at byte `start` of `out` in place and ends it with "\n". */
+OG_NODISCARD enum og_err cli_line_end(struct og_buf *out, size_t start);
 
 /** The display name of an input: "<stdin>" for "-", else the path. */
 const char *cli_input_name(const char *path);

@@ -335,36 +335,6 @@ static size_t runes(const char *s, size_t len)
 }
 
 /*
- * Rewrites `s` in place as text the apiserver accepts in a warning header: valid UTF-8 with
- * no control character (Go's unicode.IsControl: C0, DEL and C1). Controls become spaces,
- * bytes that are not valid UTF-8 become '?'. The result is never longer; returns its length
- * (and NUL-terminates it).
- */
-static size_t sanitize_utf8(char *s, size_t len)
-{
-    size_t i = 0, o = 0;
-
-    while (i < len) {
-        uint32_t cp = 0;
-        size_t n = og_utf8_char((struct og_str){s, len}, i, &cp);
-
-        if (n == 0) {
-            s[o++] = '?';
-            i++;
-        } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
-            s[o++] = ' ';
-            i += n;
-        } else {
-            memmove(s + o, s + i, n);
-            o += n;
-            i += n;
-        }
-    }
-    s[o] = '\0';
-    return o;
-}
-
-/*
  * Adds a warning: control characters replaced by spaces, cut to WARNING_MAX_RUNES on a
  * character boundary (with "..."), duplicates and any past WARNINGS_MAX dropped.
  */
@@ -382,7 +352,7 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return OG_EINVAL;
-    len = sanitize_utf8(line, strlen(line));
+    len = og_str_sanitize_line(line, strlen(line));
     if (runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
 

@@ -148,3 +148,27 @@ void og_str_line_column(struct og_str s, size_t off, unsigned *line, unsigned *c
         }
     }
 }
+
+size_t og_str_sanitize_line(char *s, size_t len)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        uint32_t cp = 0;
+        size_t n = og_utf8_char((struct og_str){s, len}, i, &cp);
+
+        if (n == 0) {
+            s[o++] = '?';
+            i++;
+        } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            s[o++] = ' ';
+            i += n;
+        } else {
+            memmove(s + o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    s[o] = '\0';
+    return o;
+}

@@ -293,4 +293,43 @@ def test_online_index_analysis():
         srv.wait()
 
 
+# A name is manifest data: LF, ESC, C1 or bytes that are not UTF-8 in it must neither start a
+# line of their own in a CI log (where "::error::" lines are commands) nor reach a terminal.
+HOSTILE = (b'apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n'
+           b'  name: "x\\n::error::owned\\e[31m\\x9b\\u202e"\n  namespace: "ns\\r\\a"\n'
+           b'spec:\n  url: https://charts.bitnami.com/bitnami\n  interval: 1h\n')
+
+
+def plain_lines(text, what):
+    for line in text.splitlines():
+        check(not line.startswith("::"), what + ": a name started a line", line)
+        check(all(c in "\t" or (ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F) for c in line),
+              what + ": a control character reached the output", repr(line))
+
+
+def test_names_cannot_inject_lines_or_escapes():
+    rc, out, err = ocigate("check", "-", stdin=HOSTILE)
+    eq(rc, 1, "exit status")
+    check("x ::error::owned" in out, "the name is printed, cleaned", out)
+    plain_lines(out + err, "check")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "repo.yaml")
+        with open(path, "wb") as f:
+            f.write(HOSTILE)
+        rc, out, err = ocigate("fix", "--dry-run", path)
+        eq(rc, 0, "fix exit status")
+        check("x ::error::owned" in err, "fix names the object, cleaned", err)
+        plain_lines(err, "fix")
+        release = (b"---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+                   b'  name: "r\\n::warning::y\\e]0;t\\a"\n  namespace: "ns\\r\\a"\nspec:\n'
+                   b"  interval: 1h\n  chart:\n    spec:\n      chart: redis\n"
+                   b"      sourceRef:\n        kind: HelmRepository\n"
+                   b'        name: "x\\n::error::owned\\e[31m\\x9b\\u202e"\n')
+        with open(path, "ab") as f:
+            f.write(release)
+        rc, out, err = ocigate("migrate", path)
+        check("r ::warning::y" in err, "migrate names the release, cleaned", err)
+        plain_lines(err, "migrate")
+
+
 run(globals())

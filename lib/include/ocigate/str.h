@@ -61,6 +61,16 @@ char *og_str_dup(struct og_str s);
 size_t og_utf8_char(struct og_str s, size_t off, uint32_t *cp);
 
 /**
+ * Rewrites `s` (`len` bytes, room for one more) in place as one line of plain text: valid
+ * UTF-8 with no control character (Go's unicode.IsControl: C0 including LF and ESC, DEL, C1).
+ * Controls become spaces, bytes that are not valid UTF-8 become '?'. The result is never
+ * longer; returns its length and NUL-terminates it. Apiserver warnings and every line of text
+ * the CLI prints from manifest data go through it (a name cannot start a line of its own or
+ * send a terminal escape sequence).
+ */
+size_t og_str_sanitize_line(char *s, size_t len);
+
+/**
  * The 1-based line and column of byte `off` of `s` (LF ends a line; columns count UTF-8
  * characters, as libyaml does), for errors that carry only a byte offset.
  */
