@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config_file.h"
+#include "file.h"
 #include "index_cache.h"
 #include "log.h"
 #include "ocigate/buf.h"
@@ -579,29 +580,14 @@ enum og_err cli_read_input(const char *path, uint64_t max, char **data, size_t *
     return *data != NULL ? OG_OK : OG_ENOMEM;
 }
 
-static enum og_err write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return OG_EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return OG_OK;
-}
-
 enum og_err cli_write_file(const char *path, const char *data, size_t len, unsigned mode, char *msg,
                            size_t size)
 {
     char *real = NULL, *tmp = NULL;
+    struct og_diag diag;
     const char *slash;
     enum og_err rc = OG_EIO;
     size_t dirlen, tlen;
-    int fd = -1;
 
     real = realpath(path, NULL);
     /* A new file: its name as given (the directory must exist). */
@@ -622,30 +608,17 @@ enum og_err cli_write_file(const char *path, const char *data, size_t len, unsig
     }
     if (snprintf(tmp, tlen, "%.*s.%s.ocigate-XXXXXX", (int)dirlen, real, real + dirlen) < 0)
         goto out;
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(msg, size, "cannot create a temporary file beside it: %s", strerror(errno));
+    if (srv_file_write_temp(tmp, data, len, mode, &diag) != OG_OK) {
+        snprintf(msg, size, "cannot write a temporary file beside it: %s", diag.msg);
         goto out;
     }
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != OG_OK || fsync(fd) != 0) {
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        snprintf(msg, size, "cannot write the temporary file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
     if (rename(tmp, real) != 0) {
         snprintf(msg, size, "cannot rename the temporary file over it: %s", strerror(errno));
         goto out;
     }
     rc = OG_OK;
 out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != OG_OK && tmp != NULL)
+    if (rc != OG_OK && tmp != NULL && tmp[0] != '\0')
         unlink(tmp);
     free(tmp);
     free(real);

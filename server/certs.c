@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "file.h"
 #include "ocigate/buf.h"
 #include "ocigate/json.h"
 #include "tls.h"
@@ -288,17 +289,14 @@ static enum og_err join(char *out, size_t size, const char *dir, const char *nam
     return OG_OK;
 }
 
-/*
- * Writes `len` bytes to a new temporary file in `dir` with `mode`, flushed to disk, and stores
- * its name in `tmp`. The file is created with O_EXCL, so it never follows a planted link.
+/* A new temporary file "DIR/.NAME.XXXXXX" holding `data` (srv_file_write_temp); its name in `tmp`.
  */
 static enum og_err write_temp(const char *dir, const char *name, const void *data, size_t len,
                               mode_t mode, char *tmp, size_t tmp_size, struct og_diag *diag)
 {
     char base[64];
-    const char *p = data;
     enum og_err rc;
-    int fd, n;
+    int n;
 
     n = snprintf(base, sizeof(base), ".%s.XXXXXX", name);
     if (n < 0 || (size_t)n >= sizeof(base))
@@ -306,36 +304,7 @@ static enum og_err write_temp(const char *dir, const char *name, const void *dat
     rc = join(tmp, tmp_size, dir, base, diag);
     if (rc != OG_OK)
         return rc;
-    fd = mkstemp(tmp); /* O_CREAT | O_EXCL, mode 0600 */
-    if (fd < 0) {
-        rc = og_diag_set(diag, OG_EIO, "cannot create a file in '%s': %s", dir, strerror(errno));
-        tmp[0] = '\0';
-        return rc;
-    }
-    if (fchmod(fd, mode) != 0) {
-        rc = og_diag_set(diag, OG_EIO, "chmod %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = og_diag_set(diag, OG_EIO, "write %s: %s", tmp, w < 0 ? strerror(errno) : "short");
-            goto out;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        rc = og_diag_set(diag, OG_EIO, "fsync %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-out:
-    if (close(fd) != 0 && rc == OG_OK)
-        rc = og_diag_set(diag, OG_EIO, "close %s: %s", tmp, strerror(errno));
-    return rc;
+    return srv_file_write_temp(tmp, data, len, mode, diag);
 }
 
 /*
