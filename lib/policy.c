@@ -273,6 +273,12 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
 {
     enum og_err rc = OG_OK;
 
+    /* A verdict on the index's contents names it by the repository's url. */
+    if (verdict->state == OG_INDEX_STATE_OCI || verdict->state == OG_INDEX_STATE_MIXED) {
+        rc = append_url(&f->problem, "index.yaml of ", r->url);
+        if (rc != OG_OK)
+            return rc;
+    }
     switch (verdict->state) {
     case OG_INDEX_STATE_OCI:
         f->rule = OG_RULE_INDEX_OCI;
@@ -281,8 +287,6 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
         if (f->fixable) {
             rc = og_buf_append_cstr(&f->new_url, verdict->oci_base);
             if (rc == OG_OK)
-                rc = append_url(&f->problem, "index.yaml of ", r->url);
-            if (rc == OG_OK)
                 rc = og_buf_appendf(&f->problem,
                                     " lists oci:// charts (%s); Flux's HTTP getter cannot fetch "
                                     "them",
@@ -290,10 +294,8 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
             if (rc == OG_OK)
                 rc = append_charts(&f->problem, verdict);
         } else {
-            rc = append_url(&f->problem, "index.yaml of ", r->url);
-            if (rc == OG_OK)
-                rc = og_buf_appendf(&f->problem, " lists oci:// charts in %zu registries",
-                                    verdict->n_bases);
+            rc = og_buf_appendf(&f->problem, " lists oci:// charts in %zu registries",
+                                verdict->n_bases);
             for (size_t i = 0; rc == OG_OK && i < verdict->n_bases && i < 4; i++)
                 rc = og_buf_appendf(&f->problem, "%s%s", i == 0 ? " (" : ", ", verdict->bases[i]);
             if (rc == OG_OK && verdict->n_bases > 0)
@@ -308,12 +310,10 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
         f->rule = OG_RULE_INDEX_MIXED;
         f->mixed = verdict;
         f->chart = verdict->n_oci_charts > 0 ? verdict->oci_charts[0] : NULL;
-        rc = append_url(&f->problem, "index.yaml of ", r->url);
-        if (rc == OG_OK)
-            rc = og_buf_appendf(&f->problem,
-                                " lists charts moved to oci:// and %u still released over "
-                                "http(s) after the first oci:// entry",
-                                verdict->charts_https_after_oci);
+        rc = og_buf_appendf(&f->problem,
+                            " lists charts moved to oci:// and %u still released over http(s) "
+                            "after the first oci:// entry",
+                            verdict->charts_https_after_oci);
         if (rc == OG_OK)
             rc = append_charts(&f->problem, verdict);
         if (rc == OG_OK)
