@@ -27,7 +27,8 @@ struct finding {
     enum og_mode mode;
     bool fails; /* enforce would deny it (exit status 1) */
     char *message;
-    char *fix_url; /* the suggested url (the fix sets type: oci with it), or NULL */
+    char *fix_url; /* the suggested url as shown (cli_url_shown()), or NULL: a report is no
+                      place for credentials; `fix` writes the url itself */
 };
 
 struct report {
@@ -60,6 +61,7 @@ static enum og_err add_finding(struct report *r, const char *file,
     struct finding *items =
         og_array_grow(r->findings, &r->cap_findings, r->n_findings, sizeof(*items), 16, SIZE_MAX);
     struct finding f;
+    struct og_buf shown;
 
     if (items == NULL)
         return OG_ENOMEM;
@@ -79,7 +81,9 @@ static enum og_err add_finding(struct report *r, const char *file,
     f.ns = dup_str(mo->ns);
     f.name = dup_str(mo->name);
     f.message = strdup(d->problem != NULL ? d->problem : og_rule_name(d->rule));
-    f.fix_url = d->suggested_url != NULL ? strdup(d->suggested_url) : NULL;
+    og_buf_init(&shown, SIZE_MAX / 2);
+    f.fix_url = d->suggested_url != NULL ? strdup(cli_url_shown(d->suggested_url, &shown)) : NULL;
+    og_buf_cleanup(&shown);
     if (f.kind == NULL || (mo->ns.ptr != NULL && f.ns == NULL) ||
         (mo->name.ptr != NULL && f.name == NULL) || f.message == NULL ||
         (d->suggested_url != NULL && f.fix_url == NULL)) {

@@ -88,7 +88,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
     struct cli_errors errors = {0};
     struct og_manifest *m = NULL;
     struct og_yamledit e;
-    struct og_buf fixed;
+    struct og_buf fixed, shown;
     char *data = NULL, msg[512];
     size_t len = 0, fixed_here = 0, left_here = 0;
     bool is_stdin = strcmp(in->path, "-") == 0, refused = false;
@@ -97,6 +97,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
 
     og_yamledit_init(&e);
     og_buf_init(&fixed, (size_t)o->max_bytes * 2 + 4096);
+    og_buf_init(&shown, SIZE_MAX / 2);
     rc = cli_load(o, in, &data, &len, &mode, &m, &errors);
     for (size_t i = 0; i < errors.n; i++)
         report_error(t, errors.items[i].file, errors.items[i].line, errors.items[i].column,
@@ -120,12 +121,14 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
                 refused = true;
                 rc = OG_OK;
             } else if (rc == OG_OK) {
+                /* The file gets the url as it is; the line shows it without credentials. */
                 fixed_here++;
                 cli_eprintf("%s:%u:%u: %s HelmRepository %s/%s: spec.type: oci, spec.url: %s", name,
                             mo->root->start.line, mo->root->start.column,
                             o->dry_run ? "would fix" : "fixing",
                             mo->ns.ptr != NULL ? mo->ns.ptr : "",
-                            mo->name.ptr != NULL ? mo->name.ptr : "", d.suggested_url);
+                            mo->name.ptr != NULL ? mo->name.ptr : "",
+                            cli_url_shown(d.suggested_url, &shown));
             }
         } else if (cli_decision_fails(&d)) {
             left_here++;
@@ -177,6 +180,7 @@ static enum og_err fix_input(const struct cli_options *o, const struct cli_input
 out:
     cli_errors_cleanup(&errors);
     og_buf_cleanup(&fixed);
+    og_buf_cleanup(&shown);
     og_yamledit_cleanup(&e);
     og_manifest_free(m);
     free(data);

@@ -160,23 +160,32 @@ static const struct og_migrate_release **releases_of(const struct og_migrate_pla
     return out;
 }
 
+/*
+ * The plan's report (text or JSON) shows urls as cli_url_shown() does: it goes to a terminal,
+ * a CI log or a file beside the batches. The batches' YAML, which is applied, keeps them.
+ */
 static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *out)
 {
     enum og_err rc = og_buf_appendf(out, "ocigate migrate: %zu affected HelmRepositor%s\n",
                                     p->n_repos, p->n_repos == 1 ? "y" : "ies");
+    struct og_buf shown;
+
+    og_buf_init(&shown, SIZE_MAX / 2);
 
     for (size_t i = 0; rc == OG_OK && i < p->n_repos; i++) {
         const struct og_migrate_repo *r = &p->repos[i];
         size_t n = 0, start = 0;
         const struct og_migrate_release **rel = releases_of(p, i, &n);
 
-        if (rel == NULL)
-            return OG_ENOMEM;
+        if (rel == NULL) {
+            rc = OG_ENOMEM;
+            break;
+        }
         start = out->len;
         rc = og_buf_appendf(out, "  %s:%u:%u: HelmRepository %s/%s [%s] -> %s: %zu release%s",
                             r->at.file, r->at.line, r->at.column, r->at.ns, r->at.name,
-                            og_rule_name(r->rule), r->oci_base, r->n_releases,
-                            plural(r->n_releases));
+                            og_rule_name(r->rule), cli_url_shown(r->oci_base, &shown),
+                            r->n_releases, plural(r->n_releases));
         if (rc == OG_OK)
             rc = cli_line_end(out, start);
         for (size_t k = 0; rc == OG_OK && k < n; k++) {
@@ -196,6 +205,7 @@ static enum og_err text_repos(const struct og_migrate_plan *p, struct og_buf *ou
         }
         free(rel);
     }
+    og_buf_cleanup(&shown);
     return rc;
 }
 
@@ -208,8 +218,10 @@ static enum og_err text_batches(const struct run *run, const struct og_migrate_p
                                 struct og_buf *out)
 {
     enum og_err rc = OG_OK;
+    struct og_buf shown;
     char dir[64];
 
+    og_buf_init(&shown, SIZE_MAX / 2);
     for (size_t b = 0; rc == OG_OK && b < p->n_batches; b++) {
         const struct og_migrate_batch *bt = &p->batches[b];
 
@@ -224,8 +236,8 @@ static enum og_err text_batches(const struct run *run, const struct og_migrate_p
             const struct og_migrate_source *s = &p->sources[bt->first_source + i];
             size_t start = out->len;
 
-            rc = og_buf_appendf(out, "  OCIRepository %s/%s: %s, ref.%s %s", s->ns, s->name, s->url,
-                                s->tag ? "tag" : "semver", s->ref);
+            rc = og_buf_appendf(out, "  OCIRepository %s/%s: %s, ref.%s %s", s->ns, s->name,
+                                cli_url_shown(s->url, &shown), s->tag ? "tag" : "semver", s->ref);
             if (rc == OG_OK)
                 rc = cli_line_end(out, start);
         }
@@ -241,6 +253,7 @@ static enum og_err text_batches(const struct run *run, const struct og_migrate_p
                 rc = cli_line_end(out, start);
         }
     }
+    og_buf_cleanup(&shown);
     return rc;
 }
 
@@ -323,6 +336,9 @@ static void json_ref(struct og_json *w, const char *key, const char *ns, const c
 
 static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p)
 {
+    struct og_buf shown;
+
+    og_buf_init(&shown, SIZE_MAX / 2);
     og_json_key(w, "repositories");
     og_json_array_begin(w);
     for (size_t i = 0; i < p->n_repos; i++) {
@@ -330,14 +346,16 @@ static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p
         size_t n = 0;
         const struct og_migrate_release **rel = releases_of(p, i, &n);
 
-        if (rel == NULL)
+        if (rel == NULL) {
+            og_buf_cleanup(&shown);
             return OG_ENOMEM;
+        }
         og_json_object_begin(w);
         json_where(w, &r->at, false);
         og_json_key(w, "rule");
         og_json_cstr(w, og_rule_name(r->rule));
         og_json_key(w, "ociBase");
-        og_json_cstr(w, r->oci_base);
+        og_json_cstr(w, cli_url_shown(r->oci_base, &shown));
         og_json_key(w, "releases");
         og_json_array_begin(w);
         for (size_t k = 0; k < n; k++) {
@@ -365,13 +383,16 @@ static enum og_err json_repos(struct og_json *w, const struct og_migrate_plan *p
         free(rel);
     }
     og_json_array_end(w);
+    og_buf_cleanup(&shown);
     return OG_OK;
 }
 
 static void json_batches(struct og_json *w, const struct run *run, const struct og_migrate_plan *p)
 {
+    struct og_buf shown;
     char dir[64];
 
+    og_buf_init(&shown, SIZE_MAX / 2);
     og_json_key(w, "batches");
     og_json_array_begin(w);
     for (size_t b = 0; b < p->n_batches; b++) {
@@ -391,7 +412,7 @@ static void json_batches(struct og_json *w, const struct run *run, const struct 
             og_json_object_begin(w);
             json_names(w, s->ns, s->name);
             og_json_key(w, "url");
-            og_json_cstr(w, s->url);
+            og_json_cstr(w, cli_url_shown(s->url, &shown));
             og_json_key(w, "ref");
             og_json_object_begin(w);
             og_json_key(w, s->tag ? "tag" : "semver");
@@ -418,6 +439,7 @@ static void json_batches(struct og_json *w, const struct run *run, const struct 
         og_json_object_end(w);
     }
     og_json_array_end(w);
+    og_buf_cleanup(&shown);
 }
 
 static void json_issues(struct og_json *w, const struct og_migrate_plan *p, bool migrated)

@@ -23,6 +23,7 @@
 #include "ocigate/buf.h"
 #include "ocigate/migrate.h"
 #include "ocigate/str.h"
+#include "ocigate/url.h"
 
 /* Largest --max-bytes: the manifest reader's offsets and counts stay far from any limit. */
 #define MAX_BYTES_CEILING (1ull << 30)
@@ -518,6 +519,14 @@ enum og_err cli_load(const struct cli_options *o, const struct cli_input *in, ch
     if (rc == OG_EPARSE || rc == OG_ETOOBIG || rc == OG_EINVAL)
         return cli_errors_add(errors, name, diag.line, diag.column, diag.msg);
     return rc;
+}
+
+const char *cli_url_shown(const char *url, struct og_buf *tmp)
+{
+    og_buf_reset(tmp);
+    if (og_url_redact(og_str_of(url), tmp) != OG_OK)
+        return OG_URL_REDACTED;
+    return tmp->ptr;
 }
 
 const char *cli_input_name(const char *path)

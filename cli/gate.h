@@ -133,6 +133,14 @@ void cli_eprintf(const char *fmt, ...) OG_PRINTF(1, 2);
 /** Cleans the line that started at byte `start` of `out` in place and ends it with "\n". */
 OG_NODISCARD enum og_err cli_line_end(struct og_buf *out, size_t start);
 
+/**
+ * `url` as output shows it (og_url_redact(): credentials as "xxxxx"), in `tmp`, which is reset
+ * first and which the caller cleans up; valid until `tmp` next changes. Out of memory gives
+ * "xxxxx" alone rather than the url whole. What a command writes into manifests (fix, migrate)
+ * keeps the url as it is; what it reports to a terminal, a CI log or a report file shows this.
+ */
+const char *cli_url_shown(const char *url, struct og_buf *tmp);
+
 /** The display name of an input: "<stdin>" for "-", else the path. */
 const char *cli_input_name(const char *path);
 

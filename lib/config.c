@@ -478,6 +478,23 @@ static enum og_err check_cidr(const char *text, size_t len, char *msg, size_t si
  * small file expand into a huge configuration. */
 #define URL_MAX_LEN 2048
 
+/*
+ * show() of the url `text` as og_url_redact() shows it: a configuration error is printed and
+ * logged, never with the credentials the url holds ("<url>" when out of memory).
+ */
+static const char *show_url(const char *text, size_t len, char out[72])
+{
+    struct og_buf b;
+
+    og_buf_init(&b, len + sizeof(OG_URL_REDACTED));
+    if (og_url_redact((struct og_str){text, len}, &b) == OG_OK)
+        show(b.ptr, b.len, out);
+    else
+        memcpy(out, "<url>", sizeof("<url>"));
+    og_buf_cleanup(&b);
+    return out;
+}
+
 /* An http(s) url (`want` OG_URL_HTTP) or an oci:// repository base (OG_URL_OCI). */
 static enum og_err check_url(const char *text, size_t len, enum og_url_kind want, char *msg,
                              size_t size)
@@ -489,14 +506,15 @@ static enum og_err check_url(const char *text, size_t len, enum og_url_kind want
     if (len > URL_MAX_LEN)
         return failf(msg, size, "url is longer than %d bytes", URL_MAX_LEN);
     if (want == OG_URL_OCI && kind != OG_URL_OCI)
-        return failf(msg, size, "\"%s\" is not an oci:// url", show(text, len, shown));
+        return failf(msg, size, "\"%s\" is not an oci:// url", show_url(text, len, shown));
     if (has_ctl_or_space(text, len))
         return failf(msg, size, "url \"%s\" contains whitespace or control characters",
-                     show(text, len, shown));
+                     show_url(text, len, shown));
     if (want != OG_URL_OCI && !og_url_kind_is_http(kind))
-        return failf(msg, size, "\"%s\" is not an http:// or https:// url", show(text, len, shown));
+        return failf(msg, size, "\"%s\" is not an http:// or https:// url",
+                     show_url(text, len, shown));
     if (og_url_check_repo((struct og_str){text, len}, &diag) != OG_OK)
-        return failf(msg, size, "url \"%s\" %s", show(text, len, shown), diag.msg);
+        return failf(msg, size, "url \"%s\" %s", show_url(text, len, shown), diag.msg);
     return OG_OK;
 }
 

@@ -217,8 +217,13 @@ enum og_err og_guidance_helmrepository(const struct og_guidance *g, struct og_bu
             wrote_url = true;
             continue;
         }
-        if (strcmp(item->string, "url") == 0)
+        if (strcmp(item->string, "url") == 0) {
             wrote_url = true;
+            if (g->url != NULL) {
+                kv(&e, "url", g->url);
+                continue;
+            }
+        }
         str(&e, item->string);
         value(&e, item);
     }

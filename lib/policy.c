@@ -175,6 +175,7 @@ struct finding {
     bool fixable;
     const char *chart;     /* a chart known to have moved (lent by the verdict), or NULL */
     struct og_buf new_url; /* the url the fix sets (empty: url unchanged) */
+    struct og_buf shown;   /* new_url as it may be shown (og_url_redact()): new_url is data */
     struct og_buf problem; /* one line: what is wrong */
 
     /* Rule index-mixed: its verdict (lent), for the warnings; else NULL. */
@@ -205,6 +206,18 @@ static enum og_err append_charts(struct og_buf *out, const struct og_index_verdi
 }
 
 /*
+ * Appends `before`, then `url` as it may be shown. A url in a problem, warning, annotation or
+ * message goes through here: those are stored and shown to more people than the object (the
+ * apiserver's audit log, a GitOps tool's events and alerts), so its credentials never do.
+ */
+static enum og_err append_url(struct og_buf *out, const char *before, struct og_str url)
+{
+    enum og_err rc = og_buf_append_cstr(out, before);
+
+    return rc == OG_OK ? og_url_redact(url, out) : rc;
+}
+
+/*
  * The static rules: what the object alone says. Leaves `f->rule` at OG_RULE_NONE when none
  * applies; for an http(s) url the index verdict may still (find_index()). `norm` is the
  * http(s) url normalized, or a NULL view when it does not parse (find_migration()).
@@ -223,10 +236,11 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
         f->fixable = true;
         rc = og_buf_append_str(&f->new_url, og_url_oci_base(r->url));
         if (rc == OG_OK)
+            rc = append_url(&f->problem, "spec.url is an OCI registry (", r->url);
+        if (rc == OG_OK)
             rc = og_buf_appendf(&f->problem,
-                                "spec.url is an OCI registry (%.*s) but spec.type is %s; Flux "
-                                "fetches it over HTTP and fails",
-                                (int)r->url.len, r->url.ptr, r->type[0] ? r->type : "not set");
+                                ") but spec.type is %s; Flux fetches it over HTTP and fails",
+                                r->type[0] ? r->type : "not set");
         return rc;
     }
     if (!og_url_kind_is_http(r->kind))
@@ -237,16 +251,17 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
         f->fixable = true;
         rc = og_buf_append_cstr(&f->new_url, m->to);
         if (rc == OG_OK)
-            rc = og_buf_appendf(&f->problem, "%.*s moved its charts to OCI (%s)", (int)r->url.len,
-                                r->url.ptr, m->to);
+            rc = append_url(&f->problem, "", r->url);
+        if (rc == OG_OK)
+            rc = og_buf_appendf(&f->problem, " moved its charts to OCI (%s)", m->to);
         return rc;
     }
     if (typed_oci) {
         f->rule = OG_RULE_OCI_TYPE_HTTP_URL;
-        return og_buf_appendf(&f->problem,
-                              "spec.type is oci but spec.url %.*s is not an oci:// url; Flux "
-                              "rejects it",
-                              (int)r->url.len, r->url.ptr);
+        rc = append_url(&f->problem, "spec.type is oci but spec.url ", r->url);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, " is not an oci:// url; Flux rejects it");
+        return rc;
     }
     return OG_OK;
 }
@@ -258,6 +273,12 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
 {
     enum og_err rc = OG_OK;
 
+    /* A verdict on the index's contents names it by the repository's url. */
+    if (verdict->state == OG_INDEX_STATE_OCI || verdict->state == OG_INDEX_STATE_MIXED) {
+        rc = append_url(&f->problem, "index.yaml of ", r->url);
+        if (rc != OG_OK)
+            return rc;
+    }
     switch (verdict->state) {
     case OG_INDEX_STATE_OCI:
         f->rule = OG_RULE_INDEX_OCI;
@@ -267,15 +288,14 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
             rc = og_buf_append_cstr(&f->new_url, verdict->oci_base);
             if (rc == OG_OK)
                 rc = og_buf_appendf(&f->problem,
-                                    "index.yaml of %.*s lists oci:// charts (%s); Flux's HTTP "
-                                    "getter cannot fetch them",
-                                    (int)r->url.len, r->url.ptr, verdict->oci_base);
+                                    " lists oci:// charts (%s); Flux's HTTP getter cannot fetch "
+                                    "them",
+                                    verdict->oci_base);
             if (rc == OG_OK)
                 rc = append_charts(&f->problem, verdict);
         } else {
-            rc = og_buf_appendf(&f->problem,
-                                "index.yaml of %.*s lists oci:// charts in %zu registries",
-                                (int)r->url.len, r->url.ptr, verdict->n_bases);
+            rc = og_buf_appendf(&f->problem, " lists oci:// charts in %zu registries",
+                                verdict->n_bases);
             for (size_t i = 0; rc == OG_OK && i < verdict->n_bases && i < 4; i++)
                 rc = og_buf_appendf(&f->problem, "%s%s", i == 0 ? " (" : ", ", verdict->bases[i]);
             if (rc == OG_OK && verdict->n_bases > 0)
@@ -291,9 +311,9 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
         f->mixed = verdict;
         f->chart = verdict->n_oci_charts > 0 ? verdict->oci_charts[0] : NULL;
         rc = og_buf_appendf(&f->problem,
-                            "index.yaml of %.*s lists charts moved to oci:// and %u still "
-                            "released over http(s) after the first oci:// entry",
-                            (int)r->url.len, r->url.ptr, verdict->charts_https_after_oci);
+                            " lists charts moved to oci:// and %u still released over http(s) "
+                            "after the first oci:// entry",
+                            verdict->charts_https_after_oci);
         if (rc == OG_OK)
             rc = append_charts(&f->problem, verdict);
         if (rc == OG_OK)
@@ -301,20 +321,26 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
                               verdict->n_https_charts, verdict->charts_https_after_oci);
         return rc;
     case OG_INDEX_STATE_PENDING:
-    case OG_INDEX_STATE_UNKNOWN:
+    case OG_INDEX_STATE_UNKNOWN: {
+        struct og_buf joined;
+
         f->rule = verdict->state == OG_INDEX_STATE_PENDING ? OG_RULE_INDEX_PENDING
                                                            : OG_RULE_INDEX_UNKNOWN;
         /* The index's url as the fetcher joined it, not `<url>/index.yaml`. */
-        rc = og_buf_append_cstr(&f->problem,
-                                verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "");
+        og_buf_init(&joined, URL_MAX);
+        rc = og_url_index_yaml(og_str_of(index_url), &joined);
         if (rc == OG_OK)
-            rc = og_url_index_yaml(og_str_of(index_url), &f->problem);
+            rc = append_url(&f->problem,
+                            verdict->state == OG_INDEX_STATE_PENDING ? "analysis of " : "",
+                            og_buf_view(&joined));
+        og_buf_cleanup(&joined);
         if (rc != OG_OK)
             return rc;
         if (verdict->state == OG_INDEX_STATE_PENDING)
             return og_buf_append_cstr(&f->problem, " is pending");
         return og_buf_appendf(&f->problem, " could not be analyzed (%s)",
                               verdict->detail != NULL ? verdict->detail : "unknown error");
+    }
     case OG_INDEX_STATE_NONE:
     case OG_INDEX_STATE_CLEAN:
         break;
@@ -406,7 +432,7 @@ static enum og_err annotate(struct og_decision *d, const struct finding *f, cons
     if (rc == OG_OK)
         rc = add_annotation(d, "rule", og_rule_name(f->rule));
     if (rc == OG_OK && d->suggested_url != NULL)
-        rc = add_annotation(d, "suggested-url", d->suggested_url);
+        rc = add_annotation(d, "suggested-url", f->shown.ptr);
     return rc;
 }
 
@@ -467,36 +493,54 @@ static enum og_err first_line(const struct repo *r, const struct finding *f, str
                               "Fix: set spec.type: oci and spec.url: %s, or (recommended since "
                               "Flux 2.8) use an OCIRepository per chart with "
                               "HelmRelease.spec.chartRef.",
-                              f->new_url.ptr);
+                              f->shown.ptr);
     return og_buf_append_cstr(msg, "Fix: use one OCIRepository per chart with "
                                    "HelmRelease.spec.chartRef.");
 }
 
-/* The ready-to-apply YAML after the first line; built from the user's whole object. */
+/*
+ * The ready-to-apply YAML after the first line; built from the user's whole object. It is part
+ * of the denial message, which the apiserver's audit log and a GitOps tool's events and alerts
+ * keep: a url there is shown as og_url_redact() shows it, and a comment says where the
+ * credentials belong instead (the user, who wrote them, has them).
+ */
 static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
                                  const struct og_decision *d, struct og_buf *out)
 {
-    struct og_guidance g = {r->obj->tree, NULL, f->chart, false};
+    struct og_guidance g = {r->obj->tree, NULL, f->chart, false, NULL};
     cJSON *object = NULL;
+    struct og_buf url;
     enum og_err rc;
 
+    og_buf_init(&url, URL_MAX);
+    rc = og_url_redact(r->url, &url);
+    if (rc != OG_OK)
+        goto out;
     /* The one place the request path needs the object as a tree. */
     if (g.object == NULL) {
-        if (r->obj->tree_fn == NULL)
-            return OG_ENOTFOUND;
-        rc = r->obj->tree_fn(r->obj->tree_arg, &object);
+        rc = OG_ENOTFOUND;
+        if (r->obj->tree_fn != NULL)
+            rc = r->obj->tree_fn(r->obj->tree_arg, &object);
         if (rc != OG_OK)
-            return rc;
+            goto out;
         g.object = object;
     }
-    g.oci_base = f->new_url.len > 0 ? f->new_url.ptr : NULL;
+    g.oci_base = f->new_url.len > 0 ? f->shown.ptr : NULL;
+    rc = og_buf_append_cstr(out, "\n\n");
+    if (rc == OG_OK && !og_str_eq(og_buf_view(&url), r->url)) {
+        g.url = url.ptr;
+        rc = og_buf_append_cstr(out, "# spec.url holds credentials, shown as " OG_URL_REDACTED
+                                     ": move them to the Secret that spec.secretRef names\n");
+    }
+    if (rc != OG_OK)
+        goto out;
     if (f->rule == OG_RULE_OCI_TYPE_HTTP_URL) {
         g.drop_type = true;
-        rc = og_buf_append_cstr(out, "\n\n# The HelmRepository as an HTTP repository:\n");
+        rc = og_buf_append_cstr(out, "# The HelmRepository as an HTTP repository:\n");
         if (rc == OG_OK)
             rc = og_guidance_helmrepository(&g, out);
     } else if (f->fixable) {
-        rc = og_buf_append_cstr(out, "\n\n# The fixed HelmRepository:\n");
+        rc = og_buf_append_cstr(out, "# The fixed HelmRepository:\n");
         if (rc == OG_OK)
             rc = og_guidance_helmrepository(&g, out);
         if (rc == OG_OK)
@@ -507,12 +551,14 @@ static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
     } else {
         if (f->rule == OG_RULE_INDEX_OCI && d->suggested_url == NULL)
             g.oci_base = NULL;
-        rc = og_buf_append_cstr(out, "\n\n# One OCIRepository per chart, and the HelmRelease "
+        rc = og_buf_append_cstr(out, "# One OCIRepository per chart, and the HelmRelease "
                                      "that uses it:\n");
         if (rc == OG_OK)
             rc = og_guidance_ocirepository(&g, out);
     }
+out:
     cJSON_Delete(object);
+    og_buf_cleanup(&url);
     return rc;
 }
 
@@ -575,7 +621,7 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
     const char *extra = r->has_pass_credentials ? ", removed passCredentials" : "";
 
     if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        return add_warning(d, "ocigate: set spec.type to oci and spec.url to %s%s", f->new_url.ptr,
+        return add_warning(d, "ocigate: set spec.type to oci and spec.url to %s%s", f->shown.ptr,
                            extra);
     return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
 }
@@ -641,8 +687,7 @@ static enum og_err warn(const struct finding *f, struct og_decision *d, const ch
     } else {
         rc = add_warning(d, "ocigate: %s", f->problem.ptr);
         if (rc == OG_OK && d->suggested_url != NULL)
-            rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s",
-                             d->suggested_url);
+            rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s", f->shown.ptr);
     }
     if (rc == OG_OK && d->ratcheted)
         rc = add_warning(d, "ocigate: allowed as this update leaves spec.url and spec.type "
@@ -704,6 +749,11 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
 
     if (f->new_url.len > FIX_URL_MAX)
         f->fixable = false;
+    if (f->new_url.len > 0) {
+        rc = og_url_redact(og_buf_view(&f->new_url), &f->shown);
+        if (rc != OG_OK)
+            return rc;
+    }
     d->rule = f->rule;
     free(d->problem);
     d->problem = strdup(f->problem.ptr != NULL ? f->problem.ptr : "");
@@ -736,6 +786,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     memset(&f, 0, sizeof(f));
     memset(out, 0, sizeof(*out));
     og_buf_init(&f.new_url, URL_MAX);
+    og_buf_init(&f.shown, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);
     og_buf_init(&norm, URL_MAX);
     d.allowed = true;
@@ -781,6 +832,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     rc = apply(cfg, &r, ep, &f, &d);
 out:
     og_buf_cleanup(&f.new_url);
+    og_buf_cleanup(&f.shown);
     og_buf_cleanup(&f.problem);
     og_buf_cleanup(&norm);
     if (rc != OG_OK) {
@@ -812,11 +864,13 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
     }
     memset(&f, 0, sizeof(f));
     og_buf_init(&f.new_url, URL_MAX);
+    og_buf_init(&f.shown, URL_MAX);
     og_buf_init(&f.problem, URL_MAX);
     rc = find_index(&r, d->index_url, verdict, &f);
     if (rc == OG_OK && f.rule != OG_RULE_NONE)
         rc = apply(cfg, &r, ep, &f, d);
     og_buf_cleanup(&f.new_url);
+    og_buf_cleanup(&f.shown);
     og_buf_cleanup(&f.problem);
     if (rc != OG_OK)
         og_decision_cleanup(d);

@@ -375,6 +375,58 @@ enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
     return OG_OK;
 }
 
+/*
+ * The part of `text` that og_url_redact() hides, as offsets [*from, *to); false when there is
+ * none. A parsed userinfo keeps its user name when a ':' follows it; text that does not parse
+ * hides all it may hold before an '@' (see url.h).
+ */
+static bool secret_span(struct og_str text, size_t *from, size_t *to)
+{
+    struct og_url u;
+    size_t start = scheme_len(text), colon, at, end;
+
+    if (og_url_parse(text, &u, NULL) == OG_OK) {
+        if (u.userinfo.len == 0)
+            return false; /* no userinfo, or an empty one ("https://@h"): nothing to hide */
+        start = (size_t)(u.userinfo.ptr - text.ptr);
+        colon = og_str_find_char(u.userinfo, 0, ':');
+        *from = colon < u.userinfo.len ? start + colon + 1 : start;
+        *to = start + u.userinfo.len;
+        return true;
+    }
+    if (start > 0)
+        start += 3;
+    end = start;
+    while (end < text.len && text.ptr[end] != '/' && text.ptr[end] != '?' && text.ptr[end] != '#')
+        end++;
+    at = og_str_rfind_char((struct og_str){text.ptr + start, end - start}, '@');
+    if (at == end - start)
+        at = og_str_rfind_char(og_str_from(text, start), '@');
+    if (at == text.len - start)
+        return false;
+    *from = start;
+    *to = start + at;
+    return true;
+}
+
+enum og_err og_url_redact(struct og_str text, struct og_buf *out)
+{
+    const struct og_str mask = OG_STR_LIT(OG_URL_REDACTED);
+    size_t from, to;
+    enum og_err rc;
+
+    if (!secret_span(text, &from, &to))
+        return og_buf_append_str(out, text);
+    /* Reserved at once, so that `out` is either complete or untouched. */
+    rc = og_buf_reserve(out, text.len - (to - from) + mask.len);
+    if (rc != OG_OK)
+        return rc;
+    put(out, (struct og_str){text.ptr, from});
+    put(out, mask);
+    put(out, og_str_from(text, to));
+    return OG_OK;
+}
+
 struct og_str og_url_oci_base(struct og_str url)
 {
     size_t slash, host_start = scheme_len(url) + 3, host_end;

@@ -1,11 +1,13 @@
 #include "admission.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "ocigate/url.h"
 
 /* Largest admission response: a decision is a few kB; anything near this is a bug. */
 #define RESPONSE_MAX (1024 * 1024)
@@ -15,9 +17,16 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
 {
     const struct og_review_request *r = og_review_get_request(a->rv);
     struct srv_log_fields f;
+    struct og_buf url;
 
     if (!srv_log_enabled(SRV_LOG_INFO))
         return;
+    /* The url as it may be shown (og_url_redact()): a log is no place for its credentials.
+     * Whole, not a prefix: a cut could end before the '@' that marks them. Left out when out of
+     * memory. */
+    og_buf_init(&url, SIZE_MAX / 2);
+    if (d->index_url != NULL && og_url_redact(og_str_of(d->index_url), &url) != OG_OK)
+        og_buf_cleanup(&url);
     srv_log_fields_init(&f);
     srv_log_field_str(&f, "uid", r->uid);
     srv_log_field_str(&f, "kind", r->kind);
@@ -34,12 +43,13 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_field_str(&f, "rule", og_rule_name(d->rule));
     if (d->ratcheted)
         srv_log_field_str(&f, "decision", "ratcheted");
-    srv_log_field_str(&f, "index_url", d->index_url);
+    srv_log_field_str(&f, "index_url", url.ptr);
     if (a->have_verdict) {
         srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
         srv_log_field_str(&f, "index_detail", a->verdict.detail);
     }
     srv_log_write(SRV_LOG_INFO, "admission", &f);
+    og_buf_cleanup(&url);
 }
 
 /* How a wait stands: set by the caller (WAITING, SUSPENDED) and the cache's wake (WOKEN). */

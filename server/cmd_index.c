@@ -231,32 +231,39 @@ static int analyze_url(const char *arg, const struct index_opts *o)
                    og_str_has_suffix(u.path, OG_STR_LIT(".yaml")) ||
                    og_str_has_suffix(u.path, OG_STR_LIT(".json"));
     char *url = literal ? strdup(arg) : srv_index_url(arg);
+    /* What is printed shows the urls as og_url_redact() does: output lands in CI logs. */
+    struct og_buf shown_arg, shown_url;
     enum og_err rc;
     int status = 1;
 
-    if (url == NULL) {
+    og_buf_init(&shown_arg, SIZE_MAX / 2);
+    og_buf_init(&shown_url, SIZE_MAX / 2);
+    if (url == NULL || og_url_redact(og_str_of(arg), &shown_arg) != OG_OK ||
+        og_url_redact(og_str_of(url), &shown_url) != OG_OK) {
         fprintf(stderr, "ocigate index analyze: out of memory\n");
-        return 1;
+        goto out;
     }
     og_diag_clear(&diag);
     rc = srv_fetch_open(url, &o->fetch, &f, &diag);
     if (rc != OG_OK) {
-        fprintf(stderr, "ocigate index analyze: %s: %s\n", arg, diag.msg);
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", shown_arg.ptr, diag.msg);
         status = rc == OG_EINVAL ? 2 : 1;
         goto out;
     }
     rc = srv_fetch_begin(f);
     if (rc != OG_OK || srv_fetch_status(f) != 200) {
-        fprintf(stderr, "ocigate index analyze: %s: %s\n", url,
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", shown_url.ptr,
                 srv_fetch_detail(f) != NULL ? srv_fetch_detail(f) : og_strerror(rc));
         goto out;
     }
-    status = analyze_stream(srv_fetch_read, f, url, o);
+    status = analyze_stream(srv_fetch_read, f, shown_url.ptr, o);
     if (status != 0 && srv_fetch_detail(f) != NULL)
-        fprintf(stderr, "ocigate index analyze: %s: %s\n", url, srv_fetch_detail(f));
+        fprintf(stderr, "ocigate index analyze: %s: %s\n", shown_url.ptr, srv_fetch_detail(f));
 out:
     srv_fetch_free(f);
     free(url);
+    og_buf_cleanup(&shown_arg);
+    og_buf_cleanup(&shown_url);
     return status;
 }
 

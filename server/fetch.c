@@ -343,19 +343,23 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
     struct srv_fetch *f = NULL;
     struct og_url u;
     struct og_diag why;
-    struct og_buf key;
+    struct og_buf key, shown;
     enum og_err rc = OG_ENOMEM;
     bool ok = true;
 
     og_buf_init(&key, SIZE_MAX / 2);
+    og_buf_init(&shown, SIZE_MAX / 2);
     if (srv_fetch_global_init() != OG_OK) {
         rc = og_diag_set(diag, OG_EIO, "libcurl cannot be initialized");
         goto out;
     }
+    /* The messages show the url as og_url_redact() does: they reach logs and warnings. */
+    if (og_url_redact(og_str_of(url), &shown) != OG_OK)
+        goto out;
     /* The scheme first: "file:///etc/passwd" is refused for what it is, not for its form. */
     switch (og_url_kind(og_str_of(url))) {
     case OG_URL_NONE:
-        rc = og_diag_set(diag, OG_EINVAL, "'%s' is not an absolute url", url);
+        rc = og_diag_set(diag, OG_EINVAL, "'%s' is not an absolute url", shown.ptr);
         goto out;
     case OG_URL_HTTP:
     case OG_URL_HTTPS:
@@ -367,7 +371,7 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
         goto out;
     }
     if (og_url_parse(og_str_of(url), &u, &why) != OG_OK) {
-        rc = og_diag_set(diag, OG_EINVAL, "url '%s' %s", url, why.msg);
+        rc = og_diag_set(diag, OG_EINVAL, "url '%s' %s", shown.ptr, why.msg);
         goto out;
     }
     if (u.userinfo.ptr != NULL) {
@@ -473,6 +477,7 @@ static enum og_err fetch_new(const char *url, const struct srv_fetch_opts *o,
     rc = OG_OK;
 out:
     og_buf_cleanup(&key);
+    og_buf_cleanup(&shown);
     srv_fetch_free(f);
     return rc;
 }

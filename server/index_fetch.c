@@ -55,7 +55,7 @@ struct srv_index_fetcher {
 
 /* One fetch-and-analysis in flight. */
 struct job {
-    char *url; /* the repository's, for the log line */
+    char *url; /* the repository's as it may be shown (og_url_redact()), for the log lines */
     struct og_config *cfg;
     struct og_index_limits limits;
     struct srv_index_stream *stream; /* made when the body begins */
@@ -96,7 +96,7 @@ void srv_index_fetcher_free(struct srv_index_fetcher *x)
 }
 
 /* The one log line per fetch (not per admission): what operators need to see a repository
- * move, a private one (HTTP 401), or the guard at work. */
+ * move, a private one (HTTP 401), or the guard at work. `url` is the job's (shown), or NULL. */
 static void log_fetch(const char *url, const struct og_index_verdict *v, uint64_t got, uint64_t t0)
 {
     char bytes[24], ms[24];
@@ -221,6 +221,7 @@ void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
     struct og_index_verdict *vp = &r.verdict;
     struct srv_fetch_opts o;
     struct og_diag diag;
+    struct og_buf shown;
     char *index_url = NULL;
     struct job *j = calloc(1, sizeof(*j));
     enum og_err rc = OG_ENOMEM;
@@ -229,7 +230,7 @@ void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
     og_diag_clear(&diag);
     if (j == NULL) {
         (void)unknown(vp, "out of memory");
-        log_fetch(url, vp, 0, srv_index_now_ms());
+        log_fetch(NULL, vp, 0, srv_index_now_ms());
         done(done_arg, &r);
         return;
     }
@@ -238,7 +239,9 @@ void srv_index_fetcher_start(void *arg, const char *url, struct og_config *cfg,
     j->done_arg = done_arg;
     /* The job's own reference: the allow lists the fetch is lent live in this snapshot. */
     j->cfg = og_config_ref(cfg);
-    j->url = strdup(url);
+    og_buf_init(&shown, SIZE_MAX / 2);
+    if (og_url_redact(og_str_of(url), &shown) == OG_OK)
+        j->url = og_buf_take(&shown, NULL);
     index_url = srv_index_url(url);
     if (j->url == NULL || index_url == NULL)
         goto fail;
@@ -258,7 +261,7 @@ fail:
     free(index_url);
     if (j->url == NULL) {
         (void)unknown(vp, "out of memory");
-        log_fetch(url, vp, 0, j->t0);
+        log_fetch(NULL, vp, 0, j->t0);
         done(done_arg, &r);
         og_config_unref(j->cfg);
         free(j);

@@ -2,7 +2,9 @@
  * fuzz_url.c - the url module on arbitrary bytes (the input is a view with no NUL after it).
  * Whatever parses normalizes; the normal form parses, has the same kind and normalizes to
  * itself; whatever does not parse does not normalize either. Chart bases, OCI bases and the
- * index.yaml join stay inside their input and keep their documented shape.
+ * index.yaml join stay inside their input and keep their documented shape. Redacting changes
+ * only the userinfo (or, for text that does not parse, what lies before an '@'), at most 5 bytes
+ * longer, and a second time changes nothing.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +47,38 @@ static void check_normal_form(struct og_str s, enum og_url_kind kind)
     og_buf_cleanup(&again);
 }
 
+static void check_redacted(struct og_str s, enum og_err parsed, const struct og_url *u)
+{
+    struct og_buf shown, again;
+    struct og_url r;
+
+    og_buf_init(&shown, s.len + 5);
+    og_buf_init(&again, s.len + 5);
+    if (og_url_redact(s, &shown) != OG_OK || og_url_redact(og_buf_view(&shown), &again) != OG_OK)
+        abort();
+    /* Idempotent: what is shown may be shown again. */
+    if (!og_str_eq(og_buf_view(&shown), og_buf_view(&again)))
+        abort();
+    /* Without an '@' there is nothing to hide; without userinfo neither. */
+    if ((og_str_find_char(s, 0, '@') == s.len || (parsed == OG_OK && u->userinfo.ptr == NULL)) &&
+        !og_str_eq(og_buf_view(&shown), s))
+        abort();
+    if (parsed == OG_OK && u->userinfo.len > 0) {
+        /* The same url, the userinfo "xxxxx" or "<user>:xxxxx". */
+        size_t colon = og_str_find_char(u->userinfo, 0, ':');
+        struct og_str user = {u->userinfo.ptr, colon < u->userinfo.len ? colon + 1 : 0};
+
+        if (og_url_parse(og_buf_view(&shown), &r, NULL) != OG_OK || !og_str_eq(r.host, u->host) ||
+            !og_str_eq(r.port, u->port) || !og_str_eq(r.path, u->path) ||
+            !og_str_eq(r.query, u->query) || !og_str_eq(r.fragment, u->fragment) ||
+            r.userinfo.len != user.len + 5 || !og_str_has_prefix(r.userinfo, user, false) ||
+            memcmp(r.userinfo.ptr + user.len, OG_URL_REDACTED, 5) != 0)
+            abort();
+    }
+    og_buf_cleanup(&shown);
+    og_buf_cleanup(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* A copy of exactly `size` bytes, so that the sanitizer sees any read past the view. */
@@ -70,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (parsed != OG_OK && og_url_check_repo(s, NULL) == OG_OK)
         abort();
+    check_redacted(s, parsed, &u);
     if (parsed == OG_OK) {
         if (!inside(u.scheme, s) || !inside(u.userinfo, s) || !inside(u.host, s) ||
             !inside(u.port, s) || !inside(u.path, s) || !inside(u.query, s) ||

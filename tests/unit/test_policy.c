@@ -1511,6 +1511,109 @@ OG_TEST(guidance_carries_only_set_fields)
     og_config_unref(cfg);
 }
 
+/* `secret` is in none of what the decision shows: warnings, annotations, message, problem. */
+static void secret_not_shown(const struct og_decision *d, const char *secret)
+{
+    for (size_t i = 0; i < d->n_warnings; i++) {
+        fprintf(stderr, "  warning %s\n", d->warnings[i]);
+        ASSERT(strstr(d->warnings[i], secret) == NULL);
+    }
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        fprintf(stderr, "  annotation %s=%s\n", d->annotations[i].key, d->annotations[i].value);
+        ASSERT(strstr(d->annotations[i].value, secret) == NULL);
+    }
+    ASSERT(d->message == NULL || strstr(d->message, secret) == NULL);
+    ASSERT(d->problem == NULL || strstr(d->problem, secret) == NULL);
+}
+
+/*
+ * Credentials in spec.url (userinfo) are never shown, by any rule in any mode: the problem,
+ * warnings, audit annotations and the denial message (its YAML included, which says where
+ * they belong) show the url redacted. What is applied keeps them: the patch, and
+ * suggested_url, which `fix` and `migrate` write into manifests.
+ */
+OG_TEST(credentials_in_the_url_are_not_shown)
+{
+    static const enum og_mode modes[] = {OG_MODE_AUDIT, OG_MODE_ENFORCE, OG_MODE_MUTATE};
+    char base[] = "oci://registry.example.com/charts", other[] = "oci://ghcr.io/acme/charts";
+    char *bases[] = {base, other};
+    char c1[] = "redis", h1[] = "legacy", detail[] = "urls with credentials are not fetched";
+    char *moved[] = {c1}, *kept[] = {h1};
+    const struct og_index_verdict verdicts[] = {
+        {OG_INDEX_STATE_OCI, base, bases, 1, 2, 2, 1, 0, NULL, moved, 1, 0, NULL, 0},
+        {OG_INDEX_STATE_OCI, NULL, bases, 2, 2, 2, 1, 0, NULL, moved, 1, 0, NULL, 0},
+        {OG_INDEX_STATE_MIXED, base, bases, 1, 2, 4, 1, 1, NULL, moved, 1, 1, kept, 1},
+        {OG_INDEX_STATE_PENDING, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0},
+        {OG_INDEX_STATE_UNKNOWN, NULL, NULL, 0, 0, 0, 0, 0, detail, NULL, 0, 0, NULL, 0},
+    };
+    static const struct {
+        const char *spec, *secret;
+        bool index;
+    } cases[] = {
+        {"{\"url\":\"oci://robot:S3CRET-1@registry.example.com/charts/\"}", "S3CRET-1", false},
+        {"{\"url\":\"oci://TOKEN-2@registry.example.com/charts\",\"type\":\"default\"}", "TOKEN-2",
+         false},
+        {"{\"url\":\"https://u:S3CRET-3@charts.example.com/x\",\"type\":\"oci\"}", "S3CRET-3",
+         false},
+        {"{\"url\":\"https://TOKEN-4@charts.example.com/x\",\"secretRef\":{\"name\":\"c\"}}",
+         "TOKEN-4", true},
+        {"{\"url\":\"https://u:p%40S3CRET-5@charts.example.com/x\"}", "S3CRET-5", true},
+        {"{\"url\":\"https://u:S3CRET/6@charts.example.com/x\"}", "S3CRET/6", true},
+    };
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+
+    cfg->index.on_unknown = OG_ON_UNKNOWN_DENY;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t nv = cases[i].index ? sizeof(verdicts) / sizeof(verdicts[0]) : 1;
+
+        for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+            for (size_t v = 0; v < nv; v++) {
+                struct eval e;
+                char *patched;
+
+                fprintf(stderr, "  spec %s mode %s verdict %zu\n", cases[i].spec,
+                        og_mode_name(modes[m]), v);
+                cfg->mode = modes[m];
+                eval_spec(cfg, cases[i].spec, OG_ENDPOINT_MUTATE,
+                          cases[i].index ? &verdicts[v] : NULL, &e);
+                ASSERT_NE(e.d.rule, OG_RULE_NONE);
+                secret_not_shown(&e.d, cases[i].secret);
+                if (e.d.message != NULL && strstr(e.d.message, "\n\n") != NULL)
+                    ASSERT_STR_CONTAINS(e.d.message, "# spec.url holds credentials, shown as "
+                                                     "xxxxx: move them to the Secret that "
+                                                     "spec.secretRef names\n");
+                if (e.d.suggested_url != NULL && !cases[i].index)
+                    ASSERT(strstr(e.d.suggested_url, cases[i].secret) != NULL);
+                if (e.d.patch != NULL && !cases[i].index) {
+                    patched = patched_spec(&e);
+                    ASSERT(patched != NULL);
+                    ASSERT(strstr(patched, cases[i].secret) != NULL);
+                    free(patched);
+                }
+                eval_done(&e);
+            }
+        }
+    }
+    /* The shown form itself: the user name kept before a password, a lone one hidden. */
+    cfg->mode = OG_MODE_ENFORCE;
+    {
+        struct eval e;
+
+        eval_spec(cfg, cases[0].spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_STR_EQ(annotation(&e.d, "suggested-url"),
+                      "oci://robot:xxxxx@registry.example.com/charts");
+        ASSERT_STR_CONTAINS(e.d.message, "url: oci://robot:xxxxx@registry.example.com/charts\n");
+        eval_done(&e);
+        eval_spec(cfg, cases[2].spec, OG_ENDPOINT_MUTATE, NULL, &e);
+        ASSERT_STR_CONTAINS(e.d.message, "url: https://u:xxxxx@charts.example.com/x\n");
+        eval_done(&e);
+        eval_spec(cfg, cases[3].spec, OG_ENDPOINT_MUTATE, &verdicts[4], &e);
+        ASSERT_STR_CONTAINS(e.d.message, "https://xxxxx@charts.example.com/x/index.yaml could not");
+        eval_done(&e);
+    }
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
@@ -1522,4 +1625,5 @@ OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(ratchet_index_verdicts), OG_T(index_mixed),
              OG_T(disabled_migration_does_not_fire), OG_T(secret_ref_must_be_a_mapping),
              OG_T(warnings_reach_the_cap_exactly), OG_T(warning_length_edge),
-             OG_T(guidance_quotes_number_like_strings), OG_T(guidance_carries_only_set_fields))
+             OG_T(guidance_quotes_number_like_strings), OG_T(guidance_carries_only_set_fields),
+             OG_T(credentials_in_the_url_are_not_shown))

@@ -566,8 +566,103 @@ OG_TEST(chart_urls_in_an_index)
     }
 }
 
+/* `want` is what may be shown of `url`; `secret` must not appear in it (NULL: nothing to hide). */
+static const struct {
+    const char *url, *want, *secret;
+} redactions[] = {
+    /* user and password: the user name is kept, as Go's URL.Redacted() keeps it */
+    {"https://user:s3cret@charts.example.com/stable",
+     "https://user:xxxxx@charts.example.com/stable", "s3cret"},
+    {"HTTPS://User:S3cret@Charts.Example.COM:8443/A/?q=1#f",
+     "HTTPS://User:xxxxx@Charts.Example.COM:8443/A/?q=1#f", "S3cret"},
+    /* a user name alone is where a token goes: hidden (Go would keep it) */
+    {"https://ghp_T0KEN@raw.githubusercontent.com/o/r/main/",
+     "https://xxxxx@raw.githubusercontent.com/o/r/main/", "ghp_T0KEN"},
+    /* an empty password is still a password (Go writes xxxxx too); an empty userinfo stays */
+    {"https://user:@h/x", "https://user:xxxxx@h/x", NULL},
+    {"https://:pw@h/x", "https://:xxxxx@h/x", "pw"},
+    {"https://@h/x", "https://@h/x", NULL},
+    /* percent-encoded ':' and '@' belong to the password; a raw ':' after the first too */
+    {"https://u:p%3Ass%40w0rd@h/", "https://u:xxxxx@h/", "p%3Ass%40w0rd"},
+    {"https://u%40corp:pw%3A1@h/", "https://u%40corp:xxxxx@h/", "pw%3A1"},
+    {"https://u:a:b@h/", "https://u:xxxxx@h/", "a:b"},
+    /* IPv6 hosts and ports */
+    {"http://u:pw@[fd00::1]:8080/c", "http://u:xxxxx@[fd00::1]:8080/c", "pw"},
+    {"http://[fd00::1]:8080/c@d", "http://[fd00::1]:8080/c@d", NULL},
+    /* oci:// as any scheme; a digest's '@' in the path is no userinfo */
+    {"oci://robot:tok3n@registry.example.com/charts",
+     "oci://robot:xxxxx@registry.example.com/charts", "tok3n"},
+    {"oci://TOK3N@r.io/charts/redis@sha256:abc", "oci://xxxxx@r.io/charts/redis@sha256:abc",
+     "TOK3N"},
+    {"oci://r.io/charts/redis@sha256:abc", "oci://r.io/charts/redis@sha256:abc", NULL},
+    /* no userinfo: as it is, nothing normalized */
+    {"https://Charts.Example.com:443//a/../b/?x=%2F",
+     "https://Charts.Example.com:443//a/../b/?x=%2F", NULL},
+    {"", "", NULL},
+    {"charts/x.tgz", "charts/x.tgz", NULL},
+    /* malformed: never the secret, whatever failed to parse */
+    {"https://user:p@ss@h/", "https://xxxxx@h/", "p@ss"},     /* a raw '@' in the password */
+    {"https://user:pa/ss@h/x", "https://xxxxx@h/x", "pa/ss"}, /* a raw '/' ends the authority */
+    {"https://user:pa?ss@h/x", "https://xxxxx@h/x", "pa?ss"},
+    {"https://user:pa#ss@h/x", "https://xxxxx@h/x", "pa#ss"},
+    {"https://user:s3cret@h/a b", "https://xxxxx@h/a b", "s3cret"}, /* whitespace elsewhere */
+    {"https://user:s3cret@h:99999/", "https://xxxxx@h:99999/", "s3cret"},
+    {"https://user:s3cret@/x", "https://xxxxx@/x", "s3cret"}, /* no host */
+    {"https://user:s3 cret@h/", "https://xxxxx@h/", "s3 cret"},
+    {"user:s3cret@charts.example.com/x", "xxxxx@charts.example.com/x", "s3cret"}, /* no scheme */
+    {"oci:user:s3cret@r.io/x", "xxxxx@r.io/x", "s3cret"},
+    {"https://user:s3cret@", "https://xxxxx@", "s3cret"},
+    {"https://h/a b", "https://h/a b", NULL}, /* malformed without any '@': as it is */
+};
+
+OG_TEST(redact_table)
+{
+    for (size_t i = 0; i < sizeof(redactions) / sizeof(redactions[0]); i++) {
+        struct og_buf b;
+
+        fprintf(stderr, "  url %s\n", redactions[i].url);
+        og_buf_init(&b, 1 << 20);
+        ASSERT_EQ(og_buf_append_cstr(&b, "keep:"), OG_OK);
+        ASSERT_EQ(og_url_redact(og_str_of(redactions[i].url), &b), OG_OK);
+        ASSERT(strncmp(b.ptr, "keep:", 5) == 0);
+        ASSERT_STR_EQ(b.ptr + 5, redactions[i].want);
+        if (redactions[i].secret != NULL)
+            ASSERT(strstr(b.ptr, redactions[i].secret) == NULL);
+        /* Redacting twice changes nothing more: what is shown may be shown again. */
+        og_buf_reset(&b);
+        ASSERT_EQ(og_url_redact(og_str_of(redactions[i].want), &b), OG_OK);
+        ASSERT_STR_EQ(b.ptr != NULL ? b.ptr : "", redactions[i].want);
+        og_buf_cleanup(&b);
+    }
+}
+
+/* Reads only the view; over the cap: OG_ETOOBIG and the buffer as it was. */
+OG_TEST(redact_view_and_cap)
+{
+    static const char text[] = "https://u:pw@h/xSECRET";
+    struct og_buf b;
+
+    og_buf_init(&b, 1 << 10);
+    ASSERT_EQ(og_url_redact((struct og_str){text, sizeof(text) - 1 - 6}, &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://u:xxxxx@h/x");
+    og_buf_cleanup(&b);
+    /* "https://u:xxxxx@h/x" is 19 bytes: 18 is too few, whether the secret is hidden or not. */
+    og_buf_init(&b, 18);
+    ASSERT_EQ(og_buf_append_cstr(&b, "x"), OG_OK);
+    ASSERT_EQ(og_url_redact(og_str_of("https://u:pw@h/x"), &b), OG_ETOOBIG);
+    ASSERT_STR_EQ(b.ptr, "x");
+    ASSERT_EQ(og_url_redact(og_str_of("https://user:p@ss@host.example/"), &b), OG_ETOOBIG);
+    ASSERT_STR_EQ(b.ptr, "x");
+    og_buf_cleanup(&b);
+    og_buf_init(&b, 19);
+    ASSERT_EQ(og_url_redact(og_str_of("https://u:pw@h/x"), &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://u:xxxxx@h/x");
+    og_buf_cleanup(&b);
+}
+
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
              OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
              OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
              OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
-             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index))
+             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
+             OG_T(redact_view_and_cap))

@@ -22,6 +22,8 @@ struct og_guidance {
     const char *oci_base;       /**< the OCI base to move to, or NULL when not known */
     const char *chart;          /**< a chart name, or NULL for the "<chart>" placeholder */
     bool drop_type;             /**< fix by removing spec.type (oci type on an http url) */
+    const char *url; /**< spec.url to write where oci_base does not replace it (the user's url
+                          as og_url_redact() shows it), or NULL to copy the user's */
 };
 
 /**

@@ -154,6 +154,32 @@ struct og_url_chart {
  */
 void og_url_chart(struct og_str url, struct og_url_chart *out);
 
+/** What og_url_redact() writes in place of a secret, as Go's URL.Redacted() does. */
+#define OG_URL_REDACTED "xxxxx"
+
+/**
+ * Appends `text` as it may be shown to people (logs, warnings, audit annotations, messages,
+ * CLI reports): the same bytes with the credentials of its userinfo replaced by
+ * OG_URL_REDACTED, modelled on Go's URL.Redacted():
+ *   "https://user:secret@h/x"  gives "https://user:xxxxx@h/x" (the user name is kept, as Go
+ *                                    keeps it; an empty password "user:@" is redacted too)
+ *   "https://TOKEN@h/x"        gives "https://xxxxx@h/x": unlike Go, a user name without a
+ *                                    password is hidden, since that is where a token goes
+ *                                    ("https://<token>@github.com/..."); "https://@h" stays
+ * The userinfo is split at its first ':' (percent-encoded ":" and "@" are part of the parts).
+ * Robust on malformed text, which never shows a secret for failing to parse: when `text`
+ * does not parse (og_url_parse()) and holds an '@' after its "scheme://" (its start when it has
+ * none), everything from there up to the last '@' of its authority (or, when the authority
+ * holds none, the last '@' of the text: a password with a raw '/', '?' or '#' ends the
+ * authority early) is replaced, user name included. Nothing else changes: no normalizing.
+ * A url that parses without userinfo is appended as it is. Query parameters (signed urls) are
+ * not redacted. For urls that are data the user applies (a patch, a manifest `fix` rewrites),
+ * use the url itself. Reserves its room at once (at most text.len + 5 bytes) and allocates
+ * nothing else: OG_ETOOBIG past the buffer's cap, OG_ENOMEM; `out` unchanged on error.
+ * Pure and reentrant.
+ */
+OG_NODISCARD enum og_err og_url_redact(struct og_str text, struct og_buf *out);
+
 /**
  * True when `host` is a bare host as an allow list holds it: a DNS name (letters, digits, '-'
  * and '.', not starting with '.' or '-', at most 253 bytes) or an IPv4 or IPv6 address
