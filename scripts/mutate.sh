@@ -197,14 +197,16 @@ finish() {
 trap finish EXIT
 trap 'echo; echo "mutate.sh: interrupted"; exit 130' INT TERM
 
-# Copies the tracked and untracked (not ignored) files into $SRC, only those that differ.
+# Copies the tracked and untracked (not ignored) files into $SRC, only those that differ. A
+# copy gets the current time (not the source's, as `cp -p` would give it): a file edited before
+# the last build, but copied after it, must still look newer than its objects to make.
 sync_src() {
     local f
     (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) |
         while IFS= read -r -d '' f; do
             [ -f "$ROOT/$f" ] || continue
             if ! cmp -s "$ROOT/$f" "$SRC/$f"; then
-                mkdir -p "$SRC/$(dirname "$f")" && cp -p "$ROOT/$f" "$SRC/$f"
+                mkdir -p "$SRC/$(dirname "$f")" && cp --preserve=mode "$ROOT/$f" "$SRC/$f"
             fi
         done
 }
@@ -214,7 +216,7 @@ build_dir() {
     echo "$WORK/build${1:+-$1}"
 }
 
-# Configures (once) and builds the scratch copy for `kind`; sets BUILD.
+# Configures (once) the scratch copy's build dir for `kind`; sets BUILD.
 setup_build() {
     local kind=$1 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DOG_WERROR=ON)
     BUILD=$(build_dir "$kind")
