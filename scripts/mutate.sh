@@ -16,7 +16,8 @@
 #
 # The working tree is never written: the sources are copied to build-mutate/src (only files
 # whose content changed are copied, so rebuilds stay incremental), the mutation is made there
-# and undone after each run, also on an error or Ctrl-C. build-mutate/build is the build dir.
+# and undone after each run, also on an error or Ctrl-C. build-mutate/build is the build dir
+# (build-mutate/build-tsan and build-mutate/build-asan for entries with `build:`).
 # At the end the script checks that `git status` and `git diff` of the tree are as they were.
 #
 # List format: entries separated by blank lines; '#' starts a comment line.
@@ -26,6 +27,9 @@
 #                                    a literal text that must occur on exactly one line
 #   replace: return m;               what that text becomes (empty: deleted)
 #   tests: policy                    ctest -R regex of the tests to run first (optional)
+#   build: tsan                      build it under ThreadSanitizer (tsan) or ASan+UBSan
+#                                    (asan) instead of RelWithDebInfo (optional; for bugs
+#                                    only a sanitizer sees, such as a lock that is skipped)
 #   equivalent: reason               the mutation cannot change behaviour (optional)
 #
 # Output: one line per mutation (KILLED / SURVIVED / ERROR), then the kill rate over the
@@ -72,14 +76,14 @@ fi
 
 WORK=$ROOT/build-mutate
 SRC=$WORK/src
-BUILD=$WORK/build
+BUILD=$WORK/build # the build of the entry at hand (build_dir)
 LOG=$WORK/log
 mkdir -p "$SRC" "$BUILD" "$LOG" || die "cannot create $WORK"
 
 # --- The list -------------------------------------------------------------------------------
-ids=() files=() finds=() repls=() tests=() equivs=() lines=()
+ids=() files=() finds=() repls=() tests=() equivs=() lines=() kinds=()
 parse_list() {
-    local n=0 line key val have=0 id= file= find= repl= hasrepl=0 tst= eqv= at=0 lineno=0
+    local n=0 line key val have=0 id= file= find= repl= hasrepl=0 tst= eqv= kind= at=0 lineno=0
     flush() {
         if [ $have -eq 1 ]; then
             n=$((n + 1))
@@ -87,11 +91,15 @@ parse_list() {
             [ -n "$find" ] || die "$LIST:$at: entry without find:"
             [ $hasrepl -eq 1 ] || die "$LIST:$at: entry without replace:"
             [ "$find" != "$repl" ] || die "$LIST:$at: replace: is the same as find:"
+            case $kind in
+            '' | tsan | asan) ;;
+            *) die "$LIST:$at: build: is tsan or asan, not '$kind'" ;;
+            esac
             [ -n "$id" ] || id="$(basename "$file"):$n"
             ids+=("$id") files+=("$file") finds+=("$find") repls+=("$repl") tests+=("$tst")
-            equivs+=("$eqv") lines+=("$at")
+            equivs+=("$eqv") lines+=("$at") kinds+=("$kind")
         fi
-        have=0 id= file= find= repl= hasrepl=0 tst= eqv=
+        have=0 id= file= find= repl= hasrepl=0 tst= eqv= kind=
     }
     while IFS= read -r line || [ -n "$line" ]; do
         lineno=$((lineno + 1))
@@ -113,6 +121,7 @@ parse_list() {
         replace) repl=$val; hasrepl=1 ;;
         tests) tst=$val ;;
         equivalent) eqv=$val ;;
+        build) kind=$val ;;
         *) die "$LIST:$lineno: unknown key '$key'" ;;
         esac
     done <"$LIST"
@@ -188,16 +197,37 @@ finish() {
 trap finish EXIT
 trap 'echo; echo "mutate.sh: interrupted"; exit 130' INT TERM
 
-# Copies the tracked and untracked (not ignored) files into $SRC, only those that differ.
+# Copies the tracked and untracked (not ignored) files into $SRC, only those that differ. A
+# copy gets the current time (not the source's, as `cp -p` would give it): a file edited before
+# the last build, but copied after it, must still look newer than its objects to make.
 sync_src() {
     local f
     (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) |
         while IFS= read -r -d '' f; do
             [ -f "$ROOT/$f" ] || continue
             if ! cmp -s "$ROOT/$f" "$SRC/$f"; then
-                mkdir -p "$SRC/$(dirname "$f")" && cp -p "$ROOT/$f" "$SRC/$f"
+                mkdir -p "$SRC/$(dirname "$f")" && cp --preserve=mode "$ROOT/$f" "$SRC/$f"
             fi
         done
+}
+
+# The build directory for an entry's `build:` kind (empty: the default build).
+build_dir() {
+    echo "$WORK/build${1:+-$1}"
+}
+
+# Configures (once) the scratch copy's build dir for `kind`; sets BUILD.
+setup_build() {
+    local kind=$1 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DOG_WERROR=ON)
+    BUILD=$(build_dir "$kind")
+    case $kind in
+    tsan) flags=(-DCMAKE_BUILD_TYPE=Debug -DOG_WERROR=ON -DOG_SANITIZE=thread) ;;
+    asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DOG_WERROR=ON -DOG_SANITIZE=address,undefined) ;;
+    esac
+    if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+        cmake -S "$SRC" -B "$BUILD" "${flags[@]}" >"$LOG/configure${kind:+-$kind}.txt" 2>&1 ||
+            die "configure failed (see $LOG/configure${kind:+-$kind}.txt)"
+    fi
 }
 
 build() {
@@ -228,23 +258,33 @@ run_tests() {
 
 echo "mutate.sh: ${#sel[@]} mutations from $LIST; scratch copy in $SRC"
 sync_src
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOG_WERROR=ON \
-        >"$LOG/configure.txt" 2>&1 || die "configure failed (see $LOG/configure.txt)"
-fi
-build || die "the unmutated tree does not build (see $LOG/build.txt)"
-if [ $BASELINE -eq 1 ]; then
+# The builds the selected entries need (the default one first), each built and checked once.
+used_kinds=()
+for kind in '' tsan asan; do
+    for i in "${sel[@]}"; do
+        if [ "${kinds[$i]}" = "$kind" ]; then
+            used_kinds+=("$kind")
+            break
+        fi
+    done
+done
+for kind in "${used_kinds[@]}"; do
+    setup_build "$kind"
+    build || die "the unmutated tree does not build${kind:+ ($kind)} (see $LOG/build.txt)"
+    [ $BASELINE -eq 1 ] || continue
     regex=
     for i in "${sel[@]}"; do
-        [ -n "${tests[$i]}" ] && regex="${regex:+$regex|}(${tests[$i]})"
+        [ "${kinds[$i]}" = "$kind" ] && [ -n "${tests[$i]}" ] &&
+            regex="${regex:+$regex|}(${tests[$i]})"
     done
-    run_tests -L unit || die "unit tests fail unmutated: $(tr '\n' ' ' <"$LOG/failed.txt")"
+    run_tests -L unit ||
+        die "unit tests fail unmutated${kind:+ ($kind)}: $(tr '\n' ' ' <"$LOG/failed.txt")"
     if [ -n "$regex" ]; then
         run_tests -R "$regex" -LE unit ||
-            die "tests fail unmutated: $(tr '\n' ' ' <"$LOG/failed.txt")"
+            die "tests fail unmutated${kind:+ ($kind)}: $(tr '\n' ' ' <"$LOG/failed.txt")"
     fi
-    echo "mutate.sh: baseline passes"
-fi
+    echo "mutate.sh: baseline passes${kind:+ ($kind)}"
+done
 
 killed=0 survived=0 eq_survived=0 eq_killed=0 errors=$bad
 survivors=() eq_wrong=()
@@ -252,7 +292,8 @@ n=0
 for i in "${sel[@]}"; do
     n=$((n + 1))
     id=${ids[$i]} file=${files[$i]}
-    tag="[$n/${#sel[@]}] $id"
+    tag="[$n/${#sel[@]}] $id${kinds[$i]:+ (${kinds[$i]})}"
+    BUILD=$(build_dir "${kinds[$i]}")
     if ! at=$(locate "$SRC/$file" "${finds[$i]}"); then
         continue # reported above
     fi
@@ -292,8 +333,11 @@ for i in "${sel[@]}"; do
     [ $status = ERROR ] && errors=$((errors + 1))
     echo "$status  $tag  $file:$at  $((SECONDS - t0))s  $why"
 done
-# Rebuild unmutated, so that build-mutate/build matches the sources again.
-build || true
+# Rebuild unmutated, so that each build dir used matches the sources again.
+for kind in "${used_kinds[@]}"; do
+    BUILD=$(build_dir "$kind")
+    build || true
+done
 
 total=$((killed + survived))
 echo

@@ -1,47 +1,55 @@
 #include "snapshot.h"
 
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 
-static _Atomic(struct og_config *) current;
-/* Readers between loading `current` and taking their reference. */
-static atomic_uint entering;
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * `current` is read and written only under `lock`, which is held for the pointer load and the
+ * reference count increment in srv_snapshot_acquire() and for the pointer exchange in
+ * srv_snapshot_swap(): a few instructions, once per request, and uncontended but for the rare
+ * swap. The holder's reference to a replaced snapshot is dropped after the lock is released.
+ *
+ * A lock-free scheme (an atomic pointer, and readers counting themselves while they hold the
+ * pointer without a reference) needs the swapper to wait for that count, and a mistake in it
+ * is a use after free in a window a few instructions wide that no test hits reliably. Under
+ * the lock, a reader that skipped it would race on `current` itself, which ThreadSanitizer
+ * reports on every run of tests/unit/test_snapshot.c.
+ */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct og_config *current; /* guarded by lock */
+
+/* Publishes `cfg` and returns the snapshot it replaces, with the holder's reference. */
+static struct og_config *exchange(struct og_config *cfg)
+{
+    struct og_config *old;
+
+    pthread_mutex_lock(&lock);
+    old = current;
+    current = cfg;
+    pthread_mutex_unlock(&lock);
+    return old;
+}
 
 void srv_snapshot_init(struct og_config *cfg)
 {
-    atomic_store(&current, cfg);
+    srv_snapshot_swap(cfg);
 }
 
 struct og_config *srv_snapshot_acquire(void)
 {
     struct og_config *cfg;
 
-    atomic_fetch_add(&entering, 1);
-    cfg = og_config_ref(atomic_load(&current));
-    atomic_fetch_sub(&entering, 1);
+    pthread_mutex_lock(&lock);
+    cfg = og_config_ref(current);
+    pthread_mutex_unlock(&lock);
     return cfg;
 }
 
 void srv_snapshot_swap(struct og_config *cfg)
 {
-    struct og_config *old;
-
-    pthread_mutex_lock(&swap_lock);
-    old = atomic_exchange(&current, cfg);
-    /*
-     * A reader that loaded `old` before the exchange is still counted in `entering` until it
-     * holds its own reference. Once the count has been zero after the exchange, every reader
-     * either holds a reference to `old` or will load `cfg`, so dropping ours is safe.
-     */
-    while (atomic_load(&entering) != 0)
-        sched_yield();
-    og_config_unref(old);
-    pthread_mutex_unlock(&swap_lock);
+    og_config_unref(exchange(cfg));
 }
 
 void srv_snapshot_cleanup(void)
 {
-    og_config_unref(atomic_exchange(&current, NULL));
+    og_config_unref(exchange(NULL));
 }

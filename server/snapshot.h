@@ -3,8 +3,9 @@
  *
  * Readers (request handlers) call srv_snapshot_acquire() at the start of a request and
  * og_config_unref() at its end, so an in-flight request finishes on the config it started
- * with. Readers never block; a swap waits for the few instructions during which a reader may
- * hold the old pointer without a reference yet, then drops the holder's reference.
+ * with. A lock is held only while a reader takes the pointer and its reference, and while a
+ * swap exchanges the pointer: neither ever waits for more than those few instructions of
+ * another thread, and the previous snapshot is released outside the lock.
  */
 #ifndef SRV_SNAPSHOT_H
 #define SRV_SNAPSHOT_H

@@ -161,6 +161,82 @@ def test_stop_while_waiting_at_the_cap():
                 k.close()
 
 
+def test_cap_warning_is_rate_limited():
+    """Held at the cap for seconds with clients waiting, the accept thread looks again about
+    every 100 ms; the "connection cap reached" warning is written once per 10 s (LOG_EVERY_MS
+    in server/conns.c), not at every look."""
+    cap_msg = "connection cap reached: new clients wait for a free slot"
+    with Server("--max-conns", "4", "--threads", "2", "--request-timeout", "60s",
+                conn_timeout=60) as s:
+        holders, waiting = [], []
+        try:
+            # Admissions whose body is still arriving hold the 4 slots: a received request is
+            # never closed to make room, so the cap stays reached.
+            for _ in range(4):
+                k = s.tls_socket(timeout=10)
+                k.sendall(b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+                holders.append(k)
+            waiting = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(6)]
+            s.wait_log(cap_msg)
+            time.sleep(3)
+            lines = [l for l in s.log_lines() if l.get("msg") == cap_msg]
+            print("  %d cap warning(s) in 3 s at the cap: %r" % (len(lines), lines[:3]))
+            eq(len(lines), 1, "cap warnings while held at the cap for 3 s")
+            eq(lines[0].get("max_conns"), "4", "max_conns in the warning")
+            eq(lines[0].get("closed_for_waiting"), "0", "none of the holders closed")
+            check(all(wait_closed(k, 0.05) is None for k in holders), "the holders stay open")
+        finally:
+            for k in holders + waiting:
+                k.close()
+
+
+def test_libmicrohttpd_log_is_rate_limited():
+    """libmicrohttpd logs a line for every failed TLS handshake; a burst of 150 connections
+    that send plain HTTP to the TLS port gives at most MHD_LOG_PER_S (10) of those lines a
+    second (server/httpd.c), and the next line written after the burst says how many were not."""
+    n = 150
+    with Server() as s:
+        socks = []
+        t0 = time.monotonic()
+        try:
+            for _ in range(n):
+                k = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+                k.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                socks.append(k)
+            # Each is closed after its error line is written.
+            for k in socks:
+                check(wait_closed(k, 10) is not None, "the plain-HTTP connection was closed")
+        finally:
+            for k in socks:
+                k.close()
+        took = time.monotonic() - t0
+        burst = [l for l in s.log_lines() if l.get("source") == "libmicrohttpd"]
+        # The burst spans at most int(took) + 2 of the limiter's (monotonic) seconds.
+        bound = 10 * (int(took) + 2)
+        print("  %d handshake failures in %.2fs: %d libmicrohttpd lines (at most %d)"
+              % (n, took, len(burst), bound))
+        check(0 < len(burst) <= bound, "libmicrohttpd lines in the burst", len(burst), bound)
+        check(not any("suppressed" in l for l in burst[:10]), "the first lines suppress nothing")
+        time.sleep(1.2)  # a new second: the next line is written, with the count
+        k = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        k.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+        wait_closed(k, 10)
+        k.close()
+        deadline = time.monotonic() + 10
+        while True:
+            lines = [l for l in s.log_lines() if l.get("source") == "libmicrohttpd"]
+            if len(lines) > len(burst) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        check(len(lines) > len(burst), "a line after the burst", lines[-3:])
+        after = lines[len(burst)]
+        check("suppressed" in after, "the line after the burst counts the dropped ones", after)
+        # One line per failed handshake: written or counted.
+        check(len(burst) + int(after["suppressed"]) >= n, "lines written and dropped",
+              len(burst), after)
+
+
 def test_slow_headers_cut_at_request_timeout():
     """Headers trickled a byte every 0.25 s (never idle long enough for --conn-timeout) are cut
     --request-timeout after accept, which also counts the TLS handshake."""

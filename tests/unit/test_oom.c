@@ -18,6 +18,9 @@
 #include "ocigate/review.h"
 #include "ocigate/yamledit.h"
 
+#include "log.h"
+#include "request.h"
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define OG_OOM_SKIP 1
 #elif defined(__has_feature)
@@ -381,6 +384,87 @@ static enum og_err plan_migration(enum og_mode unused)
 }
 #endif
 
+#ifndef OG_OOM_SKIP
+/*
+ * An admission body (the review, sent BODY_REPEAT times over) received by the request module
+ * (server/request.h), with every allocation it makes failing in turn: first in 64-byte pieces
+ * without a Content-Length (the buffer doubles as it grows), then announced by a
+ * Content-Length (one allocation up front). The body budget is
+ * charged before each allocation; when the allocation fails, the charge must be given back
+ * (a budget that leaks a little on every failure ends up refusing every request with 503).
+ */
+#define BODY_REPEAT 8
+
+static enum og_err receive_one(const struct og_config *cfg, struct srv_body_budget *budget,
+                               bool chunked)
+{
+    struct srv_response resp;
+    struct srv_req r;
+    enum srv_req_next next;
+    enum og_err rc = OG_OK;
+    const size_t one = sizeof(review) - 1, total = BODY_REPEAT * one;
+    char len[24];
+
+    (void)snprintf(len, sizeof(len), "%zu", total);
+    srv_req_begin(&r, cfg, budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&r, "Content-Type", 12, "application/json", 16);
+    if (chunked)
+        srv_req_header(&r, "Transfer-Encoding", 17, "chunked", 7);
+    else
+        srv_req_header(&r, "Content-Length", 14, len, strlen(len));
+    next = srv_req_headers(&r, &resp);
+    if (next == SRV_REQ_RESPOND)
+        srv_response_cleanup(&resp);
+    if (next != SRV_REQ_CONTINUE) {
+        rc = next == SRV_REQ_DROP ? OG_ENOMEM : OG_EINVAL;
+        goto out;
+    }
+    for (size_t off = 0, n; off < total; off += n) {
+        n = one - off % one < 64 ? one - off % one : 64;
+        if (srv_req_body(&r, review + off % one, n) != SRV_REQ_CONTINUE) {
+            rc = OG_EINVAL;
+            goto out;
+        }
+    }
+    next = srv_req_end(&r, false, &resp);
+    if (next == SRV_REQ_ADMIT)
+        rc = srv_req_body_view(&r).len == total ? OG_OK : OG_EINVAL;
+    else if (next == SRV_REQ_RESPOND) {
+        /* The only answer an allocation failure may give is a 500. */
+        rc = resp.status == 500 ? OG_ENOMEM : OG_EINVAL;
+        srv_response_cleanup(&resp);
+    } else
+        rc = OG_ENOMEM;
+out:
+    srv_req_cleanup(&r);
+    if (srv_body_budget_used(budget) != 0) {
+        fprintf(stderr, "  %s body: %zu bytes of the budget still charged\n",
+                chunked ? "chunked" : "announced", srv_body_budget_used(budget));
+        rc = OG_EINVAL;
+    }
+    return rc;
+}
+
+static enum og_err receive_body(enum og_mode unused)
+{
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    enum og_err rc, rc2;
+
+    (void)unused;
+    srv_log_set_level(SRV_LOG_ERROR);
+    rc = og_config_new(&cfg);
+    if (rc != OG_OK)
+        return rc;
+    srv_body_budget_init(&budget, 1u << 20);
+    rc = receive_one(cfg, &budget, true);
+    rc2 = receive_one(cfg, &budget, false);
+    og_config_unref(cfg);
+    /* Each part fails alone: report the worse of the two. */
+    return rc == OG_OK || rc == OG_ENOMEM ? (rc2 == OG_OK ? rc : rc2) : rc;
+}
+#endif
+
 /* Runs `fn` with every allocation failing in turn; OG_OK or OG_ENOMEM, never a leak. */
 #ifndef OG_OOM_SKIP
 static void torture(enum og_err (*fn)(enum og_mode), enum og_mode mode, const char *what)
@@ -505,6 +589,15 @@ OG_TEST(ratchet_every_allocation_may_fail)
 #endif
 }
 
+OG_TEST(request_body_every_allocation_may_fail)
+{
+#ifdef OG_OOM_SKIP
+    OG_SKIP("sanitizer builds use their own allocator");
+#else
+    torture(receive_body, OG_MODE_OFF, "request body and its budget");
+#endif
+}
+
 OG_TEST(migrate_every_allocation_may_fail)
 {
 #ifdef OG_OOM_SKIP
@@ -517,4 +610,4 @@ OG_TEST(migrate_every_allocation_may_fail)
 OG_TEST_MAIN(OG_T(every_allocation_may_fail), OG_T(ratchet_every_allocation_may_fail),
              OG_T(config_every_allocation_may_fail), OG_T(manifest_every_allocation_may_fail),
              OG_T(index_every_allocation_may_fail), OG_T(index_step_every_allocation_may_fail),
-             OG_T(migrate_every_allocation_may_fail))
+             OG_T(migrate_every_allocation_may_fail), OG_T(request_body_every_allocation_may_fail))
