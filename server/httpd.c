@@ -25,6 +25,7 @@
 #include "request.h"
 #include "snapshot.h"
 #include "tls.h"
+#include "tlsio.h"
 
 #include "ocigate/config.h"
 #include "ocigate/str.h"
@@ -80,10 +81,39 @@ struct srv_request {
     struct MHD_Connection *conn;
     struct og_config *cfg; /* the snapshot this request runs on, acquired at its start */
     enum phase phase;
+    bool head; /* a HEAD request: its answer has no body */
     struct timespec start;
     struct srv_req http;
     struct srv_admission adm;
 };
+
+/*
+ * What ocigate keeps per connection, as libmicrohttpd's socket context (on_connection()): its
+ * entry in the connection table (conns.h), NULL for one the table does not know, and its TLS
+ * state (the credentials its handshake took, tls.h) and its transport (tlsio.h).
+ */
+struct conn_ctx {
+    struct srv_conn *entry;
+    struct srv_tls *tls;
+    struct srv_tls_conn tls_conn;
+    bool tlsio; /* `io` carries the connection's TLS records (tlsio.h) */
+    struct srv_tlsio io;
+};
+
+static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static struct srv_conn *conn_of(struct MHD_Connection *conn)
+{
+    struct conn_ctx *ctx = ctx_of(conn);
+
+    return ctx != NULL ? ctx->entry : NULL;
+}
 
 /* Microseconds since `start`, on the monotonic clock. */
 static uint64_t elapsed_us(const struct timespec *start)
@@ -102,6 +132,34 @@ static void request_free(struct srv_request *req)
     srv_admission_cleanup(&req->adm);
     og_config_unref(req->cfg);
     free(req);
+}
+
+/*
+ * The response's header and body leave in one write (tlsio.h) when libmicrohttpd sends a body
+ * behind the header: not for HEAD, nor for the statuses that have none.
+ */
+static void hold_header(struct srv_request *req, const struct srv_response *resp)
+{
+    struct conn_ctx *ctx;
+
+    if (req->head || resp->len == 0 || resp->status < 200 || resp->status == 204 ||
+        resp->status == 304)
+        return;
+    ctx = ctx_of(req->conn);
+    if (ctx != NULL && ctx->tlsio)
+        srv_tlsio_hold_next(&ctx->io);
+}
+
+/*
+ * After a response (or a failed queue): a header record still held, which hold_header()'s
+ * conditions rule out, is sent rather than left waiting for the next response.
+ */
+static void release_header(struct srv_request *req)
+{
+    struct conn_ctx *ctx = ctx_of(req->conn);
+
+    if (ctx != NULL && ctx->tlsio && !srv_tlsio_flush(&ctx->io))
+        srv_logf(SRV_LOG_WARN, "a response's header record was not sent whole");
 }
 
 /* Queues `resp` (taking what it owns) and destroys libmicrohttpd's copy at once. */
@@ -138,10 +196,13 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
     if ((resp->close || atomic_load(&req->httpd->draining)) &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto fail;
+    hold_header(req, resp);
     ret = MHD_queue_response(req->conn, resp->status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES)
         srv_metrics_http_response(resp->status);
+    else
+        release_header(req);
     return ret;
 fail:
     MHD_destroy_response(r);
@@ -259,32 +320,6 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /*
- * What ocigate keeps per connection, as libmicrohttpd's socket context (on_connection()): its
- * entry in the connection table (conns.h), NULL for one the table does not know, and its TLS
- * state (the credentials its handshake took, tls.h).
- */
-struct conn_ctx {
-    struct srv_conn *entry;
-    struct srv_tls *tls;
-    struct srv_tls_conn tls_conn;
-};
-
-static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return ci != NULL ? ci->socket_context : NULL;
-}
-
-static struct srv_conn *conn_of(struct MHD_Connection *conn)
-{
-    struct conn_ctx *ctx = ctx_of(conn);
-
-    return ctx != NULL ? ctx->entry : NULL;
-}
-
-/*
  * GnuTLS's certificate retrieval (gnutls_certificate_retrieve_function2, installed by
  * libmicrohttpd for MHD_OPTION_HTTPS_CERT_CALLBACK), on the connection's worker while it
  * processes the ClientHello: libmicrohttpd sets the session's pointer to its connection.
@@ -345,6 +380,7 @@ static enum MHD_Result on_headers(struct srv_request *req, const char *url, cons
     struct srv_response resp;
     enum srv_req_next next;
 
+    req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
     if (req->httpd->metrics_only)
         srv_req_metrics_only(&req->http);
@@ -415,6 +451,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_conn_request_done(conn_of(conn));
     if (req == NULL)
         return;
+    release_header(req);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && srv_log_enabled(SRV_LOG_DEBUG))
         srv_logf(SRV_LOG_DEBUG, "request ended early (%s)",
                  toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED   ? "timeout"
@@ -489,6 +526,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (ctx != NULL) {
             srv_conns_closed(h->conns, ctx->entry);
             srv_tls_conn_cleanup(&ctx->tls_conn);
+            if (ctx->tlsio)
+                srv_tlsio_cleanup(&ctx->io);
             free(ctx);
         }
         *socket_context = NULL;
@@ -502,6 +541,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     srv_tls_conn_init(&ctx->tls_conn);
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     ctx->entry = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;
+    ctx->tlsio = false;
+    if (h->tls != NULL && ci != NULL) {
+        int fd = ci->connect_fd;
+
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL) {
+            srv_tlsio_attach(&ctx->io, ci->tls_session, fd);
+            ctx->tlsio = true;
+        }
+    }
 }
 
 /*

@@ -192,7 +192,7 @@ class Server:
     """The real daemon on 127.0.0.1:0. Use as a context manager or call stop()."""
 
     def __init__(self, *extra, mode="mutate", drain=0, conn_timeout=None, cert=None, key=None,
-                 ca=None):
+                 ca=None, wrapper=()):
         if not BIN:
             raise Skip("OCIGATE_BIN is not set")
         c = certs()
@@ -206,7 +206,8 @@ class Server:
             argv += ["--conn-timeout", str(conn_timeout)]
         argv += list(extra)
         self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        # `wrapper` runs the daemon under another program (e.g. strace -f -o FILE).
+        self.proc = subprocess.Popen(list(wrapper) + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.logfile)
         self.port = None
         deadline = time.monotonic() + 20

@@ -1,0 +1,139 @@
+#include "tlsio.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* Gives GnuTLS up to `size` buffered bytes; the buffer goes once drained. */
+static size_t take(struct srv_tlsio *io, void *data, size_t size)
+{
+    size_t n = size < io->in_len ? size : io->in_len;
+
+    memcpy(data, io->in + io->in_off, n);
+    io->in_off += n;
+    io->in_len -= n;
+    if (io->in_len == 0) {
+        free(io->in);
+        io->in = NULL;
+    }
+    return n;
+}
+
+static ssize_t pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+    struct srv_tlsio *io = ptr;
+    ssize_t n;
+
+    if (io->in_len > 0)
+        return (ssize_t)take(io, data, size);
+    /* A read as large as ours gains nothing from a copy; without memory, read what is asked. */
+    if (size < SRV_TLSIO_READ_AHEAD)
+        io->in = malloc(SRV_TLSIO_READ_AHEAD);
+    if (io->in == NULL)
+        return recv(io->fd, data, size, 0);
+    n = recv(io->fd, io->in, SRV_TLSIO_READ_AHEAD, 0);
+    if (n <= 0) {
+        int saved = errno;
+
+        free(io->in);
+        io->in = NULL;
+        errno = saved; /* GnuTLS reads the error from errno */
+        return n;
+    }
+    io->in_off = 0;
+    io->in_len = (size_t)n;
+    return (ssize_t)take(io, data, size);
+}
+
+/* GnuTLS's wait for data (used only with timeouts; libmicrohttpd's sessions are non-blocking). */
+static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+    struct srv_tlsio *io = ptr;
+    struct pollfd p = {.fd = io->fd, .events = POLLIN};
+
+    if (io->in != NULL)
+        return 1;
+    return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/*
+ * Sends the kept record and then `data`. Returns the bytes of `data` sent, or -1 with errno set
+ * (EAGAIN when the socket took the kept bytes but none of `data`: GnuTLS offers them again).
+ */
+static ssize_t send_behind(struct srv_tlsio *io, const void *data, size_t size)
+{
+    struct iovec iov[2] = {{io->out + io->out_off, io->out_len}, {(void *)(uintptr_t)data, size}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n < io->out_len) {
+        io->out_off += (size_t)n;
+        io->out_len -= (size_t)n;
+        errno = EAGAIN;
+        return -1;
+    }
+    n -= (ssize_t)io->out_len;
+    io->out_len = 0;
+    if (n == 0 && size > 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return n;
+}
+
+static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t size)
+{
+    struct srv_tlsio *io = ptr;
+
+    if (io->hold_next) {
+        io->hold_next = false;
+        if (io->out_len == 0 && size <= sizeof(io->out)) {
+            memcpy(io->out, data, size);
+            io->out_off = 0;
+            io->out_len = size;
+            return (ssize_t)size;
+        }
+    }
+    if (io->out_len > 0)
+        return send_behind(io, data, size);
+    return send(io->fd, data, size, MSG_NOSIGNAL);
+}
+
+void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd)
+{
+    memset(io, 0, offsetof(struct srv_tlsio, out));
+    io->fd = fd;
+    gnutls_transport_set_ptr(session, io);
+    gnutls_transport_set_pull_function(session, pull);
+    gnutls_transport_set_pull_timeout_function(session, pull_timeout);
+    gnutls_transport_set_push_function(session, push);
+}
+
+void srv_tlsio_hold_next(struct srv_tlsio *io)
+{
+    io->hold_next = true;
+}
+
+bool srv_tlsio_flush(struct srv_tlsio *io)
+{
+    io->hold_next = false;
+    if (io->out_len > 0)
+        (void)send_behind(io, NULL, 0);
+    return io->out_len == 0;
+}
+
+void srv_tlsio_cleanup(struct srv_tlsio *io)
+{
+    free(io->in);
+    io->in = NULL;
+    io->in_len = 0;
+    io->out_len = 0;
+    io->hold_next = false;
+}

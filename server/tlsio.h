@@ -1,0 +1,73 @@
+/*
+ * tlsio.h - the transport under each TLS session: reads ahead, and writes a response whole.
+ *
+ * libmicrohttpd 0.9.75 gives GnuTLS the bare socket, and GnuTLS reads a record in two
+ * recv(2)s (its 5-byte header, then the rest) while libmicrohttpd sends a response in two
+ * records, each with its own sendmsg(2): the header's, then the body's. One keep-alive
+ * admission took four socket calls where one read and one write do. The functions installed
+ * here on each session (gnutls_transport_set_pull_function and _push_function) make it one of
+ * each:
+ *
+ * - Reads. A pull with nothing buffered receives up to SRV_TLSIO_READ_AHEAD bytes and serves
+ *   GnuTLS's reads from them. Bytes held here must never be waited for: libmicrohttpd's epoll
+ *   mode (which httpd.c runs) keeps a TLS connection read-ready until gnutls_record_recv()
+ *   reports GNUTLS_E_AGAIN (connection_https.c recv_tls_adapter()), and a pull reports EAGAIN
+ *   only with its buffer empty and the socket drained. (libmicrohttpd's select and poll modes
+ *   ask gnutls_record_check_pending() instead, which cannot see these bytes: this transport is
+ *   not for them.) The buffer is allocated when a receive brings more than GnuTLS asked for
+ *   and freed once it is drained, so an idle connection holds none.
+ *
+ * - Writes. srv_tlsio_hold_next(), called just before a response with a body is queued, keeps
+ *   the next record (the header's: libmicrohttpd's MHD_send_hdr_and_body_() sends it and then
+ *   at once the body's on a non-blocking socket) and sends it in front of the following one
+ *   with one sendmsg(2). A partial write keeps what is left in front of the next push. A record
+ *   is held only when a body follows (not for HEAD, not for an empty body): a held record with
+ *   nothing behind it would wait for the next response.
+ *
+ * All calls for one connection come from the thread that processes it (libmicrohttpd's
+ * worker), so nothing here is locked.
+ */
+#ifndef SRV_TLSIO_H
+#define SRV_TLSIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <gnutls/gnutls.h>
+
+/* One receive's size: a whole TLS record (16 KiB of data and its header and expansion). */
+#define SRV_TLSIO_READ_AHEAD (16 * 1024 + 512)
+
+/* The largest record kept in front of the next one (a response header's record). */
+#define SRV_TLSIO_HOLD_MAX 1024
+
+struct srv_tlsio {
+    int fd;
+    char *in;      /* received bytes GnuTLS has not read yet, or NULL when there are none */
+    size_t in_off; /* ... from in + in_off, in_len of them */
+    size_t in_len;
+    bool hold_next; /* keep the next record (srv_tlsio_hold_next()) */
+    size_t out_off; /* the kept record's bytes not sent yet: from out + out_off, */
+    size_t out_len; /* out_len of them */
+    char out[SRV_TLSIO_HOLD_MAX];
+};
+
+/**
+ * Installs the transport on `session`, whose socket is `fd`; `io` must outlive the session's
+ * last use (libmicrohttpd's gnutls_deinit()). Call before the handshake.
+ */
+void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd);
+
+/** Keeps the next record for the one after it: call only when a body's record follows. */
+void srv_tlsio_hold_next(struct srv_tlsio *io);
+
+/**
+ * After a response: a record still kept (which srv_tlsio_hold_next()'s contract rules out) is
+ * sent now, as far as the socket takes it. Returns false when bytes are left unsent.
+ */
+bool srv_tlsio_flush(struct srv_tlsio *io);
+
+/** Frees what `io` holds; the session must be gone. */
+void srv_tlsio_cleanup(struct srv_tlsio *io);
+
+#endif

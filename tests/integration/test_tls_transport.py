@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""The TLS transport (server/tlsio.c): GnuTLS reads ahead of what it asks for, and a response's
+header and body records leave in one write. What must hold whatever the transport does: bytes
+read ahead are served without waiting for the socket (pipelined requests in one write, a
+request split over many records), a response with no body is never held back (HEAD), and a
+keep-alive admission costs one receive and one send (counted with strace when it can trace)."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from ogtest import Server, Skip, check, eq, fixture, run
+
+REVIEW = fixture("review-bitnami-create.json")
+
+
+def post(body, path="/mutate?timeout=10s"):
+    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def read_responses(sock, n, timeout=5.0):
+    """Reads `n` HTTP responses (Content-Length framed) from `sock`; returns [(status, body)]."""
+    buf, out = b"", []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        m = re.match(rb"HTTP/1\.1 (\d+) [^\r]*\r\n(.*?)\r\n\r\n", buf, re.S)
+        if m:
+            length = int(re.search(rb"(?i)content-length: *(\d+)", m.group(2)).group(1))
+            end = m.end() + length
+            if len(buf) >= end:
+                out.append((int(m.group(1)), buf[m.end():end]))
+                buf = buf[end:]
+                continue
+        check(time.monotonic() < deadline, "%d of %d responses within %.0fs" % (len(out), n,
+              timeout), buf[:300])
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            continue
+        check(d, "the server closed after %d of %d responses" % (len(out), n))
+        buf += d
+    return out
+
+
+def uid_of(body):
+    return json.loads(body)["response"]["uid"]
+
+
+def test_pipelined_requests_in_one_write():
+    # Three admissions in one write: the first receive takes them all, and the two behind the
+    # first must be served from the read-ahead, not waited for on the socket.
+    with Server() as s:
+        sock = s.tls_socket()
+        try:
+            sock.sendall(post(REVIEW) * 3)
+            got = read_responses(sock, 3)
+        finally:
+            sock.close()
+        eq([st for st, _ in got], [200, 200, 200], "statuses")
+        want = json.loads(REVIEW)["request"]["uid"]
+        eq([uid_of(b) for _, b in got], [want] * 3, "uids")
+
+
+def test_request_split_over_many_records():
+    # A request written a few bytes per TLS record, with pauses: every pull finds the buffer
+    # drained and the socket empty in turn.
+    with Server() as s:
+        sock = s.tls_socket()
+        try:
+            data = post(REVIEW)
+            for i in range(0, len(data), 97):
+                sock.sendall(data[i:i + 97])
+                if i % 970 == 0:
+                    time.sleep(0.02)
+            (status, body), = read_responses(sock, 1)
+        finally:
+            sock.close()
+        eq(status, 200, "status")
+        check(b'"patchType":"JSONPatch"' in body, "the admission was patched", body[:200])
+
+
+def test_large_body_over_many_records():
+    # A 600 kB review: dozens of full records, each larger than one read-ahead's worth of data.
+    doc = json.loads(REVIEW)
+    doc["request"]["object"]["metadata"]["annotations"]["pad"] = "x" * 600000
+    body = json.dumps(doc).encode()
+    with Server() as s:
+        sock = s.tls_socket()
+        try:
+            sock.sendall(post(body) + post(REVIEW))
+            got = read_responses(sock, 2, timeout=10)
+        finally:
+            sock.close()
+        eq([st for st, _ in got], [200, 200], "statuses")
+
+
+def test_head_is_answered_at_once():
+    # A HEAD answer has no body: a header record held for a body that never comes would wait
+    # for the next response.
+    with Server() as s:
+        sock = s.tls_socket()
+        try:
+            sock.settimeout(3)
+            start = time.monotonic()
+            sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = sock.recv(65536)
+            elapsed = time.monotonic() - start
+        finally:
+            sock.close()
+        check(data.startswith(b"HTTP/1.1 "), "a HEAD answer", data[:100])
+        check(elapsed < 1.0, "the HEAD answer came in %.2fs" % elapsed)
+
+
+def strace_counts(path):
+    """strace -c's table: {syscall: (calls, errors)}."""
+    out = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 5 and f[0].replace(".", "").isdigit() and f[-1].isidentifier():
+            calls = int(f[3])
+            errors = int(f[4]) if len(f) == 6 else 0
+            out[f[-1]] = (calls, errors)
+    return out
+
+
+def test_one_receive_and_one_send_per_admission():
+    strace = shutil.which("strace")
+    if strace is None:
+        raise Skip("strace is not installed (Debian package strace)")
+    probe = subprocess.run([strace, "-f", "-o", "/dev/null", "true"], capture_output=True)
+    if probe.returncode != 0:
+        raise Skip("strace cannot trace here: %s" % probe.stderr.decode(errors="replace")[:200])
+    n = 300
+    with tempfile.TemporaryDirectory(prefix="ogtest-strace-") as tmp:
+        out = os.path.join(tmp, "counts")
+        # LeakSanitizer cannot run under ptrace (an ASan build would exit 1 at the end).
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = ["env", "ASAN_OPTIONS=" + (asan + ":" if asan else "") + "detect_leaks=0"]
+        with Server(wrapper=env + [strace, "-f", "-c", "-o", out,
+                             "-e", "trace=recvfrom,recvmsg,sendto,sendmsg"]) as s:
+            # Each request in one write (one record), as the apiserver's Go client sends it.
+            sock = s.tls_socket()
+            for _ in range(n):
+                sock.sendall(post(REVIEW))
+                (status, _), = read_responses(sock, 1)
+                eq(status, 200, "status")
+            sock.close()
+            # The signal goes to the daemon, strace's child; strace writes its table at the end.
+            children = open("/proc/%d/task/%d/children" % (s.proc.pid, s.proc.pid)).read()
+            os.kill(int(children.split()[0]), signal.SIGTERM)
+            eq(s.proc.wait(timeout=20), 0, "exit status")
+        counts = strace_counts(out)
+    calls = lambda name: counts.get(name, (0, 0))[0] - counts.get(name, (0, 0))[1]
+    received = calls("recvfrom") + calls("recvmsg")
+    sent = calls("sendto") + calls("sendmsg")
+    # The margin covers the handshake and the start-up probe's connection.
+    check(received <= n + 40, "%d successful receives for %d admissions (want about one each)"
+          % (received, n), counts)
+    check(sent <= n + 40, "%d sends for %d admissions (want one each)" % (sent, n), counts)
+
+
+if __name__ == "__main__":
+    run(globals())
