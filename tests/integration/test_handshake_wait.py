@@ -128,7 +128,8 @@ def post(body):
 
 def test_stalled_handshake_costs_no_cpu_and_is_cut_at_the_deadline():
     # The ClientHello is answered, the client's next flight never comes. Before the fix the
-    # daemon burnt ~0.7-1.3 s of CPU in these 2 s; parked, it burns next to nothing.
+    # daemon burnt 0.7-1.9 s of CPU in these 2 s; parked, it burns next to nothing.
+    used, took = {}, {}
     for name, version in VERSIONS:
         with Server("--request-timeout", "3s", conn_timeout=10) as s:
             hs = Handshake(s, version)
@@ -136,14 +137,14 @@ def test_stalled_handshake_costs_no_cpu_and_is_cut_at_the_deadline():
                 hs.stall()
                 check(not hs.done, name + ": the handshake waits for the client")
                 time.sleep(0.2)
-                used = cpu_over(s.proc.pid, 2.0)
-                print("  %s: CPU over 2 s with a handshake stalled: %.2f s" % (name, used))
-                check(used < 0.2, name + ": a stalled handshake costs CPU", used)
-                took = hs.seconds_until_closed(10)
+                used[name] = cpu_over(s.proc.pid, 2.0)
+                print("  %s: CPU over 2 s with a handshake stalled: %.2f s" % (name, used[name]))
+                took[name] = hs.seconds_until_closed(10)
             finally:
                 hs.close()
-            check(took is not None and 2.9 <= took < 4.5,
-                  name + ": the stalled handshake is cut at --request-timeout", took)
+    check(all(u < 0.2 for u in used.values()), "a stalled handshake costs CPU", used)
+    check(all(t is not None and 2.9 <= t < 4.5 for t in took.values()),
+          "the stalled handshake is cut at --request-timeout (3 s)", took)
 
 
 def test_many_stalled_handshakes_do_not_slow_admissions():
