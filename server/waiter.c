@@ -11,6 +11,8 @@
 
 #include "log.h"
 
+#include "ocigate/buf.h"
+
 /* The event data of the wakeup descriptor: no socket's (a socket's has a descriptor < 2^31). */
 #define WAKE_TAG UINT64_MAX
 
@@ -149,21 +151,17 @@ fail:
 /* Makes the table cover descriptor `fd`. Under mu. */
 static bool grow(struct srv_waiter *w, int fd)
 {
-    size_t want = (size_t)fd + 1, len = w->n_slots;
-    struct slot *grown;
+    while (w->n_slots <= (size_t)fd) {
+        size_t cap = w->n_slots;
+        struct slot *grown =
+            og_array_grow(w->slots, &cap, w->n_slots, sizeof(*grown), 256, SIZE_MAX);
 
-    if (want <= len)
-        return true;
-    len = len < 256 ? 256 : len;
-    while (len < want)
-        len *= 2;
-    grown = realloc(w->slots, len * sizeof(*grown));
-    if (grown == NULL)
-        return false;
-    for (size_t i = w->n_slots; i < len; i++)
-        grown[i] = (struct slot){NULL, 0, false};
-    w->slots = grown;
-    w->n_slots = len;
+        if (grown == NULL)
+            return false;
+        memset(grown + w->n_slots, 0, (cap - w->n_slots) * sizeof(*grown)); /* not armed */
+        w->slots = grown;
+        w->n_slots = cap;
+    }
     return true;
 }
 
