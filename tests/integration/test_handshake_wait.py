@@ -28,6 +28,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def open_sockets(pid):
+    """Sockets the process holds open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def wait_sockets(pid, want, limit):
+    """Waits up to `limit` seconds for the process to hold `want` sockets; returns the count."""
+    deadline = time.monotonic() + limit
+    while open_sockets(pid) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return open_sockets(pid)
+
+
 def cpu_over(pid, seconds):
     c0 = cpu_seconds(pid)
     time.sleep(seconds)
@@ -145,9 +164,12 @@ def post(body):
 def test_stalled_handshake_costs_no_cpu_and_is_cut_at_the_deadline():
     # The ClientHello is answered, the client's next flight never comes. Before the fix the
     # daemon burnt 0.7-1.9 s of CPU in these 2 s; parked, it burns next to nothing.
-    used, took = {}, {}
+    # The cut must reach libmicrohttpd too: the parked connection is resumed and closed, its
+    # socket released (the client alone seeing the watchdog's shutdown(2) is not enough).
+    used, took, left = {}, {}, {}
     for name, version in VERSIONS:
         with Server("--request-timeout", "3s", conn_timeout=10) as s:
+            idle = open_sockets(s.proc.pid)
             hs = Handshake(s, version)
             try:
                 hs.stall()
@@ -156,15 +178,18 @@ def test_stalled_handshake_costs_no_cpu_and_is_cut_at_the_deadline():
                 used[name] = cpu_over(s.proc.pid, 2.0)
                 print("  %s: CPU over 2 s with a handshake stalled: %.2f s" % (name, used[name]))
                 took[name] = hs.seconds_until_closed(10)
+                left[name] = wait_sockets(s.proc.pid, idle, 2) - idle
             finally:
                 hs.close()
     check(all(u < 0.2 for u in used.values()), "a stalled handshake costs CPU", used)
+    eq(left, {name: 0 for name, _ in VERSIONS}, "sockets still held after the cut")
     check(all(t is not None and 2.9 <= t < 4.5 for t in took.values()),
           "the stalled handshake is cut at --request-timeout (3 s)", took)
 
 
 def test_many_stalled_handshakes_do_not_slow_admissions():
     with Server("--request-timeout", "8s", conn_timeout=10) as s:
+        idle = open_sockets(s.proc.pid)
         stalled = stall_many(s, 50)
         try:
             used = cpu_over(s.proc.pid, 2.0)
@@ -181,6 +206,7 @@ def test_many_stalled_handshakes_do_not_slow_admissions():
             # Every stalled one still ends at its deadline.
             cut = [hs.seconds_until_closed(15) for hs in stalled]
             check(all(t is not None and t < 12 for t in cut), "stalled handshakes cut", cut)
+            eq(wait_sockets(s.proc.pid, idle, 3), idle, "sockets held after the cuts")
         finally:
             for hs in stalled:
                 hs.close()
