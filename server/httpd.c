@@ -26,6 +26,7 @@
 #include "snapshot.h"
 #include "tls.h"
 #include "tlsio.h"
+#include "waiter.h"
 
 #include "ocigate/config.h"
 #include "ocigate/str.h"
@@ -61,6 +62,7 @@ struct srv_httpd {
     bool accepting;                      /* accept_thread runs */
     struct srv_index_cache *index_cache; /* lent by the caller; NULL: no live analysis */
     struct srv_tls *tls;                 /* lent by the caller: the credentials, or NULL */
+    struct srv_waiter *hs_waiter;        /* parked handshakes (on_handshake_wait()); TLS only */
     bool metrics_only;                   /* plain HTTP, GET /metrics only (httpd.h) */
     struct srv_body_budget budget;       /* bytes of request bodies across all connections */
     char addr[INET6_ADDRSTRLEN + 16];
@@ -96,7 +98,11 @@ struct conn_ctx {
     struct srv_conn *entry;
     struct srv_tls *tls;
     struct srv_tls_conn tls_conn;
-    bool tlsio; /* `io` carries the connection's TLS records (tlsio.h) */
+    struct srv_httpd *httpd;
+    struct MHD_Connection *conn;
+    int fd;
+    bool parked; /* its handshake was parked at least once (on_handshake_wait()) */
+    bool tlsio;  /* `io` carries the connection's TLS records (tlsio.h) */
     struct srv_tlsio io;
 };
 
@@ -236,6 +242,42 @@ static void resume_request(void *arg)
     struct srv_request *req = arg;
 
     MHD_resume_connection(req->conn);
+}
+
+/* The waiter's wake (waiter.h), on its thread: the socket of a parked handshake has bytes. */
+static void resume_handshake(void *arg)
+{
+    MHD_resume_connection(arg);
+}
+
+/*
+ * A handshake waits for the client (tlsio.h): called on the worker from our pull, inside
+ * gnutls_handshake() inside MHD_connection_handle_read() or _handle_write(). Suspending there is
+ * as legal as in the request handler (libmicrohttpd 0.9.75 read for it): the worker's epoll loop
+ * holds no lock around call_handlers(), and internal_suspend_connection_() takes the cleanup
+ * mutex itself; it takes the connection out of the ready list, the timeout lists and the epoll
+ * set. The handshake then returns GNUTLS_E_AGAIN, and MHD_connection_handle_idle() leaves a
+ * suspended connection alone (no state change, no timeout check, no epoll update); the epoll
+ * loop skips it. Suspend first, then hand the socket over: the waiter's resume can then only
+ * come after the suspension (as decide() does for parked admissions). When the waiter takes no
+ * more (stopped: the daemon is stopping) the connection is resumed at once, as before.
+ *
+ * While parked, libmicrohttpd's own timeout does not run; the request deadline still does
+ * (conns.h): the watchdog's shutdown(2) makes the socket readable, the waiter resumes the
+ * connection, the handshake fails on the end of the stream and libmicrohttpd closes it.
+ */
+static void on_handshake_wait(void *arg)
+{
+    struct conn_ctx *ctx = arg;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(ctx->conn, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+
+    if (ci == NULL || ci->suspended != MHD_NO)
+        return; /* cannot be: a suspended connection is not processed */
+    MHD_suspend_connection(ctx->conn);
+    ctx->parked = true;
+    if (!srv_waiter_add(ctx->httpd->hs_waiter, ctx->fd, ctx->conn))
+        MHD_resume_connection(ctx->conn);
 }
 
 /*
@@ -524,6 +566,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         /* libmicrohttpd has deinitialized the TLS session by now (MHD_cleanup_connections()). */
         if (ctx != NULL) {
+            /* Never still parked (only a resumed connection closes); its number is reused. */
+            if (ctx->parked)
+                (void)srv_waiter_remove(h->hs_waiter, ctx->fd);
             srv_conns_closed(h->conns, ctx->entry);
             srv_tls_conn_cleanup(&ctx->tls_conn);
             if (ctx->tlsio)
@@ -539,15 +584,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         return; /* its handshake fails (on_cert()), and the table drops it as lost */
     ctx->tls = h->tls;
     srv_tls_conn_init(&ctx->tls_conn);
+    ctx->httpd = h;
+    ctx->conn = conn;
+    ctx->parked = false;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    ctx->fd = ci != NULL ? ci->connect_fd : -1;
     ctx->entry = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;
     ctx->tlsio = false;
     if (h->tls != NULL && ci != NULL) {
-        int fd = ci->connect_fd;
-
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci != NULL && ci->tls_session != NULL) {
-            srv_tlsio_attach(&ctx->io, ci->tls_session, fd);
+            srv_tlsio_attach(&ctx->io, ci->tls_session, ctx->fd,
+                             h->hs_waiter != NULL ? on_handshake_wait : NULL, ctx);
             ctx->tlsio = true;
         }
     }
@@ -788,6 +836,13 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
             goto out;
         }
     }
+    if (h->tls != NULL) {
+        rc = srv_waiter_new(resume_handshake, &h->hs_waiter);
+        if (rc != OG_OK) {
+            og_diag_set(diag, rc, "cannot start the handshake waiter: %s", og_strerror(rc));
+            goto out;
+        }
+    }
     h->daemon = start_daemon(h, opts, (const struct sockaddr *)&ss);
     if (h->daemon == NULL) {
         rc = og_diag_set(diag, OG_EIO,
@@ -821,8 +876,11 @@ enum og_err srv_httpd_start(const struct srv_httpd_opts *opts, struct srv_httpd 
     *out = h;
     h = NULL;
 out:
+    /* No connection was handed over (the accept thread did not start): none is parked. */
     if (h != NULL && h->daemon != NULL)
         MHD_stop_daemon(h->daemon);
+    if (h != NULL)
+        srv_waiter_free(h->hs_waiter);
     if (h != NULL && h->listen_fd >= 0)
         close(h->listen_fd);
     if (h != NULL)
@@ -882,7 +940,13 @@ void srv_httpd_stop(struct srv_httpd *h)
     if (h == NULL)
         return;
     srv_httpd_quiesce(h);
+    /*
+     * libmicrohttpd must not stop with a connection suspended: parked handshakes are resumed
+     * first (a handshake parked from now on is resumed at once, as the waiter takes no more).
+     */
+    srv_waiter_stop(h->hs_waiter);
     MHD_stop_daemon(h->daemon);
+    srv_waiter_free(h->hs_waiter);
     srv_conns_free(h->conns);
     free(h);
 }

@@ -35,6 +35,10 @@
  * A suspended connection never times out: the index cache wakes every wait within its
  * budget, and srv_index_cache_stop() wakes them all, which must come before srv_httpd_stop()
  * (libmicrohttpd forbids stopping with suspended connections).
+ *
+ * A connection is also suspended while its TLS handshake waits for the client (tlsio.h): its
+ * socket is parked with the handshake waiter (waiter.h), which resumes it when bytes come; the
+ * request deadline still cuts it (conns.h), and srv_httpd_stop() resumes the rest itself.
  */
 #ifndef SRV_HTTPD_H
 #define SRV_HTTPD_H

@@ -24,6 +24,19 @@ static size_t take(struct srv_tlsio *io, void *data, size_t size)
     return n;
 }
 
+/*
+ * After a failed receive (errno set, and kept): an empty socket while the handshake waits for
+ * the client is a handshake wait (tlsio.h).
+ */
+static void received_none(struct srv_tlsio *io)
+{
+    int saved = errno;
+
+    if ((saved == EAGAIN || saved == EWOULDBLOCK) && !io->handshaken && io->wait != NULL)
+        io->wait(io->wait_arg);
+    errno = saved;
+}
+
 static ssize_t pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 {
     struct srv_tlsio *io = ptr;
@@ -34,8 +47,12 @@ static ssize_t pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
     /* A read as large as ours gains nothing from a copy; without memory, read what is asked. */
     if (size < SRV_TLSIO_READ_AHEAD)
         io->in = malloc(SRV_TLSIO_READ_AHEAD);
-    if (io->in == NULL)
-        return recv(io->fd, data, size, 0);
+    if (io->in == NULL) {
+        n = recv(io->fd, data, size, 0);
+        if (n < 0)
+            received_none(io);
+        return n;
+    }
     n = recv(io->fd, io->in, SRV_TLSIO_READ_AHEAD, 0);
     if (n <= 0) {
         int saved = errno;
@@ -43,6 +60,8 @@ static ssize_t pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
         free(io->in);
         io->in = NULL;
         errno = saved; /* GnuTLS reads the error from errno */
+        if (n < 0)
+            received_none(io);
         return n;
     }
     io->in_off = 0;
@@ -106,10 +125,33 @@ static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t size)
     return send(io->fd, data, size, MSG_NOSIGNAL);
 }
 
-void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd)
+/*
+ * The handshake hook: the client's Finished, the last message a server reads in every
+ * handshake (TLS 1.2 full or resumed, TLS 1.3 with or without a HelloRetryRequest), has been
+ * processed. Whatever the server still sends (its Finished in TLS 1.2, TLS 1.3 session tickets)
+ * waits for no read.
+ */
+static int on_handshake_msg(gnutls_session_t session, unsigned int htype, unsigned when,
+                            unsigned int incoming, const gnutls_datum_t *msg)
+{
+    struct srv_tlsio *io = gnutls_transport_get_ptr(session);
+
+    (void)when;
+    (void)msg;
+    if (htype == GNUTLS_HANDSHAKE_FINISHED && incoming && io != NULL)
+        io->handshaken = true;
+    return 0;
+}
+
+void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
+                      srv_tlsio_wait_fn wait, void *wait_arg)
 {
     memset(io, 0, offsetof(struct srv_tlsio, out));
     io->fd = fd;
+    io->wait = wait;
+    io->wait_arg = wait_arg;
+    gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+                                       on_handshake_msg);
     gnutls_transport_set_ptr(session, io);
     gnutls_transport_set_pull_function(session, pull);
     gnutls_transport_set_pull_timeout_function(session, pull_timeout);

@@ -24,6 +24,19 @@
  *   is held only when a body follows (not for HEAD, not for an empty body): a held record with
  *   nothing behind it would wait for the next response.
  *
+ * - Handshake waits. libmicrohttpd 0.9.75 clears a TLS connection's read-ready mark only in
+ *   recv_tls_adapter() (above), which runs once the handshake is done: while gnutls_handshake()
+ *   waits for the client's next flight, MHD_run_tls_handshake_() takes its GNUTLS_E_AGAIN and
+ *   clears nothing, so the connection stays in the epoll loop's ready list and the worker calls
+ *   the handshake again and again with a zero epoll timeout (recvfrom EAGAIN, epoll_wait 0, ...)
+ *   until the client goes on: a client that sends its ClientHello and stops held a core at 100 %
+ *   until its deadline. So a pull that finds the socket empty while the handshake still waits
+ *   for the client (the client's Finished not yet processed: a GnuTLS handshake hook tells) calls
+ *   the `wait` function given to srv_tlsio_attach() before it returns EAGAIN; httpd.c suspends
+ *   the connection there and hands its socket to a waiter (waiter.h) that resumes it when bytes
+ *   come. After the handshake the pull never calls it: an idle keep-alive connection is left
+ *   to libmicrohttpd, which handles it well.
+ *
  * All calls for one connection come from the thread that processes it (libmicrohttpd's
  * worker), so nothing here is locked.
  */
@@ -41,8 +54,17 @@
 /* The largest record kept in front of the next one (a response header's record). */
 #define SRV_TLSIO_HOLD_MAX 1024
 
+/**
+ * Called by the pull, on the connection's worker inside gnutls_handshake(), when the handshake
+ * must wait for the client (see above); the pull then returns EAGAIN (errno is kept).
+ */
+typedef void (*srv_tlsio_wait_fn)(void *arg);
+
 struct srv_tlsio {
     int fd;
+    bool handshaken;        /* the client's Finished is processed: no more handshake waits */
+    srv_tlsio_wait_fn wait; /* see above, or NULL */
+    void *wait_arg;
     char *in;      /* received bytes GnuTLS has not read yet, or NULL when there are none */
     size_t in_off; /* ... from in + in_off, in_len of them */
     size_t in_len;
@@ -53,10 +75,12 @@ struct srv_tlsio {
 };
 
 /**
- * Installs the transport on `session`, whose socket is `fd`; `io` must outlive the session's
- * last use (libmicrohttpd's gnutls_deinit()). Call before the handshake.
+ * Installs the transport on `session`, whose socket is `fd`, and a handshake hook (the session's
+ * only one); `io` must outlive the session's last use (libmicrohttpd's gnutls_deinit()). Call
+ * before the handshake. `wait(wait_arg)` is called for each handshake wait (above); NULL: none.
  */
-void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd);
+void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
+                      srv_tlsio_wait_fn wait, void *wait_arg);
 
 /** Keeps the next record for the one after it: call only when a body's record follows. */
 void srv_tlsio_hold_next(struct srv_tlsio *io);
