@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,25 +79,39 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
     return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
-/*
- * Sends the kept record and then `data`. Returns the bytes of `data` sent, or -1 with errno set
- * (EAGAIN when the socket took the kept bytes but none of `data`: GnuTLS offers them again).
- */
-static ssize_t send_behind(struct srv_tlsio *io, const void *data, size_t size)
-{
-    struct iovec iov[2] = {{io->out + io->out_off, io->out_len}, {(void *)(uintptr_t)data, size}};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-    ssize_t n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
+/* The most pieces one write takes: the kept record and GnuTLS's queued records (a flight). */
+#define IOV_MAX_OURS 32
 
+/*
+ * Sends the kept record, then GnuTLS's `cnt` pieces, with one sendmsg(2). Returns the bytes of
+ * the pieces sent, or -1 with errno set (EAGAIN when the socket took no byte of the pieces:
+ * GnuTLS offers them again, behind what is left of the kept record).
+ */
+static ssize_t send_pieces(struct srv_tlsio *io, const giovec_t *pieces, int cnt)
+{
+    struct iovec iov[IOV_MAX_OURS];
+    struct msghdr msg = {.msg_iov = iov};
+    size_t n_iov = 0, kept = io->out_len, size = 0;
+    ssize_t n;
+
+    if (kept > 0)
+        iov[n_iov++] = (struct iovec){io->out + io->out_off, kept};
+    /* More pieces than fit are sent by the next call: a partial write is allowed. */
+    for (int i = 0; i < cnt && n_iov < IOV_MAX_OURS; i++) {
+        iov[n_iov++] = (struct iovec){pieces[i].iov_base, pieces[i].iov_len};
+        size += pieces[i].iov_len;
+    }
+    msg.msg_iovlen = n_iov;
+    n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
     if (n < 0)
         return -1;
-    if ((size_t)n < io->out_len) {
+    if ((size_t)n < kept) {
         io->out_off += (size_t)n;
         io->out_len -= (size_t)n;
         errno = EAGAIN;
         return -1;
     }
-    n -= (ssize_t)io->out_len;
+    n -= (ssize_t)kept;
     io->out_len = 0;
     if (n == 0 && size > 0) {
         errno = EAGAIN;
@@ -107,22 +120,32 @@ static ssize_t send_behind(struct srv_tlsio *io, const void *data, size_t size)
     return n;
 }
 
-static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t size)
+/*
+ * GnuTLS's writes: one call per gnutls_record_send() (one record), and one for each flight of
+ * the handshake (all its records, so that they leave in one write and Nagle's algorithm does
+ * not hold the second back for the client's delayed ACK).
+ */
+static ssize_t vec_push(gnutls_transport_ptr_t ptr, const giovec_t *pieces, int cnt)
 {
     struct srv_tlsio *io = ptr;
 
     if (io->hold_next) {
+        size_t size = 0, off = 0;
+
         io->hold_next = false;
+        for (int i = 0; i < cnt; i++)
+            size += pieces[i].iov_len;
         if (io->out_len == 0 && size <= sizeof(io->out)) {
-            memcpy(io->out, data, size);
+            for (int i = 0; i < cnt; i++) {
+                memcpy(io->out + off, pieces[i].iov_base, pieces[i].iov_len);
+                off += pieces[i].iov_len;
+            }
             io->out_off = 0;
             io->out_len = size;
             return (ssize_t)size;
         }
     }
-    if (io->out_len > 0)
-        return send_behind(io, data, size);
-    return send(io->fd, data, size, MSG_NOSIGNAL);
+    return send_pieces(io, pieces, cnt);
 }
 
 /*
@@ -155,7 +178,7 @@ void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
     gnutls_transport_set_ptr(session, io);
     gnutls_transport_set_pull_function(session, pull);
     gnutls_transport_set_pull_timeout_function(session, pull_timeout);
-    gnutls_transport_set_push_function(session, push);
+    gnutls_transport_set_vec_push_function(session, vec_push);
 }
 
 void srv_tlsio_hold_next(struct srv_tlsio *io)
@@ -167,7 +190,7 @@ bool srv_tlsio_flush(struct srv_tlsio *io)
 {
     io->hold_next = false;
     if (io->out_len > 0)
-        (void)send_behind(io, NULL, 0);
+        (void)send_pieces(io, NULL, 0);
     return io->out_len == 0;
 }
 

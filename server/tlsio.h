@@ -5,7 +5,7 @@
  * recv(2)s (its 5-byte header, then the rest) while libmicrohttpd sends a response in two
  * records, each with its own sendmsg(2): the header's, then the body's. One keep-alive
  * admission took four socket calls where one read and one write do. The functions installed
- * here on each session (gnutls_transport_set_pull_function and _push_function) make it one of
+ * here on each session (gnutls_transport_set_pull_function and _vec_push_function) make it one of
  * each:
  *
  * - Reads. A pull with nothing buffered receives up to SRV_TLSIO_READ_AHEAD bytes and serves
@@ -22,7 +22,9 @@
  *   at once the body's on a non-blocking socket) and sends it in front of the following one
  *   with one sendmsg(2). A partial write keeps what is left in front of the next push. A record
  *   is held only when a body follows (not for HEAD, not for an empty body): a held record with
- *   nothing behind it would wait for the next response.
+ *   nothing behind it would wait for the next response. GnuTLS hands a handshake flight over
+ *   whole (a vector push), so its records leave in one write too: sent one by one, the second
+ *   waited for the client's delayed ACK (Nagle's algorithm), some 40 ms per handshake.
  *
  * - Handshake waits. libmicrohttpd 0.9.75 clears a TLS connection's read-ready mark only in
  *   recv_tls_adapter() (above), which runs once the handshake is done: while gnutls_handshake()

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -130,40 +131,75 @@ def strace_counts(path):
     return out
 
 
-def test_one_receive_and_one_send_per_admission():
+def strace_run(session, trace="trace=recvfrom,recvmsg,sendto,sendmsg"):
+    """Runs the daemon under `strace -f -c`, calls session(server), stops the daemon, and
+    returns strace's table; skips when strace is missing or cannot trace here."""
     strace = shutil.which("strace")
     if strace is None:
         raise Skip("strace is not installed (Debian package strace)")
     probe = subprocess.run([strace, "-f", "-o", "/dev/null", "true"], capture_output=True)
     if probe.returncode != 0:
         raise Skip("strace cannot trace here: %s" % probe.stderr.decode(errors="replace")[:200])
-    n = 300
     with tempfile.TemporaryDirectory(prefix="ogtest-strace-") as tmp:
         out = os.path.join(tmp, "counts")
         # LeakSanitizer cannot run under ptrace (an ASan build would exit 1 at the end).
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = ["env", "ASAN_OPTIONS=" + (asan + ":" if asan else "") + "detect_leaks=0"]
-        with Server(wrapper=env + [strace, "-f", "-c", "-o", out,
-                             "-e", "trace=recvfrom,recvmsg,sendto,sendmsg"]) as s:
-            # Each request in one write (one record), as the apiserver's Go client sends it.
-            sock = s.tls_socket()
-            for _ in range(n):
-                sock.sendall(post(REVIEW))
-                (status, _), = read_responses(sock, 1)
-                eq(status, 200, "status")
-            sock.close()
+        with Server(wrapper=env + [strace, "-f", "-c", "-o", out, "-e", trace]) as s:
+            session(s)
             # The signal goes to the daemon, strace's child; strace writes its table at the end.
             children = open("/proc/%d/task/%d/children" % (s.proc.pid, s.proc.pid)).read()
             os.kill(int(children.split()[0]), signal.SIGTERM)
             eq(s.proc.wait(timeout=20), 0, "exit status")
-        counts = strace_counts(out)
-    calls = lambda name: counts.get(name, (0, 0))[0] - counts.get(name, (0, 0))[1]
-    received = calls("recvfrom") + calls("recvmsg")
-    sent = calls("sendto") + calls("sendmsg")
+        return strace_counts(out)
+
+
+def successful(counts, *names):
+    return sum(counts.get(n, (0, 0))[0] - counts.get(n, (0, 0))[1] for n in names)
+
+
+def test_one_receive_and_one_send_per_admission():
+    n = 300
+
+    def admissions(s):
+        # Each request in one write (one record), as the apiserver's Go client sends it.
+        sock = s.tls_socket()
+        for _ in range(n):
+            sock.sendall(post(REVIEW))
+            (status, _), = read_responses(sock, 1)
+            eq(status, 200, "status")
+        sock.close()
+
+    counts = strace_run(admissions)
+    received = successful(counts, "recvfrom", "recvmsg")
+    sent = successful(counts, "sendto", "sendmsg")
     # The margin covers the handshake and the start-up probe's connection.
     check(received <= n + 40, "%d successful receives for %d admissions (want about one each)"
           % (received, n), counts)
     check(sent <= n + 40, "%d sends for %d admissions (want one each)" % (sent, n), counts)
+
+
+def test_a_handshake_flight_leaves_in_one_write():
+    # The server's flight (ServerHello to Finished in TLS 1.3; ServerHello to ServerHelloDone in
+    # 1.2) is several records: written one by one, Nagle's algorithm held the second back for
+    # the client's delayed ACK, 40 ms a handshake. One write per flight: with the TLS 1.3
+    # session tickets and the close_notify, three or four sends a handshake, where record by
+    # record took seven or eight.
+    n = 30
+
+    def handshakes(s):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=s.ca)
+            ctx.minimum_version = ctx.maximum_version = version
+            for _ in range(n):
+                raw = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+                tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                tls.close()
+
+    counts = strace_run(handshakes)
+    sent = successful(counts, "sendto", "sendmsg")
+    check(sent <= 4 * 2 * n + 10, "%d sends for %d handshakes (want at most 4 each)"
+          % (sent, 2 * n), counts)
 
 
 if __name__ == "__main__":
