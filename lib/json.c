@@ -3,6 +3,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Nonzero when a byte of `w` is zero (the classic SWAR test; a borrow may flag a byte above
  * a real hit, never a word without one). */
@@ -10,6 +13,26 @@ static inline uint64_t has_zero(uint64_t w)
 {
     return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
 }
+
+#if defined(__SSE2__)
+/*
+ * The bytes of the 16 at `p` that end a plain run, one bit each (bit i for p[i]): '"', '\\',
+ * a control character and, with `ascii`, a byte >= 0x80.
+ */
+static inline unsigned stop_mask16(const char *p, bool ascii)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    /* An unsigned byte is <= 0x1f exactly when its maximum with 0x1f is 0x1f. */
+    __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl),
+                                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+
+    if (ascii)
+        stop = _mm_or_si128(stop, v); /* the movemask takes each byte's top bit */
+    return (unsigned)_mm_movemask_epi8(stop);
+}
+#endif
 
 /*
  * Length of the longest prefix of `p` with no '"', no '\\' and no control character; with
@@ -21,6 +44,24 @@ static inline size_t plain_prefix(const char *p, size_t len, bool ascii)
     const unsigned limit = ascii ? 0x80 : 0x100;
     size_t k = 0;
 
+#if defined(__SSE2__)
+    /* 16 bytes per step. The last step, when `len` is not a multiple of 16, looks at the last
+     * 16 bytes again: those it shares with the steps before are plain, so its first stop is
+     * the run's end, and nothing past `len` is read. */
+    if (len >= 16) {
+        unsigned mask;
+
+        for (; k + 16 <= len; k += 16) {
+            mask = stop_mask16(p + k, ascii);
+            if (mask != 0)
+                return k + (size_t)__builtin_ctz(mask);
+        }
+        if (k == len)
+            return len;
+        mask = stop_mask16(p + len - 16, ascii);
+        return mask != 0 ? len - 16 + (size_t)__builtin_ctz(mask) : len;
+    }
+#endif
     while (k + 8 <= len) {
         uint64_t w;
 
