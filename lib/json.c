@@ -3,84 +3,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
-/* Nonzero when a byte of `w` is zero (the classic SWAR test; a borrow may flag a byte above
- * a real hit, never a word without one). */
-static inline uint64_t has_zero(uint64_t w)
-{
-    return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
-}
-
-#if defined(__SSE2__)
-/*
- * The bytes of the 16 at `p` that end a plain run, one bit each (bit i for p[i]): '"', '\\',
- * a control character and, with `ascii`, a byte >= 0x80.
- */
-static inline unsigned stop_mask16(const char *p, bool ascii)
-{
-    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    const __m128i ctl = _mm_set1_epi8(0x1f);
-    /* An unsigned byte is <= 0x1f exactly when its maximum with 0x1f is 0x1f. */
-    __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl),
-                                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-
-    if (ascii)
-        stop = _mm_or_si128(stop, v); /* the movemask takes each byte's top bit */
-    return (unsigned)_mm_movemask_epi8(stop);
-}
-#endif
-
-/*
- * Length of the longest prefix of `p` with no '"', no '\\' and no control character; with
- * `ascii`, no byte >= 0x80 either (the writer looks at those one sequence at a time).
- */
-static inline size_t plain_prefix(const char *p, size_t len, bool ascii)
-{
-    const uint64_t high = ascii ? 0x8080808080808080ull : 0;
-    const unsigned limit = ascii ? 0x80 : 0x100;
-    size_t k = 0;
-
-#if defined(__SSE2__)
-    /* 16 bytes per step. The last step, when `len` is not a multiple of 16, looks at the last
-     * 16 bytes again: those it shares with the steps before are plain, so its first stop is
-     * the run's end, and nothing past `len` is read. */
-    if (len >= 16) {
-        unsigned mask;
-
-        for (; k + 16 <= len; k += 16) {
-            mask = stop_mask16(p + k, ascii);
-            if (mask != 0)
-                return k + (size_t)__builtin_ctz(mask);
-        }
-        if (k == len)
-            return len;
-        mask = stop_mask16(p + len - 16, ascii);
-        return mask != 0 ? len - 16 + (size_t)__builtin_ctz(mask) : len;
-    }
-#endif
-    while (k + 8 <= len) {
-        uint64_t w;
-
-        memcpy(&w, p + k, 8);
-        /* Bytes below 0x20 borrow like zero bytes do after subtracting 0x20; >= 0x80 never. */
-        if ((has_zero(w ^ 0x2222222222222222ull) | has_zero(w ^ 0x5c5c5c5c5c5c5c5cull) |
-             ((w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull) | (w & high)) != 0)
-            break;
-        k += 8;
-    }
-    while (k < len && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20 &&
-           (unsigned char)p[k] < limit)
-        k++;
-    return k;
-}
+#include "json_int.h"
 
 size_t og_json_plain_prefix(const char *p, size_t len)
 {
-    return plain_prefix(p, len, false);
+    return og__json_plain_prefix(p, len, false);
 }
 
 /* Bytes of the well-formed UTF-8 sequence (RFC 3629 table) at `p`, or 0 when there is none. */
@@ -178,7 +106,7 @@ size_t og_json_escape(char *out, size_t size, struct og_str s, size_t *used)
 
     /* Copies runs of plain ASCII at once; only the other bytes are looked at one unit at a time. */
     while (i < s.len) {
-        size_t run = plain_prefix(s.ptr + i, s.len - i, true), in, n;
+        size_t run = og__json_plain_prefix(s.ptr + i, s.len - i, true), in, n;
         char esc[6];
 
         if (run > size - o)
@@ -304,7 +232,7 @@ static void put_string(struct og_json *w, const char *prefix, struct og_str s, c
     enum og_err rc;
     char *d;
 
-    if (plain_prefix(s.ptr, s.len, true) == s.len) {
+    if (og__json_plain_prefix(s.ptr, s.len, true) == s.len) {
         d = room(w, pre + s.len + 2 + suf);
         if (d == NULL)
             return;

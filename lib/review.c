@@ -11,6 +11,8 @@
 #include "ocigate/policy.h"
 #include "ocigate/str.h"
 
+#include "json_int.h"
+
 /*
  * The decoder reads the body once, validating all of it, and copies out only the fields it
  * needs: the request path then costs one allocation instead of a cJSON tree (a node and a
@@ -62,7 +64,8 @@ static bool fail_shape(struct scan *s, const char *where, const char *msg)
     return false;
 }
 
-static void ws(struct scan *s)
+/* peek() past whitespace. */
+static char peek_ws(struct scan *s)
 {
     while (s->i < s->len) {
         char c = s->p[s->i];
@@ -71,12 +74,16 @@ static void ws(struct scan *s)
             break;
         s->i++;
     }
+    return s->i < s->len ? s->p[s->i] : '\0';
 }
 
-static char peek(struct scan *s)
+/* The next byte after any whitespace, or '\0' at the end. */
+static inline char peek(struct scan *s)
 {
-    ws(s);
-    return s->i < s->len ? s->p[s->i] : '\0';
+    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. */
+    if (s->i < s->len && (unsigned char)s->p[s->i] > ' ')
+        return s->p[s->i];
+    return peek_ws(s);
 }
 
 static bool is_hex(char c)
@@ -93,7 +100,7 @@ static bool string(struct scan *s, struct tok *t)
     t->escaped = false;
     for (;;) {
         /* Most bytes are plain: run to the next quote, backslash or control character. */
-        k += og_json_plain_prefix(s->p + k, len - k);
+        k += og__json_plain_prefix(s->p + k, len - k, false);
         if (k >= len) {
             s->i = k;
             return fail_at(s, "unterminated string");
@@ -392,18 +399,25 @@ static const char *keep(struct scan *s, const struct tok *t)
     return o;
 }
 
-/* True when the key token equals `lit` (keys with escapes are compared unescaped). */
-#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
-
-static bool key_is_n(const struct tok *key, const char *lit, size_t n)
+/* key_is_n() for a key with escapes: compared unescaped. */
+static bool escaped_key_is(const struct tok *key, const char *lit, size_t n)
 {
     char buf[64];
 
-    if (!key->escaped)
-        return key->len == n && memcmp(key->ptr, lit, n) == 0;
     if (key->len >= sizeof(buf))
         return false;
     return unescape(key, buf) == n && memcmp(buf, lit, n) == 0;
+}
+
+/* True when the key token equals `lit` (keys with escapes are compared unescaped). Inline, as
+ * each key is compared with every name its object reads. */
+#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
+
+static inline bool key_is_n(const struct tok *key, const char *lit, size_t n)
+{
+    if (!key->escaped)
+        return key->len == n && memcmp(key->ptr, lit, n) == 0;
+    return escaped_key_is(key, lit, n);
 }
 
 /*

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ocigate/config.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 
@@ -166,6 +167,116 @@ OG_TEST(decode_refuses_uids_it_cannot_echo)
         }
         og_buf_cleanup(&b);
     }
+}
+
+/*
+ * `body` with `ws` (a NUL-terminated run) inserted before the first token and after every
+ * token and structural byte (the places JSON allows whitespace), or only at the place numbered
+ * `only` (0 is before the first token) unless that is SIZE_MAX. `*places` counts them.
+ */
+static char *spaced(const char *body, size_t len, const char *ws, size_t only, size_t *places,
+                    size_t *out_len)
+{
+    size_t n = 0, wl = strlen(ws), place = 0;
+    char *o = malloc(len * (1 + wl) + wl + 1);
+    bool in_string = false;
+
+    ASSERT(o != NULL);
+    for (size_t i = 0; i <= len; i++) {
+        /* Before the first token, after a closing quote or a structural byte, and after the
+         * last byte of a literal or number. */
+        bool boundary =
+            i == 0 || (!in_string && (body[i - 1] == '"' || strchr("{}[]:,", body[i - 1]) != NULL ||
+                                      (i < len && strchr("{}[]:,", body[i]) != NULL)));
+
+        if (boundary && (only == SIZE_MAX || only == place)) {
+            memcpy(o + n, ws, wl);
+            n += wl;
+        }
+        place += boundary;
+        if (i == len)
+            break;
+        o[n++] = body[i];
+        if (in_string && body[i] == '\\') {
+            o[n++] = body[++i];
+            continue;
+        }
+        if (body[i] == '"')
+            in_string = !in_string;
+    }
+    *places = place;
+    *out_len = n;
+    return o;
+}
+
+/* The response to `body` (decoded, run through the default policy in mutate mode). */
+static char *answer(const char *body, size_t len, enum og_err *rc)
+{
+    struct og_review *rv = NULL;
+    struct og_config *cfg = NULL;
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
+    struct og_decision d;
+    struct og_buf out;
+
+    og_buf_init(&out, 1u << 20);
+    *rc = og_review_decode(body, len, &rv, NULL);
+    if (*rc != OG_OK)
+        return NULL;
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    cfg->mode = OG_MODE_MUTATE;
+    ASSERT_EQ(og_policy_eval(cfg, og_review_policy_input(rv, &obj, &ctx) ? &obj : NULL, &ctx,
+                             OG_ENDPOINT_MUTATE, &d),
+              OG_OK);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    og_decision_cleanup(&d);
+    og_config_unref(cfg);
+    og_review_free(rv);
+    return og_buf_take(&out, NULL);
+}
+
+/*
+ * The apiserver sends no whitespace, and the decoder looks for none first; whitespace of each
+ * kind wherever JSON allows it still gives the very same answer, and a control byte that is
+ * not whitespace there is malformed.
+ */
+OG_TEST(decode_whitespace_anywhere)
+{
+    static const char *const runs[] = {" ", "\t", "\n", "\r", " \r\n\t "};
+    size_t len = 0;
+    char *body = og_test_read_file(OG_SOURCE_DIR "/tests/data/review-bitnami-create.json", &len);
+    char *want, *got, *sp;
+    enum og_err rc;
+
+    ASSERT(body != NULL);
+    want = answer(body, len, &rc);
+    ASSERT_EQ(rc, OG_OK);
+    ASSERT_STR_CONTAINS(want, "\"patch\":");
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        size_t n, places;
+
+        sp = spaced(body, len, runs[i], SIZE_MAX, &places, &n);
+        ASSERT(places > 300);
+        got = answer(sp, n, &rc);
+        ASSERT_EQ(rc, OG_OK);
+        ASSERT_STR_EQ(got, want);
+        free(got);
+        free(sp);
+    }
+    for (size_t place = 0;; place++) {
+        size_t n, places;
+
+        sp = spaced(body, len, "\x0b", place, &places, &n);
+        if (place == places) {
+            free(sp);
+            break;
+        }
+        ASSERT(answer(sp, n, &rc) == NULL);
+        ASSERT_EQ(rc, OG_EPARSE);
+        free(sp);
+    }
+    free(want);
+    free(body);
 }
 
 static cJSON *encode(const struct og_review *rv, const struct og_decision *d);
@@ -464,4 +575,4 @@ OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unesca
              OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
              OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
              OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings))
+             OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere))
