@@ -155,8 +155,14 @@ size_t og_str_sanitize_line(char *s, size_t len)
 
     while (i < len) {
         uint32_t cp = 0;
-        size_t n = og_utf8_char((struct og_str){s, len}, i, &cp);
+        size_t n;
 
+        /* Printable ASCII, nearly all of a line, stays as it is. */
+        if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7F) {
+            s[o++] = s[i++];
+            continue;
+        }
+        n = og_utf8_char((struct og_str){s, len}, i, &cp);
         if (n == 0) {
             s[o++] = '?';
             i++;
