@@ -222,39 +222,47 @@ static void put(struct og_json *w, const char *p, size_t len)
     advance_to(w, d + len);
 }
 
-/*
- * Writes `s` quoted (with `prefix`, "" or ",", before it and `suffix`, "" or ":", after it):
- * at once when it holds only plain ASCII, the usual case, else through the escaper.
- */
-static void put_string(struct og_json *w, const char *prefix, struct og_str s, const char *suffix)
+/* put_string() through the escaper: out of line, so that the usual case stays small. */
+static void put_escaped(struct og_json *w, const char *prefix, struct og_str s, const char *suffix)
 {
-    size_t pre = prefix[0] != '\0', suf = suffix[0] != '\0';
     enum og_err rc;
-    char *d;
 
-    if (og__json_plain_prefix(s.ptr, s.len, true) == s.len) {
-        d = room(w, pre + s.len + 2 + suf);
-        if (d == NULL)
-            return;
-        if (pre)
-            *d++ = prefix[0];
-        *d++ = '"';
-        if (s.len > 0)
-            memcpy(d, s.ptr, s.len);
-        d += s.len;
-        *d++ = '"';
-        if (suf)
-            *d++ = suffix[0];
-        advance_to(w, d);
-        return;
-    }
-    put(w, prefix, pre);
+    put(w, prefix, prefix[0] != '\0');
     rc = w->rc == OG_OK ? append_string(w->out, s) : w->rc;
     if (rc != OG_OK) {
         fail(w, rc);
         return;
     }
-    put(w, suffix, suf);
+    put(w, suffix, suffix[0] != '\0');
+}
+
+/*
+ * Writes `s` quoted (with `prefix`, "" or ",", before it and `suffix`, "" or ":", after it):
+ * at once when it holds only plain ASCII, the usual case, else through the escaper.
+ */
+static inline void put_string(struct og_json *w, const char *prefix, struct og_str s,
+                              const char *suffix)
+{
+    size_t pre = prefix[0] != '\0', suf = suffix[0] != '\0';
+    char *d;
+
+    if (og__json_plain_prefix(s.ptr, s.len, true) != s.len) {
+        put_escaped(w, prefix, s, suffix);
+        return;
+    }
+    d = room(w, pre + s.len + 2 + suf);
+    if (d == NULL)
+        return;
+    if (pre)
+        *d++ = prefix[0];
+    *d++ = '"';
+    if (s.len > 0)
+        memcpy(d, s.ptr, s.len);
+    d += s.len;
+    *d++ = '"';
+    if (suf)
+        *d++ = suffix[0];
+    advance_to(w, d);
 }
 
 /* Before a value: the comma in an array, the check for a key in an object. False on error. */
@@ -440,13 +448,12 @@ enum og_err og_base64_append(struct og_buf *out, const void *data, size_t len)
     if (rc != OG_OK)
         return rc;
     o = out->ptr + out->len;
-    for (i = 0; i + 2 < len; i += 3) {
+    for (i = 0; i + 2 < len; i += 3, o += 4) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        /* Four characters, stored at once. */
+        char quad[4] = {tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63], tab[v & 63]};
 
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = tab[(v >> 6) & 63];
-        *o++ = tab[v & 63];
+        memcpy(o, quad, 4);
     }
     if (i < len) {
         uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);

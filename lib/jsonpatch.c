@@ -83,7 +83,17 @@ enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op, const cha
 enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)
 {
     struct og_json w;
+    size_t need = 2;
+    enum og_err rc;
 
+    /* One reservation for the usual patch (no escapes; the writer grows the buffer else), never
+     * past the cap: a patch that fits must not fail for the estimate. */
+    for (size_t i = 0; i < patch->n; i++)
+        need += 48 + strlen(patch->ops[i].path) +
+                (patch->ops[i].value != NULL ? strlen(patch->ops[i].value) : 0);
+    rc = og_buf_reserve(out, need < out->max - out->len ? need : out->max - out->len);
+    if (rc != OG_OK)
+        return rc;
     og_json_init(&w, out);
     og_json_array_begin(&w);
     for (size_t i = 0; i < patch->n; i++) {
