@@ -381,21 +381,25 @@ static size_t unescape(const struct tok *t, char *o)
     return n;
 }
 
-/* Copies a string token into the arena, unescaped and NUL-terminated. */
-static const char *keep(struct scan *s, const struct tok *t)
+/* Copies a string token into the arena, unescaped and NUL-terminated; its length (NUL not
+ * counted) in `*len` unless that is NULL. */
+static const char *keep(struct scan *s, const struct tok *t, size_t *len)
 {
     struct og_review *rv = s->rv;
     char *o = rv->arena + rv->arena_len;
+    size_t n = t->len;
 
     /* The arena is sized so that this holds (see struct og_review). */
     assert(rv->arena_len + t->len + 1 <= rv->arena_cap);
     if (t->escaped) {
-        rv->arena_len += unescape(t, o) + 1;
+        n = unescape(t, o);
     } else {
-        memcpy(o, t->ptr, t->len);
-        o[t->len] = '\0';
-        rv->arena_len += t->len + 1;
+        memcpy(o, t->ptr, n);
+        o[n] = '\0';
     }
+    rv->arena_len += n + 1;
+    if (len != NULL)
+        *len = n;
     return o;
 }
 
@@ -432,7 +436,7 @@ static bool get_string(struct scan *s, const char *where, bool strict, const cha
     if (c == '"') {
         if (!string(s, &t))
             return false;
-        *out = keep(s, &t);
+        *out = keep(s, &t, NULL);
         return true;
     }
     if (c == 'n' || !strict)
@@ -455,6 +459,11 @@ static bool exact(const struct tok *t)
     while (k < t->len) {
         uint32_t cp;
 
+        /* ASCII, the usual uid: the token holds no control character (string()). */
+        if ((unsigned char)t->ptr[k] < 0x80 && t->ptr[k] != '\\') {
+            k++;
+            continue;
+        }
         if (t->ptr[k] != '\\') {
             size_t n = og_utf8_char(raw, k, &cp);
 
@@ -492,6 +501,7 @@ static bool exact(const struct tok *t)
 static bool get_echoed(struct scan *s, const char *where, size_t max, const char **out)
 {
     struct tok t;
+    size_t len;
     char c = peek(s);
 
     if (c != '"')
@@ -502,8 +512,9 @@ static bool get_echoed(struct scan *s, const char *where, size_t max, const char
         return fail_shape(s, where,
                           "must be UTF-8 text without NUL characters or lone surrogates, as it "
                           "is echoed unchanged");
-    *out = keep(s, &t);
-    if (strlen(*out) > max) {
+    /* exact() leaves no NUL in it: the length is that of the C string. */
+    *out = keep(s, &t, &len);
+    if (len > max) {
         if (s->rc == OG_OK) {
             og_diag_where(s->diag, where);
             s->rc = og_diag_set(s->diag, OG_EPARSE, "%s is longer than %zu bytes", where, max);
@@ -731,7 +742,7 @@ static bool read_groups(struct scan *s)
             return false;
         }
         rv->groups = grown;
-        rv->groups[rv->req.n_groups++] = keep(s, &t);
+        rv->groups[rv->req.n_groups++] = keep(s, &t, NULL);
     }
     rv->req.groups = rv->groups;
     return r == 0;

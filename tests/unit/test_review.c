@@ -118,6 +118,8 @@ OG_TEST(decode_refuses_uids_it_cannot_echo)
     } cases[] = {
         {"admission.k8s.io/v1", "AdmissionReview", "a\\u0000b", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "a\xff", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "ab\x80", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\x7f\x80", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "a\xc3", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "\xc0\xaf", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "\xed\xa0\x80", "/request/uid must be UTF-8"},
