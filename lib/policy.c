@@ -236,9 +236,16 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
         f->rule = OG_RULE_KNOWN_MIGRATION;
         f->fixable = true;
         rc = og_buf_append_cstr(&f->new_url, m->to);
+        /* "<url> moved its charts to OCI (<to>)", appended rather than formatted: the rule that
+         * applies most often. */
         if (rc == OG_OK)
-            rc = og_buf_appendf(&f->problem, "%.*s moved its charts to OCI (%s)", (int)r->url.len,
-                                r->url.ptr, m->to);
+            rc = og_buf_append_str(&f->problem, r->url);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, " moved its charts to OCI (");
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, m->to);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, ")");
         return rc;
     }
     if (typed_oci) {
@@ -353,7 +360,8 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
     if (n < 0)
         return OG_EINVAL;
     len = og_str_sanitize_line(line, strlen(line));
-    if (runes(line, len) > WARNING_MAX_RUNES) {
+    /* A line has no more characters than bytes: most need no count. */
+    if (len > WARNING_MAX_RUNES && runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
 
         while (keep < len && count < WARNING_MAX_RUNES - 3) {
