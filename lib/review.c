@@ -91,8 +91,8 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Reads a string token at s->i (which holds '"'). */
-static bool string(struct scan *s, struct tok *t)
+/* string() for any token: escapes, long runs, errors. */
+static bool string_any(struct scan *s, struct tok *t)
 {
     const unsigned char *p = (const unsigned char *)s->p;
     size_t k = s->i + 1, len = s->len;
@@ -140,6 +140,30 @@ static bool string(struct scan *s, struct tok *t)
     t->len = k - s->i - 1;
     s->i = k + 1;
     return true;
+}
+
+/* Reads a string token at s->i (which holds '"'). */
+static inline bool string(struct scan *s, struct tok *t)
+{
+#if defined(__SSE2__)
+    /* Most tokens (keys, short values) end within 16 bytes without an escape: when the first
+     * byte that ends a plain run is their closing quote, that is the whole token. */
+    size_t k = s->i + 1;
+
+    if (s->len - k >= 16) {
+        unsigned mask = json_stop_mask16(s->p + k, false);
+        size_t n = (size_t)__builtin_ctz(mask | 0x10000);
+
+        if (n < 16 && s->p[k + n] == '"') {
+            t->ptr = s->p + k;
+            t->len = n;
+            t->escaped = false;
+            s->i = k + n + 1;
+            return true;
+        }
+    }
+#endif
+    return string_any(s, t);
 }
 
 static bool number(struct scan *s)

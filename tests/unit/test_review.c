@@ -281,6 +281,72 @@ OG_TEST(decode_whitespace_anywhere)
     free(body);
 }
 
+/*
+ * String tokens of every length up to 40 (the decoder takes one ending within 16 bytes at
+ * once), with an escape, a control byte or the end of the body at each place, and 0..17 bytes
+ * of body after them: the same tokens, errors and offsets as the byte-at-a-time definition.
+ */
+OG_TEST(decode_string_tokens_at_every_length)
+{
+    char body[128], uid[48];
+    struct og_diag diag;
+
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t pad = 0; pad <= 17; pad++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (int kind = 0; kind < 4; kind++) {
+                    struct og_review *rv = NULL;
+                    size_t len;
+                    char want[96];
+                    enum og_err rc;
+
+                    memset(uid, 'u', n);
+                    uid[n] = '\0';
+                    len = (size_t)snprintf(body, sizeof(body), "{\"request\":{\"uid\":\"%s", uid);
+                    if (kind == 1 && at < n)
+                        body[len - n + at] = '\x01'; /* a control byte */
+                    if (kind == 2 && at + 1 < n) {
+                        body[len - n + at] = '\\'; /* an escape: \u, with four digits after */
+                        body[len - n + at + 1] = 'n';
+                    }
+                    if (kind == 3) {
+                        /* The body ends inside the token, `at` bytes into it. */
+                        len = len - n + at;
+                    } else {
+                        memcpy(body + len, "\"}}", 3);
+                        len += 3;
+                        memset(body + len, ' ', pad);
+                        len += pad;
+                    }
+                    /* A scan that reads past the end would find a closing quote there. */
+                    body[len] = '"';
+                    og_diag_clear(&diag);
+                    rc = og_review_decode(body, len, &rv, &diag);
+                    if (kind == 0 || (kind == 1 && at == n) || (kind == 2 && at + 1 >= n)) {
+                        ASSERT_EQ(rc, n == 0 ? OG_EPARSE : OG_OK);
+                        if (n > 0)
+                            ASSERT_STR_EQ(og_review_get_request(rv)->uid, uid);
+                    } else if (kind == 1) {
+                        ASSERT_EQ(rc, OG_EPARSE);
+                        snprintf(want, sizeof(want), "at byte %zu: control character in a string",
+                                 19 + at);
+                        ASSERT_STR_CONTAINS(diag.msg, want);
+                    } else if (kind == 2) {
+                        ASSERT_EQ(rc, OG_OK);
+                        ASSERT_EQ(strlen(og_review_get_request(rv)->uid), n - 1);
+                        ASSERT_EQ(og_review_get_request(rv)->uid[at], '\n');
+                    } else {
+                        ASSERT_EQ(rc, OG_EPARSE);
+                        snprintf(want, sizeof(want), "at byte %zu: unterminated string", 19 + at);
+                        ASSERT_STR_CONTAINS(diag.msg, want);
+                    }
+                    og_review_free(rv);
+                }
+            }
+        }
+    }
+}
+
 static cJSON *encode(const struct og_review *rv, const struct og_decision *d);
 
 /* What can be echoed is echoed byte for byte, escapes and UTF-8 included. */
@@ -577,4 +643,5 @@ OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unesca
              OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
              OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
              OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere))
+             OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere),
+             OG_T(decode_string_tokens_at_every_length))
