@@ -101,17 +101,23 @@ OG_TEST(sanitize_line)
         ASSERT_EQ(og_str_sanitize_line(line, len), strlen(cases[i].out));
         ASSERT_STR_EQ(line, cases[i].out);
     }
+    /* Every byte at each place of a 20-byte line (in the 8-byte steps and the tail). */
     for (unsigned b = 1; b < 256; b++) {
         char want = b < 0x20 || b == 0x7f ? ' ' : b >= 0x80 ? '?' : (char)b;
 
-        for (size_t at = 0; at < 3; at++) {
-            memcpy(line, "abc", 4);
+        for (size_t at = 0; at < 20; at++) {
+            memcpy(line, "abcdefghijklmnopqrs~", 21);
             line[at] = (char)b;
-            ASSERT_EQ(og_str_sanitize_line(line, 3), 3);
-            ASSERT_EQ(line[at], want);
-            ASSERT_EQ(line[3], '\0');
+            ASSERT_EQ(og_str_sanitize_line(line, 20), 20);
+            for (size_t k = 0; k < 20; k++)
+                ASSERT_EQ(line[k], k == at ? want : "abcdefghijklmnopqrs~"[k]);
+            ASSERT_EQ(line[20], '\0');
         }
     }
+    /* A C1 control (two bytes, one space) after an 8-byte step moves the rest down. */
+    memcpy(line, "abcdefgh\xc2\x85ijklmnopq", 20);
+    ASSERT_EQ(og_str_sanitize_line(line, 19), 18);
+    ASSERT_STR_EQ(line, "abcdefgh ijklmnopq");
 }
 
 OG_TEST_MAIN(OG_T(utf8_char_edges), OG_T(diag_where_cut), OG_T(sanitize_line))
