@@ -448,12 +448,13 @@ enum og_err og_base64_append(struct og_buf *out, const void *data, size_t len)
     if (rc != OG_OK)
         return rc;
     o = out->ptr + out->len;
-    for (i = 0; i + 2 < len; i += 3, o += 4) {
+    for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        /* Four characters, stored at once. */
-        char quad[4] = {tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63], tab[v & 63]};
 
-        memcpy(o, quad, 4);
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = tab[(v >> 6) & 63];
+        *o++ = tab[v & 63];
     }
     if (i < len) {
         uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
