@@ -236,16 +236,9 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
         f->rule = OG_RULE_KNOWN_MIGRATION;
         f->fixable = true;
         rc = og_buf_append_cstr(&f->new_url, m->to);
-        /* "<url> moved its charts to OCI (<to>)", appended rather than formatted: the rule that
-         * applies most often. */
         if (rc == OG_OK)
-            rc = og_buf_append_str(&f->problem, r->url);
-        if (rc == OG_OK)
-            rc = og_buf_append_cstr(&f->problem, " moved its charts to OCI (");
-        if (rc == OG_OK)
-            rc = og_buf_append_cstr(&f->problem, m->to);
-        if (rc == OG_OK)
-            rc = og_buf_append_cstr(&f->problem, ")");
+            rc = og_buf_appendf(&f->problem, "%.*s moved its charts to OCI (%s)", (int)r->url.len,
+                                r->url.ptr, m->to);
         return rc;
     }
     if (typed_oci) {
