@@ -94,19 +94,28 @@ enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s)
 enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...)
 {
     size_t room = buf->cap > buf->len ? buf->cap - buf->len : 0;
+    char small[256];
     va_list ap;
     int n;
     enum og_err rc;
 
-    /* Format straight into the spare room; only output that does not fit is formatted twice. */
+    /*
+     * Format straight into the spare room, or, when there is less of it than `small` holds (an
+     * empty buffer has none), into `small`: only output that fits neither is formatted twice.
+     */
     va_start(ap, fmt);
-    n = vsnprintf(room > 0 ? buf->ptr + buf->len : NULL, room, fmt, ap);
+    if (room < sizeof(small))
+        n = vsnprintf(small, sizeof(small), fmt, ap);
+    else
+        n = vsnprintf(buf->ptr + buf->len, room, fmt, ap);
     va_end(ap);
     if (n < 0) {
         if (room > 0)
             buf->ptr[buf->len] = '\0';
         return OG_EINVAL;
     }
+    if (room < sizeof(small) && (size_t)n < sizeof(small))
+        return og_buf_append(buf, small, (size_t)n);
     if ((size_t)n < room) {
         if ((size_t)n > buf->max - buf->len) {
             buf->ptr[buf->len] = '\0';

@@ -4,42 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Nonzero when a byte of `w` is zero (the classic SWAR test; a borrow may flag a byte above
- * a real hit, never a word without one). */
-static inline uint64_t has_zero(uint64_t w)
-{
-    return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
-}
-
-/*
- * Length of the longest prefix of `p` with no '"', no '\\' and no control character; with
- * `ascii`, no byte >= 0x80 either (the writer looks at those one sequence at a time).
- */
-static inline size_t plain_prefix(const char *p, size_t len, bool ascii)
-{
-    const uint64_t high = ascii ? 0x8080808080808080ull : 0;
-    const unsigned limit = ascii ? 0x80 : 0x100;
-    size_t k = 0;
-
-    while (k + 8 <= len) {
-        uint64_t w;
-
-        memcpy(&w, p + k, 8);
-        /* Bytes below 0x20 borrow like zero bytes do after subtracting 0x20; >= 0x80 never. */
-        if ((has_zero(w ^ 0x2222222222222222ull) | has_zero(w ^ 0x5c5c5c5c5c5c5c5cull) |
-             ((w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull) | (w & high)) != 0)
-            break;
-        k += 8;
-    }
-    while (k < len && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20 &&
-           (unsigned char)p[k] < limit)
-        k++;
-    return k;
-}
+#include "json_int.h"
 
 size_t og_json_plain_prefix(const char *p, size_t len)
 {
-    return plain_prefix(p, len, false);
+    return og__json_plain_prefix(p, len, false);
 }
 
 /* Bytes of the well-formed UTF-8 sequence (RFC 3629 table) at `p`, or 0 when there is none. */
@@ -137,7 +106,7 @@ size_t og_json_escape(char *out, size_t size, struct og_str s, size_t *used)
 
     /* Copies runs of plain ASCII at once; only the other bytes are looked at one unit at a time. */
     while (i < s.len) {
-        size_t run = plain_prefix(s.ptr + i, s.len - i, true), in, n;
+        size_t run = og__json_plain_prefix(s.ptr + i, s.len - i, true), in, n;
         char esc[6];
 
         if (run > size - o)
@@ -253,39 +222,47 @@ static void put(struct og_json *w, const char *p, size_t len)
     advance_to(w, d + len);
 }
 
-/*
- * Writes `s` quoted (with `prefix`, "" or ",", before it and `suffix`, "" or ":", after it):
- * at once when it holds only plain ASCII, the usual case, else through the escaper.
- */
-static void put_string(struct og_json *w, const char *prefix, struct og_str s, const char *suffix)
+/* put_string() through the escaper: out of line, so that the usual case stays small. */
+static void put_escaped(struct og_json *w, const char *prefix, struct og_str s, const char *suffix)
 {
-    size_t pre = prefix[0] != '\0', suf = suffix[0] != '\0';
     enum og_err rc;
-    char *d;
 
-    if (plain_prefix(s.ptr, s.len, true) == s.len) {
-        d = room(w, pre + s.len + 2 + suf);
-        if (d == NULL)
-            return;
-        if (pre)
-            *d++ = prefix[0];
-        *d++ = '"';
-        if (s.len > 0)
-            memcpy(d, s.ptr, s.len);
-        d += s.len;
-        *d++ = '"';
-        if (suf)
-            *d++ = suffix[0];
-        advance_to(w, d);
-        return;
-    }
-    put(w, prefix, pre);
+    put(w, prefix, prefix[0] != '\0');
     rc = w->rc == OG_OK ? append_string(w->out, s) : w->rc;
     if (rc != OG_OK) {
         fail(w, rc);
         return;
     }
-    put(w, suffix, suf);
+    put(w, suffix, suffix[0] != '\0');
+}
+
+/*
+ * Writes `s` quoted (with `prefix`, "" or ",", before it and `suffix`, "" or ":", after it):
+ * at once when it holds only plain ASCII, the usual case, else through the escaper.
+ */
+static inline void put_string(struct og_json *w, const char *prefix, struct og_str s,
+                              const char *suffix)
+{
+    size_t pre = prefix[0] != '\0', suf = suffix[0] != '\0';
+    char *d;
+
+    if (og__json_plain_prefix(s.ptr, s.len, true) != s.len) {
+        put_escaped(w, prefix, s, suffix);
+        return;
+    }
+    d = room(w, pre + s.len + 2 + suf);
+    if (d == NULL)
+        return;
+    if (pre)
+        *d++ = prefix[0];
+    *d++ = '"';
+    if (s.len > 0)
+        memcpy(d, s.ptr, s.len);
+    d += s.len;
+    *d++ = '"';
+    if (suf)
+        *d++ = suffix[0];
+    advance_to(w, d);
 }
 
 /* Before a value: the comma in an array, the check for a key in an object. False on error. */

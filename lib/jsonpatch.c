@@ -12,7 +12,7 @@
  */
 struct op {
     enum og_patch_op kind;
-    char *path;
+    char *path;  /* owned; `value` lives in the same allocation */
     char *value; /* NULL for remove */
 };
 
@@ -40,7 +40,6 @@ void og_patch_free(struct og_patch *patch)
         return;
     for (size_t i = 0; i < patch->n; i++) {
         free(patch->ops[i].path);
-        free(patch->ops[i].value);
     }
     free(patch->ops);
     free(patch);
@@ -55,18 +54,23 @@ static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *p
                         const char *value)
 {
     struct op op = {kind, NULL, NULL};
+    size_t plen, vlen;
 
     struct op *ops = og_array_grow(p->ops, &p->cap, p->n, sizeof(*ops), 4, SIZE_MAX);
 
     if (ops == NULL)
         return OG_ENOMEM;
     p->ops = ops;
-    op.path = strdup(path);
-    op.value = value != NULL ? strdup(value) : NULL;
-    if (op.path == NULL || (value != NULL && op.value == NULL)) {
-        free(op.path);
-        free(op.value);
+    /* Path and value in one allocation: "path\0value\0". */
+    plen = strlen(path);
+    vlen = value != NULL ? strlen(value) + 1 : 0;
+    op.path = malloc(plen + 1 + vlen);
+    if (op.path == NULL)
         return OG_ENOMEM;
+    memcpy(op.path, path, plen + 1);
+    if (value != NULL) {
+        op.value = op.path + plen + 1;
+        memcpy(op.value, value, vlen);
     }
     p->ops[p->n++] = op;
     return OG_OK;
@@ -83,7 +87,17 @@ enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op, const cha
 enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)
 {
     struct og_json w;
+    size_t need = 2;
+    enum og_err rc;
 
+    /* One reservation for the usual patch (no escapes; the writer grows the buffer else), never
+     * past the cap: a patch that fits must not fail for the estimate. */
+    for (size_t i = 0; i < patch->n; i++)
+        need += 48 + strlen(patch->ops[i].path) +
+                (patch->ops[i].value != NULL ? strlen(patch->ops[i].value) : 0);
+    rc = og_buf_reserve(out, need < out->max - out->len ? need : out->max - out->len);
+    if (rc != OG_OK)
+        return rc;
     og_json_init(&w, out);
     og_json_array_begin(&w);
     for (size_t i = 0; i < patch->n; i++) {

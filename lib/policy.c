@@ -379,7 +379,8 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
     if (n < 0)
         return OG_EINVAL;
     len = og_str_sanitize_line(line, strlen(line));
-    if (runes(line, len) > WARNING_MAX_RUNES) {
+    /* A line has no more characters than bytes: most need no count. */
+    if (len > WARNING_MAX_RUNES && runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
 
         while (keep < len && count < WARNING_MAX_RUNES - 3) {
@@ -409,10 +410,14 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
 
 static enum og_err add_annotation(struct og_decision *d, const char *key, const char *value)
 {
-    struct og_annotation *grown;
+    struct og_annotation *grown = d->annotations;
     struct og_annotation a = {strdup(key), strdup(value)};
 
-    grown = realloc(d->annotations, (d->n_annotations + 1) * sizeof(*grown));
+    /* Room for the four a decision has (decision, rule, suggested-url, mode) at once, one
+     * more at a time past them. */
+    if (d->n_annotations == 0 || d->n_annotations >= 4)
+        grown = realloc(d->annotations,
+                        (d->n_annotations == 0 ? 4 : d->n_annotations + 1) * sizeof(*grown));
     if (grown == NULL || a.key == NULL || a.value == NULL) {
         free(a.key);
         free(a.value);

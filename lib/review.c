@@ -11,6 +11,8 @@
 #include "ocigate/policy.h"
 #include "ocigate/str.h"
 
+#include "json_int.h"
+
 /*
  * The decoder reads the body once, validating all of it, and copies out only the fields it
  * needs: the request path then costs one allocation instead of a cJSON tree (a node and a
@@ -62,7 +64,8 @@ static bool fail_shape(struct scan *s, const char *where, const char *msg)
     return false;
 }
 
-static void ws(struct scan *s)
+/* peek() past whitespace. */
+static char peek_ws(struct scan *s)
 {
     while (s->i < s->len) {
         char c = s->p[s->i];
@@ -71,12 +74,16 @@ static void ws(struct scan *s)
             break;
         s->i++;
     }
+    return s->i < s->len ? s->p[s->i] : '\0';
 }
 
-static char peek(struct scan *s)
+/* The next byte after any whitespace, or '\0' at the end. */
+static inline char peek(struct scan *s)
 {
-    ws(s);
-    return s->i < s->len ? s->p[s->i] : '\0';
+    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. */
+    if (s->i < s->len && (unsigned char)s->p[s->i] > ' ')
+        return s->p[s->i];
+    return peek_ws(s);
 }
 
 static bool is_hex(char c)
@@ -84,8 +91,8 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Reads a string token at s->i (which holds '"'). */
-static bool string(struct scan *s, struct tok *t)
+/* string() for any token: escapes, long runs, errors. */
+static bool string_any(struct scan *s, struct tok *t)
 {
     const unsigned char *p = (const unsigned char *)s->p;
     size_t k = s->i + 1, len = s->len;
@@ -93,7 +100,7 @@ static bool string(struct scan *s, struct tok *t)
     t->escaped = false;
     for (;;) {
         /* Most bytes are plain: run to the next quote, backslash or control character. */
-        k += og_json_plain_prefix(s->p + k, len - k);
+        k += og__json_plain_prefix(s->p + k, len - k, false);
         if (k >= len) {
             s->i = k;
             return fail_at(s, "unterminated string");
@@ -133,6 +140,30 @@ static bool string(struct scan *s, struct tok *t)
     t->len = k - s->i - 1;
     s->i = k + 1;
     return true;
+}
+
+/* Reads a string token at s->i (which holds '"'). */
+static inline bool string(struct scan *s, struct tok *t)
+{
+#if defined(__SSE2__)
+    /* Most tokens (keys, short values) end within 16 bytes without an escape: when the first
+     * byte that ends a plain run is their closing quote, that is the whole token. */
+    size_t k = s->i + 1;
+
+    if (s->len - k >= 16) {
+        unsigned mask = json_stop_mask16(s->p + k, false);
+        size_t n = (size_t)__builtin_ctz(mask | 0x10000);
+
+        if (n < 16 && s->p[k + n] == '"') {
+            t->ptr = s->p + k;
+            t->len = n;
+            t->escaped = false;
+            s->i = k + n + 1;
+            return true;
+        }
+    }
+#endif
+    return string_any(s, t);
 }
 
 static bool number(struct scan *s)
@@ -374,36 +405,47 @@ static size_t unescape(const struct tok *t, char *o)
     return n;
 }
 
-/* Copies a string token into the arena, unescaped and NUL-terminated. */
-static const char *keep(struct scan *s, const struct tok *t)
+/* Copies a string token into the arena, unescaped and NUL-terminated; its length (NUL not
+ * counted) in `*len` unless that is NULL. */
+static const char *keep(struct scan *s, const struct tok *t, size_t *len)
 {
     struct og_review *rv = s->rv;
     char *o = rv->arena + rv->arena_len;
+    size_t n = t->len;
 
     /* The arena is sized so that this holds (see struct og_review). */
     assert(rv->arena_len + t->len + 1 <= rv->arena_cap);
     if (t->escaped) {
-        rv->arena_len += unescape(t, o) + 1;
+        n = unescape(t, o);
     } else {
-        memcpy(o, t->ptr, t->len);
-        o[t->len] = '\0';
-        rv->arena_len += t->len + 1;
+        memcpy(o, t->ptr, n);
+        o[n] = '\0';
     }
+    rv->arena_len += n + 1;
+    if (len != NULL)
+        *len = n;
     return o;
 }
 
-/* True when the key token equals `lit` (keys with escapes are compared unescaped). */
-#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
-
-static bool key_is_n(const struct tok *key, const char *lit, size_t n)
+/* key_is_n() for a key with escapes: compared unescaped. */
+static bool escaped_key_is(const struct tok *key, const char *lit, size_t n)
 {
     char buf[64];
 
-    if (!key->escaped)
-        return key->len == n && memcmp(key->ptr, lit, n) == 0;
     if (key->len >= sizeof(buf))
         return false;
     return unescape(key, buf) == n && memcmp(buf, lit, n) == 0;
+}
+
+/* True when the key token equals `lit` (keys with escapes are compared unescaped). Inline, as
+ * each key is compared with every name its object reads. */
+#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
+
+static inline bool key_is_n(const struct tok *key, const char *lit, size_t n)
+{
+    if (!key->escaped)
+        return key->len == n && memcmp(key->ptr, lit, n) == 0;
+    return escaped_key_is(key, lit, n);
 }
 
 /*
@@ -418,7 +460,7 @@ static bool get_string(struct scan *s, const char *where, bool strict, const cha
     if (c == '"') {
         if (!string(s, &t))
             return false;
-        *out = keep(s, &t);
+        *out = keep(s, &t, NULL);
         return true;
     }
     if (c == 'n' || !strict)
@@ -441,6 +483,11 @@ static bool exact(const struct tok *t)
     while (k < t->len) {
         uint32_t cp;
 
+        /* ASCII, the usual uid: the token holds no control character (string()). */
+        if ((unsigned char)t->ptr[k] < 0x80 && t->ptr[k] != '\\') {
+            k++;
+            continue;
+        }
         if (t->ptr[k] != '\\') {
             size_t n = og_utf8_char(raw, k, &cp);
 
@@ -478,6 +525,7 @@ static bool exact(const struct tok *t)
 static bool get_echoed(struct scan *s, const char *where, size_t max, const char **out)
 {
     struct tok t;
+    size_t len;
     char c = peek(s);
 
     if (c != '"')
@@ -488,8 +536,9 @@ static bool get_echoed(struct scan *s, const char *where, size_t max, const char
         return fail_shape(s, where,
                           "must be UTF-8 text without NUL characters or lone surrogates, as it "
                           "is echoed unchanged");
-    *out = keep(s, &t);
-    if (strlen(*out) > max) {
+    /* exact() leaves no NUL in it: the length is that of the C string. */
+    *out = keep(s, &t, &len);
+    if (len > max) {
         if (s->rc == OG_OK) {
             og_diag_where(s->diag, where);
             s->rc = og_diag_set(s->diag, OG_EPARSE, "%s is longer than %zu bytes", where, max);
@@ -717,7 +766,7 @@ static bool read_groups(struct scan *s)
             return false;
         }
         rv->groups = grown;
-        rv->groups[rv->req.n_groups++] = keep(s, &t);
+        rv->groups[rv->req.n_groups++] = keep(s, &t, NULL);
     }
     rv->req.groups = rv->groups;
     return r == 0;

@@ -151,12 +151,31 @@ void og_str_line_column(struct og_str s, size_t off, unsigned *line, unsigned *c
 
 size_t og_str_sanitize_line(char *s, size_t len)
 {
-    size_t i = 0, o = 0;
+    size_t i = 0, o;
 
+    /* The printable ASCII at the start, usually all of the line, stays where it is: 8 bytes
+     * per step. A byte below 0x20 borrows, one >= 0x80 has its top bit, and 0x7F gets it
+     * when 1 is added: any of them stops the step (a carry only flags a byte above one). */
+    while (i + 8 <= len) {
+        uint64_t w;
+
+        memcpy(&w, s + i, 8);
+        if ((((w - 0x2020202020202020ull) & ~w) | w | (w + 0x0101010101010101ull)) &
+            0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    o = i;
     while (i < len) {
         uint32_t cp = 0;
-        size_t n = og_utf8_char((struct og_str){s, len}, i, &cp);
+        size_t n;
 
+        /* Printable ASCII, nearly all of a line, stays as it is. */
+        if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7F) {
+            s[o++] = s[i++];
+            continue;
+        }
+        n = og_utf8_char((struct og_str){s, len}, i, &cp);
         if (n == 0) {
             s[o++] = '?';
             i++;

@@ -127,5 +127,47 @@ OG_TEST(array_grow)
     free(a);
 }
 
-OG_TEST_MAIN(OG_T(array_grow), OG_T(buf_append_and_cap), OG_T(buf_capacity_for_predicts_reserve),
-             OG_T(buf_take_moves_storage), OG_T(str_helpers), OG_T(diag_format))
+/*
+ * og_buf_appendf() gives what og_buf_append() of the formatted text gives (result, contents,
+ * NUL), whether the text fits the spare room, the small stack buffer (255 bytes), neither,
+ * or the cap: every length up to 600 after several amounts already in the buffer.
+ */
+OG_TEST(buf_appendf_as_append)
+{
+    static const size_t before[] = {0, 10, 63, 64, 100, 300};
+    char text[601];
+
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (char)('a' + (int)(i % 26));
+    for (size_t k = 0; k < sizeof(before) / sizeof(before[0]); k++) {
+        for (size_t n = 0; n < sizeof(text); n++) {
+            size_t total = before[k] + n;
+            const size_t maxes[] = {total - (total > 0), total, total + 1, SIZE_MAX};
+
+            for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
+                struct og_buf a, b;
+                char pad[300];
+                enum og_err ra, rb;
+
+                memset(pad, 'p', sizeof(pad));
+                og_buf_init(&a, maxes[m]);
+                og_buf_init(&b, maxes[m]);
+                ASSERT_EQ(og_buf_append(&a, pad, before[k]), og_buf_append(&b, pad, before[k]));
+                ra = og_buf_appendf(&a, "%.*s", (int)n, text);
+                rb = og_buf_append(&b, text, n);
+                ASSERT_EQ(ra, rb);
+                ASSERT_EQ(a.len, b.len);
+                if (b.len > 0) {
+                    ASSERT(memcmp(a.ptr, b.ptr, b.len) == 0);
+                    ASSERT_EQ(a.ptr[a.len], '\0');
+                }
+                og_buf_cleanup(&a);
+                og_buf_cleanup(&b);
+            }
+        }
+    }
+}
+
+OG_TEST_MAIN(OG_T(buf_appendf_as_append), OG_T(array_grow), OG_T(buf_append_and_cap),
+             OG_T(buf_capacity_for_predicts_reserve), OG_T(buf_take_moves_storage),
+             OG_T(str_helpers), OG_T(diag_format))

@@ -2,7 +2,25 @@
 
 #include "ocigate/json.h"
 
-/* The word-at-a-time scan stops exactly where the byte-at-a-time definition says. */
+/*
+ * A copy of `len` bytes in a heap block of exactly that size, so that AddressSanitizer sees a
+ * scan that reads past the end (a stack array would hide it).
+ */
+static char *exact_copy(const char *p, size_t len)
+{
+    char *c = malloc(len > 0 ? len : 1);
+
+    ASSERT(c != NULL);
+    memcpy(c, p, len);
+    return c;
+}
+
+/*
+ * The 16- and 8-byte-at-a-time scans stop exactly where the byte-at-a-time definition says:
+ * a stop byte at each offset of strings of every length up to 40 (so within a first 16-byte
+ * step, a later one, the overlapping last step, and the 8-byte and byte tails), a second stop
+ * byte after the first, and bytes >= 0x80 (plain here) all around.
+ */
 OG_TEST(plain_prefix_matches_bytewise)
 {
     static const char specials[] = {'"', '\\', '\0', '\n', 0x1f, 0x01};
@@ -11,12 +29,71 @@ OG_TEST(plain_prefix_matches_bytewise)
     for (size_t len = 0; len <= sizeof(buf); len++) {
         for (size_t at = 0; at <= len; at++) {
             for (size_t k = 0; k < sizeof(specials); k++) {
+                char *c;
+
                 /* Plain ASCII and UTF-8 bytes (>= 0x80 never need escaping) around it. */
                 for (size_t i = 0; i < len; i++)
                     buf[i] = (char)(i % 3 == 0 ? 0xC3 : i % 3 == 1 ? 0xA9 : 'a' + (int)(i % 26));
                 if (at < len)
                     buf[at] = specials[k];
-                ASSERT_EQ(og_json_plain_prefix(buf, len), at);
+                if (at + 5 < len)
+                    buf[at + 5] = '"';
+                c = exact_copy(buf, len);
+                ASSERT_EQ(og_json_plain_prefix(c, len), at);
+                free(c);
+            }
+        }
+    }
+    /* Bytes 0x20..0xff are plain, 0x00..0x1f are not, whatever their place. */
+    for (unsigned b = 0; b < 256; b++) {
+        for (size_t at = 0; at < 33; at++) {
+            memset(buf, 'x', 33);
+            buf[at] = (char)b;
+            ASSERT_EQ(og_json_plain_prefix(buf, 33), b < 0x20 || b == '"' || b == '\\' ? at : 33);
+        }
+    }
+}
+
+/*
+ * The writer's scan (bytes >= 0x80 stop it too) at the same edges: one byte that needs a look
+ * at each offset of plain ASCII strings of every length up to 40, in a block of exactly their
+ * size, is written as the byte-at-a-time escaper writes it and the rest copied around it.
+ */
+OG_TEST(escape_stops_at_every_offset)
+{
+    static const struct {
+        char in;
+        const char *out;
+    } stops[] = {{'"', "\\\""},           {'\\', "\\\\"},    {'\n', "\\n"},
+                 {0x01, "\\u0001"},       {0x1f, "\\u001f"}, {(char)0x80, "\\ufffd"},
+                 {(char)0xff, "\\ufffd"}, {0x7f, "\x7f"},    {' ', " "}};
+    char buf[40], want[64], out[64];
+
+    for (size_t len = 0; len <= sizeof(buf); len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(stops) / sizeof(stops[0]); k++) {
+                size_t n = 0, used = 0, got;
+                char *c;
+
+                for (size_t i = 0; i < len; i++)
+                    buf[i] = (char)('a' + (int)(i % 26));
+                if (at < len)
+                    buf[at] = stops[k].in;
+                for (size_t i = 0; i < len; i++) {
+                    if (i == at) {
+                        memcpy(want + n, stops[k].out, strlen(stops[k].out));
+                        n += strlen(stops[k].out);
+                    } else {
+                        want[n++] = buf[i];
+                    }
+                }
+                want[n] = '\0';
+                c = exact_copy(buf, len);
+                got = og_json_escape(out, sizeof(out), (struct og_str){c, len}, &used);
+                free(c);
+                ASSERT_EQ(used, len);
+                ASSERT_MEM_EQ(out, got, want);
+                ASSERT_EQ(got, n);
             }
         }
     }
@@ -365,7 +442,7 @@ OG_TEST(base64_vectors)
     og_buf_cleanup(&b);
 }
 
-OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(string_escapes), OG_T(string_utf8_edges),
-             OG_T(string_utf8_all_pairs), OG_T(escape_fixed_buffer_cuts_on_units),
-             OG_T(string_caps_are_exact), OG_T(writer_builds_documents),
-             OG_T(writer_refuses_misuse), OG_T(base64_vectors))
+OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(escape_stops_at_every_offset),
+             OG_T(string_escapes), OG_T(string_utf8_edges), OG_T(string_utf8_all_pairs),
+             OG_T(escape_fixed_buffer_cuts_on_units), OG_T(string_caps_are_exact),
+             OG_T(writer_builds_documents), OG_T(writer_refuses_misuse), OG_T(base64_vectors))

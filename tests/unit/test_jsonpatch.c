@@ -105,6 +105,35 @@ OG_TEST(build_against_document)
     cJSON_Delete(doc);
 }
 
+/*
+ * og_patch_encode() reserves room for the whole patch up front: a patch fits a buffer capped
+ * at exactly its length, after what the buffer holds, and one byte less is OG_ETOOBIG.
+ */
+OG_TEST(encode_fits_cap_exactly)
+{
+    struct og_patch *p = NULL;
+    struct og_buf out;
+    size_t need;
+
+    ASSERT_EQ(og_patch_new(&p), OG_OK);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_REPLACE, "/spec/type", "oci"), OG_OK);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_REMOVE, "/spec/passCredentials", NULL), OG_OK);
+    ASSERT_EQ(og_patch_push(p, OG_PATCH_ADD, "/spec/url", "oci://r/\x01\"p"), OG_OK);
+    og_buf_init(&out, 4096);
+    ASSERT_EQ(og_patch_encode(p, &out), OG_OK);
+    need = out.len;
+    og_buf_cleanup(&out);
+    for (size_t before = 0; before < 3; before++) {
+        for (size_t max = before + need - 2; max <= before + need + 1; max++) {
+            og_buf_init(&out, max);
+            ASSERT_EQ(og_buf_append(&out, "xx", before), OG_OK);
+            ASSERT_EQ(og_patch_encode(p, &out), max >= before + need ? OG_OK : OG_ETOOBIG);
+            og_buf_cleanup(&out);
+        }
+    }
+    og_patch_free(p);
+}
+
 OG_TEST(pointer_escape)
 {
     struct og_buf out;
@@ -134,5 +163,5 @@ OG_TEST(push_refuses_misuse)
     og_patch_free(p);
 }
 
-OG_TEST_MAIN(OG_T(apply_table), OG_T(build_against_document), OG_T(pointer_escape),
-             OG_T(push_refuses_misuse))
+OG_TEST_MAIN(OG_T(encode_fits_cap_exactly), OG_T(apply_table), OG_T(build_against_document),
+             OG_T(pointer_escape), OG_T(push_refuses_misuse))

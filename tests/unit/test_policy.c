@@ -1415,38 +1415,57 @@ OG_TEST(warnings_reach_the_cap_exactly)
     og_config_unref(cfg);
 }
 
+/* Runes (code points) of the UTF-8 text `s`. */
+static size_t count_runes(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 /*
  * A warning of exactly 120 runes is kept whole; one of 121 is cut to 117 and "...". The
- * warning is "ocigate: " and the problem, which the decision also holds uncut.
+ * warning is "ocigate: " and the problem, which the decision also holds uncut. Runes, not
+ * bytes: the url is padded with ASCII, then with a two-byte character (more bytes than runes).
  */
 OG_TEST(warning_length_edge)
 {
+    static const char *const pads[] = {"a", "\xc3\xa9"};
     struct og_config *cfg = config(OG_MODE_AUDIT);
-    bool saw120 = false, saw121 = false;
 
-    for (size_t pad = 1; pad < 80; pad++) {
-        char spec[512], url[256], full[1024];
-        struct eval e;
-        size_t n;
+    for (size_t k = 0; k < sizeof(pads) / sizeof(pads[0]); k++) {
+        bool saw120 = false, saw121 = false;
 
-        memset(url, 'a', pad);
-        url[pad] = '\0';
-        snprintf(spec, sizeof(spec), "{\"url\":\"oci://ghcr.io/%s\"}", url);
-        eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
-        ASSERT(e.d.n_warnings >= 1);
-        n = (size_t)snprintf(full, sizeof(full), "ocigate: %s", e.d.problem);
-        if (n <= 120) {
-            ASSERT_STR_EQ(e.d.warnings[0], full);
-        } else {
-            ASSERT_EQ(strlen(e.d.warnings[0]), 120);
-            ASSERT(memcmp(e.d.warnings[0], full, 117) == 0);
-            ASSERT_STR_EQ(e.d.warnings[0] + 117, "...");
+        for (size_t pad = 1; pad < 80; pad++) {
+            char spec[512], url[256], full[1024];
+            size_t n = 0, w = strlen(pads[k]);
+            struct eval e;
+
+            for (size_t i = 0; i < pad; i++, n += w)
+                memcpy(url + n, pads[k], w);
+            url[n] = '\0';
+            snprintf(spec, sizeof(spec), "{\"url\":\"oci://ghcr.io/%s\"}", url);
+            eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
+            ASSERT(e.d.n_warnings >= 1);
+            snprintf(full, sizeof(full), "ocigate: %s", e.d.problem);
+            n = count_runes(full);
+            if (n <= 120) {
+                ASSERT_STR_EQ(e.d.warnings[0], full);
+            } else {
+                size_t cut = strlen(e.d.warnings[0]) - 3;
+
+                ASSERT_EQ(count_runes(e.d.warnings[0]), 120);
+                ASSERT(memcmp(e.d.warnings[0], full, cut) == 0);
+                ASSERT_STR_EQ(e.d.warnings[0] + cut, "...");
+            }
+            saw120 |= n == 120;
+            saw121 |= n == 121;
+            eval_done(&e);
         }
-        saw120 |= n == 120;
-        saw121 |= n == 121;
-        eval_done(&e);
+        ASSERT(saw120 && saw121);
     }
-    ASSERT(saw120 && saw121);
     og_config_unref(cfg);
 }
 

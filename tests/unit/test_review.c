@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ocigate/config.h"
 #include "ocigate/policy.h"
 #include "ocigate/review.h"
 
@@ -117,6 +118,8 @@ OG_TEST(decode_refuses_uids_it_cannot_echo)
     } cases[] = {
         {"admission.k8s.io/v1", "AdmissionReview", "a\\u0000b", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "a\xff", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "ab\x80", "/request/uid must be UTF-8"},
+        {"admission.k8s.io/v1", "AdmissionReview", "\x7f\x80", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "a\xc3", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "\xc0\xaf", "/request/uid must be UTF-8"},
         {"admission.k8s.io/v1", "AdmissionReview", "\xed\xa0\x80", "/request/uid must be UTF-8"},
@@ -165,6 +168,182 @@ OG_TEST(decode_refuses_uids_it_cannot_echo)
             ASSERT_STR_CONTAINS(diag.msg, "/request/uid is longer than 256 bytes");
         }
         og_buf_cleanup(&b);
+    }
+}
+
+/*
+ * `body` with `ws` (a NUL-terminated run) inserted before the first token and after every
+ * token and structural byte (the places JSON allows whitespace), or only at the place numbered
+ * `only` (0 is before the first token) unless that is SIZE_MAX. `*places` counts them.
+ */
+static char *spaced(const char *body, size_t len, const char *ws, size_t only, size_t *places,
+                    size_t *out_len)
+{
+    size_t n = 0, wl = strlen(ws), place = 0;
+    char *o = malloc(len * (1 + wl) + wl + 1);
+    bool in_string = false;
+
+    ASSERT(o != NULL);
+    for (size_t i = 0; i <= len; i++) {
+        /* Before the first token, after a closing quote or a structural byte, and after the
+         * last byte of a literal or number. */
+        bool boundary =
+            i == 0 || (!in_string && (body[i - 1] == '"' || strchr("{}[]:,", body[i - 1]) != NULL ||
+                                      (i < len && strchr("{}[]:,", body[i]) != NULL)));
+
+        if (boundary && (only == SIZE_MAX || only == place)) {
+            memcpy(o + n, ws, wl);
+            n += wl;
+        }
+        place += boundary;
+        if (i == len)
+            break;
+        o[n++] = body[i];
+        if (in_string && body[i] == '\\') {
+            o[n++] = body[++i];
+            continue;
+        }
+        if (body[i] == '"')
+            in_string = !in_string;
+    }
+    *places = place;
+    *out_len = n;
+    return o;
+}
+
+/* The response to `body` (decoded, run through the default policy in mutate mode). */
+static char *answer(const char *body, size_t len, enum og_err *rc)
+{
+    struct og_review *rv = NULL;
+    struct og_config *cfg = NULL;
+    struct og_policy_object obj;
+    struct og_admission_context ctx;
+    struct og_decision d;
+    struct og_buf out;
+
+    og_buf_init(&out, 1u << 20);
+    *rc = og_review_decode(body, len, &rv, NULL);
+    if (*rc != OG_OK)
+        return NULL;
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    cfg->mode = OG_MODE_MUTATE;
+    ASSERT_EQ(og_policy_eval(cfg, og_review_policy_input(rv, &obj, &ctx) ? &obj : NULL, &ctx,
+                             OG_ENDPOINT_MUTATE, &d),
+              OG_OK);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    og_decision_cleanup(&d);
+    og_config_unref(cfg);
+    og_review_free(rv);
+    return og_buf_take(&out, NULL);
+}
+
+/*
+ * The apiserver sends no whitespace, and the decoder looks for none first; whitespace of each
+ * kind wherever JSON allows it still gives the very same answer, and a control byte that is
+ * not whitespace there is malformed.
+ */
+OG_TEST(decode_whitespace_anywhere)
+{
+    static const char *const runs[] = {" ", "\t", "\n", "\r", " \r\n\t "};
+    size_t len = 0;
+    char *body = og_test_read_file(OG_SOURCE_DIR "/tests/data/review-bitnami-create.json", &len);
+    char *want, *got, *sp;
+    enum og_err rc;
+
+    ASSERT(body != NULL);
+    want = answer(body, len, &rc);
+    ASSERT_EQ(rc, OG_OK);
+    ASSERT_STR_CONTAINS(want, "\"patch\":");
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        size_t n, places;
+
+        sp = spaced(body, len, runs[i], SIZE_MAX, &places, &n);
+        ASSERT(places > 300);
+        got = answer(sp, n, &rc);
+        ASSERT_EQ(rc, OG_OK);
+        ASSERT_STR_EQ(got, want);
+        free(got);
+        free(sp);
+    }
+    for (size_t place = 0;; place++) {
+        size_t n, places;
+
+        sp = spaced(body, len, "\x0b", place, &places, &n);
+        if (place == places) {
+            free(sp);
+            break;
+        }
+        ASSERT(answer(sp, n, &rc) == NULL);
+        ASSERT_EQ(rc, OG_EPARSE);
+        free(sp);
+    }
+    free(want);
+    free(body);
+}
+
+/*
+ * String tokens of every length up to 40 (the decoder takes one ending within 16 bytes at
+ * once), with an escape, a control byte or the end of the body at each place, and 0..17 bytes
+ * of body after them: the same tokens, errors and offsets as the byte-at-a-time definition.
+ */
+OG_TEST(decode_string_tokens_at_every_length)
+{
+    char body[128], uid[48];
+    struct og_diag diag;
+
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t pad = 0; pad <= 17; pad++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (int kind = 0; kind < 4; kind++) {
+                    struct og_review *rv = NULL;
+                    size_t len;
+                    char want[96];
+                    enum og_err rc;
+
+                    memset(uid, 'u', n);
+                    uid[n] = '\0';
+                    len = (size_t)snprintf(body, sizeof(body), "{\"request\":{\"uid\":\"%s", uid);
+                    if (kind == 1 && at < n)
+                        body[len - n + at] = '\x01'; /* a control byte */
+                    if (kind == 2 && at + 1 < n) {
+                        body[len - n + at] = '\\'; /* an escape: \u, with four digits after */
+                        body[len - n + at + 1] = 'n';
+                    }
+                    if (kind == 3) {
+                        /* The body ends inside the token, `at` bytes into it. */
+                        len = len - n + at;
+                    } else {
+                        memcpy(body + len, "\"}}", 3);
+                        len += 3;
+                        memset(body + len, ' ', pad);
+                        len += pad;
+                    }
+                    /* A scan that reads past the end would find a closing quote there. */
+                    body[len] = '"';
+                    og_diag_clear(&diag);
+                    rc = og_review_decode(body, len, &rv, &diag);
+                    if (kind == 0 || (kind == 1 && at == n) || (kind == 2 && at + 1 >= n)) {
+                        ASSERT_EQ(rc, n == 0 ? OG_EPARSE : OG_OK);
+                        if (n > 0)
+                            ASSERT_STR_EQ(og_review_get_request(rv)->uid, uid);
+                    } else if (kind == 1) {
+                        ASSERT_EQ(rc, OG_EPARSE);
+                        snprintf(want, sizeof(want), "at byte %zu: control character in a string",
+                                 19 + at);
+                        ASSERT_STR_CONTAINS(diag.msg, want);
+                    } else if (kind == 2) {
+                        ASSERT_EQ(rc, OG_OK);
+                        ASSERT_EQ(strlen(og_review_get_request(rv)->uid), n - 1);
+                        ASSERT_EQ(og_review_get_request(rv)->uid[at], '\n');
+                    } else {
+                        ASSERT_EQ(rc, OG_EPARSE);
+                        snprintf(want, sizeof(want), "at byte %zu: unterminated string", 19 + at);
+                        ASSERT_STR_CONTAINS(diag.msg, want);
+                    }
+                    og_review_free(rv);
+                }
+            }
+        }
     }
 }
 
@@ -464,4 +643,5 @@ OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unesca
              OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
              OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
              OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings))
+             OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere),
+             OG_T(decode_string_tokens_at_every_length))

@@ -63,4 +63,61 @@ OG_TEST(diag_where_cut)
     }
 }
 
-OG_TEST_MAIN(OG_T(utf8_char_edges), OG_T(diag_where_cut))
+/*
+ * og_str_sanitize_line: printable ASCII (the fast path) kept, C0 controls, DEL and C1 controls
+ * a space each, well-formed UTF-8 kept, each byte of a malformed sequence a '?'; every single
+ * byte at the start, middle and end of a line.
+ */
+OG_TEST(sanitize_line)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"plain text", "plain text"},
+        {"a\tb\nc\rd\x1b[0m", "a b c d [0m"},
+        {"\x7f"
+         "x\x7f",
+         " x "},
+        {"\xc2\x85"
+         "nel \xc2\x9f"
+         "x",
+         " nel  x"},
+        {"nbsp\xc2\xa0"
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "nbsp\xc2\xa0"
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"cut \xe2\x82", "cut ??"},
+        {"overlong \xc0\xaf", "overlong ??"},
+        {"surrogate \xed\xa0\x80.", "surrogate ???."},
+        {"", ""},
+    };
+    char line[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+
+        memcpy(line, cases[i].in, len + 1);
+        ASSERT_EQ(og_str_sanitize_line(line, len), strlen(cases[i].out));
+        ASSERT_STR_EQ(line, cases[i].out);
+    }
+    /* Every byte at each place of a 20-byte line (in the 8-byte steps and the tail). */
+    for (unsigned b = 1; b < 256; b++) {
+        char want = b < 0x20 || b == 0x7f ? ' ' : b >= 0x80 ? '?' : (char)b;
+
+        for (size_t at = 0; at < 20; at++) {
+            memcpy(line, "abcdefghijklmnopqrs~", 21);
+            line[at] = (char)b;
+            ASSERT_EQ(og_str_sanitize_line(line, 20), 20);
+            for (size_t k = 0; k < 20; k++)
+                ASSERT_EQ(line[k], k == at ? want : "abcdefghijklmnopqrs~"[k]);
+            ASSERT_EQ(line[20], '\0');
+        }
+    }
+    /* A C1 control (two bytes, one space) after an 8-byte step moves the rest down. */
+    memcpy(line, "abcdefgh\xc2\x85ijklmnopq", 20);
+    ASSERT_EQ(og_str_sanitize_line(line, 19), 18);
+    ASSERT_STR_EQ(line, "abcdefgh ijklmnopq");
+}
+
+OG_TEST_MAIN(OG_T(utf8_char_edges), OG_T(diag_where_cut), OG_T(sanitize_line))

@@ -28,8 +28,9 @@
 
 /**
  * Length of the longest prefix of `p` (`len` bytes) that a JSON string holds as it is: no
- * '"', no '\\' and no control character (bytes >= 0x80 count as plain). Reads eight bytes at
- * a time. The review decoder scans string tokens with it.
+ * '"', no '\\' and no control character (bytes >= 0x80 count as plain). Reads sixteen bytes
+ * at a time with SSE2, else eight, and never past `len`. The review decoder scans string tokens
+ * with it.
  */
 size_t og_json_plain_prefix(const char *p, size_t len);
 
