@@ -193,6 +193,28 @@ def test_slow_headers_on_a_keepalive_connection():
         check(took < 3.5, "cut soon after the 2 s request timeout", took)
 
 
+def first_bytes_then_silence(pause):
+    """Seconds from the next request's first bytes, sent `pause` s after a response on a
+    keep-alive connection and followed by nothing, to the server's close (None: not in 15 s)."""
+    with Server("--request-timeout", "2s", conn_timeout=10) as s:
+        c = s.conn(timeout=10)
+        eq(s.request("GET", "/healthz", conn=c).status, 200, "first request")
+        time.sleep(pause)
+        c.sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Stalled: ")
+        took = wait_closed(c.sock, 15)
+        c.close()
+        return took
+
+
+def test_first_bytes_then_silence_on_a_keepalive_connection():
+    """The next request's first bytes, a while after the response and then nothing more (no
+    trickle that would show up later), start the request deadline: the connection is cut at
+    --request-timeout, not left to the idle timeout (--conn-timeout 10 s)."""
+    took = first_bytes_then_silence(0.3)
+    print("  first bytes then silence: cut %s s after them" % took)
+    check(took is not None and 1.9 <= took < 3.5, "cut at the request timeout", took)
+
+
 def test_slow_tls_handshake_is_cut():
     """A ClientHello trickled a byte every 0.25 s, and a client that connects and sends
     nothing, are both cut at --request-timeout after accept."""
