@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """Connections under pressure: a burst past --max-conns, slowloris headers and handshakes,
 idle keep-alive connections at the cap (server/conns.h)."""
+import os
+import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -213,6 +218,41 @@ def test_first_bytes_then_silence_on_a_keepalive_connection():
     took = first_bytes_then_silence(0.3)
     print("  first bytes then silence: cut %s s after them" % took)
     check(took is not None and 1.9 <= took < 3.5, "cut at the request timeout", took)
+
+
+def test_keepalive_requests_cost_the_table_no_system_call():
+    """The request hooks make no system call: on a keep-alive connection, getsockopt (TCP_INFO)
+    is the watchdog's, at most once per idle connection and 100 ms tick, not one per request."""
+    strace = shutil.which("strace")
+    if strace is None:
+        raise ogtest.Skip("strace is not installed (Debian package strace)")
+    n = 300
+    body = fixture("review-bitnami-create.json")
+    with Server() as s, tempfile.TemporaryDirectory(prefix="ogtest-strace-") as tmp:
+        out = os.path.join(tmp, "counts")
+        c = s.conn(timeout=10)
+        eq(s.review("/mutate", body, conn=c).status, 200, "first admission")
+        tracer = subprocess.Popen([strace, "-f", "-c", "-o", out, "-e", "trace=getsockopt",
+                                   "-p", str(s.proc.pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1)  # attached to every thread
+        if tracer.poll() is not None:
+            raise ogtest.Skip("strace cannot attach here: %r" % tracer.stderr.read()[:200])
+        t0 = time.monotonic()
+        for _ in range(n):
+            eq(s.review("/mutate", body, conn=c).status, 200, "admission")
+        traced = time.monotonic() - t0 + 1.5
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(20)
+        c.close()
+        with open(out) as f:
+            m = re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?getsockopt$", f.read(),
+                          re.M)
+        calls = int(m.group(1)) if m else 0
+        ticks = int(traced * 10) + 10
+        print("  %d admissions in %.2fs: %d getsockopt (watchdog bound %d)"
+              % (n, traced - 1.5, calls, ticks))
+        check(calls <= ticks, "no getsockopt per request", calls, ticks)
 
 
 def test_slow_tls_handshake_is_cut():
