@@ -42,7 +42,7 @@ enum state {
 #define LOG_EVERY_MS 10000u
 
 /*
- * Idle connections whose byte counter one tick reads (one getsockopt each, about a microsecond):
+ * Idle connections whose TCP_INFO one tick reads (one getsockopt each, about a microsecond):
  * with more idle connections than this, they are read in turns.
  */
 #define SAMPLE_BUDGET 4096u
@@ -72,8 +72,7 @@ enum state {
 #define WAIT_MS 100
 
 struct srv_conn {
-    atomic_uint_least64_t word;    /* state and since (above) */
-    atomic_uint_least64_t rx_base; /* bytes received when it last became idle, or RX_UNKNOWN */
+    atomic_uint_least64_t word; /* state and since (above) */
     /* The rest is guarded by the table's lock; `fd` is also read by the connection's worker. */
     int fd;
     bool used;
@@ -402,7 +401,6 @@ int srv_conns_add(struct srv_conns *c, int fd)
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     s->check_ms = now + LOST_CHECK_MS;
-    atomic_store(&s->rx_base, RX_UNKNOWN);
     atomic_store(&s->word, pack(ST_NEW, now));
     c->by_fd[fd] = idx;
     c->count++;
@@ -476,11 +474,9 @@ void srv_conn_request_received(struct srv_conn *conn)
 
 void srv_conn_request_done(struct srv_conn *conn)
 {
-    if (conn == NULL)
-        return;
-    /* The base first: the watchdog reads it once it sees the state. */
-    atomic_store(&conn->rx_base, rx_bytes(conn->fd));
-    atomic_store(&conn->word, pack(ST_IDLE, now_ms()));
+    /* No system call: the watchdog tells a new request from the kernel's stamps (idle_woke()). */
+    if (conn != NULL)
+        atomic_store(&conn->word, pack(ST_IDLE, now_ms()));
 }
 
 unsigned srv_conns_count(struct srv_conns *c)
@@ -494,20 +490,30 @@ unsigned srv_conns_count(struct srv_conns *c)
 }
 
 /*
- * Whether idle entry `s` (state word `w`) has received bytes since it became idle: the next
- * request has begun, so it moves to ST_RECV and its deadline runs from now. Under mu.
+ * Whether idle entry `s` (state word `w`) has received data since its response went out: the
+ * next request has begun, so it moves to ST_RECV and its deadline runs from now. Under mu.
+ *
+ * The kernel stamps a socket, in clock ticks (jiffies, 1 to 10 ms), with the last data segment
+ * received and the last new data segment sent; TCP_INFO gives both as milliseconds before one
+ * and the same reading of that clock, so they compare exactly, tick for tick. The response is
+ * the last data an idle connection sent (the whole request had arrived before it: a response
+ * queued earlier makes libmicrohttpd close the connection), so data received in a later tick
+ * is the next request's. Pure ACKs and keep-alive probes are not data and change neither stamp.
+ *
+ * What this cannot see: data that arrived in the very tick the response went out (a request
+ * of its own arrives then too). A client that sends the next request's first bytes that fast
+ * and then nothing more stays idle here: libmicrohttpd's idle timeout ends it, it is the first
+ * to go at the cap, and its next byte, a tick later, is seen. A response that the kernel still
+ * holds (the client does not read: tcpi_notsent_bytes) leaves the send stamp behind the
+ * request; such a connection stays idle too rather than being taken for a new request.
  */
 static bool idle_woke(struct srv_conn *s, uint64_t w, uint64_t now)
 {
-    uint64_t rx = rx_bytes(s->fd), base = atomic_load(&s->rx_base);
+    struct tcp_info ti;
 
-    if (rx == RX_UNKNOWN)
-        return false;
-    if (base == RX_UNKNOWN) {
-        atomic_store(&s->rx_base, rx);
-        return false;
-    }
-    if (rx == base)
+    if (!tcp_info(s->fd, &ti,
+                  offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes)) ||
+        ti.tcpi_notsent_bytes != 0 || ti.tcpi_last_data_recv >= ti.tcpi_last_data_sent)
         return false;
     /* A failed exchange means the worker moved it first, which is as good. */
     (void)atomic_compare_exchange_strong(&s->word, &w, pack(ST_RECV, now));

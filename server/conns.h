@@ -22,9 +22,11 @@
  * within `request_timeout_ms`, however slowly they trickle; for a new connection the clock
  * starts at accept, so it covers the TLS handshake too. Once the request is received (being
  * answered, or parked for the index) no deadline applies; an idle keep-alive connection is left
- * to libmicrohttpd's idle timeout. The first byte of the next request on an idle connection is
- * seen in the kernel's counters (TCP_INFO bytes received), sampled when the connection became
- * idle and on each tick, or at the latest when its headers are complete.
+ * to libmicrohttpd's idle timeout. The next request's first bytes on an idle connection are seen
+ * by the watchdog in the kernel's stamps (TCP_INFO: data received after the response was sent,
+ * a clock tick of 1 to 10 ms apart), or at the latest when its headers are complete; bytes
+ * that come in the tick of the response itself are seen with the next ones (conns.c). The
+ * request path makes no system call for this.
  *
  * A late connection is cut with shutdown(2): libmicrohttpd then sees the end of the stream and
  * closes the connection on its own thread. That is safe because libmicrohttpd reports a close
@@ -114,7 +116,7 @@ void srv_conns_closed(struct srv_conns *c, struct srv_conn *conn);
  * request are complete (the deadline runs from accept on a new connection, else from the first
  * byte if it was seen, else from now; a new connection is no longer stalled).
  * received: the whole request has arrived (no deadline until the next request). done: the
- * request has ended and the connection is idle again (its byte counter is sampled).
+ * request has ended and the connection is idle again.
  */
 void srv_conn_request_begin(struct srv_conn *conn);
 void srv_conn_request_received(struct srv_conn *conn);
@@ -125,8 +127,8 @@ unsigned srv_conns_count(struct srv_conns *c);
 
 /**
  * One watchdog pass (the thread calls it every tick): cuts the late, notices first bytes on idle
- * connections, removes entries libmicrohttpd lost. Returns the connections cut for the deadline.
- * Thread-safe.
+ * connections (one getsockopt each), removes entries libmicrohttpd lost. Returns the connections
+ * cut for the deadline. Thread-safe.
  */
 unsigned srv_conns_tick(struct srv_conns *c);
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -68,21 +69,46 @@ static const char *second_text(time_t sec)
 
 /*
  * Batching. Under load one write(2) per admission line is a good share of a request's cost,
- * so once srv_log_batch_start() has run, info and debug lines are gathered in `batch` and
- * written together, by a flusher thread every BATCH_MS or at once when the batch is full.
- * Errors and warnings are written at once, after what is batched, so the order holds. Lines
- * stay whole: each is appended whole, and the batch is written with whole lines only.
+ * so once srv_log_batch_start() has run, info and debug lines are gathered in BATCH_BUFS
+ * buffers and written by a flusher thread: a line is copied into the active buffer under
+ * `batch_lock` (never held across a write); a full buffer goes to the flusher's queue (the
+ * flusher is woken if it sleeps) and the next free one becomes active; every BATCH_MS the
+ * flusher also takes the active one. The request path so never writes and never waits for
+ * the reader of stderr. With every buffer queued (stderr is read slower than lines come),
+ * info and debug lines are dropped and counted; once the flusher gets through, it says how
+ * many in a warning (and ocigate_log_lines_dropped_total counts them).
+ *
+ * Errors and warnings are written at once by their caller, after what is queued, so the
+ * order holds: the writers of stderr (the flusher, and a thread with a warning) hold
+ * `write_lock` and write the queue oldest first. Lines stay whole: each is appended whole,
+ * and a buffer is written with whole lines only.
  */
 #define BATCH_BYTES (32u << 10)
+#define BATCH_BUFS 4
 #define BATCH_MS 10
 
+struct batch_buf {
+    size_t len;
+    char data[BATCH_BYTES];
+};
+
 static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before batch_lock */
 static pthread_cond_t batch_cond = PTHREAD_COND_INITIALIZER;
-static char batch[BATCH_BYTES];
-static size_t batch_len;
+static struct batch_buf bufs[BATCH_BUFS];
+/* Under batch_lock: */
+static struct batch_buf *active;            /* being filled; NULL when none was free */
+static struct batch_buf *queue[BATCH_BUFS]; /* full, oldest first, waiting to be written */
+static unsigned n_queued;
+static struct batch_buf *spare[BATCH_BUFS]; /* free */
+static unsigned n_spare;
+static uint64_t dropped_unreported; /* lines dropped since the last warning about it */
 static bool batching;
 static bool batch_stopping;
+static bool flusher_asleep;
 static pthread_t batch_thread;
+
+static atomic_uint_least64_t dropped_total;
 
 static void write_all(const char *p, size_t len)
 {
@@ -100,38 +126,114 @@ static void write_all(const char *p, size_t len)
     }
 }
 
-/* Writes the batch; batch_lock held. */
-static void flush_locked(void)
+/* Queues the active buffer if it holds anything; batch_lock held. */
+static void seal_locked(void)
 {
-    write_all(batch, batch_len);
-    batch_len = 0;
+    if (active == NULL || active->len == 0)
+        return;
+    queue[n_queued++] = active;
+    active = n_spare > 0 ? spare[--n_spare] : NULL;
+    if (flusher_asleep) {
+        flusher_asleep = false;
+        pthread_cond_signal(&batch_cond);
+    }
+}
+
+/* Writes the queued buffers, oldest first; write_lock held, batch_lock not. */
+static void write_queue(void)
+{
+    for (;;) {
+        struct batch_buf *b;
+
+        pthread_mutex_lock(&batch_lock);
+        b = n_queued > 0 ? queue[0] : NULL;
+        pthread_mutex_unlock(&batch_lock);
+        if (b == NULL)
+            return;
+        /* Only a holder of write_lock takes buffers off the queue: b stays its head. */
+        write_all(b->data, b->len);
+        pthread_mutex_lock(&batch_lock);
+        memmove(queue, queue + 1, (n_queued - 1) * sizeof(queue[0]));
+        n_queued--;
+        b->len = 0;
+        if (active == NULL)
+            active = b;
+        else
+            spare[n_spare++] = b;
+        pthread_mutex_unlock(&batch_lock);
+    }
+}
+
+/* Writes a line at once, after everything batched before it. */
+static void write_now(const char *line, size_t len)
+{
+    pthread_mutex_lock(&write_lock);
+    pthread_mutex_lock(&batch_lock);
+    seal_locked();
+    pthread_mutex_unlock(&batch_lock);
+    write_queue();
+    write_all(line, len);
+    pthread_mutex_unlock(&write_lock);
+}
+
+/* Writes the warning about dropped lines, if any were. */
+static void report_dropped(void)
+{
+    struct srv_log_fields f;
+    uint64_t n;
+
+    pthread_mutex_lock(&batch_lock);
+    n = dropped_unreported;
+    dropped_unreported = 0;
+    pthread_mutex_unlock(&batch_lock);
+    if (n == 0)
+        return;
+    srv_log_fields_init(&f);
+    srv_log_field_uint(&f, "dropped", n);
+    srv_log_write(SRV_LOG_WARN, "log lines dropped: stderr is read slower than they come", &f);
 }
 
 static void *batch_main(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&batch_lock);
-    while (!batch_stopping) {
-        struct timespec until;
+    bool stop = false;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += BATCH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+    (void)arg;
+    while (!stop) {
+        pthread_mutex_lock(&batch_lock);
+        if (n_queued == 0 && !batch_stopping) {
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += BATCH_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            flusher_asleep = true;
+            (void)pthread_cond_timedwait(&batch_cond, &batch_lock, &until);
+            flusher_asleep = false;
         }
-        (void)pthread_cond_timedwait(&batch_cond, &batch_lock, &until);
-        if (batch_len > 0)
-            flush_locked();
+        stop = batch_stopping;
+        /* Woken for full buffers, the active one keeps filling; on the tick it goes too. */
+        if (n_queued == 0 || stop)
+            seal_locked();
+        pthread_mutex_unlock(&batch_lock);
+        pthread_mutex_lock(&write_lock);
+        write_queue();
+        pthread_mutex_unlock(&write_lock);
+        report_dropped();
     }
-    flush_locked();
-    pthread_mutex_unlock(&batch_lock);
     return NULL;
 }
 
 int srv_log_batch_start(void)
 {
     pthread_mutex_lock(&batch_lock);
+    if (active == NULL && n_queued == 0 && n_spare == 0) {
+        active = &bufs[0];
+        for (unsigned i = 1; i < BATCH_BUFS; i++)
+            spare[n_spare++] = &bufs[i];
+    }
     batch_stopping = false;
     batching = pthread_create(&batch_thread, NULL, batch_main, NULL) == 0;
     pthread_mutex_unlock(&batch_lock);
@@ -152,24 +254,35 @@ void srv_log_batch_stop(void)
         pthread_join(batch_thread, NULL);
 }
 
+uint64_t srv_log_dropped_total(void)
+{
+    return atomic_load_explicit(&dropped_total, memory_order_relaxed);
+}
+
 static void output(enum srv_log_level level, const char *line, size_t len)
 {
-    pthread_mutex_lock(&batch_lock);
-    if (batching && level >= SRV_LOG_INFO) {
-        if (batch_len + len > sizeof(batch))
-            flush_locked();
-        memcpy(batch + batch_len, line, len);
-        batch_len += len;
-    } else {
-        if (batch_len > 0)
-            flush_locked();
-        write_all(line, len);
+    if (level >= SRV_LOG_INFO) {
+        pthread_mutex_lock(&batch_lock);
+        if (batching) {
+            if (active != NULL && active->len + len > sizeof(active->data))
+                seal_locked();
+            if (active != NULL) {
+                memcpy(active->data + active->len, line, len);
+                active->len += len;
+            } else {
+                dropped_unreported++;
+                atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
+            }
+            pthread_mutex_unlock(&batch_lock);
+            return;
+        }
+        pthread_mutex_unlock(&batch_lock);
     }
-    pthread_mutex_unlock(&batch_lock);
+    write_now(line, len);
 }
 
 /* Assembles the line in one buffer so that it is written whole. */
-static void emit(enum srv_log_level level, const char *msg, const char *fields)
+static void emit(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
 {
     char line[4096];
     char millis[8];
@@ -194,9 +307,10 @@ static void emit(enum srv_log_level level, const char *msg, const char *fields)
     off += og_json_escape(line + off, sizeof(line) - off - 3, og_str_of(msg), &used);
     line[off++] = '"';
     /* Extra fields go in whole or not at all, so that the line stays one JSON object. */
-    if (fields != NULL && fields[0] != '\0' && off + 1 + strlen(fields) + 2 <= sizeof(line)) {
+    if (f != NULL && f->len > 0 && off + 1 + f->len + 2 <= sizeof(line)) {
         line[off++] = ',';
-        (void)put(line, sizeof(line), &off, fields, 2);
+        memcpy(line + off, f->buf, f->len);
+        off += f->len;
     }
     line[off++] = '}';
     line[off++] = '\n';
@@ -216,7 +330,7 @@ void srv_log(enum srv_log_level level, const char *msg, ...)
     for (key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
         srv_log_field_str(&f, key, va_arg(ap, const char *));
     va_end(ap);
-    emit(level, msg, f.buf);
+    emit(level, msg, &f);
 }
 
 void srv_logf(enum srv_log_level level, const char *fmt, ...)
@@ -235,7 +349,7 @@ void srv_logf(enum srv_log_level level, const char *fmt, ...)
 void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
 {
     if (srv_log_enabled(level))
-        emit(level, msg, f->buf);
+        emit(level, msg, f);
 }
 
 void srv_log_fields_init(struct srv_log_fields *f)

@@ -1,5 +1,5 @@
 /*
- * log.h - structured logging: one JSON object per line on stderr, one write(2) each.
+ * log.h - structured logging: one JSON object per line on stderr, each written whole.
  */
 #ifndef SRV_LOG_H
 #define SRV_LOG_H
@@ -70,12 +70,18 @@ void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_l
 
 /**
  * From now on info and debug lines are written in batches (every 10 ms, or when 32 KiB have
- * gathered) by a background thread; errors and warnings still go out at once, in order.
+ * gathered) by a background thread, and the thread that logs them never writes or waits for
+ * stderr's reader; errors and warnings still go out at once, in order. When stderr is read
+ * slower than lines come (128 KiB are waiting), info and debug lines are dropped and counted,
+ * and a warning says how many once the writes get through.
  * Returns 0, or -1 when the thread cannot start (lines are then written one by one).
  */
 int srv_log_batch_start(void);
 
 /** Writes what is batched and goes back to one write per line. Call before exit. */
 void srv_log_batch_stop(void);
+
+/** Info and debug lines dropped so far because stderr was not read fast enough. Lock-free. */
+uint64_t srv_log_dropped_total(void);
 
 #endif

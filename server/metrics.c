@@ -11,6 +11,7 @@
 
 #include "httpd.h"
 #include "index_cache.h"
+#include "log.h"
 #include "prom.h"
 #include "reload.h"
 
@@ -382,6 +383,10 @@ enum og_err srv_metrics_format(struct og_buf *out)
     format_reloads(&p, src_reload);
     format_cert(&p, src_cert_fn, src_cert_arg);
     pthread_mutex_unlock(&src_lock);
+    srv_prom_family(&p, "ocigate_log_lines_dropped_total", "counter",
+                    "Info and debug log lines dropped because stderr was read slower than they "
+                    "came.");
+    srv_prom_u64(&p, "ocigate_log_lines_dropped_total", NULL, 0, srv_log_dropped_total());
     free(t);
     return srv_prom_finish(&p);
 }

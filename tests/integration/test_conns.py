@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """Connections under pressure: a burst past --max-conns, slowloris headers and handshakes,
 idle keep-alive connections at the cap (server/conns.h)."""
+import os
+import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -267,6 +272,63 @@ def test_slow_headers_on_a_keepalive_connection():
         print("  keep-alive slow headers: cut %.2fs after the first byte" % took)
         check(took >= 1.9, "deadline from the first byte, not from the idle start", took)
         check(took < 3.5, "cut soon after the 2 s request timeout", took)
+
+
+def first_bytes_then_silence(pause):
+    """Seconds from the next request's first bytes, sent `pause` s after a response on a
+    keep-alive connection and followed by nothing, to the server's close (None: not in 15 s)."""
+    with Server("--request-timeout", "2s", conn_timeout=10) as s:
+        c = s.conn(timeout=10)
+        eq(s.request("GET", "/healthz", conn=c).status, 200, "first request")
+        time.sleep(pause)
+        c.sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Stalled: ")
+        took = wait_closed(c.sock, 15)
+        c.close()
+        return took
+
+
+def test_first_bytes_then_silence_on_a_keepalive_connection():
+    """The next request's first bytes, a while after the response and then nothing more (no
+    trickle that would show up later), start the request deadline: the connection is cut at
+    --request-timeout, not left to the idle timeout (--conn-timeout 10 s)."""
+    took = first_bytes_then_silence(0.3)
+    print("  first bytes then silence: cut %s s after them" % took)
+    check(took is not None and 1.9 <= took < 3.5, "cut at the request timeout", took)
+
+
+def test_keepalive_requests_cost_the_table_no_system_call():
+    """The request hooks make no system call: on a keep-alive connection, getsockopt (TCP_INFO)
+    is the watchdog's, at most once per idle connection and 100 ms tick, not one per request."""
+    strace = shutil.which("strace")
+    if strace is None:
+        raise ogtest.Skip("strace is not installed (Debian package strace)")
+    n = 300
+    body = fixture("review-bitnami-create.json")
+    with Server() as s, tempfile.TemporaryDirectory(prefix="ogtest-strace-") as tmp:
+        out = os.path.join(tmp, "counts")
+        c = s.conn(timeout=10)
+        eq(s.review("/mutate", body, conn=c).status, 200, "first admission")
+        tracer = subprocess.Popen([strace, "-f", "-c", "-o", out, "-e", "trace=getsockopt",
+                                   "-p", str(s.proc.pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1)  # attached to every thread
+        if tracer.poll() is not None:
+            raise ogtest.Skip("strace cannot attach here: %r" % tracer.stderr.read()[:200])
+        t0 = time.monotonic()
+        for _ in range(n):
+            eq(s.review("/mutate", body, conn=c).status, 200, "admission")
+        traced = time.monotonic() - t0 + 1.5
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(20)
+        c.close()
+        with open(out) as f:
+            m = re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?getsockopt$", f.read(),
+                          re.M)
+        calls = int(m.group(1)) if m else 0
+        ticks = int(traced * 10) + 10
+        print("  %d admissions in %.2fs: %d getsockopt (watchdog bound %d)"
+              % (n, traced - 1.5, calls, ticks))
+        check(calls <= ticks, "no getsockopt per request", calls, ticks)
 
 
 def test_slow_tls_handshake_is_cut():

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -255,6 +256,104 @@ OG_TEST(no_deadline_once_received_or_idle)
     sleep_ms(200);
     ASSERT_EQ(srv_conns_tick(c), 1);
     ASSERT_EQ(was_cut(&a), 1);
+    srv_conns_free(c);
+    close_pair(&a);
+    close(lfd);
+}
+
+/* The server's response on pair `p`, read by the client. */
+static bool respond(const struct pair *p)
+{
+    char buf[8];
+
+    return send(p->server, "200", 3, 0) == 3 && recv(p->client, buf, sizeof(buf), 0) == 3;
+}
+
+OG_TEST(data_after_the_response_starts_the_clock)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 200);
+    struct pair a;
+    struct srv_conn *ca;
+    char buf[8];
+
+    ASSERT(c != NULL);
+    ca = open_started(c, lfd, &a);
+    ASSERT(ca != NULL);
+    /* A request answered at once: its bytes and the response share a tick of the kernel's clock. */
+    ASSERT_EQ(send(a.client, "GET", 3, 0), 3);
+    ASSERT_EQ(recv(a.server, buf, sizeof(buf), 0), 3);
+    srv_conn_request_begin(ca);
+    srv_conn_request_received(ca);
+    ASSERT(respond(&a));
+    srv_conn_request_done(ca);
+    sleep_ms(100);
+    ASSERT_EQ(srv_conns_tick(c), 0); /* the request's own bytes are no new request... */
+    sleep_ms(250);
+    ASSERT_EQ(srv_conns_tick(c), 0); /* ... so no deadline runs */
+    ASSERT_EQ(was_cut(&a), 0);
+    /* The next request's first bytes, ticks after the response, and then nothing. */
+    ASSERT_EQ(send(a.client, "GE", 2, 0), 2);
+    sleep_ms(30);
+    ASSERT_EQ(srv_conns_tick(c), 0);
+    sleep_ms(250);
+    ASSERT_EQ(srv_conns_tick(c), 1);
+    ASSERT_EQ(was_cut(&a), 1);
+    srv_conns_free(c);
+    close_pair(&a);
+    close(lfd);
+}
+
+/* Bytes in the send queue of `fd` that the kernel has not sent yet. */
+static unsigned notsent(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return 0;
+    return ti.tcpi_notsent_bytes;
+}
+
+OG_TEST(a_response_still_held_by_the_kernel_is_not_a_new_request)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 200);
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    struct pair a = {-1, -1};
+    struct srv_conn *ca;
+    static char chunk[65536];
+    int small = 2048;
+
+    ASSERT(c != NULL && getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
+    /* A client with a small window that does not read: the response stays in our queue. */
+    a.client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(a.client >= 0);
+    ASSERT(setsockopt(a.client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
+    ASSERT(connect(a.client, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    a.server = accept(lfd, NULL, NULL);
+    ASSERT(a.server >= 0 && srv_conns_add(c, a.server) >= 0);
+    ca = srv_conns_started(c, a.server);
+    ASSERT(ca != NULL);
+    for (int i = 0, refused = 0; i < 5000 && refused < 50; i++) {
+        if (send(a.server, chunk, sizeof(chunk), MSG_DONTWAIT) > 0) {
+            refused = 0;
+        } else {
+            refused++;
+            sleep_ms(1);
+        }
+    }
+    sleep_ms(30);
+    ASSERT(notsent(a.server) > 0);
+    /* Bytes that arrive now are after the last segment sent, yet the response is not out. */
+    ASSERT_EQ(send(a.client, "G", 1, 0), 1);
+    srv_conn_request_done(ca);
+    sleep_ms(300);
+    ASSERT_EQ(srv_conns_tick(c), 0);
+    sleep_ms(250);
+    ASSERT_EQ(srv_conns_tick(c), 0);
     srv_conns_free(c);
     close_pair(&a);
     close(lfd);
@@ -516,6 +615,8 @@ OG_TEST_MAIN(OG_T(rejects_bad_settings), OG_T(counts_up_to_the_cap),
              OG_T(lost_entry_dropped_when_its_number_comes_back),
              OG_T(lost_entry_found_by_the_watchdog), OG_T(deadline_cuts_started_connections_only),
              OG_T(no_deadline_once_received_or_idle),
+             OG_T(data_after_the_response_starts_the_clock),
+             OG_T(a_response_still_held_by_the_kernel_is_not_a_new_request),
              OG_T(headers_on_an_idle_connection_start_the_clock),
              OG_T(make_room_closes_the_oldest_idle_first),
              OG_T(make_room_then_closes_stalled_new_connections),

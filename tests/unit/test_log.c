@@ -2,6 +2,8 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -11,7 +13,8 @@ static char *capture(void (*fn)(void))
 {
     char path[] = "/tmp/og-test-log-XXXXXX";
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-    static char buf[1 << 16];
+    char *buf;
+    off_t size;
     ssize_t n;
 
     if (fd < 0 || saved < 0)
@@ -21,10 +24,13 @@ static char *capture(void (*fn)(void))
     fn();
     dup2(saved, STDERR_FILENO);
     close(saved);
-    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    size = lseek(fd, 0, SEEK_END);
+    buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
+    n = buf != NULL ? pread(fd, buf, (size_t)size, 0) : -1;
     close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    return strdup(buf);
+    if (buf != NULL)
+        buf[n > 0 ? n : 0] = '\0';
+    return buf;
 }
 
 /* Every line is one JSON object with ts (RFC 3339, milliseconds, Z), level and msg. */
@@ -104,6 +110,184 @@ OG_TEST(log_lines_are_json)
     free(text);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void info_line(unsigned k)
+{
+    struct srv_log_fields f;
+
+    srv_log_fields_init(&f);
+    srv_log_field_uint(&f, "k", k);
+    srv_log_write(SRV_LOG_INFO, "line", &f);
+}
+
+/*
+ * What a batched log holds: the info lines' "k" must ascend; a warning "after N" must follow
+ * every k <= N and come before every k > N; "log lines dropped" warnings add up `dropped`.
+ */
+struct tally {
+    long info;
+    long dropped;
+    int ordered;
+};
+
+static struct tally tally(const char *text)
+{
+    struct tally t = {0, 0, 1};
+    long last = -1, warned = -1;
+
+    for (const char *p = text; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        cJSON *obj, *k, *msg, *d;
+
+        if (nl == NULL)
+            break;
+        obj = cJSON_ParseWithLength(p, (size_t)(nl - p));
+        k = cJSON_GetObjectItemCaseSensitive(obj, "k");
+        msg = cJSON_GetObjectItemCaseSensitive(obj, "msg");
+        d = cJSON_GetObjectItemCaseSensitive(obj, "dropped");
+        if (cJSON_IsNumber(k)) {
+            if ((long)k->valuedouble <= last || (long)k->valuedouble <= warned)
+                t.ordered = 0;
+            last = (long)k->valuedouble;
+            t.info++;
+        } else if (cJSON_IsString(msg) && strncmp(msg->valuestring, "after ", 6) == 0) {
+            warned = strtol(msg->valuestring + 6, NULL, 10);
+            if (last > warned)
+                t.ordered = 0;
+        } else if (cJSON_IsNumber(d)) {
+            t.dropped += (long)d->valuedouble;
+        }
+        cJSON_Delete(obj);
+        p = nl + 1;
+    }
+    return t;
+}
+
+#define KEPT_UP_LINES 4000
+
+static void batch_kept_up(void)
+{
+    ASSERT_EQ(srv_log_batch_start(), 0);
+    for (unsigned i = 0; i < KEPT_UP_LINES; i++) {
+        info_line(i);
+        if (i % 1000 == 999)
+            srv_logf(SRV_LOG_WARN, "after %u", i);
+        if (i % 100 == 99)
+            sleep_ms(1); /* a pace that a file keeps up with */
+    }
+    srv_log_batch_stop();
+}
+
+OG_TEST(batch_writes_every_line_in_order)
+{
+    uint64_t before = srv_log_dropped_total();
+    char *text = capture(batch_kept_up);
+    struct tally t;
+    int count = 0;
+
+    ASSERT(text != NULL);
+    ASSERT_EQ(check_lines(text, &count), 1);
+    t = tally(text);
+    ASSERT_EQ(srv_log_dropped_total() - before, 0);
+    ASSERT_EQ(t.info, KEPT_UP_LINES);
+    ASSERT_EQ(count, KEPT_UP_LINES + KEPT_UP_LINES / 1000);
+    ASSERT_EQ(t.ordered, 1);
+    free(text);
+}
+
+/* The reader of a pipe that starts reading late: all of it, up to the end. */
+struct late_reader {
+    int fd;
+    unsigned delay_ms;
+    char *text;
+    size_t len;
+};
+
+static void *late_reader_main(void *arg)
+{
+    struct late_reader *r = arg;
+    size_t cap = 1 << 16;
+    ssize_t n;
+
+    sleep_ms(r->delay_ms);
+    r->text = malloc(cap);
+    r->len = 0;
+    while (r->text != NULL) {
+        if (r->len + 4096 + 1 > cap) {
+            char *grown = realloc(r->text, cap * 2);
+
+            if (grown == NULL)
+                break;
+            r->text = grown;
+            cap *= 2;
+        }
+        n = read(r->fd, r->text + r->len, 4096);
+        if (n <= 0)
+            break;
+        r->len += (size_t)n;
+    }
+    if (r->text != NULL)
+        r->text[r->len] = '\0';
+    return NULL;
+}
+
+#define STALLED_LINES 20000
+
+OG_TEST(batch_drops_lines_while_stderr_is_not_read)
+{
+    struct late_reader r = {-1, 1500, NULL, 0};
+    int p[2], saved = dup(STDERR_FILENO), count = 0;
+    uint64_t before = srv_log_dropped_total(), dropped;
+    double t0, took;
+    pthread_t thr;
+    struct tally t;
+
+    ASSERT(saved >= 0 && pipe(p) == 0);
+    r.fd = p[0];
+    ASSERT(pthread_create(&thr, NULL, late_reader_main, &r) == 0);
+    dup2(p[1], STDERR_FILENO);
+    close(p[1]);
+    ASSERT_EQ(srv_log_batch_start(), 0);
+    /* Far more than the pipe and the buffers hold: the logger must neither block nor wait. */
+    t0 = now_s();
+    for (unsigned i = 0; i < STALLED_LINES; i++)
+        info_line(i);
+    took = now_s() - t0;
+    dropped = srv_log_dropped_total() - before;
+    srv_log_batch_stop(); /* waits for the reader, then writes what is left */
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    pthread_join(thr, NULL);
+    close(p[0]);
+    fprintf(stderr, "  %u lines in %.3f s with stderr stalled; %llu dropped\n", STALLED_LINES, took,
+            (unsigned long long)dropped);
+    ASSERT(took < 1.0);
+    ASSERT(dropped > 0);
+    ASSERT(r.text != NULL);
+    ASSERT_EQ(check_lines(r.text, &count), 1);
+    t = tally(r.text);
+    ASSERT_EQ(t.ordered, 1);
+    /* Each line is written or counted, and the count is said once the reader is back. */
+    ASSERT_EQ(t.info + (long)dropped, STALLED_LINES);
+    ASSERT_EQ(t.dropped, (long)dropped);
+    ASSERT_STR_CONTAINS(r.text, "\"msg\":\"log lines dropped");
+    free(r.text);
+}
+
 OG_TEST(log_levels_parse)
 {
     ASSERT_EQ(srv_log_parse_level("error"), SRV_LOG_ERROR);
@@ -111,4 +295,5 @@ OG_TEST(log_levels_parse)
     ASSERT_EQ(srv_log_parse_level("verbose"), -1);
 }
 
-OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(log_levels_parse))
+OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(batch_writes_every_line_in_order),
+             OG_T(batch_drops_lines_while_stderr_is_not_read), OG_T(log_levels_parse))
