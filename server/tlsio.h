@@ -14,8 +14,8 @@
  *   reports GNUTLS_E_AGAIN (connection_https.c recv_tls_adapter()), and a pull reports EAGAIN
  *   only with its buffer empty and the socket drained. (libmicrohttpd's select and poll modes
  *   ask gnutls_record_check_pending() instead, which cannot see these bytes: this transport is
- *   not for them.) The buffer is allocated when a receive brings more than GnuTLS asked for
- *   and freed once it is drained, so an idle connection holds none.
+ *   not for them.) Receives land in a buffer of the worker thread's (tlsio.c), so a
+ *   connection holds no buffer of its own unless another one needs its thread's first.
  *
  * - Writes. srv_tlsio_hold_next(), called just before a response with a body is queued, keeps
  *   the next record (the header's: libmicrohttpd's MHD_send_hdr_and_body_() sends it and then
@@ -68,8 +68,9 @@ struct srv_tlsio {
     srv_tlsio_wait_fn wait; /* see above, or NULL */
     void *wait_arg;
     char *in;      /* received bytes GnuTLS has not read yet, or NULL when there are none */
-    size_t in_off; /* ... from in + in_off, in_len of them */
+    size_t in_off; /* ... from in + in_off, in_len of them, */
     size_t in_len;
+    bool in_heap;   /* in a block of the connection's own (else in its thread's buffer) */
     bool hold_next; /* keep the next record (srv_tlsio_hold_next()) */
     size_t out_off; /* the kept record's bytes not sent yet: from out + out_off, */
     size_t out_len; /* out_len of them */
@@ -93,7 +94,7 @@ void srv_tlsio_hold_next(struct srv_tlsio *io);
  */
 bool srv_tlsio_flush(struct srv_tlsio *io);
 
-/** Frees what `io` holds; the session must be gone. */
+/** Frees what `io` holds; the session must be gone. On the connection's worker thread. */
 void srv_tlsio_cleanup(struct srv_tlsio *io);
 
 #endif

@@ -18,6 +18,7 @@ import time
 from ogtest import Server, Skip, check, eq, fixture, run
 
 REVIEW = fixture("review-bitnami-create.json")
+PIPELINED = 16
 
 
 def post(body, path="/mutate?timeout=10s"):
@@ -67,6 +68,42 @@ def test_pipelined_requests_in_one_write():
         eq([st for st, _ in got], [200, 200, 200], "statuses")
         want = json.loads(REVIEW)["request"]["uid"]
         eq([uid_of(b) for _, b in got], [want] * 3, "uids")
+
+
+def test_pipelined_connections_share_a_thread():
+    # One worker thread, eight connections each writing sixteen admissions at once: a receive
+    # brings more than one request, and the rest waits in the thread's buffer while the other
+    # connections are served. Bytes given to the wrong connection would fail its TLS records.
+    import threading
+    doc = json.loads(REVIEW)
+    results, errors = {}, []
+
+    def client(s, k):
+        try:
+            sock = s.tls_socket()
+            reqs, uids = b"", []
+            for i in range(PIPELINED):
+                doc["request"]["uid"] = "conn-%d-req-%d" % (k, i)
+                uids.append(doc["request"]["uid"])
+                reqs += post(json.dumps(doc).encode())
+            sock.sendall(reqs)
+            got = read_responses(sock, PIPELINED, timeout=10)
+            sock.close()
+            results[k] = ([st for st, _ in got], [uid_of(b) for _, b in got], uids)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append("connection %d: %r" % (k, e))
+
+    with Server("--threads", "1") as s:
+        for _ in range(3):
+            threads = [threading.Thread(target=client, args=(s, k)) for k in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            check(not errors, "every connection answered", errors)
+            for k, (statuses, got, want) in sorted(results.items()):
+                eq(statuses, [200] * PIPELINED, "statuses of connection %d" % k)
+                eq(got, want, "uids of connection %d, in order" % k)
 
 
 def test_request_split_over_many_records():
