@@ -56,10 +56,8 @@ void og_decision_cleanup(struct og_decision *d)
     for (size_t i = 0; i < d->n_warnings; i++)
         free(d->warnings[i]);
     free(d->warnings);
-    for (size_t i = 0; i < d->n_annotations; i++) {
-        free(d->annotations[i].key);
-        free(d->annotations[i].value);
-    }
+    for (size_t i = 0; i < d->n_annotations; i++)
+        free(d->annotations[i].key); /* and the value, in the same block (add_annotation()) */
     free(d->annotations);
     free(d->patch);
     free(d->suggested_url);
@@ -420,16 +418,23 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
 static enum og_err add_annotation(struct og_decision *d, const char *key, const char *value)
 {
     struct og_annotation *grown = d->annotations;
-    struct og_annotation a = {strdup(key), strdup(value)};
+    size_t key_size = strlen(key) + 1, value_size = strlen(value) + 1;
+    /* One block: the key, then the value. */
+    struct og_annotation a = {malloc(key_size + value_size), NULL};
+
+    if (a.key != NULL) {
+        memcpy(a.key, key, key_size);
+        a.value = a.key + key_size;
+        memcpy(a.value, value, value_size);
+    }
 
     /* Room for the four a decision has (decision, rule, suggested-url, mode) at once, one
      * more at a time past them. */
     if (d->n_annotations == 0 || d->n_annotations >= 4)
         grown = realloc(d->annotations,
                         (d->n_annotations == 0 ? 4 : d->n_annotations + 1) * sizeof(*grown));
-    if (grown == NULL || a.key == NULL || a.value == NULL) {
+    if (grown == NULL || a.key == NULL) {
         free(a.key);
-        free(a.value);
         if (grown != NULL)
             d->annotations = grown;
         return OG_ENOMEM;
