@@ -8,18 +8,32 @@
 
 void og_buf_init(struct og_buf *buf, size_t max)
 {
-    buf->ptr = NULL;
+    og_buf_init_with(buf, max, NULL, 0);
+}
+
+/* Empty, on the caller's storage when there is some (else on nothing). */
+static void use_storage(struct og_buf *buf)
+{
+    buf->ptr = buf->storage;
     buf->len = 0;
-    buf->cap = 0;
+    buf->cap = buf->storage_size;
+    if (buf->ptr != NULL)
+        buf->ptr[0] = '\0';
+}
+
+void og_buf_init_with(struct og_buf *buf, size_t max, char *storage, size_t size)
+{
     buf->max = max;
+    buf->storage = size > 0 ? storage : NULL;
+    buf->storage_size = buf->storage != NULL ? size : 0;
+    use_storage(buf);
 }
 
 void og_buf_cleanup(struct og_buf *buf)
 {
-    free(buf->ptr);
-    buf->ptr = NULL;
-    buf->len = 0;
-    buf->cap = 0;
+    if (buf->ptr != buf->storage)
+        free(buf->ptr);
+    use_storage(buf);
 }
 
 void og_buf_reset(struct og_buf *buf)
@@ -60,9 +74,18 @@ enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
         return OG_ETOOBIG;
     if (cap == buf->cap)
         return OG_OK;
-    ptr = realloc(buf->ptr, cap);
-    if (ptr == NULL)
-        return OG_ENOMEM;
+    if (buf->ptr != NULL && buf->ptr == buf->storage) {
+        /* Out of the caller's storage: its contents (and NUL) move to the heap. */
+        ptr = malloc(cap);
+        if (ptr == NULL)
+            return OG_ENOMEM;
+        memcpy(ptr, buf->ptr, buf->len);
+        ptr[buf->len] = '\0';
+    } else {
+        ptr = realloc(buf->ptr, cap);
+        if (ptr == NULL)
+            return OG_ENOMEM;
+    }
     buf->ptr = ptr;
     buf->cap = cap;
     return OG_OK;
@@ -150,13 +173,18 @@ char *og_buf_take(struct og_buf *buf, size_t *len)
 {
     char *out = buf->ptr;
 
-    if (out == NULL)
-        out = calloc(1, 1);
+    /* Nothing on the heap yet: the caller frees what it gets, so it gets a copy. */
+    if (out == NULL || out == buf->storage) {
+        out = malloc(buf->len + 1);
+        if (out != NULL) {
+            if (buf->len > 0)
+                memcpy(out, buf->ptr, buf->len);
+            out[buf->len] = '\0';
+        }
+    }
     if (len != NULL)
         *len = out != NULL ? buf->len : 0;
-    buf->ptr = NULL;
-    buf->len = 0;
-    buf->cap = 0;
+    use_storage(buf);
     return out;
 }
 

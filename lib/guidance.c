@@ -245,11 +245,12 @@ enum og_err og_guidance_ocirepository(const struct og_guidance *g, struct og_buf
     const char *provider = get_str(spec, "provider", NULL);
     static const char *const carried[] = {"secretRef", "certSecretRef", "serviceAccountName",
                                           "insecure",  "timeout",       "suspend"};
+    char storage[256];
     struct og_buf url;
     struct emit e;
     enum og_err rc;
 
-    og_buf_init(&url, 4096);
+    og_buf_init_with(&url, 4096, storage, sizeof(storage));
     rc = og_buf_appendf(&url, "%s/%s",
                         g->oci_base != NULL ? g->oci_base : "oci://<registry>/<path>", chart);
     if (rc != OG_OK)

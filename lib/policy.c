@@ -25,6 +25,13 @@
  * one leaves the rule without a fix, rather than the answer over its cap (a 500).
  */
 #define FIX_URL_MAX ((size_t)64 << 10)
+/*
+ * Stack storage for the request path's short-lived buffers (og_buf_init_with()): room for what
+ * a usual url, problem line, patch or denial holds, so that these allocate nothing; longer
+ * contents move to the heap.
+ */
+#define SHORT_TEXT 256
+#define LONG_TEXT 2048
 
 static const char *const rule_names[] = {"none",
                                          "oci-url-http-type",
@@ -49,10 +56,8 @@ void og_decision_cleanup(struct og_decision *d)
     for (size_t i = 0; i < d->n_warnings; i++)
         free(d->warnings[i]);
     free(d->warnings);
-    for (size_t i = 0; i < d->n_annotations; i++) {
-        free(d->annotations[i].key);
-        free(d->annotations[i].value);
-    }
+    for (size_t i = 0; i < d->n_annotations; i++)
+        free(d->annotations[i].key); /* and the value, in the same block (add_annotation()) */
     free(d->annotations);
     free(d->patch);
     free(d->suggested_url);
@@ -130,11 +135,12 @@ static const char *type_or_default(const char *type)
 /* True when og_url_normalize() gives the same text for both urls. */
 static enum og_err same_normalized(struct og_str a, struct og_str b, bool *same)
 {
+    char na_storage[SHORT_TEXT], nb_storage[SHORT_TEXT];
     struct og_buf na, nb;
     enum og_err rc;
 
-    og_buf_init(&na, URL_MAX);
-    og_buf_init(&nb, URL_MAX);
+    og_buf_init_with(&na, URL_MAX, na_storage, sizeof(na_storage));
+    og_buf_init_with(&nb, URL_MAX, nb_storage, sizeof(nb_storage));
     *same = false;
     rc = og_url_normalize(a, &na, NULL);
     if (rc == OG_OK)
@@ -322,12 +328,13 @@ static enum og_err find_index(const struct repo *r, const char *index_url,
         return rc;
     case OG_INDEX_STATE_PENDING:
     case OG_INDEX_STATE_UNKNOWN: {
+        char joined_storage[SHORT_TEXT];
         struct og_buf joined;
 
         f->rule = verdict->state == OG_INDEX_STATE_PENDING ? OG_RULE_INDEX_PENDING
                                                            : OG_RULE_INDEX_UNKNOWN;
         /* The index's url as the fetcher joined it, not `<url>/index.yaml`. */
-        og_buf_init(&joined, URL_MAX);
+        og_buf_init_with(&joined, URL_MAX, joined_storage, sizeof(joined_storage));
         rc = og_url_index_yaml(og_str_of(index_url), &joined);
         if (rc == OG_OK)
             rc = append_url(&f->problem,
@@ -411,16 +418,23 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
 static enum og_err add_annotation(struct og_decision *d, const char *key, const char *value)
 {
     struct og_annotation *grown = d->annotations;
-    struct og_annotation a = {strdup(key), strdup(value)};
+    size_t key_size = strlen(key) + 1, value_size = strlen(value) + 1;
+    /* One block: the key, then the value. */
+    struct og_annotation a = {malloc(key_size + value_size), NULL};
+
+    if (a.key != NULL) {
+        memcpy(a.key, key, key_size);
+        a.value = a.key + key_size;
+        memcpy(a.value, value, value_size);
+    }
 
     /* Room for the four a decision has (decision, rule, suggested-url, mode) at once, one
      * more at a time past them. */
     if (d->n_annotations == 0 || d->n_annotations >= 4)
         grown = realloc(d->annotations,
                         (d->n_annotations == 0 ? 4 : d->n_annotations + 1) * sizeof(*grown));
-    if (grown == NULL || a.key == NULL || a.value == NULL) {
+    if (grown == NULL || a.key == NULL) {
         free(a.key);
-        free(a.value);
         if (grown != NULL)
             d->annotations = grown;
         return OG_ENOMEM;
@@ -445,10 +459,11 @@ static enum og_err annotate(struct og_decision *d, const struct finding *f, cons
 static enum og_err build_patch(const struct repo *r, const struct finding *f, struct og_decision *d)
 {
     struct og_patch *patch = NULL;
+    char storage[SHORT_TEXT];
     struct og_buf text;
     enum og_err rc;
 
-    og_buf_init(&text, 1u << 20);
+    og_buf_init_with(&text, 1u << 20, storage, sizeof(storage));
     rc = og_patch_new(&patch);
     if (rc != OG_OK)
         goto out;
@@ -514,10 +529,11 @@ static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
 {
     struct og_guidance g = {r->obj->tree, NULL, f->chart, false, NULL};
     cJSON *object = NULL;
+    char storage[SHORT_TEXT];
     struct og_buf url;
     enum og_err rc;
 
-    og_buf_init(&url, URL_MAX);
+    og_buf_init_with(&url, URL_MAX, storage, sizeof(storage));
     rc = og_url_redact(r->url, &url);
     if (rc != OG_OK)
         goto out;
@@ -575,11 +591,12 @@ out:
 static enum og_err build_message(const struct repo *r, const struct finding *f,
                                  struct og_decision *d)
 {
+    char msg_storage[LONG_TEXT], yaml_storage[LONG_TEXT];
     struct og_buf msg, yaml;
     enum og_err rc;
 
-    og_buf_init(&msg, MESSAGE_MAX);
-    og_buf_init(&yaml, MESSAGE_MAX);
+    og_buf_init_with(&msg, MESSAGE_MAX, msg_storage, sizeof(msg_storage));
+    og_buf_init_with(&yaml, MESSAGE_MAX, yaml_storage, sizeof(yaml_storage));
     rc = first_line(r, f, &msg);
     if (rc == OG_ETOOBIG) {
         /* Only a huge url gets here: say it without the url. */
@@ -639,10 +656,11 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
 static enum og_err allow_mixed(const struct finding *f, struct og_decision *d)
 {
     const struct og_index_verdict *v = f->mixed;
+    char storage[SHORT_TEXT];
     struct og_buf line;
     enum og_err rc;
 
-    og_buf_init(&line, 4096);
+    og_buf_init_with(&line, 4096, storage, sizeof(storage));
     rc = append_names(&line, "", v->oci_charts, v->n_oci_charts, v->charts_newest_oci);
     if (rc == OG_OK && v->n_oci_charts == 0)
         rc = og_buf_appendf(&line, "%u charts", v->charts_newest_oci);
@@ -780,6 +798,7 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
                            const struct og_admission_context *ctx, enum og_endpoint ep,
                            struct og_decision *out)
 {
+    char new_url[SHORT_TEXT], shown[SHORT_TEXT], problem[SHORT_TEXT], norm_storage[SHORT_TEXT];
     struct og_decision d;
     struct finding f;
     struct repo r;
@@ -790,10 +809,10 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
     memset(&d, 0, sizeof(d));
     memset(&f, 0, sizeof(f));
     memset(out, 0, sizeof(*out));
-    og_buf_init(&f.new_url, URL_MAX);
-    og_buf_init(&f.shown, URL_MAX);
-    og_buf_init(&f.problem, URL_MAX);
-    og_buf_init(&norm, URL_MAX);
+    og_buf_init_with(&f.new_url, URL_MAX, new_url, sizeof(new_url));
+    og_buf_init_with(&f.shown, URL_MAX, shown, sizeof(shown));
+    og_buf_init_with(&f.problem, URL_MAX, problem, sizeof(problem));
+    og_buf_init_with(&norm, URL_MAX, norm_storage, sizeof(norm_storage));
     d.allowed = true;
     d.mode = OG_MODE_OFF;
     if (!in_scope(obj, ctx))
@@ -852,6 +871,7 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
                                  enum og_endpoint ep, const struct og_index_verdict *verdict,
                                  struct og_decision *d)
 {
+    char new_url[SHORT_TEXT], shown[SHORT_TEXT], problem[SHORT_TEXT];
     struct og_index_verdict as_moved;
     struct finding f;
     struct repo r;
@@ -868,9 +888,9 @@ enum og_err og_policy_eval_index(const struct og_config *cfg, const struct og_po
         verdict = &as_moved;
     }
     memset(&f, 0, sizeof(f));
-    og_buf_init(&f.new_url, URL_MAX);
-    og_buf_init(&f.shown, URL_MAX);
-    og_buf_init(&f.problem, URL_MAX);
+    og_buf_init_with(&f.new_url, URL_MAX, new_url, sizeof(new_url));
+    og_buf_init_with(&f.shown, URL_MAX, shown, sizeof(shown));
+    og_buf_init_with(&f.problem, URL_MAX, problem, sizeof(problem));
     rc = find_index(&r, d->index_url, verdict, &f);
     if (rc == OG_OK && f.rule != OG_RULE_NONE)
         rc = apply(cfg, &r, ep, &f, d);

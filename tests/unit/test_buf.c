@@ -168,6 +168,136 @@ OG_TEST(buf_appendf_as_append)
     }
 }
 
-OG_TEST_MAIN(OG_T(buf_appendf_as_append), OG_T(array_grow), OG_T(buf_append_and_cap),
+/*
+ * A buffer on caller storage of 8 bytes holds up to 7 bytes and the NUL there; the 8th byte
+ * moves the contents to the heap, and a refused append (the cap, or a max smaller than the
+ * storage) leaves the buffer as it was, wherever it is.
+ */
+OG_TEST(buf_storage_edges)
+{
+    char st[8];
+    struct og_buf b;
+
+    memset(st, 'z', sizeof(st));
+    og_buf_init_with(&b, 100, st, sizeof(st));
+    ASSERT(b.ptr == st);
+    ASSERT_EQ(b.len, 0);
+    ASSERT_EQ(b.ptr[0], '\0');
+    ASSERT_EQ(og_buf_append(&b, "abcdef", 6), OG_OK);
+    ASSERT_EQ(og_buf_appendf(&b, "%d", 7), OG_OK); /* exactly the storage: 7 bytes + NUL */
+    ASSERT(b.ptr == st);
+    ASSERT_MEM_EQ(b.ptr, b.len, "abcdef7");
+    ASSERT_EQ(st[7], '\0');
+    ASSERT_EQ(og_buf_append(&b, "8", 1), OG_OK); /* one past: to the heap */
+    ASSERT(b.ptr != st);
+    ASSERT_MEM_EQ(b.ptr, b.len, "abcdef78");
+    ASSERT_EQ(b.ptr[b.len], '\0');
+    ASSERT_MEM_EQ(st, 7, "abcdef7");
+    og_buf_reset(&b); /* keeps the heap storage */
+    ASSERT(b.ptr != st && b.len == 0);
+    ASSERT_EQ(og_buf_append_cstr(&b, "x"), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "x");
+    og_buf_cleanup(&b); /* back on the storage */
+    ASSERT(b.ptr == st && b.len == 0 && b.cap == sizeof(st));
+    ASSERT_EQ(st[0], '\0');
+    ASSERT_EQ(og_buf_append_cstr(&b, "again"), OG_OK);
+    ASSERT(b.ptr == st);
+    og_buf_reset(&b);
+    ASSERT(b.ptr == st && b.len == 0);
+    ASSERT_EQ(st[0], '\0');
+    og_buf_cleanup(&b);
+
+    /* A max smaller than the storage still bounds the contents, and failing leaves them. */
+    og_buf_init_with(&b, 3, st, sizeof(st));
+    ASSERT_EQ(og_buf_append(&b, "abc", 3), OG_OK);
+    ASSERT_EQ(og_buf_append(&b, "d", 1), OG_ETOOBIG);
+    ASSERT_EQ(og_buf_appendf(&b, "%s", "de"), OG_ETOOBIG);
+    ASSERT(b.ptr == st);
+    ASSERT_MEM_EQ(b.ptr, b.len, "abc");
+    ASSERT_EQ(b.ptr[b.len], '\0');
+    ASSERT_EQ(og_buf_reserve(&b, 1), OG_ETOOBIG);
+    og_buf_cleanup(&b);
+
+    /* No storage (or none of any size) is og_buf_init(). */
+    og_buf_init_with(&b, 10, st, 0);
+    ASSERT(b.ptr == NULL && b.cap == 0);
+    ASSERT_EQ(og_buf_append_cstr(&b, "abc"), OG_OK);
+    ASSERT(b.ptr != st);
+    og_buf_cleanup(&b);
+    ASSERT(b.ptr == NULL);
+}
+
+/* og_buf_take() gives heap memory the caller frees, from storage or heap, empty or not. */
+OG_TEST(buf_storage_take)
+{
+    char st[8];
+    struct og_buf b;
+    size_t len = 99;
+    char *s;
+
+    og_buf_init_with(&b, 100, st, sizeof(st));
+    s = og_buf_take(&b, &len); /* empty */
+    ASSERT(s != NULL && s != st);
+    ASSERT_EQ(len, 0);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT(b.ptr == st && b.len == 0);
+    ASSERT_EQ(og_buf_append_cstr(&b, "abcdefg"), OG_OK); /* full storage */
+    s = og_buf_take(&b, &len);
+    ASSERT(s != st);
+    ASSERT_EQ(len, 7);
+    ASSERT_STR_EQ(s, "abcdefg");
+    free(s);
+    ASSERT(b.ptr == st && b.len == 0 && b.cap == sizeof(st));
+    ASSERT_EQ(st[0], '\0');
+    ASSERT_EQ(og_buf_append_cstr(&b, "abcdefgh"), OG_OK); /* on the heap */
+    s = og_buf_take(&b, &len);
+    ASSERT(s != st);
+    ASSERT_EQ(len, 8);
+    ASSERT_STR_EQ(s, "abcdefgh");
+    free(s);
+    ASSERT(b.ptr == st && b.len == 0 && b.cap == sizeof(st));
+    ASSERT_EQ(og_buf_append_cstr(&b, "ab"), OG_OK); /* and on the storage again */
+    ASSERT(b.ptr == st);
+    ASSERT_STR_EQ(st, "ab");
+    og_buf_cleanup(&b);
+}
+
+/* Appends on storage give what they give on the heap, across the move, for many sizes. */
+OG_TEST(buf_storage_as_heap)
+{
+    char text[300];
+
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (char)('a' + (int)(i % 26));
+    for (size_t size = 1; size <= 70; size += 3) {
+        for (size_t step = 1; step <= 40; step += 13) {
+            char st[80];
+            struct og_buf a, b;
+            size_t at = 0;
+
+            og_buf_init_with(&a, 200, st, size);
+            og_buf_init(&b, 200);
+            while (at < sizeof(text)) {
+                size_t n = sizeof(text) - at < step ? sizeof(text) - at : step;
+                enum og_err rb = og_buf_append(&b, text + at, n);
+
+                ASSERT_EQ(at % 2 ? og_buf_appendf(&a, "%.*s", (int)n, text + at)
+                                 : og_buf_append(&a, text + at, n),
+                          rb);
+                ASSERT_EQ(a.len, b.len);
+                ASSERT(memcmp(a.ptr, b.ptr, b.len) == 0);
+                ASSERT_EQ(a.ptr[a.len], '\0');
+                ASSERT(a.len < size ? a.ptr == st : a.ptr != st);
+                at += n;
+            }
+            og_buf_cleanup(&a);
+            og_buf_cleanup(&b);
+        }
+    }
+}
+
+OG_TEST_MAIN(OG_T(buf_appendf_as_append), OG_T(buf_storage_edges), OG_T(buf_storage_take),
+             OG_T(buf_storage_as_heap), OG_T(array_grow), OG_T(buf_append_and_cap),
              OG_T(buf_capacity_for_predicts_reserve), OG_T(buf_take_moves_storage),
              OG_T(str_helpers), OG_T(diag_format))

@@ -15,10 +15,12 @@
  * counted in `len` nor in `max`), so they can be handed to C string APIs.
  */
 struct og_buf {
-    char *ptr;  /**< heap storage or NULL; owned by the buffer */
-    size_t len; /**< bytes in use */
-    size_t cap; /**< bytes allocated */
-    size_t max; /**< hard cap on `len` */
+    char *ptr;           /**< `storage`, heap storage owned by the buffer, or NULL */
+    size_t len;          /**< bytes in use */
+    size_t cap;          /**< bytes at `ptr` */
+    size_t max;          /**< hard cap on `len` */
+    char *storage;       /**< the caller's storage (og_buf_init_with()), or NULL */
+    size_t storage_size; /**< bytes at `storage` */
 };
 
 /**
@@ -33,6 +35,16 @@ void *og_array_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first,
 
 /** Makes `buf` empty with a cap of `max` bytes. Allocates nothing. */
 void og_buf_init(struct og_buf *buf, size_t max);
+
+/**
+ * As og_buf_init(), but the contents start in the caller's `storage` of `size` bytes (NUL
+ * included), so that a short-lived buffer whose contents fit allocates nothing: appends use
+ * `storage` until it is full, then move the contents to the heap. `storage` must outlive every
+ * use of `buf`; `max` still bounds the contents whatever `size` is. Cleanup, reset and take
+ * work as for any buffer (og_buf_take() returns a heap copy of what is in `storage`), and leave
+ * `buf` on `storage` again.
+ */
+void og_buf_init_with(struct og_buf *buf, size_t max, char *storage, size_t size);
 
 /** Frees the storage and leaves `buf` empty, with the same cap. */
 void og_buf_cleanup(struct og_buf *buf);

@@ -120,7 +120,10 @@ struct og_admission_context {
     const char *old_type;
 };
 
-/** An audit annotation (key without '/', at most 63 characters). */
+/**
+ * An audit annotation (key without '/', at most 63 characters). The key and the value are one
+ * allocation: og_decision_cleanup() frees `key`, and with it `value`.
+ */
 struct og_annotation {
     char *key;
     char *value;
