@@ -81,6 +81,7 @@ enum phase {
 struct srv_request {
     struct srv_httpd *httpd;
     struct MHD_Connection *conn;
+    struct conn_ctx *ctx;  /* its connection's (on_connection()), looked up once; or NULL */
     struct og_config *cfg; /* the snapshot this request runs on, acquired at its start */
     enum phase phase;
     bool head; /* a HEAD request: its answer has no body */
@@ -114,10 +115,8 @@ static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
-static struct srv_conn *conn_of(struct MHD_Connection *conn)
+static struct srv_conn *entry_of(const struct conn_ctx *ctx)
 {
-    struct conn_ctx *ctx = ctx_of(conn);
-
     return ctx != NULL ? ctx->entry : NULL;
 }
 
@@ -146,14 +145,11 @@ static void request_free(struct srv_request *req)
  */
 static void hold_header(struct srv_request *req, const struct srv_response *resp)
 {
-    struct conn_ctx *ctx;
-
     if (req->head || resp->len == 0 || resp->status < 200 || resp->status == 204 ||
         resp->status == 304)
         return;
-    ctx = ctx_of(req->conn);
-    if (ctx != NULL && ctx->tlsio)
-        srv_tlsio_hold_next(&ctx->io);
+    if (req->ctx != NULL && req->ctx->tlsio)
+        srv_tlsio_hold_next(&req->ctx->io);
 }
 
 /*
@@ -162,7 +158,7 @@ static void hold_header(struct srv_request *req, const struct srv_response *resp
  */
 static void release_header(struct srv_request *req)
 {
-    struct conn_ctx *ctx = ctx_of(req->conn);
+    struct conn_ctx *ctx = req->ctx;
 
     if (ctx != NULL && ctx->tlsio && !srv_tlsio_flush(&ctx->io))
         srv_logf(SRV_LOG_WARN, "a response's header record was not sent whole");
@@ -390,7 +386,7 @@ static int on_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, in
 static bool client_refused(struct srv_request *req, struct srv_response *resp)
 {
     const union MHD_ConnectionInfo *ci;
-    struct conn_ctx *ctx;
+    struct conn_ctx *ctx = req->ctx;
     enum srv_tls_client v;
     char why[256];
 
@@ -398,7 +394,6 @@ static bool client_refused(struct srv_request *req, struct srv_response *resp)
         return false;
     if (req->httpd->tls == NULL || !srv_tls_client_auth(req->httpd->tls))
         return false;
-    ctx = ctx_of(req->conn);
     ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ctx == NULL || ci == NULL) {
         v = SRV_TLS_CLIENT_NONE;
@@ -466,11 +461,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         req->httpd = h;
         req->conn = conn;
+        req->ctx = ctx_of(conn);
         clock_gettime(CLOCK_MONOTONIC, &req->start);
         req->cfg = srv_snapshot_acquire();
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
-        srv_conn_request_begin(conn_of(conn));
+        srv_conn_request_begin(entry_of(req->ctx));
         return on_headers(req, url, method, version);
     }
     if (*upload_data_size != 0) {
@@ -480,7 +476,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return on_body(req, upload_data, size);
     }
-    srv_conn_request_received(conn_of(conn));
+    srv_conn_request_received(entry_of(req->ctx));
     return finish(req);
 }
 
@@ -490,7 +486,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_httpd *h = cls;
     struct srv_request *req = *con_cls;
 
-    srv_conn_request_done(conn_of(conn));
+    srv_conn_request_done(entry_of(req != NULL ? req->ctx : ctx_of(conn)));
     if (req == NULL)
         return;
     release_header(req);
