@@ -96,11 +96,28 @@ static bool string_any(struct scan *s, struct tok *t)
 {
     const unsigned char *p = (const unsigned char *)s->p;
     size_t k = s->i + 1, len = s->len;
+#if defined(__SSE2__)
+    size_t base = 0;
+    unsigned mask = 0;
+#endif
 
     t->escaped = false;
     for (;;) {
-        /* Most bytes are plain: run to the next quote, backslash or control character. */
-        k += og__json_plain_prefix(s->p + k, len - k, false);
+        /* Most bytes are plain: run to the next quote, backslash or control character. With
+         * SSE2, `mask` holds the stops of the 16 bytes at `base` not yet passed, so that the
+         * escapes of a block are read without scanning it again. */
+#if defined(__SSE2__)
+        for (; mask == 0 && len - k >= 16; k += 16) {
+            mask = json_stop_mask16(s->p + k, false);
+            base = k;
+            if (mask != 0)
+                break;
+        }
+        if (mask != 0)
+            k = base + (size_t)__builtin_ctz(mask);
+        else
+#endif
+            k += og__json_plain_prefix(s->p + k, len - k, false);
         if (k >= len) {
             s->i = k;
             return fail_at(s, "unterminated string");
@@ -135,6 +152,11 @@ static bool string_any(struct scan *s, struct tok *t)
             s->i = k;
             return fail_at(s, "bad escape");
         }
+#if defined(__SSE2__)
+        /* Past the escape: drop its stops (an escaped quote is one). */
+        if (mask != 0)
+            mask = k - base < 16 ? mask & (~0u << (k - base)) : 0;
+#endif
     }
     t->ptr = s->p + s->i + 1;
     t->len = k - s->i - 1;
@@ -142,28 +164,42 @@ static bool string_any(struct scan *s, struct tok *t)
     return true;
 }
 
+/*
+ * The index of the closing quote of the string token whose text starts at `k` (<= `len`), when
+ * the token holds no escape and a vector compare finds its end (16 bytes at a time, so not in
+ * the body's last 16 bytes); SIZE_MAX otherwise, and string_any() reads it.
+ */
+static inline size_t plain_end(const char *p, size_t len, size_t k)
+{
+#if defined(__SSE2__)
+    for (; len - k >= 16; k += 16) {
+        unsigned mask = json_stop_mask16(p + k, false);
+
+        if (mask != 0) {
+            k += (size_t)__builtin_ctz(mask);
+            return p[k] == '"' ? k : SIZE_MAX;
+        }
+    }
+#else
+    (void)p;
+    (void)len;
+    (void)k;
+#endif
+    return SIZE_MAX;
+}
+
 /* Reads a string token at s->i (which holds '"'). */
 static inline bool string(struct scan *s, struct tok *t)
 {
-#if defined(__SSE2__)
-    /* Most tokens (keys, short values) end within 16 bytes without an escape: when the first
-     * byte that ends a plain run is their closing quote, that is the whole token. */
-    size_t k = s->i + 1;
+    size_t end = plain_end(s->p, s->len, s->i + 1);
 
-    if (s->len - k >= 16) {
-        unsigned mask = json_stop_mask16(s->p + k, false);
-        size_t n = (size_t)__builtin_ctz(mask | 0x10000);
-
-        if (n < 16 && s->p[k + n] == '"') {
-            t->ptr = s->p + k;
-            t->len = n;
-            t->escaped = false;
-            s->i = k + n + 1;
-            return true;
-        }
-    }
-#endif
-    return string_any(s, t);
+    if (end == SIZE_MAX)
+        return string_any(s, t);
+    t->ptr = s->p + s->i + 1;
+    t->len = end - s->i - 1;
+    t->escaped = false;
+    s->i = end + 1;
+    return true;
 }
 
 static bool number(struct scan *s)
@@ -245,20 +281,26 @@ static int next(struct scan *s, char close, bool *first)
     return 1;
 }
 
+/* Reads a member's name and its ':'. */
+static inline bool member_name(struct scan *s, struct tok *key)
+{
+    if (peek(s) != '"')
+        return fail_at(s, "expected a member name");
+    if (!string(s, key))
+        return false;
+    if (peek(s) != ':')
+        return fail_at(s, "expected ':'");
+    s->i++;
+    return true;
+}
+
 static int object_next(struct scan *s, bool *first, struct tok *key)
 {
     int r = next(s, '}', first);
 
     if (r != 1)
         return r;
-    if (peek(s) != '"')
-        return fail_at(s, "expected a member name") - 1;
-    if (!string(s, key))
-        return -1;
-    if (peek(s) != ':')
-        return fail_at(s, "expected ':'") - 1;
-    s->i++;
-    return 1;
+    return member_name(s, key) ? 1 : -1;
 }
 
 static int array_next(struct scan *s, bool *first)
@@ -270,30 +312,12 @@ static int array_next(struct scan *s, bool *first)
     return r;
 }
 
-/* Validates and skips one value of any kind. */
-static bool skip(struct scan *s)
+/* Validates and skips a value that is not an object or an array; `c` is its first byte. */
+static bool skip_scalar(struct scan *s, char c)
 {
     struct tok t;
-    bool first = true;
-    int r;
 
-    switch (peek(s)) {
-    case '{':
-        if (!open_container(s))
-            return false;
-        for (r = object_next(s, &first, &t); r == 1; r = object_next(s, &first, &t)) {
-            if (!skip(s))
-                return false;
-        }
-        return r == 0;
-    case '[':
-        if (!open_container(s))
-            return false;
-        for (r = array_next(s, &first); r == 1; r = array_next(s, &first)) {
-            if (!skip(s))
-                return false;
-        }
-        return r == 0;
+    switch (c) {
     case '"':
         return string(s, &t);
     case 't':
@@ -306,6 +330,115 @@ static bool skip(struct scan *s)
         return fail_at(s, "unexpected end");
     default:
         return number(s);
+    }
+}
+
+/* peek() at a position kept outside `s` (`p` and `len` are s->p and s->len). */
+static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i)
+{
+    char c;
+
+    if (*i < len && (unsigned char)p[*i] > ' ')
+        return p[*i];
+    s->i = *i;
+    c = peek_ws(s);
+    *i = s->i;
+    return c;
+}
+
+/*
+ * Validates and skips one value of any kind. Most of a review is passed over (managedFields, the
+ * last-applied annotation, userInfo), so this is one loop, not a call per value, that keeps the
+ * position in a register: the containers open inside the value are a bit stack, and a string
+ * that ends within 16 bytes without an escape (most keys) is one vector compare. It accepts and
+ * refuses what object_next() and array_next() do, with the same messages at the same bytes.
+ */
+static bool skip(struct scan *s)
+{
+    uint64_t is_obj[(MAX_DEPTH + 63) / 64]; /* bit n: the n-th open container is an object */
+    const char *const p = s->p;
+    const size_t len = s->len;
+    size_t i = s->i;
+    unsigned open = 0;
+    bool want_key = false; /* a member name comes next (after '{' or an object's ',') */
+    char c;
+
+    for (;;) {
+        c = peek_at(s, p, len, &i);
+        if (want_key) {
+            if (c != '"') {
+                s->i = i;
+                return fail_at(s, "expected a member name");
+            }
+        }
+        if (c == '"') {
+            size_t end = plain_end(p, len, i + 1);
+
+            if (end != SIZE_MAX) {
+                i = end + 1;
+            } else {
+                struct tok t;
+
+                s->i = i;
+                if (!string_any(s, &t))
+                    return false;
+                i = s->i;
+            }
+            if (want_key) {
+                if (peek_at(s, p, len, &i) != ':') {
+                    s->i = i;
+                    return fail_at(s, "expected ':'");
+                }
+                i++;
+                want_key = false;
+                continue; /* to the member's value */
+            }
+        } else if (c == '{' || c == '[') {
+            s->i = i;
+            if (!open_container(s))
+                return false;
+            i = s->i;
+            if (c == '{')
+                is_obj[open / 64] |= 1ull << (open % 64);
+            else
+                is_obj[open / 64] &= ~(1ull << (open % 64));
+            open++;
+            if (peek_at(s, p, len, &i) != (c == '{' ? '}' : ']')) {
+                want_key = c == '{';
+                continue; /* to its first member or element */
+            }
+            i++; /* empty */
+            s->depth--;
+            open--;
+        } else {
+            s->i = i;
+            if (!skip_scalar(s, c))
+                return false;
+            i = s->i;
+        }
+        /* After a value: close the containers that end here, then go on past a ','. */
+        for (;;) {
+            bool in_obj;
+
+            if (open == 0) {
+                s->i = i;
+                return true;
+            }
+            in_obj = (is_obj[(open - 1) / 64] >> ((open - 1) % 64)) & 1;
+            c = peek_at(s, p, len, &i);
+            if (c == ',') {
+                i++;
+                want_key = in_obj;
+                break;
+            }
+            if (c != (in_obj ? '}' : ']')) {
+                s->i = i;
+                return fail_at(s, in_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+            }
+            i++;
+            s->depth--;
+            open--;
+        }
     }
 }
 
