@@ -71,9 +71,9 @@ static const char *second_text(time_t sec)
  * Batching. Under load one write(2) per admission line is a good share of a request's cost,
  * so once srv_log_batch_start() has run, info and debug lines are gathered in BATCH_BUFS
  * buffers and written by a flusher thread: a line is copied into the active buffer under
- * `batch_lock` (never held across a write); a full buffer goes to the flusher's queue (the
- * flusher is woken if it sleeps) and the next free one becomes active; every BATCH_MS the
- * flusher also takes the active one. The request path so never writes and never waits for
+ * `batch_lock` (never held across a write); a full buffer goes to the flusher's queue and the
+ * next free one becomes active (the flusher is woken when the last one does); every BATCH_MS
+ * the flusher also takes the active one. The request path so never writes and never waits for
  * the reader of stderr. With every buffer queued (stderr is read slower than lines come),
  * info and debug lines are dropped and counted; once the flusher gets through, it says how
  * many in a warning (and ocigate_log_lines_dropped_total counts them).
@@ -83,7 +83,7 @@ static const char *second_text(time_t sec)
  * `write_lock` and write the queue oldest first. Lines stay whole: each is appended whole,
  * and a buffer is written with whole lines only.
  */
-#define BATCH_BYTES (32u << 10)
+#define BATCH_BYTES (64u << 10)
 #define BATCH_BUFS 4
 #define BATCH_MS 10
 
@@ -126,17 +126,29 @@ static void write_all(const char *p, size_t len)
     }
 }
 
-/* Queues the active buffer if it holds anything; batch_lock held. */
-static void seal_locked(void)
+/*
+ * Queues the active buffer if it holds anything; batch_lock held. True when the caller must
+ * wake the flusher (with wake_flusher(), once it has let go of batch_lock, or the flusher
+ * would wake only to wait for the lock): it sleeps and the buffer now filling is the last free
+ * one. While more are free its next tick is soon enough, so a busy server wakes it once per
+ * few buffers, not per buffer: a wake costs the request path two context switches.
+ */
+static bool seal_locked(void)
 {
     if (active == NULL || active->len == 0)
-        return;
+        return false;
     queue[n_queued++] = active;
     active = n_spare > 0 ? spare[--n_spare] : NULL;
-    if (flusher_asleep) {
-        flusher_asleep = false;
+    if (!flusher_asleep || n_spare > 0)
+        return false;
+    flusher_asleep = false;
+    return true;
+}
+
+static void wake_flusher(bool wake)
+{
+    if (wake)
         pthread_cond_signal(&batch_cond);
-    }
 }
 
 /* Writes the queued buffers, oldest first; write_lock held, batch_lock not. */
@@ -169,7 +181,7 @@ static void write_now(const char *line, size_t len)
 {
     pthread_mutex_lock(&write_lock);
     pthread_mutex_lock(&batch_lock);
-    seal_locked();
+    (void)seal_locked(); /* this thread writes the queue itself */
     pthread_mutex_unlock(&batch_lock);
     write_queue();
     write_all(line, len);
@@ -216,7 +228,7 @@ static void *batch_main(void *arg)
         stop = batch_stopping;
         /* Woken for full buffers, the active one keeps filling; on the tick it goes too. */
         if (n_queued == 0 || stop)
-            seal_locked();
+            (void)seal_locked(); /* this is the flusher */
         pthread_mutex_unlock(&batch_lock);
         pthread_mutex_lock(&write_lock);
         write_queue();
@@ -262,10 +274,12 @@ uint64_t srv_log_dropped_total(void)
 static void output(enum srv_log_level level, const char *line, size_t len)
 {
     if (level >= SRV_LOG_INFO) {
+        bool wake = false;
+
         pthread_mutex_lock(&batch_lock);
         if (batching) {
             if (active != NULL && active->len + len > sizeof(active->data))
-                seal_locked();
+                wake = seal_locked();
             if (active != NULL) {
                 memcpy(active->data + active->len, line, len);
                 active->len += len;
@@ -274,6 +288,7 @@ static void output(enum srv_log_level level, const char *line, size_t len)
                 atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
             }
             pthread_mutex_unlock(&batch_lock);
+            wake_flusher(wake);
             return;
         }
         pthread_mutex_unlock(&batch_lock);
