@@ -349,13 +349,14 @@ static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i)
 /*
  * Validates and skips one value of any kind. Most of a review is passed over (managedFields, the
  * last-applied annotation, userInfo), so this is one loop, not a call per value, that keeps the
- * position in a register: the containers open inside the value are a bit stack, and a string
+ * position in a register: the containers open inside the value are a stack of their closing
+ * bytes, and a string
  * that ends within 16 bytes without an escape (most keys) is one vector compare. It accepts and
  * refuses what object_next() and array_next() do, with the same messages at the same bytes.
  */
 static bool skip(struct scan *s)
 {
-    uint64_t is_obj[(MAX_DEPTH + 63) / 64]; /* bit n: the n-th open container is an object */
+    char closer[MAX_DEPTH]; /* of the containers open here, innermost last: '}' or ']' */
     const char *const p = s->p;
     const size_t len = s->len;
     size_t i = s->i;
@@ -398,12 +399,8 @@ static bool skip(struct scan *s)
             if (!open_container(s))
                 return false;
             i = s->i;
-            if (c == '{')
-                is_obj[open / 64] |= 1ull << (open % 64);
-            else
-                is_obj[open / 64] &= ~(1ull << (open % 64));
-            open++;
-            if (peek_at(s, p, len, &i) != (c == '{' ? '}' : ']')) {
+            closer[open++] = c == '{' ? '}' : ']';
+            if (peek_at(s, p, len, &i) != closer[open - 1]) {
                 want_key = c == '{';
                 continue; /* to its first member or element */
             }
@@ -418,22 +415,20 @@ static bool skip(struct scan *s)
         }
         /* After a value: close the containers that end here, then go on past a ','. */
         for (;;) {
-            bool in_obj;
-
             if (open == 0) {
                 s->i = i;
                 return true;
             }
-            in_obj = (is_obj[(open - 1) / 64] >> ((open - 1) % 64)) & 1;
             c = peek_at(s, p, len, &i);
             if (c == ',') {
                 i++;
-                want_key = in_obj;
+                want_key = closer[open - 1] == '}';
                 break;
             }
-            if (c != (in_obj ? '}' : ']')) {
+            if (c != closer[open - 1]) {
                 s->i = i;
-                return fail_at(s, in_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+                return fail_at(s, closer[open - 1] == '}' ? "expected ',' or '}'"
+                                                          : "expected ',' or ']'");
             }
             i++;
             s->depth--;
@@ -611,12 +606,13 @@ static bool get_string(struct scan *s, const char *where, bool strict, const cha
 static bool exact(const struct tok *t)
 {
     struct og_str raw = {t->ptr, t->len};
-    size_t k = 0;
+    /* A run of ASCII without escapes, the usual uid, is exact: one vector scan. */
+    size_t k = og__json_plain_prefix(t->ptr, t->len, true);
 
     while (k < t->len) {
         uint32_t cp;
 
-        /* ASCII, the usual uid: the token holds no control character (string()). */
+        /* ASCII: the token holds no control character (string()). */
         if ((unsigned char)t->ptr[k] < 0x80 && t->ptr[k] != '\\') {
             k++;
             continue;
