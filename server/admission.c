@@ -30,19 +30,19 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_field_str(&f, "namespace", r->namespace_);
     srv_log_field_str(&f, "name", r->name);
     srv_log_field_str(&f, "op", r->operation);
-    srv_log_field_str(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
-    srv_log_field_str(&f, "mode", og_mode_name(d->mode));
+    srv_log_field_name(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
+    srv_log_field_name(&f, "mode", og_mode_name(d->mode));
     srv_log_field_bool(&f, "dry_run", r->dry_run);
     srv_log_field_milli(&f, "latency_ms", latency_us);
     srv_log_field_bool(&f, "allowed", d->allowed);
     srv_log_field_uint(&f, "patch_ops", d->patch_ops);
     srv_log_field_uint(&f, "warnings", d->n_warnings);
-    srv_log_field_str(&f, "rule", og_rule_name(d->rule));
+    srv_log_field_name(&f, "rule", og_rule_name(d->rule));
     if (d->ratcheted)
-        srv_log_field_str(&f, "decision", "ratcheted");
+        srv_log_field_name(&f, "decision", "ratcheted");
     srv_log_field_str(&f, "index_url", url.ptr);
     if (a->have_verdict) {
-        srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
+        srv_log_field_name(&f, "index", og_index_state_name(a->verdict.state));
         srv_log_field_str(&f, "index_detail", a->verdict.detail);
     }
     srv_log_write(SRV_LOG_INFO, "admission", &f);

@@ -108,6 +108,30 @@ static inline void srv_log_field_str(struct srv_log_fields *f, const char *key, 
         srv_log_fields_put_str(f, val);
 }
 
+/**
+ * Adds a string field whose value needs no escaping: a name from a fixed set, such as
+ * og_rule_name() or og_mode_name() return (tests check each of them), copied as it is. A NULL
+ * `name` adds nothing; one that does not fit ends the set.
+ */
+static inline void srv_log_field_name(struct srv_log_fields *f, const char *key, const char *name)
+{
+    size_t len;
+    char *p;
+
+    if (name == NULL)
+        return;
+    len = strlen(name);
+    if (!srv_log_fields_key(f, key, strlen(key), len + 2))
+        return;
+    p = f->buf + f->len;
+    *p++ = '"';
+    memcpy(p, name, len);
+    p += len;
+    *p++ = '"';
+    *p = '\0';
+    f->len = (size_t)(p - f->buf);
+}
+
 /** Adds true or false. */
 static inline void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v)
 {

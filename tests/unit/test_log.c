@@ -8,6 +8,11 @@
 
 #include "log.h"
 
+#include "ocigate/config.h"
+#include "ocigate/helm_index.h"
+#include "ocigate/json.h"
+#include "ocigate/policy.h"
+
 /* Runs `fn` with stderr sent to a temporary file and returns what it wrote (freed by caller). */
 static char *capture(void (*fn)(void))
 {
@@ -364,6 +369,44 @@ OG_TEST(line_start_per_level)
     free(text);
 }
 
+/* Whether `name` is its own JSON escape (what srv_log_field_name() relies on). */
+static bool needs_no_escape(const char *name)
+{
+    char out[64];
+    size_t used, n;
+
+    if (name == NULL || strlen(name) >= sizeof(out) / 2)
+        return false;
+    n = og_json_escape(out, sizeof(out), og_str_of(name), &used);
+    return n == strlen(name) && memcmp(out, name, n) == 0;
+}
+
+/*
+ * srv_log_field_name() copies its value unescaped: every name the admission line gives it
+ * (rules, modes, index states, and its literals) must be its own escape; and the field is
+ * written as a string, or not at all.
+ */
+OG_TEST(names_need_no_escaping)
+{
+    static const char *const literals[] = {"mutate", "validate", "ratcheted"};
+    struct srv_log_fields f;
+
+    for (int r = OG_RULE_NONE; r <= OG_RULE_INDEX_MIXED; r++)
+        ASSERT(needs_no_escape(og_rule_name((enum og_rule)r)));
+    for (int m = OG_MODE_OFF; m <= OG_MODE_ENFORCE; m++)
+        ASSERT(needs_no_escape(og_mode_name((enum og_mode)m)));
+    for (int st = OG_INDEX_STATE_NONE; st <= OG_INDEX_STATE_MIXED; st++)
+        ASSERT(needs_no_escape(og_index_state_name((enum og_index_state)st)));
+    for (size_t i = 0; i < sizeof(literals) / sizeof(literals[0]); i++)
+        ASSERT(needs_no_escape(literals[i]));
+    ASSERT(!needs_no_escape("a\"b")); /* the check itself */
+    srv_log_fields_init(&f);
+    srv_log_field_name(&f, "rule", og_rule_name(OG_RULE_KNOWN_MIGRATION));
+    srv_log_field_name(&f, "none", NULL);
+    srv_log_field_name(&f, "mode", "audit");
+    ASSERT_MEM_EQ(f.buf, f.len, "\"rule\":\"known-migration\",\"mode\":\"audit\"");
+}
+
 OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(batch_writes_every_line_in_order),
              OG_T(batch_drops_lines_while_stderr_is_not_read), OG_T(log_levels_parse),
-             OG_T(line_start_per_level))
+             OG_T(line_start_per_level), OG_T(names_need_no_escaping))
