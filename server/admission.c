@@ -9,9 +9,6 @@
 #include "metrics.h"
 #include "ocigate/url.h"
 
-/* Largest admission response: a decision is a few kB; anything near this is a bug. */
-#define RESPONSE_MAX (1024 * 1024)
-
 static void log_admission(const struct srv_admission *a, const struct og_decision *d,
                           uint64_t latency_us)
 {
@@ -33,19 +30,19 @@ static void log_admission(const struct srv_admission *a, const struct og_decisio
     srv_log_field_str(&f, "namespace", r->namespace_);
     srv_log_field_str(&f, "name", r->name);
     srv_log_field_str(&f, "op", r->operation);
-    srv_log_field_str(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
-    srv_log_field_str(&f, "mode", og_mode_name(d->mode));
+    srv_log_field_name(&f, "endpoint", a->ep == OG_ENDPOINT_MUTATE ? "mutate" : "validate");
+    srv_log_field_name(&f, "mode", og_mode_name(d->mode));
     srv_log_field_bool(&f, "dry_run", r->dry_run);
     srv_log_field_milli(&f, "latency_ms", latency_us);
     srv_log_field_bool(&f, "allowed", d->allowed);
     srv_log_field_uint(&f, "patch_ops", d->patch_ops);
     srv_log_field_uint(&f, "warnings", d->n_warnings);
-    srv_log_field_str(&f, "rule", og_rule_name(d->rule));
+    srv_log_field_name(&f, "rule", og_rule_name(d->rule));
     if (d->ratcheted)
-        srv_log_field_str(&f, "decision", "ratcheted");
+        srv_log_field_name(&f, "decision", "ratcheted");
     srv_log_field_str(&f, "index_url", url.ptr);
     if (a->have_verdict) {
-        srv_log_field_str(&f, "index", og_index_state_name(a->verdict.state));
+        srv_log_field_name(&f, "index", og_index_state_name(a->verdict.state));
         srv_log_field_str(&f, "index_detail", a->verdict.detail);
     }
     srv_log_write(SRV_LOG_INFO, "admission", &f);
@@ -66,6 +63,11 @@ void srv_admission_init(struct srv_admission *a, struct og_config *cfg,
     a->resume = resume;
     a->resume_arg = arg;
     atomic_init(&a->park, PARK_NONE);
+}
+
+void srv_admission_use_buffer(struct srv_admission *a, struct og_buf *out)
+{
+    a->out = out;
 }
 
 enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char *body, size_t len,
@@ -142,7 +144,7 @@ static bool index_verdict(struct srv_admission *a)
 enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t latency_us,
                                              struct srv_response *resp)
 {
-    struct og_buf out;
+    struct og_buf own, *out;
     enum og_err rc = OG_OK;
     char *body;
     size_t len;
@@ -156,11 +158,17 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
             return SRV_ADMISSION_WAIT;
         rc = og_policy_eval_index(a->cfg, &a->obj, a->ep, &a->verdict, &a->dec);
     }
-    og_buf_init(&out, RESPONSE_MAX);
+    /* The caller's buffer keeps its storage from one admission to the next. */
+    out = a->out != NULL ? a->out : &own;
+    if (out == &own)
+        og_buf_init(&own, SRV_ADMISSION_RESPONSE_MAX);
+    else
+        og_buf_reset(out);
     if (rc == OG_OK)
-        rc = og_review_encode(a->rv, &a->dec, &out);
+        rc = og_review_encode(a->rv, &a->dec, out);
     if (rc != OG_OK) {
-        og_buf_cleanup(&out);
+        if (out == &own)
+            og_buf_cleanup(&own);
         srv_metrics_admission(a->ep, a->evaluated ? a->dec.mode : a->cfg->mode,
                               a->evaluated ? a->dec.rule : OG_RULE_NONE, SRV_METRICS_ERROR, true,
                               latency_us);
@@ -168,7 +176,12 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
         return srv_response_error(resp, 500, og_strerror(rc)) ? SRV_ADMISSION_RESPOND
                                                               : SRV_ADMISSION_DROP;
     }
-    body = og_buf_take(&out, &len);
+    if (out == &own) {
+        body = og_buf_take(&own, &len);
+    } else {
+        body = out->ptr;
+        len = out->len;
+    }
     if (body == NULL)
         return SRV_ADMISSION_DROP;
     log_admission(a, &a->dec, latency_us);
@@ -181,7 +194,7 @@ enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t l
     resp->status = 200;
     resp->body = body;
     resp->len = len;
-    resp->owned = true;
+    resp->owned = out == &own;
     return SRV_ADMISSION_RESPOND;
 }
 

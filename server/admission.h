@@ -33,6 +33,7 @@
 #include "index_cache.h"
 #include "request.h"
 
+#include "ocigate/buf.h"
 #include "ocigate/config.h"
 #include "ocigate/helm_index.h"
 #include "ocigate/policy.h"
@@ -59,8 +60,12 @@ struct srv_admission {
     struct og_decision dec;          /* the decision, completed with the verdict */
     struct og_index_verdict verdict; /* the index verdict, when `have_verdict` */
     bool have_verdict;
-    atomic_int park; /* a wait's hand-off between the caller and the cache's wake */
+    atomic_int park;    /* a wait's hand-off between the caller and the cache's wake */
+    struct og_buf *out; /* lent: where the response is encoded (srv_admission_use_buffer()) */
 };
+
+/** Largest admission response: a decision is a few kB; anything near this is a bug. */
+#define SRV_ADMISSION_RESPONSE_MAX (1024 * 1024)
 
 enum srv_admission_next {
     SRV_ADMISSION_RESPOND,  /**< `resp` is filled: send it */
@@ -76,6 +81,14 @@ enum srv_admission_next {
 void srv_admission_init(struct srv_admission *a, struct og_config *cfg,
                         struct srv_index_cache *cache, enum og_endpoint ep,
                         srv_admission_resume_fn resume, void *arg);
+
+/**
+ * Has srv_admission_decide() encode its 200 response into `out` (emptied first; its cap should
+ * be SRV_ADMISSION_RESPONSE_MAX) and lend it in `resp` (not owned) instead of a new allocation:
+ * a buffer the caller keeps for its next admission saves an allocation, its growth and a free
+ * per request. `out` must stay until the response is sent. Error answers still own theirs.
+ */
+void srv_admission_use_buffer(struct srv_admission *a, struct og_buf *out);
 
 /**
  * Decodes `len` bytes at `body` (not kept: the review holds what it needs). CONTINUE, or a

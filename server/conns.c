@@ -123,12 +123,17 @@ struct srv_conns {
     unsigned cap_evicted;    /* connections closed for waiting clients since the last line */
 };
 
+static uint64_t ms_of(const struct timespec *ts)
+{
+    return (uint64_t)ts->tv_sec * 1000u + (uint64_t)ts->tv_nsec / 1000000u;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return ms_of(&ts);
 }
 
 static uint64_t pack(enum state st, uint64_t since)
@@ -447,9 +452,9 @@ void srv_conns_closed(struct srv_conns *c, struct srv_conn *conn)
     pthread_mutex_unlock(&c->mu);
 }
 
-void srv_conn_request_begin(struct srv_conn *conn)
+void srv_conn_request_begin(struct srv_conn *conn, const struct timespec *now)
 {
-    uint64_t w, next;
+    uint64_t w, next, since;
 
     if (conn == NULL)
         return;
@@ -462,7 +467,11 @@ void srv_conn_request_begin(struct srv_conn *conn)
          * A new connection keeps its clock from accept, but with its headers in it is no longer
          * stalled: srv_conns_make_room() must not close it while its body arrives.
          */
-        next = pack(ST_RECV, state_of(w) == ST_NEW ? since_of(w) : now_ms());
+        if (state_of(w) == ST_NEW)
+            since = since_of(w);
+        else
+            since = now != NULL ? ms_of(now) : now_ms();
+        next = pack(ST_RECV, since);
     } while (!atomic_compare_exchange_weak(&conn->word, &w, next));
 }
 

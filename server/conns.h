@@ -44,6 +44,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "ocigate/err.h"
 
@@ -116,9 +117,10 @@ void srv_conns_closed(struct srv_conns *c, struct srv_conn *conn);
  * request are complete (the deadline runs from accept on a new connection, else from the first
  * byte if it was seen, else from now; a new connection is no longer stalled).
  * received: the whole request has arrived (no deadline until the next request). done: the
- * request has ended and the connection is idle again.
+ * request has ended and the connection is idle again. `now` is CLOCK_MONOTONIC read by the
+ * caller just before begin (saving a clock read per request), or NULL to read it here.
  */
-void srv_conn_request_begin(struct srv_conn *conn);
+void srv_conn_request_begin(struct srv_conn *conn, const struct timespec *now);
 void srv_conn_request_received(struct srv_conn *conn);
 void srv_conn_request_done(struct srv_conn *conn);
 

@@ -82,13 +82,21 @@ struct srv_request {
     struct srv_httpd *httpd;
     struct MHD_Connection *conn;
     struct conn_ctx *ctx;  /* its connection's (on_connection()), looked up once; or NULL */
-    struct og_config *cfg; /* the snapshot this request runs on, acquired at its start */
+    struct og_config *cfg; /* the snapshot this request runs on, taken at its start */
+    bool cfg_lent;         /* `cfg` is lent by its connection's `snap`, else a reference */
     enum phase phase;
     bool head; /* a HEAD request: its answer has no body */
     struct timespec start;
+    bool admitted; /* `adm` was started (admit()) */
     struct srv_req http;
     struct srv_admission adm;
 };
+
+/*
+ * A connection keeps the storage of its admission responses from one request to the next up to
+ * this many bytes (a response is a few kB); a larger one is freed once sent.
+ */
+#define RESPONSE_KEEP_MAX (16u * 1024u)
 
 /*
  * What ocigate keeps per connection, as libmicrohttpd's socket context (on_connection()): its
@@ -105,6 +113,16 @@ struct conn_ctx {
     bool parked; /* its handshake was parked at least once (on_handshake_wait()) */
     bool tlsio;  /* `io` carries the connection's TLS records (tlsio.h) */
     struct srv_tlsio io;
+    /*
+     * libmicrohttpd runs a connection's requests one after the other, each from its first
+     * handler call to its completion (on_completed()), so one request's state and one response
+     * buffer serve them all: `req` while `req_busy`, and `out`, which holds the admission
+     * response that libmicrohttpd sends (MHD_RESPMEM_PERSISTENT) until the request completes.
+     */
+    bool req_busy;
+    struct srv_request req;
+    struct og_buf out;
+    struct srv_snapshot_cache snap; /* the snapshot of its last request (snapshot.h) */
 };
 
 static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
@@ -131,12 +149,53 @@ static uint64_t elapsed_us(const struct timespec *start)
     return us > 0 ? (uint64_t)us : 0;
 }
 
+/*
+ * A new request on `conn`: its connection's request storage and snapshot, or a heap block and a
+ * new reference when there is no context (out of memory when the connection started) or it is
+ * taken. The caller fills in `start` and `http` (on_headers()); NULL when out of memory.
+ */
+static struct srv_request *request_new(struct srv_httpd *h, struct MHD_Connection *conn)
+{
+    struct conn_ctx *ctx = ctx_of(conn);
+    struct srv_request *req;
+
+    if (ctx != NULL && !ctx->req_busy) {
+        req = &ctx->req;
+        ctx->req_busy = true;
+    } else {
+        req = malloc(sizeof(*req));
+        if (req == NULL)
+            return NULL;
+    }
+    req->httpd = h;
+    req->conn = conn;
+    req->ctx = ctx;
+    req->phase = PHASE_RECV;
+    req->head = false;
+    req->admitted = false;
+    /* The connection's snapshot serves one request at a time: only the one in `ctx->req`. */
+    req->cfg_lent = ctx != NULL && req == &ctx->req;
+    req->cfg = req->cfg_lent ? srv_snapshot_cached(&ctx->snap) : srv_snapshot_acquire();
+    return req;
+}
+
 static void request_free(struct srv_request *req)
 {
+    struct conn_ctx *ctx = req->ctx;
+
     srv_req_cleanup(&req->http);
-    srv_admission_cleanup(&req->adm);
-    og_config_unref(req->cfg);
-    free(req);
+    if (req->admitted)
+        srv_admission_cleanup(&req->adm);
+    if (!req->cfg_lent)
+        og_config_unref(req->cfg);
+    if (ctx != NULL && req == &ctx->req) {
+        /* The response has been sent (or never will be): its buffer is free again. */
+        if (ctx->out.cap > RESPONSE_KEEP_MAX)
+            og_buf_cleanup(&ctx->out);
+        ctx->req_busy = false;
+    } else {
+        free(req);
+    }
 }
 
 /*
@@ -312,6 +371,9 @@ static enum MHD_Result admit(struct srv_request *req)
                        req->http.route == SRV_ROUTE_MUTATE ? OG_ENDPOINT_MUTATE
                                                            : OG_ENDPOINT_VALIDATE,
                        resume_request, req);
+    req->admitted = true;
+    if (req->ctx != NULL)
+        srv_admission_use_buffer(&req->adm, &req->ctx->out);
     switch (srv_admission_decode(&req->adm, body.ptr, body.len, &resp)) {
     case SRV_ADMISSION_RESPOND:
         return queue(req, &resp);
@@ -456,17 +518,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct srv_request *req = *con_cls;
 
     if (req == NULL) {
-        req = calloc(1, sizeof(*req));
+        req = request_new(h, conn);
         if (req == NULL)
             return MHD_NO;
-        req->httpd = h;
-        req->conn = conn;
-        req->ctx = ctx_of(conn);
         clock_gettime(CLOCK_MONOTONIC, &req->start);
-        req->cfg = srv_snapshot_acquire();
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
-        srv_conn_request_begin(entry_of(req->ctx));
+        srv_conn_request_begin(entry_of(req->ctx), &req->start);
         return on_headers(req, url, method, version);
     }
     if (*upload_data_size != 0) {
@@ -569,6 +627,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             srv_tls_conn_cleanup(&ctx->tls_conn);
             if (ctx->tlsio)
                 srv_tlsio_cleanup(&ctx->io);
+            og_buf_cleanup(&ctx->out);
+            srv_snapshot_cache_cleanup(&ctx->snap);
             free(ctx);
         }
         *socket_context = NULL;
@@ -583,6 +643,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     ctx->httpd = h;
     ctx->conn = conn;
     ctx->parked = false;
+    ctx->req_busy = false;
+    og_buf_init(&ctx->out, SRV_ADMISSION_RESPONSE_MAX);
+    ctx->snap = (struct srv_snapshot_cache){0};
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     ctx->fd = ci != NULL ? ci->connect_fd : -1;
     ctx->entry = ci != NULL ? srv_conns_started(h->conns, ci->connect_fd) : NULL;

@@ -35,35 +35,50 @@ int srv_log_enabled(enum srv_log_level level)
     return (int)level <= atomic_load(&log_level);
 }
 
-/* Appends the NUL-terminated `s` at `*off` when it fits (keeping `reserve` bytes free). */
-static bool put(char *line, size_t size, size_t *off, const char *s, size_t reserve)
-{
-    size_t len = strlen(s);
+/* A literal and its length. */
+struct lit {
+    const char *text;
+    size_t len;
+};
 
-    if (*off + len + reserve > size)
-        return false;
-    memcpy(line + *off, s, len);
-    *off += len;
-    return true;
-}
+#define LIT(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+
+/* What follows the milliseconds of "ts" up to the message, by level (as level_names). */
+static const struct lit level_tail[] = {
+    LIT("Z\",\"level\":\"error\",\"msg\":\""), LIT("Z\",\"level\":\"warn\",\"msg\":\""),
+    LIT("Z\",\"level\":\"info\",\"msg\":\""), LIT("Z\",\"level\":\"debug\",\"msg\":\"")};
+
+_Static_assert(sizeof(level_tail) / sizeof(level_tail[0]) ==
+                   sizeof(level_names) / sizeof(level_names[0]),
+               "a tail for every level");
 
 /*
- * The date and time of the current second, formatted once per second and thread: gmtime_r
- * and snprintf for every line were a visible share of a busy server's time.
+ * The start of every line of the current second, `{"ts":"YYYY-MM-DDTHH:MM:SS.`, formatted once
+ * per second and thread (gmtime_r and snprintf for every line were a visible share of a busy
+ * server's time); its length goes to `*len`.
  */
-static const char *second_text(time_t sec)
+static const char *second_head(time_t sec, size_t *len)
 {
     static _Thread_local time_t cached_sec = -1;
-    static _Thread_local char text[32];
+    static _Thread_local char text[64];
+    static _Thread_local size_t text_len;
     struct tm tm;
+    int n;
 
     if (sec != cached_sec) {
         gmtime_r(&sec, &tm);
-        if (snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) < 0)
-            text[0] = '\0';
+        n = snprintf(text, sizeof(text), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+        if (n < 0 || (size_t)n >= sizeof(text))
+            n = snprintf(text, sizeof(text), "{\"ts\":\".");
+        text_len = n > 0 ? (size_t)n : 0;
         cached_sec = sec;
     }
+    *len = text_len;
     return text;
 }
 
@@ -300,25 +315,21 @@ static void output(enum srv_log_level level, const char *line, size_t len)
 static void emit(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
 {
     char line[4096];
-    char millis[8];
-    size_t off = 0, used;
+    size_t off, used;
     struct timespec ts;
-    long ms;
+    const char *head;
+    unsigned ms;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    ms = ts.tv_nsec / 1000000;
-    millis[0] = '.';
-    millis[1] = (char)('0' + ms / 100);
-    millis[2] = (char)('0' + ms / 10 % 10);
-    millis[3] = (char)('0' + ms % 10);
-    millis[4] = '\0';
+    head = second_head(ts.tv_sec, &off);
+    ms = (unsigned)(ts.tv_nsec / 1000000);
     /* These fit in any case: the line has room for far more. */
-    (void)put(line, sizeof(line), &off, "{\"ts\":\"", 0);
-    (void)put(line, sizeof(line), &off, second_text(ts.tv_sec), 0);
-    (void)put(line, sizeof(line), &off, millis, 0);
-    (void)put(line, sizeof(line), &off, "Z\",\"level\":\"", 0);
-    (void)put(line, sizeof(line), &off, level_names[level], 0);
-    (void)put(line, sizeof(line), &off, "\",\"msg\":\"", 0);
+    memcpy(line, head, off);
+    line[off++] = (char)('0' + ms / 100);
+    line[off++] = (char)('0' + ms / 10 % 10);
+    line[off++] = (char)('0' + ms % 10);
+    memcpy(line + off, level_tail[level].text, level_tail[level].len);
+    off += level_tail[level].len;
     off += og_json_escape(line + off, sizeof(line) - off - 3, og_str_of(msg), &used);
     line[off++] = '"';
     /* Extra fields go in whole or not at all, so that the line stays one JSON object. */
@@ -374,62 +385,40 @@ void srv_log_fields_init(struct srv_log_fields *f)
     f->buf[0] = '\0';
 }
 
-/* Appends `,"key":` (no comma first); false when the key and `extra` more bytes do not fit. */
-static bool field_key(struct srv_log_fields *f, const char *key, size_t extra)
-{
-    size_t klen = strlen(key);
-
-    if (f->full || f->len + klen + 4 + extra >= sizeof(f->buf)) {
-        f->full = true;
-        return false;
-    }
-    if (f->len > 0)
-        f->buf[f->len++] = ',';
-    f->buf[f->len++] = '"';
-    memcpy(f->buf + f->len, key, klen);
-    f->len += klen;
-    f->buf[f->len++] = '"';
-    f->buf[f->len++] = ':';
-    f->buf[f->len] = '\0';
-    return true;
-}
-
-void srv_log_field_str(struct srv_log_fields *f, const char *key, const char *val)
+void srv_log_fields_put_str(struct srv_log_fields *f, const char *val)
 {
     size_t used;
 
-    /* Room for the quotes and one byte: the value is cut (on an escape boundary) if long. */
-    if (val == NULL || !field_key(f, key, 3))
-        return;
     f->buf[f->len++] = '"';
     f->len += og_json_escape(f->buf + f->len, sizeof(f->buf) - f->len - 2, og_str_of(val), &used);
     f->buf[f->len++] = '"';
     f->buf[f->len] = '\0';
 }
 
-/* A JSON literal known to need no escaping: true, false, a number. */
-static void field_lit(struct srv_log_fields *f, const char *key, const char *lit, size_t len)
+void srv_log_fields_put_lit(struct srv_log_fields *f, const char *lit, size_t len)
 {
-    if (!field_key(f, key, len))
-        return;
     memcpy(f->buf + f->len, lit, len);
     f->len += len;
     f->buf[f->len] = '\0';
 }
 
-void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v)
+/* A field whose value is the `len` bytes of `lit`, known to need no escaping (a number). */
+static void field_lit(struct srv_log_fields *f, const char *key, size_t klen, const char *lit,
+                      size_t len)
 {
-    field_lit(f, key, v ? "true" : "false", v ? 4 : 5);
+    if (srv_log_fields_key(f, key, klen, len))
+        srv_log_fields_put_lit(f, lit, len);
 }
 
-void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v)
+void srv_log_field_uint_n(struct srv_log_fields *f, const char *key, size_t klen, uint64_t v)
 {
     char digits[OG_JSON_UINT_MAX];
 
-    field_lit(f, key, digits, og_json_format_uint(v, digits));
+    field_lit(f, key, klen, digits, og_json_format_uint(v, digits));
 }
 
-void srv_log_field_milli(struct srv_log_fields *f, const char *key, uint64_t thousandths)
+void srv_log_field_milli_n(struct srv_log_fields *f, const char *key, size_t klen,
+                           uint64_t thousandths)
 {
     char text[OG_JSON_UINT_MAX + 4];
     size_t n = og_json_format_uint(thousandths / 1000, text);
@@ -439,5 +428,5 @@ void srv_log_field_milli(struct srv_log_fields *f, const char *key, uint64_t tho
     text[n++] = (char)('0' + frac / 100);
     text[n++] = (char)('0' + frac / 10 % 10);
     text[n++] = (char)('0' + frac % 10);
-    field_lit(f, key, text, n);
+    field_lit(f, key, klen, text, n);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ocigate/err.h"
 
@@ -53,17 +54,103 @@ struct srv_log_fields {
 /** Makes `f` empty. */
 void srv_log_fields_init(struct srv_log_fields *f);
 
+/*
+ * The admission line has thirteen fields, and writing their keys was a visible share of its
+ * cost: the srv_log_field_*() functions are inline, so that the length of a literal key is
+ * known when they are compiled and its copy is a few moves. Their values are written by the
+ * srv_log_fields_put_*() functions.
+ */
+
+/**
+ * Appends `"key":` (after a comma unless it is the first field) when the `klen` bytes of `key`
+ * and `extra` more bytes fit; else marks the set full and returns false. For the srv_log_field*
+ * functions only.
+ */
+static inline bool srv_log_fields_key(struct srv_log_fields *f, const char *key, size_t klen,
+                                      size_t extra)
+{
+    char *p;
+
+    if (f->full || f->len + klen + 4 + extra >= sizeof(f->buf)) {
+        f->full = true;
+        return false;
+    }
+    p = f->buf + f->len;
+    *p = ',';
+    p += f->len > 0;
+    *p++ = '"';
+    memcpy(p, key, klen);
+    p += klen;
+    *p++ = '"';
+    *p++ = ':';
+    f->len = (size_t)(p - f->buf);
+    return true;
+}
+
+/** Appends `val` as a JSON string, cut (on an escape boundary) to what fits. After a key. */
+void srv_log_fields_put_str(struct srv_log_fields *f, const char *val);
+
+/** Appends the `len` bytes of `lit`, which need no escaping (true, 42). After a key. */
+void srv_log_fields_put_lit(struct srv_log_fields *f, const char *lit, size_t len);
+
+/** Adds a number under the `klen` bytes of `key`. */
+void srv_log_field_uint_n(struct srv_log_fields *f, const char *key, size_t klen, uint64_t v);
+
+/** Adds `thousandths` / 1000 with three decimals under the `klen` bytes of `key`. */
+void srv_log_field_milli_n(struct srv_log_fields *f, const char *key, size_t klen,
+                           uint64_t thousandths);
+
 /** Adds a string field; a NULL `val` adds nothing. `key` is a literal that needs no escaping. */
-void srv_log_field_str(struct srv_log_fields *f, const char *key, const char *val);
+static inline void srv_log_field_str(struct srv_log_fields *f, const char *key, const char *val)
+{
+    /* Room for the quotes and one byte of the value. */
+    if (val != NULL && srv_log_fields_key(f, key, strlen(key), 3))
+        srv_log_fields_put_str(f, val);
+}
+
+/**
+ * Adds a string field whose value needs no escaping: a name from a fixed set, such as
+ * og_rule_name() or og_mode_name() return (tests check each of them), copied as it is. A NULL
+ * `name` adds nothing; one that does not fit ends the set.
+ */
+static inline void srv_log_field_name(struct srv_log_fields *f, const char *key, const char *name)
+{
+    size_t len;
+    char *p;
+
+    if (name == NULL)
+        return;
+    len = strlen(name);
+    if (!srv_log_fields_key(f, key, strlen(key), len + 2))
+        return;
+    p = f->buf + f->len;
+    *p++ = '"';
+    memcpy(p, name, len);
+    p += len;
+    *p++ = '"';
+    *p = '\0';
+    f->len = (size_t)(p - f->buf);
+}
 
 /** Adds true or false. */
-void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v);
+static inline void srv_log_field_bool(struct srv_log_fields *f, const char *key, bool v)
+{
+    if (srv_log_fields_key(f, key, strlen(key), v ? 4 : 5))
+        srv_log_fields_put_lit(f, v ? "true" : "false", v ? 4 : 5);
+}
 
 /** Adds a number. */
-void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v);
+static inline void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v)
+{
+    srv_log_field_uint_n(f, key, strlen(key), v);
+}
 
 /** Adds `thousandths` / 1000 as a number with three decimals (microseconds as "0.036" ms). */
-void srv_log_field_milli(struct srv_log_fields *f, const char *key, uint64_t thousandths);
+static inline void srv_log_field_milli(struct srv_log_fields *f, const char *key,
+                                       uint64_t thousandths)
+{
+    srv_log_field_milli_n(f, key, strlen(key), thousandths);
+}
 
 /** Writes {"ts":...,"level":...,"msg":...} with the fields of `f`. */
 void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f);

@@ -1,6 +1,7 @@
 #include "snapshot.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /*
  * `current` is read and written only under `lock`, which is held for the pointer load and the
@@ -17,6 +18,14 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct og_config *current; /* guarded by lock */
 
+/*
+ * The number of swaps so far, written under `lock` with each swap and read without it by
+ * srv_snapshot_cached(): a cache that took its reference (under the lock) at the count it reads
+ * now still holds the current snapshot. Only the count is read without the lock, never
+ * `current`; the reference the cache took keeps its snapshot alive.
+ */
+static atomic_uint_least64_t generation;
+
 /* Publishes `cfg` and returns the snapshot it replaces, with the holder's reference. */
 static struct og_config *exchange(struct og_config *cfg)
 {
@@ -25,6 +34,7 @@ static struct og_config *exchange(struct og_config *cfg)
     pthread_mutex_lock(&lock);
     old = current;
     current = cfg;
+    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
     pthread_mutex_unlock(&lock);
     return old;
 }
@@ -42,6 +52,28 @@ struct og_config *srv_snapshot_acquire(void)
     cfg = og_config_ref(current);
     pthread_mutex_unlock(&lock);
     return cfg;
+}
+
+struct og_config *srv_snapshot_cached(struct srv_snapshot_cache *c)
+{
+    uint_least64_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    struct og_config *taken;
+
+    if (c->cfg != NULL && c->gen == gen)
+        return c->cfg;
+    og_config_unref(c->cfg);
+    pthread_mutex_lock(&lock);
+    taken = og_config_ref(current);
+    c->gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    pthread_mutex_unlock(&lock);
+    c->cfg = taken;
+    return taken;
+}
+
+void srv_snapshot_cache_cleanup(struct srv_snapshot_cache *c)
+{
+    og_config_unref(c->cfg);
+    c->cfg = NULL;
 }
 
 void srv_snapshot_swap(struct og_config *cfg)

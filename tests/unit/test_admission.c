@@ -156,6 +156,21 @@ static enum srv_admission_next start(struct fix *x, const char *op, const char *
     return srv_admission_decide(&x->a, 0, &x->resp);
 }
 
+/* As start(), with the response encoded into `out` (srv_admission_use_buffer()). */
+static enum srv_admission_next start_with(struct fix *x, const char *op, const char *url,
+                                          struct og_buf *out)
+{
+    char *body = review(op, url);
+    enum srv_admission_next next;
+
+    srv_admission_init(&x->a, x->cfg, x->c, OG_ENDPOINT_MUTATE, count_resume, &x->resumed);
+    srv_admission_use_buffer(&x->a, out);
+    next = srv_admission_decode(&x->a, body, strlen(body), &x->resp);
+    free(body);
+    ASSERT_EQ(next, SRV_ADMISSION_CONTINUE);
+    return srv_admission_decide(&x->a, 0, &x->resp);
+}
+
 /* The admission answered 200 with a body that says `want` (a rule's annotation, a warning). */
 static void expect_answer(struct fix *x, const char *want)
 {
@@ -273,5 +288,49 @@ OG_TEST(no_cache_no_verdict)
     fix_done(&x);
 }
 
+/*
+ * A caller's buffer (srv_admission_use_buffer()): the response is encoded into it and lent,
+ * emptied first each time, with the very bytes an admission of its own allocates.
+ */
+OG_TEST(callers_buffer_holds_the_response)
+{
+    static const char *const urls[] = {"https://charts.bitnami.com/bitnami",
+                                       "oci://ghcr.io/org/charts", "ftp://x.example/charts"};
+    struct og_buf out;
+    struct fix x;
+
+    fix_init(&x, false, false, OG_INDEX_STATE_CLEAN);
+    og_buf_init(&out, SRV_ADMISSION_RESPONSE_MAX);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+            char *own;
+            size_t own_len;
+
+            ASSERT_EQ(start(&x, "CREATE", urls[i]), SRV_ADMISSION_RESPOND);
+            ASSERT_EQ(x.resp.status, 200);
+            ASSERT(x.resp.owned);
+            own = og_str_dup((struct og_str){x.resp.body, x.resp.len});
+            own_len = x.resp.len;
+            ASSERT(own != NULL);
+            srv_response_cleanup(&x.resp);
+            srv_admission_cleanup(&x.a);
+
+            ASSERT_EQ(start_with(&x, "CREATE", urls[i], &out), SRV_ADMISSION_RESPOND);
+            ASSERT_EQ(x.resp.status, 200);
+            ASSERT(!x.resp.owned);
+            ASSERT(x.resp.body == out.ptr);
+            ASSERT_EQ(x.resp.len, out.len);
+            ASSERT_EQ(x.resp.len, own_len);
+            ASSERT(memcmp(x.resp.body, own, own_len) == 0);
+            srv_response_cleanup(&x.resp); /* frees nothing: lent */
+            srv_admission_cleanup(&x.a);
+            free(own);
+        }
+    }
+    og_buf_cleanup(&out);
+    fix_done(&x);
+}
+
 OG_TEST_MAIN(OG_T(no_url_no_lookup), OG_T(cached_verdict_one_lookup),
-             OG_T(wait_parks_and_resumes_once), OG_T(no_budget_no_wait), OG_T(no_cache_no_verdict))
+             OG_T(wait_parks_and_resumes_once), OG_T(no_budget_no_wait), OG_T(no_cache_no_verdict),
+             OG_T(callers_buffer_holds_the_response))

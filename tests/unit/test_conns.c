@@ -147,7 +147,7 @@ OG_TEST(counts_up_to_the_cap)
     srv_conns_closed(c, ca);
     srv_conns_closed(c, NULL);
     ASSERT_EQ(srv_conns_count(c), 0);
-    srv_conn_request_begin(NULL);
+    srv_conn_request_begin(NULL, NULL);
     srv_conn_request_received(NULL);
     srv_conn_request_done(NULL);
     srv_conns_free(c);
@@ -239,7 +239,7 @@ OG_TEST(no_deadline_once_received_or_idle)
     ASSERT(c != NULL);
     ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
-    srv_conn_request_begin(ca);
+    srv_conn_request_begin(ca, NULL);
     srv_conn_request_received(ca); /* answered, or parked for the index */
     sleep_ms(300);
     ASSERT_EQ(srv_conns_tick(c), 0);
@@ -283,7 +283,7 @@ OG_TEST(data_after_the_response_starts_the_clock)
     /* A request answered at once: its bytes and the response share a tick of the kernel's clock. */
     ASSERT_EQ(send(a.client, "GET", 3, 0), 3);
     ASSERT_EQ(recv(a.server, buf, sizeof(buf), 0), 3);
-    srv_conn_request_begin(ca);
+    srv_conn_request_begin(ca, NULL);
     srv_conn_request_received(ca);
     ASSERT(respond(&a));
     srv_conn_request_done(ca);
@@ -372,7 +372,7 @@ OG_TEST(headers_on_an_idle_connection_start_the_clock)
     srv_conn_request_received(ca);
     srv_conn_request_done(ca);
     sleep_ms(300);
-    srv_conn_request_begin(ca); /* a whole header block arrived between two ticks */
+    srv_conn_request_begin(ca, NULL); /* a whole header block arrived between two ticks */
     ASSERT_EQ(srv_conns_tick(c), 0);
     sleep_ms(300);
     ASSERT_EQ(srv_conns_tick(c), 1);
@@ -459,7 +459,7 @@ OG_TEST(make_room_spares_a_first_request_whose_body_arrives)
     ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
     /* The first request's headers are in; its body is still arriving a second later. */
-    srv_conn_request_begin(ca);
+    srv_conn_request_begin(ca, NULL);
     sleep_ms(1100);
     ASSERT_EQ(srv_conns_make_room(c, 1), 0);
     ASSERT_EQ(was_cut(&a), 0);
@@ -479,7 +479,7 @@ static void *hammer_main(void *arg)
     struct hammer *h = arg;
 
     while (!atomic_load(&h->stop)) {
-        srv_conn_request_begin(h->conn);
+        srv_conn_request_begin(h->conn, NULL);
         srv_conn_request_done(h->conn);
     }
     return NULL;
@@ -611,8 +611,37 @@ OG_TEST(wait_room_evicts_an_idle_connection_for_a_waiting_client)
     close(lfd);
 }
 
-OG_TEST_MAIN(OG_T(rejects_bad_settings), OG_T(counts_up_to_the_cap),
-             OG_T(lost_entry_dropped_when_its_number_comes_back),
+/* The deadline of a request runs from the time its caller read (httpd.c reads it anyway). */
+OG_TEST(begin_at_the_callers_time)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 200);
+    struct timespec past;
+    struct pair a;
+    struct srv_conn *ca;
+
+    ASSERT(c != NULL);
+    ca = open_started(c, lfd, &a);
+    ASSERT(ca != NULL);
+    srv_conn_request_begin(ca, NULL);
+    srv_conn_request_received(ca);
+    srv_conn_request_done(ca); /* idle keep-alive: the next request's clock starts at begin */
+    srv_conn_request_begin(ca, NULL);
+    ASSERT_EQ(srv_conns_tick(c), 0); /* now: not late */
+    srv_conn_request_received(ca);
+    srv_conn_request_done(ca);
+    clock_gettime(CLOCK_MONOTONIC, &past);
+    past.tv_sec -= 1;
+    srv_conn_request_begin(ca, &past); /* a second ago: late at the next tick */
+    ASSERT_EQ(srv_conns_tick(c), 1);
+    ASSERT_EQ(was_cut(&a), 1);
+    srv_conns_free(c);
+    close_pair(&a);
+    close(lfd);
+}
+
+OG_TEST_MAIN(OG_T(begin_at_the_callers_time), OG_T(rejects_bad_settings),
+             OG_T(counts_up_to_the_cap), OG_T(lost_entry_dropped_when_its_number_comes_back),
              OG_T(lost_entry_found_by_the_watchdog), OG_T(deadline_cuts_started_connections_only),
              OG_T(no_deadline_once_received_or_idle),
              OG_T(data_after_the_response_starts_the_clock),

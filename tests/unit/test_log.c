@@ -8,6 +8,11 @@
 
 #include "log.h"
 
+#include "ocigate/config.h"
+#include "ocigate/helm_index.h"
+#include "ocigate/json.h"
+#include "ocigate/policy.h"
+
 /* Runs `fn` with stderr sent to a temporary file and returns what it wrote (freed by caller). */
 static char *capture(void (*fn)(void))
 {
@@ -348,6 +353,114 @@ OG_TEST(log_levels_parse)
     ASSERT_EQ(srv_log_parse_level("verbose"), -1);
 }
 
+static void one_line_per_level(void)
+{
+    struct srv_log_fields f;
+
+    srv_log_set_level(SRV_LOG_DEBUG);
+    srv_log_fields_init(&f);
+    srv_log_field_str(&f, "uid", "u-1");
+    srv_log_field_str(&f, "skipped", NULL);
+    srv_log_field_bool(&f, "no", false);
+    srv_log_field_uint(&f, "zero", 0);
+    srv_log_field_milli(&f, "ms", 7);
+    srv_log_write(SRV_LOG_ERROR, "m-error", &f);
+    srv_log_write(SRV_LOG_WARN, "m-warn", NULL);
+    srv_log_write(SRV_LOG_INFO, "m-info", NULL);
+    srv_log_write(SRV_LOG_DEBUG, "m-debug", NULL);
+    srv_log_set_level(SRV_LOG_INFO);
+}
+
+/*
+ * The start of each line, byte for byte: the time of now in UTC to the millisecond (cached per
+ * second in log.c), the level's name, the message, then the fields.
+ */
+OG_TEST(line_start_per_level)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    time_t before = time(NULL), after;
+    char *text = capture(one_line_per_level);
+    const char *p = text;
+
+    after = time(NULL);
+    ASSERT(text != NULL);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char want[64], stamp[32];
+        struct tm tm;
+        bool in_time = false;
+
+        ASSERT(strncmp(p, "{\"ts\":\"", 7) == 0);
+        /* YYYY-MM-DDTHH:MM:SS.mmmZ of a second between before and after. */
+        memcpy(stamp, p + 7, 24);
+        stamp[24] = '\0';
+        for (time_t t = before; t <= after; t++) {
+            char sec[32];
+
+            gmtime_r(&t, &tm);
+            strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S.", &tm);
+            in_time |= strncmp(stamp, sec, 20) == 0;
+        }
+        if (!in_time)
+            fprintf(stderr, "  ts %s\n", stamp);
+        ASSERT(in_time);
+        ASSERT(stamp[20] >= '0' && stamp[20] <= '9' && stamp[21] >= '0' && stamp[21] <= '9' &&
+               stamp[22] >= '0' && stamp[22] <= '9');
+        (void)snprintf(want, sizeof(want), "Z\",\"level\":\"%s\",\"msg\":\"m-%s\"", names[i],
+                       names[i]);
+        ASSERT(strncmp(p + 7 + 23, want, strlen(want)) == 0);
+        p += 7 + 23 + strlen(want);
+        if (i == 0) {
+            const char *fields = ",\"uid\":\"u-1\",\"no\":false,\"zero\":0,\"ms\":0.007";
+
+            ASSERT(strncmp(p, fields, strlen(fields)) == 0);
+            p += strlen(fields);
+        }
+        ASSERT(strncmp(p, "}\n", 2) == 0);
+        p += 2;
+    }
+    ASSERT_EQ(*p, '\0');
+    free(text);
+}
+
+/* Whether `name` is its own JSON escape (what srv_log_field_name() relies on). */
+static bool needs_no_escape(const char *name)
+{
+    char out[64];
+    size_t used, n;
+
+    if (name == NULL || strlen(name) >= sizeof(out) / 2)
+        return false;
+    n = og_json_escape(out, sizeof(out), og_str_of(name), &used);
+    return n == strlen(name) && memcmp(out, name, n) == 0;
+}
+
+/*
+ * srv_log_field_name() copies its value unescaped: every name the admission line gives it
+ * (rules, modes, index states, and its literals) must be its own escape; and the field is
+ * written as a string, or not at all.
+ */
+OG_TEST(names_need_no_escaping)
+{
+    static const char *const literals[] = {"mutate", "validate", "ratcheted"};
+    struct srv_log_fields f;
+
+    for (int r = OG_RULE_NONE; r <= OG_RULE_INDEX_MIXED; r++)
+        ASSERT(needs_no_escape(og_rule_name((enum og_rule)r)));
+    for (int m = OG_MODE_OFF; m <= OG_MODE_ENFORCE; m++)
+        ASSERT(needs_no_escape(og_mode_name((enum og_mode)m)));
+    for (int st = OG_INDEX_STATE_NONE; st <= OG_INDEX_STATE_MIXED; st++)
+        ASSERT(needs_no_escape(og_index_state_name((enum og_index_state)st)));
+    for (size_t i = 0; i < sizeof(literals) / sizeof(literals[0]); i++)
+        ASSERT(needs_no_escape(literals[i]));
+    ASSERT(!needs_no_escape("a\"b")); /* the check itself */
+    srv_log_fields_init(&f);
+    srv_log_field_name(&f, "rule", og_rule_name(OG_RULE_KNOWN_MIGRATION));
+    srv_log_field_name(&f, "none", NULL);
+    srv_log_field_name(&f, "mode", "audit");
+    ASSERT_MEM_EQ(f.buf, f.len, "\"rule\":\"known-migration\",\"mode\":\"audit\"");
+}
+
 OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(batch_writes_every_line_in_order),
              OG_T(batch_drops_lines_while_stderr_is_not_read),
-             OG_T(batch_wakes_the_flusher_before_the_buffers_run_out), OG_T(log_levels_parse))
+             OG_T(batch_wakes_the_flusher_before_the_buffers_run_out), OG_T(log_levels_parse),
+             OG_T(line_start_per_level), OG_T(names_need_no_escaping))

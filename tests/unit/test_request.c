@@ -200,5 +200,117 @@ OG_TEST(routes_and_methods)
     og_config_unref(cfg);
 }
 
+/* RFC 9110's tchar, spelled out as the RFC does (the reference for the bitmap in request.c). */
+static bool ref_tchar(unsigned c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", (int)c) != NULL);
+}
+
+/* A value byte RFC 9110 section 5.5 allows: no control character but HTAB, no DEL. */
+static bool ref_value_byte(unsigned c)
+{
+    return (c >= 0x20 || c == '\t') && c != 0x7f;
+}
+
+/*
+ * Every byte value in a field name, and in a value at every position of values that are
+ * shorter than, as long as, and longer than the eight-byte words that request.c checks at once
+ * (the last word overlapping the one before it, a short value padded).
+ */
+OG_TEST(field_bytes_every_value_and_position)
+{
+    static const size_t lens[] = {1, 3, 7, 8, 9, 13, 16, 17, 23};
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    struct srv_req r;
+    char buf[32];
+
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&budget, 1u << 20);
+    for (unsigned c = 0; c < 256; c++) {
+        /* The name "Ab?cd" with byte c in the middle. */
+        memcpy(buf, "Ab?cd", 5);
+        buf[2] = (char)c;
+        srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+        srv_req_header(&r, buf, 5, "v", 1);
+        if (r.bad_name != !ref_tchar(c) || r.bad_value)
+            printf("name byte 0x%02x\n", c);
+        ASSERT_EQ(r.bad_name, !ref_tchar(c));
+        ASSERT_EQ(r.bad_value, false);
+        srv_req_cleanup(&r);
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+            for (size_t pos = 0; pos < lens[k]; pos++) {
+                memset(buf, 'a', lens[k]);
+                buf[pos] = (char)c;
+                srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+                srv_req_header(&r, "X-A", 3, buf, lens[k]);
+                if (r.bad_value != !ref_value_byte(c))
+                    printf("value byte 0x%02x at %zu of %zu\n", c, pos, lens[k]);
+                ASSERT_EQ(r.bad_value, !ref_value_byte(c));
+                ASSERT_EQ(r.bad_name, false);
+                srv_req_cleanup(&r);
+            }
+        }
+    }
+    /* A tab early in a long value does not hide a control character later in it. */
+    srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&r, "X-A", 3, "a\tbcdefghijklmno\x01q", 19);
+    ASSERT_EQ(r.bad_value, true);
+    srv_req_cleanup(&r);
+    /* An empty name is no token; an empty value is fine. */
+    srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+    srv_req_header(&r, "X-A", 3, "", 0);
+    ASSERT_EQ(r.bad_value, false);
+    ASSERT_EQ(r.bad_name, false);
+    srv_req_header(&r, "", 0, "v", 1);
+    ASSERT_EQ(r.bad_name, true);
+    srv_req_cleanup(&r);
+    og_config_unref(cfg);
+}
+
+/* Which Content-Type values are JSON, and which field names are Content-Type. */
+OG_TEST(content_type_table)
+{
+    static const struct {
+        const char *name, *value;
+        bool json;
+    } cases[] = {
+        {"Content-Type", "application/json", true},
+        {"Content-Type", "application/json; charset=utf-8", true},
+        {"Content-Type", "application/json;charset=utf-8", true},
+        {"Content-Type", "application/json ", true},
+        {"Content-Type", "application/json\t", true},
+        {"Content-Type", " application/json", true},
+        {"Content-Type", "Application/JSON", true},
+        {"content-type", "application/json", true},
+        {"CONTENT-TYPE", "APPLICATION/JSON; x", true},
+        {"Content-Type", "application/jsonx", false},
+        {"Content-Type", "application/json-patch+json", false},
+        {"Content-Type", "application/jso", false},
+        {"Content-Type", "text/plain", false},
+        {"Content-Type", "", false},
+        {"Content-Typf", "application/json", false},
+        {"Xontent-Type", "application/json", false},
+    };
+    struct og_config *cfg = NULL;
+    struct srv_body_budget budget;
+    struct srv_req r;
+
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&budget, 1u << 20);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+        srv_req_header(&r, cases[i].name, strlen(cases[i].name), cases[i].value,
+                       strlen(cases[i].value));
+        if (r.json != cases[i].json)
+            printf("case %zu\n", i);
+        ASSERT_EQ(r.json, cases[i].json);
+        srv_req_cleanup(&r);
+    }
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(framing_table), OG_T(budget_charges_capacity_and_gives_back),
-             OG_T(routes_and_methods))
+             OG_T(routes_and_methods), OG_T(field_bytes_every_value_and_position),
+             OG_T(content_type_table))

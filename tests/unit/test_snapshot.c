@@ -1,9 +1,9 @@
 /*
  * test_snapshot.c - the published configuration snapshot (server/snapshot.h): who holds which
- * reference after a swap, and readers acquiring and releasing snapshots while another thread
- * swaps them. The concurrent test is meant for the sanitizer builds: ThreadSanitizer reports a
- * reader or a swap that skips the lock (a race on the published pointer) on every run, and
- * ASan a snapshot freed while a reader still uses it.
+ * reference after a swap, what a reader's cache holds, and readers acquiring (or caching) and
+ * releasing snapshots while another thread swaps them. The concurrent test is meant for the
+ * sanitizer builds: ThreadSanitizer reports a reader or a swap that skips the lock (a race on the
+ * published pointer) on every run, and ASan a snapshot freed while a reader still uses it.
  */
 #include "harness.h"
 
@@ -73,14 +73,22 @@ struct shared {
     atomic_uint both; /* readers that have seen both modes */
 };
 
+/* A reader: `cached` ones keep their snapshot in a cache (srv_snapshot_cached()). */
+struct reader_arg {
+    struct shared *sh;
+    bool cached;
+};
+
 static void *reader(void *arg)
 {
-    struct shared *sh = arg;
+    struct reader_arg *ra = arg;
+    struct shared *sh = ra->sh;
+    struct srv_snapshot_cache cache = {0};
     bool seen_audit = false, seen_enforce = false, counted = false;
 
     atomic_fetch_add(&sh->started, 1);
     while (!atomic_load(&sh->stop)) {
-        struct og_config *cfg = srv_snapshot_acquire();
+        struct og_config *cfg = ra->cached ? srv_snapshot_cached(&cache) : srv_snapshot_acquire();
         enum og_mode m = cfg->mode;
 
         seen_audit |= m == OG_MODE_AUDIT;
@@ -90,12 +98,14 @@ static void *reader(void *arg)
             ;
         if ((m != OG_MODE_AUDIT && m != OG_MODE_ENFORCE) || cfg->mode != m)
             atomic_fetch_add(&sh->bad, 1);
-        og_config_unref(cfg);
+        if (!ra->cached)
+            og_config_unref(cfg);
         if (seen_audit && seen_enforce && !counted) {
             atomic_fetch_add(&sh->both, 1);
             counted = true;
         }
     }
+    srv_snapshot_cache_cleanup(&cache);
     return NULL;
 }
 
@@ -123,6 +133,7 @@ static void *swapper(void *arg)
 OG_TEST(readers_while_swapping)
 {
     pthread_t readers[READERS], sw;
+    struct reader_arg args[READERS];
     struct shared sh;
 
     atomic_init(&sh.stop, false);
@@ -130,8 +141,11 @@ OG_TEST(readers_while_swapping)
     atomic_init(&sh.bad, 0);
     atomic_init(&sh.both, 0);
     srv_snapshot_init(config_with_mode(OG_MODE_AUDIT));
-    for (int i = 0; i < READERS; i++)
-        ASSERT_EQ(pthread_create(&readers[i], NULL, reader, &sh), 0);
+    for (int i = 0; i < READERS; i++) {
+        args[i].sh = &sh;
+        args[i].cached = i % 2 == 1;
+        ASSERT_EQ(pthread_create(&readers[i], NULL, reader, &args[i]), 0);
+    }
     ASSERT_EQ(pthread_create(&sw, NULL, swapper, &sh), 0);
     pthread_join(sw, NULL);
     atomic_store(&sh.stop, true);
@@ -143,4 +157,43 @@ OG_TEST(readers_while_swapping)
     ASSERT_EQ(atomic_load(&sh.both), READERS);
 }
 
-OG_TEST_MAIN(OG_T(swap_moves_the_holders_reference), OG_T(readers_while_swapping))
+/*
+ * A cache keeps one reference and hands out the same snapshot, with no new reference, until a
+ * swap; then it takes the new one and drops the old.
+ */
+OG_TEST(cache_holds_one_reference_until_a_swap)
+{
+    struct og_config *a = config_with_mode(OG_MODE_AUDIT), *b = config_with_mode(OG_MODE_ENFORCE);
+    struct srv_snapshot_cache c = {0}, d = {0};
+
+    srv_snapshot_init(og_config_ref(a)); /* the test keeps its own reference to a */
+    ASSERT(srv_snapshot_cached(&c) == a);
+    ASSERT_EQ(refs_of(a), 3);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(srv_snapshot_cached(&c) == a);
+        ASSERT_EQ(refs_of(a), 3);
+    }
+    ASSERT(srv_snapshot_cached(&d) == a); /* a second cache holds a reference of its own */
+    ASSERT_EQ(refs_of(a), 4);
+    srv_snapshot_swap(b);
+    ASSERT_EQ(refs_of(a), 3); /* the test's and the caches' */
+    ASSERT(srv_snapshot_cached(&c) == b);
+    ASSERT_EQ(refs_of(a), 2);
+    ASSERT_EQ(refs_of(b), 2);
+    ASSERT(srv_snapshot_cached(&c) == b);
+    ASSERT_EQ(refs_of(b), 2);
+    srv_snapshot_cache_cleanup(&c);
+    ASSERT_EQ(refs_of(b), 1);
+    og_config_ref(b);
+    srv_snapshot_cache_cleanup(&c); /* idempotent */
+    ASSERT_EQ(refs_of(b), 2);
+    og_config_unref(b);
+    ASSERT(srv_snapshot_cached(&d) == b);
+    ASSERT_EQ(refs_of(a), 1);
+    srv_snapshot_cache_cleanup(&d);
+    srv_snapshot_cleanup();
+    og_config_unref(a);
+}
+
+OG_TEST_MAIN(OG_T(swap_moves_the_holders_reference), OG_T(readers_while_swapping),
+             OG_T(cache_holds_one_reference_until_a_swap))
