@@ -383,8 +383,13 @@ enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
 static bool secret_span(struct og_str text, size_t *from, size_t *to)
 {
     struct og_url u;
-    size_t start = scheme_len(text), colon, at, end;
+    size_t start, colon, at, end;
 
+    /* Both ways below hide only what comes before an '@': without one there is nothing to
+     * hide, and no need to parse (the usual url, redacted for every message). */
+    if (og_str_find_char(text, 0, '@') == text.len)
+        return false;
+    start = scheme_len(text);
     if (og_url_parse(text, &u, NULL) == OG_OK) {
         if (u.userinfo.len == 0)
             return false; /* no userinfo, or an empty one ("https://@h"): nothing to hide */

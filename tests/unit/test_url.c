@@ -658,6 +658,14 @@ OG_TEST(redact_view_and_cap)
     ASSERT_EQ(og_url_redact(og_str_of("https://u:pw@h/x"), &b), OG_OK);
     ASSERT_STR_EQ(b.ptr, "https://u:xxxxx@h/x");
     og_buf_cleanup(&b);
+    /* An '@' past the end of the view is not the view's: nothing to hide, malformed or not. */
+    og_buf_init(&b, 1 << 10);
+    ASSERT_EQ(og_url_redact((struct og_str){"https://user:pw@h/", 12}, &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://user");
+    og_buf_reset(&b);
+    ASSERT_EQ(og_url_redact((struct og_str){"https://h/a b@c", 13}, &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://h/a b");
+    og_buf_cleanup(&b);
 }
 
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
