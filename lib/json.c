@@ -127,14 +127,26 @@ size_t og_json_escape(char *out, size_t size, struct og_str s, size_t *used)
     return o;
 }
 
-/* Appends `s` quoted and escaped. Fails only when the whole of it cannot fit. */
-static enum og_err append_string(struct og_buf *out, struct og_str s)
+enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
 {
     /* The output is at least as long as the input: one reservation is the usual case. */
     enum og_err rc = og_buf_reserve(out, s.len + 2);
 
     if (rc != OG_OK)
         return rc;
+    /* Plain ASCII, the usual string, is copied at once. */
+    if (og__json_plain_prefix(s.ptr, s.len, true) == s.len) {
+        char *d = out->ptr + out->len;
+
+        *d++ = '"';
+        if (s.len > 0)
+            memcpy(d, s.ptr, s.len);
+        d += s.len;
+        *d++ = '"';
+        *d = '\0';
+        out->len += s.len + 2;
+        return OG_OK;
+    }
     out->ptr[out->len++] = '"';
     for (;;) {
         size_t used, in, need;
@@ -228,7 +240,7 @@ static void put_escaped(struct og_json *w, const char *prefix, struct og_str s, 
     enum og_err rc;
 
     put(w, prefix, prefix[0] != '\0');
-    rc = w->rc == OG_OK ? append_string(w->out, s) : w->rc;
+    rc = w->rc == OG_OK ? og_json_append_string(w->out, s) : w->rc;
     if (rc != OG_OK) {
         fail(w, rc);
         return;
