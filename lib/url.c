@@ -62,19 +62,30 @@ struct og_str og_url_scheme(struct og_str text)
     return (struct og_str){text.ptr, scheme_len(text)};
 }
 
-enum og_url_kind og_url_kind(struct og_str text)
+/* The kind of the scheme of `len` (> 0) bytes at `p`: the ones ocigate knows are 3 to 5 bytes
+ * long, compared in lower case at once. */
+static enum og_url_kind scheme_kind(const char *p, size_t len)
 {
-    struct og_str scheme = og_url_scheme(text);
+    char s[5];
 
-    if (scheme.len == 0)
-        return OG_URL_NONE;
-    if (og_str_ieq(scheme, OG_STR_LIT("http")))
+    if (len < 3 || len > 5)
+        return OG_URL_OTHER;
+    for (size_t i = 0; i < len; i++)
+        s[i] = og_ascii_lower(p[i]);
+    if (len == 4 && memcmp(s, "http", 4) == 0)
         return OG_URL_HTTP;
-    if (og_str_ieq(scheme, OG_STR_LIT("https")))
+    if (len == 5 && memcmp(s, "https", 5) == 0)
         return OG_URL_HTTPS;
-    if (og_str_ieq(scheme, OG_STR_LIT("oci")))
+    if (len == 3 && memcmp(s, "oci", 3) == 0)
         return OG_URL_OCI;
     return OG_URL_OTHER;
+}
+
+enum og_url_kind og_url_kind(struct og_str text)
+{
+    size_t len = scheme_len(text);
+
+    return len == 0 ? OG_URL_NONE : scheme_kind(text.ptr, len);
 }
 
 bool og_url_kind_is_http(enum og_url_kind kind)
@@ -186,7 +197,7 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
             return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
     }
     memset(&u, 0, sizeof(u));
-    u.kind = og_url_kind(text);
+    u.kind = scheme_kind(text.ptr, slen);
     u.scheme = (struct og_str){text.ptr, slen};
     if (at != SIZE_MAX) {
         u.userinfo = (struct og_str){text.ptr + auth, at - auth};
