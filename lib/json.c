@@ -127,32 +127,24 @@ size_t og_json_escape(char *out, size_t size, struct og_str s, size_t *used)
     return o;
 }
 
-enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
+/* og_json_append_string() for a string that needs escaping, or room first: out of line, so
+ * that the usual case stays small. */
+static __attribute__((noinline)) enum og_err append_escaped(struct og_buf *out, struct og_str s)
 {
     /* The output is at least as long as the input: one reservation is the usual case. */
     enum og_err rc = og_buf_reserve(out, s.len + 2);
 
     if (rc != OG_OK)
         return rc;
-    /* Plain ASCII, the usual string, is copied at once. */
-    if (og__json_plain_prefix(s.ptr, s.len, true) == s.len) {
-        char *d = out->ptr + out->len;
-
-        *d++ = '"';
-        if (s.len > 0)
-            memcpy(d, s.ptr, s.len);
-        d += s.len;
-        *d++ = '"';
-        *d = '\0';
-        out->len += s.len + 2;
-        return OG_OK;
-    }
     out->ptr[out->len++] = '"';
     for (;;) {
-        size_t used, in, need;
+        size_t used, in, need, limit = out->cap - out->len - 1;
         char esc[6];
 
-        out->len += og_json_escape(out->ptr + out->len, out->cap - out->len - 1, s, &used);
+        /* Storage larger than the cap (og_buf_init_with()) does not lift it. */
+        if (limit > out->max - out->len)
+            limit = out->max - out->len;
+        out->len += og_json_escape(out->ptr + out->len, limit, s, &used);
         s.ptr += used;
         s.len -= used;
         if (s.len == 0)
@@ -167,6 +159,28 @@ enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
     }
     out->ptr[out->len] = '\0';
     return og_buf_append(out, "\"", 1);
+}
+
+enum og_err og_json_append_string(struct og_buf *out, struct og_str s)
+{
+    size_t room = out->cap > out->len ? out->cap - out->len : 0, left = out->max - out->len;
+    char *d;
+
+    /* Plain ASCII that fits as the buffer is (len + s.len + 2 below cap, and not past max), the
+     * usual string, is copied at once; the rest goes through the escaper, which grows the
+     * buffer. */
+    if (room <= 2 || s.len >= room - 2 || left < 2 || s.len > left - 2 ||
+        og__json_plain_prefix(s.ptr, s.len, true) != s.len)
+        return append_escaped(out, s);
+    d = out->ptr + out->len;
+    *d++ = '"';
+    if (s.len > 0)
+        memcpy(d, s.ptr, s.len);
+    d += s.len;
+    *d++ = '"';
+    *d = '\0';
+    out->len += s.len + 2;
+    return OG_OK;
 }
 
 size_t og_json_format_uint(uint64_t v, char *out)
