@@ -478,8 +478,40 @@ OG_TEST(append_string_at_the_edges)
     }
 }
 
+/* og_base64_append() at every length up to 100 (its six-byte steps, its three-byte steps and
+ * the padding), every byte value among the inputs: as a plain encoder three bytes at a time. */
+OG_TEST(base64_matches_bytewise)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char in[100];
+    char want[140];
+    struct og_buf b;
+
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (unsigned char)(i * 151 + 7);
+    og_buf_init(&b, 1024);
+    for (size_t len = 0; len <= sizeof(in); len++) {
+        size_t o = 0;
+
+        for (size_t i = 0; i < len; i += 3) {
+            uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+                         (i + 2 < len ? in[i + 2] : 0);
+
+            want[o++] = tab[v >> 18];
+            want[o++] = tab[(v >> 12) & 63];
+            want[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+            want[o++] = i + 2 < len ? tab[v & 63] : '=';
+        }
+        want[o] = '\0';
+        og_buf_reset(&b);
+        ASSERT_EQ(og_base64_append(&b, in, len), OG_OK);
+        ASSERT_MEM_EQ(b.ptr != NULL ? b.ptr : "", b.len, want);
+    }
+    og_buf_cleanup(&b);
+}
+
 OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(escape_stops_at_every_offset),
              OG_T(string_escapes), OG_T(string_utf8_edges), OG_T(string_utf8_all_pairs),
              OG_T(escape_fixed_buffer_cuts_on_units), OG_T(string_caps_are_exact),
              OG_T(writer_builds_documents), OG_T(writer_refuses_misuse), OG_T(base64_vectors),
-             OG_T(append_string_at_the_edges))
+             OG_T(append_string_at_the_edges), OG_T(base64_matches_bytewise))
