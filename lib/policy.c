@@ -51,9 +51,9 @@ const char *og_rule_name(enum og_rule rule)
 
 void og_decision_cleanup(struct og_decision *d)
 {
-    /* reason, message, warnings, annotations, patch and problem: all in the block (finish()). */
+    /* reason, message, warnings, annotations, patch, problem and suggested_url: all in the
+     * block (finish()). */
     free(d->block);
-    free(d->suggested_url);
     free(d->index_url);
     memset(d, 0, sizeof(*d));
 }
@@ -384,7 +384,7 @@ struct draft {
     size_t n_warnings;
     size_t annotations[ANNOTATIONS_MAX][2]; /* key, value */
     size_t n_annotations;
-    size_t reason, message, patch, problem; /* NONE when absent */
+    size_t reason, message, patch, problem, suggested_url; /* NONE when absent */
     size_t patch_len;
 };
 
@@ -502,7 +502,7 @@ static enum og_err annotate(struct draft *dr, const struct finding *f, const cha
 
     if (rc == OG_OK)
         rc = add_annotation(dr, "rule", og_rule_name(f->rule));
-    if (rc == OG_OK && dr->d->suggested_url != NULL)
+    if (rc == OG_OK && dr->suggested_url != NONE)
         rc = add_annotation(dr, "suggested-url", f->shown.ptr);
     return rc;
 }
@@ -541,6 +541,7 @@ static enum og_err finish(struct draft *dr)
     d->reason = dr->reason != NONE ? text + dr->reason : NULL;
     d->message = dr->message != NONE ? text + dr->message : NULL;
     d->problem = dr->problem != NONE ? text + dr->problem : NULL;
+    d->suggested_url = dr->suggested_url != NONE ? text + dr->suggested_url : NULL;
     d->patch = dr->patch != NONE ? text + dr->patch : NULL;
     d->patch_len = dr->patch != NONE ? dr->patch_len : 0;
     d->block = block;
@@ -611,8 +612,8 @@ static enum og_err first_line(const struct repo *r, const struct finding *f, str
  * keep: a url there is shown as og_url_redact() shows it, and a comment says where the
  * credentials belong instead (the user, who wrote them, has them).
  */
-static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
-                                 const struct og_decision *d, struct og_buf *out)
+static enum og_err guidance_yaml(const struct repo *r, const struct finding *f, bool suggested,
+                                 struct og_buf *out)
 {
     struct og_guidance g = {r->obj->tree, NULL, f->chart, false, NULL};
     cJSON *object = NULL;
@@ -657,7 +658,7 @@ static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
         if (rc == OG_OK)
             rc = og_guidance_ocirepository(&g, out);
     } else {
-        if (f->rule == OG_RULE_INDEX_OCI && d->suggested_url == NULL)
+        if (f->rule == OG_RULE_INDEX_OCI && !suggested)
             g.oci_base = NULL;
         rc = og_buf_append_cstr(out, "# One OCIRepository per chart, and the HelmRelease "
                                      "that uses it:\n");
@@ -693,7 +694,7 @@ static enum og_err build_message(const struct repo *r, const struct finding *f, 
     if (rc != OG_OK)
         goto out;
     if (f->rule != OG_RULE_INDEX_PENDING && f->rule != OG_RULE_INDEX_UNKNOWN &&
-        guidance_yaml(r, f, dr->d, &yaml) == OG_OK)
+        guidance_yaml(r, f, dr->suggested_url != NONE, &yaml) == OG_OK)
         rc = og_buf_append_str(&msg, og_buf_view(&yaml));
     if (rc == OG_ETOOBIG)
         rc = OG_OK;
@@ -792,7 +793,7 @@ static enum og_err warn(const struct finding *f, struct draft *dr, const char *d
         rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, "; allowed", (const char *)NULL);
     } else {
         rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, (const char *)NULL);
-        if (rc == OG_OK && dr->d->suggested_url != NULL)
+        if (rc == OG_OK && dr->suggested_url != NONE)
             rc = add_warning_strs(dr,
                                   "ocigate: fix: set spec.type: oci and spec.url: ", f->shown.ptr,
                                   (const char *)NULL);
@@ -824,9 +825,9 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
     enum og_err rc;
 
     if (f->fixable && f->new_url.len > 0) {
-        d->suggested_url = strdup(f->new_url.ptr);
-        if (d->suggested_url == NULL)
-            return OG_ENOMEM;
+        rc = put_text(dr, f->new_url.ptr, strlen(f->new_url.ptr), &dr->suggested_url);
+        if (rc != OG_OK)
+            return rc;
     }
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
         if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
@@ -876,7 +877,7 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
     }
     memset(&dr, 0, sizeof(dr));
     dr.d = d;
-    dr.reason = dr.message = dr.patch = NONE;
+    dr.reason = dr.message = dr.patch = dr.suggested_url = NONE;
     og_buf_init_with(&dr.text, DRAFT_MAX, storage, sizeof(storage));
     d->rule = f->rule;
     rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "",

@@ -187,9 +187,10 @@ struct og_decision {
     char *index_url;
     /**
      * One allocation that holds what the deciding rule wrote: `reason`, `message`, `warnings`
-     * and `annotations` (the arrays and their strings), `patch` and `problem` point into it, so
-     * that an admission allocates once for all of them. Only og_decision_cleanup() frees it;
-     * a caller never frees, nor takes, those fields one by one.
+     * and `annotations` (the arrays and their strings), `patch`, `suggested_url` and `problem`
+     * point into it, so that an admission allocates once for all of them. Only
+     * og_decision_cleanup() frees it; a caller never frees, nor takes, those fields one by one
+     * (it copies what it keeps).
      */
     void *block;
 };
