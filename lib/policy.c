@@ -391,18 +391,15 @@ struct draft {
 /* Appends `len` bytes at `s` and a NUL to the draft; where they start goes to `*at`. */
 static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t *at)
 {
-    struct og_buf *t = &dr->text;
-    enum og_err rc = og_buf_reserve(t, len + 1);
+    size_t start = dr->text.len;
+    /* Two appends (inline while they fit), the string's NUL being one byte of the text. */
+    enum og_err rc = og_buf_append(&dr->text, s, len);
 
-    if (rc != OG_OK)
-        return rc;
-    *at = t->len;
-    if (len > 0)
-        memcpy(t->ptr + t->len, s, len);
-    t->len += len + 1;
-    t->ptr[t->len - 1] = '\0'; /* the string's */
-    t->ptr[t->len] = '\0';     /* the buffer's */
-    return OG_OK;
+    if (rc == OG_OK)
+        rc = og_buf_append(&dr->text, "", 1);
+    if (rc == OG_OK)
+        *at = start;
+    return rc;
 }
 
 /*
@@ -480,7 +477,7 @@ static enum og_err add_warning_strs(struct draft *dr, const char *s, ...)
     return add_line(dr, line, len);
 }
 
-static enum og_err add_annotation(struct draft *dr, const char *key, const char *value)
+static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og_str value)
 {
     size_t *a;
     enum og_err rc;
@@ -488,9 +485,9 @@ static enum og_err add_annotation(struct draft *dr, const char *key, const char 
     if (dr->n_annotations >= ANNOTATIONS_MAX)
         return OG_EINVAL;
     a = dr->annotations[dr->n_annotations];
-    rc = put_text(dr, key, strlen(key), &a[0]);
+    rc = put_text(dr, key.ptr, key.len, &a[0]);
     if (rc == OG_OK)
-        rc = put_text(dr, value, strlen(value), &a[1]);
+        rc = put_text(dr, value.ptr, value.len, &a[1]);
     if (rc == OG_OK)
         dr->n_annotations++;
     return rc;
@@ -498,12 +495,12 @@ static enum og_err add_annotation(struct draft *dr, const char *key, const char 
 
 static enum og_err annotate(struct draft *dr, const struct finding *f, const char *decision)
 {
-    enum og_err rc = add_annotation(dr, "decision", decision);
+    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), og_str_of(decision));
 
     if (rc == OG_OK)
-        rc = add_annotation(dr, "rule", og_rule_name(f->rule));
+        rc = add_annotation(dr, OG_STR_LIT("rule"), og_str_of(og_rule_name(f->rule)));
     if (rc == OG_OK && dr->suggested_url != NONE)
-        rc = add_annotation(dr, "suggested-url", f->shown.ptr);
+        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_str_of(f->shown.ptr));
     return rc;
 }
 
@@ -885,7 +882,7 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
     if (rc == OG_OK)
         rc = decide(cfg, r, ep, f, &dr);
     if (rc == OG_OK)
-        rc = add_annotation(&dr, "mode", og_mode_name(d->mode));
+        rc = add_annotation(&dr, OG_STR_LIT("mode"), og_str_of(og_mode_name(d->mode)));
     /* An opt-out that did not apply is worth saying, since the user expected it to. */
     if (rc == OG_OK && og_mode_why_annotation_ignored(d->mode_why))
         rc = add_warning(&dr, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
