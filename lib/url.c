@@ -42,6 +42,20 @@ static bool is_ctl_or_space(char c)
     return (unsigned char)c <= 0x20 || c == 0x7f;
 }
 
+/*
+ * True for the bytes og_url_parse() looks at: controls and space, DEL, and "#/?@" (as a bitmap
+ * over ASCII, bit c of the pair, like is_name_char()). Every other byte just goes by.
+ */
+static bool is_url_special(char c)
+{
+    static const uint64_t lo = 0x80008009ffffffffu, hi = 0x8000000000000001u;
+    unsigned char u = (unsigned char)c;
+
+    if (u < 64)
+        return (lo >> u) & 1u;
+    return u < 128 && ((hi >> (u - 64)) & 1u);
+}
+
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */
 static size_t scheme_len(struct og_str text)
 {
@@ -178,6 +192,8 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     for (i = auth; i < text.len; i++) {
         char c = text.ptr[i];
 
+        if (!is_url_special(c))
+            continue;
         if (c == '/' || c == '?' || c == '#')
             break;
         if (c == '@')
@@ -189,6 +205,8 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     for (; i < text.len; i++) {
         char c = text.ptr[i];
 
+        if (!is_url_special(c))
+            continue;
         if (c == '?' && query == SIZE_MAX && frag == text.len)
             query = i;
         else if (c == '#' && frag == text.len)

@@ -676,9 +676,59 @@ OG_TEST(redact_view_and_cap)
     og_buf_cleanup(&b);
 }
 
+/*
+ * Every byte value in the path and in the userinfo: controls, space and DEL refused wherever
+ * they are; '?' and '#' start the query and fragment; "/?#" end the authority; the last '@' in
+ * it ends the userinfo. Any other byte is the part's own.
+ */
+OG_TEST(parse_every_byte)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        bool ctl = b <= 0x20 || b == 0x7f;
+        char text[32];
+        struct og_url u;
+        enum og_err rc;
+
+        memcpy(text, "http://h/a?z", 12);
+        text[10] = (char)b;
+        rc = og_url_parse((struct og_str){text, 12}, &u, NULL);
+        ASSERT_EQ(rc, ctl ? OG_EINVAL : OG_OK);
+        if (rc == OG_OK && b == '?') {
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, "/a");
+            ASSERT_MEM_EQ(u.query.ptr, u.query.len, "z");
+        } else if (rc == OG_OK && b == '#') {
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, "/a");
+            ASSERT_MEM_EQ(u.fragment.ptr, u.fragment.len, "z");
+        } else if (rc == OG_OK) {
+            ASSERT_EQ(u.path.len, 4);
+            ASSERT(u.query.ptr == NULL && u.fragment.ptr == NULL);
+        }
+
+        memcpy(text, "http://x?y@h/p", 14);
+        text[8] = (char)b;
+        rc = og_url_parse((struct og_str){text, 14}, &u, NULL);
+        if (ctl) {
+            ASSERT_EQ(rc, OG_EINVAL);
+        } else if (b == '/' || b == '?' || b == '#') {
+            ASSERT_EQ(rc, OG_OK);
+            ASSERT_MEM_EQ(u.host.ptr, u.host.len, "x");
+            ASSERT(u.userinfo.ptr == NULL);
+        } else if (b == '@') {
+            ASSERT_EQ(rc, OG_EINVAL); /* "x@y" is no userinfo */
+        } else {
+            if ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || b == '-' || b == '%')
+                ASSERT_EQ(rc, OG_OK);
+            if (rc == OG_OK) {
+                ASSERT_EQ(u.userinfo.len, 3);
+                ASSERT_MEM_EQ(u.host.ptr, u.host.len, "h");
+            }
+        }
+    }
+}
+
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
-             OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
-             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
-             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
-             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
-             OG_T(redact_view_and_cap))
+             OG_T(parse_every_byte), OG_T(normalize_table), OG_T(normalize_respects_the_cap),
+             OG_T(huge_urls), OG_T(repository_urls_in_a_configuration),
+             OG_T(same_repo_ignores_the_scheme), OG_T(origin_names_scheme_host_and_port),
+             OG_T(oci_base_of_a_repository_url), OG_T(index_yaml_join), OG_T(hosts),
+             OG_T(chart_urls_in_an_index), OG_T(redact_table), OG_T(redact_view_and_cap))
