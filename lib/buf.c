@@ -91,7 +91,7 @@ enum og_err og_buf_reserve(struct og_buf *buf, size_t extra)
     return OG_OK;
 }
 
-enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len)
+enum og_err og__buf_append_grow(struct og_buf *buf, const void *data, size_t len)
 {
     enum og_err rc = og_buf_reserve(buf, len);
 
@@ -102,16 +102,6 @@ enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len)
     buf->len += len;
     buf->ptr[buf->len] = '\0';
     return OG_OK;
-}
-
-enum og_err og_buf_append_str(struct og_buf *buf, struct og_str s)
-{
-    return og_buf_append(buf, s.ptr, s.len);
-}
-
-enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s)
-{
-    return og_buf_append(buf, s, strlen(s));
 }
 
 enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...)

@@ -1,5 +1,6 @@
 #include "ocigate/jsonpatch.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,21 +9,22 @@
 
 /*
  * The ops ocigate builds hold string values only (type, url) or none (remove), so a patch is
- * a flat array of small records.
+ * a flat array of small records: each item's path is owned, and its value lives in the same
+ * allocation.
  */
-struct op {
-    enum og_patch_op kind;
-    char *path;  /* owned; `value` lives in the same allocation */
-    char *value; /* NULL for remove */
-};
-
 struct og_patch {
-    struct op *ops;
+    struct og_patch_item *ops;
     size_t n;
     size_t cap;
 };
 
-static const char *const op_names[] = {"add", "replace", "remove"};
+/* What an operation's text starts with, up to its path. */
+#define HEAD(op)                                                                                   \
+    {                                                                                              \
+        "{\"op\":\"" op "\",\"path\":", sizeof("{\"op\":\"" op "\",\"path\":") - 1                 \
+    }
+static const struct og_str op_heads[] = {HEAD("add"), HEAD("replace"), HEAD("remove")};
+#undef HEAD
 
 enum og_err og_patch_new(struct og_patch **out)
 {
@@ -39,7 +41,7 @@ void og_patch_free(struct og_patch *patch)
     if (patch == NULL)
         return;
     for (size_t i = 0; i < patch->n; i++) {
-        free(patch->ops[i].path);
+        free((void *)(uintptr_t)patch->ops[i].path); /* ours: push() copied it */
     }
     free(patch->ops);
     free(patch);
@@ -50,13 +52,20 @@ size_t og_patch_count(const struct og_patch *patch)
     return patch->n;
 }
 
+/* The one rule for an operation: a value exactly for add and replace, a JSON Pointer path. */
+static bool item_ok(enum og_patch_op op, const char *path, const char *value)
+{
+    return (op != OG_PATCH_REMOVE) == (value != NULL) && path != NULL && path[0] == '/';
+}
+
 static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *path,
                         const char *value)
 {
-    struct op op = {kind, NULL, NULL};
+    struct og_patch_item item = {kind, NULL, NULL};
     size_t plen, vlen;
+    char *copy;
 
-    struct op *ops = og_array_grow(p->ops, &p->cap, p->n, sizeof(*ops), 4, SIZE_MAX);
+    struct og_patch_item *ops = og_array_grow(p->ops, &p->cap, p->n, sizeof(*ops), 4, SIZE_MAX);
 
     if (ops == NULL)
         return OG_ENOMEM;
@@ -64,56 +73,74 @@ static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *p
     /* Path and value in one allocation: "path\0value\0". */
     plen = strlen(path);
     vlen = value != NULL ? strlen(value) + 1 : 0;
-    op.path = malloc(plen + 1 + vlen);
-    if (op.path == NULL)
+    copy = malloc(plen + 1 + vlen);
+    if (copy == NULL)
         return OG_ENOMEM;
-    memcpy(op.path, path, plen + 1);
-    if (value != NULL) {
-        op.value = op.path + plen + 1;
-        memcpy(op.value, value, vlen);
-    }
-    p->ops[p->n++] = op;
+    memcpy(copy, path, plen + 1);
+    if (value != NULL)
+        memcpy(copy + plen + 1, value, vlen);
+    item.path = copy;
+    item.value = value != NULL ? copy + plen + 1 : NULL;
+    p->ops[p->n++] = item;
     return OG_OK;
 }
 
 enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op, const char *path,
                           const char *value)
 {
-    if ((op != OG_PATCH_REMOVE) != (value != NULL) || path == NULL || path[0] != '/')
+    if (!item_ok(op, path, value))
         return OG_EINVAL;
     return push(patch, op, path, value);
 }
 
-enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)
+/* Appends the literal `lit` (a string constant) to `out`. */
+#define PUT_LIT(out, lit) og_buf_append((out), (lit), sizeof(lit) - 1)
+
+enum og_err og_patch_write(const struct og_patch_item *items, size_t n, struct og_buf *out)
 {
-    struct og_json w;
-    size_t need = 2;
+    size_t need = 2, start = out->len;
     enum og_err rc;
 
-    /* One reservation for the usual patch (no escapes; the writer grows the buffer else), never
+    /* One reservation for the usual patch (no escapes; the appends grow the buffer else), never
      * past the cap: a patch that fits must not fail for the estimate. */
-    for (size_t i = 0; i < patch->n; i++)
-        need += 48 + strlen(patch->ops[i].path) +
-                (patch->ops[i].value != NULL ? strlen(patch->ops[i].value) : 0);
+    for (size_t i = 0; i < n; i++) {
+        if (!item_ok(items[i].op, items[i].path, items[i].value))
+            return OG_EINVAL;
+        need += 48 + strlen(items[i].path) + (items[i].value != NULL ? strlen(items[i].value) : 0);
+    }
     rc = og_buf_reserve(out, need < out->max - out->len ? need : out->max - out->len);
     if (rc != OG_OK)
         return rc;
-    og_json_init(&w, out);
-    og_json_array_begin(&w);
-    for (size_t i = 0; i < patch->n; i++) {
-        const struct op *op = &patch->ops[i];
+    /* The shape is fixed, so the text is written as it is, with only the strings escaped (as
+     * the og_json writer writes it). */
+    rc = PUT_LIT(out, "[");
+    for (size_t i = 0; rc == OG_OK && i < n; i++) {
+        const struct og_patch_item *op = &items[i];
 
-        og_json_object_begin(&w);
-        og_json_key(&w, "op");
-        og_json_cstr(&w, op_names[op->kind]);
-        og_json_key(&w, "path");
-        og_json_string(&w, og_str_of(op->path));
-        if (op->value != NULL) {
-            og_json_key(&w, "value");
-            og_json_string(&w, og_str_of(op->value));
+        if (i > 0)
+            rc = PUT_LIT(out, ",");
+        if (rc == OG_OK)
+            rc = og_buf_append_str(out, op_heads[op->op]);
+        if (rc == OG_OK)
+            rc = og_json_append_string(out, og_str_of(op->path));
+        if (rc == OG_OK && op->value != NULL) {
+            rc = PUT_LIT(out, ",\"value\":");
+            if (rc == OG_OK)
+                rc = og_json_append_string(out, og_str_of(op->value));
         }
-        og_json_object_end(&w);
+        if (rc == OG_OK)
+            rc = PUT_LIT(out, "}");
     }
-    og_json_array_end(&w);
-    return og_json_finish(&w);
+    if (rc == OG_OK)
+        rc = PUT_LIT(out, "]");
+    if (rc != OG_OK) {
+        out->len = start;
+        out->ptr[start] = '\0';
+    }
+    return rc;
+}
+
+enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out)
+{
+    return og_patch_write(patch->ops, patch->n, out);
 }

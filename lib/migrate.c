@@ -291,10 +291,15 @@ static enum og_err read_repo(struct planner *p, size_t i)
     }
     if (rc == OG_OK && d.rule != OG_RULE_NONE && d.suggested_url != NULL) {
         struct og_migrate_plan *plan = p->plan;
-        struct og_migrate_repo *pr = og_array_grow(plan->repos, &p->cap_plan_repos, plan->n_repos,
-                                                   sizeof(*pr), 16, SIZE_MAX);
+        /* A copy: the decision's strings go with it (og_decision.block). */
+        char *base = strdup(d.suggested_url);
+        struct og_migrate_repo *pr = base == NULL
+                                         ? NULL
+                                         : og_array_grow(plan->repos, &p->cap_plan_repos,
+                                                         plan->n_repos, sizeof(*pr), 16, SIZE_MAX);
 
         if (pr == NULL) {
+            free(base);
             rc = OG_ENOMEM;
         } else {
             plan->repos = pr;
@@ -303,8 +308,7 @@ static enum og_err read_repo(struct planner *p, size_t i)
             pr->at = r->at;
             pr->rule = d.rule;
             /* The policy gives the OCI base without a trailing '/'. */
-            pr->oci_base = d.suggested_url;
-            d.suggested_url = NULL;
+            pr->oci_base = base;
             r->affected = plan->n_repos++;
         }
     }

@@ -51,17 +51,9 @@ const char *og_rule_name(enum og_rule rule)
 
 void og_decision_cleanup(struct og_decision *d)
 {
-    free(d->reason);
-    free(d->message);
-    for (size_t i = 0; i < d->n_warnings; i++)
-        free(d->warnings[i]);
-    free(d->warnings);
-    for (size_t i = 0; i < d->n_annotations; i++)
-        free(d->annotations[i].key); /* and the value, in the same block (add_annotation()) */
-    free(d->annotations);
-    free(d->patch);
-    free(d->suggested_url);
-    free(d->problem);
+    /* reason, message, warnings, annotations, patch, problem and suggested_url: all in the
+     * block (finish()). */
+    free(d->block);
     free(d->index_url);
     memset(d, 0, sizeof(*d));
 }
@@ -259,7 +251,11 @@ static enum og_err find_static(const struct og_config *cfg, const struct repo *r
         if (rc == OG_OK)
             rc = append_url(&f->problem, "", r->url);
         if (rc == OG_OK)
-            rc = og_buf_appendf(&f->problem, " moved its charts to OCI (%s)", m->to);
+            rc = og_buf_append_cstr(&f->problem, " moved its charts to OCI (");
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, m->to);
+        if (rc == OG_OK)
+            rc = og_buf_append_cstr(&f->problem, ")");
         return rc;
     }
     if (typed_oci) {
@@ -367,25 +363,55 @@ static size_t runes(const char *s, size_t len)
     return n;
 }
 
-/*
- * Adds a warning: control characters replaced by spaces, cut to WARNING_MAX_RUNES on a
- * character boundary (with "..."), duplicates and any past WARNINGS_MAX dropped.
- */
-static enum og_err add_warning(struct og_decision *d, const char *fmt, ...) OG_PRINTF(2, 3);
-static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
-{
-    char line[1024];
-    char **grown;
-    size_t len;
-    va_list ap;
-    int n;
+/* Most audit annotations a decision has: decision, rule, suggested-url and mode. */
+#define ANNOTATIONS_MAX 4
+/* A warning is formatted into this much (NUL included) before it is cleaned and cut. */
+#define WARNING_LINE 1024
+/* Bounds what one decision holds; a denial message is capped below it, a patch is far below. */
+#define DRAFT_MAX ((size_t)4 << 20)
+/* No string there (an offset in struct draft). */
+#define NONE SIZE_MAX
 
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return OG_EINVAL;
-    len = og_str_sanitize_line(line, strlen(line));
+/*
+ * What apply() writes into the decision, gathered first so that it moves there in one
+ * allocation (og_decision.block): every string with its NUL, one after the other in `text`
+ * (on the stack while they fit), and the offset where each starts.
+ */
+struct draft {
+    struct og_decision *d;
+    struct og_buf text;
+    size_t warnings[WARNINGS_MAX];
+    size_t n_warnings;
+    size_t annotations[ANNOTATIONS_MAX][2]; /* key, value */
+    size_t n_annotations;
+    size_t reason, message, patch, problem, suggested_url; /* NONE when absent */
+    size_t patch_len;
+};
+
+/* Appends `len` bytes at `s` and a NUL to the draft; where they start goes to `*at`. */
+static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t *at)
+{
+    size_t start = dr->text.len;
+    /* Two appends (inline while they fit), the string's NUL being one byte of the text. */
+    enum og_err rc = og_buf_append(&dr->text, s, len);
+
+    if (rc == OG_OK)
+        rc = og_buf_append(&dr->text, "", 1);
+    if (rc == OG_OK)
+        *at = start;
+    return rc;
+}
+
+/*
+ * Adds the warning `line` (`len` bytes, NUL-terminated, in a WARNING_LINE buffer it may change):
+ * control characters replaced by spaces, cut to WARNING_MAX_RUNES on a character boundary (with
+ * "..."), duplicates and any past WARNINGS_MAX dropped.
+ */
+static enum og_err add_line(struct draft *dr, char *line, size_t len)
+{
+    enum og_err rc;
+
+    len = og_str_sanitize_line(line, len);
     /* A line has no more characters than bytes: most need no count. */
     if (len > WARNING_MAX_RUNES && runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
@@ -397,96 +423,155 @@ static enum og_err add_warning(struct og_decision *d, const char *fmt, ...)
             count++;
         }
         memcpy(line + keep, "...", 4);
+        len = keep + 3;
     }
-    for (size_t i = 0; i < d->n_warnings; i++) {
-        if (strcmp(d->warnings[i], line) == 0)
+    for (size_t i = 0; i < dr->n_warnings; i++) {
+        if (strcmp(dr->text.ptr + dr->warnings[i], line) == 0)
             return OG_OK;
     }
-    if (d->n_warnings >= WARNINGS_MAX)
+    if (dr->n_warnings >= WARNINGS_MAX)
         return OG_OK;
-    grown = realloc(d->warnings, (d->n_warnings + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return OG_ENOMEM;
-    d->warnings = grown;
-    d->warnings[d->n_warnings] = strdup(line);
-    if (d->warnings[d->n_warnings] == NULL)
-        return OG_ENOMEM;
-    d->n_warnings++;
-    return OG_OK;
+    rc = put_text(dr, line, len, &dr->warnings[dr->n_warnings]);
+    if (rc == OG_OK)
+        dr->n_warnings++;
+    return rc;
 }
 
-static enum og_err add_annotation(struct og_decision *d, const char *key, const char *value)
+/* Adds a warning from printf output (as add_line(); longer output is cut to fit the line). */
+static enum og_err add_warning(struct draft *dr, const char *fmt, ...) OG_PRINTF(2, 3);
+static enum og_err add_warning(struct draft *dr, const char *fmt, ...)
 {
-    struct og_annotation *grown = d->annotations;
-    size_t key_size = strlen(key) + 1, value_size = strlen(value) + 1;
-    /* One block: the key, then the value. */
-    struct og_annotation a = {malloc(key_size + value_size), NULL};
+    char line[WARNING_LINE];
+    va_list ap;
+    int n;
 
-    if (a.key != NULL) {
-        memcpy(a.key, key, key_size);
-        a.value = a.key + key_size;
-        memcpy(a.value, value, value_size);
-    }
-
-    /* Room for the four a decision has (decision, rule, suggested-url, mode) at once, one
-     * more at a time past them. */
-    if (d->n_annotations == 0 || d->n_annotations >= 4)
-        grown = realloc(d->annotations,
-                        (d->n_annotations == 0 ? 4 : d->n_annotations + 1) * sizeof(*grown));
-    if (grown == NULL || a.key == NULL) {
-        free(a.key);
-        if (grown != NULL)
-            d->annotations = grown;
-        return OG_ENOMEM;
-    }
-    d->annotations = grown;
-    d->annotations[d->n_annotations++] = a;
-    return OG_OK;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return OG_EINVAL;
+    return add_line(dr, line, strlen(line));
 }
 
-static enum og_err annotate(struct og_decision *d, const struct finding *f, const char *decision)
+/*
+ * Adds a warning that is the strings `s`, ... (up to a NULL) one after the other: what
+ * add_warning() makes of "%s%s..." with them, without printf on the request path.
+ */
+static enum og_err add_warning_strs(struct draft *dr, const char *s, ...)
 {
-    enum og_err rc = add_annotation(d, "decision", decision);
+    char line[WARNING_LINE];
+    size_t len = 0;
+    va_list ap;
+
+    va_start(ap, s);
+    for (; s != NULL; s = va_arg(ap, const char *)) {
+        size_t n = strlen(s), room = sizeof(line) - 1 - len;
+
+        if (n > room)
+            n = room;
+        memcpy(line + len, s, n);
+        len += n;
+    }
+    va_end(ap);
+    line[len] = '\0';
+    return add_line(dr, line, len);
+}
+
+static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og_str value)
+{
+    size_t *a;
+    enum og_err rc;
+
+    if (dr->n_annotations >= ANNOTATIONS_MAX)
+        return OG_EINVAL;
+    a = dr->annotations[dr->n_annotations];
+    rc = put_text(dr, key.ptr, key.len, &a[0]);
+    if (rc == OG_OK)
+        rc = put_text(dr, value.ptr, value.len, &a[1]);
+    if (rc == OG_OK)
+        dr->n_annotations++;
+    return rc;
+}
+
+static enum og_err annotate(struct draft *dr, const struct finding *f, const char *decision)
+{
+    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), og_str_of(decision));
 
     if (rc == OG_OK)
-        rc = add_annotation(d, "rule", og_rule_name(f->rule));
-    if (rc == OG_OK && d->suggested_url != NULL)
-        rc = add_annotation(d, "suggested-url", f->shown.ptr);
+        rc = add_annotation(dr, OG_STR_LIT("rule"), og_str_of(og_rule_name(f->rule)));
+    if (rc == OG_OK && dr->suggested_url != NONE)
+        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_str_of(f->shown.ptr));
     return rc;
+}
+
+/*
+ * Moves the draft into the decision, as one block: the annotations, then the warnings (arrays
+ * of pointers, as malloc aligns them), then the text they point into.
+ */
+static enum og_err finish(struct draft *dr)
+{
+    struct og_decision *d = dr->d;
+    size_t head =
+        dr->n_annotations * sizeof(struct og_annotation) + dr->n_warnings * sizeof(char *);
+    struct og_annotation *annotations;
+    char **warnings;
+    char *block, *text;
+
+    block = malloc(head + dr->text.len);
+    if (block == NULL)
+        return OG_ENOMEM;
+    annotations = (struct og_annotation *)(void *)block;
+    warnings = (char **)(void *)(annotations + dr->n_annotations);
+    text = block + head;
+    if (dr->text.len > 0)
+        memcpy(text, dr->text.ptr, dr->text.len);
+    for (size_t i = 0; i < dr->n_annotations; i++) {
+        annotations[i].key = text + dr->annotations[i][0];
+        annotations[i].value = text + dr->annotations[i][1];
+    }
+    for (size_t i = 0; i < dr->n_warnings; i++)
+        warnings[i] = text + dr->warnings[i];
+    d->annotations = dr->n_annotations > 0 ? annotations : NULL;
+    d->n_annotations = dr->n_annotations;
+    d->warnings = dr->n_warnings > 0 ? warnings : NULL;
+    d->n_warnings = dr->n_warnings;
+    d->reason = dr->reason != NONE ? text + dr->reason : NULL;
+    d->message = dr->message != NONE ? text + dr->message : NULL;
+    d->problem = dr->problem != NONE ? text + dr->problem : NULL;
+    d->suggested_url = dr->suggested_url != NONE ? text + dr->suggested_url : NULL;
+    d->patch = dr->patch != NONE ? text + dr->patch : NULL;
+    d->patch_len = dr->patch != NONE ? dr->patch_len : 0;
+    d->block = block;
+    return OG_OK;
 }
 
 /* The JSON patch that applies the fix to the object as sent. */
-static enum og_err build_patch(const struct repo *r, const struct finding *f, struct og_decision *d)
+static enum og_err build_patch(const struct repo *r, const struct finding *f, struct draft *dr)
 {
-    struct og_patch *patch = NULL;
-    char storage[SHORT_TEXT];
-    struct og_buf text;
+    struct og_patch_item items[3];
+    size_t n = 0, start = dr->text.len;
     enum og_err rc;
 
-    og_buf_init_with(&text, 1u << 20, storage, sizeof(storage));
-    rc = og_patch_new(&patch);
-    if (rc != OG_OK)
-        goto out;
     /* spec exists (it holds the url): "replace" for members present, "add" for the others. */
     if (strcmp(r->type, "oci") != 0)
-        rc = og_patch_push(patch, r->obj->has_type ? OG_PATCH_REPLACE : OG_PATCH_ADD, "/spec/type",
-                           "oci");
-    if (rc == OG_OK && f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        rc = og_patch_push(patch, OG_PATCH_REPLACE, "/spec/url", f->new_url.ptr);
-    if (rc == OG_OK && r->has_pass_credentials)
-        rc = og_patch_push(patch, OG_PATCH_REMOVE, "/spec/passCredentials", NULL);
-    if (rc == OG_OK && og_patch_count(patch) > 0)
-        rc = og_patch_encode(patch, &text);
-    if (rc != OG_OK || og_patch_count(patch) == 0)
-        goto out;
-    d->patch_ops = og_patch_count(patch);
-    d->patch = og_buf_take(&text, &d->patch_len);
-    if (d->patch == NULL)
-        rc = OG_ENOMEM;
-out:
-    og_patch_free(patch);
-    og_buf_cleanup(&text);
-    return rc;
+        items[n++] = (struct og_patch_item){r->obj->has_type ? OG_PATCH_REPLACE : OG_PATCH_ADD,
+                                            "/spec/type", "oci"};
+    if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
+        items[n++] = (struct og_patch_item){OG_PATCH_REPLACE, "/spec/url", f->new_url.ptr};
+    if (r->has_pass_credentials)
+        items[n++] = (struct og_patch_item){OG_PATCH_REMOVE, "/spec/passCredentials", NULL};
+    if (n == 0)
+        return OG_OK;
+    /* Written where it stays, in the draft. */
+    rc = og_patch_write(items, n, &dr->text);
+    if (rc == OG_OK)
+        rc = og_buf_append(&dr->text, "", 1);
+    if (rc != OG_OK)
+        return rc;
+    dr->patch = start;
+    dr->patch_len = dr->text.len - 1 - start;
+    dr->d->patch_ops = n;
+    return OG_OK;
 }
 
 /* The first line of a denial: the problem and the fix, in words. */
@@ -524,8 +609,8 @@ static enum og_err first_line(const struct repo *r, const struct finding *f, str
  * keep: a url there is shown as og_url_redact() shows it, and a comment says where the
  * credentials belong instead (the user, who wrote them, has them).
  */
-static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
-                                 const struct og_decision *d, struct og_buf *out)
+static enum og_err guidance_yaml(const struct repo *r, const struct finding *f, bool suggested,
+                                 struct og_buf *out)
 {
     struct og_guidance g = {r->obj->tree, NULL, f->chart, false, NULL};
     cJSON *object = NULL;
@@ -570,7 +655,7 @@ static enum og_err guidance_yaml(const struct repo *r, const struct finding *f,
         if (rc == OG_OK)
             rc = og_guidance_ocirepository(&g, out);
     } else {
-        if (f->rule == OG_RULE_INDEX_OCI && d->suggested_url == NULL)
+        if (f->rule == OG_RULE_INDEX_OCI && !suggested)
             g.oci_base = NULL;
         rc = og_buf_append_cstr(out, "# One OCIRepository per chart, and the HelmRelease "
                                      "that uses it:\n");
@@ -588,8 +673,7 @@ out:
  * YAML is best effort: when the object cannot be turned into it (a form cJSON refuses, or a
  * message past MESSAGE_MAX), the first line stands alone rather than the request failing.
  */
-static enum og_err build_message(const struct repo *r, const struct finding *f,
-                                 struct og_decision *d)
+static enum og_err build_message(const struct repo *r, const struct finding *f, struct draft *dr)
 {
     char msg_storage[LONG_TEXT], yaml_storage[LONG_TEXT];
     struct og_buf msg, yaml;
@@ -607,45 +691,42 @@ static enum og_err build_message(const struct repo *r, const struct finding *f,
     if (rc != OG_OK)
         goto out;
     if (f->rule != OG_RULE_INDEX_PENDING && f->rule != OG_RULE_INDEX_UNKNOWN &&
-        guidance_yaml(r, f, d, &yaml) == OG_OK)
+        guidance_yaml(r, f, dr->suggested_url != NONE, &yaml) == OG_OK)
         rc = og_buf_append_str(&msg, og_buf_view(&yaml));
     if (rc == OG_ETOOBIG)
         rc = OG_OK;
-    if (rc == OG_OK) {
-        d->message = og_buf_take(&msg, NULL);
-        rc = d->message != NULL ? OG_OK : OG_ENOMEM;
-    }
+    if (rc == OG_OK)
+        rc = put_text(dr, msg.ptr, msg.len, &dr->message);
 out:
     og_buf_cleanup(&msg);
     og_buf_cleanup(&yaml);
     return rc;
 }
 
-static enum og_err deny(const struct repo *r, const struct finding *f, struct og_decision *d)
+static enum og_err deny(const struct repo *r, const struct finding *f, struct draft *dr)
 {
     enum og_err rc;
 
-    d->allowed = false;
-    d->code = 403;
-    d->reason = strdup("Forbidden");
-    if (d->reason == NULL)
-        return OG_ENOMEM;
-    rc = build_message(r, f, d);
+    dr->d->allowed = false;
+    dr->d->code = 403;
+    rc = put_text(dr, "Forbidden", strlen("Forbidden"), &dr->reason);
     if (rc == OG_OK)
-        rc = annotate(d, f, "denied");
+        rc = build_message(r, f, dr);
+    if (rc == OG_OK)
+        rc = annotate(dr, f, "denied");
     return rc;
 }
 
 /* A warning saying what the mutation changed (one line). */
-static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
-                                struct og_decision *d)
+static enum og_err warn_mutated(const struct repo *r, const struct finding *f, struct draft *dr)
 {
     const char *extra = r->has_pass_credentials ? ", removed passCredentials" : "";
 
     if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        return add_warning(d, "ocigate: set spec.type to oci and spec.url to %s%s", f->shown.ptr,
-                           extra);
-    return add_warning(d, "ocigate: set spec.type to oci (spec.url is an OCI registry)%s", extra);
+        return add_warning_strs(dr, "ocigate: set spec.type to oci and spec.url to ", f->shown.ptr,
+                                extra, (const char *)NULL);
+    return add_warning_strs(dr, "ocigate: set spec.type to oci (spec.url is an OCI registry)",
+                            extra, (const char *)NULL);
 }
 
 /*
@@ -653,7 +734,7 @@ static enum og_err warn_mutated(const struct repo *r, const struct finding *f,
  * resolving), with warnings that name the moved charts, the ones that keep the repository on
  * HTTP, and the per-chart fix. Each warning stands alone within the apiserver's limits.
  */
-static enum og_err allow_mixed(const struct finding *f, struct og_decision *d)
+static enum og_err allow_mixed(const struct finding *f, struct draft *dr)
 {
     const struct og_index_verdict *v = f->mixed;
     char storage[SHORT_TEXT];
@@ -665,26 +746,26 @@ static enum og_err allow_mixed(const struct finding *f, struct og_decision *d)
     if (rc == OG_OK && v->n_oci_charts == 0)
         rc = og_buf_appendf(&line, "%u charts", v->charts_newest_oci);
     if (rc == OG_OK)
-        rc = add_warning(d, "ocigate: moved to OCI: %s", line.ptr);
+        rc = add_warning(dr, "ocigate: moved to OCI: %s", line.ptr);
     og_buf_reset(&line);
     if (rc == OG_OK)
         rc = append_names(&line, "", v->https_charts, v->n_https_charts, v->charts_https_after_oci);
     if (rc == OG_OK && v->n_https_charts == 0)
         rc = og_buf_appendf(&line, "%u charts", v->charts_https_after_oci);
     if (rc == OG_OK)
-        rc = add_warning(d, "ocigate: not patched: released over http(s) after the move: %s",
+        rc = add_warning(dr, "ocigate: not patched: released over http(s) after the move: %s",
                          line.ptr);
     og_buf_reset(&line);
     if (rc == OG_OK && v->oci_base != NULL)
-        rc = add_warning(d,
+        rc = add_warning(dr,
                          "ocigate: per moved chart: OCIRepository %s/<chart> + "
                          "HelmRelease.spec.chartRef",
                          v->oci_base);
     else if (rc == OG_OK)
-        rc = add_warning(d, "ocigate: per moved chart: an OCIRepository in its registry + "
-                            "HelmRelease.spec.chartRef");
+        rc = add_warning(dr, "ocigate: per moved chart: an OCIRepository in its registry + "
+                             "HelmRelease.spec.chartRef");
     if (rc == OG_OK)
-        rc = annotate(d, f, "allowed");
+        rc = annotate(dr, f, "allowed");
     og_buf_cleanup(&line);
     return rc;
 }
@@ -701,75 +782,89 @@ static enum og_mode effective_mode(const struct og_config *cfg, const struct og_
  * Allows with warnings and audit annotations (`decision` "allowed", "warned" or "ratcheted"):
  * audit mode's answer, which the ratchet gives too, saying why.
  */
-static enum og_err warn(const struct finding *f, struct og_decision *d, const char *decision)
+static enum og_err warn(const struct finding *f, struct draft *dr, const char *decision)
 {
     enum og_err rc;
 
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
-        rc = add_warning(d, "ocigate: %s; allowed", f->problem.ptr);
+        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, "; allowed", (const char *)NULL);
     } else {
-        rc = add_warning(d, "ocigate: %s", f->problem.ptr);
-        if (rc == OG_OK && d->suggested_url != NULL)
-            rc = add_warning(d, "ocigate: fix: set spec.type: oci and spec.url: %s", f->shown.ptr);
+        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, (const char *)NULL);
+        if (rc == OG_OK && dr->suggested_url != NONE)
+            rc = add_warning_strs(dr,
+                                  "ocigate: fix: set spec.type: oci and spec.url: ", f->shown.ptr,
+                                  (const char *)NULL);
     }
-    if (rc == OG_OK && d->ratcheted)
-        rc = add_warning(d, "ocigate: allowed as this update leaves spec.url and spec.type "
-                            "unchanged (ratchet); changing them needs the fix");
+    if (rc == OG_OK && dr->d->ratcheted)
+        rc = add_warning_strs(dr,
+                              "ocigate: allowed as this update leaves spec.url and spec.type "
+                              "unchanged (ratchet); changing them needs the fix",
+                              (const char *)NULL);
     if (rc == OG_OK)
-        rc = annotate(d, f, decision);
+        rc = annotate(dr, f, decision);
     return rc;
 }
 
 /* A denial, unless the ratchet holds: then audit mode's answer (og_decision.ratchet). */
-static enum og_err refuse(const struct repo *r, const struct finding *f, struct og_decision *d)
+static enum og_err refuse(const struct repo *r, const struct finding *f, struct draft *dr)
 {
-    if (!d->ratchet)
-        return deny(r, f, d);
-    d->ratcheted = true;
-    return warn(f, d, "ratcheted");
+    if (!dr->d->ratchet)
+        return deny(r, f, dr);
+    dr->d->ratcheted = true;
+    return warn(f, dr, "ratcheted");
 }
 
 static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
-                          const struct finding *f, struct og_decision *d)
+                          const struct finding *f, struct draft *dr)
 {
+    struct og_decision *d = dr->d;
     enum og_mode mode = d->mode;
     enum og_err rc;
 
     if (f->fixable && f->new_url.len > 0) {
-        d->suggested_url = strdup(f->new_url.ptr);
-        if (d->suggested_url == NULL)
-            return OG_ENOMEM;
+        rc = put_text(dr, f->new_url.ptr, strlen(f->new_url.ptr), &dr->suggested_url);
+        if (rc != OG_OK)
+            return rc;
     }
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
         if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
-            return refuse(r, f, d);
-        return warn(f, d, "allowed");
+            return refuse(r, f, dr);
+        return warn(f, dr, "allowed");
     }
     if (f->rule == OG_RULE_INDEX_MIXED)
-        return allow_mixed(f, d);
+        return allow_mixed(f, dr);
     if (mode == OG_MODE_ENFORCE || (mode == OG_MODE_MUTATE && !f->fixable))
-        return refuse(r, f, d);
+        return refuse(r, f, dr);
     if (mode == OG_MODE_MUTATE && ep == OG_ENDPOINT_MUTATE) {
-        rc = build_patch(r, f, d);
+        rc = build_patch(r, f, dr);
         if (rc == OG_OK)
-            rc = warn_mutated(r, f, d);
+            rc = warn_mutated(r, f, dr);
         if (rc == OG_OK && r->has_secret_ref)
-            rc = add_warning(d, "ocigate: check spec.secretRef: OCI registries need a "
-                                "dockerconfigjson or username/password secret");
+            rc = add_warning_strs(dr,
+                                  "ocigate: check spec.secretRef: OCI registries need a "
+                                  "dockerconfigjson or username/password secret",
+                                  (const char *)NULL);
         if (rc == OG_OK)
-            rc = annotate(d, f, "mutated");
+            rc = annotate(dr, f, "mutated");
         return rc;
     }
     /* audit, or mutate asked through /validate (which never patches): warn. */
-    return warn(f, d, "warned");
+    return warn(f, dr, "warned");
 }
 
-/* Turns the finding into the decision `d` (which holds the mode): the end of either step. */
+/*
+ * Turns the finding into the decision `d` (which holds the mode, and nothing that a rule
+ * writes yet): the end of either step.
+ */
 static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
                          struct finding *f, struct og_decision *d)
 {
+    char storage[LONG_TEXT];
+    struct draft dr;
     enum og_err rc;
 
+    if (d->block != NULL)
+        return OG_EINVAL; /* decided already: a second apply() is a bug */
     if (f->new_url.len > FIX_URL_MAX)
         f->fixable = false;
     if (f->new_url.len > 0) {
@@ -777,20 +872,26 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
         if (rc != OG_OK)
             return rc;
     }
+    memset(&dr, 0, sizeof(dr));
+    dr.d = d;
+    dr.reason = dr.message = dr.patch = dr.suggested_url = NONE;
+    og_buf_init_with(&dr.text, DRAFT_MAX, storage, sizeof(storage));
     d->rule = f->rule;
-    free(d->problem);
-    d->problem = strdup(f->problem.ptr != NULL ? f->problem.ptr : "");
-    if (d->problem == NULL)
-        return OG_ENOMEM;
-    rc = decide(cfg, r, ep, f, d);
+    rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "",
+                  f->problem.ptr != NULL ? strlen(f->problem.ptr) : 0, &dr.problem);
     if (rc == OG_OK)
-        rc = add_annotation(d, "mode", og_mode_name(d->mode));
+        rc = decide(cfg, r, ep, f, &dr);
+    if (rc == OG_OK)
+        rc = add_annotation(&dr, OG_STR_LIT("mode"), og_str_of(og_mode_name(d->mode)));
     /* An opt-out that did not apply is worth saying, since the user expected it to. */
     if (rc == OG_OK && og_mode_why_annotation_ignored(d->mode_why))
-        rc = add_warning(d, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
+        rc = add_warning(&dr, "ocigate: annotation %s ignored (%s mode; %s)", OG_MODE_ANNOTATION,
                          og_mode_name(d->mode),
                          cfg->allow_annotation_override ? "only audit may be asked for"
                                                         : "overrides are not allowed");
+    if (rc == OG_OK)
+        rc = finish(&dr);
+    og_buf_cleanup(&dr.text);
     return rc;
 }
 

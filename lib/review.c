@@ -1151,7 +1151,14 @@ void og_review_free(struct og_review *rv)
 enum og_err og_review_encode(const struct og_review *rv, const struct og_decision *d,
                              struct og_buf *out)
 {
-    struct og_json w;
+/*
+ * The response has a fixed shape, so its text is written as it is, with only the strings
+ * escaped (og_json_append_string(), as the og_json writer escapes them): the literal `lit`, or
+ * the string `s`, appended while nothing failed.
+ */
+#define LIT(lit) (rc = rc != OG_OK ? rc : og_buf_append(out, (lit), sizeof(lit) - 1))
+#define STR(s) (rc = rc != OG_OK ? rc : og_json_append_string(out, (s)))
+    size_t start = out->len;
     enum og_err rc;
 
     /* One allocation for the usual response: the patch in base64, and some room. */
@@ -1159,58 +1166,66 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
                                  (d->message != NULL ? strlen(d->message) * 2 : 0));
     if (rc != OG_OK)
         return rc;
-    og_json_init(&w, out);
-    og_json_object_begin(&w);
-    og_json_key(&w, "apiVersion");
-    og_json_string(&w, og_str_of(rv->req.api_version));
-    og_json_key(&w, "kind");
-    og_json_cstr(&w, "AdmissionReview");
-    og_json_key(&w, "response");
-    og_json_object_begin(&w);
-    og_json_key(&w, "uid");
-    og_json_string(&w, og_str_of(rv->req.uid));
-    og_json_key(&w, "allowed");
-    og_json_bool(&w, d->allowed);
-    if (!d->allowed) {
-        og_json_key(&w, "status");
-        og_json_object_begin(&w);
-        og_json_key(&w, "code");
-        og_json_int(&w, d->code != 0 ? d->code : 403);
-        og_json_key(&w, "status");
-        og_json_cstr(&w, "Failure");
+    LIT("{\"apiVersion\":");
+    STR(og_str_of(rv->req.api_version));
+    LIT(",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    STR(og_str_of(rv->req.uid));
+    if (d->allowed) {
+        LIT(",\"allowed\":true");
+    } else {
+        int64_t code = d->code != 0 ? d->code : 403;
+        char num[OG_JSON_UINT_MAX + 1];
+        size_t n = 0;
+
+        LIT(",\"allowed\":false,\"status\":{\"code\":");
+        if (code < 0)
+            num[n++] = '-';
+        n += og_json_format_uint(code < 0 ? (uint64_t)0 - (uint64_t)code : (uint64_t)code, num + n);
+        if (rc == OG_OK)
+            rc = og_buf_append(out, num, n);
+        LIT(",\"status\":\"Failure\"");
         if (d->reason != NULL) {
-            og_json_key(&w, "reason");
-            og_json_string(&w, og_str_of(d->reason));
+            LIT(",\"reason\":");
+            STR(og_str_of(d->reason));
         }
         if (d->message != NULL) {
-            og_json_key(&w, "message");
-            og_json_string(&w, og_str_of(d->message));
+            LIT(",\"message\":");
+            STR(og_str_of(d->message));
         }
-        og_json_object_end(&w);
+        LIT("}");
     }
     if (d->allowed && d->patch != NULL && d->patch_len > 0) {
-        og_json_key(&w, "patchType");
-        og_json_cstr(&w, "JSONPatch");
-        og_json_key(&w, "patch");
-        og_json_base64(&w, d->patch, d->patch_len);
+        LIT(",\"patchType\":\"JSONPatch\",\"patch\":\"");
+        if (rc == OG_OK)
+            rc = og_base64_append(out, d->patch, d->patch_len);
+        LIT("\"");
     }
     if (d->n_warnings > 0) {
-        og_json_key(&w, "warnings");
-        og_json_array_begin(&w);
-        for (size_t i = 0; i < d->n_warnings; i++)
-            og_json_string(&w, og_str_of(d->warnings[i]));
-        og_json_array_end(&w);
+        LIT(",\"warnings\":[");
+        for (size_t i = 0; i < d->n_warnings; i++) {
+            if (i > 0)
+                LIT(",");
+            STR(og_str_of(d->warnings[i]));
+        }
+        LIT("]");
     }
     if (d->n_annotations > 0) {
-        og_json_key(&w, "auditAnnotations");
-        og_json_object_begin(&w);
+        LIT(",\"auditAnnotations\":{");
         for (size_t i = 0; i < d->n_annotations; i++) {
-            og_json_key(&w, d->annotations[i].key);
-            og_json_string(&w, og_str_of(d->annotations[i].value));
+            if (i > 0)
+                LIT(",");
+            STR(og_str_of(d->annotations[i].key));
+            LIT(":");
+            STR(og_str_of(d->annotations[i].value));
         }
-        og_json_object_end(&w);
+        LIT("}");
     }
-    og_json_object_end(&w);
-    og_json_object_end(&w);
-    return og_json_finish(&w);
+    LIT("}}");
+#undef LIT
+#undef STR
+    if (rc != OG_OK) {
+        out->len = start;
+        out->ptr[start] = '\0';
+    }
+    return rc;
 }

@@ -3,12 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct og_str og_str_of(const char *s)
-{
-    struct og_str out = {s, s != NULL ? strlen(s) : 0};
-    return out;
-}
-
 bool og_str_eq(struct og_str a, struct og_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);

@@ -42,6 +42,20 @@ static bool is_ctl_or_space(char c)
     return (unsigned char)c <= 0x20 || c == 0x7f;
 }
 
+/*
+ * True for the bytes og_url_parse() looks at: controls and space, DEL, and "#/?@" (as a bitmap
+ * over ASCII, bit c of the pair, like is_name_char()). Every other byte just goes by.
+ */
+static bool is_url_special(char c)
+{
+    static const uint64_t lo = 0x80008009ffffffffu, hi = 0x8000000000000001u;
+    unsigned char u = (unsigned char)c;
+
+    if (u < 64)
+        return (lo >> u) & 1u;
+    return u < 128 && ((hi >> (u - 64)) & 1u);
+}
+
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */
 static size_t scheme_len(struct og_str text)
 {
@@ -62,19 +76,30 @@ struct og_str og_url_scheme(struct og_str text)
     return (struct og_str){text.ptr, scheme_len(text)};
 }
 
-enum og_url_kind og_url_kind(struct og_str text)
+/* The kind of the scheme of `len` (> 0) bytes at `p`: the ones ocigate knows are 3 to 5 bytes
+ * long, compared in lower case at once. */
+static enum og_url_kind scheme_kind(const char *p, size_t len)
 {
-    struct og_str scheme = og_url_scheme(text);
+    char s[5];
 
-    if (scheme.len == 0)
-        return OG_URL_NONE;
-    if (og_str_ieq(scheme, OG_STR_LIT("http")))
+    if (len < 3 || len > 5)
+        return OG_URL_OTHER;
+    for (size_t i = 0; i < len; i++)
+        s[i] = og_ascii_lower(p[i]);
+    if (len == 4 && memcmp(s, "http", 4) == 0)
         return OG_URL_HTTP;
-    if (og_str_ieq(scheme, OG_STR_LIT("https")))
+    if (len == 5 && memcmp(s, "https", 5) == 0)
         return OG_URL_HTTPS;
-    if (og_str_ieq(scheme, OG_STR_LIT("oci")))
+    if (len == 3 && memcmp(s, "oci", 3) == 0)
         return OG_URL_OCI;
     return OG_URL_OTHER;
+}
+
+enum og_url_kind og_url_kind(struct og_str text)
+{
+    size_t len = scheme_len(text);
+
+    return len == 0 ? OG_URL_NONE : scheme_kind(text.ptr, len);
 }
 
 bool og_url_kind_is_http(enum og_url_kind kind)
@@ -167,6 +192,8 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     for (i = auth; i < text.len; i++) {
         char c = text.ptr[i];
 
+        if (!is_url_special(c))
+            continue;
         if (c == '/' || c == '?' || c == '#')
             break;
         if (c == '@')
@@ -178,6 +205,8 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     for (; i < text.len; i++) {
         char c = text.ptr[i];
 
+        if (!is_url_special(c))
+            continue;
         if (c == '?' && query == SIZE_MAX && frag == text.len)
             query = i;
         else if (c == '#' && frag == text.len)
@@ -186,7 +215,7 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
             return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
     }
     memset(&u, 0, sizeof(u));
-    u.kind = og_url_kind(text);
+    u.kind = scheme_kind(text.ptr, slen);
     u.scheme = (struct og_str){text.ptr, slen};
     if (at != SIZE_MAX) {
         u.userinfo = (struct og_str){text.ptr + auth, at - auth};
@@ -383,8 +412,13 @@ enum og_err og_url_origin(const struct og_url *u, struct og_buf *out)
 static bool secret_span(struct og_str text, size_t *from, size_t *to)
 {
     struct og_url u;
-    size_t start = scheme_len(text), colon, at, end;
+    size_t start, colon, at, end;
 
+    /* Both ways below hide only what comes before an '@': without one there is nothing to
+     * hide, and no need to parse (the usual url, redacted for every message). */
+    if (og_str_find_char(text, 0, '@') == text.len)
+        return false;
+    start = scheme_len(text);
     if (og_url_parse(text, &u, NULL) == OG_OK) {
         if (u.userinfo.len == 0)
             return false; /* no userinfo, or an empty one ("https://@h"): nothing to hide */

@@ -442,7 +442,76 @@ OG_TEST(base64_vectors)
     og_buf_cleanup(&b);
 }
 
+/*
+ * og_json_append_string() writes what the writer writes, in place while the buffer's storage
+ * holds it (NUL included) and moved to the heap from one byte less, and fails past the cap.
+ */
+OG_TEST(append_string_at_the_edges)
+{
+    static const char *const inputs[] = {"", "plain text", "a\"b", "\xc3\xa9t\xc3\xa9\x01",
+                                         "seventeen bytes!!"};
+
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        struct og_str in = og_str_of(inputs[i]);
+        struct og_buf want, b;
+        char st[64];
+
+        ASSERT_EQ(write_string(in.ptr, in.len, 4096, &want), OG_OK);
+        for (size_t size = 1; size <= want.len + 3; size++) {
+            og_buf_init_with(&b, 4096, st, size);
+            ASSERT_EQ(og_json_append_string(&b, in), OG_OK);
+            ASSERT_MEM_EQ(b.ptr, b.len, want.ptr);
+            ASSERT_EQ(b.ptr[b.len], '\0');
+            ASSERT_EQ(b.ptr == st, want.len + 1 <= size);
+            og_buf_cleanup(&b);
+        }
+        for (size_t max = 0; max <= want.len + 1; max++) {
+            og_buf_init(&b, max);
+            ASSERT_EQ(og_json_append_string(&b, in), max >= want.len ? OG_OK : OG_ETOOBIG);
+            og_buf_cleanup(&b);
+            /* Storage larger than the cap: the cap still decides. */
+            og_buf_init_with(&b, max, st, sizeof(st));
+            ASSERT_EQ(og_json_append_string(&b, in), max >= want.len ? OG_OK : OG_ETOOBIG);
+            og_buf_cleanup(&b);
+        }
+        og_buf_cleanup(&want);
+    }
+}
+
+/* og_base64_append() at every length up to 100 (its six-byte steps, its three-byte steps and
+ * the padding), every byte value among the inputs: as a plain encoder three bytes at a time. */
+OG_TEST(base64_matches_bytewise)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char in[100];
+    char want[140];
+    struct og_buf b;
+
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (unsigned char)(i * 151 + 7);
+    og_buf_init(&b, 1024);
+    for (size_t len = 0; len <= sizeof(in); len++) {
+        size_t o = 0;
+
+        for (size_t i = 0; i < len; i += 3) {
+            uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+                         (i + 2 < len ? in[i + 2] : 0);
+
+            want[o++] = tab[v >> 18];
+            want[o++] = tab[(v >> 12) & 63];
+            want[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+            want[o++] = i + 2 < len ? tab[v & 63] : '=';
+        }
+        want[o] = '\0';
+        og_buf_reset(&b);
+        ASSERT_EQ(og_base64_append(&b, in, len), OG_OK);
+        ASSERT_MEM_EQ(b.ptr != NULL ? b.ptr : "", b.len, want);
+    }
+    og_buf_cleanup(&b);
+}
+
 OG_TEST_MAIN(OG_T(plain_prefix_matches_bytewise), OG_T(escape_stops_at_every_offset),
              OG_T(string_escapes), OG_T(string_utf8_edges), OG_T(string_utf8_all_pairs),
              OG_T(escape_fixed_buffer_cuts_on_units), OG_T(string_caps_are_exact),
-             OG_T(writer_builds_documents), OG_T(writer_refuses_misuse), OG_T(base64_vectors))
+             OG_T(writer_builds_documents), OG_T(writer_refuses_misuse), OG_T(base64_vectors),
+             OG_T(append_string_at_the_edges), OG_T(base64_matches_bytewise))

@@ -128,6 +128,11 @@ OG_TEST(encode_fits_cap_exactly)
             og_buf_init(&out, max);
             ASSERT_EQ(og_buf_append(&out, "xx", before), OG_OK);
             ASSERT_EQ(og_patch_encode(p, &out), max >= before + need ? OG_OK : OG_ETOOBIG);
+            if (max < before + need) {
+                /* Nothing of it stays. */
+                ASSERT_EQ(out.len, before);
+                ASSERT_EQ(out.ptr[before], '\0');
+            }
             og_buf_cleanup(&out);
         }
     }
@@ -163,5 +168,53 @@ OG_TEST(push_refuses_misuse)
     og_patch_free(p);
 }
 
+/* og_patch_write() writes what og_patch_encode() writes for the same operations, and refuses
+ * what og_patch_push() refuses, leaving the buffer as it was. */
+OG_TEST(write_items)
+{
+    static const struct og_patch_item items[] = {
+        {OG_PATCH_REPLACE, "/spec/type", "oci"},
+        {OG_PATCH_ADD, "/spec/url", "oci://r/\x01\"p"},
+        {OG_PATCH_REMOVE, "/spec/passCredentials", NULL},
+    };
+    static const struct og_patch_item bad[][1] = {
+        {{OG_PATCH_ADD, "spec/type", "oci"}},
+        {{OG_PATCH_ADD, "", "oci"}},
+        {{OG_PATCH_ADD, NULL, "oci"}},
+        {{OG_PATCH_ADD, "/spec/type", NULL}},
+        {{OG_PATCH_REPLACE, "/spec/type", NULL}},
+        {{OG_PATCH_REMOVE, "/spec/type", "1"}},
+    };
+    struct og_patch *p = NULL;
+    struct og_buf a, b;
+
+    ASSERT_EQ(og_patch_new(&p), OG_OK);
+    og_buf_init(&a, 4096);
+    og_buf_init(&b, 4096);
+    for (size_t n = 0; n <= 3; n++) {
+        if (n > 0)
+            ASSERT_EQ(og_patch_push(p, items[n - 1].op, items[n - 1].path, items[n - 1].value),
+                      OG_OK);
+        og_buf_reset(&a);
+        og_buf_reset(&b);
+        ASSERT_EQ(og_patch_encode(p, &a), OG_OK);
+        ASSERT_EQ(og_patch_write(items, n, &b), OG_OK);
+        ASSERT_STR_EQ(b.ptr, a.ptr);
+    }
+    ASSERT_STR_EQ(b.ptr,
+                  "[{\"op\":\"replace\",\"path\":\"/spec/type\",\"value\":\"oci\"},"
+                  "{\"op\":\"add\",\"path\":\"/spec/url\",\"value\":\"oci://r/\\u0001\\\"p\"},"
+                  "{\"op\":\"remove\",\"path\":\"/spec/passCredentials\"}]");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        og_buf_reset(&b);
+        ASSERT_EQ(og_buf_append_cstr(&b, "x"), OG_OK);
+        ASSERT_EQ(og_patch_write(bad[i], 1, &b), OG_EINVAL);
+        ASSERT_STR_EQ(b.ptr, "x");
+    }
+    og_patch_free(p);
+    og_buf_cleanup(&a);
+    og_buf_cleanup(&b);
+}
+
 OG_TEST_MAIN(OG_T(encode_fits_cap_exactly), OG_T(apply_table), OG_T(build_against_document),
-             OG_T(pointer_escape), OG_T(push_refuses_misuse))
+             OG_T(pointer_escape), OG_T(push_refuses_misuse), OG_T(write_items))

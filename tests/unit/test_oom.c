@@ -479,7 +479,7 @@ static void torture(enum og_err (*fn)(enum og_mode), enum og_mode mode, const ch
     fail_at = 1L << 40;
     ASSERT_EQ(fn(mode), OG_OK);
     total = calls;
-    ASSERT(total > 10);
+    ASSERT(total > 2); /* the hook sees the allocations (an admission has a few) */
     for (long n = 0; n < total; n++) {
         enum og_err rc;
 
@@ -537,7 +537,7 @@ OG_TEST(every_allocation_may_fail)
         fail_at = 1L << 40;
         ASSERT_EQ(admit(modes[m]), OG_OK);
         total = calls;
-        ASSERT(total > 10);
+        ASSERT(total > 2); /* the hook sees the allocations (an admission has a few) */
         for (long n = 0; n < total; n++) {
             enum og_err rc;
 

@@ -725,6 +725,14 @@ OG_TEST(long_urls_fit_the_response)
                 ASSERT_EQ(e.d.allowed, cases[i].fixed);
                 ASSERT_EQ(e.d.patch != NULL, cases[i].fixed);
             }
+            if (mode == OG_MODE_AUDIT) {
+                /* The problem, far past a warning's line, is cut to 117 runes and "...". */
+                ASSERT(e.d.n_warnings >= 1);
+                ASSERT_EQ(strlen(e.d.warnings[0]), 120);
+                ASSERT(strncmp(e.d.warnings[0], "ocigate: spec.url is an OCI registry (oci://",
+                               44) == 0);
+                ASSERT_STR_EQ(e.d.warnings[0] + 117, "...");
+            }
             og_buf_init(&out, 1u << 20); /* the server's response cap */
             ASSERT_EQ(og_review_encode(e.rv, &e.d, &out), OG_OK);
             og_buf_cleanup(&out);

@@ -639,9 +639,97 @@ OG_TEST(encode_denial_patch_warnings)
     og_review_free(rv);
 }
 
+/*
+ * The response text byte for byte: key order, escapes in every string (a key's too), a denial
+ * without a code (403) and with a negative one, and over the buffer's cap: OG_ETOOBIG with the
+ * buffer as it was.
+ */
+OG_TEST(encode_exact_bytes)
+{
+    const char *body = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                       "\"request\":{\"uid\":\"u\\u00e9\\\\1\"}}";
+    struct og_review *rv = NULL;
+    char w0[] = "one \"1\"", w1[] = "two\x01";
+    char *warnings[] = {w0, w1};
+    char k0[] = "decision", v0[] = "mutated", k1[] = "k\"ey", v1[] = "v\\al";
+    struct og_annotation ann[] = {{k0, v0}, {k1, v1}};
+    char patch[] = "[]";
+    char reason[] = "Forbidden", message[] = "no\nway", big[3000];
+    struct og_decision d = {0};
+    struct og_buf out;
+    size_t full;
+
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    d.allowed = true;
+    d.patch = patch;
+    d.patch_len = 2;
+    d.warnings = warnings;
+    d.n_warnings = 2;
+    d.annotations = ann;
+    d.n_annotations = 2;
+    og_buf_init(&out, 1u << 20);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    ASSERT_STR_EQ(out.ptr,
+                  "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                  "\"response\":{\"uid\":\"u\xc3\xa9\\\\1\",\"allowed\":true,"
+                  "\"patchType\":\"JSONPatch\",\"patch\":\"W10=\","
+                  "\"warnings\":[\"one \\\"1\\\"\",\"two\\u0001\"],"
+                  "\"auditAnnotations\":{\"decision\":\"mutated\",\"k\\\"ey\":\"v\\\\al\"}}}");
+    og_buf_cleanup(&out);
+
+    d.allowed = false;
+    d.reason = reason;
+    d.message = message;
+    d.n_warnings = 0;
+    d.n_annotations = 0;
+    og_buf_init(&out, 1u << 20);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    ASSERT_STR_EQ(out.ptr, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                           "\"response\":{\"uid\":\"u\xc3\xa9\\\\1\",\"allowed\":false,"
+                           "\"status\":{\"code\":403,\"status\":\"Failure\",\"reason\":"
+                           "\"Forbidden\",\"message\":\"no\\nway\"}}}");
+    og_buf_reset(&out);
+    d.code = -12;
+    d.reason = NULL;
+    d.message = NULL;
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    ASSERT_STR_EQ(out.ptr, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                           "\"response\":{\"uid\":\"u\xc3\xa9\\\\1\",\"allowed\":false,"
+                           "\"status\":{\"code\":-12,\"status\":\"Failure\"}}}");
+    og_buf_cleanup(&out);
+
+    /* Past the cap, wherever the response stops fitting (a long value makes it longer than
+     * the first reservation, 1024 bytes): an error, and the buffer as it was. */
+    d.allowed = true;
+    d.n_warnings = 2;
+    d.n_annotations = 2;
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ann[1].value = big;
+    og_buf_init(&out, 1u << 20);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    full = out.len;
+    og_buf_cleanup(&out);
+    for (size_t max = 4 + 1028; max <= 4 + full; max += 7) {
+        og_buf_init(&out, max);
+        ASSERT_EQ(og_buf_append(&out, "keep", 4), OG_OK);
+        ASSERT_EQ(og_review_encode(rv, &d, &out), max >= 4 + full ? OG_OK : OG_ETOOBIG);
+        if (max < 4 + full) {
+            ASSERT_EQ(out.len, 4);
+            ASSERT_STR_EQ(out.ptr, "keep");
+        }
+        og_buf_cleanup(&out);
+    }
+    og_buf_init(&out, 4 + full);
+    ASSERT_EQ(og_buf_append(&out, "keep", 4), OG_OK);
+    ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
+    og_buf_cleanup(&out);
+    og_review_free(rv);
+}
+
 OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unescapes_strings),
              OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
              OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
              OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
              OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere),
-             OG_T(decode_string_tokens_at_every_length))
+             OG_T(decode_string_tokens_at_every_length), OG_T(encode_exact_bytes))

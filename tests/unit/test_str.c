@@ -120,4 +120,24 @@ OG_TEST(sanitize_line)
     ASSERT_STR_EQ(line, "abcdefgh ijklmnopq");
 }
 
-OG_TEST_MAIN(OG_T(utf8_char_edges), OG_T(diag_where_cut), OG_T(sanitize_line))
+/* og_str_of() (inline): the length of a literal or of a runtime string, and NULL's empty view. */
+OG_TEST(str_of)
+{
+    const char *none = NULL;
+    char text[8] = "abc";
+    struct og_str s = og_str_of("four");
+
+    ASSERT_EQ(s.len, 4);
+    ASSERT_MEM_EQ(s.ptr, s.len, "four");
+    s = og_str_of(text);
+    ASSERT_EQ(s.len, 3);
+    ASSERT(s.ptr == text);
+    s = og_str_of(none);
+    ASSERT(s.ptr == NULL);
+    ASSERT_EQ(s.len, 0);
+    s = og_str_of("");
+    ASSERT_EQ(s.len, 0);
+    ASSERT(s.ptr != NULL);
+}
+
+OG_TEST_MAIN(OG_T(utf8_char_edges), OG_T(diag_where_cut), OG_T(sanitize_line), OG_T(str_of))

@@ -42,6 +42,14 @@ static const struct {
     {"s3://b/k", OG_URL_OTHER},
     {"git+ssh://h/x", OG_URL_OTHER},
     {"ocix://h", OG_URL_OTHER},
+    {"HtTpS://h", OG_URL_HTTPS},
+    {"httpx://h", OG_URL_OTHER},
+    {"httpss://h", OG_URL_OTHER},
+    {"htt://h", OG_URL_OTHER},
+    {"ftp://h", OG_URL_OTHER},
+    {"oc://h", OG_URL_OTHER},
+    {"o://h", OG_URL_OTHER},
+    {"ocihttps://h", OG_URL_OTHER},
     {"", OG_URL_NONE},
     {"charts/x.tgz", OG_URL_NONE},
     {"oci:r.io/x", OG_URL_NONE},
@@ -658,11 +666,69 @@ OG_TEST(redact_view_and_cap)
     ASSERT_EQ(og_url_redact(og_str_of("https://u:pw@h/x"), &b), OG_OK);
     ASSERT_STR_EQ(b.ptr, "https://u:xxxxx@h/x");
     og_buf_cleanup(&b);
+    /* An '@' past the end of the view is not the view's: nothing to hide, malformed or not. */
+    og_buf_init(&b, 1 << 10);
+    ASSERT_EQ(og_url_redact((struct og_str){"https://user:pw@h/", 12}, &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://user");
+    og_buf_reset(&b);
+    ASSERT_EQ(og_url_redact((struct og_str){"https://h/a b@c", 13}, &b), OG_OK);
+    ASSERT_STR_EQ(b.ptr, "https://h/a b");
+    og_buf_cleanup(&b);
+}
+
+/*
+ * Every byte value in the path and in the userinfo: controls, space and DEL refused wherever
+ * they are; '?' and '#' start the query and fragment; "/?#" end the authority; the last '@' in
+ * it ends the userinfo. Any other byte is the part's own.
+ */
+OG_TEST(parse_every_byte)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        bool ctl = b <= 0x20 || b == 0x7f;
+        char text[32];
+        struct og_url u;
+        enum og_err rc;
+
+        memcpy(text, "http://h/a?z", 12);
+        text[10] = (char)b;
+        rc = og_url_parse((struct og_str){text, 12}, &u, NULL);
+        ASSERT_EQ(rc, ctl ? OG_EINVAL : OG_OK);
+        if (rc == OG_OK && b == '?') {
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, "/a");
+            ASSERT_MEM_EQ(u.query.ptr, u.query.len, "z");
+        } else if (rc == OG_OK && b == '#') {
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, "/a");
+            ASSERT_MEM_EQ(u.fragment.ptr, u.fragment.len, "z");
+        } else if (rc == OG_OK) {
+            ASSERT_EQ(u.path.len, 4);
+            ASSERT(u.query.ptr == NULL && u.fragment.ptr == NULL);
+        }
+
+        memcpy(text, "http://x?y@h/p", 14);
+        text[8] = (char)b;
+        rc = og_url_parse((struct og_str){text, 14}, &u, NULL);
+        if (ctl) {
+            ASSERT_EQ(rc, OG_EINVAL);
+        } else if (b == '/' || b == '?' || b == '#') {
+            ASSERT_EQ(rc, OG_OK);
+            ASSERT_MEM_EQ(u.host.ptr, u.host.len, "x");
+            ASSERT(u.userinfo.ptr == NULL);
+        } else if (b == '@') {
+            ASSERT_EQ(rc, OG_EINVAL); /* "x@y" is no userinfo */
+        } else {
+            if ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || b == '-' || b == '%')
+                ASSERT_EQ(rc, OG_OK);
+            if (rc == OG_OK) {
+                ASSERT_EQ(u.userinfo.len, 3);
+                ASSERT_MEM_EQ(u.host.ptr, u.host.len, "h");
+            }
+        }
+    }
 }
 
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
-             OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
-             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
-             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
-             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
-             OG_T(redact_view_and_cap))
+             OG_T(parse_every_byte), OG_T(normalize_table), OG_T(normalize_respects_the_cap),
+             OG_T(huge_urls), OG_T(repository_urls_in_a_configuration),
+             OG_T(same_repo_ignores_the_scheme), OG_T(origin_names_scheme_host_and_port),
+             OG_T(oci_base_of_a_repository_url), OG_T(index_yaml_join), OG_T(hosts),
+             OG_T(chart_urls_in_an_index), OG_T(redact_table), OG_T(redact_view_and_cap))

@@ -5,6 +5,7 @@
 #define OG_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "ocigate/err.h"
 #include "ocigate/str.h"
@@ -65,14 +66,50 @@ OG_NODISCARD enum og_err og_buf_reserve(struct og_buf *buf, size_t extra);
  */
 size_t og_buf_capacity_for(const struct og_buf *buf, size_t extra);
 
-/** Appends `len` bytes. Errors as og_buf_reserve(); on failure nothing is appended. */
-OG_NODISCARD enum og_err og_buf_append(struct og_buf *buf, const void *data, size_t len);
+/** og_buf_append() when the bytes do not fit as the buffer is: grows it first. Not for callers. */
+OG_NODISCARD enum og_err og__buf_append_grow(struct og_buf *buf, const void *data, size_t len);
+
+/*
+ * GCC's -Wstringop-overflow cannot follow the test on `cap` below once the function is inlined
+ * where the storage is a small array it knows (a caller that checked `ptr` against it), and
+ * warns of a copy that the test rules out: not a warning for this function's callers.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+/**
+ * Appends `len` bytes. Errors as og_buf_reserve(); on failure nothing is appended. Inline, as
+ * most appends are short and fit: a constant `len` (a literal's) makes the copy a few moves.
+ */
+OG_NODISCARD static inline enum og_err og_buf_append(struct og_buf *buf, const void *data,
+                                                     size_t len)
+{
+    /* og_buf_reserve()'s test that the room is there, `max` included. */
+    if (len <= buf->max - buf->len && buf->len + len < buf->cap) {
+        if (len > 0)
+            memcpy(buf->ptr + buf->len, data, len);
+        buf->len += len;
+        buf->ptr[buf->len] = '\0';
+        return OG_OK;
+    }
+    return og__buf_append_grow(buf, data, len);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /** Appends a view. */
-OG_NODISCARD enum og_err og_buf_append_str(struct og_buf *buf, struct og_str s);
+OG_NODISCARD static inline enum og_err og_buf_append_str(struct og_buf *buf, struct og_str s)
+{
+    return og_buf_append(buf, s.ptr, s.len);
+}
 
-/** Appends a NUL-terminated string. */
-OG_NODISCARD enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s);
+/** Appends a NUL-terminated string (a literal's length is known at compile time). */
+OG_NODISCARD static inline enum og_err og_buf_append_cstr(struct og_buf *buf, const char *s)
+{
+    return og_buf_append(buf, s, strlen(s));
+}
 
 /** Appends printf output. Errors as og_buf_reserve(); on failure nothing is appended. */
 OG_NODISCARD enum og_err og_buf_appendf(struct og_buf *buf, const char *fmt, ...) OG_PRINTF(2, 3);

@@ -43,6 +43,13 @@ size_t og_json_plain_prefix(const char *p, size_t len);
  */
 size_t og_json_escape(char *out, size_t size, struct og_str s, size_t *used);
 
+/**
+ * Appends `s` to `out` as a JSON string (quoted, escaped as above): what og_json_string()
+ * writes, for a caller that writes a fixed shape of JSON text itself. OG_ETOOBIG past the cap,
+ * OG_ENOMEM; on failure what `out` holds past its old contents is unspecified (they stay).
+ */
+OG_NODISCARD enum og_err og_json_append_string(struct og_buf *out, struct og_str s);
+
 /** Longest text og_json_format_uint() writes: 20 digits. */
 #define OG_JSON_UINT_MAX 20
 

@@ -33,7 +33,30 @@ enum og_patch_op { OG_PATCH_ADD, OG_PATCH_REPLACE, OG_PATCH_REMOVE };
 OG_NODISCARD enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op,
                                        const char *path, const char *value);
 
-/** Appends the JSON text of the patch (an array, compact, in operation order) to `out`. */
+/**
+ * Appends the JSON text of the patch (an array, compact, in operation order) to `out`.
+ * OG_ETOOBIG past the cap, OG_ENOMEM; on failure `out` holds what it held.
+ */
 OG_NODISCARD enum og_err og_patch_encode(const struct og_patch *patch, struct og_buf *out);
+
+/**
+ * One operation as og_patch_write() takes it: the caller's strings, lent for the call. `value`
+ * is NULL for remove. Only the API reads the fields.
+ */
+struct og_patch_item {
+    enum og_patch_op op;
+    const char *path;
+    const char *value;
+};
+
+/**
+ * Appends the JSON text of the `n` operations at `items` to `out`, as og_patch_encode() would
+ * for a patch that held them: for a caller that has its few operations at hand and needs no
+ * patch object (nothing is allocated but what `out` grows by). OG_EINVAL when an item is not
+ * one og_patch_push() would take; else as og_patch_encode(). On failure `out` holds what it
+ * held.
+ */
+OG_NODISCARD enum og_err og_patch_write(const struct og_patch_item *items, size_t n,
+                                        struct og_buf *out);
 
 #endif

@@ -121,8 +121,8 @@ struct og_admission_context {
 };
 
 /**
- * An audit annotation (key without '/', at most 63 characters). The key and the value are one
- * allocation: og_decision_cleanup() frees `key`, and with it `value`.
+ * An audit annotation (key without '/', at most 63 characters). Both strings live in the
+ * decision's `block`.
  */
 struct og_annotation {
     char *key;
@@ -185,6 +185,14 @@ struct og_decision {
      * in place. NULL when the index cannot change the decision (or analysis is disabled).
      */
     char *index_url;
+    /**
+     * One allocation that holds what the deciding rule wrote: `reason`, `message`, `warnings`
+     * and `annotations` (the arrays and their strings), `patch`, `suggested_url` and `problem`
+     * point into it, so that an admission allocates once for all of them. Only
+     * og_decision_cleanup() frees it; a caller never frees, nor takes, those fields one by one
+     * (it copies what it keeps).
+     */
+    void *block;
 };
 
 /** Frees what `d` owns and zeroes it. */

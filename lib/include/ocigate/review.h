@@ -128,7 +128,8 @@ void og_review_free(struct og_review *rv);
 
 /**
  * Appends the AdmissionReview response for `decision` to `out` (compact JSON). Errors:
- * OG_ENOMEM, OG_ETOOBIG (buffer cap). Thread-safe for distinct `out`.
+ * OG_ENOMEM, OG_ETOOBIG (buffer cap), with `out` holding what it held. Thread-safe for
+ * distinct `out`.
  */
 OG_NODISCARD enum og_err og_review_encode(const struct og_review *rv,
                                           const struct og_decision *decision, struct og_buf *out);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /**
  * A borrowed view of `len` bytes at `ptr`. The view owns nothing; it stays valid as long as
@@ -22,8 +23,14 @@ struct og_str {
 /** The empty view. */
 #define OG_STR_NULL ((struct og_str){NULL, 0})
 
-/** A view of the NUL-terminated `s` (NULL gives the empty view). */
-struct og_str og_str_of(const char *s);
+/**
+ * A view of the NUL-terminated `s` (NULL gives the empty view). Inline, so that the length of a
+ * literal is known at compile time.
+ */
+static inline struct og_str og_str_of(const char *s)
+{
+    return (struct og_str){s, s != NULL ? strlen(s) : 0};
+}
 
 /** True when `a` and `b` hold the same bytes. */
 bool og_str_eq(struct og_str a, struct og_str b);
