@@ -55,7 +55,8 @@ size_t og_patch_count(const struct og_patch *patch)
 /* The one rule for an operation: a value exactly for add and replace, a JSON Pointer path. */
 static bool item_ok(enum og_patch_op op, const char *path, const char *value)
 {
-    return (op != OG_PATCH_REMOVE) == (value != NULL) && path != NULL && path[0] == '/';
+    return (op == OG_PATCH_ADD || op == OG_PATCH_REPLACE || op == OG_PATCH_REMOVE) &&
+           (op != OG_PATCH_REMOVE) == (value != NULL) && path != NULL && path[0] == '/';
 }
 
 static enum og_err push(struct og_patch *p, enum og_patch_op kind, const char *path,

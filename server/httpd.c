@@ -372,7 +372,9 @@ static enum MHD_Result admit(struct srv_request *req)
                                                            : OG_ENDPOINT_VALIDATE,
                        resume_request, req);
     req->admitted = true;
-    if (req->ctx != NULL)
+    /* Only the connection's own request storage lends its response buffer: one response at a
+     * time may use it (a heap request, see request_new(), writes a buffer of its own). */
+    if (req->ctx != NULL && req == &req->ctx->req)
         srv_admission_use_buffer(&req->adm, &req->ctx->out);
     switch (srv_admission_decode(&req->adm, body.ptr, body.len, &resp)) {
     case SRV_ADMISSION_RESPOND:
