@@ -198,29 +198,26 @@ static void request_free(struct srv_request *req)
     }
 }
 
-/*
- * The response's header and body leave in one write (tlsio.h) when libmicrohttpd sends a body
- * behind the header: not for HEAD, nor for the statuses that have none.
- */
-static void hold_header(struct srv_request *req, const struct srv_response *resp)
+/* A response leaves as one TLS record, with one write (tlsio.h): gathered from here... */
+static void cork_response(struct srv_request *req)
 {
-    if (req->head || resp->len == 0 || resp->status < 200 || resp->status == 204 ||
-        resp->status == 304)
-        return;
     if (req->ctx != NULL && req->ctx->tlsio)
-        srv_tlsio_hold_next(&req->ctx->io);
+        srv_tlsio_cork(&req->ctx->io);
 }
 
 /*
- * After a response (or a failed queue): a header record still held, which hold_header()'s
- * conditions rule out, is sent rather than left waiting for the next response.
+ * ... to its end (or a failed queue). A socket that does not take the record whole at once
+ * belongs to a client that sends requests without reading the answers: the connection is cut,
+ * as nothing would send the rest.
  */
-static void release_header(struct srv_request *req)
+static void uncork_response(struct srv_request *req)
 {
     struct conn_ctx *ctx = req->ctx;
 
-    if (ctx != NULL && ctx->tlsio && !srv_tlsio_flush(&ctx->io))
-        srv_logf(SRV_LOG_WARN, "a response's header record was not sent whole");
+    if (ctx != NULL && ctx->tlsio && !srv_tlsio_uncork(&ctx->io)) {
+        srv_logf(SRV_LOG_DEBUG, "closing a connection whose client does not read its answers");
+        (void)shutdown(ctx->fd, SHUT_RDWR);
+    }
 }
 
 /* Queues `resp` (taking what it owns) and destroys libmicrohttpd's copy at once. */
@@ -257,13 +254,13 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
     if ((resp->close || atomic_load(&req->httpd->draining)) &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto fail;
-    hold_header(req, resp);
+    cork_response(req);
     ret = MHD_queue_response(req->conn, resp->status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES)
         srv_metrics_http_response(resp->status);
     else
-        release_header(req);
+        uncork_response(req);
     return ret;
 fail:
     MHD_destroy_response(r);
@@ -549,7 +546,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_conn_request_done(entry_of(req != NULL ? req->ctx : ctx_of(conn)));
     if (req == NULL)
         return;
-    release_header(req);
+    uncork_response(req);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && srv_log_enabled(SRV_LOG_DEBUG))
         srv_logf(SRV_LOG_DEBUG, "request ended early (%s)",
                  toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED   ? "timeout"

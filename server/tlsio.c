@@ -1,6 +1,8 @@
 #include "tlsio.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -118,73 +120,27 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
     return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
-/* The most pieces one write takes: the kept record and GnuTLS's queued records (a flight). */
+/* The most pieces one write takes: GnuTLS's queued records (a handshake flight). */
 #define IOV_MAX_OURS 32
 
 /*
- * Sends the kept record, then GnuTLS's `cnt` pieces, with one sendmsg(2). Returns the bytes of
- * the pieces sent, or -1 with errno set (EAGAIN when the socket took no byte of the pieces:
- * GnuTLS offers them again, behind what is left of the kept record).
- */
-static ssize_t send_pieces(struct srv_tlsio *io, const giovec_t *pieces, int cnt)
-{
-    struct iovec iov[IOV_MAX_OURS];
-    struct msghdr msg = {.msg_iov = iov};
-    size_t n_iov = 0, kept = io->out_len, size = 0;
-    ssize_t n;
-
-    if (kept > 0)
-        iov[n_iov++] = (struct iovec){io->out + io->out_off, kept};
-    /* More pieces than fit are sent by the next call: a partial write is allowed. */
-    for (int i = 0; i < cnt && n_iov < IOV_MAX_OURS; i++) {
-        iov[n_iov++] = (struct iovec){pieces[i].iov_base, pieces[i].iov_len};
-        size += pieces[i].iov_len;
-    }
-    msg.msg_iovlen = n_iov;
-    n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
-    if (n < 0)
-        return -1;
-    if ((size_t)n < kept) {
-        io->out_off += (size_t)n;
-        io->out_len -= (size_t)n;
-        errno = EAGAIN;
-        return -1;
-    }
-    n -= (ssize_t)kept;
-    io->out_len = 0;
-    if (n == 0 && size > 0) {
-        errno = EAGAIN;
-        return -1;
-    }
-    return n;
-}
-
-/*
- * GnuTLS's writes: one call per gnutls_record_send() (one record), and one for each flight of
- * the handshake (all its records, so that they leave in one write and Nagle's algorithm does
- * not hold the second back for the client's delayed ACK).
+ * GnuTLS's writes: one call per record of application data, and one for each flight of the
+ * handshake (all its records, so that they leave in one write and Nagle's algorithm does not
+ * hold the second back for the client's delayed ACK). A partial write is allowed: GnuTLS keeps
+ * the rest and offers it again.
  */
 static ssize_t vec_push(gnutls_transport_ptr_t ptr, const giovec_t *pieces, int cnt)
 {
     struct srv_tlsio *io = ptr;
+    struct iovec iov[IOV_MAX_OURS];
+    struct msghdr msg = {.msg_iov = iov};
+    size_t n_iov = 0;
 
-    if (io->hold_next) {
-        size_t size = 0, off = 0;
-
-        io->hold_next = false;
-        for (int i = 0; i < cnt; i++)
-            size += pieces[i].iov_len;
-        if (io->out_len == 0 && size <= sizeof(io->out)) {
-            for (int i = 0; i < cnt; i++) {
-                memcpy(io->out + off, pieces[i].iov_base, pieces[i].iov_len);
-                off += pieces[i].iov_len;
-            }
-            io->out_off = 0;
-            io->out_len = size;
-            return (ssize_t)size;
-        }
-    }
-    return send_pieces(io, pieces, cnt);
+    /* More pieces than fit are sent by the next call. */
+    for (int i = 0; i < cnt && n_iov < IOV_MAX_OURS; i++)
+        iov[n_iov++] = (struct iovec){pieces[i].iov_base, pieces[i].iov_len};
+    msg.msg_iovlen = n_iov;
+    return sendmsg(io->fd, &msg, MSG_NOSIGNAL);
 }
 
 /*
@@ -208,7 +164,8 @@ static int on_handshake_msg(gnutls_session_t session, unsigned int htype, unsign
 void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
                       srv_tlsio_wait_fn wait, void *wait_arg)
 {
-    memset(io, 0, offsetof(struct srv_tlsio, out));
+    memset(io, 0, sizeof(*io));
+    io->session = session;
     io->fd = fd;
     io->wait = wait;
     io->wait_arg = wait_arg;
@@ -220,22 +177,30 @@ void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
     gnutls_transport_set_vec_push_function(session, vec_push);
 }
 
-void srv_tlsio_hold_next(struct srv_tlsio *io)
+void srv_tlsio_cork(struct srv_tlsio *io)
 {
-    io->hold_next = true;
+    gnutls_record_cork(io->session);
+    io->corked = true;
 }
 
-bool srv_tlsio_flush(struct srv_tlsio *io)
+bool srv_tlsio_uncork(struct srv_tlsio *io)
 {
-    io->hold_next = false;
-    if (io->out_len > 0)
-        (void)send_pieces(io, NULL, 0);
-    return io->out_len == 0;
+    static const int off = 0;
+
+    if (!io->corked)
+        return true;
+    io->corked = false;
+    if (!io->tcp_uncorked) {
+        /* libmicrohttpd's TCP_CORK would hold the record that follows its push (tlsio.h). */
+        (void)setsockopt(io->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+        io->tcp_uncorked = true;
+    }
+    return gnutls_record_uncork(io->session, 0) >= 0 &&
+           gnutls_record_check_corked(io->session) == 0;
 }
 
 void srv_tlsio_cleanup(struct srv_tlsio *io)
 {
     release(io);
-    io->out_len = 0;
-    io->hold_next = false;
+    io->corked = false;
 }

@@ -17,14 +17,21 @@
  *   not for them.) Receives land in a buffer of the worker thread's (tlsio.c), so a
  *   connection holds no buffer of its own unless another one needs its thread's first.
  *
- * - Writes. srv_tlsio_hold_next(), called just before a response with a body is queued, keeps
- *   the next record (the header's: libmicrohttpd's MHD_send_hdr_and_body_() sends it and then
- *   at once the body's on a non-blocking socket) and sends it in front of the following one
- *   with one sendmsg(2). A partial write keeps what is left in front of the next push. A record
- *   is held only when a body follows (not for HEAD, not for an empty body): a held record with
- *   nothing behind it would wait for the next response. GnuTLS hands a handshake flight over
- *   whole (a vector push), so its records leave in one write too: sent one by one, the second
- *   waited for the client's delayed ACK (Nagle's algorithm), some 40 ms per handshake.
+ * - Writes. A response is one record: srv_tlsio_cork(), called just before a response is queued,
+ *   corks the session (gnutls_record_cork()), so that libmicrohttpd's two sends, the header's
+ *   and then at once the body's (MHD_send_hdr_and_body_() on a non-blocking socket), are only
+ *   gathered; srv_tlsio_uncork(), when the request completes (libmicrohttpd has "sent" both,
+ *   in the same pass of its loop), makes them one record and sends it with one sendmsg(2).
+ *   libmicrohttpd corks the TCP socket before a connection's first response and from then on
+ *   pushes each one with TCP_NODELAY, which comes before our write: the first uncork turns
+ *   TCP_CORK off for good (libmicrohttpd, which believes it on, never sets it again), so that
+ *   the write leaves at once. A response whose record the socket does not take whole at once
+ *   (a client that sends requests without reading the answers: an answer is a few kB, and
+ *   one that reads keeps the socket's buffer empty) is not kept for later, as nothing would
+ *   send it: srv_tlsio_uncork() returns false and the connection is cut. GnuTLS hands a
+ *   handshake flight over whole (a vector push), so its records leave in one write too: sent
+ *   one by one, the second waited for the client's delayed ACK (Nagle's algorithm), some 40 ms
+ *   per handshake.
  *
  * - Handshake waits. libmicrohttpd 0.9.75 clears a TLS connection's read-ready mark only in
  *   recv_tls_adapter() (above), which runs once the handshake is done: while gnutls_handshake()
@@ -53,9 +60,6 @@
 /* One receive's size: a whole TLS record (16 KiB of data and its header and expansion). */
 #define SRV_TLSIO_READ_AHEAD (16 * 1024 + 512)
 
-/* The largest record kept in front of the next one (a response header's record). */
-#define SRV_TLSIO_HOLD_MAX 1024
-
 /**
  * Called by the pull, on the connection's worker inside gnutls_handshake(), when the handshake
  * must wait for the client (see above); the pull then returns EAGAIN (errno is kept).
@@ -63,6 +67,7 @@
 typedef void (*srv_tlsio_wait_fn)(void *arg);
 
 struct srv_tlsio {
+    gnutls_session_t session;
     int fd;
     bool handshaken;        /* the client's Finished is processed: no more handshake waits */
     srv_tlsio_wait_fn wait; /* see above, or NULL */
@@ -70,11 +75,9 @@ struct srv_tlsio {
     char *in;      /* received bytes GnuTLS has not read yet, or NULL when there are none */
     size_t in_off; /* ... from in + in_off, in_len of them, */
     size_t in_len;
-    bool in_heap;   /* in a block of the connection's own (else in its thread's buffer) */
-    bool hold_next; /* keep the next record (srv_tlsio_hold_next()) */
-    size_t out_off; /* the kept record's bytes not sent yet: from out + out_off, */
-    size_t out_len; /* out_len of them */
-    char out[SRV_TLSIO_HOLD_MAX];
+    bool in_heap;      /* in a block of the connection's own (else in its thread's buffer) */
+    bool corked;       /* srv_tlsio_cork() gathers a response */
+    bool tcp_uncorked; /* TCP_CORK was turned off (above) */
 };
 
 /**
@@ -85,14 +88,15 @@ struct srv_tlsio {
 void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
                       srv_tlsio_wait_fn wait, void *wait_arg);
 
-/** Keeps the next record for the one after it: call only when a body's record follows. */
-void srv_tlsio_hold_next(struct srv_tlsio *io);
+/** Gathers what is sent from now on until srv_tlsio_uncork(): call just before a response. */
+void srv_tlsio_cork(struct srv_tlsio *io);
 
 /**
- * After a response: a record still kept (which srv_tlsio_hold_next()'s contract rules out) is
- * sent now, as far as the socket takes it. Returns false when bytes are left unsent.
+ * After a response: sends what was gathered since srv_tlsio_cork() as one record, with one write.
+ * Returns false when the socket did not take all of it; the connection must then be cut (the
+ * rest stays in the session, where nothing would send it). True when nothing was gathered.
  */
-bool srv_tlsio_flush(struct srv_tlsio *io);
+bool srv_tlsio_uncork(struct srv_tlsio *io);
 
 /** Frees what `io` holds; the session must be gone. On the connection's worker thread. */
 void srv_tlsio_cleanup(struct srv_tlsio *io);
