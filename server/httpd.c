@@ -198,10 +198,18 @@ static void request_free(struct srv_request *req)
     }
 }
 
-/* A response leaves as one TLS record, with one write (tlsio.h): gathered from here... */
-static void cork_response(struct srv_request *req)
+/*
+ * An answer of up to this many body bytes leaves as one TLS record (tlsio.h). The socket takes
+ * it whole: two of them fit in the smallest send buffer TCP starts with (16 KiB), even with
+ * the one before still unacknowledged. A larger one (metrics, a long denial) is sent the plain
+ * way, which waits for the socket when it must.
+ */
+#define CORK_MAX 4096
+
+/* An answer leaves as one TLS record, with one write (tlsio.h): gathered from here... */
+static void cork_response(struct srv_request *req, const struct srv_response *resp)
 {
-    if (req->ctx != NULL && req->ctx->tlsio)
+    if (resp->len <= CORK_MAX && req->ctx != NULL && req->ctx->tlsio)
         srv_tlsio_cork(&req->ctx->io);
 }
 
@@ -254,7 +262,7 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
     if ((resp->close || atomic_load(&req->httpd->draining)) &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto fail;
-    cork_response(req);
+    cork_response(req, resp);
     ret = MHD_queue_response(req->conn, resp->status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES)

@@ -276,6 +276,32 @@ def test_a_client_that_does_not_read_is_cut_not_left_hanging():
         check(answers > 0, "answers before the cut", answers)
 
 
+def test_large_answers_wait_for_a_slow_reader():
+    # Answers larger than one corked record may take (httpd.c, CORK_MAX) are sent the plain way,
+    # waiting for the socket: 400 pipelined /metrics pages (some 7 kB each, more than the
+    # socket's send buffer holds) to a client with a small receive buffer that starts reading
+    # late all arrive whole.
+    n = 400
+    with Server() as s:
+        for _ in range(3):
+            s.request("POST", "/mutate?timeout=10s", body=REVIEW,
+                      headers={"Content-Type": "application/json"})
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", s.port))
+        sock = s.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        try:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+            time.sleep(0.5)
+            got = read_responses(sock, n, timeout=20)
+        finally:
+            sock.close()
+    eq([st for st, _ in got], [200] * n, "statuses")
+    check(all(len(b) > 4096 for _, b in got), "metrics pages larger than one corked answer",
+          [len(b) for _, b in got])
+
+
 def strace_counts(path):
     """strace -c's table: {syscall: (calls, errors)}."""
     out = {}
