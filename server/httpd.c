@@ -551,10 +551,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_httpd *h = cls;
     struct srv_request *req = *con_cls;
 
+    /* The answer leaves first: once the request is done, the connection counts as idle, and
+     * the acceptor may close it to make room for a new one (conns.h). */
+    if (req != NULL)
+        uncork_response(req);
     srv_conn_request_done(entry_of(req != NULL ? req->ctx : ctx_of(conn)));
     if (req == NULL)
         return;
-    uncork_response(req);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && srv_log_enabled(SRV_LOG_DEBUG))
         srv_logf(SRV_LOG_DEBUG, "request ended early (%s)",
                  toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED   ? "timeout"
