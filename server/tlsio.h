@@ -26,9 +26,10 @@
  *   pushes each one with TCP_NODELAY, which comes before our write: the first uncork turns
  *   TCP_CORK off for good (libmicrohttpd, which believes it on, never sets it again), so that
  *   the write leaves at once. A response whose record the socket does not take whole at once
- *   (a client that sends requests without reading the answers: an answer is a few kB, and
- *   one that reads keeps the socket's buffer empty) is not kept for later, as nothing would
- *   send it: srv_tlsio_uncork() returns false and the connection is cut. GnuTLS hands a
+ *   (a client that sends requests without reading the answers: httpd.c corks only answers of
+ *   up to 4 KiB, and a client that reads keeps the socket's buffer empty) is not kept for
+ *   later, as nothing would send it: srv_tlsio_uncork() returns false and the connection is
+ *   cut. GnuTLS hands a
  *   handshake flight over whole (a vector push), so its records leave in one write too: sent
  *   one by one, the second waited for the client's delayed ACK (Nagle's algorithm), some 40 ms
  *   per handshake.
