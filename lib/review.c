@@ -91,11 +91,14 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* string() for any token: escapes, long runs, errors. */
-static bool string_any(struct scan *s, struct tok *t)
+/*
+ * string() for any token: escapes, long runs, errors. The token's bytes before `k` (from
+ * s->i + 1: plain_run()'s end) are known to be plain.
+ */
+static bool string_any(struct scan *s, struct tok *t, size_t k)
 {
     const unsigned char *p = (const unsigned char *)s->p;
-    size_t k = s->i + 1, len = s->len;
+    size_t len = s->len;
 #if defined(__SSE2__)
     size_t base = 0;
     unsigned mask = 0;
@@ -165,36 +168,33 @@ static bool string_any(struct scan *s, struct tok *t)
 }
 
 /*
- * The index of the closing quote of the string token whose text starts at `k` (<= `len`), when
- * the token holds no escape and a vector compare finds its end (16 bytes at a time, so not in
- * the body's last 16 bytes); SIZE_MAX otherwise, and string_any() reads it.
+ * Where the plain run of string text from `k` (<= `len`) ends, 16 bytes at a time: at its first
+ * quote, backslash or control character, or where fewer than 16 bytes are left. The run's bytes
+ * are plain, so a quote there ends a token without escapes.
  */
-static inline size_t plain_end(const char *p, size_t len, size_t k)
+static inline size_t plain_run(const char *p, size_t len, size_t k)
 {
 #if defined(__SSE2__)
     for (; len - k >= 16; k += 16) {
         unsigned mask = json_stop_mask16(p + k, false);
 
-        if (mask != 0) {
-            k += (size_t)__builtin_ctz(mask);
-            return p[k] == '"' ? k : SIZE_MAX;
-        }
+        if (mask != 0)
+            return k + (size_t)__builtin_ctz(mask);
     }
 #else
     (void)p;
     (void)len;
-    (void)k;
 #endif
-    return SIZE_MAX;
+    return k;
 }
 
 /* Reads a string token at s->i (which holds '"'). */
 static inline bool string(struct scan *s, struct tok *t)
 {
-    size_t end = plain_end(s->p, s->len, s->i + 1);
+    size_t end = plain_run(s->p, s->len, s->i + 1);
 
-    if (end == SIZE_MAX)
-        return string_any(s, t);
+    if (end >= s->len || s->p[end] != '"')
+        return string_any(s, t, end);
     t->ptr = s->p + s->i + 1;
     t->len = end - s->i - 1;
     t->escaped = false;
@@ -350,9 +350,8 @@ static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i)
  * Validates and skips one value of any kind. Most of a review is passed over (managedFields, the
  * last-applied annotation, userInfo), so this is one loop, not a call per value, that keeps the
  * position in a register: the containers open inside the value are a stack of their closing
- * bytes, and a string
- * that ends within 16 bytes without an escape (most keys) is one vector compare. It accepts and
- * refuses what object_next() and array_next() do, with the same messages at the same bytes.
+ * bytes, and a plain string is a vector scan (plain_run()). It accepts and refuses what
+ * object_next() and array_next() do, with the same messages at the same bytes.
  */
 static bool skip(struct scan *s)
 {
@@ -373,15 +372,15 @@ static bool skip(struct scan *s)
             }
         }
         if (c == '"') {
-            size_t end = plain_end(p, len, i + 1);
+            size_t end = plain_run(p, len, i + 1);
 
-            if (end != SIZE_MAX) {
+            if (end < len && p[end] == '"') {
                 i = end + 1;
             } else {
                 struct tok t;
 
                 s->i = i;
-                if (!string_any(s, &t))
+                if (!string_any(s, &t, end))
                     return false;
                 i = s->i;
             }

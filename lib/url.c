@@ -22,19 +22,23 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes. */
-/*
- * RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes, as a
- * bitmap over ASCII (bit c of the pair): "-.0-9A-Z_a-z~%!$&'()*+,;=". One test per byte.
- */
-static bool is_name_char(char c)
+/* Whether `c` is in the set of ASCII bytes whose bits are set in `lo` (0-63) and `hi` (64-127). */
+static bool in_ascii_set(char c, uint64_t lo, uint64_t hi)
 {
-    static const uint64_t lo = 0x2bff7ff200000000u, hi = 0x47fffffe87fffffeu;
     unsigned char u = (unsigned char)c;
 
     if (u < 64)
         return (lo >> u) & 1u;
     return u < 128 && ((hi >> (u - 64)) & 1u);
+}
+
+/*
+ * RFC 3986 unreserved, '%' (of a percent-encoding) and sub-delims: a reg-name's bytes,
+ * "-.0-9A-Z_a-z~%!$&'()*+,;=". One test per byte.
+ */
+static bool is_name_char(char c)
+{
+    return in_ascii_set(c, 0x2bff7ff200000000u, 0x47fffffe87fffffeu);
 }
 
 static bool is_ctl_or_space(char c)
@@ -43,17 +47,12 @@ static bool is_ctl_or_space(char c)
 }
 
 /*
- * True for the bytes og_url_parse() looks at: controls and space, DEL, and "#/?@" (as a bitmap
- * over ASCII, bit c of the pair, like is_name_char()). Every other byte just goes by.
+ * True for the bytes og_url_parse() looks at: controls and space, DEL, and "#/?@". Every other
+ * byte just goes by.
  */
 static bool is_url_special(char c)
 {
-    static const uint64_t lo = 0x80008009ffffffffu, hi = 0x8000000000000001u;
-    unsigned char u = (unsigned char)c;
-
-    if (u < 64)
-        return (lo >> u) & 1u;
-    return u < 128 && ((hi >> (u - 64)) & 1u);
+    return in_ascii_set(c, 0x80008009ffffffffu, 0x8000000000000001u);
 }
 
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */

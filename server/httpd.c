@@ -82,8 +82,8 @@ struct srv_request {
     struct srv_httpd *httpd;
     struct MHD_Connection *conn;
     struct conn_ctx *ctx;  /* its connection's (on_connection()), looked up once; or NULL */
-    struct og_config *cfg; /* the snapshot this request runs on, taken at its start */
-    bool cfg_lent;         /* `cfg` is lent by its connection's `snap`, else a reference */
+    struct og_config *cfg; /* the snapshot this request runs on, taken at its start: lent by
+                            * its connection's `snap` when in_conn_storage(), else a reference */
     enum phase phase;
     bool head; /* a HEAD request: its answer has no body */
     struct timespec start;
@@ -149,6 +149,12 @@ static uint64_t elapsed_us(const struct timespec *start)
     return us > 0 ? (uint64_t)us : 0;
 }
 
+/* Whether `req` is its connection's own request storage (request_new()), with what it lends. */
+static bool in_conn_storage(const struct srv_request *req)
+{
+    return req->ctx != NULL && req == &req->ctx->req;
+}
+
 /*
  * A new request on `conn`: its connection's request storage and snapshot, or a heap block and a
  * new reference when there is no context (out of memory when the connection started) or it is
@@ -174,8 +180,7 @@ static struct srv_request *request_new(struct srv_httpd *h, struct MHD_Connectio
     req->head = false;
     req->admitted = false;
     /* The connection's snapshot serves one request at a time: only the one in `ctx->req`. */
-    req->cfg_lent = ctx != NULL && req == &ctx->req;
-    req->cfg = req->cfg_lent ? srv_snapshot_cached(&ctx->snap) : srv_snapshot_acquire();
+    req->cfg = in_conn_storage(req) ? srv_snapshot_cached(&ctx->snap) : srv_snapshot_acquire();
     return req;
 }
 
@@ -186,9 +191,9 @@ static void request_free(struct srv_request *req)
     srv_req_cleanup(&req->http);
     if (req->admitted)
         srv_admission_cleanup(&req->adm);
-    if (!req->cfg_lent)
+    if (!in_conn_storage(req))
         og_config_unref(req->cfg);
-    if (ctx != NULL && req == &ctx->req) {
+    if (in_conn_storage(req)) {
         /* The response has been sent (or never will be): its buffer is free again. */
         if (ctx->out.cap > RESPONSE_KEEP_MAX)
             og_buf_cleanup(&ctx->out);
@@ -379,7 +384,7 @@ static enum MHD_Result admit(struct srv_request *req)
     req->admitted = true;
     /* Only the connection's own request storage lends its response buffer: one response at a
      * time may use it (a heap request, see request_new(), writes a buffer of its own). */
-    if (req->ctx != NULL && req == &req->ctx->req)
+    if (in_conn_storage(req))
         srv_admission_use_buffer(&req->adm, &req->ctx->out);
     switch (srv_admission_decode(&req->adm, body.ptr, body.len, &resp)) {
     case SRV_ADMISSION_RESPOND:

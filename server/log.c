@@ -143,8 +143,8 @@ static void write_all(const char *p, size_t len)
 
 /*
  * Queues the active buffer if it holds anything; batch_lock held. True when the caller must
- * wake the flusher (with wake_flusher(), once it has let go of batch_lock, or the flusher
- * would wake only to wait for the lock): it sleeps and the buffer now filling is the last free
+ * signal `batch_cond` (once it has let go of batch_lock, or the flusher would wake only to wait
+ * for the lock): it sleeps and the buffer now filling is the last free
  * one. While more are free its next tick is soon enough, so a busy server wakes it once per
  * few buffers, not per buffer: a wake costs the request path two context switches.
  */
@@ -158,12 +158,6 @@ static bool seal_locked(void)
         return false;
     flusher_asleep = false;
     return true;
-}
-
-static void wake_flusher(bool wake)
-{
-    if (wake)
-        pthread_cond_signal(&batch_cond);
 }
 
 /* Writes the queued buffers, oldest first; write_lock held, batch_lock not. */
@@ -303,7 +297,8 @@ static void output(enum srv_log_level level, const char *line, size_t len)
                 atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
             }
             pthread_mutex_unlock(&batch_lock);
-            wake_flusher(wake);
+            if (wake)
+                pthread_cond_signal(&batch_cond);
             return;
         }
         pthread_mutex_unlock(&batch_lock);

@@ -196,10 +196,6 @@ static bool is_tchar(unsigned char c)
     return (tchar_map[c >> 6] >> (c & 63u) & 1u) != 0;
 }
 
-/*
- * Whether the `len` bytes of `name` are `want`, in any case. Clients send the usual spelling,
- * which a plain comparison finds at once.
- */
 /* A byte allowed in a field value: not a control character (RFC 9110 section 5.5) but HTAB. */
 static bool ctl_ok(unsigned char c)
 {
@@ -254,6 +250,10 @@ static bool value_has_ctl(const char *v, size_t len)
     return false;
 }
 
+/*
+ * Whether the `len` bytes of `name` are `want`, in any case. Clients send the usual spelling,
+ * which a plain comparison finds at once.
+ */
 static bool name_is(const char *name, size_t len, struct og_str want)
 {
     struct og_str s = {name, len};

@@ -318,10 +318,21 @@ OG_TEST(decode_string_tokens_at_every_length)
                         memset(body + len, ' ', pad);
                         len += pad;
                     }
-                    /* A scan that reads past the end would find a closing quote there. */
+                    /* A scan that reads past the end would find a closing quote there; in a
+                     * block of exactly `len` bytes, AddressSanitizer sees the read itself. */
                     body[len] = '"';
+                    {
+                        struct og_review *exact_rv = NULL;
+                        char *exact = malloc(len > 0 ? len : 1);
+
+                        ASSERT(exact != NULL);
+                        memcpy(exact, body, len);
+                        rc = og_review_decode(exact, len, &exact_rv, NULL);
+                        og_review_free(exact_rv);
+                        free(exact);
+                    }
                     og_diag_clear(&diag);
-                    rc = og_review_decode(body, len, &rv, &diag);
+                    ASSERT_EQ(og_review_decode(body, len, &rv, &diag), rc);
                     if (kind == 0 || (kind == 1 && at == n) || (kind == 2 && at + 1 >= n)) {
                         ASSERT_EQ(rc, n == 0 ? OG_EPARSE : OG_OK);
                         if (n > 0)
