@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "sockopt.h"
+
 /*
  * Receives land in one buffer per thread, not per connection: libmicrohttpd runs a connection's
  * whole life on one worker thread (its reads, its writes and NOTIFY_CLOSED; close_all_connections
@@ -175,6 +177,7 @@ void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
     gnutls_transport_set_pull_function(session, pull);
     gnutls_transport_set_pull_timeout_function(session, pull_timeout);
     gnutls_transport_set_vec_push_function(session, vec_push);
+    srv_sockopt_track(fd);
 }
 
 void srv_tlsio_cork(struct srv_tlsio *io)
@@ -203,4 +206,5 @@ void srv_tlsio_cleanup(struct srv_tlsio *io)
 {
     release(io);
     io->corked = false;
+    srv_sockopt_untrack(io->fd);
 }

@@ -25,11 +25,11 @@
  *   libmicrohttpd corks the TCP socket before a connection's first response and from then on
  *   pushes each one with TCP_NODELAY, which comes before our write: the first uncork turns
  *   TCP_CORK off for good (libmicrohttpd, which believes it on, never sets it again), so that
- *   the write leaves at once. A response whose record the socket does not take whole at once
- *   (a client that sends requests without reading the answers: httpd.c corks only answers of
- *   up to 4 KiB, and a client that reads keeps the socket's buffer empty) is not kept for
- *   later, as nothing would send it: srv_tlsio_uncork() returns false and the connection is
- *   cut. GnuTLS hands a
+ *   the write leaves at once, and its pushes from then on cost no system call (sockopt.h).
+ *   A response whose record the socket does not take whole at once (a client that sends
+ *   requests without reading the answers: httpd.c corks only answers of up to 4 KiB, and a
+ *   client that reads keeps the socket's buffer empty) is not kept for later, as nothing would
+ *   send it: srv_tlsio_uncork() returns false and the connection is cut. GnuTLS hands a
  *   handshake flight over whole (a vector push), so its records leave in one write too: sent
  *   one by one, the second waited for the client's delayed ACK (Nagle's algorithm), some 40 ms
  *   per handshake.
@@ -83,8 +83,9 @@ struct srv_tlsio {
 
 /**
  * Installs the transport on `session`, whose socket is `fd`, and a handshake hook (the session's
- * only one); `io` must outlive the session's last use (libmicrohttpd's gnutls_deinit()). Call
- * before the handshake. `wait(wait_arg)` is called for each handshake wait (above); NULL: none.
+ * only one), and tracks the socket's options (sockopt.h); `io` must outlive the session's last use
+ * (libmicrohttpd's gnutls_deinit()). Call before the handshake. `wait(wait_arg)` is called for each
+ * handshake wait (above); NULL: none.
  */
 void srv_tlsio_attach(struct srv_tlsio *io, gnutls_session_t session, int fd,
                       srv_tlsio_wait_fn wait, void *wait_arg);
@@ -99,7 +100,10 @@ void srv_tlsio_cork(struct srv_tlsio *io);
  */
 bool srv_tlsio_uncork(struct srv_tlsio *io);
 
-/** Frees what `io` holds; the session must be gone. On the connection's worker thread. */
+/**
+ * Frees what `io` holds and ends its socket's tracking (sockopt.h); the session must be gone and
+ * the socket not yet closed. On the connection's worker thread.
+ */
 void srv_tlsio_cleanup(struct srv_tlsio *io);
 
 #endif

@@ -175,6 +175,30 @@ def test_keep_alive_answers_leave_at_once():
     check(elapsed < 2.0, "%d keep-alive admissions took %.2fs (want well under 2s)" % (n, elapsed))
 
 
+def test_keep_alive_large_answers_leave_at_once():
+    # A connection whose first answers are too large to be corked into one record (httpd.c,
+    # CORK_MAX) keeps libmicrohttpd's TCP_CORK: each of its pushes must then reach the kernel
+    # (sockopt.h), or every answer waits 200 ms for the cork timer. Admissions after them turn
+    # the cork off; larger answers after those are pushed as well.
+    with Server() as s:
+        sock = s.tls_socket()
+        try:
+            start = time.monotonic()
+            for path in ["/metrics"] * 8 + ["/mutate"] * 4 + ["/metrics"] * 4:
+                if path == "/mutate":
+                    sock.sendall(post(REVIEW))
+                else:
+                    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                (status, body), = read_responses(sock, 1)
+                eq(status, 200, path)
+                check(path != "/metrics" or len(body) > 4096, "a metrics page larger than a "
+                      "corked answer", len(body))
+            elapsed = time.monotonic() - start
+        finally:
+            sock.close()
+    check(elapsed < 1.0, "16 keep-alive answers took %.2fs (want well under 1s)" % elapsed)
+
+
 def records_per_answer(s, n):
     """Sends `n` admissions one by one over TLS 1.2 (whose tickets travel in the handshake, so
     that after it every application-data record is an answer's) through memory BIOs, counting
@@ -363,13 +387,18 @@ def test_one_receive_and_one_send_per_admission():
             eq(status, 200, "status")
         sock.close()
 
-    counts = strace_run(admissions)
+    counts = strace_run(admissions, trace="trace=recvfrom,recvmsg,sendto,sendmsg,setsockopt")
     received = successful(counts, "recvfrom", "recvmsg")
     sent = successful(counts, "sendto", "sendmsg")
     # The margin covers the handshake and the start-up probe's connection.
     check(received <= n + 40, "%d successful receives for %d admissions (want about one each)"
           % (received, n), counts)
     check(sent <= n + 40, "%d sends for %d admissions (want one each)" % (sent, n), counts)
+    # libmicrohttpd pushes every answer with setsockopt(TCP_NODELAY), which changes nothing
+    # once the socket has it and no cork (sockopt.h): a few calls per connection, none per answer.
+    options = counts.get("setsockopt", (0, 0))[0]
+    check(options <= 20, "%d setsockopt calls for %d admissions (want a few per connection)"
+          % (options, n), counts)
 
 
 def test_a_handshake_flight_leaves_in_one_write():
