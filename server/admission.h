@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "index_cache.h"
 #include "request.h"
@@ -99,11 +100,13 @@ enum srv_admission_next srv_admission_decode(struct srv_admission *a, const char
 
 /**
  * Decides (see above): RESPOND with the AdmissionReview response in `resp` (200; 500 when
- * the policy or the encoder fails) and the admission logged with `latency_us`, or WAIT, or
- * DROP when out of memory for any answer. Call again after a wait has been resumed.
+ * the policy or the encoder fails) and the admission logged with `latency_us` at `now` (the
+ * CLOCK_MONOTONIC reading the latency ends at, srv_log_write_at(); NULL: the time of the
+ * write), or WAIT, or DROP when out of memory for any answer. Call again after a wait has been
+ * resumed.
  */
-enum srv_admission_next srv_admission_decide(struct srv_admission *a, uint64_t latency_us,
-                                             struct srv_response *resp);
+enum srv_admission_next srv_admission_decide(struct srv_admission *a, const struct timespec *now,
+                                             uint64_t latency_us, struct srv_response *resp);
 
 /**
  * After WAIT, once the caller can be resumed: true when `resume(arg)` will come, false when

@@ -477,15 +477,20 @@ void srv_conn_request_begin(struct srv_conn *conn, const struct timespec *now)
 
 void srv_conn_request_received(struct srv_conn *conn)
 {
+    /*
+     * No clock: a busy entry's time is never read (no deadline, never closed for room), so it
+     * keeps the one it has. Only this worker moves an entry out of ST_RECV (the watchdog moves
+     * idle ones only), so the load and the store need no exchange.
+     */
     if (conn != NULL)
-        atomic_store(&conn->word, pack(ST_BUSY, now_ms()));
+        atomic_store(&conn->word, pack(ST_BUSY, since_of(atomic_load(&conn->word))));
 }
 
-void srv_conn_request_done(struct srv_conn *conn)
+void srv_conn_request_done(struct srv_conn *conn, const struct timespec *now)
 {
     /* No system call: the watchdog tells a new request from the kernel's stamps (idle_woke()). */
     if (conn != NULL)
-        atomic_store(&conn->word, pack(ST_IDLE, now_ms()));
+        atomic_store(&conn->word, pack(ST_IDLE, now != NULL ? ms_of(now) : now_ms()));
 }
 
 unsigned srv_conns_count(struct srv_conns *c)

@@ -116,13 +116,15 @@ void srv_conns_closed(struct srv_conns *c, struct srv_conn *conn);
  * Request hooks, called on the connection's worker without a lock. begin: the headers of a
  * request are complete (the deadline runs from accept on a new connection, else from the first
  * byte if it was seen, else from now; a new connection is no longer stalled).
- * received: the whole request has arrived (no deadline until the next request). done: the
- * request has ended and the connection is idle again. `now` is CLOCK_MONOTONIC read by the
- * caller just before begin (saving a clock read per request), or NULL to read it here.
+ * received: the whole request has arrived (no deadline until the next request; reads no
+ * clock). done: the request has ended and the connection is idle again, since `now`.
+ * `now` is CLOCK_MONOTONIC read by the caller (saving a clock read per request): for begin,
+ * just before it; for done, the request's last reading (when its answer was made: the order in
+ * which idle connections are closed for room is all it decides), or NULL to read it here.
  */
 void srv_conn_request_begin(struct srv_conn *conn, const struct timespec *now);
 void srv_conn_request_received(struct srv_conn *conn);
-void srv_conn_request_done(struct srv_conn *conn);
+void srv_conn_request_done(struct srv_conn *conn, const struct timespec *now);
 
 /** Connections in the table. Thread-safe. */
 unsigned srv_conns_count(struct srv_conns *c);

@@ -86,7 +86,13 @@ struct srv_request {
                             * its connection's `snap` when in_conn_storage(), else a reference */
     enum phase phase;
     bool head; /* a HEAD request: its answer has no body */
+    /*
+     * CLOCK_MONOTONIC when its headers were complete, and its latest reading: `start` until the
+     * admission decides, then the decision's. One reading at each end serves the deadline
+     * (conns.h), the latency, the log line's time and the connection's idle stamp.
+     */
     struct timespec start;
+    struct timespec now;
     bool admitted; /* `adm` was started (admit()) */
     struct srv_req http;
     struct srv_admission adm;
@@ -122,6 +128,11 @@ struct conn_ctx {
     bool req_busy;
     struct srv_request req;
     struct og_buf out;
+    struct srv_req_spare body_spare; /* the admissions' bodies, one request at a time too */
+    /* The response object of its last plain answer, for that body and length (queue()). */
+    struct MHD_Response *resp;
+    const char *resp_body;
+    size_t resp_len;
     struct srv_snapshot_cache snap; /* the snapshot of its last request (snapshot.h) */
 };
 
@@ -138,15 +149,22 @@ static struct srv_conn *entry_of(const struct conn_ctx *ctx)
     return ctx != NULL ? ctx->entry : NULL;
 }
 
+/* Microseconds from `start` to `end`, two readings of the monotonic clock. */
+static uint64_t between_us(const struct timespec *start, const struct timespec *end)
+{
+    int64_t us =
+        (int64_t)(end->tv_sec - start->tv_sec) * 1000000 + (end->tv_nsec - start->tv_nsec) / 1000;
+
+    return us > 0 ? (uint64_t)us : 0;
+}
+
 /* Microseconds since `start`, on the monotonic clock. */
 static uint64_t elapsed_us(const struct timespec *start)
 {
     struct timespec now;
-    int64_t us;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    us = (int64_t)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_nsec - start->tv_nsec) / 1000;
-    return us > 0 ? (uint64_t)us : 0;
+    return between_us(start, &now);
 }
 
 /* Whether `req` is its connection's own request storage (request_new()), with what it lends. */
@@ -233,11 +251,13 @@ static void uncork_response(struct srv_request *req)
     }
 }
 
-/* Queues `resp` (taking what it owns) and destroys libmicrohttpd's copy at once. */
-static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
+/*
+ * libmicrohttpd's response for `resp` (taking what it owns), with its headers; "Connection:
+ * close" when `close`. NULL when out of memory (what `resp` owned is freed).
+ */
+static struct MHD_Response *make_response(struct srv_response *resp, bool close)
 {
     struct MHD_Response *r;
-    enum MHD_Result ret;
 
     if (resp->owned)
         r = MHD_create_response_from_buffer_with_free_callback(resp->len, resp->body, free);
@@ -245,10 +265,9 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
         r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         srv_response_cleanup(resp);
-        return MHD_NO; /* out of memory: dropping the connection is all that is left */
+        return NULL;
     }
     resp->owned = false; /* libmicrohttpd frees it now */
-    req->phase = PHASE_DONE;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 resp->content_type != NULL ? resp->content_type
                                                            : "application/json") != MHD_YES)
@@ -263,21 +282,56 @@ static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs) != MHD_YES)
             goto fail;
     }
-    /* While draining, clients are told to reconnect (to another replica). */
-    if ((resp->close || atomic_load(&req->httpd->draining)) &&
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
+    if (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto fail;
+    return r;
+fail:
+    MHD_destroy_response(r);
+    return NULL;
+}
+
+/*
+ * Queues `resp` (taking what it owns). A connection keeps the response object of its last plain
+ * answer (no header but Content-Type: application/json, a body it does not own: its `out`
+ * buffer or a static one): the next answer with the same body address and length is that
+ * response again. libmicrohttpd reads a buffer response's bytes only while sending it and never
+ * changes it (0.9.75 changes only responses made from a callback), so the object stands for
+ * whatever the buffer holds then; a new one costs an allocation, a mutex, and three allocations
+ * for the header. Any other answer gets a response of its own, destroyed at once (libmicrohttpd
+ * holds its reference until the answer is sent).
+ */
+static enum MHD_Result queue(struct srv_request *req, struct srv_response *resp)
+{
+    struct conn_ctx *ctx = req->ctx;
+    /* While draining, clients are told to reconnect (to another replica). */
+    bool close = resp->close || atomic_load(&req->httpd->draining);
+    bool keep = in_conn_storage(req) && !resp->owned && resp->content_type == NULL &&
+                resp->allow == NULL && resp->retry_after == 0 && !close;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (keep && ctx->resp != NULL && ctx->resp_body == resp->body && ctx->resp_len == resp->len)
+        r = ctx->resp;
+    else
+        r = make_response(resp, close);
+    if (r == NULL)
+        return MHD_NO; /* out of memory: dropping the connection is all that is left */
+    req->phase = PHASE_DONE;
+    if (keep && r != ctx->resp) {
+        MHD_destroy_response(ctx->resp);
+        ctx->resp = r;
+        ctx->resp_body = resp->body;
+        ctx->resp_len = resp->len;
+    }
     cork_response(req, resp);
     ret = MHD_queue_response(req->conn, resp->status, r);
-    MHD_destroy_response(r);
+    if (!keep)
+        MHD_destroy_response(r);
     if (ret == MHD_YES)
         srv_metrics_http_response(resp->status);
     else
         uncork_response(req);
     return ret;
-fail:
-    MHD_destroy_response(r);
-    return MHD_NO;
 }
 
 /* What request.h decided, in libmicrohttpd's terms. */
@@ -355,7 +409,8 @@ static enum MHD_Result decide(struct srv_request *req)
 {
     struct srv_response resp;
 
-    switch (srv_admission_decide(&req->adm, elapsed_us(&req->start), &resp)) {
+    clock_gettime(CLOCK_MONOTONIC, &req->now);
+    switch (srv_admission_decide(&req->adm, &req->now, between_us(&req->start, &req->now), &resp)) {
     case SRV_ADMISSION_RESPOND:
         return queue(req, &resp);
     case SRV_ADMISSION_WAIT:
@@ -495,6 +550,9 @@ static enum MHD_Result on_headers(struct srv_request *req, const char *url, cons
     srv_req_begin(&req->http, req->cfg, &req->httpd->budget, method, url, version);
     if (req->httpd->metrics_only)
         srv_req_metrics_only(&req->http);
+    /* Only the connection's own request storage lends its spare, as with `out` (admit()). */
+    if (in_conn_storage(req))
+        srv_req_use_spare(&req->http, &req->ctx->body_spare);
     (void)MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, on_header, &req->http);
     next = srv_req_headers(&req->http, &resp);
     if (next == SRV_REQ_CONTINUE && client_refused(req, &resp))
@@ -534,6 +592,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req == NULL)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &req->start);
+        req->now = req->start;
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
         srv_conn_request_begin(entry_of(req->ctx), &req->start);
@@ -560,7 +619,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
      * the acceptor may close it to make room for a new one (conns.h). */
     if (req != NULL)
         uncork_response(req);
-    srv_conn_request_done(entry_of(req != NULL ? req->ctx : ctx_of(conn)));
+    srv_conn_request_done(entry_of(req != NULL ? req->ctx : ctx_of(conn)),
+                          req != NULL ? &req->now : NULL);
     if (req == NULL)
         return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && srv_log_enabled(SRV_LOG_DEBUG))
@@ -643,6 +703,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             if (ctx->tlsio)
                 srv_tlsio_cleanup(&ctx->io);
             og_buf_cleanup(&ctx->out);
+            srv_req_spare_cleanup(&ctx->body_spare);
+            MHD_destroy_response(ctx->resp);
             srv_snapshot_cache_cleanup(&ctx->snap);
             free(ctx);
         }
@@ -660,6 +722,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     ctx->parked = false;
     ctx->req_busy = false;
     og_buf_init(&ctx->out, SRV_ADMISSION_RESPONSE_MAX);
+    ctx->body_spare = (struct srv_req_spare){NULL, 0};
+    ctx->resp = NULL;
+    ctx->resp_body = NULL;
+    ctx->resp_len = 0;
     ctx->snap = (struct srv_snapshot_cache){0};
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     ctx->fd = ci != NULL ? ci->connect_fd : -1;

@@ -306,8 +306,36 @@ static void output(enum srv_log_level level, const char *line, size_t len)
     write_now(line, len);
 }
 
-/* Assembles the line in one buffer so that it is written whole. */
-static void emit(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
+/*
+ * The wall clock at `mono`, a reading of CLOCK_MONOTONIC: CLOCK_REALTIME's offset from it is read
+ * once per (monotonic) second and thread, so that a line stamped with a reading its caller took
+ * anyway reads no clock of its own. A step of the wall clock shows in such lines within a second.
+ */
+static void wall_of(const struct timespec *mono, struct timespec *wall)
+{
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local int64_t offset_ns;
+    int64_t ns;
+
+    if (mono->tv_sec != cached_sec) {
+        struct timespec r, m;
+
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &m);
+        offset_ns = (int64_t)(r.tv_sec - m.tv_sec) * 1000000000 + (r.tv_nsec - m.tv_nsec);
+        cached_sec = mono->tv_sec;
+    }
+    ns = (int64_t)mono->tv_sec * 1000000000 + mono->tv_nsec + offset_ns;
+    wall->tv_sec = (time_t)(ns / 1000000000);
+    wall->tv_nsec = (long)(ns % 1000000000);
+}
+
+/*
+ * Assembles the line in one buffer so that it is written whole, stamped with `mono` (a reading
+ * of CLOCK_MONOTONIC) or, when NULL, the wall clock read now.
+ */
+static void emit(enum srv_log_level level, const char *msg, const struct srv_log_fields *f,
+                 const struct timespec *mono)
 {
     char line[4096];
     size_t off, used;
@@ -315,7 +343,10 @@ static void emit(enum srv_log_level level, const char *msg, const struct srv_log
     const char *head;
     unsigned ms;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (mono != NULL)
+        wall_of(mono, &ts);
+    else
+        clock_gettime(CLOCK_REALTIME, &ts);
     head = second_head(ts.tv_sec, &off);
     ms = (unsigned)(ts.tv_nsec / 1000000);
     /* These fit in any case: the line has room for far more. */
@@ -351,7 +382,7 @@ void srv_log(enum srv_log_level level, const char *msg, ...)
     for (key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
         srv_log_field_str(&f, key, va_arg(ap, const char *));
     va_end(ap);
-    emit(level, msg, &f);
+    emit(level, msg, &f, NULL);
 }
 
 void srv_logf(enum srv_log_level level, const char *fmt, ...)
@@ -364,13 +395,20 @@ void srv_logf(enum srv_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    emit(level, msg, NULL);
+    emit(level, msg, NULL, NULL);
 }
 
 void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f)
 {
     if (srv_log_enabled(level))
-        emit(level, msg, f);
+        emit(level, msg, f, NULL);
+}
+
+void srv_log_write_at(enum srv_log_level level, const char *msg, const struct srv_log_fields *f,
+                      const struct timespec *mono)
+{
+    if (srv_log_enabled(level))
+        emit(level, msg, f, mono);
 }
 
 void srv_log_fields_init(struct srv_log_fields *f)
@@ -387,13 +425,6 @@ void srv_log_fields_put_str(struct srv_log_fields *f, const char *val)
     f->buf[f->len++] = '"';
     f->len += og_json_escape(f->buf + f->len, sizeof(f->buf) - f->len - 2, og_str_of(val), &used);
     f->buf[f->len++] = '"';
-    f->buf[f->len] = '\0';
-}
-
-void srv_log_fields_put_lit(struct srv_log_fields *f, const char *lit, size_t len)
-{
-    memcpy(f->buf + f->len, lit, len);
-    f->len += len;
     f->buf[f->len] = '\0';
 }
 

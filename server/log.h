@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "ocigate/err.h"
 
@@ -91,7 +92,12 @@ static inline bool srv_log_fields_key(struct srv_log_fields *f, const char *key,
 void srv_log_fields_put_str(struct srv_log_fields *f, const char *val);
 
 /** Appends the `len` bytes of `lit`, which need no escaping (true, 42). After a key. */
-void srv_log_fields_put_lit(struct srv_log_fields *f, const char *lit, size_t len);
+static inline void srv_log_fields_put_lit(struct srv_log_fields *f, const char *lit, size_t len)
+{
+    memcpy(f->buf + f->len, lit, len);
+    f->len += len;
+    f->buf[f->len] = '\0';
+}
 
 /** Adds a number under the `klen` bytes of `key`. */
 void srv_log_field_uint_n(struct srv_log_fields *f, const char *key, size_t klen, uint64_t v);
@@ -139,21 +145,55 @@ static inline void srv_log_field_bool(struct srv_log_fields *f, const char *key,
         srv_log_fields_put_lit(f, v ? "true" : "false", v ? 4 : 5);
 }
 
-/** Adds a number. */
+/** Adds a number. A single digit (the usual count) is written here, without a call. */
 static inline void srv_log_field_uint(struct srv_log_fields *f, const char *key, uint64_t v)
 {
+    if (v < 10) {
+        if (srv_log_fields_key(f, key, strlen(key), 1)) {
+            f->buf[f->len++] = (char)('0' + v);
+            f->buf[f->len] = '\0';
+        }
+        return;
+    }
     srv_log_field_uint_n(f, key, strlen(key), v);
 }
 
-/** Adds `thousandths` / 1000 as a number with three decimals (microseconds as "0.036" ms). */
+/**
+ * Adds `thousandths` / 1000 as a number with three decimals (microseconds as "0.036" ms). One
+ * below 10 (the usual latency) is written here, without a call.
+ */
 static inline void srv_log_field_milli(struct srv_log_fields *f, const char *key,
                                        uint64_t thousandths)
 {
+    unsigned t = (unsigned)thousandths;
+    char *p;
+
+    if (thousandths < 10000) {
+        if (srv_log_fields_key(f, key, strlen(key), 5)) {
+            p = f->buf + f->len;
+            p[0] = (char)('0' + t / 1000);
+            p[1] = '.';
+            p[2] = (char)('0' + t / 100 % 10);
+            p[3] = (char)('0' + t / 10 % 10);
+            p[4] = (char)('0' + t % 10);
+            p[5] = '\0';
+            f->len += 5;
+        }
+        return;
+    }
     srv_log_field_milli_n(f, key, strlen(key), thousandths);
 }
 
 /** Writes {"ts":...,"level":...,"msg":...} with the fields of `f`. */
 void srv_log_write(enum srv_log_level level, const char *msg, const struct srv_log_fields *f);
+
+/**
+ * srv_log_write() with "ts" at `mono`, a reading of CLOCK_MONOTONIC the caller took anyway
+ * (NULL: now): its wall-clock time is derived from an offset read once per second, so the line
+ * reads no clock. A step of the wall clock shows in these lines within a second.
+ */
+void srv_log_write_at(enum srv_log_level level, const char *msg, const struct srv_log_fields *f,
+                      const struct timespec *mono);
 
 /**
  * From now on info and debug lines are written in batches (every 10 ms, or when 32 KiB have

@@ -196,6 +196,57 @@ static bool is_tchar(unsigned char c)
     return (tchar_map[c >> 6] >> (c & 63u) & 1u) != 0;
 }
 
+/*
+ * Whether each of the eight bytes of `w` is an ASCII letter or '-', the bytes of the usual field
+ * name, without a loop (each is a tchar). For a byte below 0x80, adding 0x1f sets its top bit
+ * from 0x61 ('a') up and adding 0x05 from 0x7b up, without a carry into the next byte; with
+ * 0x20 set first, so are the capitals. '-' is compared as it is: 0x0d (CR) | 0x20 is 0x2d too.
+ * A byte from 0x80 up passes neither test in its own lane, whatever a carry brings in, so a
+ * word with one fails (only such a byte carries into the next lane).
+ */
+static bool word_is_letters(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t low = w | ones * 0x20, dash = w ^ ones * 0x2d;
+    uint64_t letter = (low + ones * 0x1f) & ~(low + ones * 0x05);
+    uint64_t is_dash = ~((dash + ones * 0x7f) | dash);
+
+    return ((letter | is_dash) & highs) == highs;
+}
+
+/*
+ * Whether the `len` bytes of `name` are all tchars: words of eight letters or dashes (the last
+ * overlapping the one before, a short name padded with letters) settle the usual name at once;
+ * any other name is looked at byte by byte.
+ */
+static bool name_is_token(const char *name, size_t len)
+{
+    uint64_t w = 0x6161616161616161u;
+    bool plain = true;
+    size_t i;
+
+    if (len < 8) {
+        memcpy(&w, name, len);
+        plain = word_is_letters(w);
+    } else {
+        for (i = 0; plain && i + 8 <= len; i += 8) {
+            memcpy(&w, name + i, 8);
+            plain = word_is_letters(w);
+        }
+        if (plain) {
+            memcpy(&w, name + len - 8, 8);
+            plain = word_is_letters(w);
+        }
+    }
+    if (plain)
+        return len > 0;
+    for (i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)name[i]))
+            return false;
+    }
+    return len > 0;
+}
+
 /* A byte allowed in a field value: not a control character (RFC 9110 section 5.5) but HTAB. */
 static bool ctl_ok(unsigned char c)
 {
@@ -286,11 +337,8 @@ static bool is_json_media_type(const char *value, size_t len)
 void srv_req_header(struct srv_req *r, const char *name, size_t name_len, const char *value,
                     size_t value_len)
 {
-    bool name_ok = name_len > 0, value_ok;
+    bool name_ok = name_is_token(name, name_len), value_ok;
 
-    /* Each loop keeps its verdict in a local: a store to `r` per byte would be reloaded. */
-    for (size_t i = 0; i < name_len; i++)
-        name_ok &= is_tchar((unsigned char)name[i]);
     /* RFC 9110 section 5.5: no CR, LF or NUL in a value; other controls but HTAB neither. */
     value_ok = !value_has_ctl(value, value_len);
     r->bad_name |= !name_ok;
@@ -365,18 +413,22 @@ enum grow_result { GROW_OK, GROW_TOOBIG, GROW_BUDGET, GROW_NOMEM };
 
 /*
  * Makes room for `extra` more body bytes, charging the budget for what the buffer will really
- * allocate (its new capacity) before it is allocated.
+ * allocate (its new capacity) before it is allocated. A body in the connection's spare is
+ * charged as if it were on the heap: for the capacity the buffer would have without it
+ * (`charged`), so that the budget says the same with a spare or without.
  */
 static enum grow_result grow(struct srv_req *r, size_t extra)
 {
-    size_t cap = og_buf_capacity_for(&r->body, extra);
-    size_t delta;
+    struct og_buf as_heap = r->body;
+    size_t cap, delta;
 
+    as_heap.cap = r->charged;
+    cap = og_buf_capacity_for(&as_heap, extra);
     if (cap == 0)
         return GROW_TOOBIG;
-    if (cap == r->body.cap)
+    if (cap == r->charged)
         return GROW_OK;
-    delta = cap - r->body.cap;
+    delta = cap - r->charged;
     if (!budget_take(r->budget, delta))
         return GROW_BUDGET;
     if (og_buf_reserve(&r->body, extra) != OG_OK) {
@@ -387,8 +439,37 @@ static enum grow_result grow(struct srv_req *r, size_t extra)
     return GROW_OK;
 }
 
+void srv_req_spare_cleanup(struct srv_req_spare *spare)
+{
+    free(spare->ptr);
+    spare->ptr = NULL;
+    spare->cap = 0;
+}
+
+void srv_req_use_spare(struct srv_req *r, struct srv_req_spare *spare)
+{
+    if (!is_admission(r) || r->status != 0)
+        return; /* its body is not kept */
+    r->spare = spare;
+    if (spare->ptr != NULL)
+        og_buf_init_with(&r->body, (size_t)r->cfg->max_body, spare->ptr, spare->cap);
+}
+
 void srv_req_release_body(struct srv_req *r)
 {
+    struct srv_req_spare *spare = r->spare;
+    size_t cap = r->body.cap;
+
+    /* A body the heap holds becomes the spare, if it is small enough (the old spare goes). */
+    if (spare != NULL && r->body.ptr != NULL && r->body.ptr != spare->ptr &&
+        cap <= SRV_REQ_SPARE_MAX) {
+        char *block = og_buf_take(&r->body, NULL); /* the block itself: it is on the heap */
+
+        og_buf_init(&r->body, (size_t)r->cfg->max_body); /* off the old spare */
+        free(spare->ptr);
+        spare->ptr = block;
+        spare->cap = cap;
+    }
     og_buf_cleanup(&r->body);
     budget_give(r->budget, r->charged);
     r->charged = 0;

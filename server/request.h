@@ -101,6 +101,23 @@ enum srv_req_next {
 };
 
 /**
+ * A block that a connection keeps for the bodies of its admissions, one request at a time
+ * (srv_req_use_spare()): the first body that fits in SRV_REQ_SPARE_MAX bytes stays once the
+ * request is done with it, and the next bodies are read into it instead of a new allocation.
+ * Zeroed storage is an empty spare; srv_req_spare_cleanup() frees it.
+ */
+struct srv_req_spare {
+    char *ptr; /* heap, or NULL */
+    size_t cap;
+};
+
+/** Largest block a spare keeps (per connection, and not charged to the body budget). */
+#define SRV_REQ_SPARE_MAX (16u * 1024u)
+
+/** Frees the block of `spare` and empties it. */
+void srv_req_spare_cleanup(struct srv_req_spare *spare);
+
+/**
  * One HTTP request: caller-owned storage, set up by srv_req_begin() and ended by
  * srv_req_cleanup(). Only the srv_req_* API touches the fields.
  */
@@ -124,8 +141,9 @@ struct srv_req {
     unsigned retry_after;
     char error[192];    /* its message */
     struct og_buf body; /* an admission's body; its capacity is charged to the budget */
-    size_t charged;     /* bytes of `budget` this request holds (= body.cap) */
-    uint64_t discarded; /* body bytes dropped because an answer was already known */
+    size_t charged;     /* bytes of `budget` this request holds: body.cap as if on the heap */
+    struct srv_req_spare *spare; /* lent: the connection's spare (srv_req_use_spare()), or NULL */
+    uint64_t discarded;          /* body bytes dropped because an answer was already known */
 };
 
 /**
@@ -142,6 +160,14 @@ void srv_req_begin(struct srv_req *r, const struct og_config *cfg, struct srv_bo
  * answered 404. Call right after srv_req_begin().
  */
 void srv_req_metrics_only(struct srv_req *r);
+
+/**
+ * Reads the body of `r` (an admission) into `spare` when it fits, and leaves a body that was
+ * allocated (and fits SRV_REQ_SPARE_MAX) there for the next request: `spare` is lent until
+ * srv_req_cleanup() and must serve one request at a time. The budget is charged as without it.
+ * Call right after srv_req_begin() (and srv_req_metrics_only()).
+ */
+void srv_req_use_spare(struct srv_req *r, struct srv_req_spare *spare);
 
 /**
  * One received header field, in the order received, duplicates included. `name` and `value`

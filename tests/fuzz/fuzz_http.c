@@ -107,7 +107,7 @@ static void admit(struct srv_req *r, struct og_config *cfg)
         break;
     case SRV_ADMISSION_CONTINUE:
         srv_req_release_body(r);
-        switch (srv_admission_decide(&a, 0, &resp)) {
+        switch (srv_admission_decide(&a, NULL, 0, &resp)) {
         case SRV_ADMISSION_RESPOND:
             check_response(&resp);
             break;

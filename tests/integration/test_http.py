@@ -219,11 +219,51 @@ def test_keep_alive_many_requests_one_connection():
             headers = {"Content-Type": ctype} if ctype else {}
             r = s.request(method, path, body, headers, conn=c)
             statuses.append(r.status)
+            if r.status == 200 and ctype is not None:  # each answer is its own request's
+                eq(r.json()["response"]["uid"], json.loads(body)["request"]["uid"], "uid")
             check(r.header("connection") != "close", "connection kept open after %d" % r.status)
             seen.add(c.sock.getsockname())
     eq(len(seen), 1, "one TCP connection for every request")
     eq(sorted(set(statuses)), [200, 400, 404, 405, 415], "statuses")
     c.close()
+
+
+def _long_name_review(uid, n):
+    """A review of a HelmRepository with an oci:// url and no type: its denial (enforce mode)
+    quotes the name of `n` bytes, so the answer is that large."""
+    rv = json.loads(review_bytes())
+    rv["request"]["uid"] = uid
+    rv["request"]["name"] = rv["request"]["object"]["metadata"]["name"] = "n" * n
+    rv["request"]["object"]["spec"]["url"] = "oci://ghcr.io/x/charts"
+    return json.dumps(rv).encode()
+
+
+def test_answers_on_one_connection_are_each_their_own():
+    """A connection reuses libmicrohttpd's response object for an answer of the same address
+    and length as the one before (httpd.c queue()): every answer still carries its own bytes,
+    whether the length repeats or changes, and after answers too large for the connection to
+    keep their buffer (the next one is written elsewhere, at the same length)."""
+    with Server("--max-body", "1M", mode="enforce") as s:
+        c = s.conn(timeout=20)
+        for between in (False, True):
+            for uid, body, denied in (("a-1", small_review("a-1"), False),
+                                      ("a-2", small_review("a-2"), False),
+                                      ("b-33", small_review("b-33"), False),
+                                      ("big-1", _long_name_review("big-1", 30000), True),
+                                      ("big-2", _long_name_review("big-2", 30000), True),
+                                      ("big-3", _long_name_review("big-3", 29999), True),
+                                      ("a-3", small_review("a-3"), False)):
+                r = s.review("/mutate", body, conn=c)
+                eq(r.status, 200, "status of " + uid)
+                out = r.json()["response"]
+                eq(out["uid"], uid, "uid")
+                eq(out["allowed"], not denied, "allowed of " + uid)
+                if denied:
+                    check(("n" * 29999) in out["status"]["message"], "the name quoted", uid)
+                if between:  # a static answer between two admissions
+                    r = s.request("GET", "/healthz", conn=c)
+                    eq(r.json(), {"status": "ok"}, "healthz between")
+        c.close()
 
 
 def test_captured_v1_and_v1beta1_reviews():

@@ -34,6 +34,10 @@ def finish_request(sock, rest, uid):
 def test_sigterm_drain_readyz_503_and_inflight_completes():
     with Server(drain=2, conn_timeout=10) as s:
         eq(s.request("GET", "/readyz").status, 200, "ready before SIGTERM")
+        # A connection that had the same answer before: it is not sent again without the close.
+        kept = s.conn()
+        r = s.request("GET", "/healthz", conn=kept)
+        check(r.header("connection") != "close", "open before SIGTERM")
         sock, rest, uid = partial_request(s)
         time.sleep(0.2)
         start = time.monotonic()
@@ -44,6 +48,9 @@ def test_sigterm_drain_readyz_503_and_inflight_completes():
         eq(r.json(), {"status": "draining"}, "readyz body while draining")
         eq(r.header("connection"), "close", "draining responses close the connection")
         eq(s.request("GET", "/healthz").status, 200, "healthz while draining")
+        r = s.request("GET", "/healthz", conn=kept)
+        eq(r.header("connection"), "close", "an answer sent before, now while draining")
+        kept.close()
         # Admissions are still served during the drain period.
         r = s.review("/mutate", fixture("review-bitnami-create.json"))
         eq(r.status, 200, "admission while draining")

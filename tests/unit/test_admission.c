@@ -153,7 +153,7 @@ static enum srv_admission_next start(struct fix *x, const char *op, const char *
     next = srv_admission_decode(&x->a, body, strlen(body), &x->resp);
     free(body);
     ASSERT_EQ(next, SRV_ADMISSION_CONTINUE);
-    return srv_admission_decide(&x->a, 0, &x->resp);
+    return srv_admission_decide(&x->a, NULL, 0, &x->resp);
 }
 
 /* As start(), with the response encoded into `out` (srv_admission_use_buffer()). */
@@ -168,7 +168,7 @@ static enum srv_admission_next start_with(struct fix *x, const char *op, const c
     next = srv_admission_decode(&x->a, body, strlen(body), &x->resp);
     free(body);
     ASSERT_EQ(next, SRV_ADMISSION_CONTINUE);
-    return srv_admission_decide(&x->a, 0, &x->resp);
+    return srv_admission_decide(&x->a, NULL, 0, &x->resp);
 }
 
 /* The admission answered 200 with a body that says `want` (a rule's annotation, a warning). */
@@ -229,7 +229,7 @@ OG_TEST(cached_verdict_one_lookup)
     fix_init(&x, true, false, OG_INDEX_STATE_OCI);
     ASSERT_EQ(start(&x, "CREATE", "https://Example.com/charts/"), SRV_ADMISSION_WAIT);
     ASSERT_EQ(srv_admission_parked(&x.a), false);
-    ASSERT_EQ(srv_admission_decide(&x.a, 0, &x.resp), SRV_ADMISSION_RESPOND);
+    ASSERT_EQ(srv_admission_decide(&x.a, NULL, 0, &x.resp), SRV_ADMISSION_RESPOND);
     expect_answer(&x, "index-points-to-oci");
     ASSERT_EQ(lookups(x.c), 2);
     for (int i = 0; i < 3; i++) {
@@ -254,7 +254,7 @@ OG_TEST(wait_parks_and_resumes_once)
     ASSERT_EQ(atomic_load(&x.resumed), 0);
     deliver(&x.f);
     ASSERT_EQ(atomic_load(&x.resumed), 1);
-    ASSERT_EQ(srv_admission_decide(&x.a, 0, &x.resp), SRV_ADMISSION_RESPOND);
+    ASSERT_EQ(srv_admission_decide(&x.a, NULL, 0, &x.resp), SRV_ADMISSION_RESPOND);
     expect_answer(&x, "index-points-to-oci");
     ASSERT_EQ(lookups(x.c), 2);
     ASSERT_EQ(atomic_load(&x.f.fetches), 1);
@@ -331,6 +331,40 @@ OG_TEST(callers_buffer_holds_the_response)
     fix_done(&x);
 }
 
+/* A body that is no AdmissionReview: 400, with the decoder's diagnostic in the message. */
+OG_TEST(bad_review_says_why)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"{}", "invalid AdmissionReview: "},
+        {"{}", "request"},
+        {"{\"request\":{\"uid\":\"x\"", "invalid AdmissionReview: "},
+    };
+    struct fix x;
+
+    fix_init(&x, false, false, OG_INDEX_STATE_CLEAN);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *msg;
+
+        srv_admission_init(&x.a, x.cfg, NULL, OG_ENDPOINT_MUTATE, count_resume, &x.resumed);
+        ASSERT_EQ(srv_admission_decode(&x.a, cases[i].body, strlen(cases[i].body), &x.resp),
+                  SRV_ADMISSION_RESPOND);
+        ASSERT_EQ(x.resp.status, 400);
+        msg = og_str_dup((struct og_str){x.resp.body, x.resp.len});
+        ASSERT(msg != NULL);
+        if (strstr(msg, cases[i].want) == NULL)
+            fprintf(stderr, "  no \"%s\" in %s\n", cases[i].want, msg);
+        ASSERT(strstr(msg, cases[i].want) != NULL);
+        /* More than the error's name: what the diagnostic says follows the prefix. */
+        ASSERT(strlen(msg) > strlen("{\"error\":\"invalid AdmissionReview: parse error\"}"));
+        free(msg);
+        srv_response_cleanup(&x.resp);
+        srv_admission_cleanup(&x.a);
+    }
+    fix_done(&x);
+}
+
 OG_TEST_MAIN(OG_T(no_url_no_lookup), OG_T(cached_verdict_one_lookup),
              OG_T(wait_parks_and_resumes_once), OG_T(no_budget_no_wait), OG_T(no_cache_no_verdict),
-             OG_T(callers_buffer_holds_the_response))
+             OG_T(callers_buffer_holds_the_response), OG_T(bad_review_says_why))

@@ -149,7 +149,7 @@ OG_TEST(counts_up_to_the_cap)
     ASSERT_EQ(srv_conns_count(c), 0);
     srv_conn_request_begin(NULL, NULL);
     srv_conn_request_received(NULL);
-    srv_conn_request_done(NULL);
+    srv_conn_request_done(NULL, NULL);
     srv_conns_free(c);
     close_pair(&a);
     close_pair(&b);
@@ -243,7 +243,7 @@ OG_TEST(no_deadline_once_received_or_idle)
     srv_conn_request_received(ca); /* answered, or parked for the index */
     sleep_ms(300);
     ASSERT_EQ(srv_conns_tick(c), 0);
-    srv_conn_request_done(ca); /* idle keep-alive */
+    srv_conn_request_done(ca, NULL); /* idle keep-alive */
     sleep_ms(300);
     ASSERT_EQ(srv_conns_tick(c), 0);
     ASSERT_EQ(was_cut(&a), 0);
@@ -286,7 +286,7 @@ OG_TEST(data_after_the_response_starts_the_clock)
     srv_conn_request_begin(ca, NULL);
     srv_conn_request_received(ca);
     ASSERT(respond(&a));
-    srv_conn_request_done(ca);
+    srv_conn_request_done(ca, NULL);
     sleep_ms(100);
     ASSERT_EQ(srv_conns_tick(c), 0); /* the request's own bytes are no new request... */
     sleep_ms(250);
@@ -349,7 +349,7 @@ OG_TEST(a_response_still_held_by_the_kernel_is_not_a_new_request)
     ASSERT(notsent(a.server) > 0);
     /* Bytes that arrive now are after the last segment sent, yet the response is not out. */
     ASSERT_EQ(send(a.client, "G", 1, 0), 1);
-    srv_conn_request_done(ca);
+    srv_conn_request_done(ca, NULL);
     sleep_ms(300);
     ASSERT_EQ(srv_conns_tick(c), 0);
     sleep_ms(250);
@@ -370,7 +370,7 @@ OG_TEST(headers_on_an_idle_connection_start_the_clock)
     ca = open_started(c, lfd, &a);
     ASSERT(ca != NULL);
     srv_conn_request_received(ca);
-    srv_conn_request_done(ca);
+    srv_conn_request_done(ca, NULL);
     sleep_ms(300);
     srv_conn_request_begin(ca, NULL); /* a whole header block arrived between two ticks */
     ASSERT_EQ(srv_conns_tick(c), 0);
@@ -394,11 +394,11 @@ OG_TEST(make_room_closes_the_oldest_idle_first)
         ASSERT(e[i] != NULL);
     }
     /* Idle in the order 2, 0, 1; 3 is busy with a request. */
-    srv_conn_request_done(e[2]);
+    srv_conn_request_done(e[2], NULL);
     sleep_ms(20);
-    srv_conn_request_done(e[0]);
+    srv_conn_request_done(e[0], NULL);
     sleep_ms(20);
-    srv_conn_request_done(e[1]);
+    srv_conn_request_done(e[1], NULL);
     srv_conn_request_received(e[3]);
     ASSERT_EQ(srv_conns_make_room(c, 1), 1);
     ASSERT_EQ(was_cut(&p[2]), 1);
@@ -420,6 +420,40 @@ OG_TEST(make_room_closes_the_oldest_idle_first)
     close(lfd);
 }
 
+/*
+ * done takes the request's own reading (its answer's time): the idle order follows those
+ * readings, not the order of the calls.
+ */
+OG_TEST(done_at_the_callers_time)
+{
+    int lfd = listener();
+    struct srv_conns *c = table(4, 60000);
+    struct timespec now, earlier;
+    struct pair p[2];
+    struct srv_conn *e[2];
+
+    ASSERT(c != NULL);
+    for (int i = 0; i < 2; i++) {
+        e[i] = open_started(c, lfd, &p[i]);
+        ASSERT(e[i] != NULL);
+        srv_conn_request_begin(e[i], NULL);
+        srv_conn_request_received(e[i]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    earlier = now;
+    earlier.tv_sec -= 5;
+    /* p[0] answered now, p[1] five seconds ago, told in that order: p[1] is the older idle. */
+    srv_conn_request_done(e[0], &now);
+    srv_conn_request_done(e[1], &earlier);
+    ASSERT_EQ(srv_conns_make_room(c, 1), 1);
+    ASSERT_EQ(was_cut(&p[1]), 1);
+    ASSERT_EQ(was_cut(&p[0]), 0);
+    srv_conns_free(c);
+    for (int i = 0; i < 2; i++)
+        close_pair(&p[i]);
+    close(lfd);
+}
+
 OG_TEST(make_room_then_closes_stalled_new_connections)
 {
     int lfd = listener();
@@ -435,7 +469,7 @@ OG_TEST(make_room_then_closes_stalled_new_connections)
             sleep_ms(1100); /* p[0]: no request a second after accept, stalled */
     }
     srv_conn_request_received(e[1]);
-    srv_conn_request_done(e[1]); /* p[1]: idle keep-alive; p[2]: new, still young */
+    srv_conn_request_done(e[1], NULL); /* p[1]: idle keep-alive; p[2]: new, still young */
     ASSERT_EQ(srv_conns_make_room(c, 1), 1);
     ASSERT_EQ(was_cut(&p[1]), 1); /* idle first */
     ASSERT_EQ(was_cut(&p[0]), 0);
@@ -480,7 +514,7 @@ static void *hammer_main(void *arg)
 
     while (!atomic_load(&h->stop)) {
         srv_conn_request_begin(h->conn, NULL);
-        srv_conn_request_done(h->conn);
+        srv_conn_request_done(h->conn, NULL);
     }
     return NULL;
 }
@@ -502,7 +536,7 @@ OG_TEST(a_request_beginning_during_a_tick_is_not_late)
         ASSERT(srv_conns_add(c, p[i].server) >= 0);
         h.conn = srv_conns_started(c, p[i].server);
         ASSERT(h.conn != NULL);
-        srv_conn_request_done(h.conn); /* idle: each tick reads its byte counter */
+        srv_conn_request_done(h.conn, NULL); /* idle: each tick reads its byte counter */
     }
     atomic_init(&h.stop, false);
     ASSERT(pthread_create(&t, NULL, hammer_main, &h) == 0);
@@ -594,7 +628,7 @@ OG_TEST(wait_room_evicts_an_idle_connection_for_a_waiting_client)
     ASSERT(w.c != NULL && a.server >= 0);
     ASSERT(srv_conns_add(w.c, a.server) >= 0);
     ca = srv_conns_started(w.c, a.server);
-    srv_conn_request_done(ca);
+    srv_conn_request_done(ca, NULL);
     ASSERT(pthread_create(&t, NULL, wait_main, &w) == 0);
     ASSERT_EQ(wait_result(&w, 200), -1); /* nobody waits: the idle one stays */
     ASSERT_EQ(was_cut(&a), 0);
@@ -625,11 +659,11 @@ OG_TEST(begin_at_the_callers_time)
     ASSERT(ca != NULL);
     srv_conn_request_begin(ca, NULL);
     srv_conn_request_received(ca);
-    srv_conn_request_done(ca); /* idle keep-alive: the next request's clock starts at begin */
+    srv_conn_request_done(ca, NULL); /* idle keep-alive: the next request's clock starts at begin */
     srv_conn_request_begin(ca, NULL);
     ASSERT_EQ(srv_conns_tick(c), 0); /* now: not late */
     srv_conn_request_received(ca);
-    srv_conn_request_done(ca);
+    srv_conn_request_done(ca, NULL);
     clock_gettime(CLOCK_MONOTONIC, &past);
     past.tv_sec -= 1;
     srv_conn_request_begin(ca, &past); /* a second ago: late at the next tick */
@@ -647,7 +681,7 @@ OG_TEST_MAIN(OG_T(begin_at_the_callers_time), OG_T(rejects_bad_settings),
              OG_T(data_after_the_response_starts_the_clock),
              OG_T(a_response_still_held_by_the_kernel_is_not_a_new_request),
              OG_T(headers_on_an_idle_connection_start_the_clock),
-             OG_T(make_room_closes_the_oldest_idle_first),
+             OG_T(make_room_closes_the_oldest_idle_first), OG_T(done_at_the_callers_time),
              OG_T(make_room_then_closes_stalled_new_connections),
              OG_T(make_room_spares_a_first_request_whose_body_arrives),
              OG_T(a_request_beginning_during_a_tick_is_not_late),

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +86,13 @@ static void write_lines(void)
     srv_log_field_bool(&f, "allowed", true);
     srv_log_field_uint(&f, "n", 18446744073709551615u);
     srv_log_field_milli(&f, "ms", 1036);
+    srv_log_field_uint(&f, "d0", 0);
+    srv_log_field_uint(&f, "d9", 9);
+    srv_log_field_uint(&f, "d10", 10);
+    srv_log_field_milli(&f, "m10", 10036);
+    srv_log_field_milli(&f, "m0", 7);
+    srv_log_field_milli(&f, "m9", 9999);
+    srv_log_field_milli(&f, "m10k", 10000);
     srv_log_write(SRV_LOG_ERROR, "raw", &f);
     srv_log(SRV_LOG_INFO, "too long for the line", "k", big, NULL); /* value cut, line valid */
     srv_log(SRV_LOG_INFO, big, "k", "v", NULL); /* message cut, fields dropped, line valid */
@@ -107,8 +115,10 @@ OG_TEST(log_lines_are_json)
     /* Bytes that are not UTF-8 become U+FFFD, as in every JSON that ocigate writes. */
     ASSERT_STR_CONTAINS(text, "\"utf8\":\"\xc3\xa9\\ufffd\"");
     ASSERT_STR_CONTAINS(text, "\"msg\":\"formatted 42 x\"");
-    ASSERT_STR_CONTAINS(text, "\"level\":\"error\",\"msg\":\"raw\",\"uid\":\"u\",\"allowed\":true,"
-                              "\"n\":18446744073709551615,\"ms\":1.036}");
+    ASSERT_STR_CONTAINS(text,
+                        "\"level\":\"error\",\"msg\":\"raw\",\"uid\":\"u\",\"allowed\":true,"
+                        "\"n\":18446744073709551615,\"ms\":1.036,\"d0\":0,\"d9\":9,"
+                        "\"d10\":10,\"m10\":10.036,\"m0\":0.007,\"m9\":9.999,\"m10k\":10.000}");
     ASSERT_STR_CONTAINS(text, "\"msg\":\"too long for the line\",\"k\":\"aaaa");
     ASSERT(strstr(text, "filtered out") == NULL);
     ASSERT(strstr(text, "skipped") == NULL);
@@ -460,7 +470,119 @@ OG_TEST(names_need_no_escaping)
     ASSERT_MEM_EQ(f.buf, f.len, "\"rule\":\"known-migration\",\"mode\":\"audit\"");
 }
 
+/*
+ * A string value is written as og_json_escape() writes it, for every byte value at every
+ * position of strings shorter than, as long as, and longer than the eight-byte words that
+ * log.c copies at once when nothing needs escaping; and cut as it cuts when the set is near
+ * full.
+ */
+OG_TEST(string_values_as_the_escaper_writes_them)
+{
+    static const size_t lens[] = {1, 3, 7, 8, 9, 13, 16, 17, 23, 36};
+    struct srv_log_fields f;
+    char val[64], want[512];
+    size_t used, n;
+
+    for (unsigned c = 1; c < 256; c++) {
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+            for (size_t pos = 0; pos < lens[k]; pos++) {
+                memset(val, 'a', lens[k]);
+                val[lens[k]] = '\0';
+                val[pos] = (char)c;
+                want[0] = '"';
+                n = 1 + og_json_escape(want + 1, sizeof(want) - 3, og_str_of(val), &used);
+                want[n++] = '"';
+                want[n] = '\0';
+                srv_log_fields_init(&f);
+                srv_log_fields_put_str(&f, val);
+                if (f.len != n || memcmp(f.buf, want, n) != 0)
+                    printf("byte 0x%02x at %zu of %zu\n", c, pos, lens[k]);
+                ASSERT_MEM_EQ(f.buf, f.len, want);
+            }
+        }
+    }
+    /* A plain value longer than the room left is cut to the room, as the escaper cuts it. */
+    srv_log_fields_init(&f);
+    memset(f.buf, 'x', SRV_LOG_FIELDS_MAX - 20);
+    f.len = SRV_LOG_FIELDS_MAX - 20;
+    memset(val, 'b', 40);
+    val[40] = '\0';
+    srv_log_fields_put_str(&f, val);
+    ASSERT_EQ(f.len, SRV_LOG_FIELDS_MAX - 1);
+    ASSERT_EQ(f.buf[SRV_LOG_FIELDS_MAX - 20], '"');
+    ASSERT_EQ(f.buf[SRV_LOG_FIELDS_MAX - 3], 'b');
+    ASSERT_EQ(f.buf[SRV_LOG_FIELDS_MAX - 2], '"');
+}
+
+/* Seconds since the epoch of the "ts" of the first line whose msg is `msg`, or -1. */
+static long line_ts(const char *text, const char *msg)
+{
+    char want[64];
+    const char *p;
+    struct tm tm;
+
+    (void)snprintf(want, sizeof(want), "\"msg\":\"%s\"", msg);
+    p = strstr(text, want);
+    if (p == NULL)
+        return -1;
+    while (p > text && p[-1] != '\n')
+        p--;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(p, "{\"ts\":\"%d-%d-%dT%d:%d:%d.", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long)timegm(&tm);
+}
+
+static long at_real;
+
+static void write_at_lines(void)
+{
+    struct timespec mono, real;
+
+    srv_log_set_level(SRV_LOG_INFO);
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    at_real = (long)real.tv_sec;
+    srv_log_write_at(SRV_LOG_INFO, "at-now", NULL, &mono);
+    mono.tv_sec -= 90;
+    srv_log_write_at(SRV_LOG_INFO, "at-past", NULL, &mono);
+    /* The same second of the monotonic clock again: the offset read for it serves. */
+    mono.tv_nsec = mono.tv_nsec >= 500000000 ? mono.tv_nsec - 500000000 : mono.tv_nsec + 500000000;
+    srv_log_write_at(SRV_LOG_INFO, "at-past-again", NULL, &mono);
+    srv_log_write_at(SRV_LOG_INFO, "at-read", NULL, NULL);
+}
+
+/* A line stamped from a monotonic reading gets the wall-clock time of that reading. */
+OG_TEST(write_at_stamps_the_wall_time_of_a_monotonic_reading)
+{
+    char *text = capture(write_at_lines);
+    int count = 0;
+    long now, past, again, read;
+
+    ASSERT(text != NULL);
+    ASSERT_EQ(check_lines(text, &count), 1);
+    ASSERT_EQ(count, 4);
+    now = line_ts(text, "at-now");
+    past = line_ts(text, "at-past");
+    again = line_ts(text, "at-past-again");
+    read = line_ts(text, "at-read");
+    if (now < at_real - 1 || now > at_real + 2 || past < at_real - 92 || past > at_real - 88 ||
+        again < past - 1 || again > past + 1 || read < at_real - 1 || read > at_real + 2)
+        printf("real %ld: now %ld past %ld again %ld read %ld\n%s", at_real, now, past, again, read,
+               text);
+    ASSERT(now >= at_real - 1 && now <= at_real + 2);
+    ASSERT(past >= at_real - 92 && past <= at_real - 88);
+    ASSERT(again >= past - 1 && again <= past + 1);
+    ASSERT(read >= at_real - 1 && read <= at_real + 2);
+    free(text);
+}
+
 OG_TEST_MAIN(OG_T(log_lines_are_json), OG_T(batch_writes_every_line_in_order),
              OG_T(batch_drops_lines_while_stderr_is_not_read),
              OG_T(batch_wakes_the_flusher_before_the_buffers_run_out), OG_T(log_levels_parse),
-             OG_T(line_start_per_level), OG_T(names_need_no_escaping))
+             OG_T(line_start_per_level), OG_T(names_need_no_escaping),
+             OG_T(write_at_stamps_the_wall_time_of_a_monotonic_reading),
+             OG_T(string_values_as_the_escaper_writes_them))

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -239,6 +240,20 @@ OG_TEST(field_bytes_every_value_and_position)
         ASSERT_EQ(r.bad_name, !ref_tchar(c));
         ASSERT_EQ(r.bad_value, false);
         srv_req_cleanup(&r);
+        /* Names of letters and dashes (the words request.c settles at once) with byte c. */
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+            for (size_t pos = 0; pos < lens[k]; pos++) {
+                for (size_t i = 0; i < lens[k]; i++)
+                    buf[i] = "Content-type"[i % 12];
+                buf[pos] = (char)c;
+                srv_req_begin(&r, cfg, &budget, "POST", "/mutate", "HTTP/1.1");
+                srv_req_header(&r, buf, lens[k], "v", 1);
+                if (r.bad_name != !ref_tchar(c))
+                    printf("name byte 0x%02x at %zu of %zu\n", c, pos, lens[k]);
+                ASSERT_EQ(r.bad_name, !ref_tchar(c));
+                srv_req_cleanup(&r);
+            }
+        }
         for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
             for (size_t pos = 0; pos < lens[k]; pos++) {
                 memset(buf, 'a', lens[k]);
@@ -311,6 +326,92 @@ OG_TEST(content_type_table)
     og_config_unref(cfg);
 }
 
+/* Starts POST /mutate with a Content-Length of `len`, reading its body into `spare` if given. */
+static void spare_begin(struct srv_req *r, struct og_config *cfg, struct srv_body_budget *budget,
+                        struct srv_req_spare *spare, const char *len)
+{
+    struct srv_response resp;
+
+    srv_req_begin(r, cfg, budget, "POST", "/mutate", "HTTP/1.1");
+    if (spare != NULL)
+        srv_req_use_spare(r, spare);
+    srv_req_header(r, "Content-Type", 12, "application/json", 16);
+    srv_req_header(r, "Content-Length", 14, len, strlen(len));
+    ASSERT_EQ(srv_req_headers(r, &resp), SRV_REQ_CONTINUE);
+}
+
+/*
+ * A connection's spare: the first body stays as the spare once released, the next ones are read
+ * into it (one whose body outgrows it leaves a larger one, one past SRV_REQ_SPARE_MAX none), and
+ * the budget is charged at every step as for a request without a spare.
+ */
+OG_TEST(spare_keeps_a_body_block_and_the_budget_as_without)
+{
+    static char piece[20000];
+    static const size_t sizes[] = {2059, 100, 5000, 2059, 12000, 40, 20000, 9000};
+    struct og_config *cfg = NULL;
+    struct srv_body_budget with, without;
+    struct srv_req_spare spare = {NULL, 0};
+    struct srv_response resp;
+    struct srv_req a, b;
+    char *kept;
+
+    srv_log_set_level(SRV_LOG_ERROR);
+    memset(piece, 'x', sizeof(piece));
+    ASSERT_EQ(og_config_new(&cfg), OG_OK);
+    srv_body_budget_init(&with, 1u << 20);
+    srv_body_budget_init(&without, 1u << 20);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char len[16];
+        size_t half = sizes[i] / 2;
+
+        (void)snprintf(len, sizeof(len), "%zu", sizes[i]);
+        kept = spare.ptr;
+        spare_begin(&a, cfg, &with, &spare, len);
+        spare_begin(&b, cfg, &without, NULL, len);
+        ASSERT_EQ(srv_body_budget_used(&with), srv_body_budget_used(&without));
+        ASSERT_EQ(srv_req_body(&a, piece, half), SRV_REQ_CONTINUE);
+        ASSERT_EQ(srv_req_body(&b, piece, half), SRV_REQ_CONTINUE);
+        ASSERT_EQ(srv_req_body(&a, piece + half, sizes[i] - half), SRV_REQ_CONTINUE);
+        ASSERT_EQ(srv_req_body(&b, piece + half, sizes[i] - half), SRV_REQ_CONTINUE);
+        ASSERT_EQ(srv_body_budget_used(&with), srv_body_budget_used(&without));
+        ASSERT_EQ(srv_req_end(&a, false, &resp), SRV_REQ_ADMIT);
+        ASSERT_EQ(srv_req_body_view(&a).len, sizes[i]);
+        ASSERT(memcmp(srv_req_body_view(&a).ptr, piece, sizes[i]) == 0);
+        /* A body that fits the spare is read into it. */
+        if (kept != NULL && sizes[i] < spare.cap)
+            ASSERT(srv_req_body_view(&a).ptr == kept);
+        srv_req_release_body(&a);
+        srv_req_release_body(&b);
+        ASSERT_EQ(srv_body_budget_used(&with), 0);
+        srv_req_cleanup(&a);
+        srv_req_cleanup(&b);
+        /* The spare is there after the first body, grows with a larger one up to the cap. */
+        ASSERT(spare.ptr != NULL);
+        ASSERT(spare.cap > sizes[i] || sizes[i] + 1 > SRV_REQ_SPARE_MAX);
+        ASSERT(spare.cap <= SRV_REQ_SPARE_MAX);
+        if (kept != NULL && sizes[i] < 4096)
+            ASSERT(spare.ptr == kept);
+    }
+    /* A request that is no admission, or whose body is refused, leaves the spare alone. */
+    kept = spare.ptr;
+    srv_req_begin(&a, cfg, &with, "GET", "/healthz", "HTTP/1.1");
+    srv_req_use_spare(&a, &spare);
+    ASSERT_EQ(srv_req_body(&a, piece, 10), SRV_REQ_CONTINUE);
+    srv_req_cleanup(&a);
+    srv_req_begin(&a, cfg, &with, "GET", "/mutate", "HTTP/1.1");
+    srv_req_use_spare(&a, &spare);
+    ASSERT_EQ(srv_req_body(&a, piece, 10), SRV_REQ_CONTINUE);
+    srv_req_cleanup(&a);
+    ASSERT(spare.ptr == kept);
+    ASSERT_EQ(srv_body_budget_used(&with), 0);
+    srv_req_spare_cleanup(&spare);
+    ASSERT(spare.ptr == NULL);
+    ASSERT_EQ(spare.cap, 0);
+    srv_req_spare_cleanup(&spare); /* idempotent */
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(framing_table), OG_T(budget_charges_capacity_and_gives_back),
              OG_T(routes_and_methods), OG_T(field_bytes_every_value_and_position),
-             OG_T(content_type_table))
+             OG_T(content_type_table), OG_T(spare_keeps_a_body_block_and_the_budget_as_without))
