@@ -16,9 +16,10 @@
 /*
  * The decoder reads the body once, validating all of it, and copies out only the fields it
  * needs: the request path then costs one allocation instead of a cJSON tree (a node and a
- * string per member). Copies live in `arena`, sized from the body so that it cannot run out:
- * unescaped strings are never longer than their JSON form, and the object's JSON text is a
- * slice of the body.
+ * string per member). It reads a copy of the body, `text`, made as the body's stops are found
+ * (see struct scan), whose NUL after the end spares the scan a bound check per token; the
+ * object's JSON text is a slice of it. Other copies live in `arena`, sized from the body so
+ * that it cannot run out: unescaped strings are never longer than their JSON form.
  */
 struct og_review {
     struct og_review_request req;
@@ -40,12 +41,12 @@ struct tok {
 /*
  * The walk's position is one chain of dependent steps, and a vector scan for each string's end
  * (load, compare, mask, count) made most of its length. So the stop bytes of the body ('"',
- * '\\' and control characters) are found first, in one pass of independent blocks: `bits`
- * holds a word per 64-byte block, bit k for byte 64 * n + k. The walk keeps those of the block
- * at `base` that are at or after `i` in `stops`: a string at `i` is the lowest one, its end
- * the next one, and both are dropped as it is read, two bit operations where a scan was. Only
- * strings and whitespace hold stops, and string() and peek_ws() keep `stops` so. 0 means that
- * the block's stops ran out: string() finds those of the block of `i` again in `bits`.
+ * '\\' and control characters) are found first, block by block as the body is copied
+ * (find_stops()): `bits` holds a word per 64-byte block, bit k for byte 64 * n + k. The walk keeps
+ * those of the block at `base` that are at or after `i` in `stops`: a string at `i` is the lowest
+ * one, its end the next one, and both are dropped as it is read, two bit operations where a scan
+ * was. Only strings and whitespace hold stops, and string() and peek_ws() keep `stops` so. 0 means
+ * that the block's stops ran out: string() finds those of the block of `i` again in `bits`.
  */
 struct scan {
     const char *p;
@@ -98,8 +99,9 @@ static char peek_ws(struct scan *s)
 /* The next byte after any whitespace, or '\0' at the end. */
 static inline char peek(struct scan *s)
 {
-    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. */
-    if (s->i < s->len && (unsigned char)s->p[s->i] > ' ')
+    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. The
+     * NUL after the text (s->i <= s->len) ends it too. */
+    if ((unsigned char)s->p[s->i] > ' ')
         return s->p[s->i];
     return peek_ws(s);
 }
@@ -120,31 +122,70 @@ static inline bool is_stop(unsigned char c)
     return c == '"' || c == '\\' || c < 0x20;
 }
 
-/* Fills `bits` (len / 64 + 1 words) with the stop bytes of the body (see struct scan). */
-static void find_stops(const char *p, size_t len, uint64_t *bits)
+#if defined(__SSE2__)
+/* The quotes and backslashes of `v`, a bit each. */
+static inline uint64_t quote_mask(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+}
+#endif
+
+/*
+ * Copies the body `p` (`len` bytes) to `text`, with a NUL after it, and fills `bits` (len / 64 +
+ * 1 words) with its stop bytes (see struct scan). With SSE2, one pass copies the blocks and
+ * finds their quotes and backslashes, and keeps the smallest byte of each lane: control
+ * characters, which the apiserver never sends (not even as whitespace), cost a second pass
+ * only when there are some.
+ */
+static void find_stops(const char *p, size_t len, char *text, uint64_t *bits)
 {
     size_t n;
     uint64_t w = 0;
+#if defined(__SSE2__)
+    __m128i least = _mm_set1_epi8((char)0xff);
+#endif
 
     for (n = 0; n < len / 64; n++) {
-        const char *b = p + 64 * n;
 #if defined(__SSE2__)
-        bits[n] = (uint64_t)json_stop_mask16(b, false) |
-                  (uint64_t)json_stop_mask16(b + 16, false) << 16 |
-                  (uint64_t)json_stop_mask16(b + 32, false) << 32 |
-                  (uint64_t)json_stop_mask16(b + 48, false) << 48;
+        const __m128i *in = (const __m128i *)(const void *)(p + 64 * n);
+        __m128i *out = (__m128i *)(void *)(text + 64 * n);
+        __m128i v0 = _mm_loadu_si128(in), v1 = _mm_loadu_si128(in + 1);
+        __m128i v2 = _mm_loadu_si128(in + 2), v3 = _mm_loadu_si128(in + 3);
+
+        _mm_storeu_si128(out, v0);
+        _mm_storeu_si128(out + 1, v1);
+        _mm_storeu_si128(out + 2, v2);
+        _mm_storeu_si128(out + 3, v3);
+        least = _mm_min_epu8(least, _mm_min_epu8(_mm_min_epu8(v0, v1), _mm_min_epu8(v2, v3)));
+        w = quote_mask(v0) | quote_mask(v1) << 16 | quote_mask(v2) << 32 | quote_mask(v3) << 48;
 #else
         w = 0;
-        for (unsigned k = 0; k < 64; k++)
-            w |= (uint64_t)is_stop((unsigned char)b[k]) << k;
-        bits[n] = w;
-        w = 0;
+        for (unsigned k = 0; k < 64; k++) {
+            text[64 * n + k] = p[64 * n + k];
+            w |= (uint64_t)is_stop((unsigned char)p[64 * n + k]) << k;
+        }
 #endif
+        bits[n] = w;
     }
+#if defined(__SSE2__)
+    if (_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_max_epu8(least, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f))) != 0) {
+        for (size_t k = 0; k < n; k++)
+            bits[k] = (uint64_t)json_stop_mask16(text + 64 * k, false) |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 16, false) << 16 |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 32, false) << 32 |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 48, false) << 48;
+    }
+#endif
     /* The last block, shorter (empty when `len` is a multiple of 64): no read past `len`. */
-    for (size_t k = 64 * n; k < len; k++)
+    w = 0;
+    for (size_t k = 64 * n; k < len; k++) {
+        text[k] = p[k];
         w |= (uint64_t)is_stop((unsigned char)p[k]) << (k - 64 * n);
+    }
     bits[n] = w;
+    text[len] = '\0';
 }
 
 /* The stops of the block holding `k` (<= len), at `k` and after (see struct scan). */
@@ -189,7 +230,7 @@ static bool string_slow(struct scan *s, struct tok *t)
             return fail_at(s, "control character in a string");
         }
         escaped = true;
-        switch (k + 1 < len ? p[k + 1] : 0) {
+        switch (p[k + 1]) { /* at most the NUL after the text */
         case '"':
         case '\\':
         case '/':
@@ -398,12 +439,12 @@ static bool skip_scalar(struct scan *s, char c)
     }
 }
 
-/* peek() at a position and its stops kept outside `s` (`p` and `len` are s->p and s->len). */
-static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i, uint64_t *stops)
+/* peek() at a position and its stops kept outside `s` (`p` is s->p). */
+static inline char peek_at(struct scan *s, const char *p, size_t *i, uint64_t *stops)
 {
     char c;
 
-    if (*i < len && (unsigned char)p[*i] > ' ')
+    if ((unsigned char)p[*i] > ' ')
         return p[*i];
     s->i = *i;
     s->stops = *stops;
@@ -424,7 +465,6 @@ static bool skip(struct scan *s)
 {
     char closer[MAX_DEPTH]; /* of the containers open here, innermost last: '}' or ']' */
     const char *const p = s->p;
-    const size_t len = s->len;
     size_t i = s->i, base = s->base; /* s->base is kept; s->i and s->stops only on calls */
     uint64_t stops = s->stops;
     unsigned open = 0;
@@ -432,7 +472,7 @@ static bool skip(struct scan *s)
     char c;
 
     for (;;) {
-        c = peek_at(s, p, len, &i, &stops);
+        c = peek_at(s, p, &i, &stops);
         if (want_key) {
             if (c != '"') {
                 s->i = i;
@@ -458,7 +498,7 @@ static bool skip(struct scan *s)
                 stops = s->stops;
             }
             if (want_key) {
-                if (peek_at(s, p, len, &i, &stops) != ':') {
+                if (peek_at(s, p, &i, &stops) != ':') {
                     s->i = i;
                     return fail_at(s, "expected ':'");
                 }
@@ -472,7 +512,7 @@ static bool skip(struct scan *s)
                 return false;
             i = s->i;
             closer[open++] = c == '{' ? '}' : ']';
-            if (peek_at(s, p, len, &i, &stops) != closer[open - 1]) {
+            if (peek_at(s, p, &i, &stops) != closer[open - 1]) {
                 want_key = c == '{';
                 continue; /* to its first member or element */
             }
@@ -492,7 +532,7 @@ static bool skip(struct scan *s)
                 s->stops = stops;
                 return true;
             }
-            c = peek_at(s, p, len, &i, &stops);
+            c = peek_at(s, p, &i, &stops);
             if (c == ',') {
                 i++;
                 want_key = closer[open - 1] == '}';
@@ -924,12 +964,9 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
         return false;
     if (!obj->present)
         return true;
-    /* Keep the object's text for og_review_object_tree(). */
-    assert(s->rv->arena_len + (s->i - start) <= s->rv->arena_cap);
-    memcpy(s->rv->arena + s->rv->arena_len, s->p + start, s->i - start);
-    obj->json.ptr = s->rv->arena + s->rv->arena_len;
+    /* The object's text, for og_review_object_tree(): s->p is the review's copy. */
+    obj->json.ptr = s->p + start;
     obj->json.len = s->i - start;
-    s->rv->arena_len += s->i - start;
     return true;
 }
 
@@ -1125,6 +1162,7 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
 {
     struct og_review *rv = NULL;
     uint64_t *bits;
+    char *text;
     size_t words = len / 64 + 1;
     struct scan s;
     enum og_err rc = OG_ENOMEM;
@@ -1132,21 +1170,22 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
     _Static_assert(sizeof(*rv) % _Alignof(uint64_t) == 0, "the stops follow the review");
     if (len > (SIZE_MAX - sizeof(*rv) - 16) / 3)
         return og_diag_set(diag, OG_ETOOBIG, "request body too large");
-    /* After the review: the body's stops (see struct scan), then the arena, which needs no
-     * zeroing: every string copied into it is NUL-terminated. */
-    rv = malloc(sizeof(*rv) + words * sizeof(*bits) + 2 * len + 16);
+    /* After the review: the body's stops (see struct scan), its copy and the arena, which
+     * needs no zeroing: every string copied into it is NUL-terminated. */
+    rv = malloc(sizeof(*rv) + words * sizeof(*bits) + (len + 1) + (len + 16));
     if (rv == NULL)
         goto out;
     memset(rv, 0, sizeof(*rv));
     bits = (uint64_t *)(void *)(rv + 1);
-    find_stops(body, len, bits);
-    rv->arena = (char *)(bits + words);
-    rv->arena_cap = 2 * len + 16;
+    text = (char *)(bits + words);
+    find_stops(body, len, text, bits);
+    rv->arena = text + len + 1;
+    rv->arena_cap = len + 16;
     rv->req.api_version = rv->req.uid = rv->req.group = rv->req.version = rv->req.kind = "";
     rv->req.name = rv->req.namespace_ = rv->req.operation = rv->req.username = "";
     rv->req.object.name = rv->req.object.namespace_ = "";
     memset(&s, 0, sizeof(s));
-    s.p = body;
+    s.p = text;
     s.len = len;
     s.bits = bits;
     s.rv = rv;
