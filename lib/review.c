@@ -230,35 +230,35 @@ static bool string_slow(struct scan *s, struct tok *t)
             return fail_at(s, "control character in a string");
         }
         escaped = true;
+        w &= w - 1;         /* the backslash */
         switch (p[k + 1]) { /* at most the NUL after the text */
         case '"':
         case '\\':
+            /* The byte escaped is a stop too: the next one, in this block or, when the
+             * backslash ends it, first in the next (k + 1 < len: it is not the NUL). */
+            if (w == 0) {
+                base += 64;
+                w = s->bits[base >> 6];
+            }
+            w &= w - 1; /* the byte escaped */
+            break;
         case '/':
         case 'b':
         case 'f':
         case 'n':
         case 'r':
         case 't':
-            k += 2;
             break;
-        case 'u':
+        case 'u': /* its four hex digits are no stops */
             if (k + 5 >= len || !is_hex(p[k + 2]) || !is_hex(p[k + 3]) || !is_hex(p[k + 4]) ||
                 !is_hex(p[k + 5])) {
                 s->i = k;
                 return fail_at(s, "bad \\u escape");
             }
-            k += 6;
             break;
         default:
             s->i = k;
             return fail_at(s, "bad escape");
-        }
-        /* Past the escape (<= len), whose second byte may be a stop, or in the next block. */
-        if (k - base < 64) {
-            w &= ~0ull << (k - base);
-        } else {
-            base = k & ~(size_t)63;
-            w = stops_from(s->bits, k);
         }
     }
     s->base = base;
