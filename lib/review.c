@@ -16,9 +16,10 @@
 /*
  * The decoder reads the body once, validating all of it, and copies out only the fields it
  * needs: the request path then costs one allocation instead of a cJSON tree (a node and a
- * string per member). Copies live in `arena`, sized from the body so that it cannot run out:
- * unescaped strings are never longer than their JSON form, and the object's JSON text is a
- * slice of the body.
+ * string per member). It reads a copy of the body, `text`, made as the body's stops are found
+ * (see struct scan), whose NUL after the end spares the scan a bound check per token; the
+ * object's JSON text is a slice of it. Other copies live in `arena`, sized from the body so
+ * that it cannot run out: unescaped strings are never longer than their JSON form.
  */
 struct og_review {
     struct og_review_request req;
@@ -37,10 +38,23 @@ struct tok {
     bool escaped;
 };
 
+/*
+ * The walk's position is one chain of dependent steps, and a vector scan for each string's end
+ * (load, compare, mask, count) made most of its length. So the stop bytes of the body ('"',
+ * '\\' and control characters) are found first, block by block as the body is copied
+ * (find_stops()): `bits` holds a word per 64-byte block, bit k for byte 64 * n + k. The walk keeps
+ * those of the block at `base` that are at or after `i` in `stops`: a string at `i` is the lowest
+ * one, its end the next one, and both are dropped as it is read, two bit operations where a scan
+ * was. Only strings and whitespace hold stops, and string() and peek_ws() keep `stops` so. 0 means
+ * that the block's stops ran out: string() finds those of the block of `i` again in `bits`.
+ */
 struct scan {
     const char *p;
     size_t len;
     size_t i;
+    const uint64_t *bits; /* len / 64 + 1 words */
+    size_t base;          /* a multiple of 64, <= i */
+    uint64_t stops;       /* of the block at `base`, from i; or 0 */
     unsigned depth;
     struct og_review *rv;
     struct og_diag *diag;
@@ -67,6 +81,8 @@ static bool fail_shape(struct scan *s, const char *where, const char *msg)
 /* peek() past whitespace. */
 static char peek_ws(struct scan *s)
 {
+    size_t k;
+
     while (s->i < s->len) {
         char c = s->p[s->i];
 
@@ -74,14 +90,18 @@ static char peek_ws(struct scan *s)
             break;
         s->i++;
     }
+    /* Tabs and newlines are stops: those passed go (0 when past the block, see struct scan). */
+    k = s->i - s->base;
+    s->stops = k < 64 ? s->stops & (~0ull << k) : 0;
     return s->i < s->len ? s->p[s->i] : '\0';
 }
 
 /* The next byte after any whitespace, or '\0' at the end. */
 static inline char peek(struct scan *s)
 {
-    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. */
-    if (s->i < s->len && (unsigned char)s->p[s->i] > ' ')
+    /* The apiserver sends no whitespace between tokens: usually the next byte is the one. The
+     * NUL after the text (s->i <= s->len) ends it too. */
+    if ((unsigned char)s->p[s->i] > ' ')
         return s->p[s->i];
     return peek_ws(s);
 }
@@ -91,110 +111,196 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/*
- * string() for any token: escapes, long runs, errors. The token's bytes before `k` (from
- * s->i + 1: plain_run()'s end) are known to be plain.
- */
-static bool string_any(struct scan *s, struct tok *t, size_t k)
+/* The index of the lowest set bit of `w` (not 0). */
+static inline size_t low_bit(uint64_t w)
 {
-    const unsigned char *p = (const unsigned char *)s->p;
-    size_t len = s->len;
+    return (unsigned)__builtin_ctzll(w);
+}
+
+static inline bool is_stop(unsigned char c)
+{
+    return c == '"' || c == '\\' || c < 0x20;
+}
+
 #if defined(__SSE2__)
-    size_t base = 0;
-    unsigned mask = 0;
+/* The quotes and backslashes of `v`, a bit each. */
+static inline uint64_t quote_mask(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+}
 #endif
 
-    t->escaped = false;
-    for (;;) {
-        /* Most bytes are plain: run to the next quote, backslash or control character. With
-         * SSE2, `mask` holds the stops of the 16 bytes at `base` not yet passed, so that the
-         * escapes of a block are read without scanning it again. */
+/*
+ * Copies the body `p` (`len` bytes) to `text`, with a NUL after it, and fills `bits` (len / 64 +
+ * 1 words) with its stop bytes (see struct scan). With SSE2, one pass copies the blocks and
+ * finds their quotes and backslashes, and keeps the smallest byte of each lane: control
+ * characters, which the apiserver never sends (not even as whitespace), cost a second pass
+ * only when there are some.
+ */
+static void find_stops(const char *p, size_t len, char *text, uint64_t *bits)
+{
+    size_t n;
+    uint64_t w = 0;
 #if defined(__SSE2__)
-        for (; mask == 0 && len - k >= 16; k += 16) {
-            mask = json_stop_mask16(s->p + k, false);
-            base = k;
-            if (mask != 0)
-                break;
-        }
-        if (mask != 0)
-            k = base + (size_t)__builtin_ctz(mask);
-        else
+    __m128i least = _mm_set1_epi8((char)0xff);
 #endif
-            k += og__json_plain_prefix(s->p + k, len - k, false);
-        if (k >= len) {
-            s->i = k;
-            return fail_at(s, "unterminated string");
+
+    for (n = 0; n < len / 64; n++) {
+#if defined(__SSE2__)
+        const __m128i *in = (const __m128i *)(const void *)(p + 64 * n);
+        __m128i *out = (__m128i *)(void *)(text + 64 * n);
+        __m128i v0 = _mm_loadu_si128(in), v1 = _mm_loadu_si128(in + 1);
+        __m128i v2 = _mm_loadu_si128(in + 2), v3 = _mm_loadu_si128(in + 3);
+
+        _mm_storeu_si128(out, v0);
+        _mm_storeu_si128(out + 1, v1);
+        _mm_storeu_si128(out + 2, v2);
+        _mm_storeu_si128(out + 3, v3);
+        least = _mm_min_epu8(least, _mm_min_epu8(_mm_min_epu8(v0, v1), _mm_min_epu8(v2, v3)));
+        w = quote_mask(v0) | quote_mask(v1) << 16 | quote_mask(v2) << 32 | quote_mask(v3) << 48;
+#else
+        w = 0;
+        for (unsigned k = 0; k < 64; k++) {
+            text[64 * n + k] = p[64 * n + k];
+            w |= (uint64_t)is_stop((unsigned char)p[64 * n + k]) << k;
         }
+#endif
+        bits[n] = w;
+    }
+#if defined(__SSE2__)
+    if (_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_max_epu8(least, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f))) != 0) {
+        for (size_t k = 0; k < n; k++)
+            bits[k] = (uint64_t)json_stop_mask16(text + 64 * k, false) |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 16, false) << 16 |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 32, false) << 32 |
+                      (uint64_t)json_stop_mask16(text + 64 * k + 48, false) << 48;
+    }
+#endif
+    /* The last block, shorter (empty when `len` is a multiple of 64): no read past `len`. */
+    w = 0;
+    for (size_t k = 64 * n; k < len; k++) {
+        text[k] = p[k];
+        w |= (uint64_t)is_stop((unsigned char)p[k]) << (k - 64 * n);
+    }
+    bits[n] = w;
+    text[len] = '\0';
+}
+
+/* The stops of the block holding `k` (<= len), at `k` and after (see struct scan). */
+static inline uint64_t stops_from(const uint64_t *bits, size_t k)
+{
+    return bits[k >> 6] & (~0ull << (k & 63));
+}
+
+/* Points s->stops at the block holding s->i. */
+static inline void stops_at(struct scan *s)
+{
+    s->base = s->i & ~(size_t)63;
+    s->stops = stops_from(s->bits, s->i);
+}
+
+/*
+ * string() for a token that plain_end() does not take: one with escapes or a control
+ * character, or one that runs past its block. The stops lead from one escape to the next; an
+ * escaped quote or backslash is passed with its escape.
+ */
+static bool string_slow(struct scan *s, struct tok *t)
+{
+    const char *p = s->p;
+    size_t len = s->len, base = s->base, k;
+    uint64_t w = s->stops & (s->stops - 1); /* after the opening quote */
+    bool escaped = false;
+
+    for (;;) {
+        while (w == 0) {
+            base += 64;
+            if (base >= len) {
+                s->i = len;
+                return fail_at(s, "unterminated string");
+            }
+            w = s->bits[base >> 6];
+        }
+        k = base + low_bit(w);
         if (p[k] == '"')
             break;
-        if (p[k] < 0x20) {
+        if ((unsigned char)p[k] < 0x20) {
             s->i = k;
             return fail_at(s, "control character in a string");
         }
-        t->escaped = true;
-        switch (k + 1 < len ? p[k + 1] : 0) {
+        escaped = true;
+        w &= w - 1;         /* the backslash */
+        switch (p[k + 1]) { /* at most the NUL after the text */
         case '"':
         case '\\':
+            /* The byte escaped is a stop too: the next one, in this block or, when the
+             * backslash ends it, first in the next (k + 1 < len: it is not the NUL). */
+            if (w == 0) {
+                base += 64;
+                w = s->bits[base >> 6];
+            }
+            w &= w - 1; /* the byte escaped */
+            break;
         case '/':
         case 'b':
         case 'f':
         case 'n':
         case 'r':
         case 't':
-            k += 2;
             break;
-        case 'u':
-            if (k + 5 >= len || !is_hex((char)p[k + 2]) || !is_hex((char)p[k + 3]) ||
-                !is_hex((char)p[k + 4]) || !is_hex((char)p[k + 5])) {
+        case 'u': /* its four hex digits are no stops */
+            if (k + 5 >= len || !is_hex(p[k + 2]) || !is_hex(p[k + 3]) || !is_hex(p[k + 4]) ||
+                !is_hex(p[k + 5])) {
                 s->i = k;
                 return fail_at(s, "bad \\u escape");
             }
-            k += 6;
             break;
         default:
             s->i = k;
             return fail_at(s, "bad escape");
         }
-#if defined(__SSE2__)
-        /* Past the escape: drop its stops (an escaped quote is one). */
-        if (mask != 0)
-            mask = k - base < 16 ? mask & (~0u << (k - base)) : 0;
-#endif
     }
-    t->ptr = s->p + s->i + 1;
+    s->base = base;
+    s->stops = w & (w - 1);
+    t->ptr = p + s->i + 1;
     t->len = k - s->i - 1;
+    t->escaped = escaped;
     s->i = k + 1;
     return true;
 }
 
 /*
- * Where the plain run of string text from `k` (<= `len`) ends, 16 bytes at a time: at its first
- * quote, backslash or control character, or where fewer than 16 bytes are left. The run's bytes
- * are plain, so a quote there ends a token without escapes.
+ * The end of a string token from the stops (see struct scan) of the block at `base`, `*stops`,
+ * whose lowest bit is its opening quote: the position of its closing quote when that is the
+ * next stop, with both dropped from `*stops`. 0 when the token has an escape or a control
+ * character, or runs past the block (or `*stops` is 0), leaving `*stops` as it is.
  */
-static inline size_t plain_run(const char *p, size_t len, size_t k)
+static inline size_t plain_end(const char *p, size_t base, uint64_t *stops)
 {
-#if defined(__SSE2__)
-    for (; len - k >= 16; k += 16) {
-        unsigned mask = json_stop_mask16(p + k, false);
+    uint64_t w = *stops & (*stops - 1);
+    size_t end;
 
-        if (mask != 0)
-            return k + (size_t)__builtin_ctz(mask);
-    }
-#else
-    (void)p;
-    (void)len;
-#endif
-    return k;
+    if (w == 0)
+        return 0;
+    end = base + low_bit(w);
+    if (p[end] != '"')
+        return 0;
+    *stops = w & (w - 1);
+    return end;
 }
 
 /* Reads a string token at s->i (which holds '"'). */
 static inline bool string(struct scan *s, struct tok *t)
 {
-    size_t end = plain_run(s->p, s->len, s->i + 1);
+    size_t end;
 
-    if (end >= s->len || s->p[end] != '"')
-        return string_any(s, t, end);
+    if (s->stops == 0)
+        stops_at(s);
+    assert(s->stops != 0 && s->base + low_bit(s->stops) == s->i);
+    end = plain_end(s->p, s->base, &s->stops);
+    if (end == 0)
+        return string_slow(s, t);
     t->ptr = s->p + s->i + 1;
     t->len = end - s->i - 1;
     t->escaped = false;
@@ -333,16 +439,18 @@ static bool skip_scalar(struct scan *s, char c)
     }
 }
 
-/* peek() at a position kept outside `s` (`p` and `len` are s->p and s->len). */
-static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i)
+/* peek() at a position and its stops kept outside `s` (`p` is s->p). */
+static inline char peek_at(struct scan *s, const char *p, size_t *i, uint64_t *stops)
 {
     char c;
 
-    if (*i < len && (unsigned char)p[*i] > ' ')
+    if ((unsigned char)p[*i] > ' ')
         return p[*i];
     s->i = *i;
+    s->stops = *stops;
     c = peek_ws(s);
     *i = s->i;
+    *stops = s->stops;
     return c;
 }
 
@@ -350,21 +458,21 @@ static inline char peek_at(struct scan *s, const char *p, size_t len, size_t *i)
  * Validates and skips one value of any kind. Most of a review is passed over (managedFields, the
  * last-applied annotation, userInfo), so this is one loop, not a call per value, that keeps the
  * position in a register: the containers open inside the value are a stack of their closing
- * bytes, and a plain string is a vector scan (plain_run()). It accepts and refuses what
+ * bytes, and a plain string is read from the stop bitmap (string()). It accepts and refuses what
  * object_next() and array_next() do, with the same messages at the same bytes.
  */
 static bool skip(struct scan *s)
 {
     char closer[MAX_DEPTH]; /* of the containers open here, innermost last: '}' or ']' */
     const char *const p = s->p;
-    const size_t len = s->len;
-    size_t i = s->i;
+    size_t i = s->i, base = s->base; /* s->base is kept; s->i and s->stops only on calls */
+    uint64_t stops = s->stops;
     unsigned open = 0;
     bool want_key = false; /* a member name comes next (after '{' or an object's ',') */
     char c;
 
     for (;;) {
-        c = peek_at(s, p, len, &i);
+        c = peek_at(s, p, &i, &stops);
         if (want_key) {
             if (c != '"') {
                 s->i = i;
@@ -372,20 +480,25 @@ static bool skip(struct scan *s)
             }
         }
         if (c == '"') {
-            size_t end = plain_run(p, len, i + 1);
+            size_t end;
 
-            if (end < len && p[end] == '"') {
+            assert(stops == 0 || base + low_bit(stops) == i);
+            end = plain_end(p, base, &stops);
+            if (end != 0) {
                 i = end + 1;
             } else {
                 struct tok t;
 
                 s->i = i;
-                if (!string_any(s, &t, end))
+                s->stops = stops;
+                if (!string(s, &t))
                     return false;
                 i = s->i;
+                base = s->base;
+                stops = s->stops;
             }
             if (want_key) {
-                if (peek_at(s, p, len, &i) != ':') {
+                if (peek_at(s, p, &i, &stops) != ':') {
                     s->i = i;
                     return fail_at(s, "expected ':'");
                 }
@@ -399,7 +512,7 @@ static bool skip(struct scan *s)
                 return false;
             i = s->i;
             closer[open++] = c == '{' ? '}' : ']';
-            if (peek_at(s, p, len, &i) != closer[open - 1]) {
+            if (peek_at(s, p, &i, &stops) != closer[open - 1]) {
                 want_key = c == '{';
                 continue; /* to its first member or element */
             }
@@ -416,9 +529,10 @@ static bool skip(struct scan *s)
         for (;;) {
             if (open == 0) {
                 s->i = i;
+                s->stops = stops;
                 return true;
             }
-            c = peek_at(s, p, len, &i);
+            c = peek_at(s, p, &i, &stops);
             if (c == ',') {
                 i++;
                 want_key = closer[open - 1] == '}';
@@ -850,12 +964,9 @@ static bool read_object(struct scan *s, struct og_review_object *obj)
         return false;
     if (!obj->present)
         return true;
-    /* Keep the object's text for og_review_object_tree(). */
-    assert(s->rv->arena_len + (s->i - start) <= s->rv->arena_cap);
-    memcpy(s->rv->arena + s->rv->arena_len, s->p + start, s->i - start);
-    obj->json.ptr = s->rv->arena + s->rv->arena_len;
+    /* The object's text, for og_review_object_tree(): s->p is the review's copy. */
+    obj->json.ptr = s->p + start;
     obj->json.len = s->i - start;
-    s->rv->arena_len += s->i - start;
     return true;
 }
 
@@ -1050,24 +1161,33 @@ enum og_err og_review_decode(const char *body, size_t len, struct og_review **ou
                              struct og_diag *diag)
 {
     struct og_review *rv = NULL;
+    uint64_t *bits;
+    char *text;
+    size_t words = len / 64 + 1;
     struct scan s;
     enum og_err rc = OG_ENOMEM;
 
-    if (len > (SIZE_MAX - sizeof(*rv) - 16) / 2)
+    _Static_assert(sizeof(*rv) % _Alignof(uint64_t) == 0, "the stops follow the review");
+    if (len > (SIZE_MAX - sizeof(*rv) - 16) / 3)
         return og_diag_set(diag, OG_ETOOBIG, "request body too large");
-    /* The arena needs no zeroing: every string copied into it is NUL-terminated. */
-    rv = malloc(sizeof(*rv) + 2 * len + 16);
+    /* After the review: the body's stops (see struct scan), its copy and the arena, which
+     * needs no zeroing: every string copied into it is NUL-terminated. */
+    rv = malloc(sizeof(*rv) + words * sizeof(*bits) + (len + 1) + (len + 16));
     if (rv == NULL)
         goto out;
     memset(rv, 0, sizeof(*rv));
-    rv->arena = (char *)(rv + 1);
-    rv->arena_cap = 2 * len + 16;
+    bits = (uint64_t *)(void *)(rv + 1);
+    text = (char *)(bits + words);
+    find_stops(body, len, text, bits);
+    rv->arena = text + len + 1;
+    rv->arena_cap = len + 16;
     rv->req.api_version = rv->req.uid = rv->req.group = rv->req.version = rv->req.kind = "";
     rv->req.name = rv->req.namespace_ = rv->req.operation = rv->req.username = "";
     rv->req.object.name = rv->req.object.namespace_ = "";
     memset(&s, 0, sizeof(s));
-    s.p = body;
+    s.p = text;
     s.len = len;
+    s.bits = bits;
     s.rv = rv;
     s.diag = diag;
     rc = decode(&s);

@@ -282,9 +282,9 @@ OG_TEST(decode_whitespace_anywhere)
 }
 
 /*
- * String tokens of every length up to 40 (the decoder takes one ending within 16 bytes at
- * once), with an escape, a control byte or the end of the body at each place, and 0..17 bytes
- * of body after them: the same tokens, errors and offsets as the byte-at-a-time definition.
+ * String tokens of every length up to 40, with an escape, a control byte or the end of the
+ * body at each place, and 0..17 bytes of body after them: the same tokens, errors and offsets as
+ * the byte-at-a-time definition.
  */
 OG_TEST(decode_string_tokens_at_every_length)
 {
@@ -353,6 +353,59 @@ OG_TEST(decode_string_tokens_at_every_length)
                     }
                     og_review_free(rv);
                 }
+            }
+        }
+    }
+}
+
+/*
+ * Strings that the decoder reads (keys and values), of 1 to 130 bytes, starting at every offset
+ * of the 64-byte blocks in which it finds their stops, plain, with an escape at every offset or
+ * after whitespace, read from a block of exactly the body's size: the same text, and the strings
+ * after them read right.
+ */
+OG_TEST(decode_read_strings_across_block_edges)
+{
+    static const char *const escapes[] = {"", "\\\"", "\\u00e9", "\\\\"};
+    static const char *const unescaped[] = {"", "\"", "\xc3\xa9", "\\"};
+
+    for (size_t shift = 0; shift < 64; shift++) {
+        for (size_t n = 1; n <= 130; n++) {
+            for (size_t e = 0; e < 2 * (sizeof(escapes) / sizeof(escapes[0])); e++) {
+                struct og_buf b;
+                struct og_review *rv = NULL;
+                char want[160], *exact;
+                size_t w = 0;
+
+                og_buf_init(&b, 1u << 16);
+                ASSERT_EQ(og_buf_append_cstr(&b, "{\"request\":{\"name\":\""), OG_OK);
+                for (size_t k = 0; k < shift; k++)
+                    ASSERT_EQ(og_buf_append(&b, "n", 1), OG_OK);
+                /* Half of them with whitespace (stops too) before the uid's value. */
+                ASSERT_EQ(og_buf_append_cstr(&b, e % 2 ? "\",\"uid\":\n\t \"" : "\",\"uid\":\""),
+                          OG_OK);
+                for (size_t k = 0; k < n; k++) {
+                    if (k == n / 2 && e / 2 > 0) {
+                        ASSERT_EQ(og_buf_append_cstr(&b, escapes[e / 2]), OG_OK);
+                        memcpy(want + w, unescaped[e / 2], strlen(unescaped[e / 2]));
+                        w += strlen(unescaped[e / 2]);
+                    } else {
+                        ASSERT_EQ(og_buf_append(&b, "0123456789abcdef" + k % 16, 1), OG_OK);
+                        want[w++] = "0123456789abcdef"[k % 16];
+                    }
+                }
+                want[w] = '\0';
+                ASSERT_EQ(og_buf_append_cstr(&b, "\",\"namespace\":\"ns\"}}"), OG_OK);
+                exact = malloc(b.len);
+                ASSERT(exact != NULL);
+                memcpy(exact, b.ptr, b.len);
+                ASSERT_EQ(og_review_decode(exact, b.len, &rv, NULL), OG_OK);
+                ASSERT_STR_EQ(og_review_get_request(rv)->uid, want);
+                ASSERT_EQ(strlen(og_review_get_request(rv)->name), shift);
+                ASSERT_STR_EQ(og_review_get_request(rv)->namespace_, "ns");
+                og_review_free(rv);
+                free(exact);
+                og_buf_cleanup(&b);
             }
         }
     }
@@ -743,4 +796,5 @@ OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unesca
              OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
              OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
              OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere),
-             OG_T(decode_string_tokens_at_every_length), OG_T(encode_exact_bytes))
+             OG_T(decode_string_tokens_at_every_length), OG_T(encode_exact_bytes),
+             OG_T(decode_read_strings_across_block_edges))

@@ -336,6 +336,21 @@ static void check_value(const char *value, size_t n)
     og_diag_clear(&diag);
     rc = og_review_decode(body, len, &rv, &diag);
     og_review_free(rv);
+    {
+        /* The same from a block of exactly `len` bytes, where AddressSanitizer sees a read
+         * past the end: the same result. */
+        char *exact = malloc(len);
+        struct og_diag exact_diag;
+
+        ASSERT(exact != NULL);
+        memcpy(exact, body, len);
+        og_diag_clear(&exact_diag);
+        rv = NULL;
+        ASSERT_EQ(og_review_decode(exact, len, &rv, &exact_diag), rc);
+        og_review_free(rv);
+        free(exact);
+        ASSERT_STR_EQ(exact_diag.msg, diag.msg);
+    }
     if (valid) {
         /* Accepted whole, the value leaves the request to go on; a value that ends early
          * leaves the rest of it to the request object, which reads it with other rules. */
@@ -425,6 +440,82 @@ OG_TEST(skip_escaped_quote_does_not_end_string)
     }
 }
 
+/*
+ * The decoder finds the stops of a string ('"', '\\', control characters) in 64-byte blocks:
+ * strings of 0 to 130 bytes starting at every offset of a block, plain, with an escape or a
+ * control character at every offset (so at the last byte of a block and the first of the next),
+ * after whitespace (tabs and newlines are stops too), and bodies of every length modulo 64.
+ */
+OG_TEST(skip_strings_across_block_edges)
+{
+    static const char *const inner[] = {"\\\"", "\\\\", "\\u0041", "\x01", "\\q"};
+
+    for (size_t shift = 0; shift < 64; shift++) {
+        for (size_t n = 0; n <= 130; n++) {
+            for (size_t kind = 0; kind < 2 + sizeof(inner) / sizeof(inner[0]); kind++) {
+                struct text t = {.len = 0};
+
+                /* A first string or whitespace moves the second one `shift` bytes on. */
+                put(&t, "[", 1);
+                if (kind == 1) {
+                    for (size_t k = 0; k < shift; k++)
+                        put(&t, &" \t\n\r"[k % 4], 1);
+                } else {
+                    put(&t, "\"", 1);
+                    for (size_t k = 0; k < shift; k++)
+                        put(&t, "s", 1);
+                    put(&t, "\",", 2);
+                }
+                put(&t, "\"", 1);
+                for (size_t k = 0; k < n; k++) {
+                    /* The escape or control character moves with `shift` too. */
+                    if (kind >= 2 && k == n / 2)
+                        put(&t, inner[kind - 2], strlen(inner[kind - 2]));
+                    else
+                        put(&t, "abcdefgh" + k % 8, 1);
+                }
+                put(&t, "\"]", 2);
+                check_value(t.buf, t.len);
+            }
+        }
+    }
+}
+
+/* A body that ends inside a string, at every offset of a block, read from a block of exactly
+ * its size: the error is at its end, and nothing past it is read. */
+OG_TEST(skip_string_cut_at_body_end)
+{
+    static const char *const ends[] = {"", "\\", "\\u00", "\\\""};
+
+    for (size_t n = 0; n <= 130; n++) {
+        for (size_t e = 0; e < sizeof(ends) / sizeof(ends[0]); e++) {
+            struct text t = {.len = 0};
+            struct og_review *rv = NULL;
+            struct og_diag diag;
+            char want[96], *exact;
+
+            put(&t, head, sizeof(head) - 1);
+            put(&t, "[\"", 2);
+            for (size_t k = 0; k < n; k++)
+                put(&t, "z", 1);
+            put(&t, ends[e], strlen(ends[e]));
+            if (e == 0 || e == 3)
+                snprintf(want, sizeof(want), "malformed JSON at byte %zu: unterminated string",
+                         t.len);
+            else
+                snprintf(want, sizeof(want), "malformed JSON at byte %zu: %s",
+                         t.len - strlen(ends[e]), e == 1 ? "bad escape" : "bad \\u escape");
+            exact = malloc(t.len);
+            ASSERT(exact != NULL);
+            memcpy(exact, t.buf, t.len);
+            og_diag_clear(&diag);
+            ASSERT_EQ(og_review_decode(exact, t.len, &rv, &diag), OG_EPARSE);
+            ASSERT_STR_EQ(diag.msg, want);
+            free(exact);
+        }
+    }
+}
+
 /* Containers closed inside a skipped value give their nesting back: many of them, each far
  * below the limit, never add up to it. */
 OG_TEST(skip_many_empty_containers)
@@ -449,4 +540,5 @@ OG_TEST(skip_many_empty_containers)
 
 OG_TEST_MAIN(OG_T(skip_matches_reference_on_random_values), OG_T(skip_many_empty_containers),
              OG_T(skip_long_strings_escapes_at_every_offset),
-             OG_T(skip_escaped_quote_does_not_end_string))
+             OG_T(skip_escaped_quote_does_not_end_string), OG_T(skip_strings_across_block_edges),
+             OG_T(skip_string_cut_at_body_end))
