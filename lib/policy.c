@@ -13,6 +13,8 @@
 #include "ocigate/str.h"
 #include "ocigate/url.h"
 
+#include "json_int.h"
+
 /* Limits the apiserver places on what a webhook returns (and that kubectl prints). */
 #define WARNING_MAX_RUNES 120
 #define WARNINGS_MAX 4
@@ -391,15 +393,23 @@ struct draft {
 /* Appends `len` bytes at `s` and a NUL to the draft; where they start goes to `*at`. */
 static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t *at)
 {
-    size_t start = dr->text.len;
-    /* Two appends (inline while they fit), the string's NUL being one byte of the text. */
-    enum og_err rc = og_buf_append(&dr->text, s, len);
+    struct og_buf *t = &dr->text;
+    char *o;
 
-    if (rc == OG_OK)
-        rc = og_buf_append(&dr->text, "", 1);
-    if (rc == OG_OK)
-        *at = start;
-    return rc;
+    /* The string's NUL is one byte of the text; the buffer's own NUL follows it. The test is
+     * og_buf_reserve()'s own, inline: the text is on the stack while it fits. */
+    if (len + 1 > t->max - t->len || t->len + len + 1 >= t->cap) {
+        enum og_err rc = og_buf_reserve(t, len + 1);
+
+        if (rc != OG_OK)
+            return rc;
+    }
+    o = og__json_copy(t->ptr + t->len, s, len);
+    o[0] = '\0';
+    o[1] = '\0';
+    *at = t->len;
+    t->len += len + 1;
+    return OG_OK;
 }
 
 /*
@@ -454,28 +464,29 @@ static enum og_err add_warning(struct draft *dr, const char *fmt, ...)
 }
 
 /*
- * Adds a warning that is the strings `s`, ... (up to a NULL) one after the other: what
- * add_warning() makes of "%s%s..." with them, without printf on the request path.
+ * Adds a warning that is the strings at `parts` (up to one with a NULL ptr) one after the
+ * other: what add_warning() makes of "%s%s..." with them, without printf on the request path.
  */
-static enum og_err add_warning_strs(struct draft *dr, const char *s, ...)
+static enum og_err add_warning_parts(struct draft *dr, const struct og_str *parts)
 {
     char line[WARNING_LINE];
     size_t len = 0;
-    va_list ap;
 
-    va_start(ap, s);
-    for (; s != NULL; s = va_arg(ap, const char *)) {
-        size_t n = strlen(s), room = sizeof(line) - 1 - len;
+    for (; parts->ptr != NULL; parts++) {
+        size_t n = parts->len, room = sizeof(line) - 1 - len;
 
         if (n > room)
             n = room;
-        memcpy(line + len, s, n);
+        (void)og__json_copy(line + len, parts->ptr, n);
         len += n;
     }
-    va_end(ap);
     line[len] = '\0';
     return add_line(dr, line, len);
 }
+
+/* add_warning_parts() of the views given (the lengths of literals are known at compile time). */
+#define add_warning_strs(dr, ...)                                                                  \
+    add_warning_parts((dr), (const struct og_str[]){__VA_ARGS__, OG_STR_NULL})
 
 static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og_str value)
 {
@@ -493,14 +504,14 @@ static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og
     return rc;
 }
 
-static enum og_err annotate(struct draft *dr, const struct finding *f, const char *decision)
+static enum og_err annotate(struct draft *dr, const struct finding *f, struct og_str decision)
 {
-    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), og_str_of(decision));
+    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), decision);
 
     if (rc == OG_OK)
         rc = add_annotation(dr, OG_STR_LIT("rule"), og_str_of(og_rule_name(f->rule)));
     if (rc == OG_OK && dr->suggested_url != NONE)
-        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_str_of(f->shown.ptr));
+        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_buf_view(&f->shown));
     return rc;
 }
 
@@ -713,20 +724,21 @@ static enum og_err deny(const struct repo *r, const struct finding *f, struct dr
     if (rc == OG_OK)
         rc = build_message(r, f, dr);
     if (rc == OG_OK)
-        rc = annotate(dr, f, "denied");
+        rc = annotate(dr, f, OG_STR_LIT("denied"));
     return rc;
 }
 
 /* A warning saying what the mutation changed (one line). */
 static enum og_err warn_mutated(const struct repo *r, const struct finding *f, struct draft *dr)
 {
-    const char *extra = r->has_pass_credentials ? ", removed passCredentials" : "";
+    struct og_str extra =
+        r->has_pass_credentials ? OG_STR_LIT(", removed passCredentials") : OG_STR_LIT("");
 
     if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        return add_warning_strs(dr, "ocigate: set spec.type to oci and spec.url to ", f->shown.ptr,
-                                extra, (const char *)NULL);
-    return add_warning_strs(dr, "ocigate: set spec.type to oci (spec.url is an OCI registry)",
-                            extra, (const char *)NULL);
+        return add_warning_strs(dr, OG_STR_LIT("ocigate: set spec.type to oci and spec.url to "),
+                                og_buf_view(&f->shown), extra);
+    return add_warning_strs(
+        dr, OG_STR_LIT("ocigate: set spec.type to oci (spec.url is an OCI registry)"), extra);
 }
 
 /*
@@ -765,7 +777,7 @@ static enum og_err allow_mixed(const struct finding *f, struct draft *dr)
         rc = add_warning(dr, "ocigate: per moved chart: an OCIRepository in its registry + "
                              "HelmRelease.spec.chartRef");
     if (rc == OG_OK)
-        rc = annotate(dr, f, "allowed");
+        rc = annotate(dr, f, OG_STR_LIT("allowed"));
     og_buf_cleanup(&line);
     return rc;
 }
@@ -782,24 +794,23 @@ static enum og_mode effective_mode(const struct og_config *cfg, const struct og_
  * Allows with warnings and audit annotations (`decision` "allowed", "warned" or "ratcheted"):
  * audit mode's answer, which the ratchet gives too, saying why.
  */
-static enum og_err warn(const struct finding *f, struct draft *dr, const char *decision)
+static enum og_err warn(const struct finding *f, struct draft *dr, struct og_str decision)
 {
     enum og_err rc;
 
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
-        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, "; allowed", (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: "), og_buf_view(&f->problem),
+                              OG_STR_LIT("; allowed"));
     } else {
-        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: "), og_buf_view(&f->problem));
         if (rc == OG_OK && dr->suggested_url != NONE)
-            rc = add_warning_strs(dr,
-                                  "ocigate: fix: set spec.type: oci and spec.url: ", f->shown.ptr,
-                                  (const char *)NULL);
+            rc = add_warning_strs(dr, OG_STR_LIT("ocigate: fix: set spec.type: oci and spec.url: "),
+                                  og_buf_view(&f->shown));
     }
     if (rc == OG_OK && dr->d->ratcheted)
-        rc = add_warning_strs(dr,
-                              "ocigate: allowed as this update leaves spec.url and spec.type "
-                              "unchanged (ratchet); changing them needs the fix",
-                              (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: allowed as this update leaves spec.url and "
+                                             "spec.type unchanged (ratchet); changing them needs "
+                                             "the fix"));
     if (rc == OG_OK)
         rc = annotate(dr, f, decision);
     return rc;
@@ -811,7 +822,7 @@ static enum og_err refuse(const struct repo *r, const struct finding *f, struct 
     if (!dr->d->ratchet)
         return deny(r, f, dr);
     dr->d->ratcheted = true;
-    return warn(f, dr, "ratcheted");
+    return warn(f, dr, OG_STR_LIT("ratcheted"));
 }
 
 static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
@@ -822,14 +833,14 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
     enum og_err rc;
 
     if (f->fixable && f->new_url.len > 0) {
-        rc = put_text(dr, f->new_url.ptr, strlen(f->new_url.ptr), &dr->suggested_url);
+        rc = put_text(dr, f->new_url.ptr, f->new_url.len, &dr->suggested_url);
         if (rc != OG_OK)
             return rc;
     }
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
         if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
             return refuse(r, f, dr);
-        return warn(f, dr, "allowed");
+        return warn(f, dr, OG_STR_LIT("allowed"));
     }
     if (f->rule == OG_RULE_INDEX_MIXED)
         return allow_mixed(f, dr);
@@ -840,16 +851,15 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
         if (rc == OG_OK)
             rc = warn_mutated(r, f, dr);
         if (rc == OG_OK && r->has_secret_ref)
-            rc = add_warning_strs(dr,
-                                  "ocigate: check spec.secretRef: OCI registries need a "
-                                  "dockerconfigjson or username/password secret",
-                                  (const char *)NULL);
+            rc = add_warning_strs(dr, OG_STR_LIT("ocigate: check spec.secretRef: OCI registries "
+                                                 "need a dockerconfigjson or username/password "
+                                                 "secret"));
         if (rc == OG_OK)
-            rc = annotate(dr, f, "mutated");
+            rc = annotate(dr, f, OG_STR_LIT("mutated"));
         return rc;
     }
     /* audit, or mutate asked through /validate (which never patches): warn. */
-    return warn(f, dr, "warned");
+    return warn(f, dr, OG_STR_LIT("warned"));
 }
 
 /*
@@ -877,8 +887,7 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
     dr.reason = dr.message = dr.patch = dr.suggested_url = NONE;
     og_buf_init_with(&dr.text, DRAFT_MAX, storage, sizeof(storage));
     d->rule = f->rule;
-    rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "",
-                  f->problem.ptr != NULL ? strlen(f->problem.ptr) : 0, &dr.problem);
+    rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "", f->problem.len, &dr.problem);
     if (rc == OG_OK)
         rc = decide(cfg, r, ep, f, &dr);
     if (rc == OG_OK)

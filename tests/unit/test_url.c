@@ -726,9 +726,59 @@ OG_TEST(parse_every_byte)
     }
 }
 
+/*
+ * Urls long and short around the 16-byte steps of the parser's scan and the 8-byte steps of
+ * lower-casing: a host of every length up to 40, in mixed case (normalized to lower case), with
+ * a space at each place of the url (refused), and paths that are clean already or not.
+ */
+OG_TEST(parse_and_normalize_at_every_length)
+{
+    static const struct {
+        const char *path, *want;
+    } paths[] = {
+        {"/a/b", "/a/b"},   {"/a/.b", "/a/.b"}, {"/.a", "/.a"},     {"/a//b", "/a/b"},
+        {"/a/./b", "/a/b"}, {"/a/../b", "/b"},  {"/a/b.", "/a/b."}, {"/a.b/c/", "/a.b/c"},
+        {"//a", "/a"},      {"/..", ""},        {"/a/.", "/a"},     {"", ""},
+    };
+    static const char letters[] = "AbZzQaMYn-9._~y";
+    char url[128], want[128], host[48];
+    struct og_buf out;
+    struct og_url u;
+
+    og_buf_init(&out, 1u << 20);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            host[i] = letters[(i * 7 + len) % (sizeof(letters) - 1)];
+        host[len] = '\0';
+        for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
+            size_t n = (size_t)snprintf(url, sizeof(url), "HTtpS://%s%s", host, paths[p].path);
+
+            ASSERT_EQ(og_url_parse((struct og_str){url, n}, &u, NULL), OG_OK);
+            ASSERT_MEM_EQ(u.host.ptr, u.host.len, host);
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, paths[p].path);
+            og_buf_reset(&out);
+            ASSERT_EQ(og_url_normalize((struct og_str){url, n}, &out, NULL), OG_OK);
+            snprintf(want, sizeof(want), "https://%s%s", host, paths[p].want);
+            for (size_t i = 0; i < len; i++)
+                want[8 + i] = og_ascii_lower(want[8 + i]);
+            ASSERT_STR_EQ(out.ptr, want);
+            /* A space or control anywhere after the scheme is refused. */
+            for (size_t at = 8; at < n; at++) {
+                char saved = url[at];
+
+                url[at] = at % 2 == 0 ? ' ' : '\x7f';
+                ASSERT_EQ(og_url_parse((struct og_str){url, n}, &u, NULL), OG_EINVAL);
+                url[at] = saved;
+            }
+        }
+    }
+    og_buf_cleanup(&out);
+}
+
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
-             OG_T(parse_every_byte), OG_T(normalize_table), OG_T(normalize_respects_the_cap),
-             OG_T(huge_urls), OG_T(repository_urls_in_a_configuration),
-             OG_T(same_repo_ignores_the_scheme), OG_T(origin_names_scheme_host_and_port),
-             OG_T(oci_base_of_a_repository_url), OG_T(index_yaml_join), OG_T(hosts),
-             OG_T(chart_urls_in_an_index), OG_T(redact_table), OG_T(redact_view_and_cap))
+             OG_T(parse_every_byte), OG_T(parse_and_normalize_at_every_length),
+             OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
+             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
+             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
+             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
+             OG_T(redact_view_and_cap))
