@@ -1,6 +1,9 @@
 #include "ocigate/policy.h"
 
 #include <cjson/cJSON.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -413,6 +416,36 @@ static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t 
 }
 
 /*
+ * True when the `len` bytes at `line` are all printable ASCII (0x20 to 0x7e), which
+ * og_str_sanitize_line() leaves as they are: 16 bytes per step (the last 16 again, never past
+ * `len`). A line under 16 bytes, or one without SSE2, is said not to be (sanitized then).
+ */
+static bool printable_ascii(const char *line, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i low = _mm_set1_epi8(0x1f), high = _mm_set1_epi8(0x7f);
+    __m128i bad = _mm_setzero_si128();
+
+    if (len < 16)
+        return false;
+    for (size_t k = 0;; k = k + 32 <= len ? k + 16 : len - 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(line + k));
+
+        /* Unsigned: v <= 0x1f when max(v, 0x1f) is 0x1f, v >= 0x7f when min(v, 0x7f) is 0x7f. */
+        bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, low), low),
+                                             _mm_cmpeq_epi8(_mm_min_epu8(v, high), high)));
+        if (k + 16 == len)
+            break;
+    }
+    return _mm_movemask_epi8(bad) == 0;
+#else
+    (void)line;
+    (void)len;
+    return false;
+#endif
+}
+
+/*
  * Adds the warning `line` (`len` bytes, NUL-terminated, in a WARNING_LINE buffer it may change):
  * control characters replaced by spaces, cut to WARNING_MAX_RUNES on a character boundary (with
  * "..."), duplicates and any past WARNINGS_MAX dropped.
@@ -421,7 +454,8 @@ static enum og_err add_line(struct draft *dr, char *line, size_t len)
 {
     enum og_err rc;
 
-    len = og_str_sanitize_line(line, len);
+    if (!printable_ascii(line, len))
+        len = og_str_sanitize_line(line, len);
     /* A line has no more characters than bytes: most need no count. */
     if (len > WARNING_MAX_RUNES && runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
