@@ -386,8 +386,10 @@ struct draft {
     struct og_decision *d;
     struct og_buf text;
     size_t warnings[WARNINGS_MAX];
+    size_t warning_lens[WARNINGS_MAX];
     size_t n_warnings;
     size_t annotations[ANNOTATIONS_MAX][2]; /* key, value */
+    size_t annotation_lens[ANNOTATIONS_MAX][2];
     size_t n_annotations;
     size_t reason, message, patch, problem, suggested_url; /* NONE when absent */
     size_t patch_len;
@@ -477,7 +479,7 @@ static enum og_err add_line(struct draft *dr, char *line, size_t len)
         return OG_OK;
     rc = put_text(dr, line, len, &dr->warnings[dr->n_warnings]);
     if (rc == OG_OK)
-        dr->n_warnings++;
+        dr->warning_lens[dr->n_warnings++] = len;
     return rc;
 }
 
@@ -533,8 +535,10 @@ static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og
     rc = put_text(dr, key.ptr, key.len, &a[0]);
     if (rc == OG_OK)
         rc = put_text(dr, value.ptr, value.len, &a[1]);
-    if (rc == OG_OK)
-        dr->n_annotations++;
+    if (rc == OG_OK) {
+        dr->annotation_lens[dr->n_annotations][0] = key.len;
+        dr->annotation_lens[dr->n_annotations++][1] = value.len;
+    }
     return rc;
 }
 
@@ -550,15 +554,16 @@ static enum og_err annotate(struct draft *dr, const struct finding *f, struct og
 }
 
 /*
- * Moves the draft into the decision, as one block: the annotations, then the warnings (arrays
- * of pointers, as malloc aligns them), then the text they point into.
+ * Moves the draft into the decision, as one block: the annotations, then the warnings' lengths
+ * and pointers (arrays of words, as malloc aligns them), then the text they point into.
  */
 static enum og_err finish(struct draft *dr)
 {
     struct og_decision *d = dr->d;
-    size_t head =
-        dr->n_annotations * sizeof(struct og_annotation) + dr->n_warnings * sizeof(char *);
+    size_t head = dr->n_annotations * sizeof(struct og_annotation) +
+                  dr->n_warnings * (sizeof(size_t) + sizeof(char *));
     struct og_annotation *annotations;
+    size_t *warning_lens;
     char **warnings;
     char *block, *text;
 
@@ -566,19 +571,25 @@ static enum og_err finish(struct draft *dr)
     if (block == NULL)
         return OG_ENOMEM;
     annotations = (struct og_annotation *)(void *)block;
-    warnings = (char **)(void *)(annotations + dr->n_annotations);
+    warning_lens = (size_t *)(void *)(annotations + dr->n_annotations);
+    warnings = (char **)(void *)(warning_lens + dr->n_warnings);
     text = block + head;
     if (dr->text.len > 0)
         memcpy(text, dr->text.ptr, dr->text.len);
     for (size_t i = 0; i < dr->n_annotations; i++) {
         annotations[i].key = text + dr->annotations[i][0];
         annotations[i].value = text + dr->annotations[i][1];
+        annotations[i].key_len = dr->annotation_lens[i][0];
+        annotations[i].value_len = dr->annotation_lens[i][1];
     }
-    for (size_t i = 0; i < dr->n_warnings; i++)
+    for (size_t i = 0; i < dr->n_warnings; i++) {
         warnings[i] = text + dr->warnings[i];
+        warning_lens[i] = dr->warning_lens[i];
+    }
     d->annotations = dr->n_annotations > 0 ? annotations : NULL;
     d->n_annotations = dr->n_annotations;
     d->warnings = dr->n_warnings > 0 ? warnings : NULL;
+    d->warning_lens = dr->n_warnings > 0 ? warning_lens : NULL;
     d->n_warnings = dr->n_warnings;
     d->reason = dr->reason != NONE ? text + dr->reason : NULL;
     d->message = dr->message != NONE ? text + dr->message : NULL;

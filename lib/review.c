@@ -1253,12 +1253,11 @@ static size_t status_code(const struct og_decision *d, char num[OG_JSON_UINT_MAX
            og_json_format_uint(code < 0 ? (uint64_t)0 - (uint64_t)code : (uint64_t)code, num + n);
 }
 
-/* Adds `p` to the strings at `s` (room for PLAIN_STRINGS); false when it needs escaping. */
+/* Adds `p` (`len` bytes) to the strings at `s` (room for PLAIN_STRINGS); false when it needs
+ * escaping. */
 static inline __attribute__((always_inline)) bool plain_string(struct og_str *s, size_t *n,
-                                                               const char *p)
+                                                               const char *p, size_t len)
 {
-    size_t len = strlen(p);
-
     s[(*n)++] = (struct og_str){p, len};
     return og__json_is_plain_ascii(p, len);
 }
@@ -1279,20 +1278,20 @@ static bool encode_plain(const struct og_review *rv, const struct og_decision *d
     if (2 + 2 + d->n_warnings + 2 * d->n_annotations > PLAIN_STRINGS ||
         (d->allowed && d->patch != NULL && d->patch_len > out->max))
         return false;
-    plain = plain_string(s, &n, rv->req.api_version);
-    plain &= plain_string(s, &n, rv->req.uid);
+    plain = plain_string(s, &n, rv->req.api_version, strlen(rv->req.api_version));
+    plain &= plain_string(s, &n, rv->req.uid, strlen(rv->req.uid));
     if (!d->allowed) {
         num_len = status_code(d, num);
         if (d->reason != NULL)
-            plain &= plain_string(s, &n, d->reason);
+            plain &= plain_string(s, &n, d->reason, strlen(d->reason));
         if (d->message != NULL)
-            plain &= plain_string(s, &n, d->message);
+            plain &= plain_string(s, &n, d->message, strlen(d->message));
     }
     for (size_t i = 0; i < d->n_warnings; i++)
-        plain &= plain_string(s, &n, d->warnings[i]);
+        plain &= plain_string(s, &n, d->warnings[i], d->warning_lens[i]);
     for (size_t i = 0; i < d->n_annotations; i++) {
-        plain &= plain_string(s, &n, d->annotations[i].key);
-        plain &= plain_string(s, &n, d->annotations[i].value);
+        plain &= plain_string(s, &n, d->annotations[i].key, d->annotations[i].key_len);
+        plain &= plain_string(s, &n, d->annotations[i].value, d->annotations[i].value_len);
     }
     if (!plain)
         return false;
@@ -1366,7 +1365,7 @@ static enum og_err encode_escaped(const struct og_review *rv, const struct og_de
         for (size_t i = 0; i < d->n_warnings; i++) {
             if (i > 0)
                 LIT(",");
-            STR(og_str_of(d->warnings[i]));
+            STR(((struct og_str){d->warnings[i], d->warning_lens[i]}));
         }
         LIT("]");
     }
@@ -1375,9 +1374,9 @@ static enum og_err encode_escaped(const struct og_review *rv, const struct og_de
         for (size_t i = 0; i < d->n_annotations; i++) {
             if (i > 0)
                 LIT(",");
-            STR(og_str_of(d->annotations[i].key));
+            STR(((struct og_str){d->annotations[i].key, d->annotations[i].key_len}));
             LIT(":");
-            STR(og_str_of(d->annotations[i].value));
+            STR(((struct og_str){d->annotations[i].value, d->annotations[i].value_len}));
         }
         LIT("}");
     }

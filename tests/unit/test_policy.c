@@ -33,6 +33,18 @@ struct eval {
     struct og_decision d;
 };
 
+/* The lengths a decision gives for its warnings and annotations are those of their text. */
+static void check_lengths(const struct og_decision *d)
+{
+    ASSERT((d->warning_lens != NULL) == (d->n_warnings > 0));
+    for (size_t i = 0; i < d->n_warnings; i++)
+        ASSERT_EQ(d->warning_lens[i], strlen(d->warnings[i]));
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        ASSERT_EQ(d->annotations[i].key_len, strlen(d->annotations[i].key));
+        ASSERT_EQ(d->annotations[i].value_len, strlen(d->annotations[i].value));
+    }
+}
+
 /*
  * Both steps of the policy on a review, as the server runs them: the static rules, then,
  * when they leave it to the index and `verdict` is given, the index rules.
@@ -48,6 +60,8 @@ static enum og_err eval_review(const struct og_config *cfg, const struct og_revi
 
     if (rc == OG_OK && verdict != NULL && d->index_url != NULL)
         rc = og_policy_eval_index(cfg, &obj, ep, verdict, d);
+    if (rc == OG_OK)
+        check_lengths(d);
     return rc;
 }
 

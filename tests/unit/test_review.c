@@ -602,8 +602,9 @@ OG_TEST(encode_denial_patch_warnings)
     struct og_review *rv = NULL;
     char w0[] = "line \"one\"";
     char *warnings[] = {w0};
+    size_t warning_lens[] = {sizeof(w0) - 1};
     char k[] = "decision", v[] = "denied";
-    struct og_annotation ann[] = {{k, v}};
+    struct og_annotation ann[] = {{k, v, sizeof(k) - 1, sizeof(v) - 1}};
     char patch[] = "[{\"op\":\"add\",\"path\":\"/spec/type\",\"value\":\"oci\"}]";
     char reason[] = "Forbidden", message[] = "no\nway";
     struct og_decision d = {0};
@@ -615,6 +616,7 @@ OG_TEST(encode_denial_patch_warnings)
     d.reason = reason;
     d.message = message;
     d.warnings = warnings;
+    d.warning_lens = warning_lens;
     d.n_warnings = 1;
     d.annotations = ann;
     d.n_annotations = 1;
@@ -662,8 +664,10 @@ OG_TEST(encode_exact_bytes)
     struct og_review *rv = NULL;
     char w0[] = "one \"1\"", w1[] = "two\x01";
     char *warnings[] = {w0, w1};
+    size_t warning_lens[] = {sizeof(w0) - 1, sizeof(w1) - 1};
     char k0[] = "decision", v0[] = "mutated", k1[] = "k\"ey", v1[] = "v\\al";
-    struct og_annotation ann[] = {{k0, v0}, {k1, v1}};
+    struct og_annotation ann[] = {{k0, v0, sizeof(k0) - 1, sizeof(v0) - 1},
+                                  {k1, v1, sizeof(k1) - 1, sizeof(v1) - 1}};
     char patch[] = "[]";
     char reason[] = "Forbidden", message[] = "no\nway", big[3000];
     struct og_decision d = {0};
@@ -675,6 +679,7 @@ OG_TEST(encode_exact_bytes)
     d.patch = patch;
     d.patch_len = 2;
     d.warnings = warnings;
+    d.warning_lens = warning_lens;
     d.n_warnings = 2;
     d.annotations = ann;
     d.n_annotations = 2;
@@ -717,6 +722,7 @@ OG_TEST(encode_exact_bytes)
     memset(big, 'v', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     ann[1].value = big;
+    ann[1].value_len = sizeof(big) - 1;
     og_buf_init(&out, 1u << 20);
     ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
     full = out.len;
@@ -801,11 +807,19 @@ static void want_response(const struct og_decision *d, struct og_buf *out)
 /*
  * og_review_encode() of `d` after "keep" equals want_response(); over the cap by a byte,
  * OG_ETOOBIG with "keep" left alone. With `plain` (a response the plain way writes), a cap it
- * just fits is enough (the general way reserves some room up front, more than that).
+ * just fits is enough (the general way reserves some room up front, more than that). The
+ * lengths of the warnings and annotations are set from their text first.
  */
-static void check_encode(const struct og_review *rv, const struct og_decision *d, bool plain)
+static void check_encode(const struct og_review *rv, struct og_decision *d, bool plain)
 {
     struct og_buf out, want;
+
+    for (size_t i = 0; i < d->n_warnings; i++)
+        d->warning_lens[i] = strlen(d->warnings[i]);
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        d->annotations[i].key_len = strlen(d->annotations[i].key);
+        d->annotations[i].value_len = strlen(d->annotations[i].value);
+    }
 
     og_buf_init(&want, 1u << 20);
     ASSERT_EQ(og_buf_append_cstr(&want, "keep"), OG_OK);
@@ -838,6 +852,7 @@ OG_TEST(encode_plain_and_escaped_strings)
     struct og_review *rv = NULL;
     char text[8][48], k[6][8], patch[] = "[]", reason[] = "Forbidden";
     char *warnings[8];
+    size_t warning_lens[8];
     struct og_annotation ann[6];
     struct og_decision d = {0};
 
@@ -852,6 +867,7 @@ OG_TEST(encode_plain_and_escaped_strings)
         ann[i].value = text[7 - i];
     }
     d.warnings = warnings;
+    d.warning_lens = warning_lens;
     d.annotations = ann;
     for (int allowed = 0; allowed < 2; allowed++) {
         d.allowed = allowed;
