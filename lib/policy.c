@@ -395,25 +395,37 @@ struct draft {
     size_t patch_len;
 };
 
+/*
+ * Makes room for `n` more bytes of the draft's text and the buffer's NUL after them: where they
+ * go, or NULL with the error in `*rc`. The test is og_buf_reserve()'s own, inline: the text is
+ * on the stack while it fits.
+ */
+static inline char *text_room(struct draft *dr, size_t n, enum og_err *rc)
+{
+    struct og_buf *t = &dr->text;
+
+    if (n > t->max - t->len || t->len + n >= t->cap) {
+        *rc = og_buf_reserve(t, n);
+        if (*rc != OG_OK)
+            return NULL;
+    }
+    return t->ptr + t->len;
+}
+
 /* Appends `len` bytes at `s` and a NUL to the draft; where they start goes to `*at`. */
 static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t *at)
 {
-    struct og_buf *t = &dr->text;
-    char *o;
+    enum og_err rc;
+    /* The string's NUL is one byte of the text; the buffer's own NUL follows it. */
+    char *o = text_room(dr, len + 1, &rc);
 
-    /* The string's NUL is one byte of the text; the buffer's own NUL follows it. The test is
-     * og_buf_reserve()'s own, inline: the text is on the stack while it fits. */
-    if (len + 1 > t->max - t->len || t->len + len + 1 >= t->cap) {
-        enum og_err rc = og_buf_reserve(t, len + 1);
-
-        if (rc != OG_OK)
-            return rc;
-    }
-    o = og__json_copy(t->ptr + t->len, s, len);
+    if (o == NULL)
+        return rc;
+    o = og__json_copy(o, s, len);
     o[0] = '\0';
     o[1] = '\0';
-    *at = t->len;
-    t->len += len + 1;
+    *at = dr->text.len;
+    dr->text.len += len + 1;
     return OG_OK;
 }
 
@@ -524,22 +536,30 @@ static enum og_err add_warning_parts(struct draft *dr, const struct og_str *part
 #define add_warning_strs(dr, ...)                                                                  \
     add_warning_parts((dr), (const struct og_str[]){__VA_ARGS__, OG_STR_NULL})
 
+/* Adds an annotation: its key and value, each with its NUL, written at once. */
 static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og_str value)
 {
-    size_t *a;
+    size_t i = dr->n_annotations;
     enum og_err rc;
+    char *o;
 
-    if (dr->n_annotations >= ANNOTATIONS_MAX)
+    if (i >= ANNOTATIONS_MAX)
         return OG_EINVAL;
-    a = dr->annotations[dr->n_annotations];
-    rc = put_text(dr, key.ptr, key.len, &a[0]);
-    if (rc == OG_OK)
-        rc = put_text(dr, value.ptr, value.len, &a[1]);
-    if (rc == OG_OK) {
-        dr->annotation_lens[dr->n_annotations][0] = key.len;
-        dr->annotation_lens[dr->n_annotations++][1] = value.len;
-    }
-    return rc;
+    o = text_room(dr, key.len + 1 + value.len + 1, &rc);
+    if (o == NULL)
+        return rc;
+    o = og__json_copy(o, key.ptr, key.len);
+    *o++ = '\0';
+    o = og__json_copy(o, value.ptr, value.len);
+    o[0] = '\0';
+    o[1] = '\0';
+    dr->annotations[i][0] = dr->text.len;
+    dr->annotations[i][1] = dr->text.len + key.len + 1;
+    dr->text.len += key.len + 1 + value.len + 1;
+    dr->annotation_lens[i][0] = key.len;
+    dr->annotation_lens[i][1] = value.len;
+    dr->n_annotations = i + 1;
+    return OG_OK;
 }
 
 static enum og_err annotate(struct draft *dr, const struct finding *f, struct og_str decision)
@@ -927,9 +947,10 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
         if (rc != OG_OK)
             return rc;
     }
-    memset(&dr, 0, sizeof(dr));
+    /* Field by field: the arrays are written before they are read (up to n_*). */
     dr.d = d;
-    dr.reason = dr.message = dr.patch = dr.suggested_url = NONE;
+    dr.n_warnings = dr.n_annotations = dr.patch_len = 0;
+    dr.reason = dr.message = dr.patch = dr.suggested_url = dr.problem = NONE;
     og_buf_init_with(&dr.text, DRAFT_MAX, storage, sizeof(storage));
     d->rule = f->rule;
     rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "", f->problem.len, &dr.problem);
@@ -963,7 +984,6 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
 
     memset(&d, 0, sizeof(d));
     memset(&f, 0, sizeof(f));
-    memset(out, 0, sizeof(*out));
     og_buf_init_with(&f.new_url, URL_MAX, new_url, sizeof(new_url));
     og_buf_init_with(&f.shown, URL_MAX, shown, sizeof(shown));
     og_buf_init_with(&f.problem, URL_MAX, problem, sizeof(problem));
@@ -1016,6 +1036,7 @@ out:
     og_buf_cleanup(&norm);
     if (rc != OG_OK) {
         og_decision_cleanup(&d);
+        memset(out, 0, sizeof(*out));
         return rc;
     }
     *out = d;
