@@ -104,6 +104,63 @@ static inline size_t next_special(const char *p, size_t len, size_t i)
     return i;
 }
 
+#if defined(__SSE2__)
+/* 0xff in each byte of `v` that lies in lo..hi (unsigned). */
+static inline __m128i in_range(__m128i v, char lo, char hi)
+{
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((char)(hi - lo))), d);
+}
+
+/* is_name_char() of the 16 bytes at `p`, one bit each (bit i for byte i). */
+static inline unsigned url_name_mask16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* Letters: either case, once 0x20 is set. */
+    __m128i m = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z');
+
+    m = _mm_or_si128(m, in_range(v, '$', '.')); /* $%&'()*+,-. */
+    m = _mm_or_si128(m, in_range(v, '0', '9'));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('!')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('~')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/*
+ * Length of the run of is_name_char() bytes at the start of the `len` at `p`: 16 bytes per
+ * step, the last step over the last 16 bytes again (never reading past `len`), and a byte at a
+ * time for a text under 16 bytes.
+ */
+static size_t name_run(const char *p, size_t len)
+{
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    if (len >= 16) {
+        unsigned m;
+
+        for (; i + 16 <= len; i += 16) {
+            m = ~url_name_mask16(p + i) & 0xffffu;
+            if (m != 0)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        if (i >= len)
+            return len;
+        /* Bit k stands for byte len - 16 + k; the bytes before `i` were looked at. */
+        m = (~url_name_mask16(p + len - 16) & 0xffffu) >> (i - (len - 16));
+        return m != 0 ? i + (size_t)__builtin_ctz(m) : len;
+    }
+#endif
+    while (i < len && is_name_char(p[i]))
+        i++;
+    return i;
+}
+
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */
 static size_t scheme_len(struct og_str text)
 {
@@ -194,14 +251,14 @@ static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og
             return og_diag_set(diag, OG_EINVAL, "has an invalid host");
         colon = close + 1;
     } else {
-        colon = og_str_find_char(hp, 0, ':');
+        /* The host is a run of name bytes up to the first ':' (or the end): a byte of
+         * another kind before it is an invalid host, even where no ':' follows. */
+        colon = name_run(hp.ptr, hp.len);
+        if (colon < hp.len && hp.ptr[colon] != ':')
+            return og_diag_set(diag, OG_EINVAL, "has an invalid host");
         u->host = (struct og_str){hp.ptr, colon};
         if (colon == 0)
             return og_diag_set(diag, OG_EINVAL, "has no host");
-        for (size_t i = 0; i < colon; i++) {
-            if (!is_name_char(hp.ptr[i]))
-                return og_diag_set(diag, OG_EINVAL, "has an invalid host");
-        }
     }
     if (colon < hp.len) {
         struct og_str port = og_str_from(hp, colon + 1);

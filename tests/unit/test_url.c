@@ -775,9 +775,49 @@ OG_TEST(parse_and_normalize_at_every_length)
     og_buf_cleanup(&out);
 }
 
+/*
+ * Every byte at every place of hosts of 5, 16, 20 and 33 bytes (the parser looks at a host 16
+ * bytes at a time, a short one a byte at a time): valid exactly when it is one of RFC 3986's
+ * reg-name bytes (unreserved, '%' and sub-delims). The bytes that end a host ('/', '?', '#',
+ * '@', ':') and those refused anywhere (controls, space, DEL) are left to the tests above.
+ */
+OG_TEST(host_bytes_at_every_place)
+{
+    static const char name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "-._~%!$&'()*+,;=";
+    static const size_t lens[] = {5, 16, 20, 33};
+
+    for (unsigned b = 0x21; b < 0x100; b++) {
+        bool ok = b < 0x80 && strchr(name, (int)b) != NULL;
+
+        if (b == 0x7f || strchr("/?#@:", (int)b) != NULL)
+            continue;
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            for (size_t at = 0; at < lens[l]; at++) {
+                char url[64];
+                struct og_url u;
+                size_t n = 8 + lens[l];
+
+                memcpy(url, "https://", 8);
+                memset(url + 8, 'h', lens[l]);
+                url[8 + at] = (char)b;
+                memcpy(url + n, ":1/p", 4);
+                ASSERT_EQ(og_url_parse((struct og_str){url, n + 4}, &u, NULL),
+                          ok ? OG_OK : OG_EINVAL);
+                if (ok) {
+                    ASSERT_EQ(u.host.len, lens[l]);
+                    ASSERT(u.host.ptr == url + 8);
+                    ASSERT_MEM_EQ(u.port.ptr, u.port.len, "1");
+                }
+            }
+        }
+    }
+}
+
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
              OG_T(parse_every_byte), OG_T(parse_and_normalize_at_every_length),
-             OG_T(normalize_table), OG_T(normalize_respects_the_cap), OG_T(huge_urls),
+             OG_T(host_bytes_at_every_place), OG_T(normalize_table),
+             OG_T(normalize_respects_the_cap), OG_T(huge_urls),
              OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
              OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
              OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
