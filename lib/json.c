@@ -459,30 +459,65 @@ enum og_err og_json_finish(const struct og_json *w)
     return w->depth != 0 || w->key_written ? OG_EINVAL : OG_OK;
 }
 
-enum og_err og_base64_append(struct og_buf *out, const void *data, size_t len)
+#if defined(__SSE2__)
+/*
+ * The eight sextets of the top 48 bits of `v`, one per byte, the first in the lowest: the two
+ * 24-bit halves go to 32-bit lanes, and each sextet is moved to its byte in both at once (the
+ * masks keep one lane's bits out of the other).
+ */
+static inline uint64_t sextets(uint64_t v)
+{
+    uint64_t w = ((v >> 40) & 0xffffff) | ((v >> 16) & 0xffffff) << 32;
+
+    return ((w >> 18) & 0x0000003f0000003full) | ((w >> 4) & 0x00003f0000003f00ull) |
+           ((w << 10) & 0x003f0000003f0000ull) | ((w << 24) & 0x3f0000003f000000ull);
+}
+
+/* The base64 alphabet for 16 sextets at once: 'A' + x, plus an offset for each range above. */
+static inline __m128i base64_chars(__m128i x)
+{
+    __m128i c = _mm_add_epi8(x, _mm_set1_epi8('A'));
+
+    c = _mm_add_epi8(c, _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(25)), _mm_set1_epi8(6)));
+    c = _mm_add_epi8(c, _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(51)), _mm_set1_epi8(-75)));
+    c = _mm_add_epi8(c, _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(61)), _mm_set1_epi8(-15)));
+    return _mm_add_epi8(c, _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(62)), _mm_set1_epi8(3)));
+}
+#endif
+
+/* The 8 bytes at `p` as a big-endian word. */
+static inline uint64_t load_be64(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+char *og__base64_write(char *o, const void *data, size_t len)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
-    size_t olen, i;
-    char *o;
-    enum og_err rc;
+    size_t i = 0;
 
-    if (len > (SIZE_MAX / 4) * 3 - 3)
-        return OG_ETOOBIG;
-    olen = (len + 2) / 3 * 4;
-    rc = og_buf_reserve(out, olen);
-    if (rc != OG_OK)
-        return rc;
-    o = out->ptr + out->len;
+#if defined(__SSE2__)
+    /* Twelve bytes at a time while fourteen can be read: sixteen characters mapped at once. */
+    for (; i + 14 <= len; i += 12) {
+        __m128i x = _mm_set_epi64x((long long)sextets(load_be64(p + i + 6)),
+                                   (long long)sextets(load_be64(p + i)));
+
+        _mm_storeu_si128((__m128i *)(void *)o, base64_chars(x));
+        o += 16;
+    }
+#endif
     /* Six bytes at a time while eight can be read: one load, as a big-endian word, and eight
      * sextets off its top 48 bits. */
-    for (i = 0; i + 8 <= len; i += 6) {
-        uint64_t v;
+    for (; i + 8 <= len; i += 6) {
+        uint64_t v = load_be64(p + i);
 
-        memcpy(&v, p + i, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        v = __builtin_bswap64(v);
-#endif
         o[0] = tab[v >> 58];
         o[1] = tab[(v >> 52) & 63];
         o[2] = tab[(v >> 46) & 63];
@@ -509,6 +544,21 @@ enum og_err og_base64_append(struct og_buf *out, const void *data, size_t len)
         *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
         *o++ = '=';
     }
+    return o;
+}
+
+enum og_err og_base64_append(struct og_buf *out, const void *data, size_t len)
+{
+    size_t olen;
+    enum og_err rc;
+
+    if (len > (SIZE_MAX / 4) * 3 - 3)
+        return OG_ETOOBIG;
+    olen = og__base64_len(len);
+    rc = og_buf_reserve(out, olen);
+    if (rc != OG_OK)
+        return rc;
+    (void)og__base64_write(out->ptr + out->len, data, len);
     out->len += olen;
     out->ptr[out->len] = '\0';
     return OG_OK;

@@ -133,4 +133,91 @@ static inline size_t og__json_plain_prefix(const char *p, size_t len, bool ascii
     return k;
 }
 
+/*
+ * Whether all of the `len` bytes at `p` are plain ASCII (og__json_plain_prefix(p, len, true) ==
+ * len), for a writer that only needs to know whether to escape: without looking for where the
+ * run ends, 16 bytes cost a few instructions, and the test is inline wherever it is used.
+ */
+static inline __attribute__((always_inline)) bool og__json_is_plain_ascii(const char *p, size_t len)
+{
+    const uint64_t high = 0x8080808080808080ull;
+
+    if (len < 16)
+        return json_short_is_plain(p, len, high);
+#if defined(__SSE2__)
+    {
+        const __m128i ctl = _mm_set1_epi8(0x1f), quote = _mm_set1_epi8('"'),
+                      backslash = _mm_set1_epi8('\\');
+        __m128i acc = _mm_setzero_si128(), v;
+        size_t k = 0;
+
+        /* The last 16 bytes are looked at whole, the same bytes twice where they overlap. */
+        for (;;) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+            acc = _mm_or_si128(acc, _mm_or_si128(v, _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+            acc = _mm_or_si128(
+                acc, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+            if (k + 16 == len)
+                break;
+            k = k + 32 <= len ? k + 16 : len - 16;
+        }
+        return _mm_movemask_epi8(acc) == 0;
+    }
+#else
+    return og__json_plain_prefix(p, len, true) == len;
+#endif
+}
+
+/*
+ * Copies `n` bytes from `s` to `o` and returns the end, without a call to the library for a
+ * short string (most keys and values a response holds): two overlapping moves cover 4 to 32
+ * bytes; longer ones go to memcpy(). The areas do not overlap.
+ */
+static inline char *og__json_copy(char *o, const char *s, size_t n)
+{
+    if (n > 32) {
+        memcpy(o, s, n);
+    } else if (n >= 16) {
+#if defined(__SSE2__)
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+
+        _mm_storeu_si128((__m128i *)(void *)o, a);
+        _mm_storeu_si128((__m128i *)(void *)(o + n - 16), b);
+#else
+        memcpy(o, s, n);
+#endif
+    } else if (n >= 8) {
+        uint64_t a, b;
+
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            o[i] = s[i];
+    }
+    return o + n;
+}
+
+/** Bytes of the base64 (with padding) of `len` bytes; `len` at most (SIZE_MAX / 4) * 3 - 3. */
+static inline size_t og__base64_len(size_t len)
+{
+    return (len + 2) / 3 * 4;
+}
+
+/**
+ * Writes the base64 of og_base64_append() for `len` bytes at `data` to `o`, which has room for
+ * og__base64_len(len) bytes (no NUL is written); returns the end.
+ */
+char *og__base64_write(char *o, const void *data, size_t len);
+
 #endif

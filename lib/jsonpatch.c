@@ -7,6 +7,8 @@
 
 #include "ocigate/json.h"
 
+#include "json_int.h"
+
 /*
  * The ops ocigate builds hold string values only (type, url) or none (remove), so a patch is
  * a flat array of small records: each item's path is owned, and its value lives in the same
@@ -97,18 +99,78 @@ enum og_err og_patch_push(struct og_patch *patch, enum og_patch_op op, const cha
 /* Appends the literal `lit` (a string constant) to `out`. */
 #define PUT_LIT(out, lit) og_buf_append((out), (lit), sizeof(lit) - 1)
 
+/* Most operations og_patch_write() writes the plain way (ocigate's own patches have three). */
+#define PLAIN_ITEMS 8
+
+/*
+ * The usual patch, whose paths and values are plain ASCII (nothing to escape): its length is
+ * known before a byte is written, so it is reserved once and written without a check per part.
+ * `plen` and `vlen` are the items' lengths (vlen 0 for no value). Errors as og_patch_write().
+ */
+static enum og_err write_plain(const struct og_patch_item *items, size_t n, const size_t *plen,
+                               const size_t *vlen, struct og_buf *out)
+{
+    size_t need = 2 + (n - 1);
+    enum og_err rc;
+    char *o;
+
+    for (size_t i = 0; i < n; i++)
+        need += op_heads[items[i].op].len + plen[i] + 3 +
+                (items[i].value != NULL ? sizeof(",\"value\":") - 1 + vlen[i] + 2 : 0);
+    /* Past the cap, OG_ETOOBIG with `out` as it was: what the general way gives too. */
+    rc = og_buf_reserve(out, need);
+    if (rc != OG_OK)
+        return rc;
+    o = out->ptr + out->len;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        const struct og_patch_item *op = &items[i];
+
+        if (i > 0)
+            *o++ = ',';
+        o = og__json_copy(o, op_heads[op->op].ptr, op_heads[op->op].len);
+        *o++ = '"';
+        o = og__json_copy(o, op->path, plen[i]);
+        *o++ = '"';
+        if (op->value != NULL) {
+            memcpy(o, ",\"value\":\"", sizeof(",\"value\":\"") - 1);
+            o += sizeof(",\"value\":\"") - 1;
+            o = og__json_copy(o, op->value, vlen[i]);
+            *o++ = '"';
+        }
+        *o++ = '}';
+    }
+    *o++ = ']';
+    *o = '\0';
+    out->len += need;
+    return OG_OK;
+}
+
 enum og_err og_patch_write(const struct og_patch_item *items, size_t n, struct og_buf *out)
 {
-    size_t need = 2, start = out->len;
+    size_t need = 2, start = out->len, plen[PLAIN_ITEMS], vlen[PLAIN_ITEMS];
+    bool plain = n > 0 && n <= PLAIN_ITEMS;
     enum og_err rc;
 
     /* One reservation for the usual patch (no escapes; the appends grow the buffer else), never
      * past the cap: a patch that fits must not fail for the estimate. */
     for (size_t i = 0; i < n; i++) {
+        size_t pl, vl;
+
         if (!item_ok(items[i].op, items[i].path, items[i].value))
             return OG_EINVAL;
-        need += 48 + strlen(items[i].path) + (items[i].value != NULL ? strlen(items[i].value) : 0);
+        pl = strlen(items[i].path);
+        vl = items[i].value != NULL ? strlen(items[i].value) : 0;
+        need += 48 + pl + vl;
+        if (plain) {
+            plen[i] = pl;
+            vlen[i] = vl;
+            plain = og__json_is_plain_ascii(items[i].path, pl) &&
+                    og__json_is_plain_ascii(items[i].value != NULL ? items[i].value : "", vl);
+        }
     }
+    if (plain)
+        return write_plain(items, n, plen, vlen, out);
     rc = og_buf_reserve(out, need < out->max - out->len ? need : out->max - out->len);
     if (rc != OG_OK)
         return rc;

@@ -1,6 +1,9 @@
 #include "ocigate/policy.h"
 
 #include <cjson/cJSON.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,8 @@
 #include "ocigate/jsonpatch.h"
 #include "ocigate/str.h"
 #include "ocigate/url.h"
+
+#include "json_int.h"
 
 /* Limits the apiserver places on what a webhook returns (and that kubectl prints). */
 #define WARNING_MAX_RUNES 120
@@ -381,25 +386,77 @@ struct draft {
     struct og_decision *d;
     struct og_buf text;
     size_t warnings[WARNINGS_MAX];
+    size_t warning_lens[WARNINGS_MAX];
     size_t n_warnings;
     size_t annotations[ANNOTATIONS_MAX][2]; /* key, value */
+    size_t annotation_lens[ANNOTATIONS_MAX][2];
     size_t n_annotations;
     size_t reason, message, patch, problem, suggested_url; /* NONE when absent */
     size_t patch_len;
 };
 
+/*
+ * Makes room for `n` more bytes of the draft's text and the buffer's NUL after them: where they
+ * go, or NULL with the error in `*rc`. The test is og_buf_reserve()'s own, inline: the text is
+ * on the stack while it fits.
+ */
+static inline char *text_room(struct draft *dr, size_t n, enum og_err *rc)
+{
+    struct og_buf *t = &dr->text;
+
+    if (n > t->max - t->len || t->len + n >= t->cap) {
+        *rc = og_buf_reserve(t, n);
+        if (*rc != OG_OK)
+            return NULL;
+    }
+    return t->ptr + t->len;
+}
+
 /* Appends `len` bytes at `s` and a NUL to the draft; where they start goes to `*at`. */
 static enum og_err put_text(struct draft *dr, const char *s, size_t len, size_t *at)
 {
-    size_t start = dr->text.len;
-    /* Two appends (inline while they fit), the string's NUL being one byte of the text. */
-    enum og_err rc = og_buf_append(&dr->text, s, len);
+    enum og_err rc;
+    /* The string's NUL is one byte of the text; the buffer's own NUL follows it. */
+    char *o = text_room(dr, len + 1, &rc);
 
-    if (rc == OG_OK)
-        rc = og_buf_append(&dr->text, "", 1);
-    if (rc == OG_OK)
-        *at = start;
-    return rc;
+    if (o == NULL)
+        return rc;
+    o = og__json_copy(o, s, len);
+    o[0] = '\0';
+    o[1] = '\0';
+    *at = dr->text.len;
+    dr->text.len += len + 1;
+    return OG_OK;
+}
+
+/*
+ * True when the `len` bytes at `line` are all printable ASCII (0x20 to 0x7e), which
+ * og_str_sanitize_line() leaves as they are: 16 bytes per step (the last 16 again, never past
+ * `len`). A line under 16 bytes, or one without SSE2, is said not to be (sanitized then).
+ */
+static bool printable_ascii(const char *line, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i low = _mm_set1_epi8(0x1f), high = _mm_set1_epi8(0x7f);
+    __m128i bad = _mm_setzero_si128();
+
+    if (len < 16)
+        return false;
+    for (size_t k = 0;; k = k + 32 <= len ? k + 16 : len - 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(line + k));
+
+        /* Unsigned: v <= 0x1f when max(v, 0x1f) is 0x1f, v >= 0x7f when min(v, 0x7f) is 0x7f. */
+        bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, low), low),
+                                             _mm_cmpeq_epi8(_mm_min_epu8(v, high), high)));
+        if (k + 16 == len)
+            break;
+    }
+    return _mm_movemask_epi8(bad) == 0;
+#else
+    (void)line;
+    (void)len;
+    return false;
+#endif
 }
 
 /*
@@ -411,7 +468,8 @@ static enum og_err add_line(struct draft *dr, char *line, size_t len)
 {
     enum og_err rc;
 
-    len = og_str_sanitize_line(line, len);
+    if (!printable_ascii(line, len))
+        len = og_str_sanitize_line(line, len);
     /* A line has no more characters than bytes: most need no count. */
     if (len > WARNING_MAX_RUNES && runes(line, len) > WARNING_MAX_RUNES) {
         size_t keep = 0, count = 0;
@@ -433,7 +491,7 @@ static enum og_err add_line(struct draft *dr, char *line, size_t len)
         return OG_OK;
     rc = put_text(dr, line, len, &dr->warnings[dr->n_warnings]);
     if (rc == OG_OK)
-        dr->n_warnings++;
+        dr->warning_lens[dr->n_warnings++] = len;
     return rc;
 }
 
@@ -454,66 +512,78 @@ static enum og_err add_warning(struct draft *dr, const char *fmt, ...)
 }
 
 /*
- * Adds a warning that is the strings `s`, ... (up to a NULL) one after the other: what
- * add_warning() makes of "%s%s..." with them, without printf on the request path.
+ * Adds a warning that is the strings at `parts` (up to one with a NULL ptr) one after the
+ * other: what add_warning() makes of "%s%s..." with them, without printf on the request path.
  */
-static enum og_err add_warning_strs(struct draft *dr, const char *s, ...)
+static enum og_err add_warning_parts(struct draft *dr, const struct og_str *parts)
 {
     char line[WARNING_LINE];
     size_t len = 0;
-    va_list ap;
 
-    va_start(ap, s);
-    for (; s != NULL; s = va_arg(ap, const char *)) {
-        size_t n = strlen(s), room = sizeof(line) - 1 - len;
+    for (; parts->ptr != NULL; parts++) {
+        size_t n = parts->len, room = sizeof(line) - 1 - len;
 
         if (n > room)
             n = room;
-        memcpy(line + len, s, n);
+        (void)og__json_copy(line + len, parts->ptr, n);
         len += n;
     }
-    va_end(ap);
     line[len] = '\0';
     return add_line(dr, line, len);
 }
 
+/* add_warning_parts() of the views given (the lengths of literals are known at compile time). */
+#define add_warning_strs(dr, ...)                                                                  \
+    add_warning_parts((dr), (const struct og_str[]){__VA_ARGS__, OG_STR_NULL})
+
+/* Adds an annotation: its key and value, each with its NUL, written at once. */
 static enum og_err add_annotation(struct draft *dr, struct og_str key, struct og_str value)
 {
-    size_t *a;
+    size_t i = dr->n_annotations;
     enum og_err rc;
+    char *o;
 
-    if (dr->n_annotations >= ANNOTATIONS_MAX)
+    if (i >= ANNOTATIONS_MAX)
         return OG_EINVAL;
-    a = dr->annotations[dr->n_annotations];
-    rc = put_text(dr, key.ptr, key.len, &a[0]);
-    if (rc == OG_OK)
-        rc = put_text(dr, value.ptr, value.len, &a[1]);
-    if (rc == OG_OK)
-        dr->n_annotations++;
-    return rc;
+    o = text_room(dr, key.len + 1 + value.len + 1, &rc);
+    if (o == NULL)
+        return rc;
+    o = og__json_copy(o, key.ptr, key.len);
+    *o++ = '\0';
+    o = og__json_copy(o, value.ptr, value.len);
+    o[0] = '\0';
+    o[1] = '\0';
+    dr->annotations[i][0] = dr->text.len;
+    dr->annotations[i][1] = dr->text.len + key.len + 1;
+    dr->text.len += key.len + 1 + value.len + 1;
+    dr->annotation_lens[i][0] = key.len;
+    dr->annotation_lens[i][1] = value.len;
+    dr->n_annotations = i + 1;
+    return OG_OK;
 }
 
-static enum og_err annotate(struct draft *dr, const struct finding *f, const char *decision)
+static enum og_err annotate(struct draft *dr, const struct finding *f, struct og_str decision)
 {
-    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), og_str_of(decision));
+    enum og_err rc = add_annotation(dr, OG_STR_LIT("decision"), decision);
 
     if (rc == OG_OK)
         rc = add_annotation(dr, OG_STR_LIT("rule"), og_str_of(og_rule_name(f->rule)));
     if (rc == OG_OK && dr->suggested_url != NONE)
-        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_str_of(f->shown.ptr));
+        rc = add_annotation(dr, OG_STR_LIT("suggested-url"), og_buf_view(&f->shown));
     return rc;
 }
 
 /*
- * Moves the draft into the decision, as one block: the annotations, then the warnings (arrays
- * of pointers, as malloc aligns them), then the text they point into.
+ * Moves the draft into the decision, as one block: the annotations, then the warnings' lengths
+ * and pointers (arrays of words, as malloc aligns them), then the text they point into.
  */
 static enum og_err finish(struct draft *dr)
 {
     struct og_decision *d = dr->d;
-    size_t head =
-        dr->n_annotations * sizeof(struct og_annotation) + dr->n_warnings * sizeof(char *);
+    size_t head = dr->n_annotations * sizeof(struct og_annotation) +
+                  dr->n_warnings * (sizeof(size_t) + sizeof(char *));
     struct og_annotation *annotations;
+    size_t *warning_lens;
     char **warnings;
     char *block, *text;
 
@@ -521,19 +591,25 @@ static enum og_err finish(struct draft *dr)
     if (block == NULL)
         return OG_ENOMEM;
     annotations = (struct og_annotation *)(void *)block;
-    warnings = (char **)(void *)(annotations + dr->n_annotations);
+    warning_lens = (size_t *)(void *)(annotations + dr->n_annotations);
+    warnings = (char **)(void *)(warning_lens + dr->n_warnings);
     text = block + head;
     if (dr->text.len > 0)
         memcpy(text, dr->text.ptr, dr->text.len);
     for (size_t i = 0; i < dr->n_annotations; i++) {
         annotations[i].key = text + dr->annotations[i][0];
         annotations[i].value = text + dr->annotations[i][1];
+        annotations[i].key_len = dr->annotation_lens[i][0];
+        annotations[i].value_len = dr->annotation_lens[i][1];
     }
-    for (size_t i = 0; i < dr->n_warnings; i++)
+    for (size_t i = 0; i < dr->n_warnings; i++) {
         warnings[i] = text + dr->warnings[i];
+        warning_lens[i] = dr->warning_lens[i];
+    }
     d->annotations = dr->n_annotations > 0 ? annotations : NULL;
     d->n_annotations = dr->n_annotations;
     d->warnings = dr->n_warnings > 0 ? warnings : NULL;
+    d->warning_lens = dr->n_warnings > 0 ? warning_lens : NULL;
     d->n_warnings = dr->n_warnings;
     d->reason = dr->reason != NONE ? text + dr->reason : NULL;
     d->message = dr->message != NONE ? text + dr->message : NULL;
@@ -713,20 +789,21 @@ static enum og_err deny(const struct repo *r, const struct finding *f, struct dr
     if (rc == OG_OK)
         rc = build_message(r, f, dr);
     if (rc == OG_OK)
-        rc = annotate(dr, f, "denied");
+        rc = annotate(dr, f, OG_STR_LIT("denied"));
     return rc;
 }
 
 /* A warning saying what the mutation changed (one line). */
 static enum og_err warn_mutated(const struct repo *r, const struct finding *f, struct draft *dr)
 {
-    const char *extra = r->has_pass_credentials ? ", removed passCredentials" : "";
+    struct og_str extra =
+        r->has_pass_credentials ? OG_STR_LIT(", removed passCredentials") : OG_STR_LIT("");
 
     if (f->new_url.len > 0 && !og_str_eq(og_buf_view(&f->new_url), r->url))
-        return add_warning_strs(dr, "ocigate: set spec.type to oci and spec.url to ", f->shown.ptr,
-                                extra, (const char *)NULL);
-    return add_warning_strs(dr, "ocigate: set spec.type to oci (spec.url is an OCI registry)",
-                            extra, (const char *)NULL);
+        return add_warning_strs(dr, OG_STR_LIT("ocigate: set spec.type to oci and spec.url to "),
+                                og_buf_view(&f->shown), extra);
+    return add_warning_strs(
+        dr, OG_STR_LIT("ocigate: set spec.type to oci (spec.url is an OCI registry)"), extra);
 }
 
 /*
@@ -765,7 +842,7 @@ static enum og_err allow_mixed(const struct finding *f, struct draft *dr)
         rc = add_warning(dr, "ocigate: per moved chart: an OCIRepository in its registry + "
                              "HelmRelease.spec.chartRef");
     if (rc == OG_OK)
-        rc = annotate(dr, f, "allowed");
+        rc = annotate(dr, f, OG_STR_LIT("allowed"));
     og_buf_cleanup(&line);
     return rc;
 }
@@ -782,24 +859,23 @@ static enum og_mode effective_mode(const struct og_config *cfg, const struct og_
  * Allows with warnings and audit annotations (`decision` "allowed", "warned" or "ratcheted"):
  * audit mode's answer, which the ratchet gives too, saying why.
  */
-static enum og_err warn(const struct finding *f, struct draft *dr, const char *decision)
+static enum og_err warn(const struct finding *f, struct draft *dr, struct og_str decision)
 {
     enum og_err rc;
 
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
-        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, "; allowed", (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: "), og_buf_view(&f->problem),
+                              OG_STR_LIT("; allowed"));
     } else {
-        rc = add_warning_strs(dr, "ocigate: ", f->problem.ptr, (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: "), og_buf_view(&f->problem));
         if (rc == OG_OK && dr->suggested_url != NONE)
-            rc = add_warning_strs(dr,
-                                  "ocigate: fix: set spec.type: oci and spec.url: ", f->shown.ptr,
-                                  (const char *)NULL);
+            rc = add_warning_strs(dr, OG_STR_LIT("ocigate: fix: set spec.type: oci and spec.url: "),
+                                  og_buf_view(&f->shown));
     }
     if (rc == OG_OK && dr->d->ratcheted)
-        rc = add_warning_strs(dr,
-                              "ocigate: allowed as this update leaves spec.url and spec.type "
-                              "unchanged (ratchet); changing them needs the fix",
-                              (const char *)NULL);
+        rc = add_warning_strs(dr, OG_STR_LIT("ocigate: allowed as this update leaves spec.url and "
+                                             "spec.type unchanged (ratchet); changing them needs "
+                                             "the fix"));
     if (rc == OG_OK)
         rc = annotate(dr, f, decision);
     return rc;
@@ -811,7 +887,7 @@ static enum og_err refuse(const struct repo *r, const struct finding *f, struct 
     if (!dr->d->ratchet)
         return deny(r, f, dr);
     dr->d->ratcheted = true;
-    return warn(f, dr, "ratcheted");
+    return warn(f, dr, OG_STR_LIT("ratcheted"));
 }
 
 static enum og_err decide(const struct og_config *cfg, const struct repo *r, enum og_endpoint ep,
@@ -822,14 +898,14 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
     enum og_err rc;
 
     if (f->fixable && f->new_url.len > 0) {
-        rc = put_text(dr, f->new_url.ptr, strlen(f->new_url.ptr), &dr->suggested_url);
+        rc = put_text(dr, f->new_url.ptr, f->new_url.len, &dr->suggested_url);
         if (rc != OG_OK)
             return rc;
     }
     if (f->rule == OG_RULE_INDEX_PENDING || f->rule == OG_RULE_INDEX_UNKNOWN) {
         if (mode == OG_MODE_ENFORCE && cfg->index.on_unknown == OG_ON_UNKNOWN_DENY)
             return refuse(r, f, dr);
-        return warn(f, dr, "allowed");
+        return warn(f, dr, OG_STR_LIT("allowed"));
     }
     if (f->rule == OG_RULE_INDEX_MIXED)
         return allow_mixed(f, dr);
@@ -840,16 +916,15 @@ static enum og_err decide(const struct og_config *cfg, const struct repo *r, enu
         if (rc == OG_OK)
             rc = warn_mutated(r, f, dr);
         if (rc == OG_OK && r->has_secret_ref)
-            rc = add_warning_strs(dr,
-                                  "ocigate: check spec.secretRef: OCI registries need a "
-                                  "dockerconfigjson or username/password secret",
-                                  (const char *)NULL);
+            rc = add_warning_strs(dr, OG_STR_LIT("ocigate: check spec.secretRef: OCI registries "
+                                                 "need a dockerconfigjson or username/password "
+                                                 "secret"));
         if (rc == OG_OK)
-            rc = annotate(dr, f, "mutated");
+            rc = annotate(dr, f, OG_STR_LIT("mutated"));
         return rc;
     }
     /* audit, or mutate asked through /validate (which never patches): warn. */
-    return warn(f, dr, "warned");
+    return warn(f, dr, OG_STR_LIT("warned"));
 }
 
 /*
@@ -872,13 +947,13 @@ static enum og_err apply(const struct og_config *cfg, const struct repo *r, enum
         if (rc != OG_OK)
             return rc;
     }
-    memset(&dr, 0, sizeof(dr));
+    /* Field by field: the arrays are written before they are read (up to n_*). */
     dr.d = d;
-    dr.reason = dr.message = dr.patch = dr.suggested_url = NONE;
+    dr.n_warnings = dr.n_annotations = dr.patch_len = 0;
+    dr.reason = dr.message = dr.patch = dr.suggested_url = dr.problem = NONE;
     og_buf_init_with(&dr.text, DRAFT_MAX, storage, sizeof(storage));
     d->rule = f->rule;
-    rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "",
-                  f->problem.ptr != NULL ? strlen(f->problem.ptr) : 0, &dr.problem);
+    rc = put_text(&dr, f->problem.ptr != NULL ? f->problem.ptr : "", f->problem.len, &dr.problem);
     if (rc == OG_OK)
         rc = decide(cfg, r, ep, f, &dr);
     if (rc == OG_OK)
@@ -909,7 +984,6 @@ enum og_err og_policy_eval(const struct og_config *cfg, const struct og_policy_o
 
     memset(&d, 0, sizeof(d));
     memset(&f, 0, sizeof(f));
-    memset(out, 0, sizeof(*out));
     og_buf_init_with(&f.new_url, URL_MAX, new_url, sizeof(new_url));
     og_buf_init_with(&f.shown, URL_MAX, shown, sizeof(shown));
     og_buf_init_with(&f.problem, URL_MAX, problem, sizeof(problem));
@@ -962,6 +1036,7 @@ out:
     og_buf_cleanup(&norm);
     if (rc != OG_OK) {
         og_decision_cleanup(&d);
+        memset(out, 0, sizeof(*out));
         return rc;
     }
     *out = d;

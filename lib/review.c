@@ -1267,8 +1267,173 @@ void og_review_free(struct og_review *rv)
     free(rv);
 }
 
-enum og_err og_review_encode(const struct og_review *rv, const struct og_decision *d,
-                             struct og_buf *out)
+/*
+ * The usual response has strings that are plain ASCII only (nothing to escape): its length is
+ * then known before a byte is written, so it is reserved once and written without a check per
+ * part. layout() walks the response's shape for both steps: with `o` NULL it only counts, else
+ * it writes at `o`; the strings come from `s`, in the order the response holds them
+ * (response_strings()).
+ */
+struct emit {
+    char *o;                /* where the response goes, or NULL while counting */
+    size_t n;               /* bytes so far */
+    const struct og_str *s; /* the next string */
+};
+
+/* Most strings the plain path takes: apiVersion, uid, reason, message, 4 warnings, and 4
+ * annotations (what the policy gives at most); more go the general way. */
+#define PLAIN_STRINGS 16
+
+#define EMIT_LIT(e, lit) emit_bytes((e), (lit), sizeof(lit) - 1)
+
+static inline __attribute__((always_inline)) void emit_bytes(struct emit *e, const char *p,
+                                                             size_t len)
+{
+    if (e->o != NULL)
+        memcpy(e->o + e->n, p, len);
+    e->n += len;
+}
+
+static inline __attribute__((always_inline)) void emit_str(struct emit *e)
+{
+    struct og_str s = *e->s++;
+
+    if (e->o != NULL) {
+        char *o = e->o + e->n;
+
+        *o++ = '"';
+        o = og__json_copy(o, s.ptr, s.len);
+        *o = '"';
+    }
+    e->n += s.len + 2;
+}
+
+static inline __attribute__((always_inline)) void
+layout(struct emit *e, const struct og_decision *d, const char *num, size_t num_len)
+{
+    EMIT_LIT(e, "{\"apiVersion\":");
+    emit_str(e);
+    EMIT_LIT(e, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    emit_str(e);
+    if (d->allowed) {
+        EMIT_LIT(e, ",\"allowed\":true");
+    } else {
+        EMIT_LIT(e, ",\"allowed\":false,\"status\":{\"code\":");
+        emit_bytes(e, num, num_len);
+        EMIT_LIT(e, ",\"status\":\"Failure\"");
+        if (d->reason != NULL) {
+            EMIT_LIT(e, ",\"reason\":");
+            emit_str(e);
+        }
+        if (d->message != NULL) {
+            EMIT_LIT(e, ",\"message\":");
+            emit_str(e);
+        }
+        EMIT_LIT(e, "}");
+    }
+    if (d->allowed && d->patch != NULL && d->patch_len > 0) {
+        EMIT_LIT(e, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
+        if (e->o != NULL)
+            (void)og__base64_write(e->o + e->n, d->patch, d->patch_len);
+        e->n += og__base64_len(d->patch_len);
+        EMIT_LIT(e, "\"");
+    }
+    if (d->n_warnings > 0) {
+        EMIT_LIT(e, ",\"warnings\":[");
+        for (size_t i = 0; i < d->n_warnings; i++) {
+            if (i > 0)
+                EMIT_LIT(e, ",");
+            emit_str(e);
+        }
+        EMIT_LIT(e, "]");
+    }
+    if (d->n_annotations > 0) {
+        EMIT_LIT(e, ",\"auditAnnotations\":{");
+        for (size_t i = 0; i < d->n_annotations; i++) {
+            if (i > 0)
+                EMIT_LIT(e, ",");
+            emit_str(e);
+            EMIT_LIT(e, ":");
+            emit_str(e);
+        }
+        EMIT_LIT(e, "}");
+    }
+    EMIT_LIT(e, "}}");
+}
+
+/* Writes the status code of the denial `d` (403 when it has none) to `num`; returns its length. */
+static size_t status_code(const struct og_decision *d, char num[OG_JSON_UINT_MAX + 1])
+{
+    int64_t code = d->code != 0 ? d->code : 403;
+    size_t n = 0;
+
+    if (code < 0)
+        num[n++] = '-';
+    return n +
+           og_json_format_uint(code < 0 ? (uint64_t)0 - (uint64_t)code : (uint64_t)code, num + n);
+}
+
+/* Adds `p` (`len` bytes) to the strings at `s` (room for PLAIN_STRINGS); false when it needs
+ * escaping. */
+static inline __attribute__((always_inline)) bool plain_string(struct og_str *s, size_t *n,
+                                                               const char *p, size_t len)
+{
+    s[(*n)++] = (struct og_str){p, len};
+    return og__json_is_plain_ascii(p, len);
+}
+
+/*
+ * The plain path: true when it wrote the response or failed (`*rc`, with `out` as it was), false
+ * when the response has a string to escape or more than PLAIN_STRINGS, for encode_escaped().
+ */
+static bool encode_plain(const struct og_review *rv, const struct og_decision *d,
+                         struct og_buf *out, enum og_err *rc)
+{
+    struct og_str s[PLAIN_STRINGS];
+    char num[OG_JSON_UINT_MAX + 1];
+    struct emit e = {NULL, 0, s};
+    size_t n = 0, num_len = 0;
+    bool plain;
+
+    if (2 + 2 + d->n_warnings + 2 * d->n_annotations > PLAIN_STRINGS ||
+        (d->allowed && d->patch != NULL && d->patch_len > out->max))
+        return false;
+    plain = plain_string(s, &n, rv->req.api_version, strlen(rv->req.api_version));
+    plain &= plain_string(s, &n, rv->req.uid, strlen(rv->req.uid));
+    if (!d->allowed) {
+        num_len = status_code(d, num);
+        if (d->reason != NULL)
+            plain &= plain_string(s, &n, d->reason, strlen(d->reason));
+        if (d->message != NULL)
+            plain &= plain_string(s, &n, d->message, strlen(d->message));
+    }
+    for (size_t i = 0; i < d->n_warnings; i++)
+        plain &= plain_string(s, &n, d->warnings[i], d->warning_lens[i]);
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        plain &= plain_string(s, &n, d->annotations[i].key, d->annotations[i].key_len);
+        plain &= plain_string(s, &n, d->annotations[i].value, d->annotations[i].value_len);
+    }
+    if (!plain)
+        return false;
+    layout(&e, d, num, num_len);
+    /* Past the cap, OG_ETOOBIG with `out` as it was: what the general way gives too. */
+    *rc = og_buf_reserve(out, e.n);
+    if (*rc != OG_OK)
+        return true;
+    e.o = out->ptr + out->len;
+    e.n = 0;
+    e.s = s;
+    layout(&e, d, num, num_len);
+    out->len += e.n;
+    out->ptr[out->len] = '\0';
+    return true;
+}
+
+#undef EMIT_LIT
+
+/* The general way: strings escaped as the og_json writer escapes them. */
+static enum og_err encode_escaped(const struct og_review *rv, const struct og_decision *d,
+                                  struct og_buf *out)
 {
 /*
  * The response has a fixed shape, so its text is written as it is, with only the strings
@@ -1292,14 +1457,10 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
     if (d->allowed) {
         LIT(",\"allowed\":true");
     } else {
-        int64_t code = d->code != 0 ? d->code : 403;
         char num[OG_JSON_UINT_MAX + 1];
-        size_t n = 0;
+        size_t n = status_code(d, num);
 
         LIT(",\"allowed\":false,\"status\":{\"code\":");
-        if (code < 0)
-            num[n++] = '-';
-        n += og_json_format_uint(code < 0 ? (uint64_t)0 - (uint64_t)code : (uint64_t)code, num + n);
         if (rc == OG_OK)
             rc = og_buf_append(out, num, n);
         LIT(",\"status\":\"Failure\"");
@@ -1324,7 +1485,7 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
         for (size_t i = 0; i < d->n_warnings; i++) {
             if (i > 0)
                 LIT(",");
-            STR(og_str_of(d->warnings[i]));
+            STR(((struct og_str){d->warnings[i], d->warning_lens[i]}));
         }
         LIT("]");
     }
@@ -1333,9 +1494,9 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
         for (size_t i = 0; i < d->n_annotations; i++) {
             if (i > 0)
                 LIT(",");
-            STR(og_str_of(d->annotations[i].key));
+            STR(((struct og_str){d->annotations[i].key, d->annotations[i].key_len}));
             LIT(":");
-            STR(og_str_of(d->annotations[i].value));
+            STR(((struct og_str){d->annotations[i].value, d->annotations[i].value_len}));
         }
         LIT("}");
     }
@@ -1347,4 +1508,14 @@ enum og_err og_review_encode(const struct og_review *rv, const struct og_decisio
         out->ptr[start] = '\0';
     }
     return rc;
+}
+
+enum og_err og_review_encode(const struct og_review *rv, const struct og_decision *d,
+                             struct og_buf *out)
+{
+    enum og_err rc;
+
+    if (encode_plain(rv, d, out, &rc))
+        return rc;
+    return encode_escaped(rv, d, out);
 }

@@ -6,6 +6,9 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* The longest IPv6 address in text (INET6_ADDRSTRLEN without the NUL). */
 #define IPV6_TEXT_MAX 45
@@ -53,6 +56,109 @@ static bool is_ctl_or_space(char c)
 static bool is_url_special(char c)
 {
     return in_ascii_set(c, 0x80008009ffffffffu, 0x8000000000000001u);
+}
+
+#if defined(__SSE2__)
+/* is_url_special() of the 16 bytes at `p`, one bit each (bit i for byte i). */
+static inline unsigned url_special_mask16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i space = _mm_set1_epi8(0x20);
+    /* An unsigned byte is <= 0x20 exactly when its maximum with 0x20 is 0x20. */
+    __m128i m = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);
+
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('@'))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/*
+ * The first byte at or after `i` of the `len` at `p` that og_url_parse() looks at
+ * (is_url_special()), or `len`: 16 bytes per step, the last step over the last 16 bytes again
+ * (never reading past `len`), and a byte at a time for a text under 16 bytes.
+ */
+static inline size_t next_special(const char *p, size_t len, size_t i)
+{
+#if defined(__SSE2__)
+    if (len >= 16) {
+        unsigned m;
+
+        for (; i + 16 <= len; i += 16) {
+            m = url_special_mask16(p + i);
+            if (m != 0)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        if (i >= len)
+            return len;
+        /* Bit k stands for byte len - 16 + k; the bytes before `i` were looked at. */
+        m = url_special_mask16(p + len - 16) >> (i - (len - 16));
+        return m != 0 ? i + (size_t)__builtin_ctz(m) : len;
+    }
+#endif
+    while (i < len && !is_url_special(p[i]))
+        i++;
+    return i;
+}
+
+#if defined(__SSE2__)
+/* 0xff in each byte of `v` that lies in lo..hi (unsigned). */
+static inline __m128i in_range(__m128i v, char lo, char hi)
+{
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((char)(hi - lo))), d);
+}
+
+/* is_name_char() of the 16 bytes at `p`, one bit each (bit i for byte i). */
+static inline unsigned url_name_mask16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* Letters: either case, once 0x20 is set. */
+    __m128i m = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z');
+
+    m = _mm_or_si128(m, in_range(v, '$', '.')); /* $%&'()*+,-. */
+    m = _mm_or_si128(m, in_range(v, '0', '9'));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('!')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('~')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/*
+ * Length of the run of is_name_char() bytes at the start of the `len` at `p`: 16 bytes per
+ * step, the last step over the last 16 bytes again (never reading past `len`), and a byte at a
+ * time for a text under 16 bytes.
+ */
+static size_t name_run(const char *p, size_t len)
+{
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    if (len >= 16) {
+        unsigned m;
+
+        for (; i + 16 <= len; i += 16) {
+            m = ~url_name_mask16(p + i) & 0xffffu;
+            if (m != 0)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        if (i >= len)
+            return len;
+        /* Bit k stands for byte len - 16 + k; the bytes before `i` were looked at. */
+        m = (~url_name_mask16(p + len - 16) & 0xffffu) >> (i - (len - 16));
+        return m != 0 ? i + (size_t)__builtin_ctz(m) : len;
+    }
+#endif
+    while (i < len && is_name_char(p[i]))
+        i++;
+    return i;
 }
 
 /* Length of "scheme" when `text` starts with "scheme://", else 0. */
@@ -145,14 +251,14 @@ static enum og_err parse_host_port(struct og_str hp, struct og_url *u, struct og
             return og_diag_set(diag, OG_EINVAL, "has an invalid host");
         colon = close + 1;
     } else {
-        colon = og_str_find_char(hp, 0, ':');
+        /* The host is a run of name bytes up to the first ':' (or the end): a byte of
+         * another kind before it is an invalid host, even where no ':' follows. */
+        colon = name_run(hp.ptr, hp.len);
+        if (colon < hp.len && hp.ptr[colon] != ':')
+            return og_diag_set(diag, OG_EINVAL, "has an invalid host");
         u->host = (struct og_str){hp.ptr, colon};
         if (colon == 0)
             return og_diag_set(diag, OG_EINVAL, "has no host");
-        for (size_t i = 0; i < colon; i++) {
-            if (!is_name_char(hp.ptr[i]))
-                return og_diag_set(diag, OG_EINVAL, "has an invalid host");
-        }
     }
     if (colon < hp.len) {
         struct og_str port = og_str_from(hp, colon + 1);
@@ -188,11 +294,10 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
     /* One pass finds the delimiters and refuses whitespace and controls anywhere (before any
      * other complaint, so that the message does not depend on where they are). */
     auth = slen + 3;
-    for (i = auth; i < text.len; i++) {
+    for (i = next_special(text.ptr, text.len, auth); i < text.len;
+         i = next_special(text.ptr, text.len, i + 1)) {
         char c = text.ptr[i];
 
-        if (!is_url_special(c))
-            continue;
         if (c == '/' || c == '?' || c == '#')
             break;
         if (c == '@')
@@ -201,11 +306,9 @@ enum og_err og_url_parse(struct og_str text, struct og_url *out, struct og_diag 
             return og_diag_set(diag, OG_EINVAL, "contains whitespace or control characters");
     }
     auth_end = i;
-    for (; i < text.len; i++) {
+    for (; i < text.len; i = next_special(text.ptr, text.len, i + 1)) {
         char c = text.ptr[i];
 
-        if (!is_url_special(c))
-            continue;
         if (c == '?' && query == SIZE_MAX && frag == text.len)
             query = i;
         else if (c == '#' && frag == text.len)
@@ -286,13 +389,59 @@ static struct og_str port_to_keep(const struct og_url *u)
     return port;
 }
 
+/*
+ * `w` with each byte in 'A'..'Z' in lower case (eight at once): a byte's top bit, once the byte
+ * without it has 0x80 - 'A' added, tells that it is >= 'A', and likewise for > 'Z'; only bytes
+ * below 0x80 count.
+ */
+static inline uint64_t lower8(uint64_t w)
+{
+    const uint64_t top = 0x8080808080808080ull, seven = 0x7f7f7f7f7f7f7f7full;
+    uint64_t h = w & seven;
+    uint64_t ge_a = h + (0x80 - 'A') * 0x0101010101010101ull;
+    uint64_t gt_z = h + (0x80 - 'Z' - 1) * 0x0101010101010101ull;
+
+    return w | ((ge_a & ~gt_z & ~w & top) >> 2);
+}
+
+/* lower8() of `n` (4 to 8) bytes from `s` to `o`: two words that overlap where n < 8. */
+static inline void lower_short(char *o, const char *s, size_t n)
+{
+    if (n == 8) {
+        uint64_t w;
+
+        memcpy(&w, s, 8);
+        w = lower8(w);
+        memcpy(o, &w, 8);
+    } else {
+        uint32_t a, b;
+
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        a = (uint32_t)lower8(a);
+        b = (uint32_t)lower8(b);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    }
+}
+
 /* Appends `s` in ASCII lower case; the caller has reserved the room. */
 static void put_lower(struct og_buf *out, struct og_str s)
 {
     char *o = out->ptr + out->len;
+    size_t i = 0;
 
-    for (size_t i = 0; i < s.len; i++)
-        o[i] = og_ascii_lower(s.ptr[i]);
+    if (s.len >= 4) {
+        for (; i + 8 <= s.len; i += 8)
+            lower_short(o + i, s.ptr + i, 8);
+        /* The rest as the last bytes of a word, which may go over bytes done already. */
+        if (i < s.len)
+            lower_short(o + s.len - (s.len >= 8 ? 8 : s.len),
+                        s.ptr + s.len - (s.len >= 8 ? 8 : s.len), s.len >= 8 ? 8 : s.len);
+    } else {
+        for (; i < s.len; i++)
+            o[i] = og_ascii_lower(s.ptr[i]);
+    }
     out->len += s.len;
     out->ptr[out->len] = '\0';
 }
@@ -315,6 +464,19 @@ static void put(struct og_buf *out, struct og_str s)
 static void put_clean_path(struct og_buf *out, struct og_str path)
 {
     size_t start = out->len, i = 0;
+
+    /* Nothing to clean, the usual path ("/a/b", no trailing '/'): no empty segment and none
+     * that starts with '.' (some that do are kept, but they go the long way). */
+    if (path.len > 0 && path.ptr[0] == '/' && path.ptr[path.len - 1] != '/') {
+        bool clean = true;
+
+        for (size_t k = 0; k + 1 < path.len; k++)
+            clean &= !(path.ptr[k] == '/' && (path.ptr[k + 1] == '/' || path.ptr[k + 1] == '.'));
+        if (clean) {
+            put(out, path);
+            return;
+        }
+    }
 
     while (i < path.len) {
         size_t end = og_str_find_char(path, i, '/');

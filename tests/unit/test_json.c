@@ -478,17 +478,21 @@ OG_TEST(append_string_at_the_edges)
     }
 }
 
-/* og_base64_append() at every length up to 100 (its six-byte steps, its three-byte steps and
- * the padding), every byte value among the inputs: as a plain encoder three bytes at a time. */
+/* og_base64_append() at every length up to 300 (its twelve-byte vector steps, its six-byte
+ * steps, its three-byte steps and the padding), every byte value among the inputs: as a plain
+ * encoder three bytes at a time. */
 OG_TEST(base64_matches_bytewise)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    unsigned char in[100];
-    char want[140];
+    unsigned char in[300];
+    char want[404];
     struct og_buf b;
+    uint32_t x = 7;
 
-    for (size_t i = 0; i < sizeof(in); i++)
-        in[i] = (unsigned char)(i * 151 + 7);
+    for (size_t i = 0; i < sizeof(in); i++) {
+        x = x * 1103515245u + 12345u;
+        in[i] = i < 256 ? (unsigned char)(i * 151 + 7) : (unsigned char)(x >> 16);
+    }
     og_buf_init(&b, 1024);
     for (size_t len = 0; len <= sizeof(in); len++) {
         size_t o = 0;

@@ -224,5 +224,72 @@ OG_TEST(write_items)
     og_buf_cleanup(&b);
 }
 
+/*
+ * og_patch_write() of up to 9 operations (the plain way takes 8), with strings of every length
+ * up to 40, plain or with a byte to escape at each place: byte for byte the text built here,
+ * in a buffer it just fits (and OG_ETOOBIG, the buffer as it was, in one a byte shorter).
+ */
+OG_TEST(write_plain_and_escaped)
+{
+    static const enum og_patch_op ops[] = {OG_PATCH_ADD, OG_PATCH_REPLACE, OG_PATCH_REMOVE};
+    static const char *const heads[] = {"{\"op\":\"add\",\"path\":\"",
+                                        "{\"op\":\"replace\",\"path\":\"",
+                                        "{\"op\":\"remove\",\"path\":\""};
+    char paths[9][48], values[9][48];
+    struct og_patch_item items[9];
+    struct og_buf want, out;
+
+    og_buf_init(&want, 1u << 20);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t n = 1; n <= 9; n++) {
+                og_buf_reset(&want);
+                ASSERT_EQ(og_buf_append_cstr(&want, "keep["), OG_OK);
+                for (size_t i = 0; i < n; i++) {
+                    /* Paths of `len` bytes, values a little shorter; the first value holds a
+                     * '"' at `at` (none when at == len). */
+                    memset(paths[i], 'p', len);
+                    paths[i][0] = '/';
+                    paths[i][len] = '\0';
+                    memset(values[i], 'v', len - 1);
+                    values[i][len - 1] = '\0';
+                    if (i == 0 && at + 1 < len)
+                        values[i][at] = '"';
+                    items[i] = (struct og_patch_item){
+                        ops[i % 3], paths[i], ops[i % 3] == OG_PATCH_REMOVE ? NULL : values[i]};
+                    ASSERT_EQ(og_buf_append_cstr(&want, i > 0 ? "," : ""), OG_OK);
+                    ASSERT_EQ(og_buf_append_cstr(&want, heads[i % 3]), OG_OK);
+                    ASSERT_EQ(og_buf_append_cstr(&want, paths[i]), OG_OK);
+                    ASSERT_EQ(og_buf_append_cstr(&want, "\""), OG_OK);
+                    if (items[i].value != NULL) {
+                        ASSERT_EQ(og_buf_append_cstr(&want, ",\"value\":\""), OG_OK);
+                        for (const char *v = values[i]; *v != '\0'; v++) {
+                            if (*v == '"')
+                                ASSERT_EQ(og_buf_append_cstr(&want, "\\"), OG_OK);
+                            ASSERT_EQ(og_buf_append(&want, v, 1), OG_OK);
+                        }
+                        ASSERT_EQ(og_buf_append_cstr(&want, "\""), OG_OK);
+                    }
+                    ASSERT_EQ(og_buf_append_cstr(&want, "}"), OG_OK);
+                }
+                ASSERT_EQ(og_buf_append_cstr(&want, "]"), OG_OK);
+                og_buf_init(&out, want.len);
+                ASSERT_EQ(og_buf_append_cstr(&out, "keep"), OG_OK);
+                ASSERT_EQ(og_patch_write(items, n, &out), OG_OK);
+                ASSERT_MEM_EQ(out.ptr, out.len, want.ptr);
+                ASSERT_EQ(out.ptr[out.len], '\0');
+                og_buf_cleanup(&out);
+                og_buf_init(&out, want.len - 1);
+                ASSERT_EQ(og_buf_append_cstr(&out, "keep"), OG_OK);
+                ASSERT_EQ(og_patch_write(items, n, &out), OG_ETOOBIG);
+                ASSERT_STR_EQ(out.ptr, "keep");
+                og_buf_cleanup(&out);
+            }
+        }
+    }
+    og_buf_cleanup(&want);
+}
+
 OG_TEST_MAIN(OG_T(encode_fits_cap_exactly), OG_T(apply_table), OG_T(build_against_document),
-             OG_T(pointer_escape), OG_T(push_refuses_misuse), OG_T(write_items))
+             OG_T(pointer_escape), OG_T(push_refuses_misuse), OG_T(write_items),
+             OG_T(write_plain_and_escaped))

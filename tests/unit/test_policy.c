@@ -33,6 +33,18 @@ struct eval {
     struct og_decision d;
 };
 
+/* The lengths a decision gives for its warnings and annotations are those of their text. */
+static void check_lengths(const struct og_decision *d)
+{
+    ASSERT((d->warning_lens != NULL) == (d->n_warnings > 0));
+    for (size_t i = 0; i < d->n_warnings; i++)
+        ASSERT_EQ(d->warning_lens[i], strlen(d->warnings[i]));
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        ASSERT_EQ(d->annotations[i].key_len, strlen(d->annotations[i].key));
+        ASSERT_EQ(d->annotations[i].value_len, strlen(d->annotations[i].value));
+    }
+}
+
 /*
  * Both steps of the policy on a review, as the server runs them: the static rules, then,
  * when they leave it to the index and `verdict` is given, the index rules.
@@ -48,6 +60,8 @@ static enum og_err eval_review(const struct og_config *cfg, const struct og_revi
 
     if (rc == OG_OK && verdict != NULL && d->index_url != NULL)
         rc = og_policy_eval_index(cfg, &obj, ep, verdict, d);
+    if (rc == OG_OK)
+        check_lengths(d);
     return rc;
 }
 
@@ -1641,15 +1655,52 @@ OG_TEST(credentials_in_the_url_are_not_shown)
     og_config_unref(cfg);
 }
 
+/*
+ * A control character or DEL at every place of a url a warning shows (the printable lines skip
+ * sanitizing, 16 bytes at a time): a space in its place, and nothing else changed.
+ */
+OG_TEST(warnings_sanitized_at_every_place)
+{
+    static const struct {
+        const char *json;
+        char byte;
+    } bad[] = {{"\\u0001", 0x01}, {"\\t", '\t'}, {"\\u007f", 0x7f}, {"\\u001f", 0x1f}};
+    struct og_config *cfg = config(OG_MODE_AUDIT);
+
+    for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+        for (size_t at = 0; at < 40; at++) {
+            char path[48], spec[160], want[64];
+            struct eval e;
+            const char *hit;
+
+            memset(path, 'a', 40);
+            path[40] = '\0';
+            snprintf(spec, sizeof(spec), "{\"url\":\"oci://r.example/%.*s%s%s\"}", (int)at, path,
+                     bad[b].json, path + at + 1);
+            memcpy(want, "oci://r.example/", 16);
+            memcpy(want + 16, path, 41);
+            want[16 + at] = ' ';
+            eval_spec(cfg, spec, OG_ENDPOINT_MUTATE, NULL, &e);
+            ASSERT(e.d.n_warnings >= 1);
+            hit = strstr(e.d.warnings[0], want);
+            ASSERT(hit != NULL);
+            for (const char *p = e.d.warnings[0]; *p; p++)
+                ASSERT((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f);
+            eval_done(&e);
+        }
+    }
+    og_config_unref(cfg);
+}
+
 OG_TEST_MAIN(OG_T(mode_resolution), OG_T(mutate_rules),
              OG_T(mutate_is_idempotent_and_deterministic), OG_T(enforce_denies_with_guidance),
              OG_T(enforce_without_guidance_still_denies), OG_T(audit_warns_and_annotates),
              OG_T(validate_never_patches), OG_T(warnings_are_bounded),
-             OG_T(out_of_scope_is_untouched), OG_T(index_verdicts), OG_T(index_url_in_text),
-             OG_T(long_urls_fit_the_response), OG_T(object_decides_as_review),
-             OG_T(eval_index_completes_once), OG_T(urls_compare_normalized),
-             OG_T(ratchet_decision_table), OG_T(ratchet_per_namespace),
-             OG_T(ratchet_index_verdicts), OG_T(index_mixed),
+             OG_T(warnings_sanitized_at_every_place), OG_T(out_of_scope_is_untouched),
+             OG_T(index_verdicts), OG_T(index_url_in_text), OG_T(long_urls_fit_the_response),
+             OG_T(object_decides_as_review), OG_T(eval_index_completes_once),
+             OG_T(urls_compare_normalized), OG_T(ratchet_decision_table),
+             OG_T(ratchet_per_namespace), OG_T(ratchet_index_verdicts), OG_T(index_mixed),
              OG_T(disabled_migration_does_not_fire), OG_T(secret_ref_must_be_a_mapping),
              OG_T(warnings_reach_the_cap_exactly), OG_T(warning_length_edge),
              OG_T(guidance_quotes_number_like_strings), OG_T(guidance_carries_only_set_fields),

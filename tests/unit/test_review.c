@@ -655,8 +655,9 @@ OG_TEST(encode_denial_patch_warnings)
     struct og_review *rv = NULL;
     char w0[] = "line \"one\"";
     char *warnings[] = {w0};
+    size_t warning_lens[] = {sizeof(w0) - 1};
     char k[] = "decision", v[] = "denied";
-    struct og_annotation ann[] = {{k, v}};
+    struct og_annotation ann[] = {{k, v, sizeof(k) - 1, sizeof(v) - 1}};
     char patch[] = "[{\"op\":\"add\",\"path\":\"/spec/type\",\"value\":\"oci\"}]";
     char reason[] = "Forbidden", message[] = "no\nway";
     struct og_decision d = {0};
@@ -668,6 +669,7 @@ OG_TEST(encode_denial_patch_warnings)
     d.reason = reason;
     d.message = message;
     d.warnings = warnings;
+    d.warning_lens = warning_lens;
     d.n_warnings = 1;
     d.annotations = ann;
     d.n_annotations = 1;
@@ -715,8 +717,10 @@ OG_TEST(encode_exact_bytes)
     struct og_review *rv = NULL;
     char w0[] = "one \"1\"", w1[] = "two\x01";
     char *warnings[] = {w0, w1};
+    size_t warning_lens[] = {sizeof(w0) - 1, sizeof(w1) - 1};
     char k0[] = "decision", v0[] = "mutated", k1[] = "k\"ey", v1[] = "v\\al";
-    struct og_annotation ann[] = {{k0, v0}, {k1, v1}};
+    struct og_annotation ann[] = {{k0, v0, sizeof(k0) - 1, sizeof(v0) - 1},
+                                  {k1, v1, sizeof(k1) - 1, sizeof(v1) - 1}};
     char patch[] = "[]";
     char reason[] = "Forbidden", message[] = "no\nway", big[3000];
     struct og_decision d = {0};
@@ -728,6 +732,7 @@ OG_TEST(encode_exact_bytes)
     d.patch = patch;
     d.patch_len = 2;
     d.warnings = warnings;
+    d.warning_lens = warning_lens;
     d.n_warnings = 2;
     d.annotations = ann;
     d.n_annotations = 2;
@@ -770,6 +775,7 @@ OG_TEST(encode_exact_bytes)
     memset(big, 'v', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     ann[1].value = big;
+    ann[1].value_len = sizeof(big) - 1;
     og_buf_init(&out, 1u << 20);
     ASSERT_EQ(og_review_encode(rv, &d, &out), OG_OK);
     full = out.len;
@@ -791,10 +797,176 @@ OG_TEST(encode_exact_bytes)
     og_review_free(rv);
 }
 
-OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(decode_old_object), OG_T(decode_unescapes_strings),
-             OG_T(decode_deep_nesting), OG_T(decode_nesting_limit_edge),
-             OG_T(decode_respects_length), OG_T(decode_refuses_uids_it_cannot_echo),
-             OG_T(encode_echoes_uid_exactly), OG_T(captured_requests),
-             OG_T(encode_denial_patch_warnings), OG_T(decode_whitespace_anywhere),
-             OG_T(decode_string_tokens_at_every_length), OG_T(encode_exact_bytes),
-             OG_T(decode_read_strings_across_block_edges))
+/* Appends `s` to `out` as a JSON string, escaping the few bytes the tests below put in. */
+static void want_string(struct og_buf *out, const char *s)
+{
+    ASSERT_EQ(og_buf_append_cstr(out, "\""), OG_OK);
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\')
+            ASSERT_EQ(og_buf_append(out, "\\", 1), OG_OK);
+        if (*s == '\x01')
+            ASSERT_EQ(og_buf_append_cstr(out, "\\u0001"), OG_OK);
+        else
+            ASSERT_EQ(og_buf_append(out, s, 1), OG_OK);
+    }
+    ASSERT_EQ(og_buf_append_cstr(out, "\""), OG_OK);
+}
+
+/*
+ * The response as the encoder must write it for `d` (allowed, or denied with code 403) with
+ * the review's uid "u" and the patch "[]" when there is one: built here part by part.
+ */
+static void want_response(const struct og_decision *d, struct og_buf *out)
+{
+    ASSERT_EQ(og_buf_append_cstr(out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+                                      "\"AdmissionReview\",\"response\":{\"uid\":\"u\""),
+              OG_OK);
+    if (d->allowed) {
+        ASSERT_EQ(og_buf_append_cstr(out, ",\"allowed\":true"), OG_OK);
+    } else {
+        ASSERT_EQ(og_buf_append_cstr(out, ",\"allowed\":false,\"status\":{\"code\":403,"
+                                          "\"status\":\"Failure\""),
+                  OG_OK);
+        if (d->reason != NULL) {
+            ASSERT_EQ(og_buf_append_cstr(out, ",\"reason\":"), OG_OK);
+            want_string(out, d->reason);
+        }
+        if (d->message != NULL) {
+            ASSERT_EQ(og_buf_append_cstr(out, ",\"message\":"), OG_OK);
+            want_string(out, d->message);
+        }
+        ASSERT_EQ(og_buf_append_cstr(out, "}"), OG_OK);
+    }
+    if (d->allowed && d->patch != NULL)
+        ASSERT_EQ(og_buf_append_cstr(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"W10=\""),
+                  OG_OK);
+    for (size_t i = 0; i < d->n_warnings; i++) {
+        ASSERT_EQ(og_buf_append_cstr(out, i == 0 ? ",\"warnings\":[" : ","), OG_OK);
+        want_string(out, d->warnings[i]);
+    }
+    if (d->n_warnings > 0)
+        ASSERT_EQ(og_buf_append_cstr(out, "]"), OG_OK);
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        ASSERT_EQ(og_buf_append_cstr(out, i == 0 ? ",\"auditAnnotations\":{" : ","), OG_OK);
+        want_string(out, d->annotations[i].key);
+        ASSERT_EQ(og_buf_append_cstr(out, ":"), OG_OK);
+        want_string(out, d->annotations[i].value);
+    }
+    if (d->n_annotations > 0)
+        ASSERT_EQ(og_buf_append_cstr(out, "}"), OG_OK);
+    ASSERT_EQ(og_buf_append_cstr(out, "}}"), OG_OK);
+}
+
+/*
+ * og_review_encode() of `d` after "keep" equals want_response(); over the cap by a byte,
+ * OG_ETOOBIG with "keep" left alone. With `plain` (a response the plain way writes), a cap it
+ * just fits is enough (the general way reserves some room up front, more than that). The
+ * lengths of the warnings and annotations are set from their text first.
+ */
+static void check_encode(const struct og_review *rv, struct og_decision *d, bool plain)
+{
+    struct og_buf out, want;
+
+    for (size_t i = 0; i < d->n_warnings; i++)
+        d->warning_lens[i] = strlen(d->warnings[i]);
+    for (size_t i = 0; i < d->n_annotations; i++) {
+        d->annotations[i].key_len = strlen(d->annotations[i].key);
+        d->annotations[i].value_len = strlen(d->annotations[i].value);
+    }
+
+    og_buf_init(&want, 1u << 20);
+    ASSERT_EQ(og_buf_append_cstr(&want, "keep"), OG_OK);
+    want_response(d, &want);
+    og_buf_init(&out, plain ? want.len : 1u << 20);
+    ASSERT_EQ(og_buf_append_cstr(&out, "keep"), OG_OK);
+    ASSERT_EQ(og_review_encode(rv, d, &out), OG_OK);
+    ASSERT_MEM_EQ(out.ptr, out.len, want.ptr);
+    ASSERT_EQ(out.ptr[out.len], '\0');
+    og_buf_cleanup(&out);
+    og_buf_init(&out, want.len - 1);
+    ASSERT_EQ(og_buf_append_cstr(&out, "keep"), OG_OK);
+    ASSERT_EQ(og_review_encode(rv, d, &out), OG_ETOOBIG);
+    ASSERT_STR_EQ(out.ptr, "keep");
+    og_buf_cleanup(&out);
+    og_buf_cleanup(&want);
+}
+
+/*
+ * Strings of every length up to 40, plain or with a byte to escape at each place (the plain
+ * way copies them in steps of 4, 8, 16 and 32 bytes and tests 16 at a time; an escape sends
+ * the response the general way), and responses with up to 7 warnings and 6 annotations (more
+ * strings than the plain way takes): byte for byte what want_response() builds.
+ */
+OG_TEST(encode_plain_and_escaped_strings)
+{
+    const char *body = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                       "\"request\":{\"uid\":\"u\"}}";
+    static const char escapes[] = {'"', '\\', '\x01', (char)0xc3};
+    struct og_review *rv = NULL;
+    char text[8][48], k[6][8], patch[] = "[]", reason[] = "Forbidden";
+    char *warnings[8];
+    size_t warning_lens[8];
+    struct og_annotation ann[6];
+    struct og_decision d = {0};
+
+    ASSERT_EQ(og_review_decode(body, strlen(body), &rv, NULL), OG_OK);
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(text[i], sizeof(text[i]), "warning number %zu", i);
+        warnings[i] = text[i];
+    }
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(k[i], sizeof(k[i]), "k%zu", i);
+        ann[i].key = k[i];
+        ann[i].value = text[7 - i];
+    }
+    d.warnings = warnings;
+    d.warning_lens = warning_lens;
+    d.annotations = ann;
+    for (int allowed = 0; allowed < 2; allowed++) {
+        d.allowed = allowed;
+        d.patch = allowed ? patch : NULL;
+        d.patch_len = allowed ? 2 : 0;
+        d.reason = allowed ? NULL : reason;
+        d.message = allowed ? NULL : text[1];
+        for (size_t nw = 0; nw <= 7; nw++) {
+            for (size_t na = 0; na <= 6; na++) {
+                d.n_warnings = nw;
+                d.n_annotations = na;
+                check_encode(rv, &d, 4 + nw + 2 * na <= 16);
+            }
+        }
+    }
+    /* One warning of every length, then with each escape at every place. */
+    d.allowed = true;
+    d.n_warnings = 1;
+    d.n_annotations = 1;
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text[0], 'a', len);
+        text[0][len] = '\0';
+        memset(text[7], 'b', len);
+        text[7][len] = '\0';
+        check_encode(rv, &d, true);
+        for (size_t e = 0; e < sizeof(escapes) && len > 0; e++) {
+            for (size_t at = 0; at < len; at++) {
+                text[0][at] = escapes[e];
+                if (escapes[e] == (char)0xc3) {
+                    /* A two-byte UTF-8 character: written as it is, but not the plain way. */
+                    if (at + 1 == len)
+                        continue;
+                    text[0][at + 1] = (char)0xa9;
+                }
+                check_encode(rv, &d, false);
+                memset(text[0], 'a', len);
+            }
+        }
+    }
+    og_review_free(rv);
+}
+
+OG_TEST_MAIN(OG_T(decode_bad_input), OG_T(encode_plain_and_escaped_strings),
+             OG_T(decode_old_object), OG_T(decode_unescapes_strings), OG_T(decode_deep_nesting),
+             OG_T(decode_nesting_limit_edge), OG_T(decode_respects_length),
+             OG_T(decode_refuses_uids_it_cannot_echo), OG_T(encode_echoes_uid_exactly),
+             OG_T(captured_requests), OG_T(encode_denial_patch_warnings),
+             OG_T(decode_whitespace_anywhere), OG_T(decode_string_tokens_at_every_length),
+             OG_T(encode_exact_bytes), OG_T(decode_read_strings_across_block_edges))

@@ -726,9 +726,99 @@ OG_TEST(parse_every_byte)
     }
 }
 
+/*
+ * Urls long and short around the 16-byte steps of the parser's scan and the 8-byte steps of
+ * lower-casing: a host of every length up to 40, in mixed case (normalized to lower case), with
+ * a space at each place of the url (refused), and paths that are clean already or not.
+ */
+OG_TEST(parse_and_normalize_at_every_length)
+{
+    static const struct {
+        const char *path, *want;
+    } paths[] = {
+        {"/a/b", "/a/b"},   {"/a/.b", "/a/.b"}, {"/.a", "/.a"},     {"/a//b", "/a/b"},
+        {"/a/./b", "/a/b"}, {"/a/../b", "/b"},  {"/a/b.", "/a/b."}, {"/a.b/c/", "/a.b/c"},
+        {"//a", "/a"},      {"/..", ""},        {"/a/.", "/a"},     {"", ""},
+    };
+    static const char letters[] = "AbZzQaMYn-9._~y";
+    char url[128], want[128], host[48];
+    struct og_buf out;
+    struct og_url u;
+
+    og_buf_init(&out, 1u << 20);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            host[i] = letters[(i * 7 + len) % (sizeof(letters) - 1)];
+        host[len] = '\0';
+        for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
+            size_t n = (size_t)snprintf(url, sizeof(url), "HTtpS://%s%s", host, paths[p].path);
+
+            ASSERT_EQ(og_url_parse((struct og_str){url, n}, &u, NULL), OG_OK);
+            ASSERT_MEM_EQ(u.host.ptr, u.host.len, host);
+            ASSERT_MEM_EQ(u.path.ptr, u.path.len, paths[p].path);
+            og_buf_reset(&out);
+            ASSERT_EQ(og_url_normalize((struct og_str){url, n}, &out, NULL), OG_OK);
+            snprintf(want, sizeof(want), "https://%s%s", host, paths[p].want);
+            for (size_t i = 0; i < len; i++)
+                want[8 + i] = og_ascii_lower(want[8 + i]);
+            ASSERT_STR_EQ(out.ptr, want);
+            /* A space or control anywhere after the scheme is refused. */
+            for (size_t at = 8; at < n; at++) {
+                char saved = url[at];
+
+                url[at] = at % 2 == 0 ? ' ' : '\x7f';
+                ASSERT_EQ(og_url_parse((struct og_str){url, n}, &u, NULL), OG_EINVAL);
+                url[at] = saved;
+            }
+        }
+    }
+    og_buf_cleanup(&out);
+}
+
+/*
+ * Every byte at every place of hosts of 5, 16, 20 and 33 bytes (the parser looks at a host 16
+ * bytes at a time, a short one a byte at a time): valid exactly when it is one of RFC 3986's
+ * reg-name bytes (unreserved, '%' and sub-delims). The bytes that end a host ('/', '?', '#',
+ * '@', ':') and those refused anywhere (controls, space, DEL) are left to the tests above.
+ */
+OG_TEST(host_bytes_at_every_place)
+{
+    static const char name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "-._~%!$&'()*+,;=";
+    static const size_t lens[] = {5, 16, 20, 33};
+
+    for (unsigned b = 0x21; b < 0x100; b++) {
+        bool ok = b < 0x80 && strchr(name, (int)b) != NULL;
+
+        if (b == 0x7f || strchr("/?#@:", (int)b) != NULL)
+            continue;
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            for (size_t at = 0; at < lens[l]; at++) {
+                char url[64];
+                struct og_url u;
+                size_t n = 8 + lens[l];
+
+                memcpy(url, "https://", 8);
+                memset(url + 8, 'h', lens[l]);
+                url[8 + at] = (char)b;
+                memcpy(url + n, ":1/p", 4);
+                ASSERT_EQ(og_url_parse((struct og_str){url, n + 4}, &u, NULL),
+                          ok ? OG_OK : OG_EINVAL);
+                if (ok) {
+                    ASSERT_EQ(u.host.len, lens[l]);
+                    ASSERT(u.host.ptr == url + 8);
+                    ASSERT_MEM_EQ(u.port.ptr, u.port.len, "1");
+                }
+            }
+        }
+    }
+}
+
 OG_TEST_MAIN(OG_T(kind_by_scheme), OG_T(parse_table), OG_T(parse_reads_only_the_view),
-             OG_T(parse_every_byte), OG_T(normalize_table), OG_T(normalize_respects_the_cap),
-             OG_T(huge_urls), OG_T(repository_urls_in_a_configuration),
-             OG_T(same_repo_ignores_the_scheme), OG_T(origin_names_scheme_host_and_port),
-             OG_T(oci_base_of_a_repository_url), OG_T(index_yaml_join), OG_T(hosts),
-             OG_T(chart_urls_in_an_index), OG_T(redact_table), OG_T(redact_view_and_cap))
+             OG_T(parse_every_byte), OG_T(parse_and_normalize_at_every_length),
+             OG_T(host_bytes_at_every_place), OG_T(normalize_table),
+             OG_T(normalize_respects_the_cap), OG_T(huge_urls),
+             OG_T(repository_urls_in_a_configuration), OG_T(same_repo_ignores_the_scheme),
+             OG_T(origin_names_scheme_host_and_port), OG_T(oci_base_of_a_repository_url),
+             OG_T(index_yaml_join), OG_T(hosts), OG_T(chart_urls_in_an_index), OG_T(redact_table),
+             OG_T(redact_view_and_cap))

@@ -122,11 +122,13 @@ struct og_admission_context {
 
 /**
  * An audit annotation (key without '/', at most 63 characters). Both strings live in the
- * decision's `block`.
+ * decision's `block`; their lengths are given (the response encoder needs no strlen()).
  */
 struct og_annotation {
     char *key;
     char *value;
+    size_t key_len;   /**< strlen(key) */
+    size_t value_len; /**< strlen(value) */
 };
 
 /**
@@ -135,12 +137,13 @@ struct og_annotation {
  */
 struct og_decision {
     bool allowed;
-    int32_t code;      /**< HTTP-style status code of a denial (403), 0 when allowed */
-    char *reason;      /**< status.reason of a denial ("Forbidden"), or NULL */
-    char *message;     /**< status.message of a denial, or NULL */
-    enum og_rule rule; /**< the rule that decided, OG_RULE_NONE when nothing applied */
-    enum og_mode mode; /**< the effective mode */
-    char **warnings;   /**< one line each, <= 120 characters, no control characters */
+    int32_t code;         /**< HTTP-style status code of a denial (403), 0 when allowed */
+    char *reason;         /**< status.reason of a denial ("Forbidden"), or NULL */
+    char *message;        /**< status.message of a denial, or NULL */
+    enum og_rule rule;    /**< the rule that decided, OG_RULE_NONE when nothing applied */
+    enum og_mode mode;    /**< the effective mode */
+    char **warnings;      /**< one line each, <= 120 characters, no control characters */
+    size_t *warning_lens; /**< strlen() of each warning (in `block` too), NULL when none */
     size_t n_warnings;
     struct og_annotation *annotations;
     size_t n_annotations;

@@ -127,7 +127,9 @@ bool og_review_policy_input(const struct og_review *rv, struct og_policy_object 
 void og_review_free(struct og_review *rv);
 
 /**
- * Appends the AdmissionReview response for `decision` to `out` (compact JSON). Errors:
+ * Appends the AdmissionReview response for `decision` to `out` (compact JSON); the warnings
+ * and audit annotations are as long as the decision says (warning_lens, key_len, value_len).
+ * Errors:
  * OG_ENOMEM, OG_ETOOBIG (buffer cap), with `out` holding what it held. Thread-safe for
  * distinct `out`.
  */
