@@ -1113,6 +1113,12 @@ static enum og_operation parse_op(const char *op)
 
 static const char *const api_versions[] = {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"};
 
+/* Whether only whitespace is left: peek()'s '\0' is also a NUL byte in the body. */
+static bool at_end(struct scan *s)
+{
+    return peek(s) == '\0' && s->i >= s->len;
+}
+
 /* Walks the whole body; then checks what an AdmissionReview must hold. */
 static enum og_err decode(struct scan *s)
 {
@@ -1120,14 +1126,14 @@ static enum og_err decode(struct scan *s)
     struct root_read root = {"", false};
 
     if (peek(s) != '{') {
-        if (s->i < s->len && skip(s) && peek(s) == '\0')
+        if (s->i < s->len && skip(s) && at_end(s))
             return og_diag_set(s->diag, OG_EPARSE, "AdmissionReview must be a JSON object");
         fail_at(s, s->i >= s->len ? "no JSON value" : "unexpected character");
         return s->rc;
     }
     if (!members(s, "", true, root_member, &root, NULL))
         return s->rc;
-    if (peek(s) != '\0') {
+    if (!at_end(s)) {
         fail_at(s, "trailing data");
         return s->rc;
     }
@@ -1442,12 +1448,13 @@ static enum og_err encode_escaped(const struct og_review *rv, const struct og_de
  */
 #define LIT(lit) (rc = rc != OG_OK ? rc : og_buf_append(out, (lit), sizeof(lit) - 1))
 #define STR(s) (rc = rc != OG_OK ? rc : og_json_append_string(out, (s)))
-    size_t start = out->len;
+    size_t start = out->len, want;
     enum og_err rc;
 
-    /* One allocation for the usual response: the patch in base64, and some room. */
-    rc = og_buf_reserve(out, 1024 + d->patch_len * 2 +
-                                 (d->message != NULL ? strlen(d->message) * 2 : 0));
+    /* One allocation for the usual response: the patch in base64, and some room; no more than
+     * the cap allows, so that an answer that fits is written, as encode_plain() writes one. */
+    want = 1024 + d->patch_len * 2 + (d->message != NULL ? strlen(d->message) * 2 : 0);
+    rc = og_buf_reserve(out, want < out->max - out->len ? want : out->max - out->len);
     if (rc != OG_OK)
         return rc;
     LIT("{\"apiVersion\":");
