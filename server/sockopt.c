@@ -1,8 +1,10 @@
 #include "sockopt.h"
 
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,19 +50,46 @@ bool srv_sockopt_push_known(int fd)
     return state_of(fd) == (TRACKED | NODELAY_ON | CORK_OFF);
 }
 
+typedef int (*setsockopt_fn)(int, int, int, const void *, socklen_t);
+
+static int raw_setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+    return (int)syscall(SYS_setsockopt, fd, level, name, value, len);
+}
+
+/*
+ * The next setsockopt() after this one: libc's, which may do more than the system call (32-bit
+ * builds convert SO_RCVTIMEO to the kernel's layout). Found once; racing first calls find the
+ * same one.
+ */
+static setsockopt_fn next_setsockopt(void)
+{
+    static _Atomic(setsockopt_fn) next;
+    setsockopt_fn f = atomic_load_explicit(&next, memory_order_relaxed);
+
+    if (f == NULL) {
+        void *sym = dlsym(RTLD_NEXT, "setsockopt");
+
+        f = raw_setsockopt;
+        if (sym != NULL)
+            memcpy(&f, &sym, sizeof(f)); /* POSIX: a function's address, as dlsym() gives it */
+        atomic_store_explicit(&next, f, memory_order_relaxed);
+    }
+    return f;
+}
+
 int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
 {
     unsigned s = state_of(fd);
-    int on;
-    long rc;
+    int on, rc;
 
     if (!(s & TRACKED) || level != IPPROTO_TCP || (name != TCP_NODELAY && name != TCP_CORK) ||
         value == NULL || len != sizeof(int))
-        return (int)syscall(SYS_setsockopt, fd, level, name, value, len);
+        return next_setsockopt()(fd, level, name, value, len);
     on = *(const int *)value != 0;
     if (name == TCP_NODELAY && on && s == (TRACKED | NODELAY_ON | CORK_OFF))
         return 0; /* nothing held to push, nothing to change */
-    rc = syscall(SYS_setsockopt, fd, level, name, value, len);
+    rc = next_setsockopt()(fd, level, name, value, len);
     if (rc == 0) {
         if (name == TCP_NODELAY)
             s = on ? s | NODELAY_ON : s & ~(unsigned)NODELAY_ON;
@@ -68,5 +97,5 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
             s = on ? s & ~(unsigned)CORK_OFF : s | CORK_OFF;
         atomic_store_explicit(&state[fd], (unsigned char)s, memory_order_relaxed);
     }
-    return (int)rc;
+    return rc;
 }

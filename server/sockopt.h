@@ -13,9 +13,10 @@
  * for every library (libmicrohttpd's calls included). On a socket registered with
  * srv_sockopt_track(), it records what TCP_NODELAY and TCP_CORK were set to, and a
  * TCP_NODELAY = 1 on a socket known to have TCP_NODELAY on and TCP_CORK off returns 0 without
- * a system call; every other call (other sockets, other options, any other value) is made as
- * it is. Registration ends before the descriptor is closed (srv_sockopt_untrack()), so a
- * descriptor number reused by another socket (libcurl's, say) starts unknown.
+ * a system call; every other call (other sockets, other options, any other value) goes to
+ * libc's setsockopt() as it is. Registration ends before the descriptor is closed
+ * (srv_sockopt_untrack()), so a descriptor number reused by another socket (libcurl's, say)
+ * starts unknown.
  */
 #ifndef SRV_SOCKOPT_H
 #define SRV_SOCKOPT_H
