@@ -111,8 +111,13 @@ struct srv_req_spare {
     size_t cap;
 };
 
-/** Largest block a spare keeps (per connection, and not charged to the body budget). */
-#define SRV_REQ_SPARE_MAX (16u * 1024u)
+/**
+ * Largest block a spare keeps (per connection, and not charged to the body budget): the
+ * apiserver's reviews of a HelmRepository are 2-4 kB (captured: a create, an SSA update). With
+ * its response storage (httpd.c RESPONSE_KEEP_MAX), an idle connection holds up to 24 KiB: 24 MiB
+ * at 1024 connections.
+ */
+#define SRV_REQ_SPARE_MAX (8u * 1024u)
 
 /** Frees the block of `spare` and empties it. */
 void srv_req_spare_cleanup(struct srv_req_spare *spare);
