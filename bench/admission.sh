@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # admission.sh [--duration SECONDS] [--rounds N] [--connections N] [--body FILE]
-# (defaults: $OG_BENCH_DURATION or 10 s per run, $OG_BENCH_ROUNDS or 3 rounds, 32 connections,
+# (defaults: $OG_BENCH_DURATION or 10 s per run, $OG_BENCH_ROUNDS or 5 rounds, 32 connections,
 # tests/data/review-bitnami-create.json)
 #
 # Admission throughput of ocigate against an nginx baseline on loopback. Both serve HTTPS with
@@ -13,14 +13,16 @@
 # every run, the median ratios ocigate/nginx over the rounds and ocigate's peak RSS (VmHWM),
 # and checks them against the goals: >= 0.8x nginx's req/s and CPU cost, p99 <= 2x nginx's,
 # RSS <= 16 MiB (OG_GLIBC_TUNABLES, when set, is passed to ocigate). CPU per request is the
-# steadier figure on a shared machine.
+# steadier figure on a shared machine; a machine's speed can drift by a third within minutes, so
+# the ratios are taken per round (both runs of a round share its speed) and their median over five
+# rounds by default.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 bin=${OCIGATE_BIN:-$top/build/ocigate}
 duration=${OG_BENCH_DURATION:-10}
-rounds=${OG_BENCH_ROUNDS:-3}
+rounds=${OG_BENCH_ROUNDS:-5}
 conns=32
 body=$top/tests/data/review-bitnami-create.json
 while [ $# -gt 0 ]; do
