@@ -312,18 +312,21 @@ static inline size_t plain_end(const char *p, size_t base, uint64_t *stops)
 /* Reads a string token at s->i (which holds '"'). */
 static inline bool string(struct scan *s, struct tok *t)
 {
-    size_t end;
+    /* The position in locals, and stored before `t` is: the stores to `t` would otherwise
+     * reload it from `s`. */
+    const char *p = s->p;
+    size_t i = s->i, end;
 
     if (s->stops == 0)
         stops_at(s);
-    assert(s->stops != 0 && s->base + low_bit(s->stops) == s->i);
-    end = plain_end(s->p, s->base, &s->stops);
+    assert(s->stops != 0 && s->base + low_bit(s->stops) == i);
+    end = plain_end(p, s->base, &s->stops);
     if (end == 0)
         return string_slow(s, t);
-    t->ptr = s->p + s->i + 1;
-    t->len = end - s->i - 1;
-    t->escaped = false;
     s->i = end + 1;
+    t->ptr = p + i + 1;
+    t->len = end - i - 1;
+    t->escaped = false;
     return true;
 }
 
