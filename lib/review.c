@@ -214,6 +214,8 @@ static bool string_slow(struct scan *s, struct tok *t)
     bool escaped = false;
 
     for (;;) {
+        size_t b;
+
         while (w == 0) {
             base += 64;
             if (base >= len) {
@@ -222,7 +224,24 @@ static bool string_slow(struct scan *s, struct tok *t)
             }
             w = s->bits[base >> 6];
         }
-        k = base + low_bit(w);
+        b = low_bit(w);
+        k = base + b;
+        /* The common escapes first, \" and \\ (a string holding JSON has runs of them): a
+         * backslash whose next byte is a stop of this block (bit b + 1; none when b is 63) and
+         * no control character escapes a quote or a backslash, and both go. p[k + 1] is at most
+         * the NUL after the text. */
+        if (p[k] == '\\' && (w & 2ull << b) != 0 && (unsigned char)p[k + 1] >= 0x20) {
+            escaped = true;
+            do {
+                w &= w - 1;
+                w &= w - 1;
+                if (w == 0)
+                    break;
+                b = low_bit(w);
+                k = base + b;
+            } while (p[k] == '\\' && (w & 2ull << b) != 0 && (unsigned char)p[k + 1] >= 0x20);
+            continue;
+        }
         if (p[k] == '"')
             break;
         if ((unsigned char)p[k] < 0x20) {
@@ -293,18 +312,21 @@ static inline size_t plain_end(const char *p, size_t base, uint64_t *stops)
 /* Reads a string token at s->i (which holds '"'). */
 static inline bool string(struct scan *s, struct tok *t)
 {
-    size_t end;
+    /* The position in locals, and stored before `t` is: the stores to `t` would otherwise
+     * reload it from `s`. */
+    const char *p = s->p;
+    size_t i = s->i, end;
 
     if (s->stops == 0)
         stops_at(s);
-    assert(s->stops != 0 && s->base + low_bit(s->stops) == s->i);
-    end = plain_end(s->p, s->base, &s->stops);
+    assert(s->stops != 0 && s->base + low_bit(s->stops) == i);
+    end = plain_end(p, s->base, &s->stops);
     if (end == 0)
         return string_slow(s, t);
-    t->ptr = s->p + s->i + 1;
-    t->len = end - s->i - 1;
-    t->escaped = false;
     s->i = end + 1;
+    t->ptr = p + i + 1;
+    t->len = end - i - 1;
+    t->escaped = false;
     return true;
 }
 

@@ -448,7 +448,12 @@ OG_TEST(skip_escaped_quote_does_not_end_string)
  */
 OG_TEST(skip_strings_across_block_edges)
 {
-    static const char *const inner[] = {"\\\"", "\\\\", "\\u0041", "\x01", "\\q"};
+    static const char *const inner[] = {
+        "\\\"", "\\\\", "\\u0041", "\x01", "\\q",
+        /* Runs of escaped quotes and backslashes (one on a block's last byte, or across it),
+         * with other escapes between them and a quote or a control character after them. */
+        "\\\"\\\"\\\\\\\"", "\\\"a\\\\\\n\\\"b\\\"", "\\\"\\\"\x01", "\\\\\\\x01", "\\\x01",
+        "\\\"\\\\\\", "\\n\\\"\\/\\\"\\t\\\\"};
 
     for (size_t shift = 0; shift < 64; shift++) {
         for (size_t n = 0; n <= 130; n++) {
