@@ -215,32 +215,37 @@ static bool word_is_letters(uint64_t w)
 }
 
 /*
- * Whether the `len` bytes of `name` are all tchars: words of eight letters or dashes (the last
- * overlapping the one before, a short name padded with letters) settle the usual name at once;
- * any other name is looked at byte by byte.
+ * Whether `word_ok` holds for every eight bytes of the `len` at `p`, read as words: eight at a
+ * time, the last word overlapping the one before, and a run shorter than a word padded with the
+ * bytes of `pad` (a word that passes). Inlined with its predicate.
+ */
+static inline bool all_words(const char *p, size_t len, uint64_t pad, bool (*word_ok)(uint64_t))
+{
+    uint64_t w = pad;
+
+    if (len < 8) {
+        memcpy(&w, p, len);
+        return word_ok(w);
+    }
+    for (size_t i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (!word_ok(w))
+            return false;
+    }
+    memcpy(&w, p + len - 8, 8);
+    return word_ok(w);
+}
+
+/*
+ * Whether the `len` bytes of `name` are all tchars: words of letters or dashes (all_words(), a
+ * short name padded with letters) settle the usual name at once; any other name is looked at
+ * byte by byte.
  */
 static bool name_is_token(const char *name, size_t len)
 {
-    uint64_t w = 0x6161616161616161u;
-    bool plain = true;
-    size_t i;
-
-    if (len < 8) {
-        memcpy(&w, name, len);
-        plain = word_is_letters(w);
-    } else {
-        for (i = 0; plain && i + 8 <= len; i += 8) {
-            memcpy(&w, name + i, 8);
-            plain = word_is_letters(w);
-        }
-        if (plain) {
-            memcpy(&w, name + len - 8, 8);
-            plain = word_is_letters(w);
-        }
-    }
-    if (plain)
+    if (all_words(name, len, 0x6161616161616161u, word_is_letters))
         return len > 0;
-    for (i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         if (!is_tchar((unsigned char)name[i]))
             return false;
     }
@@ -254,47 +259,29 @@ static bool ctl_ok(unsigned char c)
 }
 
 /*
- * Whether any of the eight bytes of `w` is below 0x20 or is 0x7f (HTAB included), without a
+ * Whether none of the eight bytes of `w` is below 0x20 or is 0x7f (HTAB included), without a
  * loop: subtracting 0x20 from every byte borrows into the top bit of a byte only for a byte
  * below 0x20 (or one that a lower byte's borrow reaches, and there is one then), and a byte
  * with its top bit set is none of them (the "hasless" and "haszero" bit tricks).
  */
-static bool word_has_ctl(uint64_t w)
+static bool word_has_no_ctl(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t del = w ^ (ones * 0x7f);
 
-    return ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs) != 0;
+    return ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs) == 0;
 }
 
 /*
- * Whether the `len` bytes at `v` hold a byte that ctl_ok() refuses. Words of eight bytes
- * (the last one overlapping the one before, a short value padded with spaces) clear the usual
- * value without a loop over its bytes; only a word with a control character (HTAB, say) is
- * looked at byte by byte.
+ * Whether the `len` bytes at `v` hold a byte that ctl_ok() refuses. Words without a control
+ * character (all_words(), a short value padded with spaces) clear the usual value at once; only
+ * one with a control character (HTAB, say) is looked at byte by byte.
  */
 static bool value_has_ctl(const char *v, size_t len)
 {
-    uint64_t w = 0x2020202020202020u;
-    bool clean = true;
-    size_t i;
-
-    if (len < 8) {
-        memcpy(&w, v, len);
-        clean = !word_has_ctl(w);
-    } else {
-        for (i = 0; clean && i + 8 <= len; i += 8) {
-            memcpy(&w, v + i, 8);
-            clean = !word_has_ctl(w);
-        }
-        if (clean) {
-            memcpy(&w, v + len - 8, 8);
-            clean = !word_has_ctl(w);
-        }
-    }
-    if (clean)
+    if (all_words(v, len, 0x2020202020202020u, word_has_no_ctl))
         return false;
-    for (i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         if (!ctl_ok((unsigned char)v[i]))
             return true;
     }
